@@ -1,0 +1,138 @@
+"""The backend interface every colorization method implements.
+
+A backend turns one grey frame (at working resolution) into chroma, given the references
+and, for recurrent methods, the previous colourised frame of the same chain. The engine
+(:mod:`nuke_colorize.engine`) decides frame order, carries the state between calls and
+does everything at plate resolution (refinement, recombination, I/O); the shot cache
+(:mod:`nuke_colorize.cache`) stores the returned ``state`` so that a chain can resume
+on another machine.
+
+Tensor conventions (numpy, float32, at working resolution H x W):
+
+* ``L``: (H, W) CIE L* in [0, 100] (clamped for the networks; see :mod:`nuke_colorize.color`).
+* ``ab``: (H, W, 2) CIE a*, b*, roughly [-128, 127].
+* ``confidence``: (H, W) in [0, 1].
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+
+@dataclass
+class Reference:
+    """A colour reference, already converted to Lab at working resolution.
+
+    Attributes:
+        lab: (Hr, Wr, 3) float32 Lab of the reference. Keyframes are resampled to the
+            working size of the plate; external stills keep their aspect (long side
+            matched to the working size's long side).
+        frame: plate frame this reference is a colour version of (a keyframe), or None for
+            an external still (semantic matching only).
+        path: where it came from (for messages and metadata).
+        key: stable identity (content hash) used by the shot cache for invalidation.
+    """
+
+    lab: np.ndarray
+    frame: Optional[int] = None
+    path: str = ""
+    key: str = ""
+
+    @property
+    def is_keyframe(self) -> bool:
+        return self.frame is not None
+
+
+@dataclass
+class TargetFrame:
+    """The frame to colourise: ``L`` (H, W) float32 in [0, 100] at working resolution.
+
+    ``matte`` is an optional (H, W) int32 instance-ID map (0 = no instance) when the
+    compositor provides one.
+    """
+
+    frame: int
+    L: np.ndarray
+    matte: Optional[np.ndarray] = None
+
+
+@dataclass
+class Previous:
+    """The previous frame of the same chain (adjacent in the chain's order).
+
+    ``state`` is exactly what the backend returned for that frame (after the cache's
+    round-trip, so in-memory and resumed chains see identical bits). It always holds
+    ``"ab"`` (H, W, 2) and ``"L"`` (H, W).
+    """
+
+    frame: int
+    state: Dict[str, np.ndarray]
+
+
+@dataclass
+class Result:
+    """What a backend returns for one frame.
+
+    ab: (H, W, 2) float32 predicted chroma at working resolution.
+    confidence: (H, W) float32 in [0, 1].
+    state: arrays to carry to the next frame of the chain (must include "ab" and "L");
+        stored by the shot cache, so keep it small (float16 is applied by the cache).
+    info: free-form per-frame diagnostics (JSON-serialisable), e.g. timings.
+    """
+
+    ab: np.ndarray
+    confidence: np.ndarray
+    state: Dict[str, np.ndarray]
+    info: Dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(abc.ABC):
+    """One colorization method.
+
+    Lifecycle: ``backend = make_backend(name, settings, device)``; ``backend.set_references(refs)``
+    once per shot (reference-side work such as features is computed here and reused);
+    then ``backend.colorize(target, previous)`` per frame in chain order.
+    ``settings_key()`` must change whenever a setting that changes the output changes
+    (the shot cache keys on it).
+    """
+
+    name: str = ""
+
+    def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
+        self.settings = dict(self.default_settings())
+        unknown = set(settings or {}) - set(self.settings)
+        if unknown:
+            from ..errors import InputError
+            raise InputError(f"unknown setting(s) for backend '{self.name}': {sorted(unknown)}",
+                             hint=f"known: {sorted(self.settings)}")
+        self.settings.update(settings or {})
+        self.device = device
+        self.references: List[Reference] = []
+
+    @classmethod
+    def default_settings(cls) -> Dict[str, Any]:
+        return {}
+
+    def settings_key(self) -> Dict[str, Any]:
+        """Everything that changes the output (name, version, settings)."""
+        return {"backend": self.name, "version": getattr(self, "version", "1"),
+                "settings": self.settings}
+
+    def set_references(self, references: List[Reference]) -> None:
+        self.references = list(references)
+
+    @abc.abstractmethod
+    def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:
+        """Colourise ``target``; ``previous`` is None at the start of a chain."""
+
+    def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:
+        """Result for a frame that *is* a keyframe: the painted colour itself.
+
+        The reference's ab (already at working size) is used as is, confidence 1.
+        """
+        ab = np.ascontiguousarray(reference.lab[..., 1:], dtype=np.float32)
+        conf = np.ones(target.L.shape, np.float32)
+        return Result(ab=ab, confidence=conf, state={"ab": ab, "L": target.L.astype(np.float32)})

@@ -1,0 +1,216 @@
+"""Colour science: transfer functions, CIE Lab, and luminance-keeping recombination.
+
+Conventions used throughout the package:
+
+* "linear" means scene-linear Rec.709 / sRGB primaries, D65 white, as (H, W, 3) float32.
+* Luminance ``Y`` is the Rec.709 luminance of linear RGB: ``0.2126 R + 0.7152 G + 0.0722 B``
+  (the Y of CIE XYZ for these primaries), shape (H, W), unbounded (scene-linear may exceed 1).
+* CIE L*a*b* is relative to D65 with Yn = 1: ``L`` in [0, 100] for Y in [0, 1] (above 100 for
+  highlights), ``a``/``b`` roughly in [-128, 127].
+
+The output of the product is built by :func:`recombine`: predicted chroma (ab) on top of the
+plate's own luminance, so the plate's linear luminance is kept exactly; colours outside the
+gamut are pulled towards grey of the same luminance (chroma reduced, luminance unchanged).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .errors import InputError
+
+REC709_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64)
+
+# linear Rec.709 RGB -> XYZ (D65), IEC 61966-2-1.
+_RGB2XYZ = np.array([[0.4124, 0.3576, 0.1805],
+                     [0.2126, 0.7152, 0.0722],
+                     [0.0193, 0.1192, 0.9505]], dtype=np.float64)
+_XYZ2RGB = np.linalg.inv(_RGB2XYZ)
+_WHITE = _RGB2XYZ.sum(axis=1)  # XYZ of RGB (1,1,1): D65 with Y = 1
+_EPS = 216.0 / 24389.0
+_KAPPA = 24389.0 / 27.0
+
+COLORSPACES = ("auto", "linear", "srgb", "rec709")
+
+
+# ---------------------------------------------------------------- transfer functions
+def srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    """sRGB-encoded values (any shape, nominally [0, 1]) -> linear. Odd-extended below 0."""
+    v = np.asarray(v, dtype=np.float32)
+    a = np.abs(v)
+    lin = np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4)
+    return (np.sign(v) * lin).astype(np.float32)
+
+
+def linear_to_srgb(v: np.ndarray) -> np.ndarray:
+    """Linear values -> sRGB encoding. Odd-extended below 0; not clipped above 1."""
+    v = np.asarray(v, dtype=np.float32)
+    a = np.abs(v)
+    enc = np.where(a <= 0.0031308, a * 12.92, 1.055 * np.power(a, 1 / 2.4) - 0.055)
+    return (np.sign(v) * enc).astype(np.float32)
+
+
+def rec709_to_linear(v: np.ndarray) -> np.ndarray:
+    """Rec. ITU-R BT.709 OETF-encoded values -> scene-linear (inverse OETF)."""
+    v = np.asarray(v, dtype=np.float32)
+    a = np.abs(v)
+    lin = np.where(a < 0.081, a / 4.5, ((a + 0.099) / 1.099) ** (1 / 0.45))
+    return (np.sign(v) * lin).astype(np.float32)
+
+
+def linear_to_rec709(v: np.ndarray) -> np.ndarray:
+    """Scene-linear -> Rec. ITU-R BT.709 OETF encoding."""
+    v = np.asarray(v, dtype=np.float32)
+    a = np.abs(v)
+    enc = np.where(a < 0.018, a * 4.5, 1.099 * np.power(a, 0.45) - 0.099)
+    return (np.sign(v) * enc).astype(np.float32)
+
+
+def resolve_colorspace(colorspace: str, is_float_format: bool) -> str:
+    """``auto`` -> ``linear`` for float files (EXR, float TIFF), ``srgb`` for integer files."""
+    if colorspace == "auto":
+        return "linear" if is_float_format else "srgb"
+    return colorspace
+
+
+def to_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None) -> np.ndarray:
+    """Convert (H, W, 3) pixels in ``colorspace`` to linear Rec.709.
+
+    ``colorspace`` is one of linear/srgb/rec709 or, when ``$OCIO`` is set or OpenImageIO's
+    built-in config knows it, any OCIO colourspace name (converted to ``lin_rec709``).
+    """
+    if colorspace == "linear":
+        return np.asarray(rgb, dtype=np.float32)
+    if colorspace == "srgb":
+        return srgb_to_linear(rgb)
+    if colorspace == "rec709":
+        return rec709_to_linear(rgb)
+    return _ocio_convert(rgb, colorspace, "lin_rec709", file=file)
+
+
+def from_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None) -> np.ndarray:
+    """Inverse of :func:`to_linear`."""
+    if colorspace == "linear":
+        return np.asarray(rgb, dtype=np.float32)
+    if colorspace == "srgb":
+        return linear_to_srgb(rgb)
+    if colorspace == "rec709":
+        return linear_to_rec709(rgb)
+    return _ocio_convert(rgb, "lin_rec709", colorspace, file=file)
+
+
+def _ocio_convert(rgb: np.ndarray, src: str, dst: str, *, file: Optional[str]) -> np.ndarray:
+    import OpenImageIO as oiio
+
+    rgb = np.ascontiguousarray(rgb, dtype=np.float32)
+    buf = oiio.ImageBuf(rgb)
+    out = oiio.ImageBufAlgo.colorconvert(buf, src, dst)
+    if out.has_error or not out.initialized:
+        known = ", ".join(sorted(set(oiio.ColorConfig().getColorSpaceNames()))[:12])
+        raise InputError(f"cannot convert colourspace '{src}' to '{dst}' with OCIO",
+                         file=file, hint=f"use linear|srgb|rec709 or an OCIO name such as: {known}")
+    return out.get_pixels(oiio.FLOAT).reshape(rgb.shape)
+
+
+# ---------------------------------------------------------------- luminance and Lab
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) linear RGB -> (H, W) Rec.709 luminance, float32."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    return (rgb[..., 0] * np.float32(0.2126) + rgb[..., 1] * np.float32(0.7152)
+            + rgb[..., 2] * np.float32(0.0722)).astype(np.float32)
+
+
+def _f(t: np.ndarray) -> np.ndarray:
+    return np.where(t > _EPS, np.cbrt(np.maximum(t, _EPS)), (_KAPPA * t + 16.0) / 116.0)
+
+
+def _finv(f: np.ndarray) -> np.ndarray:
+    f3 = f ** 3
+    return np.where(f3 > _EPS, f3, (116.0 * f - 16.0) / _KAPPA)
+
+
+def y_to_L(y: np.ndarray) -> np.ndarray:
+    """Relative luminance (Yn = 1) -> CIE L*. (H, W) -> (H, W) float32; L = 100 at Y = 1."""
+    y = np.asarray(y, dtype=np.float64)
+    return (116.0 * _f(y) - 16.0).astype(np.float32)
+
+
+def L_to_y(L: np.ndarray) -> np.ndarray:
+    """CIE L* -> relative luminance. Inverse of :func:`y_to_L`."""
+    return _finv((np.asarray(L, dtype=np.float64) + 16.0) / 116.0).astype(np.float32)
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) linear Rec.709 RGB -> (..., 3) CIE Lab (D65), float32."""
+    rgb = np.asarray(rgb, dtype=np.float64)
+    xyz = rgb @ _RGB2XYZ.T / _WHITE
+    f = _f(xyz)
+    L = 116.0 * f[..., 1] - 16.0
+    a = 500.0 * (f[..., 0] - f[..., 1])
+    b = 200.0 * (f[..., 1] - f[..., 2])
+    return np.stack([L, a, b], axis=-1).astype(np.float32)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """(..., 3) CIE Lab (D65) -> (..., 3) linear Rec.709 RGB, float32 (may be out of gamut)."""
+    lab = np.asarray(lab, dtype=np.float64)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    fx = fy + lab[..., 1] / 500.0
+    fz = fy - lab[..., 2] / 200.0
+    xyz = np.stack([_finv(fx), _finv(fy), _finv(fz)], axis=-1) * _WHITE
+    return (xyz @ _XYZ2RGB.T).astype(np.float32)
+
+
+def recombine(y: np.ndarray, ab: np.ndarray, *, max_value: Optional[float] = None,
+              saturation: float = 1.0) -> np.ndarray:
+    """Put chroma ``ab`` on the plate's own luminance ``y``.
+
+    Args:
+        y: (H, W) linear Rec.709 luminance of the plate (any range; negative allowed).
+        ab: (H, W, 2) predicted CIE a*, b*.
+        max_value: if given (display-referred output, e.g. 1.0), channels are also kept
+            below it where the luminance allows.
+        saturation: multiplies the chroma before gamut handling (1.0 = as predicted).
+
+    Returns:
+        (H, W, 3) linear RGB whose luminance equals ``y`` (to float32 rounding): chroma is
+        added as a luminance-free offset from grey ``(y, y, y)`` and scaled down per pixel
+        by the largest factor in [0, 1] that keeps every channel >= 0 (and <= max_value).
+    """
+    y = np.asarray(y, dtype=np.float32)
+    L = y_to_L(np.maximum(y, 0.0))
+    lab = np.concatenate([L[..., None], np.asarray(ab, dtype=np.float32) * np.float32(saturation)],
+                         axis=-1)
+    rgb = lab_to_rgb(lab).astype(np.float64)
+    yd = y.astype(np.float64)[..., None]
+    c = rgb - yd
+    c -= (c @ REC709_LUMA)[..., None]          # chroma offset carries no luminance at all
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lim = np.where(c < 0, yd / -c, np.inf)  # keep y + s c >= 0
+        if max_value is not None:
+            lim = np.minimum(lim, np.where(c > 0, (max_value - yd) / c, np.inf))
+    s = np.clip(np.min(lim, axis=-1, keepdims=True), 0.0, 1.0)
+    s = np.where(np.isfinite(s), s, 0.0)
+    out = yd + s * c
+    return out.astype(np.float32)
+
+
+def chroma_of(rgb_linear: np.ndarray) -> np.ndarray:
+    """(H, W, 3) linear RGB -> (H, W, 2) ab of its Lab, float32."""
+    return rgb_to_lab(rgb_linear)[..., 1:]
+
+
+def grey_from_luminance(y: np.ndarray) -> np.ndarray:
+    """(H, W) luminance -> (H, W, 3) neutral linear RGB with that luminance."""
+    y = np.asarray(y, dtype=np.float32)
+    return np.repeat(y[..., None], 3, axis=-1)
+
+
+def is_grey(rgb: np.ndarray, tol: float = 1e-3) -> bool:
+    """True when all three channels agree (a monochrome plate stored as RGB)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim < 3 or rgb.shape[-1] < 3:
+        return True
+    d = np.abs(rgb[..., 0] - rgb[..., 1]).max() + np.abs(rgb[..., 1] - rgb[..., 2]).max()
+    return bool(d <= tol * max(1.0, float(np.abs(rgb).max())))

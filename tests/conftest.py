@@ -1,0 +1,32 @@
+"""Shared fixtures. Real footage lives in ../shared beside the repository (never copied in)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("NUKE_COLORIZE_SHARED", REPO.parent / "shared"))
+DAVIS = SHARED / "data" / "davis2016-val"
+LAYOUT_JSON = SHARED / "spec" / "deepexemplar_state_dict_layout.json"
+
+
+def davis_clip(name: str) -> Path:
+    """Folder of true-colour JPEG frames of one DAVIS-2016 sequence; skips when absent."""
+    p = DAVIS / "JPEGImages" / "480p" / name
+    if not p.is_dir():
+        pytest.skip(f"DAVIS data not found at {p}")
+    return p
+
+
+def davis_masks(name: str) -> Path:
+    p = DAVIS / "Annotations" / "480p" / name
+    if not p.is_dir():
+        pytest.skip(f"DAVIS annotations not found at {p}")
+    return p
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
