@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -120,6 +120,18 @@ class Backend(abc.ABC):
         """Everything that changes the output (name, version, settings)."""
         return {"backend": self.name, "version": getattr(self, "version", "1"),
                 "settings": self.settings}
+
+    def working_size(self, width: int, height: int) -> Tuple[int, int]:
+        """Working resolution (w, h) for a plate of ``width`` x ``height``, aspect kept.
+
+        Default: the plate itself, scaled down so the long side is at most the
+        ``max_working_size`` setting (when the backend has one).
+        """
+        limit = int(self.settings.get("max_working_size", 0) or 0)
+        if limit <= 0 or max(width, height) <= limit:
+            return int(width), int(height)
+        s = limit / float(max(width, height))
+        return max(8, int(round(width * s))), max(8, int(round(height * s)))
 
     def set_references(self, references: List[Reference]) -> None:
         self.references = list(references)

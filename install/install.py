@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Install nuke-colorize into Nuke in one step, or remove it again.
+
+    python install/install.py [--nuke-dir ~/.nuke] [--engine-python PATH] [--studio] [--uninstall]
+
+What it does (every step is idempotent; ``--uninstall`` undoes exactly what was done):
+
+1. The engine: reuses ``--engine-python`` (a Python where nuke-colorize is installed), or a
+   venv it created before, or creates one (``<plug-in folder>/engine``) and pip-installs this
+   repository into it. Nuke never imports the engine; it starts ``<engine python> -m
+   nuke_colorize worker`` when a node needs it.
+2. The plug-in folder (``<nuke dir>/nuke_colorize`` unless ``--plugin-dir``): ``init.py``
+   (paths and the render hook only: it runs on every farm task), ``menu.py`` (toolbar and
+   menu), ``gizmos/Colorize.nk``, ``python/`` (the host side of the package: standard library
+   only, plus qtpy for the reference panel) and ``nuke_colorize.json`` (where the engine is,
+   and every file written, for the uninstall).
+3. Wiring: a marked block in ``<nuke dir>/init.py`` that adds the plug-in folder, or with
+   ``--studio`` nothing is touched and the NUKE_PATH line to add to the studio environment is
+   printed instead.
+
+Runs on the Python the user has (3.7 or newer), standard library only.
+"""
+from __future__ import print_function
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CONFIG_NAME = "nuke_colorize.json"
+BEGIN = "# >>> nuke-colorize >>>"
+END = "# <<< nuke-colorize <<<"
+BLOCK_NOTE = "(added by nuke-colorize install/install.py; remove with: install.py --uninstall)"
+FLAG_NEWLINE = "[newline-added]"
+FLAG_CREATED = "[file-created]"
+HOST_FILES = ("__init__.py", "errors.py")
+HOST_DIRS = ("host", "ui")
+
+
+class InstallError(Exception):
+    pass
+
+
+def log(msg):
+    print("nuke-colorize install: " + msg)
+
+
+# ----------------------------------------------------------------------------- files
+def write_if_changed(path, data):
+    """Write bytes atomically unless the file already holds them; True when written."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read() == data:
+                return False
+    except (IOError, OSError):
+        pass
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder)
+    tmp = path + ".tmp-install"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return True
+
+
+def read_bytes(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def package_version():
+    init = os.path.join(REPO, "nuke_colorize", "__init__.py")
+    for line in read_bytes(init).decode("utf-8").splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    raise InstallError("cannot read the package version from %s" % init)
+
+
+def plugin_files(qtpy_dir=None):
+    """{relative path in the plug-in folder: bytes} for everything the plug-in ships."""
+    files = {}
+    pkg = os.path.join(REPO, "nuke_colorize")
+    for name in HOST_FILES:
+        files[os.path.join("python", "nuke_colorize", name)] = read_bytes(os.path.join(pkg, name))
+    for sub in HOST_DIRS:
+        base = os.path.join(pkg, sub)
+        for folder, dirs, names in os.walk(base):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    full = os.path.join(folder, name)
+                    rel = os.path.relpath(full, pkg)
+                    files[os.path.join("python", "nuke_colorize", rel)] = read_bytes(full)
+    if qtpy_dir:
+        for folder, dirs, names in os.walk(qtpy_dir):
+            dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "tests"))
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    full = os.path.join(folder, name)
+                    rel = os.path.relpath(full, os.path.dirname(qtpy_dir))
+                    files[os.path.join("python", rel)] = read_bytes(full)
+    files[os.path.join("gizmos", "Colorize.nk")] = read_bytes(os.path.join(REPO, "gizmos", "Colorize.nk"))
+    for name in ("init.py", "menu.py"):
+        files[name] = read_bytes(os.path.join(HERE, "plugin", name))
+    return files
+
+
+# ----------------------------------------------------------------------------- engine
+def probe_engine(python):
+    """(version, qtpy folder or None) of nuke-colorize in ``python``; raises InstallError."""
+    code = ("import json, nuke_colorize\n"
+            "try:\n    import qtpy, os\n    q = os.path.dirname(qtpy.__file__)\nexcept ImportError:\n    q = None\n"
+            "print(json.dumps({'version': nuke_colorize.__version__, 'qtpy': q}))")
+    import tempfile
+    try:  # from a neutral folder, so a nuke_colorize in the current folder does not count
+        out = subprocess.check_output([python, "-c", code], stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
+    except (OSError, subprocess.CalledProcessError) as err:
+        detail = getattr(err, "output", b"") or b""
+        raise InstallError("%s cannot import nuke_colorize: %s %s"
+                           % (python, err, detail.decode("utf-8", "replace").strip()[-300:]))
+    info = json.loads(out.decode("utf-8").strip().splitlines()[-1])
+    return info["version"], info["qtpy"]
+
+
+def venv_python(engine_dir):
+    if os.name == "nt":
+        return os.path.join(engine_dir, "Scripts", "python.exe")
+    return os.path.join(engine_dir, "bin", "python")
+
+
+def ensure_engine(args, plugin_dir, previous):
+    """(engine python, created by us, qtpy folder)."""
+    want = package_version()
+    if args.engine_python:
+        python = os.path.abspath(os.path.expanduser(args.engine_python))
+        version, qtpy_dir = probe_engine(python)
+        if version != want:
+            raise InstallError("%s has nuke-colorize %s, this repository is %s" % (python, version, want))
+        return python, False, qtpy_dir
+    engine_dir = os.path.abspath(os.path.expanduser(args.engine_dir or os.path.join(plugin_dir, "engine")))
+    python = venv_python(engine_dir)
+    ours = engine_dir.startswith(plugin_dir + os.sep)
+    created = ours or (bool(previous.get("engine_created")) and previous.get("engine_python") == python)
+    if os.path.isfile(python):
+        try:
+            version, qtpy_dir = probe_engine(python)
+            if version == want:
+                log("reusing the engine in %s" % engine_dir)
+                return python, created, qtpy_dir
+        except InstallError:
+            pass
+    if not os.path.isfile(python):
+        log("creating the engine environment in %s" % engine_dir)
+        subprocess.check_call([sys.executable, "-m", "venv", engine_dir])
+        created = True
+    log("installing nuke-colorize into the engine (this downloads torch the first time)")
+    # qtpy only to copy it into the plug-in (Nuke brings its own PySide); no PySide in the engine
+    subprocess.check_call([python, "-m", "pip", "install", "--upgrade", REPO, "qtpy>=2.3"])
+    version, qtpy_dir = probe_engine(python)
+    return python, created, qtpy_dir
+
+
+# ----------------------------------------------------------------------------- init.py block
+def block_text(plugin_dir, flags):
+    return "\n".join([
+        "%s %s%s" % (BEGIN, BLOCK_NOTE, "".join(" " + f for f in flags)),
+        "import nuke",
+        "nuke.pluginAddPath(%r)" % plugin_dir,
+        END,
+    ]) + "\n"
+
+
+def find_block(text):
+    """(start, end) character offsets of our block (end after its newline), or None."""
+    start = text.find(BEGIN)
+    if start < 0:
+        return None
+    stop = text.find(END, start)
+    if stop < 0:
+        raise InstallError("init.py has the start of a nuke-colorize block but not its end (%s)" % END)
+    end = stop + len(END)
+    if text[end:end + 1] == "\n":
+        end += 1
+    return start, end
+
+
+def add_block(init_py, plugin_dir):
+    """Insert or replace the block; the header records what to undo. True when changed."""
+    exists = os.path.isfile(init_py)
+    text = read_bytes(init_py).decode("utf-8") if exists else ""
+    span = find_block(text)
+    if span is not None:
+        header = text[span[0]:text.find("\n", span[0])]
+        flags = [f for f in (FLAG_NEWLINE, FLAG_CREATED) if f in header]
+        new = text[:span[0]] + block_text(plugin_dir, flags) + text[span[1]:]
+    else:
+        flags = []
+        prefix = text
+        if not exists:
+            flags.append(FLAG_CREATED)
+        elif text and not text.endswith("\n"):
+            flags.append(FLAG_NEWLINE)
+            prefix += "\n"
+        new = prefix + block_text(plugin_dir, flags)
+    return write_if_changed(init_py, new.encode("utf-8"))
+
+
+def remove_block(init_py):
+    """Remove the block, restoring the file byte for byte. True when something was removed."""
+    if not os.path.isfile(init_py):
+        return False
+    text = read_bytes(init_py).decode("utf-8")
+    span = find_block(text)
+    if span is None:
+        return False
+    header = text[span[0]:text.find("\n", span[0])]
+    before, after = text[:span[0]], text[span[1]:]
+    if FLAG_NEWLINE in header and before.endswith("\n") and not after:
+        before = before[:-1]
+    new = before + after
+    if FLAG_CREATED in header and not new.strip():
+        os.remove(init_py)
+    else:
+        write_if_changed(init_py, new.encode("utf-8"))
+    return True
+
+
+# ----------------------------------------------------------------------------- install / uninstall
+def read_config(plugin_dir):
+    path = os.path.join(plugin_dir, CONFIG_NAME)
+    try:
+        with open(path, "r") as fh:
+            data = json.load(fh)
+    except (IOError, OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def install(args):
+    nuke_dir = os.path.abspath(os.path.expanduser(args.nuke_dir))
+    plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
+    previous = read_config(plugin_dir)
+    python, created, qtpy_dir = ensure_engine(args, plugin_dir, previous)
+    files = plugin_files(qtpy_dir)
+    files["init.py"] = files["init.py"].replace(b"@PLUGIN_DIR@", plugin_dir.encode("utf-8"))
+    changed = [rel for rel, data in sorted(files.items()) if write_if_changed(os.path.join(plugin_dir, rel), data)]
+    stale = sorted(set(previous.get("files", [])) - set(files) - {CONFIG_NAME})
+    for rel in stale:
+        _remove_file(plugin_dir, rel)
+    config = {
+        "version": package_version(),
+        "engine_python": python,
+        "engine_created": bool(created),
+        "plugin_dir": plugin_dir,
+        "nuke_dir": nuke_dir,
+        "studio": bool(args.studio),
+        "files": sorted(files) + [CONFIG_NAME],
+        "digest": hashlib.sha1(b"".join(files[k] for k in sorted(files))).hexdigest(),
+    }
+    if write_if_changed(os.path.join(plugin_dir, CONFIG_NAME),
+                        (json.dumps(config, indent=2, sort_keys=True) + "\n").encode("utf-8")):
+        changed.append(CONFIG_NAME)
+    if args.studio:
+        log("plug-in folder ready: %s (studio install: %s left untouched)" % (plugin_dir, os.path.join(nuke_dir, "init.py")))
+        print("Add the plug-in folder to NUKE_PATH in the studio environment:")
+        print('  export NUKE_PATH="%s${NUKE_PATH:+:$NUKE_PATH}"' % plugin_dir)
+        print("  set NUKE_PATH=%s;%%NUKE_PATH%%   (Windows)" % plugin_dir)
+    else:
+        if add_block(os.path.join(nuke_dir, "init.py"), plugin_dir):
+            changed.append(os.path.join(nuke_dir, "init.py"))
+        log("installed into %s (%s)" % (plugin_dir, "%d file(s) changed" % len(changed) if changed
+                                        else "already up to date"))
+    return 0
+
+
+def _remove_file(plugin_dir, rel):
+    path = os.path.join(plugin_dir, rel)
+    try:
+        os.remove(path)
+    except OSError:
+        return
+    folder = os.path.dirname(path)
+    while folder.startswith(plugin_dir) and folder != plugin_dir:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break
+        folder = os.path.dirname(folder)
+
+
+def uninstall(args):
+    nuke_dir = os.path.abspath(os.path.expanduser(args.nuke_dir))
+    plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
+    config = read_config(plugin_dir)
+    removed_block = remove_block(os.path.join(nuke_dir, "init.py"))
+    if not config and not removed_block:
+        log("nothing to remove in %s" % plugin_dir)
+        return 0
+    for rel in config.get("files", []):
+        _remove_file(plugin_dir, rel)
+    for folder, dirs, names in os.walk(plugin_dir, topdown=False):
+        if os.path.basename(folder) == "__pycache__":
+            shutil.rmtree(folder, ignore_errors=True)
+    engine_python = config.get("engine_python", "")
+    if config.get("engine_created") and engine_python:
+        engine_dir = os.path.dirname(os.path.dirname(engine_python))
+        if os.path.isfile(os.path.join(engine_dir, "pyvenv.cfg")):
+            shutil.rmtree(engine_dir)
+            log("removed the engine environment %s" % engine_dir)
+    for folder, dirs, names in os.walk(plugin_dir, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+    left = os.path.isdir(plugin_dir)
+    log("uninstalled from %s%s" % (plugin_dir, " (files not written by the installer were left)" if left else ""))
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Install the nuke-colorize Nuke plug-in (or remove it).")
+    parser.add_argument("--nuke-dir", default="~/.nuke", help="the user's Nuke folder (default ~/.nuke)")
+    parser.add_argument("--plugin-dir", help="where the plug-in folder goes (default <nuke dir>/nuke_colorize)")
+    parser.add_argument("--engine-python", help="reuse this Python, where nuke-colorize is already installed")
+    parser.add_argument("--engine-dir", help="where to create the engine venv (default <plug-in folder>/engine)")
+    parser.add_argument("--studio", action="store_true",
+                        help="do not touch init.py; print the NUKE_PATH line for a studio-wide install")
+    parser.add_argument("--uninstall", action="store_true", help="remove everything this installer added")
+    args = parser.parse_args(argv)
+    try:
+        return uninstall(args) if args.uninstall else install(args)
+    except (InstallError, subprocess.CalledProcessError, OSError) as err:
+        print("nuke-colorize install: error: %s" % err, file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""``nuke-colorize`` command line: dispatches to the modules in :mod:`nuke_colorize.commands`.
+
+Every failure the user can act on is a :class:`~nuke_colorize.errors.ColorizeError` and is
+printed as one line on stderr with a non-zero exit; a traceback only with ``--debug``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import signal
+import sys
+from typing import List, Optional
+
+from . import __version__
+from .errors import ColorizeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nuke-colorize",
+        description="Exemplar-based video colorization for compositors (Nuke plug-in and farm tool).")
+    parser.add_argument("--version", action="version", version=f"nuke-colorize {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from . import commands
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
+        mod.register(sub)
+    return parser
+
+
+def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up temp files, exit 143
+    raise KeyboardInterrupt
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        return int(args.func(args) or 0)
+    except ColorizeError as err:
+        if args.debug:
+            raise
+        print(f"nuke-colorize: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("nuke-colorize: interrupted; no partial output was left behind", file=sys.stderr)
+        return 130
+    except MemoryError:
+        if args.debug:
+            raise
+        print("nuke-colorize: error: out of memory (lower --working-size or use a smaller tile)",
+              file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - last-resort one-liner for farm logs
+        if args.debug:
+            raise
+        print(f"nuke-colorize: internal error: {type(err).__name__}: {err} "
+              f"(run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

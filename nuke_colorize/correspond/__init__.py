@@ -1,0 +1,1 @@
+"""Correspondence: deep features, (restricted) affinity and the softmax warp of reference colour."""

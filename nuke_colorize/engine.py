@@ -1,0 +1,201 @@
+"""Frame ordering and recurrent state: runs a backend over a shot, chain by chain.
+
+A shot is split into *segments*. Each keyframe reference anchors two chains: one walking
+forward and one walking backward from its frame; between two keyframes the boundary is
+the midpoint, so every frame is reached from its nearest keyframe. Without keyframes
+(only external stills) one forward chain covers the shot. Within a chain each frame is
+colourised from the previous one (``Previous``), so the chain order is fixed, but chains
+are independent of each other: the shot cache and the farm use them as units of work.
+
+State hand-over goes through :func:`canonical_state` (float16 round trip) whether the
+previous frame was just computed or loaded from a cache, so a resumed chain is
+bit-identical to an uninterrupted one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .backends.base import Backend, Previous, Reference, Result, TargetFrame
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One chain: ``frames`` in processing order; ``anchor`` is the keyframe it starts from.
+
+    ``frames[0] == anchor`` for keyframe chains (the anchor itself is emitted only by the
+    forward chain, see ``emits_anchor``); ``anchor is None`` for a chain started cold.
+    """
+
+    anchor: Optional[int]
+    frames: Tuple[int, ...]
+    direction: int  # +1 forward, -1 backward
+
+    @property
+    def name(self) -> str:
+        a = "cold" if self.anchor is None else str(self.anchor)
+        d = "fwd" if self.direction > 0 else "bwd"
+        return f"{a}-{d}-{min(self.frames)}-{max(self.frames)}"
+
+    @property
+    def emits_anchor(self) -> bool:
+        return self.anchor is None or self.direction > 0 or len(self.frames) == 1
+
+
+def plan_segments(frames: Sequence[int], keyframes: Iterable[int]) -> List[Segment]:
+    """Split the shot ``frames`` (any order, unique) into chains anchored on ``keyframes``.
+
+    Keyframes must lie inside the shot. Returns segments sorted by their first frame.
+    Example: frames 0..9, keyframes {0, 9} -> [0 fwd 0..4], [9 bwd 9..5].
+    """
+    fr = sorted(set(int(f) for f in frames))
+    if not fr:
+        raise InputError("no frames to process")
+    keys = sorted(set(int(k) for k in keyframes))
+    outside = [k for k in keys if k < fr[0] or k > fr[-1]]
+    if outside:
+        raise InputError(f"reference frame {outside[0]} is outside the shot range {fr[0]}-{fr[-1]}",
+                         frame=outside[0], hint="give keyframes inside --frames or use the image as a still")
+    if not keys:
+        return [Segment(None, tuple(fr), +1)]
+    segs: List[Segment] = []
+    for i, k in enumerate(keys):
+        lo = fr[0] if i == 0 else (keys[i - 1] + k) // 2 + 1
+        hi = fr[-1] if i == len(keys) - 1 else (k + keys[i + 1]) // 2
+        back = [f for f in reversed(fr) if lo <= f < k]
+        fwd = [f for f in fr if k < f <= hi]
+        if back:
+            segs.append(Segment(k, tuple([k] + back), -1))
+        segs.append(Segment(k, tuple([k] + fwd), +1))
+    return segs
+
+
+def segment_of(segments: Sequence[Segment], frame: int) -> Segment:
+    """The segment that emits ``frame``."""
+    for s in segments:
+        if frame in s.frames and (frame != s.anchor or s.emits_anchor):
+            return s
+    raise InputError(f"frame {frame} is not part of the shot", frame=frame)
+
+
+STATE_DTYPE = np.float16
+
+
+def canonical_state(result: Result) -> Result:
+    """Round-trip every array of ``result`` through float16 (the cache's storage precision).
+
+    Applied to every frame, cached or not: the next frame of the chain sees the same bits
+    however the state reached it.
+    """
+    def rt(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a)
+        if a.dtype.kind == "f":
+            return a.astype(STATE_DTYPE).astype(np.float32)
+        return a
+    return Result(ab=rt(result.ab), confidence=rt(result.confidence),
+                  state={k: rt(v) for k, v in result.state.items()}, info=dict(result.info))
+
+
+class StateStore:
+    """Where per-frame results live between frames. This one is in memory and keeps only
+    the newest frame of each chain (enough to continue it); the shot cache implements the
+    same methods on disk and keeps everything.
+    """
+
+    def __init__(self) -> None:
+        self._d: Dict[str, Tuple[int, Result]] = {}
+
+    def has(self, segment: Segment, frame: int) -> bool:
+        item = self._d.get(segment.name)
+        return item is not None and item[0] == frame
+
+    def get(self, segment: Segment, frame: int) -> Optional[Result]:
+        item = self._d.get(segment.name)
+        return item[1] if item is not None and item[0] == frame else None
+
+    def put(self, segment: Segment, frame: int, result: Result) -> None:
+        self._d[segment.name] = (frame, result)
+
+
+class Engine:
+    """Runs ``backend`` over the frames of a shot through a :class:`StateStore`.
+
+    Args:
+        backend: a backend whose ``set_references`` has been called.
+        references: the same references (keyframes are looked up by frame here).
+        target: callable frame -> :class:`TargetFrame` at working resolution.
+        store: state store (in-memory by default; the shot cache for resumable runs).
+    """
+
+    def __init__(self, backend: Backend, references: Sequence[Reference],
+                 target: Callable[[int], TargetFrame], store: Optional[StateStore] = None):
+        self.backend = backend
+        self.keyframes = {r.frame: r for r in references if r.frame is not None}
+        self.target = target
+        self.store = store if store is not None else StateStore()
+        self.computed: List[int] = []   # frames actually computed (not loaded), in order
+
+    def run(self, segments: Sequence[Segment], wanted: Optional[Iterable[int]] = None,
+            on_frame: Optional[Callable[[int, Result], None]] = None) -> Iterator[Tuple[int, Result]]:
+        """Yield ``(frame, result)`` for every wanted frame (all frames if None).
+
+        For each segment only the prefix of its chain up to the last wanted frame is
+        walked, resuming from stored frames: a frame is computed only when it is not in
+        the store (or its stored copy turns out unreadable, in which case the store drops
+        it and the walk restarts from the nearest good state).
+        ``on_frame(frame, result)`` is called for every frame actually computed.
+        """
+        wanted_set = None if wanted is None else set(int(f) for f in wanted)
+        for seg in segments:
+            emit = [f for f in seg.frames if (f != seg.anchor or seg.emits_anchor)
+                    and (wanted_set is None or f in wanted_set)]
+            if not emit:
+                continue
+            last = max(seg.frames.index(f) for f in emit)
+            chain = list(seg.frames[:last + 1])
+            for _attempt in range(len(chain) + 1):
+                done = yield from self._walk(seg, chain, set(emit), on_frame)
+                if done:
+                    break
+
+    def _walk(self, seg: Segment, chain: List[int], emit: set,
+              on_frame: Optional[Callable[[int, Result], None]]):
+        """One pass along ``chain``; returns False when a stored state proved unreadable."""
+        prev: Optional[Result] = None
+        for i, f in enumerate(chain):
+            nxt_stored = i + 1 < len(chain) and self.store.has(seg, chain[i + 1])
+            res: Optional[Result] = None
+            if self.store.has(seg, f):
+                if f not in emit and nxt_stored:
+                    prev = None          # skip loading: the next frame is stored as well
+                    continue
+                res = self.store.get(seg, f)
+                if res is None:
+                    return False         # unreadable: dropped by the store, walk again
+            else:
+                if i > 0 and prev is None:
+                    prev = self.store.get(seg, chain[i - 1])
+                    if prev is None:
+                        return False
+                res = self._compute(seg, i, f, prev, chain)
+                self.store.put(seg, f, res)
+                self.computed.append(f)
+                if on_frame is not None:
+                    on_frame(f, res)
+            if f in emit:
+                yield f, res
+            prev = res
+        return True
+
+    def _compute(self, seg: Segment, i: int, frame: int, prev: Optional[Result],
+                 chain: Sequence[int]) -> Result:
+        tgt = self.target(frame)
+        if i == 0 and seg.anchor is not None:
+            res = self.backend.keyframe_result(tgt, self.keyframes[seg.anchor])
+        else:
+            previous = None if prev is None else Previous(frame=chain[i - 1], state=prev.state)
+            res = self.backend.colorize(tgt, previous)
+        return canonical_state(res)

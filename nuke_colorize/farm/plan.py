@@ -1,0 +1,210 @@
+"""The job shape every scheduler gets: a cache pre-pass, then a chunked render that depends on it.
+
+Why this shape: the colorization model is recurrent (each frame uses the previous colourised
+frame of its chain), so frames cannot be split into independent chunks directly. The shot
+cache (:mod:`nuke_colorize.cache`) makes them independent: a sequential pre-pass builds it, one
+task per independent segment (chain anchored on one keyframe reference), and afterwards every
+render chunk only reads it. The scheduler modules (:mod:`.openjd`, :mod:`.deadline`,
+:mod:`.opencue`) translate one :class:`FarmPlan` into their own formats.
+
+Commands run on the workers::
+
+    <colorize> cache build <shot.json> --frames A-B          (pre-pass, one task per segment)
+    <colorize> render --shot <shot.json> --frames A-B        (render chunk, plain shot)
+    <nuke> -x [-X Write1] -F A-B <script.nk>                 (render chunk, Nuke script)
+
+Given a Nuke script, the shot files come from ``--shot`` or, when not given, from the Colorize
+nodes of the script (:mod:`.nkscan`); the render range from ``--frames``, else the script's Root
+range, else the union of the shots' ranges.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+from ..errors import InputError
+from .nkscan import NukeScriptInfo, scan_nuke_script
+from .shotinfo import ShotInfo, load_shot_info
+
+DEFAULT_CHUNK_SIZE = 10
+
+
+@dataclass(frozen=True)
+class PrepassTask:
+    """One sequential cache-build task: frames ``first..last`` of the chain anchored on ``anchor``."""
+
+    shot: str
+    anchor: int
+    first: int
+    last: int
+
+    @property
+    def frames(self) -> str:
+        return f"{self.first}-{self.last}"
+
+    @property
+    def label(self) -> str:
+        """Short unique-per-shot name, e.g. ``shot_1001-1050``."""
+        stem = os.path.splitext(os.path.basename(self.shot))[0]
+        return f"{stem}_{self.first}-{self.last}"
+
+
+@dataclass
+class FarmPlan:
+    """Scheduler-independent description of one colorization farm job.
+
+    Attributes:
+        name: job name (letters, digits, ``_``, ``-``, ``.``).
+        shots: the shot descriptions the pre-pass builds.
+        frames: (first, last) inclusive range the render covers.
+        chunk_size: frames per render task (>= 1).
+        prepass: cache-build tasks (independent of each other).
+        nuke_script: absolute path of the Nuke script to render, or None for ``nuke-colorize render``.
+        write_node: Write node to execute in the script (None: all enabled Write nodes).
+        nuke_version: "major.minor" of the script's Nuke (Deadline's Nuke plug-in needs it).
+        colorize_exe: the ``nuke-colorize`` command on the workers.
+        nuke_exe: the Nuke executable on the workers.
+        outputs: absolute output patterns (``####`` padding), for schedulers that track outputs.
+    """
+
+    name: str
+    shots: List[ShotInfo]
+    frames: Tuple[int, int]
+    chunk_size: int
+    prepass: List[PrepassTask]
+    nuke_script: Optional[str] = None
+    write_node: Optional[str] = None
+    nuke_version: Optional[str] = None
+    colorize_exe: str = "nuke-colorize"
+    nuke_exe: str = "nuke"
+    outputs: List[str] = field(default_factory=list)
+
+    @property
+    def frame_range(self) -> str:
+        return f"{self.frames[0]}-{self.frames[1]}"
+
+    @property
+    def render_shot(self) -> str:
+        """The shot a ``nuke-colorize render`` job renders (plain-shot jobs have exactly one)."""
+        return self.shots[0].path
+
+    def prepass_args(self, task: PrepassTask) -> List[str]:
+        """Arguments after the ``nuke-colorize`` executable for one pre-pass task."""
+        return ["cache", "build", task.shot, "--frames", task.frames]
+
+    def render_args(self, frames: str) -> List[str]:
+        """Arguments after the executable (``colorize_exe`` or ``nuke_exe``) for one render chunk.
+
+        ``frames`` is the scheduler's own token for the chunk (``{{Task.Param.Frame}}``,
+        ``<STARTFRAME>-<ENDFRAME>``, ``#FRAME_START#-#FRAME_END#``) or a literal ``A-B``.
+        """
+        if self.nuke_script:
+            args = ["-x"]
+            if self.write_node:
+                args += ["-X", self.write_node]
+            return args + ["-F", frames, self.nuke_script]
+        return ["render", "--shot", self.render_shot, "--frames", frames]
+
+    @property
+    def render_exe(self) -> str:
+        return self.nuke_exe if self.nuke_script else self.colorize_exe
+
+    def chunks(self) -> List[Tuple[int, int]]:
+        """Render chunks as (first, last), ``chunk_size`` frames each, the last one shorter."""
+        first, last = self.frames
+        return [(a, min(a + self.chunk_size - 1, last)) for a in range(first, last + 1, self.chunk_size)]
+
+
+def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] = None,
+               chunk_size: int = DEFAULT_CHUNK_SIZE, name: Optional[str] = None,
+               write_node: Optional[str] = None, nuke_version: Optional[str] = None,
+               colorize_exe: Optional[str] = None, nuke_exe: Optional[str] = None) -> FarmPlan:
+    """Make the plan for ``source``: a shot JSON, or a Nuke script (``.nk``).
+
+    Raises :class:`InputError` for a missing source, a Nuke script whose Colorize nodes name no
+    readable shot file (and no ``shots`` given), frames outside the shots, or ``chunk_size < 1``.
+    """
+    if chunk_size < 1:
+        raise InputError(f"chunk size must be 1 or more, got {chunk_size}")
+    source = os.path.abspath(os.fspath(source))
+    if not os.path.isfile(source):
+        raise InputError("file not found", file=source, hint="give a shot JSON or a Nuke script (.nk)")
+    script: Optional[NukeScriptInfo] = None
+    if source.lower().endswith((".nk", ".nknc")):
+        script = scan_nuke_script(source)
+        shot_paths = [os.path.abspath(s) for s in shots] or script.shot_files
+        if not shot_paths:
+            why = (f"Colorize node {script.unresolved[0][0]}: {script.unresolved[0][1]}"
+                   if script.unresolved else "the script has no Colorize node")
+            raise InputError(f"cannot find the shot description: {why}", file=source,
+                             hint="pass --shot SHOT.json (the file the Colorize node wrote)")
+    else:
+        if shots:
+            raise InputError("--shot is only for Nuke scripts; the source is already a shot file",
+                             file=source)
+        shot_paths = [source]
+    infos = [load_shot_info(p) for p in shot_paths]
+    shot_span = (min(s.frames[0] for s in infos), max(s.frames[1] for s in infos))
+    if frames:
+        rng = parse_frame_range(frames)
+    elif script is not None and script.frames:
+        rng = script.frames
+    else:
+        rng = shot_span
+    if script is None and not (shot_span[0] <= rng[0] and rng[1] <= shot_span[1]):
+        raise InputError(f"frames {rng[0]}-{rng[1]} are outside the shot's {shot_span[0]}-{shot_span[1]}",
+                         file=source)
+    prepass = []
+    for info in infos:
+        for anchor, a, b in info.segments_within(*rng):
+            prepass.append(PrepassTask(shot=info.path, anchor=anchor, first=a, last=b))
+    if not prepass:
+        raise InputError(f"frames {rng[0]}-{rng[1]} do not overlap any shot's frames", file=source)
+    stem = os.path.splitext(os.path.basename(source))[0]
+    if script is not None:
+        names = [write_node] if write_node else script.write_nodes
+        outputs = [script.write_files[n] for n in names if os.path.isabs(script.write_files.get(n, ""))]
+    else:
+        outputs = [infos[0].output] if infos[0].output else []
+    return FarmPlan(
+        name=sanitize_name(name or f"colorize_{stem}"),
+        shots=infos, frames=rng, chunk_size=int(chunk_size), prepass=prepass,
+        nuke_script=script.path if script else None,
+        write_node=write_node,
+        nuke_version=nuke_version or (script.version if script else None),
+        colorize_exe=colorize_exe or "nuke-colorize",
+        nuke_exe=nuke_exe or "nuke",
+        outputs=outputs)
+
+
+def parse_frame_range(text: str) -> Tuple[int, int]:
+    """``"A-B"`` or ``"N"`` -> (first, last); any contiguous Nuke range is accepted."""
+    from ..io.sequence import parse_frames
+    frames = parse_frames(text)
+    if frames != list(range(frames[0], frames[-1] + 1)):
+        raise InputError(f"frame range {text!r} must be contiguous (A-B) for a farm job")
+    return frames[0], frames[-1]
+
+
+def sanitize_name(name: str) -> str:
+    """Job/layer-safe name: runs of other characters become ``_``."""
+    clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
+    return clean or "colorize"
+
+
+def local_executable(name: str) -> str:
+    """``name`` resolved on this machine (PATH, then beside the running Python), else unchanged.
+
+    Deadline and OpenCue farms usually share software paths with the submitting machine; the
+    OpenJD bundle keeps bare names because Deadline Cloud workers get software from their queue
+    environment.
+    """
+    found = shutil.which(name)
+    if not found:
+        beside = os.path.join(os.path.dirname(sys.executable), name)
+        found = beside if os.path.isfile(beside) and os.access(beside, os.X_OK) else None
+    return os.path.abspath(found) if found else name

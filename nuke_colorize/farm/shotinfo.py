@@ -1,0 +1,142 @@
+"""What the farm needs to know about a shot: its frames, its independent segments, its output.
+
+One function, :func:`load_shot_info`, is the only place :mod:`nuke_colorize.farm` reads shot
+descriptions. It uses :class:`nuke_colorize.shot.Shot` (the shot cache's own reader, which
+validates everything) when that module is importable, and otherwise a minimal reader of the same
+JSON format that only looks at the keys the job shape depends on.
+
+Segments are the independent chains of the recurrent model: each is anchored on one keyframe
+reference and covers the frames computed outward from it. The cache pre-pass runs one task per
+segment, so segments build in parallel on the farm; the render tasks only read the cache.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+from ..errors import InputError
+
+Segment = Tuple[int, int, int]
+"""(anchor_frame, first, last): the frames ``first..last`` form one chain grown from ``anchor_frame``."""
+
+
+@dataclass(frozen=True)
+class ShotInfo:
+    """Farm-relevant facts about one shot description file.
+
+    Attributes:
+        path: absolute path of the shot JSON.
+        frames: (first, last) inclusive frame range of the shot.
+        segments: independent chains, sorted by ``first``; together they cover ``frames``.
+        output: absolute output pattern (``...colour.####.exr``) or None when not given.
+    """
+
+    path: str
+    frames: Tuple[int, int]
+    segments: Tuple[Segment, ...]
+    output: Optional[str] = None
+
+    @property
+    def stem(self) -> str:
+        return os.path.splitext(os.path.basename(self.path))[0]
+
+    def segments_within(self, first: int, last: int) -> List[Segment]:
+        """Segments clipped to ``first..last`` (the frames a farm job renders); empty ones dropped.
+
+        The anchor is kept even when it falls outside the clipped range: ``cache build`` grows
+        the chain from it up to the requested frames.
+        """
+        out = []
+        for anchor, a, b in self.segments:
+            lo, hi = max(a, first), min(b, last)
+            if lo <= hi:
+                out.append((anchor, lo, hi))
+        return out
+
+
+def load_shot_info(path: str) -> ShotInfo:
+    """Read a shot description (JSON file; see :mod:`nuke_colorize.shot`).
+
+    Raises :class:`InputError` when the file is missing or unreadable, or when ``frames`` is not
+    a ``[first, last]`` pair of integers with ``first <= last``.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if not os.path.isfile(path):
+        raise InputError("shot file not found", file=path,
+                         hint="give the shot description JSON written by the Colorize node or by hand")
+    try:
+        from ..shot import Shot  # type: ignore[import-not-found]
+    except ImportError:
+        return _load_minimal(path)
+    shot = Shot.load(path)
+    frames = _frame_pair(getattr(shot, "frames"), path)
+    segments = tuple(sorted((_segment_tuple(s, path) for s in shot.segments()), key=lambda s: s[1]))
+    output = getattr(shot, "output", None)
+    return ShotInfo(path=path, frames=frames, segments=segments or ((frames[0],) + frames,),
+                    output=os.fspath(output) if output else None)
+
+
+def _load_minimal(path: str) -> ShotInfo:
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read shot file: {exc}", file=path) from None
+    if not isinstance(data, dict):
+        raise InputError("shot file must hold a JSON object", file=path)
+    frames = _frame_pair(data.get("frames"), path)
+    keyframes = []
+    for ref in data.get("references") or []:
+        if isinstance(ref, dict) and ref.get("frame") is not None:
+            try:
+                keyframes.append(int(ref["frame"]))
+            except (TypeError, ValueError):
+                raise InputError(f"reference frame {ref['frame']!r} is not an integer", file=path) from None
+    output = data.get("output")
+    if output:
+        output = os.path.normpath(os.path.join(os.path.dirname(path), os.path.expanduser(str(output))))
+    return ShotInfo(path=path, frames=frames, segments=tuple(nearest_keyframe_segments(frames, keyframes)),
+                    output=output or None)
+
+
+def nearest_keyframe_segments(frames: Tuple[int, int], keyframes: Sequence[int]) -> List[Segment]:
+    """Split ``frames`` into chains, each frame joining its nearest keyframe (ties: the earlier).
+
+    Keyframes outside the shot are ignored; with none inside, the whole shot is one chain
+    anchored on its first frame (propagation from still references only).
+
+    >>> nearest_keyframe_segments((1, 10), [1, 6])
+    [(1, 1, 3), (6, 4, 10)]
+    """
+    first, last = frames
+    keys = sorted({k for k in keyframes if first <= k <= last})
+    if not keys:
+        return [(first, first, last)]
+    segments = []
+    for i, k in enumerate(keys):
+        lo = first if i == 0 else (keys[i - 1] + k) // 2 + 1
+        hi = last if i == len(keys) - 1 else (k + keys[i + 1]) // 2
+        segments.append((k, lo, hi))
+    return segments
+
+
+def _frame_pair(value: Any, path: str) -> Tuple[int, int]:
+    try:
+        first, last = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise InputError(f"'frames' must be [first, last], got {value!r}", file=path) from None
+    if first > last:
+        raise InputError(f"'frames' first {first} is after last {last}", file=path)
+    return first, last
+
+
+def _segment_tuple(seg: Any, path: str) -> Segment:
+    """Accept (anchor, first, last) tuples or objects with anchor/first/last attributes."""
+    if isinstance(seg, (tuple, list)) and len(seg) == 3:
+        return int(seg[0]), int(seg[1]), int(seg[2])
+    try:
+        return int(seg.anchor), int(seg.first), int(seg.last)
+    except AttributeError:
+        raise InputError(f"unexpected segment {seg!r} from the shot reader", file=path) from None

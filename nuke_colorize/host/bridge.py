@@ -1,0 +1,278 @@
+"""Host side of the engine bridge: finds the engine's Python and talks to ``nuke-colorize worker``.
+
+The engine (torch, OpenImageIO) lives in the product's own environment; the host only starts
+``<engine python> -m nuke_colorize worker`` and exchanges JSON lines over its stdin/stdout
+(:mod:`.protocol`). Standard library only, Python 3.7 compatible.
+
+Where the engine is, in order:
+
+1. ``$NUKE_COLORIZE_PYTHON`` (path of the engine's python executable);
+2. the ``engine_python`` entry of the JSON config written by the installer
+   (``$NUKE_COLORIZE_CONFIG``, else ``nuke_colorize.json`` in the plug-in folder).
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import tempfile
+import threading
+import time
+
+from . import protocol
+
+CONFIG_NAME = "nuke_colorize.json"
+ENV_PYTHON = "NUKE_COLORIZE_PYTHON"
+ENV_CONFIG = "NUKE_COLORIZE_CONFIG"
+
+
+class EngineNotConfigured(RuntimeError):
+    """No engine Python could be found (the installer has not run, or its config is gone)."""
+
+
+class WorkerError(RuntimeError):
+    """The worker replied with an error, died, or did not answer in time."""
+
+
+def plugin_config_path():
+    """Config file written by the installer: ``$NUKE_COLORIZE_CONFIG`` or the plug-in folder's."""
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return env
+    here = os.path.dirname(os.path.abspath(__file__))
+    # installed layout: <plugin>/python/nuke_colorize/host/bridge.py -> <plugin>/nuke_colorize.json
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(here))), CONFIG_NAME)
+
+
+def read_config(path=None):
+    path = path or plugin_config_path()
+    try:
+        with open(path, "r") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def engine_python(config_path=None):
+    """Path of the engine's python executable. Raises EngineNotConfigured."""
+    path = os.environ.get(ENV_PYTHON) or read_config(config_path).get("engine_python")
+    if not path:
+        raise EngineNotConfigured(
+            "the nuke-colorize engine is not configured: run install/install.py, or set %s to the "
+            "python of the environment where nuke-colorize is installed" % ENV_PYTHON)
+    if not os.path.isfile(path):
+        raise EngineNotConfigured("the nuke-colorize engine python does not exist: %s "
+                                  "(re-run install/install.py)" % path)
+    return path
+
+
+def engine_command(config_path=None):
+    """argv prefix that runs engine sub-commands: ``[python, -m, nuke_colorize]``."""
+    return [engine_python(config_path), "-m", "nuke_colorize"]
+
+
+class Request(object):
+    """One request in flight. Iterate :meth:`events` for progress; :meth:`wait` for the result."""
+
+    def __init__(self, client, rid, cmd, proc=None, reader=None):
+        self.client = client
+        self.proc = proc
+        self.reader = reader
+        self.id = rid
+        self.cmd = cmd
+        self._queue = queue.Queue()
+        self.result = None
+        self.finished = False
+
+    def _put(self, msg):
+        self._queue.put(msg)
+
+    def events(self, timeout=None, poll=0.2):
+        """Yield every message for this request, the final one last; ``None`` every ``poll`` s.
+
+        The ``None`` ticks let a caller check for cancellation while nothing happens.
+        Raises WorkerError if the worker dies or ``timeout`` seconds pass without a message.
+        """
+        last = time.time()
+        while not self.finished:
+            try:
+                msg = self._queue.get(timeout=poll)
+            except queue.Empty:
+                if self.proc is not None and self.proc.poll() is not None:
+                    if self.reader is not None:
+                        self.reader.join(2.0)  # let it route what the worker sent before exiting
+                    if not self._queue.empty():
+                        continue
+                    self.finished = True
+                    raise WorkerError("the nuke-colorize worker stopped unexpectedly%s"
+                                      % self.client.last_words())
+                if timeout is not None and time.time() - last > timeout:
+                    raise WorkerError("no answer from the nuke-colorize worker for %s within %.0f s"
+                                      % (self.cmd, timeout))
+                yield None
+                continue
+            last = time.time()
+            if msg.get("event") in protocol.FINAL_EVENTS:
+                self.finished = True
+                self.result = msg
+            yield msg
+
+    def wait(self, timeout=None):
+        """Block until the final message; returns it. Raises WorkerError on an ``error`` event."""
+        for msg in self.events(timeout=timeout):
+            if msg is not None and msg.get("event") == "error":
+                raise WorkerError(msg.get("message") or "the worker reported an error")
+        return self.result
+
+    def cancel(self):
+        if not self.finished:
+            self.client.request("cancel", target=self.id)
+
+
+class WorkerClient(object):
+    """A ``nuke-colorize worker`` subprocess and the requests in flight to it.
+
+    ``command`` is the argv prefix that runs the engine CLI (default :func:`engine_command`).
+    The worker's stderr goes to ``log_path`` (a file in the temp folder by default) so the pipe
+    can never fill up; its tail is quoted when the worker dies.
+    """
+
+    def __init__(self, command=None, log_path=None, env=None, worker_args=()):
+        self.command = list(command) if command else None
+        self.worker_args = list(worker_args)
+        self.log_path = log_path or os.path.join(
+            tempfile.gettempdir(), "nuke_colorize_worker_%d.log" % os.getpid())
+        self.env = env
+        self.proc = None
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._next_id = 1
+        self._pending = {}
+        self._reader = None
+        self.stray = []  # messages the worker sent without a known id (kept for diagnostics)
+
+    # ---------------------------------------------------------------- process
+    def start(self):
+        with self._lock:
+            if self.proc is not None and self.proc.poll() is None:
+                return
+            command = self.command or engine_command()
+            log = open(self.log_path, "ab")
+            try:
+                kwargs = {}
+                if os.name == "nt":
+                    kwargs["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
+                self.proc = subprocess.Popen(
+                    command + ["worker"] + self.worker_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=log, bufsize=0, close_fds=True, env=self.env, **kwargs)
+            finally:
+                log.close()
+            self._reader = threading.Thread(target=self._read_loop, args=(self.proc,),
+                                            name="nuke-colorize-worker-reader")
+            self._reader.daemon = True
+            self._reader.start()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def last_words(self, lines=5):
+        try:
+            with open(self.log_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 4000))
+                tail = fh.read().decode("utf-8", "replace").strip().splitlines()[-lines:]
+        except OSError:
+            return ""
+        return (": " + " | ".join(tail)) if tail else ""
+
+    def close(self, timeout=5.0):
+        """Ask the worker to stop (it stops its jobs too); kill it if it does not."""
+        if not self.alive():
+            return
+        try:
+            self.request("shutdown").wait(timeout=timeout)
+        except (WorkerError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _read_loop(self, proc):
+        stream = proc.stdout
+        while True:
+            try:
+                line = protocol.read_line(stream)
+            except protocol.ProtocolError as err:
+                self.stray.append({"event": "error", "message": str(err)})
+                continue
+            except (OSError, ValueError):
+                break
+            if not line:
+                break
+            try:
+                msg = protocol.decode(line)
+            except protocol.ProtocolError as err:
+                self.stray.append({"event": "error", "message": str(err)})
+                continue
+            with self._lock:
+                req = self._pending.get(msg.get("id"))
+                if req is not None and msg.get("event") in protocol.FINAL_EVENTS:
+                    del self._pending[msg.get("id")]
+            if req is None:
+                del self.stray[:-50]
+                self.stray.append(msg)
+            else:
+                req._put(msg)
+
+    # ---------------------------------------------------------------- requests
+    def request(self, cmd, **params):
+        """Send one request; returns its :class:`Request` at once."""
+        self.start()
+        with self._lock:
+            rid = self._next_id
+            self._next_id += 1
+            msg = dict(params)
+            msg.update({"id": rid, "cmd": cmd})
+            line = protocol.encode(msg)
+            proc = self.proc
+            req = Request(self, rid, cmd, proc, self._reader)
+            self._pending[rid] = req
+        # written outside _lock: the reader thread must stay free to drain the worker's replies
+        with self._write_lock:
+            try:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+            except (OSError, ValueError):
+                with self._lock:
+                    self._pending.pop(rid, None)
+                raise WorkerError("could not talk to the nuke-colorize worker%s" % self.last_words())
+        return req
+
+    def call(self, cmd, timeout=60.0, **params):
+        """Request and wait; returns the result message."""
+        return self.request(cmd, **params).wait(timeout=timeout)
+
+
+_CLIENT = None
+_CLIENT_LOCK = threading.Lock()
+
+
+def get_client():
+    """The process-wide worker client (started on first use)."""
+    global _CLIENT
+    with _CLIENT_LOCK:
+        if _CLIENT is None:
+            _CLIENT = WorkerClient()
+        return _CLIENT
+
+
+def set_client(client):
+    """Replace the process-wide client (tests, or a host that manages its own)."""
+    global _CLIENT
+    with _CLIENT_LOCK:
+        old, _CLIENT = _CLIENT, client
+    return old

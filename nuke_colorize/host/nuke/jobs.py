@@ -1,0 +1,126 @@
+"""Analyze jobs: the engine colourises a shot version while Nuke stays usable.
+
+In the GUI a job runs in a background thread with a ``nuke.ProgressTask`` (its Cancel button
+stops the engine; frames already cached are kept). Knobs are only touched back on the main
+thread (``nuke.executeInMainThread``). Without a GUI, :func:`run_blocking` waits and prints
+progress lines (for ``nuke -t`` scripts and farm logs).
+"""
+from __future__ import annotations
+
+import sys
+import threading
+
+import nuke
+
+from ..bridge import EngineNotConfigured, WorkerError, get_client
+
+_running = {}
+_lock = threading.Lock()
+
+
+class Job(object):
+    def __init__(self, node_name, prep, frames, client):
+        self.node_name = node_name
+        self.prep = prep
+        self.frames = (int(frames[0]), int(frames[1]))
+        self.client = client
+        self.thread = None
+        self.request = None
+        self.cancel_requested = False
+        self.cancelled = False
+        self.error = None
+        self.result = None
+        self.progress = []  # (done, total) seen
+        self.done = threading.Event()
+
+    def cancel(self):
+        """Ask the job to stop (the progress bar's Cancel does the same)."""
+        self.cancel_requested = True
+
+    def wait(self, timeout=None):
+        return self.done.wait(timeout)
+
+
+def running(shot_path):
+    with _lock:
+        job = _running.get(shot_path)
+    return job if job is not None and not job.done.is_set() else None
+
+
+def start(node_name, prep, frames, client=None, on_progress=None, on_done=None):
+    """Start analysing in the background; returns the Job (the running one if already busy).
+
+    ``on_progress(done, total, frame)`` and ``on_done(job)`` are called on the main thread.
+    """
+    busy = running(prep.shot_path)
+    if busy is not None:
+        return busy
+    job = Job(node_name, prep, frames, client or get_client())
+    with _lock:
+        _running[prep.shot_path] = job
+    job.thread = threading.Thread(target=_run, args=(job, on_progress, on_done),
+                                  name="nuke-colorize-analyze")
+    job.thread.daemon = True
+    job.thread.start()
+    return job
+
+
+def _run(job, on_progress, on_done):
+    task = nuke.ProgressTask("Colorize %s" % job.node_name)
+    task.setMessage("starting the engine")
+    try:
+        req = job.client.request("analyze", shot=job.prep.shot_path, frames=list(job.frames))
+        job.request = req
+        sent_cancel = False
+        for msg in req.events():
+            if not sent_cancel and (task.isCancelled() or job.cancel_requested):
+                req.cancel()
+                sent_cancel = True
+                task.setMessage("cancelling (frames already done are kept)")
+            if msg and msg.get("event") == "progress":
+                done, total = msg.get("done"), msg.get("total")
+                if isinstance(done, int) and isinstance(total, int) and total > 0:
+                    job.progress.append((done, total))
+                    task.setProgress(int(100 * done / total))
+                    label = "frame %s" % msg["frame"] if "frame" in msg else msg.get("stage", "")
+                    task.setMessage("%s (%d/%d)" % (label, done, total))
+                    if on_progress is not None:
+                        nuke.executeInMainThread(on_progress, (done, total, msg.get("frame")))
+        job.result = req.result
+        if job.result.get("event") == "error":
+            job.error = job.result.get("message") or "the engine reported an error"
+        job.cancelled = bool(job.result.get("cancelled"))
+    except (WorkerError, EngineNotConfigured, OSError) as err:
+        job.error = str(err)
+    finally:
+        del task
+        with _lock:
+            if _running.get(job.prep.shot_path) is job:
+                del _running[job.prep.shot_path]
+        nuke.executeInMainThread(_finished, (job, on_done))
+        job.done.set()
+
+
+def _finished(job, on_done):
+    from . import node as node_mod
+    node = node_mod.to_node(job.node_name)
+    if node is not None and node_mod.is_colorize(node):
+        node_mod.update_status(node)
+    if on_done is not None:
+        on_done(job)
+    elif job.error and not job.cancelled:
+        nuke.message("%s: analysis failed: %s" % (job.node_name, job.error))
+
+
+def run_blocking(prep, frames, client=None, out=None):
+    """Analyse and wait, printing one line per progress event. Raises WorkerError."""
+    client = client or get_client()
+    out = out or sys.stdout
+    req = client.request("analyze", shot=prep.shot_path, frames=[int(frames[0]), int(frames[1])])
+    for msg in req.events():
+        if msg and msg.get("event") == "progress" and "done" in msg and "total" in msg:
+            out.write("nuke-colorize: %s frame %s (%s/%s)\n" % (prep.shot_path, msg.get("frame", "?"),
+                                                              msg["done"], msg["total"]))
+    if req.result.get("event") == "error":
+        raise WorkerError(req.result.get("message") or "the engine reported an error")
+    return req.result

@@ -1,0 +1,363 @@
+"""The Colorize node: a Group (gizmos/Colorize.nk) whose buttons and callbacks land here.
+
+The node reads its result through an internal Read (``ColourRead``) pointed at the output of
+the current *version* of its shot (see :mod:`nuke_colorize.host.shotspec`): every knob change
+re-points it, so the viewer shows either colour computed for exactly these inputs or an error
+("not analysed"), never colour left over from other references or settings.
+
+Public functions (called from the gizmo's knobs, the menu and the render hook):
+``create``, ``on_create``, ``knob_changed``, ``analyze``, ``clear_cache``, ``update_status``,
+``prepare``, ``refresh``, ``is_colorize``, ``all_shots``, ``set_references``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+
+import nuke
+
+from .. import frames as fr
+from .. import references as refmod
+from .. import shotspec
+from .. import status as statusmod
+from ..bridge import EngineNotConfigured, WorkerError, get_client
+from . import sources
+
+GIZMO_FILE = "Colorize.nk"
+READ_NODE = "ColourRead"
+MARKER_KNOB = "nuke_colorize"
+MISSING_COMPUTE = "compute on the spot"
+MISSING_FAIL = "fail the frame"
+_SHOT_KNOBS = frozenset(("shot", "backend", "colorspace", "references", "use_input_range", "first_frame",
+                         "last_frame", "working_size", "track_window", "track_threshold", "cache_dir",
+                         "inputChange", "showPanel"))
+
+
+class NodeError(Exception):
+    """A problem the compositor can fix; shown as a message (GUI) or raised (render)."""
+
+
+# ----------------------------------------------------------------------------- finding nodes
+def is_colorize(node):
+    return node is not None and node.knob(MARKER_KNOB) is not None and hasattr(node, "nodes")
+
+
+def all_shots():
+    """Every Colorize node in the script (inside groups too), in graph order."""
+    return [n for n in nuke.allNodes(group=nuke.root(), recurseGroups=True) if is_colorize(n)]
+
+
+def shot_name(node):
+    return node["shot"].value().strip() or node.name()
+
+
+# ----------------------------------------------------------------------------- parameters
+class Prepared(object):
+    """A shot version ready for the engine.
+
+    shot: the description dict (with ``output``); shot_path: its file; frames: (first, last);
+    root: the shot's folder; plate: the plate :class:`sources.Source`; warnings: list of str.
+    """
+
+    def __init__(self, shot, shot_path, frames, root, plate, warnings):
+        self.shot = shot
+        self.shot_path = shot_path
+        self.output = shot["output"]
+        self.frames = frames
+        self.root = root
+        self.plate = plate
+        self.warnings = warnings
+
+
+def cache_root(node):
+    value = node["cache_dir"].value().strip()
+    if value:
+        return os.path.abspath(os.path.expanduser(value))
+    script = nuke.root()["name"].value()
+    if not script:
+        raise NodeError("save the script first, or set the node's cache folder")
+    return os.path.join(os.path.dirname(os.path.abspath(script)), "colorize_cache")
+
+
+def frame_range(node):
+    if node["use_input_range"].value():
+        plate = node.input(sources.PLATE)
+        if plate is None:
+            raise NodeError("connect a plate to the node's plate input")
+        return int(plate.firstFrame()), int(plate.lastFrame())
+    first, last = int(node["first_frame"].value()), int(node["last_frame"].value())
+    if last < first:
+        raise NodeError("the frame range ends (%d) before it starts (%d)" % (last, first))
+    return first, last
+
+
+def reference_rows(node):
+    try:
+        return refmod.parse_table(node["references"].value())
+    except refmod.RefTableError as err:
+        raise NodeError(str(err))
+
+
+def prepare(node, write=False):
+    """Work out the shot version for the node's current knobs and inputs.
+
+    With ``write``, also render what needs rendering (precomps; main thread only, never during
+    a render) and write the shot file. Raises NodeError.
+    """
+    frames = frame_range(node)
+    root = shotspec.shot_root(cache_root(node), shot_name(node))
+    rows = reference_rows(node)
+    if write:
+        ensure_backend_settings(node=node)
+    if not rows:
+        raise NodeError("add at least one reference (a colour frame or still) in the references table")
+    try:
+        plate = sources.sequence_source(node, sources.PLATE, frames, root)
+        if plate is None:
+            raise NodeError("connect a plate to the node's plate input")
+        matte = sources.sequence_source(node, sources.MATTE, frames, root)
+        if write:
+            for src, idx in ((plate, sources.PLATE), (matte, sources.MATTE)):
+                sources.render_precomp(node, idx, src.pattern if src else "",
+                                       sources.missing_precomp_frames(src, frames))
+        refs, ref_files = sources.reference_images(node, rows, root, write=write)
+    except sources.SourceError as err:
+        raise NodeError(str(err))
+    colorspace = node["colorspace"].value()
+    if colorspace == "auto":
+        colorspace = plate.colorspace
+    knob_values = {"working_size": node["working_size"].value(), "track_window": node["track_window"].value(),
+                   "track_threshold": node["track_threshold"].value()}
+    settings, warnings = shotspec.backend_settings(knob_values, _declared_settings(node["backend"].value()))
+    shot = shotspec.build_shot(plate.pattern, frames, refs, node["backend"].value(),
+                               cache=os.path.join(root, "cache"), colorspace=colorspace, settings=settings,
+                               matte=matte.pattern if matte is not None else None)
+    files = plate.user_files + ref_files + (matte.user_files if matte is not None else [])
+    folder, shot_path, output = shotspec.version_paths(root, shot, files)
+    full = dict(shot)
+    full["output"] = output
+    if write:
+        shotspec.write_shot(shot_path, full)
+    return Prepared(full, shot_path, frames, root, plate, warnings)
+
+
+_DECLARED = {}
+
+
+def _declared_settings(backend):
+    """The backend's settings as the engine declares them (asked once per session), or None."""
+    if backend in _DECLARED:
+        return _DECLARED[backend]
+    return None
+
+
+def ensure_backend_settings(client=None, node=None):
+    """Learn the backends' settings once per session (quietly: without an engine the knobs
+    are sent as they are and the engine reports a setting it does not know). Skipped when
+    ``node`` leaves every backend-setting knob at 0 (nothing to map)."""
+    if _DECLARED:
+        return
+    if node is not None and not any(node[k].value() for k, _ in shotspec.SETTINGS_MAP):
+        return
+    try:
+        learn_backend_settings(client)
+    except (WorkerError, EngineNotConfigured, OSError):
+        pass
+
+
+def learn_backend_settings(client=None, timeout=120.0):
+    """Ask the engine which settings each backend has (so knobs map only onto real settings)."""
+    client = client or get_client()
+    reply = client.call("backends", timeout=timeout)
+    for name, info in (reply.get("backends") or {}).items():
+        if isinstance(info, dict) and isinstance(info.get("settings"), dict):
+            _DECLARED[name] = info["settings"]
+    return dict(_DECLARED)
+
+
+# ----------------------------------------------------------------------------- the node's Read
+def set_read(node, prep):
+    """Point the internal Read at the version's output (frames the version covers)."""
+    read = node.node(READ_NODE)
+    first, last = prep.frames
+    shot_file = node.knob("shot_file")  # absent in nodes made by older versions of the gizmo
+    if shot_file is not None and shot_file.value() != prep.shot_path:
+        shot_file.setValue(prep.shot_path)
+    if read["file"].value() != prep.output:
+        read["file"].setValue(prep.output)
+    for k, v in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
+        if read[k].value() != v:
+            read[k].setValue(v)
+
+
+def clear_read(node):
+    read = node.node(READ_NODE)
+    if read["file"].value():
+        read["file"].setValue("")
+
+
+def reload_read(node):
+    read = node.node(READ_NODE)
+    knob = read.knob("reload")
+    if knob is not None and hasattr(knob, "execute"):
+        knob.execute()
+
+
+def refresh(node):
+    """Re-point the Read at the current version and update the status line. Never raises.
+
+    Returns the Prepared version, or None when the node cannot be analysed as it stands
+    (the status line then says why and the Read shows nothing).
+    """
+    try:
+        prep = prepare(node, write=False)
+    except NodeError as err:
+        clear_read(node)
+        _set_status(node, "not ready: %s" % err)
+        return None
+    set_read(node, prep)
+    states = statusmod.coverage(prep.output, prep.frames[0], prep.frames[1])
+    text = statusmod.summary(states)
+    if prep.warnings:
+        text += " (" + "; ".join(prep.warnings) + ")"
+    _set_status(node, text)
+    return prep
+
+
+def _set_status(node, text):
+    knob = node["status"]
+    if knob.value() != text:
+        knob.setValue(text)
+
+
+def update_status(node):
+    """Button "Update status": same as a refresh, and reload the Read's files."""
+    prep = refresh(node)
+    if prep is not None:
+        reload_read(node)
+    return prep
+
+
+# ----------------------------------------------------------------------------- callbacks
+def on_create(node):
+    """The gizmo's onCreate (also runs when a script loads): re-point the Read, quietly."""
+    if is_colorize(node):
+        refresh(node)
+
+
+def knob_changed(node, knob):
+    if knob is None or not is_colorize(node):
+        return
+    name = knob.name()
+    if name == "use_input_range":
+        manual = not node["use_input_range"].value()
+        node["first_frame"].setEnabled(manual)
+        node["last_frame"].setEnabled(manual)
+    if name in _SHOT_KNOBS:
+        refresh(node)
+
+
+def create():
+    """Toolbar entry: paste the Colorize group (connected to the selected node)."""
+    path = gizmo_path()
+    node = nuke.nodePaste(path)
+    if not is_colorize(node):  # nodePaste returns the last node pasted; the pasted nodes are selected
+        pasted = [n for n in nuke.selectedNodes() if is_colorize(n)]
+        node = pasted[-1] if pasted else None
+    if node is not None:
+        refresh(node)
+    return node
+
+
+def to_node(full_name):
+    """The node named ``full_name`` (as ``Node.fullName()`` gives it), from the script root
+    whatever group is current."""
+    return nuke.toNode("root." + full_name)
+
+
+def gizmo_path():
+    for folder in nuke.pluginPath():
+        candidate = os.path.join(folder, GIZMO_FILE)
+        if os.path.isfile(candidate):
+            return candidate
+    here = os.path.dirname(os.path.abspath(__file__))
+    for up in (os.path.join(here, "..", "..", "..", "gizmos"), os.path.join(here, "..", "..", "..", "..", "gizmos")):
+        candidate = os.path.normpath(os.path.join(up, GIZMO_FILE))
+        if os.path.isfile(candidate):
+            return candidate
+    raise NodeError("%s not found on the plug-in path (re-run install/install.py)" % GIZMO_FILE)
+
+
+# ----------------------------------------------------------------------------- actions
+def _report(node, err):
+    text = "%s: %s" % (node.name(), err)
+    if nuke.env["gui"]:
+        nuke.message(text)
+    else:
+        raise NodeError(text)
+
+
+def analyze(node, client=None, frames=None):
+    """Button "Analyze": prepare the version, then colourise it into the cache.
+
+    In the GUI this returns at once and the work runs in the background with a progress bar
+    (cancellable); without a GUI (``nuke -t`` scripts) it runs to the end before returning.
+    """
+    from . import jobs
+    try:
+        prep = prepare(node, write=True)
+    except NodeError as err:
+        _report(node, err)
+        return None
+    set_read(node, prep)
+    _set_status(node, "analysing...")
+    job_frames = frames or prep.frames
+    if nuke.env["gui"]:
+        return jobs.start(node.fullName(), prep, job_frames, client=client)
+    try:
+        jobs.run_blocking(prep, job_frames, client=client)
+    except (WorkerError, EngineNotConfigured) as err:
+        refresh(node)
+        _report(node, err)
+        return None
+    update_status(node)
+    return prep
+
+
+def clear_cache(node, client=None):
+    """Button "Clear cache": the engine clears the shot cache; the node's results go too."""
+    try:
+        root = shotspec.shot_root(cache_root(node), shot_name(node))
+    except NodeError as err:
+        _report(node, err)
+        return
+    if nuke.env["gui"] and not nuke.ask("Delete the cache and results of shot '%s'?\n%s"
+                                        % (shot_name(node), root)):
+        return
+    problems = []
+    for folder in shotspec.stale_versions(root):
+        shot_file = os.path.join(folder, shotspec.SHOT_FILE)
+        if os.path.isfile(shot_file):
+            try:
+                (client or get_client()).call("clear", shot=shot_file, timeout=300)
+            except (WorkerError, EngineNotConfigured) as err:
+                problems.append(str(err))
+            break
+    for sub in shotspec.stale_versions(root) + [os.path.join(root, "precomp"), os.path.join(root, "refs")]:
+        shutil.rmtree(sub, ignore_errors=True)
+    refresh(node)
+    if problems:
+        _report(node, "results deleted, but the engine could not clear its cache: %s" % problems[0])
+
+
+# ----------------------------------------------------------------------------- references
+def set_references(node, rows):
+    """Replace the references table (list of RefRow) and refresh, as a panel edit would."""
+    node["references"].setValue(refmod.format_table(rows))
+    refresh(node)
+
+
+def missing_frame_message(node, frame, prep):
+    return ("%s: frame %d of shot '%s' has not been analysed (no %s). Open the script and press "
+            "Analyze, or set the node's 'missing frames' to '%s'."
+            % (node.fullName(), frame, shot_name(node), fr.frame_path(prep.output, frame), MISSING_COMPUTE))

@@ -1,0 +1,89 @@
+"""Render hook: frames missing from a shot's cache are computed on the spot or refused.
+
+Registered by the plug-in's init.py (so it runs in ``nuke -x`` / ``-t`` renders and on the
+farm) as a ``beforeFrameRender`` callback of Write nodes: before each frame, every Colorize
+node upstream of the Write is checked. If the frame's output exists for the node's current
+version it is used; otherwise, as the node's ``missing frames`` knob says, the engine computes
+it now (only the chain it needs, from the nearest cached state) or the frame fails with a
+message naming the node, the frame and what to do. A frame is never rendered from stale or
+missing colour: the node's Read only ever points at its current version, and it fails on a
+missing file.
+"""
+from __future__ import annotations
+
+import os
+
+import nuke
+
+from .. import frames as fr
+from .. import shotspec
+from ..bridge import EngineNotConfigured, WorkerError, get_client
+from . import node as node_mod
+from . import sources
+
+
+def install():
+    """Register the hook (idempotent: Nuke's callback lists keep one copy)."""
+    nuke.addBeforeFrameRender(before_frame_render, nodeClass="Write")
+
+
+def before_frame_render():
+    write = nuke.thisNode()
+    f = int(nuke.frame())
+    for colorize in upstream_colorize(write):
+        ensure_frame(colorize, f)
+
+
+def upstream_colorize(node):
+    """Colorize nodes feeding ``node`` (through groups too), nearest first."""
+    found, seen, todo = [], set(), [node]
+    while todo:
+        n = todo.pop(0)
+        if n is None or id(n) in seen:
+            continue
+        seen.add(id(n))
+        if node_mod.is_colorize(n):
+            found.append(n)
+        elif n.Class() == "Group":
+            todo.extend(c for c in n.nodes() if c.Class() == "Output")
+        elif n.Class() == "Input":
+            parent = sources._parent_group(n)
+            if parent is not None:
+                todo.append(parent.input(n["number"].value()))
+        todo.extend(n.dependencies())
+    return found
+
+
+def ensure_frame(node, f, client=None):
+    """Make frame ``f`` of a Colorize node's current version exist, or raise RuntimeError."""
+    node_mod.ensure_backend_settings(client, node)  # same settings, so the same version as Analyze
+    try:
+        prep = node_mod.prepare(node, write=False)
+    except node_mod.NodeError as err:
+        raise RuntimeError("%s: cannot render: %s" % (node.fullName(), err))
+    node_mod.set_read(node, prep)
+    first, last = prep.frames
+    if not first <= f <= last:
+        return
+    out = fr.frame_path(prep.output, f)
+    if os.path.isfile(out):
+        return
+    if node["missing_frames"].value() == node_mod.MISSING_FAIL:
+        raise RuntimeError(node_mod.missing_frame_message(node, f, prep))
+    if sources.missing_precomp_frames(prep.plate, prep.frames):
+        raise RuntimeError("%s: frame %d cannot be computed during a render: the plate comes from a node "
+                           "tree that has not been rendered to the cache yet. Open the script and press "
+                           "Analyze." % (node.fullName(), f))
+    for ref in prep.shot["references"]:
+        if not os.path.isfile(ref["image"]):
+            raise RuntimeError("%s: reference image missing: %s (press Analyze in the GUI first)"
+                               % (node.fullName(), ref["image"]))
+    shotspec.write_shot(prep.shot_path, prep.shot)
+    print("nuke-colorize: %s: computing frame %d of shot %s" % (node.fullName(), f, prep.shot_path))
+    try:
+        (client or get_client()).call("analyze", shot=prep.shot_path, frames=[f, f], timeout=None)
+    except (WorkerError, EngineNotConfigured) as err:
+        raise RuntimeError("%s: frame %d could not be computed: %s" % (node.fullName(), f, err))
+    if not os.path.isfile(out):
+        raise RuntimeError("%s: the engine finished but frame %d is still missing: %s" % (node.fullName(), f, out))
+    node_mod.reload_read(node)

@@ -1,0 +1,234 @@
+"""Where a Colorize node's images come from: files the engine can read.
+
+A plate (input 0), matte (input 2) or reference (input 1) that is a plain Read node (through
+Dots or disabled nodes) is used straight from its files. Anything else is an upstream tree,
+rendered once to an EXR precomp with a temporary Write inside the Colorize group; the precomp
+folder is named by a signature of the tree (classes, knob values, connections and the Read
+files under it), so an unchanged tree is never rendered twice and a changed one never reuses
+stale frames.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import nuke
+
+from .. import frames as fr
+from ..shotspec import file_identity
+
+PLATE, REFERENCE, MATTE = 0, 1, 2
+INPUT_NAMES = {PLATE: "plate", REFERENCE: "reference", MATTE: "matte"}
+# knobs that do not change pixels (layout, labels, callbacks, buttons)
+_UI_KNOBS = frozenset("""name xpos ypos selected label note_font note_font_size note_font_color
+tile_color gl_color hide_input postage_stamp dope_sheet bookmark help icon indicators cached
+panelDropped onCreate onDestroy knobChanged updateUI autolabel status reload""".split())
+_UI_KNOB_CLASSES = frozenset(("Tab_Knob", "Text_Knob", "PyScript_Knob", "Script_Knob"))
+_COLORSPACE_NAMES = {"linear": "linear", "srgb": "srgb", "rec709": "rec709"}
+
+
+class SourceError(Exception):
+    """Something the compositor must fix (nothing connected, a missing file...)."""
+
+
+def plain_read(node):
+    """The Read node whose files ``node`` shows unchanged, or None.
+
+    Follows Dots and disabled nodes; the Read must use its files' own frame numbers.
+    """
+    seen = 0
+    while node is not None and seen < 100:
+        seen += 1
+        cls = node.Class()
+        if cls == "Read":
+            if node["disable"].value():
+                return None
+            mode = node.knob("frame_mode")
+            frame_expr = node.knob("frame")
+            if mode is not None and frame_expr is not None and frame_expr.value().strip():
+                return None  # retimed: file frame != script frame
+            return node
+        disabled = node.knob("disable") is not None and node["disable"].value()
+        if cls == "Dot" or (disabled and cls not in ("Group", "Input")):
+            node = node.input(0)
+            continue
+        return None
+    return None
+
+
+def read_file(read):
+    """A Read's file pattern with TCL expressions (``[getenv SHOT]``...) evaluated."""
+    text = read["file"].value()
+    if "[" in text:
+        try:
+            evaluated = nuke.filename(read)
+        except (RuntimeError, ValueError, TypeError):
+            evaluated = None
+        if evaluated:
+            text = evaluated
+    return fr.to_hashes(text)
+
+
+def read_colorspace(read):
+    """The shot's colourspace name for a Read's files."""
+    if read["raw"].value():
+        return "auto"
+    value = read["colorspace"].value()
+    key = value.strip().lower()
+    if key.startswith("default") or not key:
+        return "auto"
+    return _COLORSPACE_NAMES.get(key, value)
+
+
+def tree_signature(node, frames):
+    """12 hex digits that change whenever the pixels ``node`` produces over ``frames`` may."""
+    h = hashlib.sha1()
+    ids = {}
+
+    def visit(n):
+        if n is None:
+            return "-"
+        key = id(n)
+        if key in ids:
+            return ids[key]
+        ids[key] = "n%d" % len(ids)
+        parts = [n.Class()]
+        for name, knob in sorted(n.knobs().items()):
+            if name in _UI_KNOBS or knob.Class() in _UI_KNOB_CLASSES:
+                continue
+            parts.append("%s=%s" % (name, knob.toScript()))
+        if n.Class() == "Read":
+            first, last = n["first"].value(), n["last"].value()
+            for f in range(max(frames[0], first), min(frames[1], last) + 1):
+                parts.append("%d:%s" % (f, file_identity(fr.frame_path(read_file(n), f))))
+        if n.Class() == "Group":
+            for child in n.nodes():
+                if child.Class() == "Output":
+                    parts.append("out=" + visit(child))
+        if n.Class() == "Input":
+            group = _parent_group(n)
+            if group is not None:
+                parts.append("in=" + visit(group.input(n["number"].value())))
+        for i in range(n.inputs()):
+            parts.append("i%d=%s" % (i, visit(n.input(i))))
+        h.update(("\n".join(parts) + "\n\n").encode("utf-8"))
+        return ids[key]
+
+    visit(node)
+    h.update(("%d-%d" % (frames[0], frames[1])).encode("ascii"))
+    return h.hexdigest()[:12]
+
+
+def _parent_group(node):
+    full = node.fullName()
+    if "." not in full:
+        return None
+    return nuke.toNode("root." + full.rsplit(".", 1)[0])
+
+
+class Source(object):
+    """Files for one input: ``pattern`` (frame token for sequences), ``colorspace``,
+    ``precomp`` (True when rendered from a tree), ``user_files`` (files whose identity
+    defines the result: the Read's own frames)."""
+
+    def __init__(self, pattern, colorspace, precomp, user_files=()):
+        self.pattern = pattern
+        self.colorspace = colorspace
+        self.precomp = precomp
+        self.user_files = list(user_files)
+
+
+def sequence_source(group, index, frames, shot_root):
+    """Source for a sequence input (plate or matte) over ``frames``; None when unconnected."""
+    up = group.input(index)
+    if up is None:
+        return None
+    read = plain_read(up)
+    if read is not None:
+        pattern = read_file(read)
+        if not pattern:
+            raise SourceError("the Read on the %s input (%s) has no file" % (INPUT_NAMES[index], read.name()))
+        files = [fr.frame_path(pattern, f) for f in range(frames[0], frames[1] + 1)]
+        return Source(pattern, read_colorspace(read), False, files)
+    sig = tree_signature(up, frames)
+    folder = os.path.join(shot_root, "precomp", "%s_%s" % (INPUT_NAMES[index], sig))
+    return Source(os.path.join(folder, "%s.####.exr" % INPUT_NAMES[index]), "linear", True)
+
+
+def missing_precomp_frames(source, frames):
+    if source is None or not source.precomp:
+        return []
+    have = set(fr.existing_frames(source.pattern, frames[0], frames[1]))
+    return [f for f in range(frames[0], frames[1] + 1) if f not in have]
+
+
+def render_precomp(group, index, pattern, frame_list):
+    """Render input ``index`` of ``group`` at ``frame_list`` to ``pattern`` (EXR, half, zip).
+
+    Uses a temporary Write inside the group, fed by the group's Input node, deleted afterwards.
+    Must run on Nuke's main thread and not during another render.
+    """
+    if not frame_list:
+        return
+    with group:
+        inp = None
+        for n in group.nodes():
+            if n.Class() == "Input" and n["number"].value() == index:
+                inp = n
+        if inp is None:
+            raise SourceError("the Colorize group has no Input number %d" % index)
+        write = nuke.nodes.Write()
+        try:
+            write["file"].setValue(pattern)
+            write["file_type"].setValue("exr")
+            write["channels"].setValue("rgba")
+            write["datatype"].setValue("16 bit half")
+            write["compression"].setValue("Zip (1 scanline)")
+            write["metadata"].setValue("no metadata")
+            write["raw"].setValue(True)
+            write["create_directories"].setValue(True)
+            write.setInput(0, inp)
+            for a, b in fr.to_ranges(frame_list):
+                nuke.execute(write, a, b, 1)
+        finally:
+            nuke.delete(write)
+
+
+def reference_images(group, rows, shot_root, write=False):
+    """References table rows -> (list of (frame or None, image path), user files).
+
+    Rows taken from the reference input use its Read's file at that frame, or a one-frame
+    precomp (rendered when ``write`` is true).
+    """
+    refs, user_files = [], []
+    for row in rows:
+        if row.source == "file":
+            path = os.path.expanduser(row.path)
+            if not os.path.isfile(path):
+                raise SourceError("references line %s: file not found: %s" % (row.line, path))
+            refs.append((row.frame, path))
+            user_files.append(path)
+            continue
+        up = group.input(REFERENCE)
+        if up is None:
+            raise SourceError("references line %s takes frame %d of the reference input, but nothing "
+                              "is connected to the node's reference input" % (row.line, row.input_frame))
+        g = int(row.input_frame)
+        read = plain_read(up)
+        if read is not None:
+            if not read["first"].value() <= g <= read["last"].value():
+                raise SourceError("references line %s: frame %d is outside the reference Read %s (%d-%d)"
+                                  % (row.line, g, read.name(), read["first"].value(), read["last"].value()))
+            path = fr.frame_path(read_file(read), g)
+            if not os.path.isfile(path):
+                raise SourceError("references line %s: file not found: %s" % (row.line, path))
+            refs.append((row.frame, path))
+            user_files.append(path)
+            continue
+        sig = tree_signature(up, (g, g))
+        pattern = os.path.join(shot_root, "refs", sig, "reference.####.exr")
+        path = fr.frame_path(pattern, g)
+        if write and not os.path.isfile(path):
+            render_precomp(group, REFERENCE, pattern, [g])
+        refs.append((row.frame, path))
+    return refs, user_files

@@ -1,0 +1,136 @@
+"""From node parameters to a shot description file (standard library only, runs in the host).
+
+Folder layout under the node's cache folder (default ``colorize_cache`` beside the script)::
+
+    <cache folder>/<shot>/cache/                 the shot cache (engine; reused across versions)
+    <cache folder>/<shot>/precomp/<sig>/         upstream trees rendered to EXR (plate, matte)
+    <cache folder>/<shot>/refs/<sig>/            frames taken from the node's reference input
+    <cache folder>/<shot>/v_<key>/shot.json      the shot description of one version
+    <cache folder>/<shot>/v_<key>/colour.####.exr  its output, read back by the node
+
+``key`` hashes everything that defines the result (plate, frames, colourspace, references and
+their files' size and modification time, backend and settings, matte), so an output folder
+only ever holds frames of one set of inputs: change a reference and the node reads a new,
+empty folder (frames must be analysed) instead of showing stale colour. The engine's own cache
+also keys on the plate files and reuses whatever segments are still valid.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+
+from .files import atomic_write_text
+
+SHOT_FILE = "shot.json"
+OUTPUT_NAME = "colour.####.exr"
+# node knob -> backend settings it may feed, first declared one wins (exemplar calls the
+# working size max_working_size, deepexemplar working_size)
+SETTINGS_MAP = (("working_size", ("max_working_size", "working_size")),
+                ("track_window", ("track_window",)),
+                ("track_threshold", ("track_threshold", "fb_threshold")))
+
+
+def safe_name(name):
+    """A shot name usable as a folder name."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", (name or "").strip()).strip("._")
+    return cleaned or "shot"
+
+
+def shot_root(cache_root, shot_name):
+    return os.path.join(os.path.abspath(cache_root), safe_name(shot_name))
+
+
+def backend_settings(knob_values, declared=None):
+    """Node knob values -> (settings dict, warnings).
+
+    ``knob_values``: {knob name: value}; zero / None means "backend default" and is left out.
+    ``declared``: the backend's default settings (from the worker's ``backends`` reply) or
+    None when unknown; a knob the backend does not declare is dropped with a warning.
+    """
+    settings, warnings = {}, []
+    for knob, candidates in SETTINGS_MAP:
+        value = knob_values.get(knob)
+        if value in (None, 0, 0.0, ""):
+            continue
+        setting = candidates[0]
+        if declared is not None:
+            found = [c for c in candidates if c in declared]
+            if not found:
+                warnings.append("%s is not used by this backend" % knob.replace("_", " "))
+                continue
+            setting = found[0]
+        if declared is not None and isinstance(declared.get(setting), int) and not isinstance(value, bool):
+            value = int(value)
+        settings[setting] = value
+    return settings, warnings
+
+
+def build_shot(plate, frames, references, backend, cache, colorspace="auto", settings=None,
+               matte=None):
+    """The shot description (without ``output``), as :mod:`nuke_colorize.shot` reads it.
+
+    references: list of (frame or None, image path).
+    """
+    refs = []
+    for frame, image in references:
+        entry = {"image": image}
+        if frame is not None:
+            entry = {"frame": int(frame), "image": image}
+        refs.append(entry)
+    shot = {"plate": plate, "frames": [int(frames[0]), int(frames[1])], "colorspace": colorspace,
+            "references": refs, "backend": backend, "cache": cache, "settings": dict(settings or {})}
+    if matte:
+        shot["matte"] = matte
+    return shot
+
+
+def file_identity(path):
+    """(size, mtime in ns) of a file, or None when it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, getattr(st, "st_mtime_ns", int(st.st_mtime * 1e9))]
+
+
+def version_key(shot, files=()):
+    """10 hex digits naming a version: the shot's content plus the identity (size, mtime)
+    of ``files``, the user's files whose content defines the result (plate frames read
+    directly, reference images). Generated files (precomps) are named by their own signature
+    and are left out, so writing them does not change the key."""
+    body = dict(shot)
+    body.pop("output", None)
+    body["file_identity"] = [[p, file_identity(p)] for p in files]
+    data = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(data.encode("utf-8")).hexdigest()[:10]
+
+
+def version_paths(root, shot, files=()):
+    """(version folder, shot file path, output pattern) for ``shot`` under a shot root."""
+    folder = os.path.join(root, "v_" + version_key(shot, files))
+    return folder, os.path.join(folder, SHOT_FILE), os.path.join(folder, OUTPUT_NAME)
+
+
+def write_shot(path, shot):
+    """Write a shot file atomically, unless it already holds exactly this; returns the path."""
+    text = json.dumps(shot, indent=2, sort_keys=True) + "\n"
+    try:
+        with open(path, "r") as fh:
+            if fh.read() == text:
+                return path
+    except (OSError, ValueError):
+        pass
+    atomic_write_text(path, text)
+    return path
+
+
+def stale_versions(root, keep_key=None):
+    """Version folders under a shot root other than ``keep_key`` (for Clear cache)."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    return [os.path.join(root, n) for n in sorted(names)
+            if n.startswith("v_") and n != "v_%s" % keep_key]

@@ -1,0 +1,553 @@
+"""Reading and writing single images through OpenImageIO.
+
+Reading (:func:`read_image`) gives an :class:`ImageData`: all channels of the data window as
+(H, W, C) float32 (integer files scaled to [0, 1], half/float files as stored), the channel names
+and a copy of the file's :class:`OpenImageIO.ImageSpec` (metadata, data and display window,
+pixel aspect, original pixel format). Every way a file can be bad becomes an
+:class:`~nuke_colorize.errors.InputError` naming the file, the frame and the problem, and a header
+that claims an absurd size is refused before any pixel memory is allocated.
+
+Channel layouts: 1 channel = luminance, 2 = luminance + alpha, 3 = RGB, 4 = RGBA, more = RGBA +
+extra channels (kept for pass-through). Named channels win over position: an EXR with
+``R G B depth.Z`` has no alpha and one extra channel. Multi-part EXRs: parts with the same data
+window as the first are read as extra channels named ``<part>.<channel>``.
+
+Writing (:func:`write_image`) goes through :func:`~nuke_colorize.io.atomic.atomic_path`, refuses
+paths that resolve to a protected input, and with ``like=`` copies metadata, windows and pixel
+aspect from the input.
+
+OpenImageIO is imported on first use so that ``nuke_colorize.io`` imports without it (inside
+Nuke's own Python, for example).
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InputError
+from .atomic import OutputError, atomic_path
+from .sequence import file_keys, frame_path, is_pattern, match_frame
+
+DEFAULT_MAX_PIXELS = 2 ** 28  # 268 M pixels, e.g. 16384 x 16384
+MAX_CHANNELS = 1024
+MAX_PARTS = 256  # parts of a multi-part EXR looked at
+
+# Extension -> OpenImageIO writer family, and which channel layouts each family can store.
+_FAMILY = {".exr": "openexr", ".sxr": "openexr", ".tif": "tiff", ".tiff": "tiff", ".png": "png",
+           ".jpg": "jpeg", ".jpeg": "jpeg", ".dpx": "dpx"}
+_ANY_CHANNELS = {"openexr", "tiff"}
+_DTYPES = {"half": "half", "float": "float", "uint8": "uint8", "uint16": "uint16",
+           "uint10": "uint16", "uint12": "uint16"}
+# Attributes of an input that must not be copied into a new file: they describe the input's
+# storage, not the image (the writer sets its own), or they would be wrong after processing.
+_SKIP_ATTRS = {"compression", "planarconfig", "oiio:ColorSpace", "oiio:Gamma", "oiio:subimages",
+               "oiio:BitsPerSample", "oiio:UnassociatedAlpha", "oiio:RowsPerChunk", "oiio:Movie",
+               "openexr:chunkCount", "tiff:RowsPerStrip", "tiff:Compression",
+               "tiff:PhotometricInterpretation", "tiff:PlanarConfiguration", "tiff:ColorSpace",
+               "dpx:ImageDescriptor", "dpx:Packing", "dpx:Transfer", "dpx:Colorimetric",
+               "jpeg:subsampling", "png:compressionLevel", "PixelAspectRatio", "name"}
+_FORMAT_PREFIXES = {"openexr", "tiff", "png", "jpeg", "dpx", "oiio"}
+
+
+def _oiio():
+    import OpenImageIO  # noqa: WPS433 (imported lazily on purpose)
+    return OpenImageIO
+
+
+# ---------------------------------------------------------------- ImageData
+def channel_layout(channels: Sequence[str]) -> Tuple[List[int], Optional[int]]:
+    """Which channels are colour and alpha: -> ([r, g, b] indices, alpha index or None).
+
+    Names first (``R G B``, ``Y``, ``A``/``alpha``, with or without an ``rgba.`` prefix), else
+    position: 1 ch -> [0, 0, 0]; 2 ch -> [0, 0, 0] + alpha 1; 3 ch -> RGB; 4+ ch -> RGB + alpha 3.
+    ``R G B channel3`` (an unflagged 4th channel) also counts channel 3 as alpha.
+    """
+    names = [c.upper()[5:] if c.upper().startswith("RGBA.") else c.upper() for c in channels]
+    n = len(names)
+    alpha = None
+    for key in ("A", "ALPHA"):
+        if key in names:
+            alpha = names.index(key)
+            break
+    if all(k in names for k in ("R", "G", "B")):
+        if alpha is None and n >= 4 and re.fullmatch(r"CHANNEL\d+", names[3]):
+            alpha = 3  # OpenImageIO's name for an unnamed 4th channel (e.g. TIFF without alpha flag)
+        return [names.index("R"), names.index("G"), names.index("B")], alpha
+    if "Y" in names:
+        y = names.index("Y")
+        return [y, y, y], alpha
+    if n == 1:
+        return [0, 0, 0], None
+    if n == 2:
+        return [0, 0, 0], 1
+    if n == 3:
+        return [0, 1, 2], None
+    return [0, 1, 2], 3
+
+
+@dataclass
+class ImageData:
+    """One image: (H, W, C) float32 pixels of the data window plus what is needed to write it back.
+
+    ``pixels`` are integer files scaled to [0, 1] or half/float values as stored (scene-linear
+    values may exceed 1 or be negative); colour is never (un)premultiplied on reading, see
+    :attr:`premultiplied`. ``spec`` is a copy of the file's ImageSpec: ``spec.x``,
+    ``spec.y`` are the data window origin, ``spec.full_*`` the display window, ``spec.format``
+    the original pixel type. ``is_float_format`` is True for half/float files, which
+    :func:`nuke_colorize.color.resolve_colorspace` treats as linear.
+    """
+
+    pixels: np.ndarray
+    channels: List[str]
+    spec: Any
+    path: str
+    frame: Optional[int] = None
+    is_float_format: bool = False
+
+    # -- shape
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        """(width, height) of the data window."""
+        return self.width, self.height
+
+    @property
+    def origin(self) -> Tuple[int, int]:
+        """(x, y) of the data window's top-left pixel in image space."""
+        return int(self.spec.x), int(self.spec.y)
+
+    @property
+    def display_window(self) -> Tuple[int, int, int, int]:
+        """(x, y, width, height) of the display window (Nuke's format)."""
+        s = self.spec
+        return int(s.full_x), int(s.full_y), int(s.full_width), int(s.full_height)
+
+    @property
+    def pixel_aspect(self) -> float:
+        v = self.spec.getattribute("PixelAspectRatio")
+        return float(v) if v else 1.0
+
+    @property
+    def premultiplied(self) -> bool:
+        """False when the file stores unassociated alpha (PNG, most TIFFs); EXR is premultiplied.
+
+        Pixels are always the stored values: colour is not divided or multiplied by alpha.
+        """
+        return not bool(self.spec.getattribute("oiio:UnassociatedAlpha"))
+
+    # -- channels
+    @property
+    def rgb_indices(self) -> List[int]:
+        return channel_layout(self.channels)[0]
+
+    @property
+    def alpha_index(self) -> Optional[int]:
+        return channel_layout(self.channels)[1]
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """(H, W, 3) float32 colour; 1- and 2-channel images repeat their luminance."""
+        return np.ascontiguousarray(self.pixels[..., self.rgb_indices], dtype=np.float32)
+
+    @property
+    def alpha(self) -> Optional[np.ndarray]:
+        """(H, W) float32 alpha, or None."""
+        a = self.alpha_index
+        return None if a is None else np.ascontiguousarray(self.pixels[..., a], dtype=np.float32)
+
+    @property
+    def extra_channel_indices(self) -> List[int]:
+        rgb, a = channel_layout(self.channels)
+        used = set(rgb) | ({a} if a is not None else set())
+        return [i for i in range(len(self.channels)) if i not in used]
+
+    @property
+    def extra_channel_names(self) -> List[str]:
+        return [self.channels[i] for i in self.extra_channel_indices]
+
+    @property
+    def extra_pixels(self) -> np.ndarray:
+        """(H, W, E) float32 of the extra channels (E may be 0)."""
+        return np.ascontiguousarray(self.pixels[..., self.extra_channel_indices], dtype=np.float32)
+
+
+def compose_channels(rgb: np.ndarray, like: Optional[ImageData] = None, *, alpha: bool = True,
+                     extras: bool = True) -> Tuple[np.ndarray, List[str]]:
+    """New colour (H, W, 3) + the alpha and extra channels of ``like`` -> (pixels, channel names).
+
+    The result is ready for :func:`write_image`: channels ``R G B`` then ``A`` (if ``like`` has
+    alpha and ``alpha``) then ``like``'s extra channels (if ``extras``), unchanged. ``rgb`` must
+    have ``like``'s data-window size.
+    """
+    rgb = np.asarray(rgb, dtype=np.float32)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must be (H, W, 3), got {rgb.shape}")
+    planes = [rgb]
+    names = ["R", "G", "B"]
+    if like is not None:
+        if (like.height, like.width) != rgb.shape[:2]:
+            raise ValueError(f"rgb is {rgb.shape[1]}x{rgb.shape[0]} but like is {like.width}x{like.height}")
+        if alpha and like.alpha is not None:
+            planes.append(like.alpha[..., None])
+            names.append("A")
+        if extras and like.extra_channel_indices:
+            planes.append(like.extra_pixels)
+            names.extend(like.extra_channel_names)
+    return np.ascontiguousarray(np.concatenate(planes, axis=2)), names
+
+
+# ---------------------------------------------------------------- reading
+def _resolve(path, frame: Optional[int]) -> str:
+    path = os.fspath(path)
+    if frame is not None and is_pattern(path):
+        return frame_path(path, frame)
+    return path
+
+
+def check_readable(path: str, frame: Optional[int] = None) -> os.stat_result:
+    """Stat ``path`` and refuse, as :class:`InputError`, everything that cannot be an image file.
+
+    Missing file (``missing frame`` when ``frame`` is given), broken symlink, symlink loop,
+    folder, device/fifo, empty file, no read permission.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise InputError("broken symlink (its target does not exist)", file=path, frame=frame) from None
+        what = "missing frame: file does not exist" if frame is not None else "file does not exist"
+        raise InputError(what, file=path, frame=frame) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError("symlink loop (the link points back to itself)", file=path, frame=frame) from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise InputError("permission denied", file=path, frame=frame) from None
+        raise InputError(f"cannot access file: {exc.strerror or exc}", file=path, frame=frame) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("is a folder, not an image file", file=path, frame=frame)
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError("is not a regular file", file=path, frame=frame)
+    if st.st_size == 0:
+        raise InputError("file is empty (0 bytes)", file=path, frame=frame)
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except PermissionError:
+        raise InputError("permission denied (cannot read the file)", file=path, frame=frame) from None
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", file=path, frame=frame) from None
+    return st
+
+
+def _open_checked(path: str, frame: Optional[int], max_pixels: int):
+    """Open ``path`` with OpenImageIO and validate its header. -> (ImageInput, ImageSpec)."""
+    oiio = _oiio()
+    check_readable(path, frame)
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)  # pixels as stored: no premultiplication on read
+    inp = oiio.ImageInput.open(path, config)
+    if inp is None:
+        msg = " ".join(oiio.geterror().split()) or "unknown error"
+        if ("exceeds" in msg and "limit" in msg) or "claims" in msg:
+            raise InputError(f"header claims an absurd image size, refused: {msg}", file=path, frame=frame)
+        raise InputError(f"not a readable image (wrong format, corrupt or truncated header): {msg}",
+                         file=path, frame=frame)
+    spec = oiio.ImageSpec(inp.spec())  # a copy: it must not follow later seek_subimage calls
+    try:
+        _check_spec(spec, path, frame, max_pixels)
+    except BaseException:
+        inp.close()
+        raise
+    return inp, spec
+
+
+def _check_spec(spec, path: str, frame: Optional[int], max_pixels: int) -> None:
+    w, h, nch = int(spec.width), int(spec.height), int(spec.nchannels)
+    if w <= 0 or h <= 0:
+        raise InputError(f"header claims an empty image ({w}x{h})", file=path, frame=frame)
+    if w * h > max_pixels:
+        raise InputError(f"header claims {w}x{h} = {w * h} pixels, more than the limit of {max_pixels}",
+                         file=path, frame=frame, hint="corrupt header? if the image is real, raise max_pixels")
+    if nch <= 0 or nch > MAX_CHANNELS:
+        raise InputError(f"header claims {nch} channels (1 to {MAX_CHANNELS} supported)", file=path, frame=frame)
+    if int(getattr(spec, "depth", 1) or 1) > 1:
+        raise InputError("volume images (depth > 1) are not supported", file=path, frame=frame)
+    if getattr(spec, "deep", False):
+        raise InputError("deep images are not supported (flatten with DeepToImage first)", file=path, frame=frame)
+
+
+def _read_part(inp, subimage: int, nch: int, h: int, w: int, path: str, frame: Optional[int]) -> np.ndarray:
+    oiio = _oiio()
+    data = inp.read_image(subimage, 0, 0, nch, oiio.FLOAT)
+    err = inp.geterror()
+    if data is None or err:
+        msg = " ".join((err or oiio.geterror() or "unknown error").split())
+        raise InputError(f"cannot read pixels (truncated or corrupt file): {msg}", file=path, frame=frame)
+    data = np.asarray(data, dtype=np.float32)
+    if data.size != h * w * nch:
+        raise InputError(f"read {data.size} values, expected {w}x{h}x{nch}", file=path, frame=frame)
+    return data.reshape(h, w, nch)
+
+
+def _is_float_type(fmt) -> bool:
+    oiio = _oiio()
+    return fmt.basetype in (oiio.HALF, oiio.FLOAT, oiio.DOUBLE)
+
+
+def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               allow_nonfinite: bool = False) -> ImageData:
+    """Read all channels of one image file (or one frame of a pattern) as float32.
+
+    ``path`` may be a pattern (``plate.####.exr``) when ``frame`` is given. Raises
+    :class:`InputError` naming file, frame and problem for: missing file, empty, unreadable,
+    wrong format, truncated, header larger than ``max_pixels`` (checked before any pixels are
+    allocated), deep/volume images, and NaN/Inf values in the colour or alpha channels unless
+    ``allow_nonfinite`` (extra channels such as depth may legitimately hold Inf).
+    """
+    oiio = _oiio()
+    path = _resolve(path, frame)
+    inp, spec = _open_checked(path, frame, max_pixels)
+    try:
+        h, w, nch = int(spec.height), int(spec.width), int(spec.nchannels)
+        planes = [_read_part(inp, 0, nch, h, w, path, frame)]
+        channels = [str(c) for c in spec.channelnames]
+        is_float = _is_float_type(spec.format)
+        window = (spec.x, spec.y, spec.width, spec.height)
+        # Further parts of a multi-part EXR with the same data window become extra channels.
+        sub = 1
+        while inp.format_name() == "openexr" and sub < MAX_PARTS and inp.seek_subimage(sub, 0):
+            ps = inp.spec()
+            if (ps.x, ps.y, ps.width, ps.height) == window and not getattr(ps, "deep", False) \
+                    and 0 < ps.nchannels <= MAX_CHANNELS:
+                part = str(ps.getattribute("name") or f"part{sub}")
+                planes.append(_read_part(inp, sub, int(ps.nchannels), h, w, path, frame))
+                channels += [c if c.startswith(part + ".") else f"{part}.{c}" for c in ps.channelnames]
+            sub += 1
+        inp.geterror()  # seek past the last part sets an error on some readers: clear it
+    finally:
+        inp.close()
+    pixels = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
+    img = ImageData(pixels=pixels, channels=channels, spec=spec, path=path,
+                    frame=frame, is_float_format=is_float)
+    if not allow_nonfinite and is_float:
+        check_finite(img)
+    return img
+
+
+def check_finite(img: ImageData) -> None:
+    """InputError ``"N pixels are NaN/Inf"`` when the colour or alpha channels hold NaN or Inf."""
+    used = sorted(set(img.rgb_indices) | ({img.alpha_index} if img.alpha_index is not None else set()))
+    bad = ~np.isfinite(img.pixels[..., used]).all(axis=2)
+    n = int(bad.sum())
+    if n:
+        ys, xs = np.nonzero(bad)
+        x0, y0 = img.origin
+        raise InputError(f"{n} pixels are NaN/Inf (first at x={int(xs[0]) + x0}, y={int(ys[0]) + y0} "
+                         f"from the top-left)", file=img.path, frame=img.frame,
+                         hint="replace them upstream, e.g. with an Expression node: isnan(r) || isinf(r) ? 0 : r")
+
+
+def read_spec(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Copy of the file's ImageSpec, from the header only (no pixels are read)."""
+    path = _resolve(path, frame)
+    inp, spec = _open_checked(path, frame, max_pixels)
+    inp.close()
+    return spec
+
+
+def image_size(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
+    """(width, height) of the data window, from the header only."""
+    spec = read_spec(path, frame, max_pixels=max_pixels)
+    return int(spec.width), int(spec.height)
+
+
+# ---------------------------------------------------------------- writing
+def _family(path: str) -> str:
+    return _FAMILY.get(os.path.splitext(path)[1].lower(), "other")
+
+
+def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
+    """Pixel type used when ``write_image`` gets no ``dtype``.
+
+    .exr half; .dpx uint10; .jpg uint8; .png uint16 when ``like`` is a 16-bit integer file, else
+    uint8; .tif float when ``like`` is a float file, else uint16; other extensions float for float
+    ``like``, else uint8.
+    """
+    fam = _family(path)
+    like_float = bool(like is not None and like.is_float_format)
+    like_16 = bool(like is not None and not like_float and str(like.spec.format) in ("uint16", "int16"))
+    if fam == "openexr":
+        return "half"
+    if fam == "dpx":
+        return "uint10"
+    if fam == "jpeg":
+        return "uint8"
+    if fam == "png":
+        return "uint16" if like_16 else "uint8"
+    if fam == "tiff":
+        return "float" if like_float else "uint16"
+    return "float" if like_float else "uint8"
+
+
+def _select_channels(pixels: np.ndarray, channels: List[str], fam: str) -> Tuple[np.ndarray, List[str]]:
+    """Reduce to what the format can store: EXR/TIFF anything; PNG Y/YA/RGB/RGBA; JPEG Y/RGB;
+    DPX Y/RGB/RGBA (luminance + alpha becomes RGBA). Extra channels are dropped for the latter."""
+    if fam in _ANY_CHANNELS or fam == "other":
+        return pixels, channels
+    rgb, a = channel_layout(channels)
+    if fam == "jpeg":
+        a = None
+    lum = rgb[0] == rgb[1] == rgb[2]
+    if lum and not (fam == "dpx" and a is not None):
+        idx, names = [rgb[0]], ["Y"]
+    else:
+        idx, names = list(rgb), ["R", "G", "B"]
+    if a is not None:
+        idx.append(a)
+        names.append("A")
+    if idx == list(range(len(channels))) and names == list(channels):
+        return pixels, channels
+    return np.ascontiguousarray(pixels[..., idx]), names
+
+
+def _copy_attributes(spec, like: ImageData, fam: str) -> None:
+    for attr in like.spec.extra_attribs:
+        name = str(attr.name)
+        if name in _SKIP_ATTRS:
+            continue
+        prefix = name.split(":", 1)[0] if ":" in name else ""
+        if prefix in _FORMAT_PREFIXES and prefix != fam:
+            continue
+        try:
+            spec.attribute(name, attr.type, attr.value)
+        except Exception:  # an attribute OpenImageIO cannot re-create is simply not copied
+            continue
+
+
+def _check_protected(path: str, protected: Iterable) -> None:
+    """OutputError when ``path`` is (by resolved path or inode) one of ``protected``.
+
+    Entries may be plain paths or patterns (then every frame of the pattern is protected).
+    """
+    target_keys = file_keys(path)
+    real_target = os.path.normcase(os.path.realpath(os.path.abspath(path)))
+    for p in protected or ():
+        if p is None:
+            continue
+        p = os.fspath(p)
+        if is_pattern(p):
+            real_p = os.path.normcase(os.path.realpath(os.path.abspath(p)))
+            f = match_frame(real_p, real_target)
+            if f is None:
+                f = match_frame(os.path.abspath(p), os.path.abspath(path))
+            if f is not None and target_keys & file_keys(frame_path(p, f)):
+                raise OutputError("refusing to write over an input file", file=path,
+                                  hint=f"it is frame {f} of the input {p}; choose another output path")
+        elif target_keys & file_keys(p):
+            raise OutputError("refusing to write over an input file", file=path,
+                              hint=f"it is the input {p}; choose another output path")
+
+
+def _as_bit_replicated_uint16(px: np.ndarray, bits: int) -> np.ndarray:
+    """Round [0, 1] floats to ``bits``-bit codes and express them as exact 16-bit values.
+
+    OpenImageIO's DPX writer keeps the top ``bits`` of each 16-bit value (truncation, up to one code
+    off); handing it bit-replicated codes makes the stored code the rounded one.
+    """
+    top = (1 << bits) - 1
+    code = np.round(np.clip(px, 0.0, 1.0) * top).astype(np.uint32)
+    u16 = (code << (16 - bits)) | (code >> (2 * bits - 16))
+    return (u16.astype(np.float32) / np.float32(65535.0)).astype(np.float32)
+
+
+def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Optional[ImageData] = None,
+                dtype: Optional[str] = None, compression: Optional[str] = None,
+                attributes: Optional[Dict[str, Any]] = None, protected: Iterable = ()) -> None:
+    """Write (H, W, C) float pixels with ``channels`` names to ``path``, atomically.
+
+    ``dtype``: "half" | "float" | "uint8" | "uint16" | "uint10" | "uint12" (10/12 bit for DPX;
+    other formats store them as uint16); default from the extension, see :func:`default_dtype`.
+    Integer types store [0, 1] (values are clipped, NaN becomes 0). Pixel values are stored as
+    given: colour is never (un)premultiplied by alpha (formats with unassociated alpha are tagged
+    so, like a Nuke Write node writing its input unchanged). ``compression``: EXR default
+    "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata (timecode, camera data, custom
+    attributes; not its storage details or colourspace tag), pixel aspect and, when the pixels
+    have its data-window size, the data window origin and display window. ``attributes`` are set
+    last (e.g. ``{"oiio:ColorSpace": "lin_rec709_scene"}``). ``protected``: input paths or
+    patterns that must never be written: :class:`OutputError` (an InputError) if ``path``
+    resolves to one of them. Formats with fixed layouts drop what they cannot hold: PNG keeps
+    Y/YA/RGB/RGBA, JPEG Y/RGB, DPX Y/RGB/RGBA; EXR and TIFF keep every channel.
+    """
+    oiio = _oiio()
+    path = os.path.abspath(os.fspath(path))
+    _check_protected(path, protected)
+    px = np.asarray(pixels, dtype=np.float32)
+    if px.ndim == 2:
+        px = px[..., None]
+    channels = [str(c) for c in channels]
+    if px.ndim != 3 or px.shape[2] != len(channels) or px.shape[0] < 1 or px.shape[1] < 1:
+        raise ValueError(f"pixels {px.shape} do not match {len(channels)} channel names {channels}")
+    fam = _family(path)
+    px, channels = _select_channels(px, channels, fam)
+    dtype = dtype or default_dtype(path, like)
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    if _DTYPES[dtype] not in ("half", "float"):
+        px = np.nan_to_num(px, nan=0.0, posinf=1.0, neginf=0.0)
+    h, w, nch = px.shape
+
+    spec = oiio.ImageSpec(w, h, nch, _DTYPES[dtype])
+    spec.channelnames = tuple(channels)
+    alpha_index = channel_layout(channels)[1]
+    spec.alpha_channel = -1 if alpha_index is None else alpha_index
+    if like is not None:
+        _copy_attributes(spec, like, fam)
+        if like.pixel_aspect != 1.0:
+            spec.attribute("PixelAspectRatio", float(like.pixel_aspect))
+        if (like.height, like.width) == (h, w):
+            spec.x, spec.y = like.origin
+            spec.full_x, spec.full_y, spec.full_width, spec.full_height = like.display_window
+    if dtype in ("uint10", "uint12") and fam == "dpx":
+        bits = 10 if dtype == "uint10" else 12
+        spec.attribute("oiio:BitsPerSample", bits)
+        px = _as_bit_replicated_uint16(px, bits)
+    if spec.alpha_channel >= 0 and fam != "openexr":
+        spec.attribute("oiio:UnassociatedAlpha", 1)  # store the values as given, no un-premultiply
+    comp = compression or {"openexr": "zip", "tiff": "zip", "jpeg": "jpeg:95"}.get(fam)
+    if comp:
+        spec.attribute("compression", comp)
+    for name, value in (attributes or {}).items():
+        spec.attribute(str(name), value)
+
+    with atomic_path(path) as tmp:
+        out = oiio.ImageOutput.create(tmp)
+        if out is None:
+            raise OutputError(f"no writer for this file type: {' '.join(oiio.geterror().split())}", file=path)
+        if (spec.x or spec.y) and not out.supports("origin") or \
+                (spec.x < 0 or spec.y < 0) and not out.supports("negativeorigin"):
+            spec.x = spec.y = 0
+        if not out.supports("displaywindow"):
+            spec.full_x, spec.full_y, spec.full_width, spec.full_height = spec.x, spec.y, w, h
+        if not out.open(tmp, spec):  # never write after a failed open: OpenImageIO may crash
+            raise OutputError(f"cannot write: {' '.join(out.geterror().split())}", file=path)
+        try:
+            ok = out.write_image(np.ascontiguousarray(px))
+            err = out.geterror()
+        finally:
+            closed = out.close()
+        err = err or ("" if closed else out.geterror())
+        if not ok or err:
+            raise OutputError(f"cannot write: {' '.join((err or 'unknown error').split())}", file=path)

@@ -1,0 +1,171 @@
+"""A plate: the frames of an image sequence, a movie or a single still, read with checks.
+
+``PlateSource("shot/plate.####.exr")`` finds the frames on disk; ``PlateSource(pattern,
+frames=parse_frames("1001-1100"))`` takes a range and reports missing frames at once.
+A movie (``.mp4``/``.mov``...) has frames 1..N (Nuke's numbering); a single still image is
+frame 1 and reads the same file for any frame (like a Read node holding one image).
+
+Every frame read must have the size of the plate (the first frame's header): a frame of another
+size is an :class:`InputError` naming both sizes.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from typing import Iterator, Optional, Sequence
+
+from ..errors import InputError
+from .image import DEFAULT_MAX_PIXELS, ImageData, check_readable, image_size, read_image
+from .movie import MovieReader, is_movie
+from .sequence import format_frames, frame_path, is_pattern, scan_frames
+
+
+class PlateSource:
+    """Frames of a sequence pattern, movie or still image.
+
+    ``frames`` None means every frame on disk (sequence), 1..N (movie) or [1] (still). A sequence
+    found on disk with holes between its first and last frame is refused (missing frame) unless
+    ``allow_gaps``; explicit ``frames`` are all checked for existence unless ``check_frames`` is
+    False. ``max_pixels`` and ``allow_nonfinite`` are passed to :func:`read_image`.
+
+    Attributes: ``frames`` (sorted list of frame numbers), ``width``/``height`` (data window of the
+    first frame), ``kind`` ("sequence" | "movie" | "still"), ``source`` (the path given).
+    """
+
+    def __init__(self, pattern_or_movie: str, frames: Optional[Sequence[int]] = None, *,
+                 max_pixels: int = DEFAULT_MAX_PIXELS, allow_nonfinite: bool = False,
+                 check_frames: bool = True, allow_gaps: bool = False):
+        self.source = os.fspath(pattern_or_movie)
+        self.max_pixels = int(max_pixels)
+        self.allow_nonfinite = bool(allow_nonfinite)
+        self._movie: Optional[MovieReader] = None
+        self._lock = threading.Lock()
+        wanted = None if frames is None else sorted({int(f) for f in frames})
+        if wanted is not None and not wanted:
+            raise InputError("no frames requested", file=self.source)
+
+        if is_movie(self.source):
+            self.kind = "movie"
+            self._movie = MovieReader(self.source, max_pixels=self.max_pixels)
+            count = self._movie.frame_count()
+            if wanted is None:
+                wanted = list(range(1, count + 1))
+            outside = [f for f in wanted if not 1 <= f <= count]
+            if outside:
+                self.close()
+                raise InputError(f"frames {format_frames(outside)} are outside the movie (frames 1-{count})",
+                                 file=self.source, frame=outside[0])
+            self.frames = wanted
+            self.width, self.height = self._movie.width, self._movie.height
+            return
+
+        if is_pattern(self.source):
+            self.kind = "sequence"
+            if wanted is None:
+                wanted = scan_frames(self.source)
+                if not wanted:
+                    folder = os.path.dirname(os.path.abspath(self.source))
+                    why = "" if os.path.isdir(folder) else f" (folder {folder} does not exist)"
+                    raise InputError(f"no frames found matching this pattern{why}", file=self.source,
+                                     hint="check the path and padding: #### means 4 digits")
+                holes = sorted(set(range(wanted[0], wanted[-1] + 1)) - set(wanted))
+                if holes and not allow_gaps:
+                    raise InputError(f"missing frame: file does not exist (the sequence {wanted[0]}-{wanted[-1]} "
+                                     f"on disk lacks frames {format_frames(holes)})",
+                                     file=frame_path(self.source, holes[0]), frame=holes[0],
+                                     hint="render the missing frames or give a frame range that skips them")
+            elif check_frames:
+                missing = [f for f in wanted if not os.path.isfile(frame_path(self.source, f))]
+                if missing:
+                    shown = format_frames(missing)
+                    raise InputError(f"missing frame: file does not exist ({len(missing)} of {len(wanted)} "
+                                     f"requested frames missing: {shown})",
+                                     file=frame_path(self.source, missing[0]), frame=missing[0])
+        else:
+            self.kind = "still"
+            if wanted is None:
+                wanted = [1]
+        self.frames = wanted
+        first = self.frames[0]
+        self.width, self.height = image_size(self.path(first), first if self.kind == "sequence" else None,
+                                             max_pixels=self.max_pixels)
+        self._size_frame = first
+
+    # -- basics
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.frames)
+
+    def __repr__(self) -> str:
+        return (f"PlateSource({self.source!r}, frames={format_frames(self.frames)}, "
+                f"{self.width}x{self.height}, {self.kind})")
+
+    @property
+    def first(self) -> int:
+        return self.frames[0]
+
+    @property
+    def last(self) -> int:
+        return self.frames[-1]
+
+    def path(self, frame: int) -> str:
+        """File holding ``frame`` (the movie or still itself for those kinds)."""
+        return frame_path(self.source, int(frame)) if self.kind == "sequence" else self.source
+
+    # -- reading
+    def read(self, frame: int) -> ImageData:
+        """Read ``frame``: existence, readability, size equal to the plate's, finite pixels."""
+        frame = int(frame)
+        if self.kind == "movie":
+            with self._lock:
+                if self._movie is None:
+                    self._movie = MovieReader(self.source, max_pixels=self.max_pixels)
+                return self._movie.read(frame - 1)
+        path = self.path(frame)
+        img = read_image(path, frame if self.kind == "sequence" else None, max_pixels=self.max_pixels,
+                         allow_nonfinite=self.allow_nonfinite)
+        if self.kind == "still":
+            img.frame = frame
+        if (img.width, img.height) != (self.width, self.height):
+            raise InputError(f"frame is {img.width}x{img.height} but the plate is {self.width}x{self.height} "
+                             f"(size of frame {self._size_frame}); all frames must have one size",
+                             file=path, frame=frame)
+        return img
+
+    def identity(self, frame: int, content_hash: bool = False) -> str:
+        """Cache key of the file behind ``frame``: resolved path + size + mtime, or its SHA-256.
+
+        The SHA-256 form (``sha256:<hex>``) does not depend on the path, so a moved or copied
+        plate keeps its cache. Movie frames append ``#<frame>``.
+        """
+        frame = int(frame)
+        path = self.path(frame)
+        st = check_readable(path, frame if self.kind == "sequence" else None)
+        suffix = f"#{frame}" if self.kind == "movie" else ""
+        if content_hash:
+            return f"sha256:{file_sha256(path)}{suffix}"
+        return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}{suffix}"
+
+    def close(self) -> None:
+        if self._movie is not None:
+            self._movie.close()
+            self._movie = None
+
+    def __enter__(self) -> "PlateSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+

@@ -1,0 +1,201 @@
+"""Plate-resolution pipeline around the engine: colour conversion in, refinement and
+luminance-keeping recombination out.
+
+    plate luminance (linear Y, plate res) --y_to_L, area resize--> TargetFrame (working res)
+    engine/backend --> ab at working res --guided upsample on plate L--> ab at plate res
+    recombine(plate Y, ab) --> linear RGB with the plate's exact luminance
+
+This module knows nothing about files: callers pass callables that return luminance, so
+the same code serves ``render`` (OpenImageIO plates), ``eval`` (arrays) and the Nuke host.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from . import color
+from .backends import make_backend
+from .backends.base import Backend, Reference, Result, TargetFrame
+from .engine import Engine, Segment, StateStore, plan_segments
+from .refine import upsample_guided
+
+
+@dataclass
+class ReferenceInput:
+    """A colour reference as given by the user.
+
+    rgb: (H, W, 3) float32 linear Rec.709 (any size/aspect).
+    frame: the plate frame it colours (keyframe), or None for an external still.
+    path: origin, for messages and metadata.
+    """
+
+    rgb: np.ndarray
+    frame: Optional[int] = None
+    path: str = ""
+
+
+@dataclass
+class FrameOutput:
+    """One finished frame at plate resolution.
+
+    rgb: (H, W, 3) float32 linear, luminance equal to the plate's.
+    ab: (H, W, 2) float32 chroma. confidence: (H, W) float32 in [0, 1].
+    """
+
+    frame: int
+    rgb: np.ndarray
+    ab: np.ndarray
+    confidence: np.ndarray
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    if device == "auto":
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def reference_key(rgb: np.ndarray, frame: Optional[int]) -> str:
+    """Content hash of a reference (pixels + role), stable across machines."""
+    h = hashlib.sha256()
+    a = np.ascontiguousarray(rgb, dtype=np.float32)
+    h.update(repr((a.shape, frame)).encode())
+    h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def prepare_references(refs: Sequence[ReferenceInput], work_w: int, work_h: int) -> List[Reference]:
+    """Convert user references to Lab at working resolution.
+
+    Keyframes are resampled to exactly the working size (they must line up with the
+    plate); stills keep their own aspect with the long side matched to the working size.
+    """
+    out = []
+    for r in refs:
+        rgb = np.maximum(np.asarray(r.rgb, np.float32), 0.0)
+        h, w = rgb.shape[:2]
+        if r.frame is not None:
+            size = (work_w, work_h)
+        else:
+            s = max(work_w, work_h) / float(max(w, h))
+            size = (max(8, int(round(w * s))), max(8, int(round(h * s))))
+        interp = cv2.INTER_AREA if size[0] < w else cv2.INTER_CUBIC
+        small = cv2.resize(rgb, size, interpolation=interp)
+        small = np.maximum(small, 0.0)
+        lab = color.rgb_to_lab(small)
+        out.append(Reference(lab=lab, frame=r.frame, path=r.path, key=reference_key(rgb, r.frame)))
+    return out
+
+
+def luminance_to_L(y: np.ndarray) -> np.ndarray:
+    """(H, W) linear luminance -> (H, W) L* clamped to [0, 100] (network range)."""
+    return np.clip(color.y_to_L(np.maximum(y, 0.0)), 0.0, 100.0)
+
+
+class Colorizer:
+    """Colourise frames of one shot at plate resolution.
+
+    Args:
+        luma: frame -> (H, W) float32 linear luminance of the plate at plate resolution.
+        plate_size: (width, height) of the plate.
+        references: the user's references.
+        backend: backend name or instance. settings/device: for a backend built here.
+        matte: optional frame -> (H, W) int32 instance IDs at plate resolution.
+        store: state store (in-memory by default; the shot cache for resumable work).
+        max_value: clip bound for display-referred output (None for scene-linear).
+        saturation: chroma multiplier at recombination (1.0 = none).
+    """
+
+    def __init__(self, luma: Callable[[int], np.ndarray], plate_size: Tuple[int, int],
+                 references: Sequence[ReferenceInput], backend="exemplar",
+                 settings: Optional[dict] = None, device: str = "cpu",
+                 matte: Optional[Callable[[int], np.ndarray]] = None,
+                 store: Optional[StateStore] = None, max_value: Optional[float] = None,
+                 saturation: float = 1.0):
+        self.luma_fn = luma
+        self.plate_w, self.plate_h = int(plate_size[0]), int(plate_size[1])
+        self.backend: Backend = backend if isinstance(backend, Backend) else \
+            make_backend(backend, settings, resolve_device(device))
+        self.work_w, self.work_h = self.backend.working_size(self.plate_w, self.plate_h)
+        self.references = prepare_references(references, self.work_w, self.work_h)
+        self.backend.set_references(self.references)
+        self.matte_fn = matte
+        self.store = store
+        self.max_value = max_value
+        self.saturation = float(saturation)
+        self._luma_cache: "OrderedDict[int, np.ndarray]" = OrderedDict()
+        self.engine: Optional[Engine] = None
+
+    # -------------------------------------------------------------- inputs
+    def luma(self, frame: int) -> np.ndarray:
+        if frame in self._luma_cache:
+            self._luma_cache.move_to_end(frame)
+            return self._luma_cache[frame]
+        y = np.asarray(self.luma_fn(frame), dtype=np.float32)
+        self._luma_cache[frame] = y
+        while len(self._luma_cache) > 3:
+            self._luma_cache.popitem(last=False)
+        return y
+
+    def target(self, frame: int) -> TargetFrame:
+        """Working-resolution input of the backend for ``frame``."""
+        L = luminance_to_L(self.luma(frame))
+        if (self.work_w, self.work_h) != (self.plate_w, self.plate_h):
+            L = cv2.resize(L, (self.work_w, self.work_h), interpolation=cv2.INTER_AREA)
+        matte = None
+        if self.matte_fn is not None:
+            m = self.matte_fn(frame)
+            if m is not None:
+                matte = cv2.resize(np.asarray(m, np.int32).astype(np.float32),
+                                   (self.work_w, self.work_h),
+                                   interpolation=cv2.INTER_NEAREST).astype(np.int32)
+        return TargetFrame(frame=frame, L=L.astype(np.float32), matte=matte)
+
+    # -------------------------------------------------------------- outputs
+    def finish(self, frame: int, result: Result) -> FrameOutput:
+        """Working-resolution result -> plate-resolution output keeping plate luminance."""
+        y = self.luma(frame)
+        guide = np.clip(luminance_to_L(y) / 100.0, 0.0, 1.0).astype(np.float32)
+        radius = max(2, int(round(4 * self.plate_w / float(self.work_w))))
+        ab = upsample_guided(result.ab, guide, radius=radius if (self.work_w, self.work_h) ==
+                             (self.plate_w, self.plate_h) else 4, eps=1e-3)
+        conf = result.confidence
+        if conf.shape != y.shape:
+            conf = cv2.resize(conf, (self.plate_w, self.plate_h), interpolation=cv2.INTER_LINEAR)
+        rgb = color.recombine(y, ab, max_value=self.max_value, saturation=self.saturation)
+        return FrameOutput(frame=frame, rgb=rgb, ab=ab, confidence=np.clip(conf, 0, 1))
+
+    # -------------------------------------------------------------- running
+    def segments(self, frames: Sequence[int]) -> List[Segment]:
+        return plan_segments(frames, [r.frame for r in self.references if r.frame is not None])
+
+    def run(self, frames: Sequence[int], wanted: Optional[Sequence[int]] = None,
+            on_computed: Optional[Callable[[int], None]] = None) -> Iterator[FrameOutput]:
+        """Yield finished frames (processing order) for ``wanted`` frames of the shot ``frames``."""
+        self.engine = Engine(self.backend, self.references, self.target, self.store)
+        cb = (lambda f, r: on_computed(f)) if on_computed else None
+        for f, res in self.engine.run(self.segments(frames), wanted, on_frame=cb):
+            yield self.finish(f, res)
+
+
+def colorize_clip(luma: Callable[[int], np.ndarray], frames: Sequence[int],
+                  references: Sequence[ReferenceInput], backend="exemplar",
+                  settings: Optional[dict] = None, device: str = "cpu",
+                  matte: Optional[Callable[[int], np.ndarray]] = None,
+                  progress: Optional[Callable[[int], None]] = None,
+                  plate_size: Optional[Tuple[int, int]] = None) -> Iterator[FrameOutput]:
+    """Colourise ``frames`` of a clip given as luminance arrays (see :class:`Colorizer`)."""
+    if plate_size is None:
+        y0 = np.asarray(luma(frames[0]))
+        plate_size = (y0.shape[1], y0.shape[0])
+    c = Colorizer(luma, plate_size, references, backend, settings, device, matte)
+    for out in c.run(frames):
+        if progress is not None:
+            progress(out.frame)
+        yield out

@@ -1,0 +1,142 @@
+"""install/install.py wires the plug-in into a temporary ~/.nuke idempotently and reversibly,
+and the installed plug-in starts in (fake) Nuke from its own copy, under Python 3.7 too."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+INSTALL = REPO / "install" / "install.py"
+FAKE_NUKE = REPO / "tests" / "fake_nuke"
+ENGINE = sys.executable  # the project's venv python, where nuke-colorize is installed
+PY37 = Path("/root/.pyenv/versions/3.7.16/bin/python3.7")
+USER_INIT = b"import nuke\nnuke.pluginAddPath('/studio/tools')"  # no final newline on purpose
+
+
+def run_install(*args, expect=0):
+    proc = subprocess.run([sys.executable, str(INSTALL)] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == expect, proc.stderr.decode()
+    return proc.stdout.decode()
+
+
+def tree(folder):
+    """{relative path: sha1} of every file under folder."""
+    out = {}
+    for base, _, names in os.walk(folder):
+        for n in names:
+            p = os.path.join(base, n)
+            out[os.path.relpath(p, folder)] = hashlib.sha1(Path(p).read_bytes()).hexdigest()
+    return out
+
+
+STARTUP = r"""
+import json, sys
+sys.path.insert(0, {fake!r})
+import nuke
+nuke._reset(gui=True)
+nuke._startup({nuke_dir!r}, gui=True)
+import nuke_colorize
+from nuke_colorize.host.nuke import node as nc
+item = nuke.toolbar("Nodes").findItem("Colorize/Colorize")
+item.invoke()  # the toolbar entry pastes the node
+created = nc.all_shots()
+print(json.dumps({{
+    "package": nuke_colorize.__file__,
+    "toolbar": [i.name() for i in nuke.toolbar("Nodes").findItem("Colorize").items()],
+    "menu": [i.name() for i in nuke.menu("Nuke").findItem("Colorize").items()],
+    "hooks": [c[0].__module__ for c in nuke._state.callbacks.get("beforeFrameRenders", {{}}).get("Write", [])],
+    "heavy": [m for m in ("torch", "numpy", "cv2", "OpenImageIO", "nuke_colorize.engine") if m in sys.modules],
+    "nodes": [(n.name(), n["status"].value()) for n in created],
+    "config": __import__("os").environ.get("NUKE_COLORIZE_CONFIG"),
+    "engine": __import__("nuke_colorize.host.bridge", fromlist=["x"]).engine_python(),
+}}))
+"""
+
+
+def start_nuke(python, nuke_dir, env_extra=None):
+    code = STARTUP.format(fake=str(FAKE_NUKE), nuke_dir=str(nuke_dir))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "NUKE_"))}
+    env.update(env_extra or {})
+    proc = subprocess.run([str(python), "-I", "-S", "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          cwd=str(nuke_dir), env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+
+def test_install_is_idempotent_reversible_and_starts_in_nuke(tmp_path):
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(USER_INIT)
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    plugin = nuke_dir / "nuke_colorize"
+    init_text = (nuke_dir / "init.py").read_text()
+    assert init_text.startswith(USER_INIT.decode() + "\n# >>> nuke-colorize >>>")
+    assert "nuke.pluginAddPath(%r)" % str(plugin) in init_text
+    config = json.loads((plugin / "nuke_colorize.json").read_text())
+    assert config["engine_python"] == ENGINE and config["engine_created"] is False
+    for rel in ("init.py", "menu.py", "gizmos/Colorize.nk", "python/nuke_colorize/host/bridge.py",
+                "python/nuke_colorize/host/nuke/node.py", "python/nuke_colorize/ui/panel.py", "python/qtpy/__init__.py"):
+        assert (plugin / rel).is_file(), rel
+    assert not (plugin / "python" / "nuke_colorize" / "engine.py").exists()  # host side only
+    snapshot = (tree(plugin), (nuke_dir / "init.py").read_bytes())
+
+    out = run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    assert "already up to date" in out
+    assert (tree(plugin), (nuke_dir / "init.py").read_bytes()) == snapshot
+
+    for python in [sys.executable] + ([PY37] if PY37.exists() else []):
+        res = start_nuke(python, nuke_dir)
+        assert res["package"].startswith(str(plugin)), res
+        assert res["toolbar"] == ["Colorize", "Reference panel"]
+        assert res["menu"] == ["Create Colorize node", "Reference panel..."]
+        assert res["hooks"] == ["nuke_colorize.host.nuke.render"]
+        assert res["heavy"] == []
+        assert res["nodes"] == [["Colorize1", "not ready: connect a plate to the node's plate input"]]
+        assert res["config"] == str(plugin / "nuke_colorize.json") and res["engine"] == ENGINE
+
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").read_bytes() == USER_INIT
+    assert not plugin.exists()
+    assert os.path.isfile(ENGINE)  # an engine we did not create is never removed
+    out = run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert "nothing to remove" in out
+
+
+def test_install_creates_and_removes_init_py(tmp_path):
+    nuke_dir = tmp_path / "nk"
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    assert (nuke_dir / "init.py").read_text().startswith("# >>> nuke-colorize >>>")
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert not (nuke_dir / "init.py").exists()
+    assert os.listdir(nuke_dir) == []
+
+
+def test_studio_install_prints_nuke_path_and_leaves_init_py(tmp_path):
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    studio = tmp_path / "studio" / "nuke_colorize"
+    out = run_install("--nuke-dir", str(nuke_dir), "--plugin-dir", str(studio), "--engine-python", ENGINE,
+                      "--studio")
+    assert not (nuke_dir / "init.py").exists()
+    assert 'export NUKE_PATH="%s${NUKE_PATH:+:$NUKE_PATH}"' % studio in out
+    res = start_nuke(sys.executable, nuke_dir, {"NUKE_PATH": str(studio)})
+    assert res["package"].startswith(str(studio)) and res["hooks"] == ["nuke_colorize.host.nuke.render"]
+    run_install("--nuke-dir", str(nuke_dir), "--plugin-dir", str(studio), "--uninstall")
+    assert not studio.exists()
+
+
+def test_engine_without_the_package_is_refused(tmp_path):
+    if not PY37.exists():
+        pytest.skip("needs a Python without nuke-colorize")
+    proc = subprocess.run([sys.executable, str(INSTALL), "--nuke-dir", str(tmp_path), "--engine-python", str(PY37)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert proc.returncode == 1
+    assert "cannot import nuke_colorize" in proc.stderr.decode()
+    assert not (tmp_path / "init.py").exists()

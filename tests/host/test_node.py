@@ -1,0 +1,237 @@
+"""The Colorize node in the fake Nuke: versions, Analyze (blocking and background), precomps,
+references from the reference input, the render hook and Clear cache.
+
+The engine here is tests/host/fake_engine.py behind the real worker and bridge; it writes
+frame-coded EXRs (red = frame / 10000) so renders through the node can be checked pixel-wise.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from hostkit import make_plate, make_ref
+from hostkit import engine_client, fake_nuke  # noqa: F401  (pytest fixtures)
+from nuke_colorize.host.frames import frame_path
+from nuke_colorize.host.nuke import node as nc
+from nuke_colorize.host.nuke import render
+
+
+@pytest.fixture
+def shot(fake_nuke, tmp_path):
+    """A Read plate (frames 1-5), a Colorize node on it, one keyframe and one still."""
+    nuke = fake_nuke
+    plate = make_plate(tmp_path / "plate", 1, 5)
+    read = nuke.nodes.Read(file=plate, first=1, last=5)
+    read.setSelected(True)
+    node = nc.create()
+    ref = make_ref(tmp_path / "refs" / "key_0001.png")
+    still = make_ref(tmp_path / "refs" / "still.png", (30, 160, 90))
+    nuke._user_set(node["references"], "1 %s\nstill %s" % (ref, still))
+    return node, read, ref, still
+
+
+def test_node_points_its_read_at_a_version_of_the_shot(shot, fake_nuke, tmp_path):
+    node, read, ref, still = shot
+    colour_read = node.node("ColourRead")
+    first = colour_read["file"].value()
+    root = str(tmp_path / "colorize_cache" / "Colorize1")
+    assert first.startswith(os.path.join(root, "v_")) and first.endswith("colour.####.exr")
+    assert (colour_read["first"].value(), colour_read["last"].value()) == (1, 5)
+    assert node["status"].value() == "cached 0/5 frames; press Analyze"
+    # another reference -> another version (never the old frames)
+    fake_nuke._user_set(node["references"], "2 %s\nstill %s" % (ref, still))
+    second = colour_read["file"].value()
+    assert second != first
+    # repainting the reference file in place also makes a new version
+    fake_nuke._user_set(node["references"], "1 %s\nstill %s" % (ref, still))
+    assert colour_read["file"].value() == first
+    os.utime(ref, (time.time() + 10, time.time() + 10))
+    fake_nuke._user_set(node["references"], "1 %s\nstill %s" % (ref, still))
+    assert colour_read["file"].value() not in (first, second)
+
+
+def test_problems_show_in_the_status_line(shot, fake_nuke):
+    node, read, ref, still = shot
+    fake_nuke._user_set(node["references"], "10O1 %s" % ref)
+    assert node["status"].value().startswith("not ready: references line 1: '10O1'")
+    assert node.node("ColourRead")["file"].value() == ""
+    fake_nuke._user_set(node["references"], "1 /no/such/ref.png")
+    assert "file not found: /no/such/ref.png" in node["status"].value()
+    fake_nuke._user_set(node["references"], "1 %s" % ref)
+    node.setInput(0, None)
+    fake_nuke._user_set(node["shot"], "sh010")
+    assert node["status"].value() == "not ready: connect a plate to the node's plate input"
+
+
+def test_analyze_blocking_writes_the_shot_file_and_fills_the_cache(shot, fake_nuke, engine_client):
+    node, read, ref, still = shot
+    fake_nuke._user_set(node["working_size"], 256)
+    prep = nc.analyze(node)
+    with open(prep.shot_path) as fh:
+        data = json.load(fh)
+    assert set(data) == {"plate", "frames", "colorspace", "references", "backend", "output", "cache", "settings"}
+    assert data["plate"] == read["file"].value() and data["frames"] == [1, 5]
+    assert data["references"] == [{"frame": 1, "image": ref}, {"image": still}]
+    assert data["backend"] == "exemplar" and data["colorspace"] == "auto"
+    assert data["settings"] == {"max_working_size": 256}
+    assert data["output"] == node.node("ColourRead")["file"].value()
+    assert node["shot_file"].value() == prep.shot_path
+    assert all(os.path.isfile(frame_path(data["output"], f)) for f in range(1, 6))
+    assert node["status"].value() == "cached 5/5 frames: ready"
+    # same knobs again: same shot file, nothing rewritten
+    mtime = os.stat(prep.shot_path).st_mtime_ns
+    assert nc.prepare(node, write=True).shot_path == prep.shot_path
+    assert os.stat(prep.shot_path).st_mtime_ns == mtime
+
+
+def test_analyze_in_the_gui_runs_in_the_background(shot, fake_nuke, engine_client):
+    node, read, ref, still = shot
+    fake_nuke.env["gui"] = True
+    job = nc.analyze(node)
+    assert job is not None and job.wait(30)
+    assert node["status"].value() == "analysing..."  # knobs change on the main thread only
+    fake_nuke._process_main_thread()
+    assert node["status"].value() == "cached 5/5 frames: ready"
+    task = fake_nuke._progress_log()[-1]
+    assert task["progress"] == [20, 40, 60, 80, 100]
+    assert job.error is None and not job.cancelled
+
+
+def test_cancel_from_the_progress_bar_keeps_done_frames(shot, fake_nuke, engine_client):
+    node, read, ref, still = shot
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.4")
+    fake_nuke.env["gui"] = True
+    fake_nuke._user_set(node["use_input_range"], False)
+    fake_nuke._user_set(node["last_frame"], 30)
+    job = nc.analyze(node)
+    for _ in range(200):
+        if job.progress:
+            break
+        time.sleep(0.05)
+    fake_nuke._cancel_progress_tasks()
+    assert job.wait(30)
+    fake_nuke._process_main_thread()
+    assert job.cancelled and job.error is None
+    status = node["status"].value()
+    assert status.startswith("cached ") and "/30 frames" in status and "ready" not in status
+    assert not fake_nuke._messages  # a cancel is not an error
+
+
+def test_a_plate_from_a_node_tree_is_precomputed_once(shot, fake_nuke, engine_client, tmp_path):
+    node, read, ref, still = shot
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    grade["white"].setValue(0.5)
+    node.setInput(0, grade)
+    prep = nc.analyze(node)
+    assert prep.shot["colorspace"] == "linear"
+    plate = prep.shot["plate"]
+    assert os.path.join("precomp", "plate_") in plate
+    import OpenImageIO as oiio
+    px = oiio.ImageBuf(frame_path(plate, 3)).get_pixels(oiio.FLOAT)
+    assert px[0, 0, 0] == pytest.approx(0.5 * 0.03, abs=1e-3)  # half float
+    before = os.stat(frame_path(plate, 3)).st_mtime_ns
+    assert nc.analyze(node).shot["plate"] == plate
+    assert os.stat(frame_path(plate, 3)).st_mtime_ns == before  # not rendered again
+    grade["white"].setValue(0.25)
+    assert nc.analyze(node).shot["plate"] != plate
+    assert not [n for n in node.nodes() if n.Class() == "Write"]  # temporary Write removed
+
+
+def test_references_from_the_reference_input(shot, fake_nuke, engine_client, tmp_path):
+    node, read, ref, still = shot
+    colour = make_plate(tmp_path / "painted", 1, 5)
+    painted = fake_nuke.nodes.Read(file=colour, first=1, last=5)
+    node.setInput(1, painted)
+    fake_nuke._user_set(node["references"], "3 input\n5 input 1")
+    prep = nc.prepare(node, write=False)
+    assert prep.shot["references"] == [{"frame": 3, "image": frame_path(colour, 3)},
+                                       {"frame": 5, "image": frame_path(colour, 1)}]
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, painted)
+    node.setInput(1, grade)
+    prep = nc.analyze(node)
+    images = [r["image"] for r in prep.shot["references"]]
+    assert all(os.path.isfile(p) and os.sep + "refs" + os.sep in p for p in images)
+    fake_nuke._user_set(node["references"], "3 input 9")
+    assert "frame 9" in node["status"].value() or node["status"].value().startswith("cached")
+
+
+def test_render_fails_or_computes_missing_frames(shot, fake_nuke, engine_client, tmp_path):
+    node, read, ref, still = shot
+    render.install()
+    out = str(tmp_path / "render" / "comp.####.exr")
+    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
+    write["datatype"].setValue("32 bit float")
+    write.setInput(0, node)
+    fake_nuke._user_set(node["missing_frames"], "fail the frame")
+    with pytest.raises(RuntimeError, match="frame 4 of shot 'Colorize1' has not been analysed"):
+        fake_nuke.execute(write, 4, 4)
+    assert not os.path.exists(frame_path(out, 4))
+    fake_nuke._user_set(node["missing_frames"], "compute on the spot")
+    import OpenImageIO as oiio
+    for f in (4, 2, 5):  # out of order, one frame per execute like farm tasks
+        fake_nuke.execute(write, f, f)
+        px = oiio.ImageBuf(frame_path(out, f)).get_pixels(oiio.FLOAT)
+        assert px[0, 0, 0] == pytest.approx(f / 10000.0, abs=1e-7)
+    cached = node.node("ColourRead")["file"].value()
+    assert [f for f in range(1, 6) if os.path.isfile(frame_path(cached, f))] == [2, 4, 5]
+    assert nc.refresh(node) is not None
+    assert node["status"].value() == "cached 3/5 frames (2, 4-5); press Analyze"
+
+
+def test_clear_cache_removes_results_and_shows_stale_state(shot, fake_nuke, engine_client):
+    node, read, ref, still = shot
+    nc.analyze(node)
+    fake_nuke._user_set(node["references"], "2 %s" % ref)
+    assert node["status"].value().startswith("cached 0/5 frames; 5 stale")
+    nc.clear_cache(node)
+    assert node["status"].value() == "cached 0/5 frames; press Analyze"
+    root = os.path.dirname(os.path.dirname(node.node("ColourRead")["file"].value()))
+    assert [n for n in os.listdir(root) if n.startswith("v_")] == []
+
+
+def test_matte_input_goes_into_the_shot(shot, fake_nuke, tmp_path):
+    node, read, ref, still = shot
+    mattes = make_plate(tmp_path / "mattes", 1, 5)
+    node.setInput(2, fake_nuke.nodes.Read(file=mattes, first=1, last=5))
+    prep = nc.prepare(node)
+    assert prep.shot["matte"] == mattes
+    node.setInput(2, None)
+    assert "matte" not in nc.prepare(node).shot
+
+
+def test_frame_range_knobs_and_panel_style_reference_edits(shot, fake_nuke):
+    node, read, ref, still = shot
+    fake_nuke._user_set(node["use_input_range"], False)
+    assert node["first_frame"].enabled() and node["last_frame"].enabled()
+    fake_nuke._user_set(node["first_frame"], 2)
+    fake_nuke._user_set(node["last_frame"], 4)
+    assert nc.prepare(node).frames == (2, 4)
+    assert node.node("ColourRead")["first"].value() == 2
+    from nuke_colorize.host.references import RefRow
+    nc.set_references(node, [RefRow(None, "file", still), RefRow(3, "file", ref)])
+    assert node["references"].value() == "3 %s\nstill %s" % (ref, still)
+    fake_nuke._user_set(node["last_frame"], 1)
+    assert node["status"].value() == "not ready: the frame range ends (1) before it starts (2)"
+
+
+def test_render_never_precomputes_inside_a_render(shot, fake_nuke, engine_client, tmp_path):
+    """A tree plate with no precomp cannot be rendered by the hook (Nuke refuses a nested
+    execute); the frame fails with what to do instead of a wrong image."""
+    node, read, ref, still = shot
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    node.setInput(0, grade)
+    render.install()
+    write = fake_nuke.nodes.Write(file=str(tmp_path / "r" / "c.####.exr"), file_type="exr", create_directories=True)
+    write.setInput(0, node)
+    with pytest.raises(RuntimeError, match="plate comes from a node tree .* press Analyze"):
+        fake_nuke.execute(write, 3, 3)
+    nc.analyze(node, frames=(1, 2))  # precomp + two frames
+    fake_nuke.execute(write, 3, 3)  # now the hook computes frame 3 on the spot
+    assert os.path.isfile(frame_path(str(tmp_path / "r" / "c.####.exr"), 3))

@@ -1,0 +1,182 @@
+"""The bridge: host client <-> ``nuke-colorize worker`` over JSON lines, with real subprocesses."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nuke_colorize.host import bridge, protocol
+from nuke_colorize.host.frames import frame_path
+
+HERE = Path(__file__).resolve().parent
+FAKE_ENGINE = [sys.executable, str(HERE / "fake_engine.py")]
+
+
+def make_client(tmp_path, delay="0.02"):
+    env = dict(os.environ, FAKE_ENGINE_DELAY=delay)
+    return bridge.WorkerClient(command=[sys.executable, "-m", "nuke_colorize"],
+                               worker_args=["--engine-cmd", json.dumps(FAKE_ENGINE)],
+                               log_path=str(tmp_path / "worker.log"), env=env)
+
+
+def write_shot(tmp_path, first=1, last=6, **settings):
+    shot = {"plate": str(tmp_path / "plate.####.exr"), "frames": [first, last], "colorspace": "auto",
+            "references": [{"frame": first, "image": str(tmp_path / "ref.png")}], "backend": "exemplar",
+            "output": str(tmp_path / "out" / "colour.####.exr"), "cache": str(tmp_path / "cache"),
+            "settings": settings}
+    path = tmp_path / "shot.json"
+    path.write_text(json.dumps(shot))
+    return str(path), shot
+
+
+@pytest.fixture
+def client(tmp_path):
+    c = make_client(tmp_path)
+    yield c
+    c.close()
+
+
+def test_protocol_roundtrip_and_limits():
+    msg = {"id": 7, "cmd": "ping"}
+    assert protocol.decode(protocol.encode(msg)) == msg
+    with pytest.raises(protocol.ProtocolError):
+        protocol.encode({"id": 1, "cmd": "ping", "pad": "x" * protocol.MAX_MESSAGE})
+    for bad in (b"not json", b"[1, 2]", b"", b"\xff\xfe", b'{"a": NaN}'):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.decode(bad)
+    for bad in ({"cmd": "ping"}, {"id": True, "cmd": "ping"}, {"id": 1, "cmd": "rm -rf"}, {"id": 1}):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.validate_request(bad)
+
+
+def test_ping_reports_engine(client):
+    res = client.call("ping", timeout=30)
+    assert res["ok"] is True and res["protocol"] == protocol.PROTOCOL_VERSION
+    assert res["pid"] == client.proc.pid
+
+
+def test_analyze_streams_progress_and_writes_frames(client, tmp_path):
+    shot, data = write_shot(tmp_path, 1, 6)
+    req = client.request("analyze", shot=shot, frames=[2, 5])
+    progress = [m for m in req.events(timeout=30) if m and m["event"] == "progress"]
+    assert req.result["event"] == "result" and req.result["ok"] is True
+    assert [p["frame"] for p in progress] == [2, 3, 4, 5]
+    assert [p["done"] for p in progress] == [1, 2, 3, 4] and progress[-1]["total"] == 4
+    assert all(os.path.exists(frame_path(data["output"], f)) for f in range(2, 6))
+    assert not os.path.exists(frame_path(data["output"], 1))
+    status = client.call("status", shot=shot, timeout=30)
+    assert status["outputs"] == [[2, 5]]
+    assert status["status"] == {"frames": [1, 6], "cached": 4, "total": 6}
+    assert client.call("clear", shot=shot, timeout=30)["ok"] is True
+    assert client.call("status", shot=shot, timeout=30)["outputs"] == []
+
+
+def test_engine_failure_is_one_clear_line(client, tmp_path):
+    shot, _ = write_shot(tmp_path, 1, 3, fail=True)
+    with pytest.raises(bridge.WorkerError) as info:
+        client.call("analyze", shot=shot, timeout=30)
+    assert str(info.value).startswith("nuke-colorize: error:")
+    assert "plate frame is missing" in str(info.value)
+    assert client.call("ping", timeout=10)["ok"]  # the worker survives
+
+
+def test_cancel_stops_the_build_and_keeps_the_worker(tmp_path):
+    client = make_client(tmp_path, delay="0.3")
+    try:
+        shot, data = write_shot(tmp_path, 1, 40)
+        req = client.request("analyze", shot=shot)
+        seen = 0
+        t0 = time.time()
+        for msg in req.events(timeout=30):
+            if msg and msg["event"] == "progress":
+                seen += 1
+                if seen == 2:
+                    req.cancel()
+        assert time.time() - t0 < 20
+        assert req.result["ok"] is False and req.result["cancelled"] is True
+        written = [f for f in range(1, 41) if os.path.exists(frame_path(data["output"], f))]
+        assert 2 <= len(written) < 40
+        time.sleep(0.5)
+        assert written == [f for f in range(1, 41) if os.path.exists(frame_path(data["output"], f))]
+        assert client.call("ping", timeout=10)["ok"]
+        # cancelling something that is not running is answered, not fatal
+        res = client.call("cancel", target=12345, timeout=10)
+        assert res["ok"] is False and "no running analysis" in res["message"]
+    finally:
+        client.close()
+
+
+def test_malformed_messages_are_rejected_without_killing_anything(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "nuke_colorize", "worker"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        lines = [b"this is not json\n", b"[1, 2, 3]\n", b'{"id": 1, "cmd": "format c:"}\n',
+                 b'{"id": 2, "cmd": "analyze", "shot": "/no/such/shot.json"}\n',
+                 b'{"id": 3, "cmd": "analyze", "shot": 5}\n',
+                 b'{"pad": "' + b"x" * (protocol.MAX_MESSAGE + 10) + b'"}\n',
+                 b'{"id": 4, "cmd": "ping"}\n']
+        for ln in lines:
+            proc.stdin.write(ln)
+        proc.stdin.flush()
+        replies = [json.loads(proc.stdout.readline()) for _ in range(len(lines))]
+        errors = [r for r in replies if r["event"] == "error"]
+        assert len(errors) == 6
+        assert [r["id"] for r in errors].count(None) == 4
+        assert any("exceeds" in r["message"] for r in errors)
+        assert any("unknown command" in r["message"] for r in errors)
+        assert any(r["id"] == 2 and "not found" in r["message"] for r in errors)
+        assert replies[-1]["id"] == 4 and replies[-1]["ok"] is True
+        proc.stdin.close()  # end of input: the worker exits by itself
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_worker_exit_stops_running_builds(tmp_path):
+    client = make_client(tmp_path, delay="0.3")
+    shot, data = write_shot(tmp_path, 1, 40)
+    req = client.request("analyze", shot=shot)
+    for msg in req.events(timeout=30):
+        if msg and msg["event"] == "progress":
+            break
+    client.proc.stdin.close()
+    client.proc.wait(timeout=15)
+    time.sleep(0.8)
+    count = len([f for f in range(1, 41) if os.path.exists(frame_path(data["output"], f))])
+    time.sleep(0.8)
+    assert count == len([f for f in range(1, 41) if os.path.exists(frame_path(data["output"], f))])
+    assert count < 40
+
+
+def test_engine_not_configured_is_explained(monkeypatch, tmp_path):
+    monkeypatch.delenv(bridge.ENV_PYTHON, raising=False)
+    monkeypatch.setenv(bridge.ENV_CONFIG, str(tmp_path / "missing.json"))
+    with pytest.raises(bridge.EngineNotConfigured, match="install.py"):
+        bridge.engine_python()
+    cfg = tmp_path / "nuke_colorize.json"
+    cfg.write_text(json.dumps({"engine_python": sys.executable}))
+    monkeypatch.setenv(bridge.ENV_CONFIG, str(cfg))
+    assert bridge.engine_command() == [sys.executable, "-m", "nuke_colorize"]
+    monkeypatch.setenv(bridge.ENV_PYTHON, str(tmp_path / "gone" / "python"))
+    with pytest.raises(bridge.EngineNotConfigured, match="does not exist"):
+        bridge.engine_python()
+
+
+def test_a_dead_worker_fails_its_requests_and_the_next_request_restarts_it(tmp_path):
+    client = make_client(tmp_path, delay="0.3")
+    try:
+        shot, _ = write_shot(tmp_path, 1, 40)
+        req = client.request("analyze", shot=shot)
+        first_pid = client.proc.pid
+        client.proc.kill()
+        with pytest.raises(bridge.WorkerError, match="stopped unexpectedly"):
+            req.wait(timeout=30)
+        assert client.call("ping", timeout=30)["pid"] != first_pid
+    finally:
+        client.close()

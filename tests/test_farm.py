@@ -1,0 +1,479 @@
+"""Farm job shapes: OpenJD bundle (validated and run with openjd-cli), Deadline 10 files, OpenCue spec.
+
+The engine is replaced by small fake executables that log what they are asked to do and refuse
+to render a frame whose cache entry the pre-pass has not written, so these tests prove the
+job *shape* (pre-pass before render, every frame rendered exactly once, chunking) through the
+schedulers' own tools. tests/test_farm_e2e.py runs the real engine through openjd.
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from nuke_colorize.cli import main as cli_main
+from nuke_colorize.errors import ColorizeError, InputError
+from nuke_colorize.farm import deadline, openjd
+from nuke_colorize.farm.nkscan import scan_nuke_script
+from nuke_colorize.farm.plan import build_plan, parse_frame_range
+from nuke_colorize.farm.shotinfo import load_shot_info, nearest_keyframe_segments
+
+BIN = Path(sys.executable).parent
+OPENJD = BIN / "openjd"
+
+# A fake nuke-colorize: "cache build SHOT --frames A-B" writes cache/<frame>.done for each frame;
+# "render --shot SHOT --frames A-B" fails unless every frame's cache entry exists, then writes
+# out/<frame>.txt. Every call is appended to calls.log in $FAKE_ROOT (default: beside the shot).
+FAKE_COLORIZE = r'''
+import os, sys
+args = sys.argv[1:]
+def frames(text):
+    a, _, b = text.partition("-")
+    return range(int(a), int(b or a) + 1)
+if args[:2] == ["cache", "build"]:
+    shot, rng = args[2], args[args.index("--frames") + 1]
+    kind = "build"
+elif args[0] == "render":
+    shot, rng = args[args.index("--shot") + 1], args[args.index("--frames") + 1]
+    kind = "render"
+else:
+    sys.exit("fake: unexpected arguments %r" % (args,))
+root = os.environ.get("FAKE_ROOT") or os.path.dirname(shot)
+with open(os.path.join(root, "calls.log"), "a") as fh:
+    fh.write("%s %s %s\n" % (kind, os.path.basename(shot), rng))
+os.makedirs(os.path.join(root, "cache"), exist_ok=True)
+os.makedirs(os.path.join(root, "out"), exist_ok=True)
+for f in frames(rng):
+    if kind == "build":
+        open(os.path.join(root, "cache", "%s.%d.done" % (os.path.basename(shot), f)), "w").close()
+    else:
+        if not os.path.exists(os.path.join(root, "cache", "%s.%d.done" % (os.path.basename(shot), f))):
+            sys.exit("fake: frame %d rendered before the pre-pass built it" % f)
+        with open(os.path.join(root, "out", "%d.txt" % f), "a") as fh:
+            fh.write("frame %d\n" % f)
+'''
+
+# A fake nuke: "-x [-X Write] -F A-B script.nk" fails unless both shots' cache entries exist
+# (a.json and the Colorize group's v_new/shot.json), then writes out/<frame>.txt.
+FAKE_NUKE = r'''
+import os, sys
+args = sys.argv[1:]
+assert args[0] == "-x", args
+rng, script = args[args.index("-F") + 1], args[-1]
+write = args[args.index("-X") + 1] if "-X" in args else ""
+root = os.environ.get("FAKE_ROOT") or os.path.dirname(script)
+with open(os.path.join(root, "calls.log"), "a") as fh:
+    fh.write("nuke %s %s %s\n" % (write, rng, os.path.basename(script)))
+a, _, b = rng.partition("-")
+os.makedirs(os.path.join(root, "out"), exist_ok=True)
+for f in range(int(a), int(b or a) + 1):
+    for shot in ("a.json", "shot.json"):
+        if not os.path.exists(
+                os.path.join(root, "cache", "%s.%d.done" % (shot, f))):
+            sys.exit("fake nuke: frame %d of %s not pre-built" % (f, shot))
+    with open(os.path.join(root, "out", "%d.txt" % f), "a") as fh:
+        fh.write("frame %d\n" % f)
+'''
+
+NK = """#! /usr/local/Nuke15.1v3/libnuke-15.1.3.so -nx
+version 15.1 v3
+Root {
+ inputs 0
+ name {SCRIPT}
+ frame 1001
+ first_frame 1001
+ last_frame 1012
+ format "2048 1556 0 0 2048 1556 1 2K_Super_35(full-ap)"
+}
+Read {
+ inputs 0
+ file /plates/a/plate.####.exr
+ first 1001
+ last 1012
+ name Read1
+}
+Colorize {
+ shot_file a.json
+ label "colour from\\n{keyframes}"
+ name Colorize1
+}
+Group {
+ name Colorize2
+ addUserKnob {20 colorize l Colorize}
+ addUserKnob {1 shot l "shot name"}
+ shot sh_b
+ addUserKnob {2 cache_dir l "cache folder"}
+ cache_dir caches
+ addUserKnob {26 nuke_colorize l "" +INVISIBLE T 1}
+}
+ Input {
+  inputs 0
+  name plate
+ }
+ Read {
+  inputs 0
+  file ""
+  name ColourRead
+ }
+ Output {
+  name Output1
+ }
+end_group
+Colorize {
+ cache_dir "[file dirname [value root.name]]/elsewhere"
+ name Colorize3
+}
+Write {
+ file out/colour.####.exr
+ file_type exr
+ name Write1
+}
+"""
+
+
+def _nuke_script(root: Path, name: str = "comp.nk", text: str = NK) -> Path:
+    """The script above, plus two versions of Colorize2's shot file (v_new is the newer)."""
+    nk = root / name
+    nk.write_text(text.replace("{SCRIPT}", str(nk)))
+    for i, version in enumerate(("v_old", "v_new")):
+        folder = root / "caches" / "sh_b" / version
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "shot.json").write_text("{}")
+        os.utime(folder / "shot.json", (1_700_000_000 + i, 1_700_000_000 + i))
+    return nk
+
+
+def _exe(path: Path, body: str) -> Path:
+    path.write_text(f"#!{sys.executable}\n{body}")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def _shot(path: Path, frames=(1001, 1010), keyframes=(1001, 1008), output="out/colour.####.exr") -> Path:
+    refs = [{"frame": k, "image": f"ref_{k}.png"} for k in keyframes] + [{"image": "still.jpg"}]
+    path.write_text(json.dumps({"plate": "plate/plate.####.exr", "frames": list(frames),
+                                "colorspace": "auto", "references": refs, "backend": "exemplar",
+                                "output": output, "cache": "colorize_cache"}))
+    return path
+
+
+def _calls(root: Path):
+    return (root / "calls.log").read_text().split("\n")[:-1]
+
+
+def _rendered(root: Path):
+    out = {}
+    for p in (root / "out").glob("*.txt"):
+        out[int(p.stem)] = p.read_text().count("frame")
+    return out
+
+
+# ------------------------------------------------------------------------------ shot facts
+def test_segments_split_at_midpoints_between_keyframes():
+    assert nearest_keyframe_segments((1, 10), [1, 6]) == [(1, 1, 3), (6, 4, 10)]
+    assert nearest_keyframe_segments((1, 9), [1, 5, 9]) == [(1, 1, 3), (5, 4, 7), (9, 8, 9)]
+    assert nearest_keyframe_segments((1001, 1100), []) == [(1001, 1001, 1100)]
+    assert nearest_keyframe_segments((1, 10), [50]) == [(1, 1, 10)]
+
+
+def test_shot_info_reads_frames_segments_and_relative_output(tmp_path):
+    info = load_shot_info(str(_shot(tmp_path / "s.json")))
+    assert info.frames == (1001, 1010)
+    assert [s[0] for s in info.segments] == [1001, 1008]
+    assert (info.segments[0][1], info.segments[-1][2]) == (1001, 1010)
+    assert all(a[2] + 1 == b[1] for a, b in zip(info.segments, info.segments[1:]))
+    assert info.output == str(tmp_path / "out" / "colour.####.exr")
+    assert info.segments_within(1006, 1007) == [(1008, 1006, 1007)]
+
+
+def test_shot_info_errors_name_the_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_shot_info(str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"frames": [10, 1]}))
+    with pytest.raises(InputError, match="bad.json.*after last"):
+        load_shot_info(str(bad))
+
+
+def test_frame_range_must_be_contiguous():
+    assert parse_frame_range("1001-1010") == (1001, 1010)
+    assert parse_frame_range("17") == (17, 17)
+    with pytest.raises(InputError, match="contiguous"):
+        parse_frame_range("1-10x2")
+
+
+# ------------------------------------------------------------------------------ Nuke script scan
+def test_nuke_script_scan_finds_colorize_shots_version_range_and_writes(tmp_path):
+    nk = _nuke_script(tmp_path)
+    info = scan_nuke_script(str(nk))
+    assert info.version == "15.1"
+    assert info.frames == (1001, 1012)
+    assert info.shot_files == [str(tmp_path / "a.json"), str(tmp_path / "caches/sh_b/v_new/shot.json")]
+    assert [u[0] for u in info.unresolved] == ["Colorize3"] and "expression" in info.unresolved[0][1]
+    assert info.write_nodes == ["Write1"]
+    assert info.write_files["Write1"] == str(tmp_path / "out" / "colour.####.exr")
+
+
+def test_plan_for_nuke_script_prebuilds_every_shot(tmp_path):
+    nk = _nuke_script(tmp_path)
+    _shot(tmp_path / "a.json", frames=(1001, 1012), keyframes=(1001,))
+    _shot(tmp_path / "caches" / "sh_b" / "v_new" / "shot.json", frames=(1005, 1012), keyframes=(1005, 1012))
+    plan = build_plan(str(nk), chunk_size=5)
+    assert plan.nuke_script == str(nk) and plan.frames == (1001, 1012)
+    assert [(os.path.basename(t.shot), t.frames) for t in plan.prepass] == [
+        ("a.json", "1001-1012"), ("shot.json", "1005-1008"), ("shot.json", "1009-1012")]
+    assert plan.render_args("1001-1005") == ["-x", "-F", "1001-1005", str(nk)]
+    assert plan.chunks() == [(1001, 1005), (1006, 1010), (1011, 1012)]
+    assert plan.outputs == [str(tmp_path / "out" / "colour.####.exr")]
+
+
+def test_nuke_script_without_readable_shot_asks_for_shot(tmp_path):
+    nk = tmp_path / "comp.nk"
+    nk.write_text("version 14.0 v5\nColorize {\n shot_file [value parent.shot]/s.json\n name C1\n}\n")
+    with pytest.raises(InputError, match="expression.*--shot"):
+        build_plan(str(nk))
+    shot = _shot(tmp_path / "s.json")
+    plan = build_plan(str(nk), shots=[str(shot)])
+    assert plan.frames == (1001, 1010) and plan.nuke_version == "14.0"
+    fresh = tmp_path / "fresh.nk"  # a gizmo group never analysed: no shot file written yet
+    fresh.write_text("Group {\n name Colorize1\n addUserKnob {26 nuke_colorize l \"\" +INVISIBLE T 1}\n}\n")
+    with pytest.raises(InputError, match="Colorize1: it has not written a shot file.*Analyze"):
+        build_plan(str(fresh))
+
+
+def test_plan_refuses_frames_outside_the_shot_and_bad_chunks(tmp_path):
+    shot = _shot(tmp_path / "s.json")
+    with pytest.raises(InputError, match="outside"):
+        build_plan(str(shot), frames="990-1005")
+    with pytest.raises(InputError, match="chunk size"):
+        build_plan(str(shot), chunk_size=0)
+    plan = build_plan(str(shot), frames="1003-1006")
+    assert [(t.anchor, t.frames) for t in plan.prepass] == [(1001, "1003-1004"), (1008, "1005-1006")]
+
+
+# ------------------------------------------------------------------------------ OpenJD
+def test_openjd_template_passes_openjd_model_and_openjd_check(tmp_path):
+    plan = build_plan(str(_shot(tmp_path / "s.json")), chunk_size=3)
+    template = openjd.build_template(plan)
+    assert openjd.validate(template, openjd.parameter_values(plan)) is True
+    assert template["extensions"] == ["TASK_CHUNKING"]
+    build, render = template["steps"]
+    assert build["parameterSpace"]["taskParameterDefinitions"][0]["range"] == ["1001-1004", "1005-1010"]
+    assert render["dependencies"] == [{"dependsOn": "CacheBuild"}]
+    frame = render["parameterSpace"]["taskParameterDefinitions"][0]
+    assert frame["type"] == "CHUNK[INT]" and frame["chunks"]["rangeConstraint"] == "CONTIGUOUS"
+    bundle = tmp_path / "bundle"
+    assert cli_main(["farm", "openjd", str(tmp_path / "s.json"), "-o", str(bundle), "--chunk-size", "3"]) == 0
+    assert sorted(os.listdir(bundle)) == ["parameter_values.yaml", "template.yaml"]
+    out = subprocess.run([str(OPENJD), "check", str(bundle / "template.yaml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert openjd.read_parameter_values(str(bundle)) == {
+        "ShotFile": str(tmp_path / "s.json"), "Frames": "1001-1010", "ChunkSize": 3}
+
+
+def test_openjd_validation_rejects_a_broken_template(tmp_path):
+    plan = build_plan(str(_shot(tmp_path / "s.json")))
+    template = openjd.build_template(plan)
+    del template["extensions"]  # CHUNK[INT] without TASK_CHUNKING
+    with pytest.raises(ColorizeError, match="TASK_CHUNKING"):
+        openjd.validate(template)
+
+
+def test_openjd_bundle_runs_prepass_before_chunked_render(tmp_path):
+    fake = _exe(tmp_path / "fake-colorize", FAKE_COLORIZE)
+    shot = _shot(tmp_path / "s.json")
+    bundle = tmp_path / "bundle"
+    code = cli_main(["farm", "openjd", str(shot), "-o", str(bundle), "--chunk-size", "4",
+                     "--colorize-exe", str(fake), "--run-local"])
+    assert code == 0
+    calls = _calls(tmp_path)
+    assert calls[:2] == ["build s.json 1001-1004", "build s.json 1005-1010"]
+    assert sorted(calls[2:]) == sorted(c for c in calls[2:] if c.startswith("render"))
+    chunks = [c.split()[-1] for c in calls[2:]]
+    covered = [f for c in chunks for f in range(int(c.split("-")[0]), int(c.split("-")[1]) + 1)]
+    assert sorted(covered) == list(range(1001, 1011))
+    assert all(int(c.split("-")[1]) - int(c.split("-")[0]) < 4 for c in chunks)
+    assert _rendered(tmp_path) == {f: 1 for f in range(1001, 1011)}
+
+
+def test_openjd_bundle_for_nuke_script_runs_nuke_per_chunk(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_ROOT", str(tmp_path))  # the fakes log here, whatever the shot folder
+    fake = _exe(tmp_path / "fake-colorize", FAKE_COLORIZE)
+    nuke = _exe(tmp_path / "fake-nuke", FAKE_NUKE)
+    nk = _nuke_script(tmp_path)
+    _shot(tmp_path / "a.json", frames=(1001, 1012), keyframes=(1001,))
+    _shot(tmp_path / "caches" / "sh_b" / "v_new" / "shot.json", frames=(1001, 1012), keyframes=(1001, 1012))
+    bundle = tmp_path / "bundle"
+    assert cli_main(["farm", "openjd", str(nk), "-o", str(bundle), "--chunk-size", "6",
+                     "--write-node", "Write1"]) == 0
+    template = openjd.build_template(build_plan(str(nk), chunk_size=6, write_node="Write1"))
+    assert [s["name"] for s in template["steps"]] == ["CacheBuild1", "CacheBuild2", "Render"]
+    argv = openjd.local_run_argv(str(bundle), {"ColorizeCommand": str(fake), "NukeCommand": str(nuke)})
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    calls = _calls(tmp_path)
+    assert sorted(calls[:3]) == ["build a.json 1001-1012", "build shot.json 1001-1006",
+                                 "build shot.json 1007-1012"]
+    assert calls[3:] == ["nuke Write1 1001-1006 comp.nk", "nuke Write1 1007-1012 comp.nk"]
+    assert _rendered(tmp_path) == {f: 1 for f in range(1001, 1013)}
+
+
+def test_openjd_submit_without_deadline_cloud_cli_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    code = cli_main(["farm", "openjd", str(_shot(tmp_path / "s.json")), "-o", str(tmp_path / "b"), "--submit"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "deadline is not installed" in err and "pip install deadline" in err
+
+
+def test_dry_run_prints_and_writes_nothing(tmp_path, capsys):
+    shot = _shot(tmp_path / "s.json")
+    assert cli_main(["farm", "openjd", str(shot), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "==== template.yaml ====" in out and "would submit: deadline bundle submit --yes" in out
+    assert sorted(os.listdir(tmp_path)) == ["s.json"]
+    assert cli_main(["farm", "deadline", str(shot), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "==== render.job_info.job ====" in out and "-SubmitMultipleJobs -dependent" in out
+    assert sorted(os.listdir(tmp_path)) == ["s.json"]
+
+
+# ------------------------------------------------------------------------------ Deadline 10
+def test_deadline_files_are_key_value_with_documented_keys(tmp_path):
+    shot = _shot(tmp_path / "s.json")
+    out = tmp_path / "dl"
+    assert cli_main(["farm", "deadline", str(shot), "-o", str(out), "--chunk-size", "4",
+                     "--pool", "comp", "--priority", "60"]) == 0
+    names = sorted(os.listdir(out))
+    assert names == ["prepass_s_1001-1004.job_info.job", "prepass_s_1001-1004.plugin_info.job",
+                     "prepass_s_1005-1010.job_info.job", "prepass_s_1005-1010.plugin_info.job",
+                     "render.job_info.job", "render.plugin_info.job"]
+    parsed = {n: deadline.parse_info((out / n).read_text(), n) for n in names}
+    pre = parsed["prepass_s_1005-1010.job_info.job"]
+    assert pre["Plugin"] == "CommandLine" and pre["ChunkSize"] == "1" and pre["Pool"] == "comp"
+    pre_plugin = parsed["prepass_s_1005-1010.plugin_info.job"]
+    assert pre_plugin["Arguments"] == f"cache build {shot} --frames 1005-1010"
+    job = parsed["render.job_info.job"]
+    assert (job["Plugin"], job["Frames"], job["ChunkSize"], job["Priority"]) == ("CommandLine", "1001-1010", "4", "60")
+    assert job["OutputFilename0"] == "colour.####.exr" and job["OutputDirectory0"] == str(tmp_path / "out")
+    assert parsed["render.plugin_info.job"]["Arguments"] == \
+        f"render --shot {shot} --frames <STARTFRAME>-<ENDFRAME>"
+    with pytest.raises(InputError, match="not Key=Value"):
+        deadline.parse_info("Plugin=Nuke\nno equals sign\n")
+    with pytest.raises(InputError, match="twice"):
+        deadline.parse_info("Frames=1\nFrames=2\n")
+
+
+def test_deadline_nuke_job_uses_the_nuke_plugin_keys(tmp_path):
+    nk = _nuke_script(tmp_path, "my comp.nk")
+    _shot(tmp_path / "a.json", frames=(1001, 1012), keyframes=(1001,))
+    _shot(tmp_path / "caches" / "sh_b" / "v_new" / "shot.json", frames=(1001, 1012), keyframes=(1001,))
+    jobs = deadline.build_jobs(build_plan(str(nk), chunk_size=5, write_node="Write1"))
+    render = jobs[-1]
+    assert render.job_info["Plugin"] == "Nuke" and render.job_info["ChunkSize"] == "5"
+    assert render.depends_on == [j.key for j in jobs[:-1]] and len(jobs) == 3
+    p = render.plugin_info
+    assert (p["SceneFile"], p["Version"], p["WriteNode"], p["BatchMode"]) == (str(nk), "15.1", "Write1", "False")
+    assert deadline.join_arguments(["a b", 'q"x', "plain"]) == '"a b" "q\\"x" plain'
+    nk.write_text(NK.split("\n", 2)[2].replace("{SCRIPT}", str(nk)))  # no version lines
+    with pytest.raises(InputError, match="--nuke-version"):
+        deadline.build_jobs(build_plan(str(nk)))
+    assert deadline.build_jobs(build_plan(str(nk), nuke_version="14.1"))[-1].plugin_info["Version"] == "14.1"
+
+
+FAKE_DEADLINECOMMAND = r'''
+import os, sys
+log = os.environ["FAKE_DL_LOG"]
+n = sum(1 for _ in open(log)) if os.path.exists(log) else 0
+job_info = open(sys.argv[1]).read()
+with open(log, "a") as fh:
+    fh.write("%s|%s\n" % (os.path.basename(sys.argv[1]), job_info.replace("\n", ";")))
+print("Submitting to Repository: /mnt/deadline")
+print("Result=Success")
+print("JobID=65f0c0de%08d" % n)
+'''
+
+
+def test_deadline_submit_chains_job_ids_into_render_dependencies(tmp_path, monkeypatch, capsys):
+    bindir = tmp_path / "dlbin"
+    bindir.mkdir()
+    _exe(bindir / "deadlinecommand", FAKE_DEADLINECOMMAND)
+    monkeypatch.setenv("DEADLINE_PATH", str(bindir))
+    monkeypatch.setenv("FAKE_DL_LOG", str(tmp_path / "dl.log"))
+    shot = _shot(tmp_path / "s.json")
+    out = tmp_path / "dl"
+    assert cli_main(["farm", "deadline", str(shot), "-o", str(out), "--submit"]) == 0
+    log = (tmp_path / "dl.log").read_text().splitlines()
+    assert [l.split("|")[0] for l in log] == ["prepass_s_1001-1004.job_info.job",
+                                             "prepass_s_1005-1010.job_info.job", "render.job_info.job"]
+    render = deadline.parse_info((out / "render.job_info.job").read_text())
+    assert render["JobDependencies"] == "65f0c0de00000000,65f0c0de00000001"
+    assert "JobDependencies=65f0c0de00000000,65f0c0de00000001" in log[2]
+    assert "submitted render: JobID=65f0c0de00000002" in capsys.readouterr().out
+
+
+def test_deadline_submit_without_deadlinecommand_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DEADLINE_PATH", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    code = cli_main(["farm", "deadline", str(_shot(tmp_path / "s.json")), "-o", str(tmp_path / "d"), "--submit"])
+    err = capsys.readouterr().err
+    assert code != 0 and "deadlinecommand was not found" in err and "DEADLINE_PATH" in err
+    assert (tmp_path / "d" / "render.job_info.job").is_file()  # the files are still written
+
+
+# ------------------------------------------------------------------------------ OpenCue
+def test_opencue_spec_has_cache_layers_and_dependent_chunked_render(tmp_path):
+    shot = _shot(tmp_path / "s.json")
+    out = tmp_path / "cue"
+    assert cli_main(["farm", "opencue", str(shot), "-o", str(out), "--chunk-size", "4", "--show", "pipe",
+                     "--colorize-exe", "/opt/nc/bin/nuke-colorize"]) == 0
+    root = ET.fromstring((out / "colorize_s.cuejob.xml").read_text().split("?>", 1)[1].split(">", 1)[1])
+    assert root.findtext("show") == "pipe" and root.findtext("shot") == "s"
+    layers = {l.get("name"): l for l in root.iter("layer")}
+    assert list(layers) == ["cache_s_1001-1004", "cache_s_1005-1010", "render"]
+    cache = layers["cache_s_1005-1010"]
+    assert (cache.findtext("range"), cache.findtext("chunk")) == ("1005", "1")
+    assert cache.findtext("cmd") == f"/opt/nc/bin/nuke-colorize cache build {shot} --frames 1005-1010"
+    render = layers["render"]
+    assert (render.findtext("range"), render.findtext("chunk")) == ("1001-1010", "4")
+    assert render.findtext("cmd") == \
+        f"/opt/nc/bin/nuke-colorize render --shot {shot} --frames '#FRAME_START#-#FRAME_END#'"
+    deps = [(d.get("type"), d.findtext("deplayer"), d.findtext("onlayer")) for d in root.iter("depend")]
+    assert deps == [("LAYER_ON_LAYER", "render", "cache_s_1001-1004"),
+                    ("LAYER_ON_LAYER", "render", "cache_s_1005-1010")]
+    assert (out / "session").is_dir()  # pyoutline's session stays in the output folder
+
+
+def test_opencue_layers_run_in_process_in_dependency_order(tmp_path, capsys):
+    fake = _exe(tmp_path / "fake-colorize", FAKE_COLORIZE)
+    shot = _shot(tmp_path / "s.json")
+    assert cli_main(["farm", "opencue", str(shot), "-o", str(tmp_path / "cue"), "--chunk-size", "3",
+                     "--colorize-exe", str(fake), "--run-local"]) == 0
+    assert _calls(tmp_path) == ["build s.json 1001-1004", "build s.json 1005-1010",
+                                "render s.json 1001-1003", "render s.json 1004-1006",
+                                "render s.json 1007-1009", "render s.json 1010-1010"]
+    assert _rendered(tmp_path) == {f: 1 for f in range(1001, 1011)}
+    assert "ran render chunk starting at 1010" in capsys.readouterr().out
+
+
+def test_opencue_submit_without_cuebot_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CUEBOT_HOSTS", "127.0.0.1:9")
+    code = cli_main(["farm", "opencue", str(_shot(tmp_path / "s.json")), "-o", str(tmp_path / "c"), "--submit"])
+    err = capsys.readouterr().err
+    assert code != 0 and "no Cuebot answers at 127.0.0.1:9" in err and "CUEBOT_HOSTS" in err
+
+
+def test_opencue_dry_run_leaves_no_session_behind(tmp_path, capsys):
+    shot = _shot(tmp_path / "s.json")
+    assert cli_main(["farm", "opencue", str(shot), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "<layer name=\"render\"" in out and "would submit: outline.cuerun.launch" in out
+    assert sorted(os.listdir(tmp_path)) == ["s.json"]

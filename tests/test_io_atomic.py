@@ -1,0 +1,118 @@
+"""Atomic writes: complete file or nothing, never a leftover temp, even on Ctrl-C or a killed process."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from nuke_colorize.io.atomic import (OutputError, atomic_path, atomic_write_bytes, atomic_write_text,
+                                     cleanup_stale_temps, is_temp_name)
+
+
+def test_atomic_path_temp_name_keeps_extension_and_is_hidden(tmp_path):
+    final = tmp_path / "plate.1001.exr"
+    with atomic_path(final) as tmp:
+        name = os.path.basename(tmp)
+        assert os.path.dirname(tmp) == str(tmp_path)
+        assert name.startswith(".plate.1001.exr.tmp-") and name.endswith(".exr")
+        assert f"-{os.getpid()}-" in name
+        assert is_temp_name(name)
+        assert not os.path.exists(tmp)  # the writer creates it (OpenImageIO picks format by extension)
+        with open(tmp, "wb") as fh:
+            fh.write(b"new")
+        assert not final.exists()       # nothing visible until the block ends
+    assert final.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == ["plate.1001.exr"]
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt(), SystemExit(3)])
+def test_atomic_path_failure_keeps_old_file_and_removes_temp(tmp_path, exc):
+    final = tmp_path / "out.exr"
+    final.write_bytes(b"old")
+    with pytest.raises(type(exc)):
+        with atomic_path(final) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(b"half-written")
+            raise exc
+    assert final.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["out.exr"]
+
+
+def test_atomic_path_failure_without_previous_file_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError):
+        with atomic_path(tmp_path / "new.png") as tmp:
+            open(tmp, "wb").close()
+            raise ValueError("writer failed")
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_path_requires_the_file_to_be_written(tmp_path):
+    with pytest.raises(OutputError, match="nothing was written"):
+        with atomic_path(tmp_path / "x.txt"):
+            pass
+    assert os.listdir(tmp_path) == []
+
+
+def test_atomic_path_creates_folder_and_refuses_folder_target(tmp_path):
+    atomic_write_text(tmp_path / "a" / "b" / "c.json", '{"k": 1}\n')
+    assert (tmp_path / "a" / "b" / "c.json").read_text() == '{"k": 1}\n'
+    with pytest.raises(OutputError, match="folder"):
+        atomic_write_bytes(tmp_path / "a", b"x")
+
+
+def test_atomic_write_replaces_a_symlink_not_its_target(tmp_path):
+    target = tmp_path / "input.txt"
+    target.write_text("input")
+    link = tmp_path / "link.txt"
+    os.symlink(target, link)
+    atomic_write_text(link, "output")
+    assert target.read_text() == "input"
+    assert not link.is_symlink() and link.read_text() == "output"
+
+
+def test_atomic_write_bytes_and_permissions(tmp_path):
+    p = tmp_path / "data.bin"
+    atomic_write_bytes(p, bytes(range(256)) * 10)
+    assert p.read_bytes() == bytes(range(256)) * 10
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~umask)
+
+
+def test_cleanup_stale_temps_of_a_killed_process(tmp_path):
+    final = tmp_path / "frame.0001.exr"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from nuke_colorize.io.atomic import atomic_path
+        with atomic_path({str(final)!r}) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(b"partial")
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    left = os.listdir(tmp_path)
+    assert len(left) == 1 and is_temp_name(left[0]) and not final.exists()
+    # A temp of a live process (this one) and unrelated hidden files stay.
+    mine = tmp_path / f".other.exr.tmp-{os.getpid()}-0123abcd.exr"
+    mine.write_bytes(b"live")
+    (tmp_path / ".hidden").write_bytes(b"keep")
+    assert cleanup_stale_temps(tmp_path, min_age_s=3600) == 0   # too recent: could be a writer on another host
+    assert cleanup_stale_temps(tmp_path, min_age_s=0) == 1
+    assert sorted(os.listdir(tmp_path)) == sorted([mine.name, ".hidden"])
+    assert cleanup_stale_temps(tmp_path / "missing") == 0
+
+
+def test_cleanup_uses_age_guard_by_default(tmp_path):
+    stale = tmp_path / ".a.exr.tmp-999999999-deadbeef.exr"   # pid far beyond pid_max: not running
+    stale.write_bytes(b"x")
+    assert cleanup_stale_temps(tmp_path) == 0
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert cleanup_stale_temps(tmp_path) == 1
+    assert os.listdir(tmp_path) == []

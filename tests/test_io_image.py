@@ -1,0 +1,291 @@
+"""Every supported format round-trips through read_image / write_image with its metadata."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from nuke_colorize.errors import InputError
+from nuke_colorize.io import (OutputError, channel_layout, compose_channels, default_dtype, image_size,
+                              read_image, write_image)
+
+
+def _oiio_write(path, pixels, fmt, channels=None, origin=(0, 0), full=None, attrs=None):
+    """Write with OpenImageIO directly (independent of the code under test)."""
+    h, w, c = pixels.shape
+    spec = oiio.ImageSpec(w, h, c, fmt)
+    if channels:
+        spec.channelnames = tuple(channels)
+    spec.x, spec.y = origin
+    if full:
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = full
+    for k, v in (attrs or {}).items():
+        if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], oiio.TypeDesc):
+            spec.attribute(k, v[0], v[1])
+        else:
+            spec.attribute(k, v)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), out.geterror()
+    assert out.write_image(np.ascontiguousarray(pixels, dtype=np.float32)), out.geterror()
+    assert out.close()
+
+
+def _ramp(h, w, c, lo=0.0, hi=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(lo, hi, size=(h, w, c)).astype(np.float32)
+
+
+def test_exr_half_rgba_extra_channel_windows_and_metadata_round_trip(tmp_path):
+    src = tmp_path / "in.exr"
+    px = _ramp(6, 8, 5, -0.5, 4.0)          # scene-linear: negatives and values above 1
+    px[..., 3] = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
+    px[..., 4] = np.inf                      # depth of empty background: allowed in extra channels
+    tc = (0x01020304, 0)
+    _oiio_write(src, px, "half", ["R", "G", "B", "A", "depth.Z"], origin=(10, 20), full=(0, 0, 64, 48),
+                attrs={"nuke/shot": "sh010", "PixelAspectRatio": 2.0,
+                       "smpte:TimeCode": (oiio.TypeTimeCode, tc), "compression": "zip"})
+    img = read_image(str(src))
+    assert img.pixels.shape == (6, 8, 5) and img.pixels.dtype == np.float32
+    assert img.channels == ["R", "G", "B", "A", "depth.Z"]
+    assert img.is_float_format and str(img.spec.format) == "half"
+    assert img.origin == (10, 20) and img.display_window == (0, 0, 64, 48)
+    assert img.pixel_aspect == 2.0 and image_size(str(src)) == (8, 6)
+    assert img.extra_channel_names == ["depth.Z"]
+    half = px.astype(np.float16).astype(np.float32)
+    np.testing.assert_array_equal(img.rgb, half[..., :3])
+    np.testing.assert_array_equal(img.alpha, half[..., 3])
+
+    # Write a new colour on top, passing alpha + depth through, "like" the input.
+    new_rgb = img.rgb[..., ::-1] * 0.5
+    pixels, channels = compose_channels(new_rgb, img)
+    assert channels == ["R", "G", "B", "A", "depth.Z"]
+    out = tmp_path / "out.exr"
+    write_image(str(out), pixels, channels, like=img, protected=[str(src)])
+    back = read_image(str(out))
+    assert back.channels == channels and str(back.spec.format) == "half"
+    assert back.spec.getattribute("compression") == "zip"
+    assert back.origin == (10, 20) and back.display_window == (0, 0, 64, 48) and back.pixel_aspect == 2.0
+    assert back.spec.getattribute("nuke/shot") == "sh010"
+    assert tuple(back.spec.getattribute("smpte:TimeCode")) == tc
+    np.testing.assert_allclose(back.rgb, new_rgb, rtol=1e-3, atol=1e-3)
+    np.testing.assert_array_equal(back.alpha, img.alpha)
+    assert np.isinf(back.pixels[..., 4]).all()
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".")] == []
+
+
+def test_exr_float_on_request_and_attributes(tmp_path):
+    px = _ramp(4, 5, 3, -1, 10)
+    out = tmp_path / "f.exr"
+    write_image(str(out), px, ["R", "G", "B"], dtype="float", compression="piz",
+                attributes={"nuke_colorize:version": "0.1.0", "nuke_colorize:strength": 0.75})
+    back = read_image(str(out))
+    np.testing.assert_array_equal(back.pixels, px)
+    assert str(back.spec.format) == "float" and back.spec.getattribute("compression") == "piz"
+    assert back.spec.getattribute("nuke_colorize:version") == "0.1.0"
+    assert back.spec.getattribute("nuke_colorize:strength") == pytest.approx(0.75)
+
+
+def test_multipart_exr_parts_become_extra_channels(tmp_path):
+    path = str(tmp_path / "mp.exr")
+    s1 = oiio.ImageSpec(5, 4, 3, "half")
+    s1.attribute("name", "rgba")
+    s2 = oiio.ImageSpec(5, 4, 1, "float")
+    s2.channelnames = ("Z",)
+    s2.attribute("name", "depth")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, (s1, s2)), out.geterror()
+    assert out.write_image(np.full((4, 5, 3), 0.5, np.float32))
+    assert out.open(path, s2, "AppendSubimage"), out.geterror()
+    assert out.write_image(np.full((4, 5, 1), 7.0, np.float32))
+    assert out.close()
+    img = read_image(path)
+    assert img.channels == ["R", "G", "B", "depth.Z"]
+    assert img.alpha is None and img.extra_channel_names == ["depth.Z"]
+    assert (img.pixels[..., 3] == 7.0).all() and (img.rgb == 0.5).all()
+
+
+def test_png_16bit_round_trip_keeps_bit_depth(tmp_path):
+    src = tmp_path / "in.png"
+    vals = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 911 % 65536).astype(np.float32) / 65535
+    _oiio_write(src, vals, "uint16")
+    img = read_image(str(src))
+    assert not img.is_float_format and str(img.spec.format) == "uint16"
+    np.testing.assert_allclose(img.pixels, vals, atol=1e-7)
+    assert default_dtype("x.png", img) == "uint16"
+    out = tmp_path / "out.png"
+    write_image(str(out), img.pixels, img.channels, like=img)
+    back = read_image(str(out))
+    assert str(back.spec.format) == "uint16"
+    np.testing.assert_allclose(back.pixels, vals, atol=1e-7)
+
+
+def test_png_8bit_default_luminance_and_luminance_alpha(tmp_path):
+    ya = _ramp(3, 4, 2)
+    p = tmp_path / "ya.png"
+    write_image(str(p), ya, ["Y", "A"])
+    img = read_image(str(p))
+    assert img.channels == ["Y", "A"] and str(img.spec.format) == "uint8"
+    assert not img.premultiplied  # PNG alpha is unassociated; the values come back as written
+    np.testing.assert_allclose(img.rgb, np.repeat(ya[..., :1], 3, axis=2), atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(img.alpha, ya[..., 1], atol=0.5 / 255 + 1e-6)
+    # PNG cannot hold extra channels: RGBA + 3 extras -> RGBA.
+    seven = _ramp(3, 4, 7)
+    write_image(str(tmp_path / "seven.png"), seven, ["R", "G", "B", "A", "x", "y", "z"])
+    back = read_image(str(tmp_path / "seven.png"))
+    assert back.channels == ["R", "G", "B", "A"]
+    np.testing.assert_allclose(back.pixels, seven[..., :4], atol=0.5 / 255 + 1e-6)
+
+
+def test_jpeg_8bit_round_trip(tmp_path):
+    y, x = np.mgrid[0:32, 0:48].astype(np.float32)
+    px = np.stack([x / 47, y / 31, 0.5 + 0 * x], axis=2)   # smooth: JPEG keeps it closely
+    p = tmp_path / "a.jpg"
+    write_image(str(p), np.concatenate([px, np.ones_like(px[..., :1])], 2), ["R", "G", "B", "A"])
+    img = read_image(str(p))
+    assert img.channels == ["R", "G", "B"] and str(img.spec.format) == "uint8" and not img.is_float_format
+    assert np.abs(img.rgb - px).max() < 0.03
+
+
+def test_tiff_float_round_trip_with_seven_channels(tmp_path):
+    src = tmp_path / "in.tif"
+    px = _ramp(5, 7, 7, -2, 8)
+    _oiio_write(src, px, "float")
+    img = read_image(str(src))
+    assert img.is_float_format and str(img.spec.format) == "float"
+    assert img.channels[:4] == ["R", "G", "B", "A"] and len(img.extra_channel_names) == 3
+    np.testing.assert_array_equal(img.pixels, px)
+    assert default_dtype("x.tif", img) == "float"
+    out = tmp_path / "out.tif"
+    write_image(str(out), img.pixels, img.channels, like=img)
+    back = read_image(str(out))
+    np.testing.assert_array_equal(back.pixels, px)
+    assert back.channels == img.channels
+
+
+def test_tiff_8_and_16_bit(tmp_path):
+    px = _ramp(3, 4, 3)
+    for dtype, step in (("uint8", 255), ("uint16", 65535)):
+        p = tmp_path / f"{dtype}.tif"
+        write_image(str(p), px, ["R", "G", "B"], dtype=dtype)
+        back = read_image(str(p))
+        assert str(back.spec.format) == dtype
+        np.testing.assert_allclose(back.pixels, np.round(px * step) / step, atol=1e-6)
+    assert default_dtype("x.tif") == "uint16"
+
+
+def test_dpx_10bit_round_trip(tmp_path):
+    codes = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 37 % 1024).astype(np.float32)
+    px = codes / 1023
+    p = tmp_path / "a.dpx"
+    write_image(str(p), px, ["R", "G", "B"])      # default for .dpx: 10 bit
+    img = read_image(str(p))
+    assert img.spec.getattribute("oiio:BitsPerSample") == 10 and not img.is_float_format
+    # OpenImageIO widens 10-bit codes to 16 bits by bit replication: exact after rounding.
+    np.testing.assert_array_equal(np.round(img.pixels * 1023), codes)
+    assert np.abs(img.pixels * 1023 - codes).max() < 0.02
+    # 10-bit quantisation of arbitrary values: error at most half a code.
+    q = _ramp(4, 6, 3)
+    write_image(str(tmp_path / "q.dpx"), q, ["R", "G", "B"])
+    assert np.abs(read_image(str(tmp_path / "q.dpx")).pixels - q).max() <= 0.52 / 1023   # rounded to the nearest code
+
+
+def test_integer_write_clips_and_zeroes_nan(tmp_path):
+    px = np.array([[[-0.5, 1.5, np.nan]]], np.float32)
+    p = tmp_path / "c.png"
+    write_image(str(p), px, ["R", "G", "B"])
+    np.testing.assert_array_equal(read_image(str(p)).pixels, [[[0.0, 1.0, 0.0]]])
+
+
+def test_write_refuses_protected_inputs(tmp_path):
+    src_dir = tmp_path / "plate"
+    src_dir.mkdir()
+    frame = src_dir / "p.0003.exr"
+    px = _ramp(2, 2, 3)
+    write_image(str(frame), px, ["R", "G", "B"])
+    before = frame.read_bytes()
+    os.symlink(src_dir, tmp_path / "alias")
+    cases = [
+        (str(frame), [str(frame)]),
+        (str(frame), [str(src_dir / "p.####.exr")]),                 # any frame of a protected pattern
+        (str(tmp_path / "alias" / "p.0003.exr"), [str(src_dir / "p.%04d.exr")]),
+        (str(src_dir / "p.0003.exr"), [str(tmp_path / "alias" / "p.0003.exr")]),
+        (str(src_dir / ".." / "plate" / "p.0003.exr"), [str(frame)]),
+    ]
+    for target, protected in cases:
+        with pytest.raises(OutputError) as err:
+            write_image(target, px * 0, ["R", "G", "B"], protected=protected)
+        assert isinstance(err.value, InputError) and "refusing to write over an input" in str(err.value)
+    assert frame.read_bytes() == before
+    # Other frames / names are fine.
+    write_image(str(src_dir / "p.0003.col.exr"), px, ["R", "G", "B"], protected=[str(src_dir / "p.####.exr")])
+    write_image(str(src_dir / "p.003.exr"), px, ["R", "G", "B"], protected=[str(src_dir / "p.####.exr")])
+
+
+def test_failing_writer_leaves_no_temp_and_no_final_file(tmp_path, monkeypatch):
+    """The OpenImageIO writer dies half way (here: Ctrl-C): no temp file, previous file intact."""
+    final = tmp_path / "out.exr"
+    final.write_bytes(b"previous render")
+
+    class _DyingOutput:
+        @staticmethod
+        def create(path):
+            return _DyingOutput()
+
+        def supports(self, what):
+            return True
+
+        def open(self, path, spec):
+            with open(path, "wb") as fh:
+                fh.write(b"\x76\x2f\x31\x01partial")
+            return True
+
+        def write_image(self, pixels):
+            raise KeyboardInterrupt
+
+        def geterror(self):
+            return ""
+
+        def close(self):
+            return True
+
+    monkeypatch.setattr(oiio, "ImageOutput", _DyingOutput)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(str(final), _ramp(2, 2, 3), ["R", "G", "B"])
+    assert os.listdir(tmp_path) == ["out.exr"] and final.read_bytes() == b"previous render"
+    with pytest.raises(KeyboardInterrupt):
+        write_image(str(tmp_path / "new.exr"), _ramp(2, 2, 3), ["R", "G", "B"])
+    assert os.listdir(tmp_path) == ["out.exr"]
+
+
+def test_write_errors_are_reported(tmp_path):
+    with pytest.raises(OutputError, match="no writer"):
+        write_image(str(tmp_path / "x.unknownext"), _ramp(2, 2, 3), ["R", "G", "B"])
+    with pytest.raises(ValueError):
+        write_image(str(tmp_path / "x.exr"), _ramp(2, 2, 3), ["R", "G"])
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("names, rgb, alpha", [
+    (["Y"], [0, 0, 0], None),
+    (["Y", "A"], [0, 0, 0], 1),
+    (["R", "G", "B"], [0, 1, 2], None),
+    (["R", "G", "B", "A"], [0, 1, 2], 3),
+    (["A", "B", "G", "R"], [3, 2, 1], 0),
+    (["R", "G", "B", "depth.Z"], [0, 1, 2], None),
+    (["channel0", "channel1"], [0, 0, 0], 1),
+    (["c0", "c1", "c2", "c3", "c4", "c5", "c6"], [0, 1, 2], 3),
+    (["rgba.R", "rgba.G", "rgba.B", "rgba.A"], [0, 1, 2], 3),
+])
+def test_channel_layout(names, rgb, alpha):
+    assert channel_layout(names) == (rgb, alpha)
+
+
+def test_read_image_with_pattern_and_frame(tmp_path):
+    write_image(str(tmp_path / "p.0007.exr"), _ramp(2, 3, 3), ["R", "G", "B"])
+    img = read_image(str(tmp_path / "p.####.exr"), 7)
+    assert img.frame == 7 and img.path == str(tmp_path / "p.0007.exr")
+    with pytest.raises(InputError) as err:
+        read_image(str(tmp_path / "p.####.exr"), 8)
+    assert "frame 8" in str(err.value) and "p.0008.exr" in str(err.value) and "missing frame" in str(err.value)

@@ -1,0 +1,260 @@
+"""Weights management: models folder, manifest, install (zip/folder), verify, safe loading.
+
+Checkpoints are built here with exactly the official layout (random tensors), plus broken
+variants: missing key, wrong shape, truncated file, a pickle that would run code, and zip
+archives whose members escape the destination.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from nuke_colorize import weights
+from nuke_colorize.cli import main as cli_main
+from nuke_colorize.errors import InputError, ModelError
+from nuke_colorize.networks import layout
+
+from conftest import LAYOUT_JSON, REPO
+
+NAMES = {role: Path(p).name for role, p in layout.ARCHIVE_PATHS.items()}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory) -> Path:
+    """A folder laid out like the unpacked release: checkpoints/... and data/..."""
+    root = tmp_path_factory.mktemp("release")
+    for i, (role, rel) in enumerate(layout.ARCHIVE_PATHS.items()):
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(layout.random_state_dict(role, seed=i), str(p))
+    (root / "data" / "vgg19_gray.pth").write_bytes(b"not needed")
+    return root
+
+
+@pytest.fixture(scope="module")
+def official_zip(official, tmp_path_factory) -> Path:
+    z = tmp_path_factory.mktemp("zip") / "colorization_checkpoint.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        for p in sorted(official.rglob("*")):
+            if p.is_file():
+                zf.write(p, p.relative_to(official).as_posix())
+    return z
+
+
+class Evil:
+    """Pickles to a call that creates ``marker`` when unpickled."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.iterdir() if ".tmp-" in p.name]
+
+
+# ------------------------------------------------------------------ layout and manifest
+def test_packaged_layout_is_the_spec():
+    if not LAYOUT_JSON.is_file():
+        pytest.skip("spec not present")
+    assert json.loads(layout.LAYOUT_PATH.read_text()) == json.loads(LAYOUT_JSON.read_text())
+
+
+def test_manifest_file_matches_code_and_names_source():
+    on_disk = json.loads((REPO / "models" / "manifest.json").read_text())
+    assert on_disk == json.loads(weights.manifest_text())
+    m = on_disk["models"]["deepexemplar"]
+    assert [f["name"] for f in m["files"]] == ["nonlocal_net_iter_76000.pth",
+                                               "colornet_iter_76000.pth", "vgg19_conv.pth"]
+    assert "colorization_checkpoint.zip" in m["download"] and m["licence"].startswith("MIT")
+    assert sum(f["num_tensors"] for f in m["files"]) == 43 + 65 + 32
+
+
+def test_models_dir_env_override_and_checkout_default(monkeypatch, tmp_path):
+    monkeypatch.setenv(weights.ENV_VAR, str(tmp_path / "m"))
+    assert weights.models_dir() == (tmp_path / "m").resolve()
+    monkeypatch.delenv(weights.ENV_VAR)
+    assert weights.models_dir() == REPO / "models"
+    assert weights.models_dir(str(tmp_path)) == tmp_path.resolve()
+
+
+# ------------------------------------------------------------------ safe loading
+def test_load_official_layout_and_legacy_format(official, tmp_path):
+    p = official / layout.ARCHIVE_PATHS["correspondence"]
+    sd = weights.load_state_dict(p, "correspondence")
+    assert len(sd) == 43 and tuple(sd["theta.weight"].shape) == (256, 256, 1, 1)
+    legacy = tmp_path / "legacy.pth"
+    torch.save(sd, str(legacy), _use_new_zipfile_serialization=False)
+    assert weights.load_state_dict(legacy, "correspondence").keys() == sd.keys()
+
+
+@pytest.mark.parametrize("damage", ["missing_key", "wrong_shape", "extra_key", "not_a_dict"])
+def test_wrong_layout_is_one_clear_error(official, tmp_path, damage):
+    sd = dict(torch.load(str(official / layout.ARCHIVE_PATHS["correspondence"]), weights_only=True))
+    if damage == "missing_key":
+        del sd["phi.bias"]
+    elif damage == "wrong_shape":
+        sd["layer.1.conv2.weight"] = torch.zeros(256, 128, 3, 3)
+    elif damage == "extra_key":
+        sd["module.extra"] = torch.zeros(1)
+    else:
+        sd = [torch.zeros(1)]
+    p = tmp_path / "nonlocal_net_iter_76000.pth"
+    torch.save(sd, str(p))
+    with pytest.raises(ModelError) as ei:
+        weights.load_state_dict(p, "correspondence")
+    msg = str(ei.value)
+    assert "\n" not in msg and str(p) in msg and "nuke-colorize models install" in msg
+    expect = {"missing_key": "phi.bias", "wrong_shape": "layer.1.conv2.weight is [256, 128, 3, 3], "
+              "expected [256, 256, 3, 3]", "extra_key": "module.extra", "not_a_dict": "not a dictionary"}
+    assert expect[damage] in msg
+
+
+def test_truncated_file_is_one_clear_error(official, tmp_path):
+    data = (official / layout.ARCHIVE_PATHS["correspondence"]).read_bytes()
+    p = tmp_path / "nonlocal_net_iter_76000.pth"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="damaged or truncated"):
+        weights.load_state_dict(p, "correspondence")
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("writer", ["torch_save", "raw_pickle"])
+def test_code_carrying_pickle_is_refused_and_never_runs(tmp_path, writer):
+    marker = tmp_path / "pwned.txt"
+    p = tmp_path / "colornet_iter_76000.pth"
+    if writer == "torch_save":
+        torch.save({"conv1_1.0.weight": Evil(str(marker))}, str(p))
+    else:
+        p.write_bytes(pickle.dumps(Evil(str(marker))))
+    with pytest.raises(ModelError) as ei:
+        weights.load_state_dict(p, "colorization")
+    assert "pickled code" in str(ei.value)
+    assert not marker.exists()
+
+
+def test_missing_files_named_with_location_and_install_command(tmp_path):
+    with pytest.raises(ModelError) as ei:
+        weights.load_model_states(folder=tmp_path)
+    msg = str(ei.value)
+    assert "\n" not in msg
+    assert str(tmp_path / "nonlocal_net_iter_76000.pth") in msg
+    assert "colornet_iter_76000.pth" in msg and "vgg19_conv.pth" in msg
+    assert "nuke-colorize models install --from colorization_checkpoint.zip" in msg
+    assert ei.value.exit_code == 3
+
+
+# ------------------------------------------------------------------ install / verify
+def test_install_from_folder_records_sha256_and_verifies(official, tmp_path, capsys):
+    dest = tmp_path / "models"
+    done = weights.install(str(official), dest)
+    assert sorted(s.name for s in done) == sorted(NAMES.values())
+    rec = json.loads((dest / "installed.json").read_text())["files"]
+    for role, name in NAMES.items():
+        src = official / layout.ARCHIVE_PATHS[role]
+        assert (dest / name).read_bytes() == src.read_bytes()
+        assert rec[name]["sha256"] == weights.sha256_of(src) and rec[name]["role"] == role
+    assert not (dest / "vgg19_gray.pth").exists()
+    assert (dest / "manifest.json").is_file() and _no_temp_files(dest)
+    states = weights.load_model_states(folder=dest)
+    assert set(states) == {"correspondence", "colorization", "vgg19"}
+
+    assert cli_main(["models", "--models-dir", str(dest), "verify"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("SHA-256 matches") == 3
+
+    # a changed file (same layout, other values) is reported by verify
+    torch.save(layout.random_state_dict("vgg19", seed=99), str(dest / "vgg19_conv.pth"))
+    assert cli_main(["models", "--models-dir", str(dest), "verify"]) == 3
+    err = capsys.readouterr().err
+    assert "vgg19_conv.pth" in err and "modified" in err and len(err.strip().splitlines()) == 1
+
+
+def test_install_from_zip_via_cli(official_zip, tmp_path, monkeypatch, capsys):
+    dest = tmp_path / "m"
+    monkeypatch.setenv(weights.ENV_VAR, str(dest))
+    assert cli_main(["models", "install", "--from", str(official_zip)]) == 0
+    assert "recorded in" in capsys.readouterr().out
+    assert [s.status for s in weights.status(dest, deep=True)] == ["ok"] * 3
+    assert cli_main(["models", "list"]) == 0
+    assert capsys.readouterr().out.count("installed") >= 3
+
+
+@pytest.mark.parametrize("bad_name", ["../evil.pth", "/tmp/abs_evil.pth", "ok/../../evil.pth"])
+def test_zip_with_escaping_member_is_refused(official, tmp_path, bad_name):
+    z = tmp_path / "sub" / "colorization_checkpoint.zip"
+    z.parent.mkdir()
+    with zipfile.ZipFile(z, "w") as zf:
+        for role, rel in layout.ARCHIVE_PATHS.items():
+            zf.write(official / rel, rel)
+        zf.writestr(bad_name, b"payload")
+    dest = tmp_path / "sub" / "models"
+    with pytest.raises(ModelError, match="refused archive"):
+        weights.install(str(z), dest)
+    assert not dest.exists() or not any(dest.iterdir())
+    assert not (tmp_path / "evil.pth").exists() and not (tmp_path / "sub" / "evil.pth").exists()
+    assert not Path("/tmp/abs_evil.pth").exists()
+
+
+def test_install_is_all_or_nothing_on_a_broken_file(official, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(official, src)
+    p = src / layout.ARCHIVE_PATHS["vgg19"]
+    sd = layout.random_state_dict("vgg19")
+    sd["conv5_4.bias"] = torch.zeros(7)
+    torch.save(sd, str(p))
+    dest = tmp_path / "models"
+    with pytest.raises(ModelError) as ei:
+        weights.install(str(src), dest)
+    msg = str(ei.value)
+    assert "vgg19_conv.pth" in msg and "conv5_4.bias" in msg and "nothing was installed" in msg
+    assert not dest.exists() or [q.name for q in dest.iterdir()] == []
+
+
+def test_install_with_a_file_absent_names_it(official, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(official, src)
+    (src / layout.ARCHIVE_PATHS["colorization"]).unlink()
+    with pytest.raises(ModelError, match="colornet_iter_76000.pth not found in the source"):
+        weights.install(str(src), tmp_path / "models")
+
+
+def test_install_from_nonsense_source(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        weights.install(str(tmp_path / "nope.zip"), tmp_path / "m")
+    f = tmp_path / "notzip.zip"
+    f.write_bytes(b"hello")
+    with pytest.raises(InputError, match="not a zip archive"):
+        weights.install(str(f), tmp_path / "m")
+
+
+def test_cli_reports_missing_weights_in_one_line(tmp_path, capsys):
+    rc = cli_main(["models", "--models-dir", str(tmp_path), "verify"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 3 and len(err.splitlines()) == 1 and "models install" in err
+    assert cli_main(["models", "--models-dir", str(tmp_path), "list"]) == 0
+    assert capsys.readouterr().out.count("  missing ") == 3
+
+
+def test_weights_fingerprint_follows_content(official, tmp_path):
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    a = weights.weights_fingerprint(folder=dest)
+    os.remove(dest / "installed.json")            # falls back to hashing: same identity
+    assert weights.weights_fingerprint(folder=dest) == a
+    torch.save(layout.random_state_dict("vgg19", seed=5), str(dest / "vgg19_conv.pth"))
+    assert weights.weights_fingerprint(folder=dest) != a
