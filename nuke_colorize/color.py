@@ -179,9 +179,18 @@ def recombine(y: np.ndarray, ab: np.ndarray, *, max_value: Optional[float] = Non
         by the largest factor in [0, 1] that keeps every channel >= 0 (and <= max_value).
     """
     y = np.asarray(y, dtype=np.float32)
+    ab = np.asarray(ab, dtype=np.float32)
+    out = np.empty(y.shape + (3,), np.float32)
+    rows = max(1, (1 << 20) // max(1, y.shape[1]))   # ~1 Mpixel strips bound the float64 temporaries
+    for r0 in range(0, y.shape[0], rows):
+        sl = slice(r0, r0 + rows)
+        out[sl] = _recombine_strip(y[sl], ab[sl], max_value, saturation)
+    return out
+
+
+def _recombine_strip(y, ab, max_value, saturation):
     L = y_to_L(np.maximum(y, 0.0))
-    lab = np.concatenate([L[..., None], np.asarray(ab, dtype=np.float32) * np.float32(saturation)],
-                         axis=-1)
+    lab = np.concatenate([L[..., None], ab * np.float32(saturation)], axis=-1)
     rgb = lab_to_rgb(lab).astype(np.float64)
     yd = y.astype(np.float64)[..., None]
     c = rgb - yd
@@ -192,8 +201,7 @@ def recombine(y: np.ndarray, ab: np.ndarray, *, max_value: Optional[float] = Non
             lim = np.minimum(lim, np.where(c > 0, (max_value - yd) / c, np.inf))
     s = np.clip(np.min(lim, axis=-1, keepdims=True), 0.0, 1.0)
     s = np.where(np.isfinite(s), s, 0.0)
-    out = yd + s * c
-    return out.astype(np.float32)
+    return (yd + s * c).astype(np.float32)
 
 
 def chroma_of(rgb_linear: np.ndarray) -> np.ndarray:

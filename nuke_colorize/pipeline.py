@@ -123,13 +123,14 @@ class Colorizer:
         self.backend: Backend = backend if isinstance(backend, Backend) else \
             make_backend(backend, settings, resolve_device(device))
         self.work_w, self.work_h = self.backend.working_size(self.plate_w, self.plate_h)
+        self.inputs = list(references)
         self.references = prepare_references(references, self.work_w, self.work_h)
         self.backend.set_references(self.references)
         self.matte_fn = matte
         self.store = store
         self.max_value = max_value
         self.saturation = float(saturation)
-        self._luma_cache: "OrderedDict[int, np.ndarray]" = OrderedDict()
+        self._luma_cache: "OrderedDict[object, np.ndarray]" = OrderedDict()
         self.engine: Optional[Engine] = None
 
     # -------------------------------------------------------------- inputs
@@ -139,13 +140,13 @@ class Colorizer:
             return self._luma_cache[frame]
         y = np.asarray(self.luma_fn(frame), dtype=np.float32)
         self._luma_cache[frame] = y
-        while len(self._luma_cache) > 3:
+        while len(self._luma_cache) > 6:
             self._luma_cache.popitem(last=False)
         return y
 
     def target(self, frame: int) -> TargetFrame:
         """Working-resolution input of the backend for ``frame``."""
-        L = luminance_to_L(self.luma(frame))
+        L = self._plate_L(frame)
         if (self.work_w, self.work_h) != (self.plate_w, self.plate_h):
             L = cv2.resize(L, (self.work_w, self.work_h), interpolation=cv2.INTER_AREA)
         matte = None
@@ -158,13 +159,33 @@ class Colorizer:
         return TargetFrame(frame=frame, L=L.astype(np.float32), matte=matte)
 
     # -------------------------------------------------------------- outputs
+    def _plate_L(self, frame: int) -> np.ndarray:
+        key = ("L", frame)
+        if key not in self._luma_cache:
+            self._luma_cache[key] = luminance_to_L(self.luma(frame))
+            while len(self._luma_cache) > 6:
+                self._luma_cache.popitem(last=False)
+        return self._luma_cache[key]
+
+    def _keyframe_ab(self, frame: int) -> Optional[np.ndarray]:
+        """Plate-resolution ab of the keyframe reference for ``frame`` (painted colour kept
+        exactly, no filtering), or None when ``frame`` is not a keyframe."""
+        for r in self.inputs:
+            if r.frame == frame:
+                rgb = np.maximum(np.asarray(r.rgb, np.float32), 0.0)
+                if rgb.shape[:2] != (self.plate_h, self.plate_w):
+                    rgb = np.maximum(cv2.resize(rgb, (self.plate_w, self.plate_h),
+                                                interpolation=cv2.INTER_CUBIC), 0.0)
+                return color.chroma_of(rgb)
+        return None
+
     def finish(self, frame: int, result: Result) -> FrameOutput:
         """Working-resolution result -> plate-resolution output keeping plate luminance."""
         y = self.luma(frame)
-        guide = np.clip(luminance_to_L(y) / 100.0, 0.0, 1.0).astype(np.float32)
-        radius = max(2, int(round(4 * self.plate_w / float(self.work_w))))
-        ab = upsample_guided(result.ab, guide, radius=radius if (self.work_w, self.work_h) ==
-                             (self.plate_w, self.plate_h) else 4, eps=1e-3)
+        ab = self._keyframe_ab(frame)
+        if ab is None:
+            guide = np.clip(self._plate_L(frame) / 100.0, 0.0, 1.0).astype(np.float32)
+            ab = upsample_guided(result.ab, guide, radius=4, eps=1e-3)
         conf = result.confidence
         if conf.shape != y.shape:
             conf = cv2.resize(conf, (self.plate_w, self.plate_h), interpolation=cv2.INTER_LINEAR)

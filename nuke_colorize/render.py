@@ -1,0 +1,204 @@
+"""Render a shot from files: plate (OpenImageIO) -> colour -> pipeline -> colour -> files.
+
+This is the file-level driver shared by ``nuke-colorize render``, the shot cache and the
+Nuke worker. Every output frame is written atomically; inputs are never written over.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from . import color
+from .errors import InputError
+from .io import PlateSource, frame_path, read_image, same_target, write_image
+from .io.image import compose_channels
+from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
+
+
+@dataclass
+class RefSpec:
+    """A reference as the user names it: ``FRAME=PATH`` (keyframe) or ``PATH`` (still)."""
+
+    path: str
+    frame: Optional[int] = None
+
+    @classmethod
+    def parse(cls, text: str) -> "RefSpec":
+        head, sep, tail = text.partition("=")
+        if sep and head.strip().lstrip("-").isdigit():
+            return cls(path=tail.strip(), frame=int(head))
+        return cls(path=text.strip())
+
+
+@dataclass
+class RenderJob:
+    """Everything a render needs; mirrors the shot description (see :mod:`nuke_colorize.shot`)."""
+
+    plate: str
+    frames: List[int]
+    references: List[RefSpec]
+    output: str
+    colorspace: str = "auto"
+    ref_colorspace: str = "auto"
+    out_colorspace: str = "auto"
+    backend: str = "exemplar"
+    settings: Dict[str, Any] = field(default_factory=dict)
+    device: str = "auto"
+    confidence_out: Optional[str] = None
+    confidence_layer: bool = False
+    saturation: float = 1.0
+
+
+def load_reference(spec: RefSpec, colorspace: str = "auto",
+                   warn: Callable[[str], None] = lambda m: None) -> ReferenceInput:
+    """Read a reference image to linear RGB; greyscale references are refused."""
+    img = read_image(spec.path)
+    cs = color.resolve_colorspace(colorspace, img.is_float_format)
+    rgb = color.to_linear(img.rgb, cs, file=spec.path)
+    if len(img.rgb_indices) < 3 or color.is_grey(rgb, tol=2e-3):
+        raise InputError("reference has no colour (greyscale image)", file=spec.path,
+                         frame=spec.frame, hint="give a colour still or a colour-painted frame")
+    return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path)
+
+
+class PlateLuma:
+    """frame -> plate luminance (linear), keeping the last frame's ImageData for pass-through."""
+
+    def __init__(self, source: PlateSource, colorspace: str, warn: Callable[[str], None]):
+        self.source = source
+        self.colorspace = colorspace
+        self.warn = warn
+        self.resolved: Optional[str] = None
+        self.last = None
+        self.colour_plate_noted = False
+
+    def __call__(self, frame: int) -> np.ndarray:
+        img = self.source.read(frame)
+        self.last = img
+        cs = color.resolve_colorspace(self.colorspace, img.is_float_format)
+        self.resolved = cs
+        rgb = color.to_linear(img.rgb, cs, file=img.path)
+        if not self.colour_plate_noted and not color.is_grey(rgb):
+            self.warn(f"{img.path}: colour plate: only its luminance is used (colour is replaced)")
+            self.colour_plate_noted = True
+        return color.luminance(rgb)
+
+
+def output_colorspace(out_cs: str, output_pattern: str, plate_cs: str) -> str:
+    """``auto``: float outputs (EXR, float TIFF) linear; integer outputs in the plate's
+    display encoding (sRGB unless the plate was rec709)."""
+    if out_cs != "auto":
+        return out_cs
+    ext = output_pattern.lower().rsplit(".", 1)[-1]
+    if ext in ("exr", "hdr"):
+        return "linear"
+    return plate_cs if plate_cs in ("srgb", "rec709") else "srgb"
+
+
+class ProgressBar:
+    """One stderr line: frames done/total, frames/s and ETA."""
+
+    def __init__(self, total: int, enabled: bool = True, stream=None):
+        self.total, self.done, self.t0 = max(1, total), 0, time.time()
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+
+    def step(self, frame: int) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        dt = max(1e-6, time.time() - self.t0)
+        fps = self.done / dt
+        eta = (self.total - self.done) / fps if fps > 0 else 0
+        width = 30
+        fill = int(width * self.done / self.total)
+        self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} "
+                          f"frame {frame}  {fps:.2f} fr/s  ETA {eta:5.0f}s")
+        if self.done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def check_outputs(job: RenderJob, inputs: Sequence[str]) -> None:
+    """Refuse an output pattern that would write over the plate or a reference."""
+    patterns = [job.output] + ([job.confidence_out] if job.confidence_out else [])
+    for out in patterns:
+        for src in inputs:
+            if same_target(out, src, job.frames):
+                raise InputError("output would overwrite an input", file=out,
+                                 hint=f"choose an output other than {src}")
+
+
+def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
+                   warn: Callable[[str], None], store=None) -> Colorizer:
+    refs = [load_reference(r, job.ref_colorspace, warn) for r in job.references]
+    if not refs:
+        raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH")
+    for r in refs:
+        if r.frame is not None and r.frame not in job.frames:
+            raise InputError(f"reference frame {r.frame} is outside the frame range "
+                             f"{job.frames[0]}-{job.frames[-1]}", file=r.path, frame=r.frame)
+    luma(job.frames[0])  # resolves the plate's colourspace, notes colour plates
+    max_value = 1.0 if luma.resolved in ("srgb", "rec709") else None
+    return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
+                     resolve_device(job.device), store=store, max_value=max_value,
+                     saturation=job.saturation)
+
+
+def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
+                protected: Sequence[str], attributes: Dict[str, Any]) -> List[str]:
+    """Write one finished frame (and its confidence) atomically; returns the paths."""
+    cs = output_colorspace(job.out_colorspace, job.output, plate_cs)
+    rgb = color.from_linear(out.rgb, cs, file=job.output)
+    pixels, names = compose_channels(rgb, plate_img)
+    if job.confidence_layer:
+        pixels = np.concatenate([pixels, out.confidence[..., None]], axis=2)
+        names = names + ["confidence.Y"]
+    path = frame_path(job.output, out.frame)
+    write_image(path, pixels, names, like=plate_img, protected=protected, attributes=attributes)
+    paths = [path]
+    if job.confidence_out:
+        cpath = frame_path(job.confidence_out, out.frame)
+        write_image(cpath, out.confidence[..., None], ["Y"], like=plate_img, protected=protected)
+        paths.append(cpath)
+    return paths
+
+
+def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=None,
+               progress: bool = True, warn: Callable[[str], None] = None,
+               on_computed: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+    """Render ``wanted`` frames (default: all of ``job.frames``). Returns a JSON-able summary."""
+    warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
+    t0 = time.time()
+    source = PlateSource(job.plate, job.frames)
+    try:
+        protected = [job.plate] + [r.path for r in job.references]
+        check_outputs(job, protected)
+        luma = PlateLuma(source, job.colorspace, warn)
+        col = make_colorizer(job, source, luma, warn, store)
+        attributes = {"nuke_colorize:backend": job.backend,
+                      "nuke_colorize:references": json.dumps(
+                          [{"frame": r.frame, "image": r.path} for r in job.references])}
+        todo = list(wanted) if wanted is not None else list(job.frames)
+        bar = ProgressBar(len(todo), enabled=progress)
+        written: List[str] = []
+        for out in col.run(job.frames, todo, on_computed=on_computed):
+            plate_img = luma.last if (luma.last is not None and luma.last.frame == out.frame) \
+                else source.read(out.frame)
+            written += write_frame(job, out, plate_img, luma.resolved or "linear", protected, attributes)
+            bar.step(out.frame)
+        dt = time.time() - t0
+        return {"frames": len(todo), "seconds": round(dt, 3),
+                "seconds_per_frame": round(dt / max(1, len(todo)), 4),
+                "computed": list(col.engine.computed) if col.engine else [],
+                "outputs": written, "backend": job.backend,
+                "working_size": [col.work_w, col.work_h],
+                "plate_colorspace": luma.resolved,
+                "references": [{"frame": r.frame, "image": r.path} for r in job.references]}
+    finally:
+        source.close()
