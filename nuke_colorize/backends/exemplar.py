@@ -49,6 +49,8 @@ class ExemplarBackend(Backend):
             "conf_floor": 0.5,          # similarity mapped to zero reliability
             "refine_radius": 4,
             "refine_eps": 2e-3,
+            "track": True,              # dense track to the chain's keyframe
+            "track_sigma": 8.0,         # L* difference at which the track confidence falls to 1/e
         }
 
     TAP_IDS = (6, 13, 16)
@@ -117,12 +119,41 @@ class ExemplarBackend(Backend):
         lo = float(self.settings["conf_floor"])
         return np.clip((conf - lo) / max(1e-6, 1.0 - lo), 0.0, 1.0).astype(np.float32)
 
+    def _track(self, prev_state: Dict[str, np.ndarray], f_tp: np.ndarray, valid: np.ndarray,
+               L: np.ndarray):
+        """Carry the dense track to the chain's keyframe one more frame.
+
+        ``disp`` (H, W, 2) is, for every pixel of the current frame, the displacement to
+        its position in the keyframe; it is composed with the flow to the previous frame,
+        so the keyframe's colour is sampled once (no blur accumulates along the chain).
+        Track confidence decays where the flow is inconsistent and where the luminance
+        at the tracked position disagrees with the target's (drift detection).
+        Returns (ab_track, conf_track, disp) or None when the chain has no keyframe.
+        """
+        if "disp" not in prev_state:
+            return None
+        ref = self.references[int(prev_state["anchor"][0])]
+        h, w = L.shape
+        disp = warp(prev_state["disp"], f_tp) + f_tp
+        conf = warp(prev_state["tconf"], f_tp) * valid
+        ab_t = warp(ref.lab[..., 1:], disp)
+        L_t = warp(ref.lab[..., 0], disp)
+        dL = cv2.GaussianBlur(np.abs(L_t - L), (0, 0), 2.0)
+        sigma = float(self.settings["track_sigma"])
+        conf = conf * np.exp(-(dL / sigma) ** 2)
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        x, y = gx + disp[..., 0], gy + disp[..., 1]
+        inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+        conf = (conf * inside).astype(np.float32)
+        return ab_t.astype(np.float32), conf, disp.astype(np.float32)
+
     def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:
         if self._keys is None:
             raise RuntimeError("set_references() must be called before colorize()")
         L = target.L.astype(np.float32)
         ab_m, conf_m = self._match(L)
         rel = self._reliability(conf_m)
+        state: Dict[str, np.ndarray] = {}
         if previous is None:
             ab, conf = ab_m, rel
         else:
@@ -138,11 +169,23 @@ class ExemplarBackend(Backend):
             w_m = valid * lam * rel + (1.0 - valid)
             ab = (1.0 - w_m)[..., None] * ab_p + w_m[..., None] * ab_m
             conf = valid * np.maximum(conf_p * (1 - lam), rel) + (1 - valid) * rel
+            tracked = self._track(previous.state, f_tp, valid, L) if self.settings["track"] else None
+            if tracked is not None:
+                ab_t, c_t, disp = tracked
+                ab = c_t[..., None] * ab_t + (1.0 - c_t)[..., None] * ab
+                conf = np.maximum(conf, c_t)
+                state.update(disp=disp, tconf=c_t, anchor=previous.state["anchor"])
         ab = ab.astype(np.float32)
         conf = np.clip(conf, 0, 1).astype(np.float32)
-        return Result(ab=ab, confidence=conf, state={"ab": ab, "L": L, "conf": conf})
+        state.update(ab=ab, L=L, conf=conf)
+        return Result(ab=ab, confidence=conf, state=state)
 
     def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:
         res = super().keyframe_result(target, reference)
         res.state["conf"] = res.confidence
+        if reference.lab.shape[:2] == target.L.shape:
+            idx = next(i for i, r in enumerate(self.references) if r.frame == reference.frame)
+            res.state["disp"] = np.zeros(target.L.shape + (2,), np.float32)
+            res.state["tconf"] = np.ones(target.L.shape, np.float32)
+            res.state["anchor"] = np.array([idx], np.int32)
         return res
