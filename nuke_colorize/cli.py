@@ -32,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_TERMINATED = []
+
+
 def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up temp files, exit 143
+    _TERMINATED.append(signum)
     raise KeyboardInterrupt
 
 
@@ -54,8 +58,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"nuke-colorize: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("nuke-colorize: interrupted; no partial output was left behind", file=sys.stderr)
-        return 130
+        what = "terminated" if _TERMINATED else "interrupted"
+        print(f"nuke-colorize: {what}; no partial output was left behind", file=sys.stderr)
+        return 128 + int(_TERMINATED[0]) if _TERMINATED else 130
     except MemoryError:
         if args.debug:
             raise

@@ -41,6 +41,16 @@ class Segment:
         return f"{a}-{d}-{min(self.frames)}-{max(self.frames)}"
 
     @property
+    def first(self) -> int:
+        """Lowest frame of the chain (the anchor for forward chains)."""
+        return min(self.frames)
+
+    @property
+    def last(self) -> int:
+        """Highest frame of the chain (the anchor for backward chains)."""
+        return max(self.frames)
+
+    @property
     def emits_anchor(self) -> bool:
         return self.anchor is None or self.direction > 0 or len(self.frames) == 1
 
@@ -133,6 +143,7 @@ class Engine:
     def __init__(self, backend: Backend, references: Sequence[Reference],
                  target: Callable[[int], TargetFrame], store: Optional[StateStore] = None):
         self.backend = backend
+        self.references = list(references)
         self.keyframes = {r.frame: r for r in references if r.frame is not None}
         self.target = target
         self.store = store if store is not None else StateStore()
@@ -160,6 +171,23 @@ class Engine:
                 done = yield from self._walk(seg, chain, set(emit), on_frame)
                 if done:
                     break
+
+    def segment_references(self, seg: Segment) -> List[Reference]:
+        """The references the frames of ``seg`` depend on: its anchor keyframe first, then
+        every external still in the given order. Other keyframes are left out, so a keyframe
+        influences only its own two chains (the shot cache invalidates by this rule). The
+        backend is switched to this set (``set_references``) before a segment's first
+        computed frame; segments read entirely from the store cost nothing."""
+        stills = [r for r in self.references if r.frame is None]
+        if seg.anchor is None:
+            return stills or list(self.references)
+        return [self.keyframes[seg.anchor]] + stills
+
+    def _use_references(self, seg: Segment) -> None:
+        refs = self.segment_references(seg)
+        current = getattr(self.backend, "references", None) or []
+        if [id(r) for r in current] != [id(r) for r in refs]:
+            self.backend.set_references(refs)
 
     def _walk(self, seg: Segment, chain: List[int], emit: set,
               on_frame: Optional[Callable[[int, Result], None]]):
@@ -192,6 +220,7 @@ class Engine:
 
     def _compute(self, seg: Segment, i: int, frame: int, prev: Optional[Result],
                  chain: Sequence[int]) -> Result:
+        self._use_references(seg)
         tgt = self.target(frame)
         if i == 0 and seg.anchor is not None:
             res = self.backend.keyframe_result(tgt, self.keyframes[seg.anchor])

@@ -183,7 +183,9 @@ class Colorizer:
         """Working-resolution result -> plate-resolution output keeping plate luminance."""
         y = self.luma(frame)
         ab = self._keyframe_ab(frame)
-        if ab is None:
+        if ab is None and result.ab.shape[:2] == y.shape:
+            ab = result.ab            # already at plate resolution: no extra smoothing
+        elif ab is None:
             guide = np.clip(self._plate_L(frame) / 100.0, 0.0, 1.0).astype(np.float32)
             ab = upsample_guided(result.ab, guide, radius=4, eps=1e-3)
         conf = result.confidence

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import color
 from .errors import InputError
-from .io import PlateSource, frame_path, read_image, same_target, write_image
+from .io import PlateSource, frame_path, is_pattern, read_image, same_target, write_image
 from .io.image import compose_channels
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
 
@@ -125,24 +125,74 @@ class ProgressBar:
 
 
 def check_outputs(job: RenderJob, inputs: Sequence[str]) -> None:
-    """Refuse an output pattern that would write over the plate or a reference."""
+    """Refuse an output pattern that would write over the plate or a reference, or one without
+    a frame number when several frames are rendered (each would overwrite the last)."""
     patterns = [job.output] + ([job.confidence_out] if job.confidence_out else [])
     for out in patterns:
+        if len(job.frames) > 1 and not is_pattern(out):
+            raise InputError(f"output has no frame number but {len(job.frames)} frames are rendered "
+                             f"(each frame would overwrite the last)", file=out,
+                             hint="put #### in the output name, e.g. colour.####.exr")
         for src in inputs:
             if same_target(out, src, job.frames):
                 raise InputError("output would overwrite an input", file=out,
                                  hint=f"choose an output other than {src}")
 
 
+def check_settings(backend: str, settings: Dict[str, Any]) -> None:
+    """Refuse a ``--set`` value whose type differs from the backend's default (a word where a
+    number belongs, a non-finite number): found here, not as a crash in the middle of a frame.
+    Unknown keys are left to the backend, which names the known ones."""
+    from .backends import backend_class
+
+    defaults = backend_class(backend).default_settings()
+    for key, value in (settings or {}).items():
+        if key not in defaults:
+            continue
+        want = defaults[key]
+        if isinstance(want, bool):
+            ok = isinstance(value, bool)
+            kind = "true or false"
+        elif isinstance(want, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+            kind = "a finite number"
+        elif isinstance(want, str):
+            ok = isinstance(value, str)
+            kind = "text"
+        elif isinstance(want, (list, tuple)):
+            ok = isinstance(value, list) and len(value) == len(want)
+            kind = f"a list of {len(want)} values, e.g. {json.dumps(list(want))}"
+        else:
+            continue
+        if not ok:
+            raise InputError(f"setting {key}={json.dumps(value)} for backend '{backend}' must be {kind} "
+                             f"(default {json.dumps(want)})", hint=f"e.g. --set {key}={json.dumps(want)}")
+
+
+def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int]) -> None:
+    """A keyframe reference is a plate frame painted in colour: any resolution, but the plate's
+    shape. Another aspect ratio would put every colour in the wrong place."""
+    rh, rw = ref.rgb.shape[:2]
+    pw, ph = int(plate_size[0]), int(plate_size[1])
+    if abs((rw / rh) / (pw / ph) - 1.0) > 0.01:
+        raise InputError(f"keyframe reference is {rw}x{rh} but the plate is {pw}x{ph}: another shape "
+                         f"(aspect {rw / rh:.3f} vs {pw / ph:.3f})", file=ref.path, frame=ref.frame,
+                         hint="a keyframe reference must be that plate frame painted in colour; "
+                              "give a still of another shape without FRAME=")
+
+
 def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
                    warn: Callable[[str], None], store=None) -> Colorizer:
-    refs = [load_reference(r, job.ref_colorspace, warn) for r in job.references]
-    if not refs:
+    if not job.references:
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH")
+    refs = [load_reference(r, job.ref_colorspace, warn) for r in job.references]
     for r in refs:
         if r.frame is not None and r.frame not in job.frames:
             raise InputError(f"reference frame {r.frame} is outside the frame range "
                              f"{job.frames[0]}-{job.frames[-1]}", file=r.path, frame=r.frame)
+        if r.frame is not None:
+            check_keyframe_shape(r, (source.width, source.height))
+    check_settings(job.backend, job.settings)  # after the cheap checks: imports the backend (torch)
     luma(job.frames[0])  # resolves the plate's colourspace, notes colour plates
     max_value = 1.0 if luma.resolved in ("srgb", "rec709") else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,

@@ -20,6 +20,7 @@ _COLUMNS = (  # header, key, format
     ("clip", "clip", "{}"),
     ("frames", "frames", "{:d}"),
     ("PSNR", "psnr", "{:.2f}"),
+    ("PSNR non-key", "psnr_non_keyframes", "{:.2f}"),
     ("SSIM", "ssim", "{:.4f}"),
     ("flicker", "flicker", "{:.3f}"),
     ("GT flicker", "flicker_gt", "{:.3f}"),
@@ -147,7 +148,8 @@ def run(args) -> int:
                           limit_frames=args.limit_frames, on_frame=on_frame)
         results.append(r)
         print(("\r" if interactive else "")
-              + f"[{n}/{len(clips)}] {name}: {r['frames']} frames  PSNR {r['psnr']:.2f} dB  "
+              + f"[{n}/{len(clips)}] {name}: {r['frames']} frames  PSNR {r['psnr']:.2f} dB "
+              f"(non-keyframes {r['psnr_non_keyframes']:.2f})  "
               f"SSIM {r['ssim']:.4f}  flicker {r['flicker']:.3f} (GT {r['flicker_gt']:.3f})  "
               f"{r['seconds_per_frame']:.3f} s/frame  ({time.time() - t0:.0f} s with metrics)",
               file=sys.stderr, flush=True)

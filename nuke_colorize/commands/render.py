@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from ..backends import DEFAULT_BACKEND, REGISTRY
@@ -66,6 +67,9 @@ def job_from_args(args):
 
     if not args.plate or not args.out:
         raise InputError("render needs --plate and --out (or --shot)")
+    if not (math.isfinite(args.saturation) and args.saturation >= 0):
+        raise InputError(f"--saturation {args.saturation} is not a chroma multiplier",
+                         hint="give a number from 0 (grey) upwards; 1 keeps the prediction")
     if args.frames:
         frames = parse_frames(args.frames)
     else:

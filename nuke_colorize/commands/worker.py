@@ -53,10 +53,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    engine = json.loads(args.engine_cmd) if args.engine_cmd else [sys.executable, "-m", "nuke_colorize"]
-    if not isinstance(engine, list) or not all(isinstance(x, str) for x in engine):
+    try:
+        engine = json.loads(args.engine_cmd) if args.engine_cmd else [sys.executable, "-m", "nuke_colorize"]
+    except ValueError:
+        engine = None
+    if not isinstance(engine, list) or not engine or not all(isinstance(x, str) for x in engine):
         from ..errors import InputError
-        raise InputError("--engine-cmd must be a JSON list of strings")
+        raise InputError(f"--engine-cmd must be a JSON list of strings, got {args.engine_cmd!r}",
+                         hint='e.g. --engine-cmd \'["/path/python", "-m", "nuke_colorize"]\'')
     out = _reserve_stdout()
     Worker(out, engine).serve(sys.stdin.buffer)
     return 0

@@ -54,6 +54,8 @@ def decode(line):
         msg = json.loads(text, parse_constant=_reject_constant)
     except ValueError as err:
         raise ProtocolError("message is not JSON: %s" % err)
+    except RecursionError:  # "[[[[...": nesting deeper than the parser's stack; must not kill the reader
+        raise ProtocolError("message is nested too deeply")
     if not isinstance(msg, dict):
         raise ProtocolError("message is not a JSON object")
     return msg

@@ -21,10 +21,15 @@ Nuke's own Python, for example).
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
+import shutil
 import stat
+import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -58,6 +63,59 @@ _FORMAT_PREFIXES = {"openexr", "tiff", "png", "jpeg", "dpx", "oiio"}
 def _oiio():
     import OpenImageIO  # noqa: WPS433 (imported lazily on purpose)
     return OpenImageIO
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+class HeldStderr:
+    """What C libraries printed on file descriptor 2 during one call (see :func:`held_stderr`)."""
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def release(self) -> None:
+        """The call succeeded: pass on what the libraries printed (warnings) to stderr."""
+        if self.data:
+            try:
+                os.write(2, self.data)
+            except OSError:
+                pass
+            self.data = b""
+
+
+@contextlib.contextmanager
+def held_stderr():
+    """Hold back what C libraries (libpng, libjpeg, FFmpeg) print straight on file descriptor 2.
+
+    On a damaged file they print their own line ("libpng error: ...") before OpenImageIO or
+    OpenCV report the failure, which then becomes the one-line InputError; a second, raw line
+    would break the one-line contract of the CLI. The caller calls ``release()`` on the yielded
+    :class:`HeldStderr` when the call succeeded (warnings are passed on) and drops it otherwise.
+    One call at a time (a lock): file descriptor 2 belongs to the whole process.
+    """
+    held = HeldStderr()
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all: nothing to hold back
+            yield held
+            return
+        try:
+            with tempfile.TemporaryFile() as tmp:
+                try:
+                    os.dup2(tmp.fileno(), 2)
+                    yield held
+                finally:
+                    os.dup2(saved, 2)
+                    tmp.seek(0)
+                    held.data = tmp.read(1 << 16)
+        finally:
+            os.close(saved)
 
 
 # ---------------------------------------------------------------- ImageData
@@ -258,7 +316,10 @@ def _open_checked(path: str, frame: Optional[int], max_pixels: int):
     check_readable(path, frame)
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)  # pixels as stored: no premultiplication on read
-    inp = oiio.ImageInput.open(path, config)
+    with held_stderr() as held:
+        inp = oiio.ImageInput.open(path, config)
+    if inp is not None:
+        held.release()
     if inp is None:
         msg = " ".join(oiio.geterror().split()) or "unknown error"
         if ("exceeds" in msg and "limit" in msg) or "claims" in msg:
@@ -291,8 +352,11 @@ def _check_spec(spec, path: str, frame: Optional[int], max_pixels: int) -> None:
 
 def _read_part(inp, subimage: int, nch: int, h: int, w: int, path: str, frame: Optional[int]) -> np.ndarray:
     oiio = _oiio()
-    data = inp.read_image(subimage, 0, 0, nch, oiio.FLOAT)
+    with held_stderr() as held:
+        data = inp.read_image(subimage, 0, 0, nch, oiio.FLOAT)
     err = inp.geterror()
+    if data is not None and not err:
+        held.release()
     if data is None or err:
         msg = " ".join((err or oiio.geterror() or "unknown error").split())
         raise InputError(f"cannot read pixels (truncated or corrupt file): {msg}", file=path, frame=frame)
@@ -542,7 +606,7 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         if not out.supports("displaywindow"):
             spec.full_x, spec.full_y, spec.full_width, spec.full_height = spec.x, spec.y, w, h
         if not out.open(tmp, spec):  # never write after a failed open: OpenImageIO may crash
-            raise OutputError(f"cannot write: {' '.join(out.geterror().split())}", file=path)
+            raise _write_failure(out.geterror(), path, tmp, px.nbytes)
         try:
             ok = out.write_image(np.ascontiguousarray(px))
             err = out.geterror()
@@ -550,4 +614,19 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
             closed = out.close()
         err = err or ("" if closed else out.geterror())
         if not ok or err:
-            raise OutputError(f"cannot write: {' '.join((err or 'unknown error').split())}", file=path)
+            raise _write_failure(err, path, tmp, px.nbytes)
+
+
+def _write_failure(err: str, path: str, tmp: str, nbytes: int) -> OutputError:
+    """One-line OutputError for a failed write: names the final path (not the hidden temporary
+    one) and says so when the disk is (nearly) full, which OpenImageIO's text does not."""
+    text = " ".join((err or "unknown error").split()).replace(tmp, path)
+    hint = None
+    folder = os.path.dirname(path)
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if free is not None and free < max(int(nbytes), 1 << 16):
+        hint = f"the disk is full: {free // 1024} KB free in {folder}"
+    return OutputError(f"cannot write: {text}", file=path, hint=hint)

@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import InputError
-from .image import ImageData, check_readable
+from .image import ImageData, check_readable, held_stderr
 
 MOVIE_EXTENSIONS = (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".mxf")
 
@@ -39,8 +39,12 @@ class MovieReader:
         self.path = os.fspath(path)
         check_readable(self.path)
         cv2 = _cv2()
-        self._cap = cv2.VideoCapture(self.path)
-        if not self._cap.isOpened():
+        with held_stderr() as held:  # FFmpeg prints its own line ("moov atom not found") on bad files
+            self._cap = cv2.VideoCapture(self.path)
+            opened = self._cap.isOpened()
+        if opened:
+            held.release()
+        if not opened:
             self._cap.release()
             raise InputError("cannot open movie (unsupported codec or corrupt file)", file=self.path)
         self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
@@ -80,7 +84,10 @@ class MovieReader:
                              frame=index + 1)
         if index != self._next:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, bgr = self._cap.read()
+        with held_stderr() as held:
+            ok, bgr = self._cap.read()
+        if ok and bgr is not None:
+            held.release()
         if not ok or bgr is None:
             self._next = -1
             raise InputError("cannot decode this movie frame (truncated or corrupt file)", file=self.path,

@@ -67,10 +67,12 @@ class PlateSource:
                 if not wanted:
                     folder = os.path.dirname(os.path.abspath(self.source))
                     why = "" if os.path.isdir(folder) else f" (folder {folder} does not exist)"
+                    _check_listable(folder, self.source)
                     raise InputError(f"no frames found matching this pattern{why}", file=self.source,
                                      hint="check the path and padding: #### means 4 digits")
                 holes = sorted(set(range(wanted[0], wanted[-1] + 1)) - set(wanted))
                 if holes and not allow_gaps:
+                    _refuse_if_present(frame_path(self.source, holes[0]), holes[0])
                     raise InputError(f"missing frame: file does not exist (the sequence {wanted[0]}-{wanted[-1]} "
                                      f"on disk lacks frames {format_frames(holes)})",
                                      file=frame_path(self.source, holes[0]), frame=holes[0],
@@ -78,6 +80,7 @@ class PlateSource:
             elif check_frames:
                 missing = [f for f in wanted if not os.path.isfile(frame_path(self.source, f))]
                 if missing:
+                    _refuse_if_present(frame_path(self.source, missing[0]), missing[0])
                     shown = format_frames(missing)
                     raise InputError(f"missing frame: file does not exist ({len(missing)} of {len(wanted)} "
                                      f"requested frames missing: {shown})",
@@ -159,6 +162,24 @@ class PlateSource:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _refuse_if_present(path: str, frame: int) -> None:
+    """A frame that is there but is no plain file (symlink loop, broken link, folder, device):
+    raise the InputError that says which, rather than "missing frame"."""
+    if os.path.lexists(path):
+        check_readable(path, frame)
+
+
+def _check_listable(folder: str, source: str) -> None:
+    """InputError when the plate's folder exists but cannot be listed (no read permission)."""
+    try:
+        os.listdir(folder)
+    except PermissionError:
+        raise InputError("permission denied: cannot list the plate's folder", file=folder,
+                         hint=f"the frames of {source} cannot be found without read access to it") from None
+    except OSError:
+        pass
 
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:

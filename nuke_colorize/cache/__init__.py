@@ -1,0 +1,71 @@
+"""The shot cache (see :mod:`.shotcache` for the folder layout, :mod:`.keys` for what
+invalidates what, :mod:`.store` for the frame files, :mod:`.determinism` for the thread rule).
+
+``render_with_cache(args)`` is what ``nuke-colorize render --shot S`` and ``render --plate ...
+--cache DIR`` call; :func:`shot_from_render_args` builds the (possibly implied) shot.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict
+
+from ..errors import InputError
+from ..shot import Shot
+from .shotcache import ShotCache
+
+__all__ = ["ShotCache", "Shot", "render_with_cache", "shot_from_render_args"]
+
+
+def shot_from_render_args(args) -> Shot:
+    """The shot of a ``render`` call: ``--shot FILE`` (optionally ``--cache`` to move its cache,
+    ``--confidence-layer`` / ``--confidence-out`` to add outputs), or the implied shot of
+    ``--plate/--ref/--out --cache DIR`` covering every plate frame on disk."""
+    from ..commands.render import parse_settings
+    from ..render import RefSpec
+
+    if args.shot:
+        given = [o for o, v in (("--plate", args.plate), ("--ref", args.ref), ("--out", args.out),
+                                ("--set", args.set)) if v]
+        if given:
+            raise InputError(f"{', '.join(given)} cannot be combined with --shot",
+                             hint="put them in the shot file, or leave out --shot")
+        shot = Shot.load(args.shot)
+        if args.cache:
+            shot.cache = os.path.abspath(os.path.expanduser(args.cache))
+        if getattr(args, "confidence_layer", False):
+            shot.confidence_layer = True
+        if getattr(args, "confidence_out", None):
+            shot.confidence_output = os.path.abspath(args.confidence_out)
+        return shot
+    if not args.plate or not args.ref:
+        raise InputError("render --cache needs --plate and at least one --ref (or use --shot)")
+    refs = [RefSpec.parse(r) for r in args.ref]
+    return Shot.implied(plate=args.plate, references=[(r.frame, r.path) for r in refs],
+                        output=args.out, cache=args.cache, base_dir=os.getcwd(),
+                        backend=args.backend, settings=parse_settings(args.set),
+                        colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
+                        out_colorspace=args.out_colorspace, device=args.device,
+                        confidence_output=args.confidence_out,
+                        confidence_layer=bool(args.confidence_layer), saturation=float(args.saturation))
+
+
+def announce(action: str, shot: Shot, frames) -> None:
+    """One stderr line naming the command, shot, frames and cache (farm logs are read by people)."""
+    import sys
+    rng = frames or f"{shot.frames[0]}-{shot.frames[1]}"
+    print(f"nuke-colorize: {action} --frames {rng} (cache {shot.cache}, {shot.threads} thread(s))",
+          file=sys.stderr, flush=True)
+
+
+def render_with_cache(args) -> Dict[str, Any]:
+    """``render --shot`` / ``render --cache``: render ``--frames`` (default: the whole shot)
+    through the shot cache. Returns the JSON summary the command prints with ``--json``."""
+    from ..io import parse_frames
+
+    shot = shot_from_render_args(args)
+    wanted = parse_frames(args.frames) if args.frames else None
+    if not args.quiet:
+        what = f"--shot {shot.path}" if shot.path else f"--plate {shot.plate}"
+        announce(f"render {what}", shot, args.frames)
+    cache = ShotCache(shot)
+    return cache.render(wanted, write_outputs=True, progress=not args.quiet and not args.json)

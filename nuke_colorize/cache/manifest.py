@@ -1,0 +1,73 @@
+"""``manifest.json``: what a cache folder holds, for people and for the version check.
+
+Written atomically under ``locks/manifest.lock`` (read, merge, replace) at the start of every
+build. It records the cache format, the version and determinism rule of the last writer, the
+current shot (key, frames, description) and one entry per segment folder ever written (anchor,
+direction, start, key, references, writer). Stored frames are *not* listed: the files are the
+truth, so a killed build never leaves the manifest claiming frames that are not there.
+
+A folder whose manifest has another cache format is refused (:class:`CacheError`); one written by
+another package version or thread rule is used, but its segments have other keys and are not
+resumed, and the caller is told so.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Dict, Optional
+
+from .. import __version__
+from ..errors import CacheError
+from ..io import atomic_write_text
+from .filelock import FileLock
+from .keys import CACHE_FORMAT
+
+MANIFEST = "manifest.json"
+WRITER = f"nuke-colorize {__version__}"
+
+
+def manifest_path(root: str) -> str:
+    return os.path.join(root, MANIFEST)
+
+
+def read_manifest(root: str) -> Optional[Dict[str, Any]]:
+    """The manifest, or None when missing or unreadable (it is rewritten by the next build).
+
+    Raises :class:`CacheError` when it declares another cache format.
+    """
+    path = manifest_path(root)
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    fmt = data.get("format")
+    if fmt != CACHE_FORMAT:
+        raise CacheError(f"cache folder was written by {data.get('written_by', 'another version')} in cache "
+                         f"format {fmt!r}; this version reads format {CACHE_FORMAT}", file=root,
+                         hint="use another cache folder, or run `nuke-colorize cache clear` on the shot")
+    return data
+
+
+def update_manifest(root: str, shot_entry: Dict[str, Any], segments: Dict[str, Dict[str, Any]],
+                    determinism: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Merge this run into the manifest; returns the previous manifest (None if there was none)."""
+    with FileLock(os.path.join(root, "locks", "manifest.lock")):
+        old = read_manifest(root)
+        data: Dict[str, Any] = dict(old) if old else {}
+        data["format"] = CACHE_FORMAT
+        data["written_by"] = WRITER
+        data["determinism"] = determinism
+        data["shot"] = shot_entry
+        segs = dict(data.get("segments") or {})
+        for name, entry in segments.items():
+            if name not in segs:
+                segs[name] = dict(entry, written_by=WRITER, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        data["segments"] = segs
+        atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")
+    return old

@@ -1,0 +1,428 @@
+"""The shot cache: render any frame of a shot in any order, in any process, bit-identically.
+
+:class:`ShotCache` ties a :class:`~nuke_colorize.shot.Shot` to its cache folder::
+
+    <cache>/cache.lock                 shared by every build/render, exclusive for `cache clear`
+    <cache>/manifest.json              format, writer version, determinism rule, shot, segments
+    <cache>/locks/<segment>.lock       one per segment folder (exclusive while its chain is walked)
+    <cache>/segments/<segment>/segment.json         what the segment's key was computed from
+    <cache>/segments/<segment>/f<frame>.<chain>.npz one per computed frame (see .store)
+    <cache>/output/colour.####.exr     outputs, when the shot names no ``output``
+
+Asking for frames walks, for each segment holding one, the segment's chain from its anchor up
+to the last wanted frame, loading stored frames and computing (and storing) the missing ones
+from the nearest stored state (:class:`nuke_colorize.engine.Engine`). Each segment is walked
+under its lock: a second process wanting the same segment works on its other segments first
+and then waits, and finds the frames stored when it gets the lock, so two builders never
+compute the same frame. Outputs are (re)written for every wanted frame.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..engine import Engine, Segment
+from ..errors import CacheError, InputError
+from ..io import PlateSource, atomic_write_text, cleanup_stale_temps, format_frames, frame_path
+from ..shot import Shot
+from . import determinism
+from .filelock import FileLock
+from .keys import CACHE_FORMAT, SegmentIndex
+from .manifest import WRITER, read_manifest, update_manifest
+from .store import DiskStore
+
+GLOBAL_LOCK = "cache.lock"
+WRITABLE_HINT = "give a writable cache folder (the shot's 'cache' key, or --cache)"
+
+
+class MatteReader:
+    """frame -> (H, W) int32 instance IDs from the first channel of a matte sequence.
+
+    Integer IDs are rounded; a matte whose values stay within [0, 1] is thresholded at 0.5.
+    """
+
+    def __init__(self, pattern: str, frames: Sequence[int]):
+        self.source = PlateSource(pattern, frames)
+
+    def __call__(self, frame: int) -> np.ndarray:
+        v = self.source.read(frame).pixels[..., 0]
+        ids = np.rint(v) if float(np.max(v)) > 1.0 else (v >= 0.5)
+        return ids.astype(np.int32)
+
+    def close(self) -> None:
+        self.source.close()
+
+
+@dataclass
+class _Run:
+    """Book-keeping of one build/render call."""
+
+    total: int
+    done: int = 0
+    computed: List[int] = field(default_factory=list)
+    computed_by_segment: Dict[str, List[int]] = field(default_factory=dict)
+    loaded: int = 0
+    outputs: List[str] = field(default_factory=list)
+    corrupt: List[str] = field(default_factory=list)
+
+
+class _Context:
+    """Everything opened for one shot: plate, references, backend, store and keys."""
+
+    def __init__(self, shot: Shot, root: str, warn: Callable[[str], None],
+                 on_corrupt: Callable[[str, str], None]):
+        from ..pipeline import resolve_device
+        from ..render import PlateLuma, check_outputs, make_colorizer
+
+        determinism.fix_threads(shot.threads)
+        self.shot = shot
+        self.job = shot.job()
+        self.source = PlateSource(self.job.plate, self.job.frames)
+        self.matte: Optional[MatteReader] = None
+        try:
+            self.protected = [self.job.plate] + [r.path for r in self.job.references]
+            check_outputs(self.job, self.protected)
+            self.luma = PlateLuma(self.source, self.job.colorspace, warn)
+            self.col = make_colorizer(self.job, self.source, self.luma, warn)
+            if shot.matte:
+                self.matte = MatteReader(shot.matte, self.job.frames)
+                self.col.matte_fn = self.matte
+            self.device = resolve_device(self.job.device)
+            self.base = {"cache_format": CACHE_FORMAT, "version": __version__,
+                         "determinism": determinism.rule(shot.threads), "device": self.device,
+                         "backend": self.col.backend.settings_key(),
+                         "plate": {"size": [self.source.width, self.source.height],
+                                   "colorspace": shot.colorspace, "resolved": self.luma.resolved},
+                         "ref_colorspace": shot.ref_colorspace,
+                         "working_size": [self.col.work_w, self.col.work_h], "matte": bool(shot.matte)}
+            self._plate_ids: Dict[int, str] = {}
+            self.index = SegmentIndex(self.base, self.col.references, self.frame_identity)
+            self.store = DiskStore(root, self.index, on_corrupt=on_corrupt)
+            self.col.store = self.store
+            self.segments: List[Segment] = self.col.segments(self.job.frames)
+        except BaseException:
+            self.close()
+            raise
+
+    def plate_id(self, frame: int) -> str:
+        if frame not in self._plate_ids:
+            self._plate_ids[frame] = self.source.identity(frame, self.shot.content_hash)
+        return self._plate_ids[frame]
+
+    def frame_identity(self, frame: int) -> str:
+        ident = self.plate_id(frame)
+        if self.matte is not None:
+            ident += "|matte:" + self.matte.source.identity(frame, self.shot.content_hash)
+        return ident
+
+    def shot_key(self) -> str:
+        return self.shot.key(settings_key=self.col.backend.settings_key(),
+                             plate_ids=[self.plate_id(f) for f in self.job.frames])
+
+    def attributes(self) -> Dict[str, Any]:
+        """Output metadata, as :func:`nuke_colorize.render.run_render` writes it."""
+        return {"nuke_colorize:backend": self.job.backend,
+                "nuke_colorize:references": json.dumps(
+                    [{"frame": r.frame, "image": r.path} for r in self.job.references])}
+
+    def close(self) -> None:
+        self.source.close()
+        if self.matte is not None:
+            self.matte.close()
+
+
+def _emitted(seg: Segment) -> List[int]:
+    return [f for f in seg.frames if f != seg.anchor or seg.emits_anchor]
+
+
+class ShotCache:
+    """Build, render, inspect and clear the cache of ``shot``.
+
+    ``events(dict)`` receives progress events (``--json-progress``): ``start``, ``frame``
+    (``done``, ``total``, ``frame``, ``segment``, ``computed``), ``waiting``, ``note`` and ``done``.
+    ``warn(text)`` receives notes for people (default: stderr).
+    """
+
+    def __init__(self, shot: Shot, events: Optional[Callable[[Dict[str, Any]], None]] = None,
+                 warn: Optional[Callable[[str], None]] = None):
+        self.shot = shot
+        self.root = os.path.abspath(shot.cache)
+        self.events = events
+        self.warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr, flush=True))
+
+    # ------------------------------------------------------------------ plumbing
+    def _event(self, **evt: Any) -> None:
+        if self.events is not None:
+            self.events(evt)
+
+    def _open_writable(self) -> FileLock:
+        """Create the folder layout and take the cache's shared lock; CacheError if read-only."""
+        try:
+            for sub in ("segments", "locks"):
+                os.makedirs(os.path.join(self.root, sub), exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the cache folder ({exc.strerror or exc})", file=self.root,
+                             hint=WRITABLE_HINT) from None
+        lock = FileLock(os.path.join(self.root, GLOBAL_LOCK))
+        if not lock.acquire(shared=True, blocking=False):
+            self._event(event="waiting", message="the cache is being cleared; waiting")
+            lock.acquire(shared=True, blocking=True)
+        return lock
+
+    def _context(self, run: Optional[_Run] = None) -> _Context:
+        def on_corrupt(path: str, reason: str) -> None:
+            if run is not None:
+                run.corrupt.append(path)
+            msg = f"damaged cache file {path} ({reason}); recomputing it"
+            self.warn(msg)
+            self._event(event="note", message=msg)
+        return _Context(self.shot, self.root, self.warn, on_corrupt)
+
+    def _wanted(self, ctx: _Context, wanted: Optional[Sequence[int]]) -> List[int]:
+        frames = list(ctx.job.frames)
+        if wanted is None:
+            return frames
+        outside = sorted(set(int(f) for f in wanted) - set(frames))
+        if outside:
+            raise InputError(f"frames {format_frames(outside)} are outside the shot's frames "
+                             f"{frames[0]}-{frames[-1]}", file=self.shot.path, frame=outside[0])
+        return sorted(set(int(f) for f in wanted))
+
+    def _register(self, ctx: _Context) -> None:
+        segs = {ctx.index.dirname(s): {"anchor": s.anchor, "direction": s.direction, "start": s.frames[0],
+                                       "key": ctx.index.key(s),
+                                       "references": [r["path"] for r in ctx.index.material(s)["references"]]}
+                for s in ctx.segments}
+        det = dict(determinism.rule(self.shot.threads), cpu_capability=determinism.cpu_capability())
+        entry = {"key": ctx.shot_key(), "name": self.shot.display_name(), "file": self.shot.path,
+                 "frames": list(self.shot.frames), "description": self.shot.to_dict()}
+        old = update_manifest(self.root, entry, segs, det)
+        if old and (old.get("written_by") != WRITER or (old.get("determinism") or {}).get("threads")
+                    != det["threads"]):
+            self.warn(f"the cache folder also holds segments written by {old.get('written_by')} with "
+                      f"{(old.get('determinism') or {}).get('threads')} thread(s); they are not reused "
+                      f"(this is {WRITER}, {det['threads']} thread(s))")
+
+    # ------------------------------------------------------------------ build / render
+    def render(self, wanted: Optional[Sequence[int]] = None, write_outputs: bool = True,
+               progress: bool = False) -> Dict[str, Any]:
+        """Make ``wanted`` frames (default: the whole shot) exist in the cache and, with
+        ``write_outputs``, as output files. Returns a JSON-able summary."""
+        from ..render import ProgressBar
+
+        t0 = time.time()
+        lock = self._open_writable()
+        run = _Run(total=0)
+        ctx = None
+        try:
+            ctx = self._context(run)
+            todo = self._wanted(ctx, wanted)
+            self._register(ctx)
+            if write_outputs:  # temp files of killed writers (dead pid, a minute old)
+                for pattern in (self.shot.output, self.shot.confidence_output):
+                    if pattern:
+                        cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0])))
+            want = set(todo)
+            plan = [(s, [f for f in _emitted(s) if f in want]) for s in ctx.segments]
+            plan = [(s, fr) for s, fr in plan if fr]
+            run.total = sum(self._steps(ctx, s, fr) for s, fr in plan)
+            bar = ProgressBar(len(todo), enabled=progress)
+            self._event(event="start", done=0, total=run.total, frames=len(todo),
+                        segments=[ctx.index.dirname(s) for s, _ in plan])
+            pending = list(plan)
+            while pending:
+                progressed = False
+                for item in list(pending):
+                    seg_lock = FileLock(self._lock_path(ctx, item[0]))
+                    if seg_lock.acquire(blocking=False):
+                        try:
+                            self._run_segment(ctx, item[0], item[1], run, write_outputs, bar)
+                        finally:
+                            seg_lock.release()
+                        pending.remove(item)
+                        progressed = True
+                if pending and not progressed:
+                    seg, frames = pending[0]
+                    name = ctx.index.dirname(seg)
+                    self._event(event="waiting", segment=name, done=run.done, total=run.total,
+                                message=f"waiting for another process building segment {name}")
+                    seg_lock = FileLock(self._lock_path(ctx, seg))
+                    seg_lock.acquire(blocking=True)
+                    try:
+                        self._run_segment(ctx, seg, frames, run, write_outputs, bar)
+                    finally:
+                        seg_lock.release()
+                    pending.pop(0)
+            dt = time.time() - t0
+            run.total = max(run.total, run.done)
+            summary = {"frames": len(todo), "seconds": round(dt, 3),
+                       "seconds_per_frame": round(dt / max(1, len(todo)), 4),
+                       "computed": list(run.computed), "computed_by_segment": run.computed_by_segment,
+                       "loaded": run.loaded, "outputs": run.outputs, "corrupt": run.corrupt,
+                       "backend": self.shot.backend, "working_size": [ctx.col.work_w, ctx.col.work_h],
+                       "plate_colorspace": ctx.luma.resolved, "cache": self.root,
+                       "shot_key": ctx.shot_key(), "threads": self.shot.threads,
+                       "references": [{"frame": r.frame, "image": r.image} for r in self.shot.references]}
+            self._event(event="done", done=run.total, total=run.total, computed=len(run.computed),
+                        loaded=run.loaded, seconds=round(dt, 3))
+            return summary
+        finally:
+            if ctx is not None:
+                ctx.close()
+            lock.release()
+
+    def _lock_path(self, ctx: _Context, seg: Segment) -> str:
+        return os.path.join(self.root, "locks", ctx.index.dirname(seg) + ".lock")
+
+    @staticmethod
+    def _steps(ctx: _Context, seg: Segment, frames: List[int]) -> int:
+        """Frames the walk will compute or load for ``frames`` of ``seg`` (progress total)."""
+        last = max(seg.frames.index(f) for f in frames)
+        want = set(frames)
+        return sum(1 for f in seg.frames[:last + 1] if f in want or not ctx.store.has(seg, f))
+
+    def _run_segment(self, ctx: _Context, seg: Segment, frames: List[int], run: _Run,
+                     write_outputs: bool, bar) -> None:
+        """Walk ``seg`` up to its last wanted frame (segment lock held)."""
+        from ..render import write_frame
+
+        name = ctx.index.dirname(seg)
+        seg_dir = ctx.store.segment_dir(seg)
+        try:
+            os.makedirs(seg_dir, exist_ok=True)
+            meta = os.path.join(seg_dir, "segment.json")
+            if not os.path.isfile(meta):
+                atomic_write_text(meta, json.dumps(dict(ctx.index.material(seg), key=ctx.index.key(seg),
+                                                        frames=[seg.first, seg.last]),
+                                                   indent=1, sort_keys=True) + "\n")
+        except (OSError, InputError) as exc:
+            raise CacheError(f"cannot write the cache: {getattr(exc, 'problem', None) or exc}",
+                             file=seg_dir, hint=WRITABLE_HINT) from None
+        cleanup_stale_temps(seg_dir, min_age_s=0.0)  # we hold the lock: temps are dead writers'
+        engine = Engine(ctx.col.backend, ctx.col.references, ctx.col.target, ctx.store)
+        computed_here = set()
+        mine = run.computed_by_segment.setdefault(name, [])
+
+        def on_frame(f: int, _res) -> None:
+            computed_here.add(f)
+            run.computed.append(f)
+            mine.append(f)
+            run.done += 1
+            self._event(event="frame", done=run.done, total=max(run.total, run.done), frame=f,
+                        segment=name, computed=True)
+
+        plate_cs = None
+        for f, res in engine.run([seg], frames, on_frame=on_frame):
+            if f not in computed_here:
+                run.loaded += 1
+                run.done += 1
+                self._event(event="frame", done=run.done, total=max(run.total, run.done), frame=f,
+                            segment=name, computed=False)
+            if write_outputs:
+                out = ctx.col.finish(f, res)
+                luma = ctx.luma
+                plate_img = luma.last if (luma.last is not None and luma.last.frame == f) else ctx.source.read(f)
+                plate_cs = luma.resolved or "linear"
+                run.outputs += write_frame(ctx.job, out, plate_img, plate_cs, ctx.protected, ctx.attributes())
+            bar.step(f)
+
+    # ------------------------------------------------------------------ status
+    def status(self) -> Dict[str, Any]:
+        """Coverage per segment of the shot as it is now (reads only; creates nothing)."""
+        exists = os.path.isdir(self.root)
+        manifest = read_manifest(self.root) if exists else None
+        ctx = self._context()
+        try:
+            segs, current = [], set()
+            for s in ctx.segments:
+                name = ctx.index.dirname(s)
+                current.add(name)
+                stored = [f for f in s.frames if ctx.store.has(s, f)] if exists else []
+                n = len(s.frames)
+                segs.append({"name": name, "anchor": s.anchor, "direction": "fwd" if s.direction > 0 else "bwd",
+                             "first": s.first, "last": s.last, "frames": n, "stored": len(stored),
+                             "state": "complete" if len(stored) == n else ("partial" if stored else "empty")})
+            stale, stale_bytes = [], 0
+            seg_root = os.path.join(self.root, "segments")
+            if os.path.isdir(seg_root):
+                for d in sorted(os.listdir(seg_root)):
+                    if d not in current and os.path.isdir(os.path.join(seg_root, d)):
+                        stale.append(d)
+                        stale_bytes += _folder_bytes(os.path.join(seg_root, d))
+            outputs = [f for f in ctx.job.frames if os.path.isfile(frame_path(self.shot.output, f))]
+            total = sum(s["frames"] for s in segs)
+            stored = sum(s["stored"] for s in segs)
+            return {"shot": self.shot.display_name(), "shot_file": self.shot.path, "shot_key": ctx.shot_key(),
+                    "cache": self.root, "exists": exists, "frames": list(self.shot.frames),
+                    "segments": segs, "stored": stored, "total": total, "complete": stored == total,
+                    "outputs": len(outputs), "output": self.shot.output,
+                    "stale_segments": stale, "stale_bytes": stale_bytes,
+                    "written_by": (manifest or {}).get("written_by"),
+                    "determinism": (manifest or {}).get("determinism"), "threads": self.shot.threads}
+        finally:
+            ctx.close()
+
+    # ------------------------------------------------------------------ clear
+    def clear(self, stale_only: bool = False) -> Dict[str, Any]:
+        """Delete the cache (segments, manifest, locks and the default ``output/`` folder), or
+        with ``stale_only`` only the segment folders the shot no longer uses. Refused while
+        another process builds or renders from it."""
+        if not os.path.isdir(self.root):
+            return {"cache": self.root, "removed": []}
+        lock = FileLock(os.path.join(self.root, GLOBAL_LOCK))
+        if not lock.acquire(shared=False, blocking=False):
+            raise CacheError("the cache is in use by another process (a build or render is running)",
+                             file=self.root, hint="wait for it to finish or stop it, then clear again")
+        removed: List[str] = []
+        try:
+            seg_root = os.path.join(self.root, "segments")
+            if stale_only:
+                ctx = self._context()
+                try:
+                    current = {ctx.index.dirname(s) for s in ctx.segments}
+                finally:
+                    ctx.close()
+                for d in sorted(os.listdir(seg_root)) if os.path.isdir(seg_root) else []:
+                    if d not in current:
+                        _remove(os.path.join(seg_root, d), removed)
+                        _remove(os.path.join(self.root, "locks", d + ".lock"), removed)
+            else:
+                for name in ("segments", "locks", "manifest.json", "output"):
+                    _remove(os.path.join(self.root, name), removed)
+            return {"cache": self.root, "removed": removed}
+        finally:
+            lock.release()
+
+
+def _remove(path: str, removed: List[str]) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        else:
+            return
+    except OSError as exc:
+        raise CacheError(f"cannot remove ({exc.strerror or exc})", file=path,
+                         hint="check the cache folder is writable") from None
+    removed.append(path)
+
+
+def _folder_bytes(path: str) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for n in files:
+            try:
+                total += os.path.getsize(os.path.join(dirpath, n))
+            except OSError:
+                pass
+    return total
+

@@ -1,0 +1,352 @@
+"""A shot description: the JSON file pipeline tools write by hand, and its Python object.
+
+Example (every key but ``plate`` and ``references`` is optional)::
+
+    {"plate": "/shots/a/plate.####.exr", "frames": [1001, 1100], "colorspace": "auto",
+     "references": [{"frame": 1001, "image": "/refs/a_1001.png"}, {"image": "/refs/still.jpg"}],
+     "backend": "exemplar", "settings": {"max_working_size": 960},
+     "output": "/shots/a/colour.####.exr", "cache": "/shots/a/colorize_cache"}
+
+Keys (see :data:`SHOT_KEYS`): ``plate`` pattern or movie; ``frames`` [first, last] (default: the
+plate's frames on disk); ``references`` list of ``{"image": path}`` (a still) or ``{"frame": N,
+"image": path}`` (a colour version of plate frame N, a keyframe); ``backend`` and its
+``settings``; ``colorspace`` / ``ref_colorspace`` / ``out_colorspace`` (as ``render``);
+``device``; ``output`` pattern (default ``<cache>/output/colour.####.exr``);
+``confidence_output`` pattern; ``confidence_layer`` (add ``confidence.Y`` to the output);
+``saturation``; ``matte`` pattern (instance IDs in the first channel); ``cache`` folder
+(default ``<shot file folder>/<shot file name>_cache``); ``content_hash`` (identify plate and
+reference files by SHA-256 instead of size + mtime); ``threads`` (the fixed CPU thread count of
+the determinism rule, default 1); ``name``.
+
+Unknown keys are an error (a typo must not be ignored silently). Relative paths are relative to
+the shot file's folder; ``~`` is expanded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .engine import Segment, plan_segments
+from .errors import InputError
+
+SHOT_KEYS = ("plate", "frames", "references", "backend", "settings", "colorspace", "ref_colorspace",
+             "out_colorspace", "device", "output", "confidence_output", "confidence_layer",
+             "saturation", "matte", "cache", "content_hash", "threads", "name")
+REFERENCE_KEYS = ("frame", "image")
+DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_THREADS = 1
+DEFAULT_OUTPUT_NAME = os.path.join("output", "colour.####.exr")
+KEY_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ShotReference:
+    """A reference: ``image`` (absolute path) colours plate frame ``frame`` (keyframe) or is a
+    still (``frame`` None)."""
+
+    image: str
+    frame: Optional[int] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"image": self.image} if self.frame is None else {"frame": self.frame, "image": self.image}
+
+
+@dataclass
+class Shot:
+    """One shot, paths absolute. Build with :meth:`load`, :meth:`from_dict` or :meth:`implied`."""
+
+    plate: str
+    frames: Tuple[int, int]
+    references: List[ShotReference]
+    cache: str
+    output: str
+    backend: str = "exemplar"
+    settings: Dict[str, Any] = field(default_factory=dict)
+    colorspace: str = "auto"
+    ref_colorspace: str = "auto"
+    out_colorspace: str = "auto"
+    device: str = "auto"
+    matte: Optional[str] = None
+    confidence_output: Optional[str] = None
+    confidence_layer: bool = False
+    saturation: float = 1.0
+    content_hash: bool = False
+    threads: int = DEFAULT_THREADS
+    name: str = ""
+    path: Optional[str] = None   # the file it was read from (None for implied shots)
+
+    # ------------------------------------------------------------------ reading
+    @classmethod
+    def load(cls, path: str) -> "Shot":
+        """Read and validate a shot file. Raises :class:`InputError` naming the file."""
+        path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        if not os.path.isfile(path):
+            raise InputError("shot file not found", file=path,
+                             hint="give the shot description JSON (see README: Shot cache)")
+        try:
+            with open(path, "r", encoding="utf-8") as fh:
+                data = json.load(fh)
+        except ValueError as exc:
+            raise InputError(f"shot file is not valid JSON: {exc}", file=path) from None
+        except OSError as exc:
+            raise InputError(f"cannot read shot file: {exc.strerror or exc}", file=path) from None
+        return cls.from_dict(data, os.path.dirname(path), path=path)
+
+    @classmethod
+    def from_dict(cls, data: Any, base_dir: str, path: Optional[str] = None) -> "Shot":
+        """Validate a decoded shot description; relative paths are taken from ``base_dir``."""
+        where = path or "shot description"
+        if not isinstance(data, dict):
+            raise InputError("a shot description must be a JSON object", file=where)
+        unknown = sorted(set(data) - set(SHOT_KEYS))
+        if unknown:
+            raise InputError(f"unknown key(s) {unknown} in the shot description", file=where,
+                             hint=f"known keys: {', '.join(SHOT_KEYS)}")
+        base_dir = os.path.abspath(base_dir)
+
+        def p(key: str, required: bool = False) -> Optional[str]:
+            value = data.get(key)
+            if value is None:
+                if required:
+                    raise InputError(f"the shot description needs '{key}'", file=where)
+                return None
+            if not isinstance(value, str) or not value.strip():
+                raise InputError(f"'{key}' must be a path (non-empty string), got {value!r}", file=where)
+            return _resolve(value, base_dir)
+
+        plate = p("plate", required=True)
+        frames = _frames(data.get("frames"), plate, where)
+        refs = _references(data.get("references"), base_dir, frames, where)
+        backend = _string(data, "backend", "exemplar", where)
+        settings = _settings(data.get("settings"), backend, where)
+        device = _string(data, "device", "auto", where)
+        if device not in DEVICES:
+            raise InputError(f"'device' must be one of {list(DEVICES)}, got {device!r}", file=where)
+        cache = p("cache")
+        if cache is None:
+            stem = os.path.splitext(os.path.basename(path))[0] if path else "shot"
+            cache = os.path.join(base_dir, f"{stem}_cache")
+        output = p("output") or os.path.join(cache, DEFAULT_OUTPUT_NAME)
+        saturation = data.get("saturation", 1.0)
+        if isinstance(saturation, bool) or not isinstance(saturation, (int, float)) or saturation < 0:
+            raise InputError(f"'saturation' must be a number >= 0, got {saturation!r}", file=where)
+        threads = data.get("threads", DEFAULT_THREADS)
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise InputError(f"'threads' must be an integer >= 1, got {threads!r}", file=where)
+        return cls(plate=plate, frames=frames, references=refs, cache=cache, output=output,
+                   backend=backend, settings=settings,
+                   colorspace=_string(data, "colorspace", "auto", where),
+                   ref_colorspace=_string(data, "ref_colorspace", "auto", where),
+                   out_colorspace=_string(data, "out_colorspace", "auto", where),
+                   device=device, matte=p("matte"), confidence_output=p("confidence_output"),
+                   confidence_layer=_bool(data, "confidence_layer", where),
+                   saturation=float(saturation), content_hash=_bool(data, "content_hash", where),
+                   threads=threads, name=_string(data, "name", "", where), path=path)
+
+    @classmethod
+    def implied(cls, plate: str, references: Sequence[Tuple[Optional[int], str]], output: str,
+                cache: str, frames: Optional[Tuple[int, int]] = None, base_dir: str = ".",
+                **options: Any) -> "Shot":
+        """The shot of a plain ``render --plate ... --ref ... --out ... --cache DIR`` call.
+
+        ``frames`` None covers every plate frame on disk, so a render of any subset in any
+        order sees the same segments as a render of the whole plate. ``options`` are other
+        shot keys (``backend``, ``settings``, ``colorspace``...).
+        """
+        data: Dict[str, Any] = {"plate": plate, "output": output, "cache": cache,
+                                "references": [{"image": img} if fr is None else {"frame": fr, "image": img}
+                                               for fr, img in references]}
+        if frames is not None:
+            data["frames"] = [int(frames[0]), int(frames[1])]
+        data.update({k: v for k, v in options.items() if v is not None})
+        return cls.from_dict(data, base_dir)
+
+    # ------------------------------------------------------------------ views
+    def to_dict(self) -> Dict[str, Any]:
+        """The description with absolute paths (what :meth:`from_dict` reads back)."""
+        d: Dict[str, Any] = {"plate": self.plate, "frames": list(self.frames),
+                             "references": [r.to_dict() for r in self.references],
+                             "backend": self.backend, "settings": dict(self.settings),
+                             "colorspace": self.colorspace, "ref_colorspace": self.ref_colorspace,
+                             "out_colorspace": self.out_colorspace, "device": self.device,
+                             "output": self.output, "confidence_layer": self.confidence_layer,
+                             "saturation": self.saturation, "cache": self.cache,
+                             "content_hash": self.content_hash, "threads": self.threads}
+        for k in ("matte", "confidence_output", "name"):
+            if getattr(self, k):
+                d[k] = getattr(self, k)
+        return d
+
+    def frame_list(self) -> List[int]:
+        return list(range(self.frames[0], self.frames[1] + 1))
+
+    @property
+    def keyframes(self) -> List[int]:
+        return sorted(r.frame for r in self.references if r.frame is not None)
+
+    def segments(self) -> List[Segment]:
+        """The engine's chains for this shot (:func:`nuke_colorize.engine.plan_segments`)."""
+        return plan_segments(self.frame_list(), self.keyframes)
+
+    def job(self):
+        """The :class:`nuke_colorize.render.RenderJob` this shot renders."""
+        from .render import RefSpec, RenderJob
+        return RenderJob(plate=self.plate, frames=self.frame_list(),
+                         references=[RefSpec(path=r.image, frame=r.frame) for r in self.references],
+                         output=self.output, colorspace=self.colorspace, ref_colorspace=self.ref_colorspace,
+                         out_colorspace=self.out_colorspace, backend=self.backend,
+                         settings=dict(self.settings), device=self.device,
+                         confidence_out=self.confidence_output, confidence_layer=self.confidence_layer,
+                         saturation=self.saturation)
+
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.path:
+            return os.path.splitext(os.path.basename(self.path))[0]
+        return os.path.basename(self.plate)
+
+    # ------------------------------------------------------------------ identity
+    def file_identity(self, path: str) -> str:
+        """Identity of one input file: ``sha256:<hex>`` with ``content_hash``, else
+        ``realpath|size|mtime_ns``. A missing file is an :class:`InputError`."""
+        from .io import file_sha256
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", file=path) from None
+        if self.content_hash:
+            return "sha256:" + file_sha256(path)
+        return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
+
+    def key(self, settings_key: Optional[Dict[str, Any]] = None,
+            plate_ids: Optional[Sequence[str]] = None) -> str:
+        """Stable 20-hex-digit key of everything that defines this shot's result.
+
+        Hashes the description, the identity of every plate frame (``plate_ids`` when the
+        caller has them, in frame order), reference image and matte frame, the backend's
+        ``settings_key`` (class defaults merged with ``settings`` when not given: the cache
+        passes the live backend's, which for deepexemplar also names the weights) and the
+        package version. Any change to any of them gives another key.
+        """
+        from . import __version__
+        from .io import PlateSource
+        if plate_ids is None:
+            with PlateSource(self.plate, self.frame_list()) as src:
+                plate_ids = [src.identity(f, self.content_hash) for f in src.frames]
+        matte_ids: List[str] = []
+        if self.matte:
+            with PlateSource(self.matte, self.frame_list()) as src:
+                matte_ids = [src.identity(f, self.content_hash) for f in src.frames]
+        body = {"format": KEY_FORMAT, "version": __version__, "shot": self.to_dict(),
+                "plate": list(plate_ids), "matte": matte_ids,
+                "references": [self.file_identity(r.image) for r in self.references],
+                "backend": settings_key if settings_key is not None else class_settings_key(
+                    self.backend, self.settings)}
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+    def save(self, path: str) -> str:
+        """Write the description (absolute paths) atomically; returns the path."""
+        from .io import atomic_write_text
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        return path
+
+
+def class_settings_key(backend: str, settings: Dict[str, Any]) -> Dict[str, Any]:
+    """A backend's ``settings_key`` without building it (no network is loaded)."""
+    from .backends import backend_class
+    cls = backend_class(backend)
+    merged = dict(cls.default_settings())
+    merged.update(settings)
+    return {"backend": cls.name, "version": getattr(cls, "version", "1"), "settings": merged}
+
+
+# ---------------------------------------------------------------------- validation helpers
+def _resolve(value: str, base_dir: str) -> str:
+    value = os.path.expanduser(value.strip())
+    return os.path.normpath(value if os.path.isabs(value) else os.path.join(base_dir, value))
+
+
+def _string(data: Dict[str, Any], key: str, default: str, where: str) -> str:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InputError(f"'{key}' must be a string, got {value!r}", file=where)
+    return value
+
+
+def _bool(data: Dict[str, Any], key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise InputError(f"'{key}' must be true or false, got {value!r}", file=where)
+    return value
+
+
+def _int(value: Any, what: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{what} must be an integer, got {value!r}", file=where)
+    return int(value)
+
+
+def _frames(value: Any, plate: str, where: str) -> Tuple[int, int]:
+    if value is None:
+        from .io import PlateSource
+        with PlateSource(plate) as src:
+            return int(src.frames[0]), int(src.frames[-1])
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise InputError(f"'frames' must be [first, last], got {value!r}", file=where)
+    first, last = (_int(v, "'frames'", where) for v in value)
+    if first > last:
+        raise InputError(f"'frames' first {first} is after last {last}", file=where)
+    return first, last
+
+
+def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str) -> List[ShotReference]:
+    if not isinstance(value, list) or not value:
+        raise InputError("'references' must be a non-empty list", file=where,
+                         hint='e.g. [{"frame": 1001, "image": "ref_1001.png"}, {"image": "still.jpg"}]')
+    refs, seen = [], set()
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise InputError(f"reference #{i + 1} must be an object with 'image' (and 'frame')", file=where)
+        unknown = sorted(set(item) - set(REFERENCE_KEYS))
+        if unknown:
+            raise InputError(f"unknown key(s) {unknown} in reference #{i + 1}", file=where,
+                             hint="a reference has 'image' and, for a keyframe, 'frame'")
+        image = item.get("image")
+        if not isinstance(image, str) or not image.strip():
+            raise InputError(f"reference #{i + 1} needs 'image' (a path)", file=where)
+        frame = item.get("frame")
+        if frame is not None:
+            frame = _int(frame, f"reference #{i + 1} 'frame'", where)
+            if not frames[0] <= frame <= frames[1]:
+                raise InputError(f"reference frame {frame} is outside the shot's frames "
+                                 f"{frames[0]}-{frames[1]}", file=where, frame=frame,
+                                 hint="give it as a still (no 'frame') or widen 'frames'")
+            if frame in seen:
+                raise InputError(f"two references for frame {frame}", file=where, frame=frame)
+            seen.add(frame)
+        refs.append(ShotReference(image=_resolve(image, base_dir), frame=frame))
+    return refs
+
+
+def _settings(value: Any, backend: str, where: str) -> Dict[str, Any]:
+    from .backends import backend_class
+    try:
+        declared = backend_class(backend).default_settings()
+    except InputError as err:
+        raise InputError(err.problem, file=where, hint=err.hint) from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InputError(f"'settings' must be an object, got {value!r}", file=where)
+    unknown = sorted(set(value) - set(declared))
+    if unknown:
+        raise InputError(f"unknown setting(s) {unknown} for backend '{backend}'", file=where,
+                         hint=f"known: {', '.join(sorted(declared))}")
+    return dict(value)

@@ -1,0 +1,489 @@
+"""Hostile and broken input through the real CLI: one row per case (issue 9).
+
+Each row builds its inputs in a copy of a tiny base shot (3-frame 64x48 plate, a colour
+reference, outputs of an earlier render), runs ``python -m nuke_colorize ...`` as a subprocess
+and checks: the exit code, ONE stderr line naming file / frame / problem, no traceback, every
+file that existed before byte-identical afterwards, no unexpected or incomplete new files, no
+temporary files left. Rows with exit code 0 are formats that must be accepted and rendered.
+
+The rows run concurrently (a small thread pool of subprocesses, started when the module's first
+test asks) so the whole table stays well under two minutes on two cores.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import pickle
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+from typing import Dict, List
+
+import numpy as np
+import pytest
+
+import rb_harness as hx
+from rb_harness import Case, OUT, PLATE, render_argv
+
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def pf(folder: Path, frame: int, ext: str = "exr") -> Path:
+    return folder / "plate" / f"plate.{frame:04d}.{ext}"
+
+
+# ---------------------------------------------------------------- builders
+def b_nothing(d: Path):
+    return None
+
+
+def b_truncate(frame: int, keep: float, ext: str = "exr"):
+    def build(d: Path):
+        hx.truncate(pf(d, frame, ext), keep)
+    return build
+
+
+def b_plate_format(ext: str, dtype: str, then=None):
+    def build(d: Path):
+        hx.write_plate(d / "plate", ext=ext, dtype=dtype)
+        if then:
+            then(d)
+    return build
+
+
+def b_bytes(frame: int, data: bytes):
+    def build(d: Path):
+        pf(d, frame).write_bytes(data)
+    return build
+
+
+def b_pixels(frame: int, value: float, where=(slice(10, 12), slice(20, 23), 0)):
+    def build(d: Path):
+        px = hx.grey_rgb(frame)
+        px[where] = value
+        hx.oiio_write(pf(d, frame), px, compression="zip")
+    return build
+
+
+def b_negative(d: Path):
+    for f in range(1, hx.NFRAMES + 1):
+        px = hx.grey_rgb(f) - 0.1   # the dark end of the ramp goes below zero (grain, ACES edges)
+        hx.oiio_write(pf(d, f), px, compression="zip")
+
+
+def b_channels(names):
+    def build(d: Path):
+        for p in (d / "plate").iterdir():
+            p.unlink()
+        hx.write_plate(d / "plate", channels=names)
+    return build
+
+
+def b_unlink(*frames):
+    def build(d: Path):
+        for f in frames:
+            pf(d, f).unlink()
+    return build
+
+
+def b_other_size(frame: int, w: int, h: int):
+    def build(d: Path):
+        hx.oiio_write(pf(d, frame), hx.grey_rgb(frame, w, h), compression="zip")
+    return build
+
+
+def b_absurd_exr(frame: int):
+    def build(d: Path):
+        hx.exr_claiming(pf(d, frame), 100000, 100000)
+    return build
+
+
+def b_absurd_png_plate(frame: int):
+    def build(d: Path):
+        hx.write_plate(d / "plate", ext="png", dtype="uint8")
+        hx.png_header_only(pf(d, frame, "png"), 100000, 100000)
+    return build
+
+
+def b_symlink_loop(frame: int):
+    def build(d: Path):
+        p = pf(d, frame)
+        p.unlink()
+        os.symlink(p.name, p)
+    return build
+
+
+def b_broken_link(frame: int):
+    def build(d: Path):
+        p = pf(d, frame)
+        p.unlink()
+        os.symlink("gone.exr", p)
+    return build
+
+
+def b_chmod_frame(frame: int, mode: int):
+    def build(d: Path):
+        os.chmod(pf(d, frame), mode)
+    return build
+
+
+def b_chmod_dir(rel: str, mode: int):
+    def build(d: Path):
+        os.chmod(d / rel, mode)
+    return build
+
+
+def restore_modes(d: Path):
+    for dirpath, dirs, files in os.walk(d):
+        for n in dirs:
+            os.chmod(os.path.join(dirpath, n), 0o755)
+        for n in files:
+            if not os.path.islink(os.path.join(dirpath, n)):
+                os.chmod(os.path.join(dirpath, n), 0o644)
+
+
+def b_frame_is_folder(frame: int):
+    def build(d: Path):
+        pf(d, frame).unlink()
+        pf(d, frame).mkdir()
+    return build
+
+
+def b_write(rel: str, data: bytes):
+    def build(d: Path):
+        (d / rel).write_bytes(data)
+    return build
+
+
+def b_image(rel: str, pixels, dtype="uint8", channels=None):
+    def build(d: Path):
+        hx.oiio_write(d / rel, pixels, channels, dtype)
+    return build
+
+
+def b_pil(rel: str, mode: str, **save):
+    def build(d: Path):
+        from PIL import Image
+        rgb = (hx.colour_ref() * 255).astype(np.uint8)
+        img = Image.fromarray(rgb, "RGB")
+        if mode == "P":
+            img = img.quantize(64)
+        else:
+            img = img.convert(mode)
+        img.save(d / rel, **save)
+    return build
+
+
+def nan_column(px: np.ndarray, x: int = 5) -> np.ndarray:
+    px = px.copy()
+    px[:, x, :] = np.nan
+    return px
+
+
+def b_frame_is_folder_out(d: Path):
+    p = d / "out" / "col.0001.exr"
+    p.unlink()
+    p.mkdir()
+
+
+def b_symlink_dir(name: str, target: str):
+    def build(d: Path):
+        os.symlink(target, d / name)
+    return build
+
+
+# -------- disk full: a tiny tmpfs (root only), else skipped; the RLIMIT_FSIZE row always runs
+TMPFS_KB = 64
+
+
+def b_tmpfs_full(d: Path):
+    mnt = d / "full"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_KB}k", "tmpfs", str(mnt)],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        raise RuntimeError("cannot mount tmpfs")
+    # fill it up to the last few KB: an EXR frame (~12 KB) no longer fits
+    (mnt / "filler.bin").write_bytes(b"\0" * ((TMPFS_KB - 4) * 1024))
+
+
+def cleanup_tmpfs(d: Path):
+    subprocess.run(["umount", str(d / "full")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def can_mount_tmpfs() -> bool:
+    if not IS_ROOT or not shutil.which("mount"):
+        return False
+    import tempfile
+    probe = Path(tempfile.mkdtemp(prefix="nc-tmpfs-probe-"))
+    try:
+        ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(probe)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        if ok:
+            subprocess.run(["umount", str(probe)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return ok
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+# -------- weights
+class Evil:
+    """Unpickling this creates the file ``marker`` (the code a hostile checkpoint would run)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+NAMES = ("nonlocal_net_iter_76000.pth", "colornet_iter_76000.pth", "vgg19_conv.pth")
+ARCHIVE = ("checkpoints/video_moredata_l1/nonlocal_net_iter_76000.pth",
+           "checkpoints/video_moredata_l1/colornet_iter_76000.pth", "data/vgg19_conv.pth")
+
+
+def marker_of(d: Path) -> Path:
+    return d / "PWNED"
+
+
+def b_models(first: str):
+    """models/ with the correspondence file built as ``first``, the other two plain junk."""
+    def build(d: Path):
+        import torch
+        m = d / "models"
+        m.mkdir()
+        p = m / NAMES[0]
+        if first == "evil_torch":
+            torch.save({"layer.weight": Evil(str(marker_of(d)))}, str(p))
+        elif first == "evil_raw":
+            p.write_bytes(pickle.dumps(Evil(str(marker_of(d)))))
+        elif first == "truncated":
+            torch.save({"layer.weight": torch.zeros(64, 64)}, str(p))
+            hx.truncate(p, 0.5)
+        elif first == "wrong_shape":
+            from nuke_colorize.networks import layout
+            sd = {k: torch.zeros(1).expand(s) for k, s in layout.expected_shapes("correspondence").items()}
+            key = next(iter(sd))
+            sd[key] = torch.zeros(3)
+            torch.save(sd, str(p))
+            (d / "wrong_key.txt").write_text(key)
+        for n in NAMES[1:]:
+            (m / n).write_bytes(b"junk")
+        return {"NUKE_COLORIZE_MODELS": str(m)}
+    return build
+
+
+def b_zip(member: str, content: str = "evil"):
+    def build(d: Path):
+        import torch
+        z = d / "colorization_checkpoint.zip"
+        with zipfile.ZipFile(z, "w") as zf:
+            if content == "evil":
+                tmp = d / "evil.pth"
+                torch.save({"layer.weight": Evil(str(marker_of(d)))}, str(tmp))
+                zf.write(tmp, member)
+                tmp.unlink()
+            else:
+                zf.writestr(member, b"payload")
+            for arc in ARCHIVE[1:]:
+                zf.writestr(arc, b"junk")
+    return build
+
+
+def no_marker(d: Path, res: hx.Result):
+    assert not marker_of(d).exists(), "the pickle in the checkpoint was executed"
+
+
+def nothing_escaped(d: Path, res: hx.Result):
+    assert not (d.parent / "escaped.pth").exists() and not (d / "escaped.pth").exists()
+    assert not Path("/tmp/nc_robust_abs_escape.pth").exists()
+
+
+def wrong_key_named(d: Path, res: hx.Result):
+    key = (d / "wrong_key.txt").read_text()
+    assert key in res.stderr
+
+
+# ---------------------------------------------------------------- the table
+FIRST_OUT = ("out/col.0001.exr",)   # a failure found while reading frame 2 comes after frame 1 is written
+NEW_OUT = "new/col.####.exr"
+ACCEPT_NEW = ("new/*",)
+
+
+def accept(id_, build, plate=PLATE, refs=("1=ref.png",), extra=()):
+    return Case(id_, build, render_argv("--frames", "1-2", *extra, plate=plate, refs=refs, out=NEW_OUT), 0,
+                new_files=ACCEPT_NEW)
+
+
+CASES: List[Case] = [
+    # ---- plates: damaged files
+    Case("plate-truncated-exr", b_truncate(2, 0.6), render_argv(), 2,
+         ("plate.0002.exr", "frame 2", "truncated"), may_change=FIRST_OUT),
+    Case("plate-exr-header-cut", b_truncate(2, 0.02), render_argv(), 2,
+         ("plate.0002.exr", "frame 2", "not a readable image")),
+    Case("plate-truncated-png", b_plate_format("png", "uint8", b_truncate(2, 0.5, "png")),
+         render_argv(plate="plate/plate.####.png"), 2, ("plate.0002.png", "frame 2"), may_change=FIRST_OUT),
+    Case("plate-truncated-jpeg", b_plate_format("jpg", "uint8", b_truncate(2, 0.5, "jpg")),
+         render_argv(plate="plate/plate.####.jpg"), 2, ("plate.0002.jpg", "frame 2"), may_change=FIRST_OUT),
+    Case("plate-zero-byte", b_bytes(2, b""), render_argv(), 2, ("plate.0002.exr", "frame 2", "empty")),
+    Case("plate-wrong-magic", b_bytes(2, b"GIF89a this is not an EXR\n" * 40), render_argv(), 2,
+         ("plate.0002.exr", "frame 2", "not a readable image")),
+    Case("plate-nan", b_pixels(2, np.nan), render_argv(), 2,
+         ("plate.0002.exr", "frame 2", "NaN/Inf"), may_change=FIRST_OUT),
+    Case("plate-inf", b_pixels(3, np.inf), render_argv(), 2,
+         ("plate.0003.exr", "frame 3", "NaN/Inf"), may_change=FIRST_OUT + ("out/col.0002.exr",)),
+    Case("plate-nan-first-frame", b_pixels(1, np.nan), render_argv(), 2,
+         ("plate.0001.exr", "frame 1", "NaN/Inf")),
+    # ---- plates: sequences
+    Case("plate-missing-middle", b_unlink(2), render_argv(), 2,
+         ("plate.0002.exr", "frame 2", "missing frame")),
+    Case("plate-missing-in-range", b_unlink(2), render_argv("--frames", "1-3"), 2,
+         ("plate.0002.exr", "frame 2", "missing frame")),
+    Case("plate-range-beyond-disk", b_nothing, render_argv("--frames", "1-5"), 2,
+         ("plate.0004.exr", "frame 4", "missing frame")),
+    Case("plate-different-size", b_other_size(3, 32, 24), render_argv(), 2,
+         ("plate.0003.exr", "frame 3", "32x24", "64x48")),
+    Case("plate-header-100000-exr", b_absurd_exr(2), render_argv(), 2, ("plate.0002.exr", "frame 2")),
+    Case("plate-header-100000-png-first", b_absurd_png_plate(1), render_argv(plate="plate/plate.####.png"), 2,
+         ("plate.0001.png", "frame 1", "absurd")),
+    Case("plate-symlink-loop", b_symlink_loop(2), render_argv(), 2,
+         ("plate.0002.exr", "frame 2", "symlink loop")),
+    Case("plate-symlink-loop-range", b_symlink_loop(2), render_argv("--frames", "1-3"), 2,
+         ("plate.0002.exr", "frame 2", "symlink loop")),
+    Case("plate-broken-symlink", b_broken_link(2), render_argv("--frames", "1-3"), 2,
+         ("plate.0002.exr", "frame 2", "broken symlink")),
+    Case("plate-frame-is-folder", b_frame_is_folder(2), render_argv("--frames", "1-3"), 2,
+         ("plate.0002.exr", "frame 2", "folder")),
+    Case("plate-unreadable-frame", b_chmod_frame(2, 0o000), render_argv(), 2,
+         ("plate.0002.exr", "frame 2", "permission denied"), honour_modes=True, cleanup=restore_modes),
+    Case("plate-unreadable-folder", b_chmod_dir("plate", 0o311), render_argv(), 2,
+         ("plate", "permission denied"), honour_modes=True, cleanup=restore_modes),
+    Case("plate-no-frames", b_nothing, render_argv(plate="plate/none.####.exr"), 2,
+         ("none.####.exr", "no frames found")),
+    Case("plate-corrupt-movie", b_write("clip.mp4", b"\0\0\0\x18ftypmp42" + b"\xff" * 500),
+         render_argv(plate="clip.mp4"), 2, ("clip.mp4", "movie")),
+    Case("frames-bad-syntax", b_nothing, render_argv("--frames", "1-x"), 2, ("1-x", "frame range")),
+    # ---- plates: formats that must be accepted
+    accept("accept-negative-linear", b_negative),
+    accept("accept-1-channel", b_channels(["Y"])),
+    accept("accept-2-channels", b_channels(["Y", "A"])),
+    accept("accept-4-channels", b_channels(["R", "G", "B", "A"])),
+    accept("accept-7-channels", b_channels(["R", "G", "B", "A", "depth.Z", "N.x", "N.y"])),
+    accept("accept-8bit-png", b_plate_format("png", "uint8"), plate="plate/plate.####.png"),
+    accept("accept-16bit-png", b_plate_format("png", "uint16"), plate="plate/plate.####.png"),
+    accept("accept-float-exr", b_plate_format("exr", "float")),
+    # ---- references
+    Case("ref-missing", b_nothing, render_argv(refs=("1=nope.png",)), 2, ("nope.png", "does not exist")),
+    Case("ref-greyscale-rgb", b_image("grey.png", hx.grey_rgb(1)), render_argv(refs=("1=grey.png",)), 2,
+         ("grey.png", "frame 1", "no colour")),
+    Case("ref-greyscale-1ch", b_image("grey1.png", hx.grey_frame(1)), render_argv(refs=("grey1.png",)), 2,
+         ("grey1.png", "no colour")),
+    Case("ref-keyframe-other-aspect", b_image("tall.png", hx.colour_ref(32, 64)),
+         render_argv(refs=("1=tall.png",)), 2, ("tall.png", "frame 1", "32x64", "64x48")),
+    accept("accept-still-other-aspect", b_image("tall.png", hx.colour_ref(32, 64)), refs=("tall.png",)),
+    accept("accept-cmyk-jpeg", b_pil("cmyk.jpg", "CMYK", quality=95), refs=("1=cmyk.jpg",)),
+    accept("accept-palette-png", b_pil("palette.png", "P"), refs=("1=palette.png",)),
+    Case("ref-frame-outside-range", b_nothing, render_argv(refs=("99=ref.png",)), 2,
+         ("ref.png", "frame 99", "outside the frame range")),
+    Case("ref-truncated", lambda d: hx.truncate(d / "ref.png", 0.5), render_argv(), 2, ("ref.png",)),
+    Case("ref-header-100000", lambda d: hx.png_header_only(d / "huge.png", 100000, 100000),
+         render_argv(refs=("1=huge.png",)), 2, ("huge.png", "absurd")),
+    Case("ref-nan-exr", b_image("nanref.exr", nan_column(hx.colour_ref()), "half"),
+         render_argv(refs=("1=nanref.exr",)), 2, ("nanref.exr", "NaN/Inf")),
+    Case("ref-none", b_nothing, render_argv(refs=()), 2, ("no reference",)),
+    # ---- outputs
+    Case("out-equals-plate", b_nothing, render_argv(out=PLATE), 2, ("overwrite", "plate")),
+    Case("out-equals-ref", b_nothing, render_argv("--frames", "1", out="ref.png"), 2, ("overwrite", "ref.png")),
+    Case("out-via-symlinked-folder", b_symlink_dir("link", "plate"), render_argv(out="link/plate.####.exr"), 2,
+         ("overwrite",)),
+    Case("out-no-frame-number", b_nothing, render_argv(out="single.exr"), 2, ("single.exr", "####")),
+    Case("out-frame-is-folder", b_frame_is_folder_out,
+         render_argv(), 2, ("col.0001.exr", "folder")),
+    Case("out-read-only-folder", b_chmod_dir("out", 0o555), render_argv(), 2,
+         ("col.0001.exr", "permission denied"), honour_modes=True, cleanup=restore_modes),
+    Case("out-disk-full-tmpfs", b_tmpfs_full, render_argv(out="full/col.####.exr"), 2,
+         ("col.0001.exr", "cannot write", "disk is full"), cleanup=cleanup_tmpfs,
+         skip=None if can_mount_tmpfs() else "needs root and a mountable tmpfs"),
+    Case("out-file-size-limit", b_nothing, render_argv(out="big/col.####.exr"), 2,
+         ("col.0001.exr", "cannot write"), fsize=4096),
+    Case("out-unknown-extension", b_nothing, render_argv(out="out/col.####.xyz"), 2, ("col.0001.xyz", "no writer")),
+    # ---- command line
+    Case("set-malformed", b_nothing, render_argv("--set", "feature_size"), 2, ("--set", "feature_size")),
+    Case("set-unknown-key", b_nothing, render_argv("--set", "featuresize=64"), 2, ("featuresize",)),
+    Case("set-wrong-type", b_nothing, render_argv("--set", "max_working_size=big"), 2, ("max_working_size",)),
+    Case("colorspace-unknown", b_nothing, render_argv("--colorspace", "NoSuchSpace"), 2, ("NoSuchSpace",)),
+    Case("saturation-nan", b_nothing, render_argv("--saturation", "nan"), 2, ("saturation",)),
+    Case("render-without-plate", b_nothing, ["render", "--out", OUT], 2, ("--plate",)),
+    # ---- weights
+    Case("weights-evil-pickle-render", b_models("evil_torch"),
+         render_argv("--backend", "deepexemplar", tiny=False), 3, (NAMES[0], "pickled code"), check=no_marker),
+    Case("weights-evil-raw-pickle-verify", b_models("evil_raw"), ["models", "verify"], 3,
+         (NAMES[0], "pickled code"), check=no_marker),
+    Case("weights-evil-pickle-install", b_zip(ARCHIVE[0]),
+         ["models", "--models-dir", "installed", "install", "--from", "colorization_checkpoint.zip"], 3,
+         (NAMES[0], "pickled code"), check=no_marker),
+    Case("weights-zip-dotdot", b_zip("../escaped.pth", "payload"),
+         ["models", "--models-dir", "installed", "install", "--from", "colorization_checkpoint.zip"], 3,
+         ("colorization_checkpoint.zip", "../escaped.pth", "refused"), check=nothing_escaped),
+    Case("weights-zip-absolute", b_zip("/tmp/nc_robust_abs_escape.pth", "payload"),
+         ["models", "--models-dir", "installed", "install", "--from", "colorization_checkpoint.zip"], 3,
+         ("colorization_checkpoint.zip", "refused"), check=nothing_escaped),
+    Case("weights-truncated", b_models("truncated"), ["models", "verify"], 3, (NAMES[0], "truncated")),
+    Case("weights-wrong-shape", b_models("wrong_shape"), ["models", "verify"], 3,
+         (NAMES[0], "not the expected weights"), check=wrong_key_named),
+    Case("weights-missing", lambda d: {"NUKE_COLORIZE_MODELS": str(d / "empty-models")},
+         render_argv("--backend", "deepexemplar", tiny=False), 3, ("weights file missing", "models install")),
+    Case("weights-install-not-zip", b_write("notzip.zip", b"PK but not really"),
+         ["models", "--models-dir", "installed", "install", "--from", "notzip.zip"], 2,
+         ("notzip.zip", "not a zip")),
+    # ---- host bridge command line
+    Case("worker-engine-cmd-not-json", b_nothing, ["worker", "--engine-cmd", "python -m x"], 2,
+         ("--engine-cmd",)),
+]
+
+_BY_ID: Dict[str, Case] = {c.id: c for c in CASES}
+assert len(_BY_ID) == len(CASES), "case ids must be unique"
+
+
+# ---------------------------------------------------------------- running the table
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return hx.build_base(tmp_path_factory.mktemp("robust-base"))
+
+
+@pytest.fixture(scope="module")
+def table(request, base, tmp_path_factory):
+    """Starts every selected case at once in a small pool; each test waits for its own."""
+    root = tmp_path_factory.mktemp("robust-cases")
+    wanted = []
+    for item in request.session.items:
+        cs = getattr(item, "callspec", None)
+        if cs is not None and item.module is request.module and "case_id" in cs.params:
+            c = _BY_ID[cs.params["case_id"]]
+            if c.skip is None:
+                wanted.append(c)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, min(4, (os.cpu_count() or 2) + 1)))
+    futures = {c.id: pool.submit(hx.run_case, c, base, root) for c in wanted}
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("case_id", list(_BY_ID))
+def test_case(case_id, table):
+    case = _BY_ID[case_id]
+    if case.skip:
+        pytest.skip(case.skip)
+    got = table[case_id].result()
+    bad = hx.problems(case, got)
+    assert not bad, f"{case_id}: " + "; ".join(bad)
+    if case.code == 0:
+        outs = sorted((got["folder"] / "new").glob("col.*.exr"))
+        assert [p.name for p in outs] == ["col.0001.exr", "col.0002.exr"]
+        for p in outs:
+            assert hx.reads_back(p) is None
+
+
+def test_table_is_big_enough():
+    refusals = [c for c in CASES if c.code != 0]
+    assert len(refusals) >= 30 and len(CASES) >= 40

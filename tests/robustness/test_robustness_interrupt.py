@@ -1,0 +1,98 @@
+"""Interruption (issue 9): SIGINT / SIGTERM in the middle of a render.
+
+A 30-frame tiny render runs as a subprocess; as soon as its first output frame appears the
+signal is sent. Expected: exit 130 (SIGINT) or 143 (SIGTERM), one stderr line saying so, no
+traceback, every output frame on disk reads back completely, no temporary file left, and an
+output from an earlier render (frame 30) byte-identical. Both signals run at the same time.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import rb_harness as hx
+
+FRAMES = 30
+FIRST_FRAME_TIMEOUT_S = 60
+EXIT_TIMEOUT_S = 30
+
+
+@pytest.fixture(scope="module")
+def long_shot(tmp_path_factory):
+    d = tmp_path_factory.mktemp("interrupt-shot")
+    (d / "plate").mkdir()
+    hx.write_plate(d / "plate", frames=range(1, FRAMES + 1))
+    from nuke_colorize.io import write_image
+
+    write_image(str(d / "ref.png"), hx.colour_ref(), ["R", "G", "B"])
+    return d
+
+
+def _start(folder: Path) -> subprocess.Popen:
+    argv = hx.render_argv(out="out/col.####.exr")
+    return subprocess.Popen([sys.executable, "-m", "nuke_colorize", *argv], cwd=str(folder),
+                            env=hx.cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _outputs(folder: Path):
+    out = folder / "out"
+    return sorted(p for p in out.glob("col.*.exr")) if out.is_dir() else []
+
+
+@pytest.fixture(scope="module")
+def interrupted(long_shot, tmp_path_factory):
+    """Run one render per signal at once; send each its signal after its first new frame."""
+    runs = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        folder = tmp_path_factory.mktemp(f"interrupt-{sig.name}")
+        shutil.copytree(long_shot, folder, dirs_exist_ok=True)
+        (folder / "out").mkdir()
+        earlier = folder / "out" / f"col.{FRAMES:04d}.exr"        # an output of an earlier render
+        hx.oiio_write(earlier, hx.grey_rgb(FRAMES), compression="zip")
+        runs[sig] = {"folder": folder, "before": hx.snapshot(folder), "proc": _start(folder), "sent": None}
+    deadline = time.time() + FIRST_FRAME_TIMEOUT_S
+    while time.time() < deadline and any(r["sent"] is None for r in runs.values()):
+        for sig, r in runs.items():
+            if r["sent"] is None and r["proc"].poll() is None:
+                if any(p.name != f"col.{FRAMES:04d}.exr" for p in _outputs(r["folder"])):
+                    r["proc"].send_signal(sig)
+                    r["sent"] = time.time()
+            elif r["sent"] is None:
+                r["sent"] = -1.0  # exited before the first frame: reported by the test
+        time.sleep(0.02)
+    for r in runs.values():
+        try:
+            out, err = r["proc"].communicate(timeout=EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            r["proc"].kill()
+            out, err = r["proc"].communicate()
+        r["code"], r["stderr"] = r["proc"].returncode, err.decode("utf-8", "replace")
+    return runs
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"),
+                                             (signal.SIGTERM, 143, "terminated")],
+                         ids=["SIGINT", "SIGTERM"])
+def test_signal_mid_render_leaves_only_complete_frames(interrupted, sig, code, word):
+    r = interrupted[sig]
+    assert r["sent"] not in (None, -1.0), f"render ended or never wrote a frame: {r.get('stderr')!r}"
+    assert r["code"] == code, f"exit {hx.signal_name(r['code'])}: {r['stderr']!r}"
+    lines = [ln for ln in r["stderr"].splitlines() if ln.strip()]
+    assert len(lines) == 1 and word in lines[0] and "Traceback" not in r["stderr"], r["stderr"]
+    folder = r["folder"]
+    written = [p for p in _outputs(folder) if p.name != f"col.{FRAMES:04d}.exr"]
+    assert 1 <= len(written) < FRAMES - 1, "the signal did not land mid-render"
+    for p in written:
+        assert hx.reads_back(p) is None, p
+    assert hx.temp_files(folder) == []
+    after = hx.snapshot(folder)
+    for rel, digest in r["before"].items():
+        assert after.get(rel) == digest, f"{rel} changed"

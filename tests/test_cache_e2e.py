@@ -1,0 +1,280 @@
+"""The shot cache end to end, every scenario in real subprocesses of ``python -m nuke_colorize``.
+
+A 40-frame 64x48 synthetic shot with keyframes 1 and 30 (segments ``1-fwd`` 1..15, ``30-bwd``
+30..16 and ``30-fwd`` 30..40: 41 chain frames) and small exemplar settings. One sequential
+``render --shot`` is the baseline every other render must match byte for byte.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CMD = [sys.executable, "-m", "nuke_colorize"]
+N, W, H = 40, 64, 48
+CHAIN_FRAMES = 41
+SETTINGS = {"feature_size": 128, "max_working_size": 128}
+TIMEOUT = 120
+
+
+# ---------------------------------------------------------------------- data
+def _write(path: Path, px: np.ndarray, fmt: str) -> None:
+    import OpenImageIO as oiio
+    path.parent.mkdir(parents=True, exist_ok=True)
+    px = np.ascontiguousarray(px)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], fmt))
+    out.write_image(px)
+    out.close()
+
+
+def _colour(f: int, hue_shift: float = 0.0) -> np.ndarray:
+    """(H, W, 3) linear RGB: a red block sliding over a moving gradient."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    rgb = np.stack([0.1 + 0.3 * np.sin(xx / 7 + f / 4) ** 2, 0.3 + 0.5 * xx / W, 0.8 - 0.5 * yy / H], -1)
+    x0 = 4 + f % (W - 16)
+    rgb[14:30, x0:x0 + 12] = (0.9, 0.15, 0.1)
+    if hue_shift:
+        rgb = np.roll(rgb, 1, axis=2) * (1 - hue_shift) + rgb * hue_shift
+    return rgb.astype(np.float32)
+
+
+def _png(path: Path, rgb: np.ndarray) -> None:
+    _write(path, (np.clip(rgb, 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8), "uint8")
+
+
+def make_clip(root: Path) -> None:
+    for f in range(1, N + 1):
+        y = _colour(f) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        _write(root / "plate" / f"plate.{f:04d}.exr", np.repeat(y[..., None], 3, -1), "half")
+    for k in (1, 20, 30):
+        _png(root / f"ref_{k}.png", _colour(k))
+    _png(root / "ref_30_alt.png", _colour(30, hue_shift=0.3))
+    _png(root / "still.png", _colour(7, hue_shift=0.6))
+
+
+REFS = [{"frame": 1, "image": "ref_1.png"}, {"frame": 30, "image": "ref_30.png"}]
+
+
+def write_shot(root: Path, name: str, refs=None, **extra) -> Path:
+    tag = Path(name).stem
+    shot = {"plate": "plate/plate.####.exr", "frames": [1, N], "references": refs or REFS,
+            "settings": SETTINGS, "output": f"out_{tag}/colour.####.exr", "cache": f"cache_{tag}"}
+    shot.update(extra)
+    path = root / name
+    path.write_text(json.dumps(shot, indent=1))
+    return path
+
+
+def run(*args, ok=True, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(CMD + [str(a) for a in args], capture_output=True, text=True, timeout=TIMEOUT, **kw)
+    if ok:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def events(stdout: str):
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def computed(evts, segment_prefix: str = ""):
+    return [e["frame"] for e in evts if e.get("event") == "frame" and e["computed"]
+            and e["segment"].startswith(segment_prefix)]
+
+
+def outputs(folder: Path):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("colour.*.exr"))}
+
+
+def frame_file(cache: Path, seg_prefix: str, frame: int) -> Path:
+    (seg,) = [d for d in (cache / "segments").iterdir() if d.name.startswith(seg_prefix)]
+    (f,) = list(seg.glob(f"f{frame}.*.npz"))
+    return f
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """The synthetic shot and its baseline: one sequential ``render --shot`` of all frames."""
+    root = tmp_path_factory.mktemp("cacheclip")
+    make_clip(root)
+    shot = write_shot(root, "base.json")
+    summary = json.loads(run("render", "--shot", shot, "--json", "--quiet").stdout)
+    assert len(summary["computed"]) == CHAIN_FRAMES and summary["loaded"] == 0
+    base = outputs(root / "out_base")
+    assert len(base) == N
+    return root, base
+
+
+def copy_cache(root: Path, name: str) -> None:
+    shutil.copytree(root / "cache_base", root / f"cache_{name}")
+
+
+# ---------------------------------------------------------------------- tests
+def test_random_order_in_fresh_processes_matches_the_sequential_render(clip):
+    root, base = clip
+    shot = write_shot(root, "random.json")
+    counts = {}
+    for f in (17, 3, 40, 11):
+        summary = json.loads(run("render", "--shot", shot, "--frames", f"{f}-{f}", "--json", "--quiet").stdout)
+        counts[f] = len(summary["computed"])
+    got = outputs(root / "out_random")
+    assert sorted(got) == [f"colour.{f:04d}.exr" for f in (3, 11, 17, 40)]
+    for name, data in got.items():
+        assert data == base[name], name
+    # 17: chain 30..17; 3: 1..3; 40: 30..40 (each chain stores its own anchor);
+    # 11: resumes from frame 3's stored state and computes 4..11 only
+    assert counts == {17: 14, 3: 3, 40: 11, 11: 8}
+
+    # an implied shot (plain render arguments + --cache) in a fresh process: same bytes
+    run("render", "--plate", root / "plate/plate.####.exr", "--ref", f"1={root / 'ref_1.png'}",
+        "--ref", f"30={root / 'ref_30.png'}", "--out", root / "out_implied/colour.####.exr",
+        "--set", "feature_size=128", "--set", "max_working_size=128",
+        "--cache", root / "cache_implied", "--frames", "17-17", "--quiet")
+    assert outputs(root / "out_implied") == {"colour.0017.exr": base["colour.0017.exr"]}
+
+    # the uncached renderer with the same thread count gives the same bytes as well
+    run("render", "--plate", root / "plate/plate.####.exr", "--ref", f"1={root / 'ref_1.png'}",
+        "--ref", f"30={root / 'ref_30.png'}", "--out", root / "out_plain/colour.####.exr",
+        "--set", "feature_size=128", "--set", "max_working_size=128", "--quiet",
+        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert outputs(root / "out_plain") == base
+
+
+def test_sigkill_during_build_then_resume_finishes_identically(clip):
+    root, base = clip
+    shot = write_shot(root, "killed.json")
+    for kill_after in (5, 9):
+        proc = subprocess.Popen(CMD + ["cache", "build", str(shot), "--json-progress"], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        seen = 0
+        for line in proc.stdout:
+            evt = json.loads(line)
+            if evt.get("event") == "frame" and evt["computed"]:
+                seen += 1
+                if seen >= kill_after:
+                    break
+        proc.send_signal(signal.SIGKILL)   # mid-run: the next frame is being computed or written
+        proc.wait(timeout=TIMEOUT)
+        proc.stdout.close()
+        assert proc.returncode == -signal.SIGKILL
+    status = json.loads(run("cache", "status", shot, "--json").stdout)   # readable after the kills
+    assert status["stored"] >= 5 + 9 and not status["complete"]
+    stored = status["stored"]
+    resumed = events(run("cache", "build", shot, "--json-progress").stdout)
+    assert len(computed(resumed)) == CHAIN_FRAMES - stored   # nothing stored is computed again
+    assert outputs(root / "out_killed") == base
+    leftovers = [n for _, _, files in os.walk(root / "cache_killed") for n in files if ".tmp-" in n]
+    assert leftovers == []
+
+
+def test_two_concurrent_builders_share_the_work(clip):
+    root, base = clip
+    shot = write_shot(root, "twice.json")
+    procs = [subprocess.Popen(CMD + ["cache", "build", str(shot), "--json-progress"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=TIMEOUT) for p in procs]
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0, err[-2000:]
+    per_process = [computed(events(out)) for out, _ in results]
+    total = sum(len(c) for c in per_process)
+    assert CHAIN_FRAMES <= total <= CHAIN_FRAMES + 1, per_process
+    assert outputs(root / "out_twice") == base
+
+
+def test_reference_changes_invalidate_only_dependent_segments(clip):
+    root, _ = clip
+
+    def build(refs):
+        shot = write_shot(root, "swap.json", refs=refs)
+        evts = events(run("cache", "build", shot, "--json-progress", "--no-output").stdout)
+        return {p: len(computed(evts, p)) for p in ("1-fwd", "20-bwd", "20-fwd", "30-bwd", "30-fwd", "cold")}
+
+    copy_cache(root, "swap")
+    alt = [REFS[0], {"frame": 30, "image": "ref_30_alt.png"}]
+    assert build(alt) == {"1-fwd": 0, "20-bwd": 0, "20-fwd": 0, "30-bwd": 15, "30-fwd": 11, "cold": 0}
+    added = REFS + [{"frame": 20, "image": "ref_20.png"}]
+    # 1-fwd shrinks to 1..10 (stored), 30-bwd to 30..26 (stored): only keyframe 20's chains are new
+    assert build(added) == {"1-fwd": 0, "20-bwd": 10, "20-fwd": 6, "30-bwd": 0, "30-fwd": 0, "cold": 0}
+    still = REFS + [{"image": "still.png"}]    # every chain matches against the stills
+    assert build(still) == {"1-fwd": 15, "20-bwd": 0, "20-fwd": 0, "30-bwd": 15, "30-fwd": 11, "cold": 0}
+    # removing the still (or keyframe 20) again: the original chains are all still there
+    assert sum(build(REFS).values()) == 0
+
+def test_damaged_cache_files_are_detected_and_recomputed(clip):
+    root, base = clip
+    copy_cache(root, "damaged")
+    truncated = frame_file(root / "cache_damaged", "1-fwd", 14)
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    flipped = frame_file(root / "cache_damaged", "1-fwd", 15)
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    flipped.write_bytes(bytes(data))
+    garbage = frame_file(root / "cache_damaged", "30-fwd", 35)
+    garbage.write_bytes(b"not a cache file")
+    shot = write_shot(root, "damaged.json")
+    proc = run("render", "--shot", shot, "--frames", "14-15,35", "--json", "--quiet")
+    summary = json.loads(proc.stdout)
+    assert sorted(set(summary["computed"])) == [14, 15, 35]
+    assert len(summary["corrupt"]) == 3
+    assert proc.stderr.count("damaged cache file") == 3
+    got = outputs(root / "out_damaged")
+    assert got == {k: base[k] for k in ("colour.0014.exr", "colour.0015.exr", "colour.0035.exr")}
+
+
+def test_read_only_cache_gives_a_clear_error(clip, tmp_path):
+    root, _ = clip
+    # 1. a cache path below a regular file (works for root, who ignores permission bits)
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    shot = write_shot(root, "blocked.json", cache=str(tmp_path / "blocker" / "cache"))
+    proc = run("render", "--shot", shot, "--frames", "3-3", "--quiet", ok=False)
+    assert proc.returncode == 4
+    assert "cannot create the cache folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+    # 2. a populated cache on a read-only mount (private mount namespace; needs CAP_SYS_ADMIN)
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+        pytest.skip("no mount namespaces here (unshare -m)")
+    copy_cache(root, "readonly")
+    shot = write_shot(root, "readonly.json")
+    cache = str(root / "cache_readonly")
+    script = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" "$0" && exec "$@"'
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", script, cache] + CMD +
+                          ["render", "--shot", str(shot), "--frames", "3-3", "--quiet"],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 4, proc.stderr
+    assert "cache folder is not writable (Read-only file system)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_other_versions_and_settings_are_never_used_silently(clip):
+    root, _ = clip
+    copy_cache(root, "versions")
+    shot = write_shot(root, "versions.json")
+    # the same shot with another thread count (another determinism rule): nothing is reused, and
+    # the user is told
+    other = write_shot(root, "versions2.json", threads=2, cache="cache_versions")
+    proc = run("cache", "build", other, "--json-progress", "--no-output")
+    assert len(computed(events(proc.stdout))) == CHAIN_FRAMES
+    assert "not reused" in proc.stderr
+    human = run("cache", "status", shot).stdout
+    assert "30-bwd-30." in human and "15/15" in human and "3 segment folder(s)" in human
+    run("cache", "clear", shot, "--stale")
+    status = json.loads(run("cache", "status", shot, "--json").stdout)
+    assert status["complete"] and status["stale_segments"] == []
+
+    # a cache folder in another cache format is refused outright
+    manifest = root / "cache_versions" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps(dict(data, format=99, written_by="nuke-colorize 9.0")))
+    proc = run("cache", "build", shot, ok=False)
+    assert proc.returncode == 4 and "format 99" in proc.stderr
+
+    run("cache", "clear", shot)
+    assert sorted(os.listdir(root / "cache_versions")) == ["cache.lock"]

