@@ -40,16 +40,25 @@ def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up temp fil
     raise KeyboardInterrupt
 
 
+def _interrupted() -> int:
+    what = "terminated" if _TERMINATED else "interrupted"
+    print(f"nuke-colorize: {what}; no partial output was left behind", file=sys.stderr)
+    return 128 + int(_TERMINATED[0]) if _TERMINATED else 130
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
     try:
         signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread
         pass
+    try:  # building the parser imports the command modules (numpy, ...): Ctrl-C may land here too
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        return _interrupted()
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
     try:
         return int(args.func(args) or 0)
     except ColorizeError as err:
@@ -58,9 +67,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"nuke-colorize: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        what = "terminated" if _TERMINATED else "interrupted"
-        print(f"nuke-colorize: {what}; no partial output was left behind", file=sys.stderr)
-        return 128 + int(_TERMINATED[0]) if _TERMINATED else 130
+        return _interrupted()
     except MemoryError:
         if args.debug:
             raise

@@ -91,6 +91,23 @@ def segment_of(segments: Sequence[Segment], frame: int) -> Segment:
     raise InputError(f"frame {frame} is not part of the shot", frame=frame)
 
 
+def chain_references(seg: Segment, references: Sequence[Reference]) -> List[Reference]:
+    """The references a chain's frames depend on: its anchor keyframe, the next keyframe in
+    the chain's direction (the other end of the interval it walks into), then every external
+    still in the given order. Farther keyframes are left out, so a keyframe influences only
+    the frames between its two neighbouring keyframes; the shot cache invalidates by this rule.
+    A chain started cold (no keyframes) uses every reference.
+    """
+    stills = [r for r in references if r.frame is None]
+    if seg.anchor is None:
+        return stills or list(references)
+    keyframes = {r.frame: r for r in references if r.frame is not None}
+    keys = sorted(keyframes)
+    i = keys.index(seg.anchor) + (1 if seg.direction > 0 else -1)
+    far = [keyframes[keys[i]]] if 0 <= i < len(keys) else []
+    return [keyframes[seg.anchor]] + far + stills
+
+
 STATE_DTYPE = np.float16
 
 
@@ -173,15 +190,10 @@ class Engine:
                     break
 
     def segment_references(self, seg: Segment) -> List[Reference]:
-        """The references the frames of ``seg`` depend on: its anchor keyframe first, then
-        every external still in the given order. Other keyframes are left out, so a keyframe
-        influences only its own two chains (the shot cache invalidates by this rule). The
+        """The references the frames of ``seg`` depend on (:func:`chain_references`). The
         backend is switched to this set (``set_references``) before a segment's first
         computed frame; segments read entirely from the store cost nothing."""
-        stills = [r for r in self.references if r.frame is None]
-        if seg.anchor is None:
-            return stills or list(self.references)
-        return [self.keyframes[seg.anchor]] + stills
+        return chain_references(seg, self.references)
 
     def _use_references(self, seg: Segment) -> None:
         refs = self.segment_references(seg)

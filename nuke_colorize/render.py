@@ -183,6 +183,7 @@ def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int]) -> None
 
 def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
                    warn: Callable[[str], None], store=None) -> Colorizer:
+    source.check_headers()  # a broken frame 180 is refused now, not after 179 frames of work
     if not job.references:
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH")
     refs = [load_reference(r, job.ref_colorspace, warn) for r in job.references]

@@ -91,6 +91,8 @@ class Shot:
                 data = json.load(fh)
         except ValueError as exc:
             raise InputError(f"shot file is not valid JSON: {exc}", file=path) from None
+        except RecursionError:
+            raise InputError("shot file is not a shot description (JSON nested too deeply)", file=path) from None
         except OSError as exc:
             raise InputError(f"cannot read shot file: {exc.strerror or exc}", file=path) from None
         return cls.from_dict(data, os.path.dirname(path), path=path)
@@ -117,8 +119,10 @@ class Shot:
                 raise InputError(f"'{key}' must be a path (non-empty string), got {value!r}", file=where)
             return _resolve(value, base_dir)
 
+        frames = _frames(data["frames"], "", where) if data.get("frames") is not None else None
         plate = p("plate", required=True)
-        frames = _frames(data.get("frames"), plate, where)
+        if frames is None:
+            frames = _frames(None, plate, where)   # the plate's frames on disk
         refs = _references(data.get("references"), base_dir, frames, where)
         backend = _string(data, "backend", "exemplar", where)
         settings = _settings(data.get("settings"), backend, where)

@@ -1,7 +1,8 @@
 """The shot cache end to end, every scenario in real subprocesses of ``python -m nuke_colorize``.
 
-A 40-frame 64x48 synthetic shot with keyframes 1 and 30 (segments ``1-fwd`` 1..15, ``30-bwd``
-30..16 and ``30-fwd`` 30..40: 41 chain frames) and small exemplar settings. One sequential
+A 40-frame 64x48 synthetic shot with keyframes 1, 20 and 40 (chains ``1-fwd`` 1..10, ``20-bwd``
+20..11, ``20-fwd`` 20..30, ``40-bwd`` 40..31 and ``40-fwd`` 40: 42 chain frames) and small
+exemplar settings. One sequential
 ``render --shot`` is the baseline every other render must match byte for byte.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 
 CMD = [sys.executable, "-m", "nuke_colorize"]
 N, W, H = 40, 64, 48
-CHAIN_FRAMES = 41
+CHAIN_FRAMES = 42
 SETTINGS = {"feature_size": 128, "max_working_size": 128}
 TIMEOUT = 120
 
@@ -54,13 +55,14 @@ def make_clip(root: Path) -> None:
     for f in range(1, N + 1):
         y = _colour(f) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
         _write(root / "plate" / f"plate.{f:04d}.exr", np.repeat(y[..., None], 3, -1), "half")
-    for k in (1, 20, 30):
+    for k in (1, 20, 30, 40):
         _png(root / f"ref_{k}.png", _colour(k))
-    _png(root / "ref_30_alt.png", _colour(30, hue_shift=0.3))
+    _png(root / "ref_40_alt.png", _colour(40, hue_shift=0.3))
     _png(root / "still.png", _colour(7, hue_shift=0.6))
 
 
-REFS = [{"frame": 1, "image": "ref_1.png"}, {"frame": 30, "image": "ref_30.png"}]
+REFS = [{"frame": 1, "image": "ref_1.png"}, {"frame": 20, "image": "ref_20.png"},
+        {"frame": 40, "image": "ref_40.png"}]
 
 
 def write_shot(root: Path, name: str, refs=None, **extra) -> Path:
@@ -112,6 +114,10 @@ def clip(tmp_path_factory):
     return root, base
 
 
+def _ref_args(root: Path):
+    return [a for r in REFS for a in ("--ref", f"{r['frame']}={root / r['image']}")]
+
+
 def copy_cache(root: Path, name: str) -> None:
     shutil.copytree(root / "cache_base", root / f"cache_{name}")
 
@@ -128,20 +134,18 @@ def test_random_order_in_fresh_processes_matches_the_sequential_render(clip):
     assert sorted(got) == [f"colour.{f:04d}.exr" for f in (3, 11, 17, 40)]
     for name, data in got.items():
         assert data == base[name], name
-    # 17: chain 30..17; 3: 1..3; 40: 30..40 (each chain stores its own anchor);
-    # 11: resumes from frame 3's stored state and computes 4..11 only
-    assert counts == {17: 14, 3: 3, 40: 11, 11: 8}
+    # 17: chain 20..17; 3: 1..3; 40: the keyframe itself; 11: resumes from frame 17's stored
+    # state (same chain, written by another process) and computes 16..11 only
+    assert counts == {17: 4, 3: 3, 40: 1, 11: 6}
 
     # an implied shot (plain render arguments + --cache) in a fresh process: same bytes
-    run("render", "--plate", root / "plate/plate.####.exr", "--ref", f"1={root / 'ref_1.png'}",
-        "--ref", f"30={root / 'ref_30.png'}", "--out", root / "out_implied/colour.####.exr",
+    run("render", "--plate", root / "plate/plate.####.exr", *_ref_args(root), "--out", root / "out_implied/colour.####.exr",
         "--set", "feature_size=128", "--set", "max_working_size=128",
         "--cache", root / "cache_implied", "--frames", "17-17", "--quiet")
     assert outputs(root / "out_implied") == {"colour.0017.exr": base["colour.0017.exr"]}
 
     # the uncached renderer with the same thread count gives the same bytes as well
-    run("render", "--plate", root / "plate/plate.####.exr", "--ref", f"1={root / 'ref_1.png'}",
-        "--ref", f"30={root / 'ref_30.png'}", "--out", root / "out_plain/colour.####.exr",
+    run("render", "--plate", root / "plate/plate.####.exr", *_ref_args(root), "--out", root / "out_plain/colour.####.exr",
         "--set", "feature_size=128", "--set", "max_working_size=128", "--quiet",
         env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert outputs(root / "out_plain") == base
@@ -194,38 +198,41 @@ def test_reference_changes_invalidate_only_dependent_segments(clip):
     def build(refs):
         shot = write_shot(root, "swap.json", refs=refs)
         evts = events(run("cache", "build", shot, "--json-progress", "--no-output").stdout)
-        return {p: len(computed(evts, p)) for p in ("1-fwd", "20-bwd", "20-fwd", "30-bwd", "30-fwd", "cold")}
+        names = ("1-fwd", "20-bwd", "20-fwd", "30-bwd", "30-fwd", "40-bwd", "40-fwd")
+        return {p: n for p in names for n in [len(computed(evts, p + "-"))] if n}
 
     copy_cache(root, "swap")
-    alt = [REFS[0], {"frame": 30, "image": "ref_30_alt.png"}]
-    assert build(alt) == {"1-fwd": 0, "20-bwd": 0, "20-fwd": 0, "30-bwd": 15, "30-fwd": 11, "cold": 0}
-    added = REFS + [{"frame": 20, "image": "ref_20.png"}]
-    # 1-fwd shrinks to 1..10 (stored), 30-bwd to 30..26 (stored): only keyframe 20's chains are new
-    assert build(added) == {"1-fwd": 0, "20-bwd": 10, "20-fwd": 6, "30-bwd": 0, "30-fwd": 0, "cold": 0}
-    still = REFS + [{"image": "still.png"}]    # every chain matches against the stills
-    assert build(still) == {"1-fwd": 15, "20-bwd": 0, "20-fwd": 0, "30-bwd": 15, "30-fwd": 11, "cold": 0}
-    # removing the still (or keyframe 20) again: the original chains are all still there
-    assert sum(build(REFS).values()) == 0
+    # keyframe 40 changed: only the frames between its neighbour 20 and the end
+    alt = REFS[:2] + [{"frame": 40, "image": "ref_40_alt.png"}]
+    assert build(alt) == {"20-fwd": 11, "40-bwd": 10, "40-fwd": 1}
+    # keyframe 30 added between 20 and 40: only 21..39 (1-fwd, 20-bwd and 40-fwd are reused)
+    added = REFS + [{"frame": 30, "image": "ref_30.png"}]
+    assert build(added) == {"20-fwd": 6, "30-bwd": 5, "30-fwd": 6, "40-bwd": 5}
+    # a still takes part in every chain's matching: everything
+    still = REFS + [{"image": "still.png"}]
+    assert build(still) == {"1-fwd": 10, "20-bwd": 10, "20-fwd": 11, "40-bwd": 10, "40-fwd": 1}
+    # removing the still (or keyframe 30) again: the original chains are all still there
+    assert build(REFS) == {}
 
 def test_damaged_cache_files_are_detected_and_recomputed(clip):
     root, base = clip
     copy_cache(root, "damaged")
-    truncated = frame_file(root / "cache_damaged", "1-fwd", 14)
+    truncated = frame_file(root / "cache_damaged", "1-fwd-", 5)
     truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
-    flipped = frame_file(root / "cache_damaged", "1-fwd", 15)
+    flipped = frame_file(root / "cache_damaged", "1-fwd-", 6)
     data = bytearray(flipped.read_bytes())
     data[len(data) // 2] ^= 0x40
     flipped.write_bytes(bytes(data))
-    garbage = frame_file(root / "cache_damaged", "30-fwd", 35)
+    garbage = frame_file(root / "cache_damaged", "20-fwd-", 25)
     garbage.write_bytes(b"not a cache file")
     shot = write_shot(root, "damaged.json")
-    proc = run("render", "--shot", shot, "--frames", "14-15,35", "--json", "--quiet")
+    proc = run("render", "--shot", shot, "--frames", "5-6,25", "--json", "--quiet")
     summary = json.loads(proc.stdout)
-    assert sorted(set(summary["computed"])) == [14, 15, 35]
+    assert sorted(set(summary["computed"])) == [5, 6, 25]
     assert len(summary["corrupt"]) == 3
     assert proc.stderr.count("damaged cache file") == 3
     got = outputs(root / "out_damaged")
-    assert got == {k: base[k] for k in ("colour.0014.exr", "colour.0015.exr", "colour.0035.exr")}
+    assert got == {k: base[k] for k in ("colour.0005.exr", "colour.0006.exr", "colour.0025.exr")}
 
 
 def test_read_only_cache_gives_a_clear_error(clip, tmp_path):
@@ -260,11 +267,11 @@ def test_other_versions_and_settings_are_never_used_silently(clip):
     # the same shot with another thread count (another determinism rule): nothing is reused, and
     # the user is told
     other = write_shot(root, "versions2.json", threads=2, cache="cache_versions")
-    proc = run("cache", "build", other, "--json-progress", "--no-output")
-    assert len(computed(events(proc.stdout))) == CHAIN_FRAMES
+    proc = run("cache", "build", other, "--frames", "1-3", "--json-progress", "--no-output")
+    assert computed(events(proc.stdout)) == [1, 2, 3]          # stored with 1 thread: not resumed
     assert "not reused" in proc.stderr
     human = run("cache", "status", shot).stdout
-    assert "30-bwd-30." in human and "15/15" in human and "3 segment folder(s)" in human
+    assert "20-bwd-20." in human and "10/10" in human and "1 segment folder(s)" in human
     run("cache", "clear", shot, "--stale")
     status = json.loads(run("cache", "status", shot, "--json").stdout)
     assert status["complete"] and status["stale_segments"] == []

@@ -87,23 +87,25 @@ def test_disk_store_drops_damaged_files_and_reports_them(tmp_path):
 
 
 def test_segment_keys_follow_the_dependency_rule():
-    segs = plan_segments(range(1, 41), [1, 30])
-    s1, s30b, s30f = segs
-    base = _index([_ref(1, "a"), _ref(30, "a")])
-    other_kf = _index([_ref(1, "a"), _ref(30, "b")])
-    new_still = _index([_ref(1, "a"), _ref(30, "a"), _ref(None, "s")])
-    other_settings = _index([_ref(1, "a"), _ref(30, "a")], base={"b": 2})
-    assert base.key(s1) == other_kf.key(s1)                          # keyframe 30 is not 1's business
-    assert base.key(s30b) != other_kf.key(s30b) and base.key(s30f) != other_kf.key(s30f)
+    segs = plan_segments(range(1, 51), [1, 20, 40])
+    names = [f"{s.anchor}-{'fwd' if s.direction > 0 else 'bwd'}" for s in segs]
+    assert names == ["1-fwd", "20-bwd", "20-fwd", "40-bwd", "40-fwd"]
+    base = _index([_ref(1, "a"), _ref(20, "a"), _ref(40, "a")])
+    other_kf = _index([_ref(1, "a"), _ref(20, "a"), _ref(40, "b")])
+    new_still = _index([_ref(1, "a"), _ref(20, "a"), _ref(40, "a"), _ref(None, "s")])
+    other_settings = _index([_ref(1, "a"), _ref(20, "a"), _ref(40, "a")], base={"b": 2})
+    # keyframe 40 feeds the chains between its neighbour 20 and the end, nothing before 20
+    assert [base.key(s) == other_kf.key(s) for s in segs] == [True, True, False, False, False]
     assert all(base.key(s) != new_still.key(s) for s in segs)        # stills feed every chain
     assert all(base.key(s) != other_settings.key(s) for s in segs)
-    assert base.key(s30b) != base.key(s30f)
-    assert base.dirname(s30b).startswith("30-bwd-30.")
+    assert len({base.key(s) for s in segs}) == 5
+    assert base.dirname(segs[1]).startswith("20-bwd-20.")
 
-    # a new keyframe moves boundaries but chains keep their anchor, so their keys stay
-    moved = plan_segments(range(1, 41), [1, 20, 30])
-    idx = _index([_ref(1, "a"), _ref(20, "a"), _ref(30, "a")])
-    assert idx.key(moved[0]) == base.key(s1) and idx.key(moved[3]) == base.key(s30b)
+    # a keyframe added between 20 and 40 changes the chains of that interval only
+    moved = plan_segments(range(1, 51), [1, 20, 30, 40])
+    idx = _index([_ref(1, "a"), _ref(20, "a"), _ref(30, "a"), _ref(40, "a")])
+    assert [idx.key(s) in {base.key(t) for t in segs} for s in moved] == [
+        True, True, False, False, False, False, True]
 
 
 def test_chain_hashes_change_from_a_changed_plate_frame_onwards():
@@ -116,12 +118,14 @@ def test_chain_hashes_change_from_a_changed_plate_frame_onwards():
     assert all(a.chain_hash(seg, f) == a.chain_hash(longer, f) for f in range(1, 11))
 
 
-def test_engine_gives_each_chain_its_keyframe_and_the_stills():
-    refs = [_ref(1, "a"), _ref(None, "s"), _ref(30, "a")]
+def test_engine_gives_each_chain_its_keyframes_and_the_stills():
+    refs = [_ref(1, "a"), _ref(None, "s"), _ref(30, "a"), _ref(20, "a")]
     eng = Engine(backend=None, references=refs, target=None)
-    s1, s30b, _ = plan_segments(range(1, 41), [1, 30])
-    assert eng.segment_references(s1) == [refs[0], refs[1]]
-    assert eng.segment_references(s30b) == [refs[2], refs[1]]
+    s1, s20b, s20f, s30b, s30f = plan_segments(range(1, 41), [1, 20, 30])
+    assert eng.segment_references(s1) == [refs[0], refs[3], refs[1]]     # anchor, far end, stills
+    assert eng.segment_references(s20b) == [refs[3], refs[0], refs[1]]
+    assert eng.segment_references(s20f) == [refs[3], refs[2], refs[1]]
+    assert eng.segment_references(s30f) == [refs[2], refs[1]]             # nothing beyond the last
     cold = plan_segments(range(1, 5), [])[0]
     assert Engine(None, [refs[1]], None).segment_references(cold) == [refs[1]]
 

@@ -5,19 +5,20 @@ Dependency rule (what a stored frame of a chain depends on):
 * everything global: cache format, package version, the determinism rule (thread count,
   torch / OpenCV / numpy versions), device, backend ``settings_key`` (name, version, settings,
   weights), plate size, colourspaces and working size;
-* its segment's references: the anchor keyframe (pixels, role) and every still, in order
-  (:meth:`nuke_colorize.engine.Engine.segment_references`): other keyframes are not used by
-  the chain, so they are not in its key;
+* its chain's references (:func:`nuke_colorize.engine.chain_references`): the anchor keyframe,
+  the next keyframe in the chain's direction and every still, in order (pixels and role);
 * the chain up to it: the chain's direction and start frame, and the identity of every plate
   (and matte) frame from the start up to this frame.
 
 The first two give the *segment key* (one folder per key); the third gives a per-frame *chain
 hash* ``h_i = sha256(h_{i-1}, frame_i, plate_i, matte_i)`` with ``h_{-1}`` the segment key,
-which names the frame's file. So changing one keyframe invalidates only its two chains; adding
-or removing one moves segment boundaries but every chain that keeps its anchor keeps its frames
-(a chain's frames never depend on where it ends); a re-rendered plate frame invalidates that frame
-and the rest of its chain only; extending the frame range reuses everything; adding, removing or
-changing a still changes every segment (all chains match against the stills).
+which names the frame's file. Consequences: changing keyframe K recomputes only the frames
+between K's neighbouring keyframes; adding a keyframe between A and B recomputes only A..B
+(every other chain keeps its anchor and far keyframe, and a chain's frames never depend on
+where it ends); removing it brings the old chains back (still stored); a re-rendered plate
+frame invalidates that frame and the rest of its chain only; extending the frame range reuses
+everything; adding, removing or changing a still recomputes every chain (all chains match
+against the stills).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import json
 from typing import Any, Callable, Dict, List, Sequence
 
 from ..backends.base import Reference
-from ..engine import Segment
+from ..engine import Segment, chain_references
 
 CACHE_FORMAT = 1
 
@@ -37,18 +38,9 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def segment_references(seg: Segment, references: Sequence[Reference]) -> List[Reference]:
-    """Mirror of :meth:`Engine.segment_references` for key computation."""
-    stills = [r for r in references if r.frame is None]
-    if seg.anchor is None:
-        return stills or list(references)
-    anchor = [r for r in references if r.frame == seg.anchor][-1:]
-    return anchor + stills
-
-
 def segment_material(base: Dict[str, Any], seg: Segment, references: Sequence[Reference]) -> Dict[str, Any]:
     """Everything a segment's key is computed from (also written to its ``segment.json``)."""
-    refs = segment_references(seg, references)
+    refs = chain_references(seg, references)
     return {"base": base, "anchor": seg.anchor, "direction": seg.direction, "start": seg.frames[0],
             "references": [{"frame": r.frame, "key": r.key, "path": r.path} for r in refs]}
 

@@ -104,6 +104,7 @@ class _Context:
                          "ref_colorspace": shot.ref_colorspace,
                          "working_size": [self.col.work_w, self.col.work_h], "matte": bool(shot.matte)}
             self._plate_ids: Dict[int, str] = {}
+            self._shot_key: Optional[str] = None
             self.index = SegmentIndex(self.base, self.col.references, self.frame_identity)
             self.store = DiskStore(root, self.index, on_corrupt=on_corrupt)
             self.col.store = self.store
@@ -124,8 +125,10 @@ class _Context:
         return ident
 
     def shot_key(self) -> str:
-        return self.shot.key(settings_key=self.col.backend.settings_key(),
-                             plate_ids=[self.plate_id(f) for f in self.job.frames])
+        if self._shot_key is None:
+            self._shot_key = self.shot.key(settings_key=self.col.backend.settings_key(),
+                                           plate_ids=[self.plate_id(f) for f in self.job.frames])
+        return self._shot_key
 
     def attributes(self) -> Dict[str, Any]:
         """Output metadata, as :func:`nuke_colorize.render.run_render` writes it."""
@@ -239,28 +242,14 @@ class ShotCache:
                         segments=[ctx.index.dirname(s) for s, _ in plan])
             pending = list(plan)
             while pending:
-                progressed = False
                 for item in list(pending):
-                    seg_lock = FileLock(self._lock_path(ctx, item[0]))
-                    if seg_lock.acquire(blocking=False):
-                        try:
-                            self._run_segment(ctx, item[0], item[1], run, write_outputs, bar)
-                        finally:
-                            seg_lock.release()
+                    if self._segment_locked(ctx, item, run, write_outputs, bar, blocking=False):
                         pending.remove(item)
-                        progressed = True
-                if pending and not progressed:
-                    seg, frames = pending[0]
-                    name = ctx.index.dirname(seg)
+                if pending:  # the rest is being built by other processes: wait for one, then go on
+                    name = ctx.index.dirname(pending[0][0])
                     self._event(event="waiting", segment=name, done=run.done, total=run.total,
                                 message=f"waiting for another process building segment {name}")
-                    seg_lock = FileLock(self._lock_path(ctx, seg))
-                    seg_lock.acquire(blocking=True)
-                    try:
-                        self._run_segment(ctx, seg, frames, run, write_outputs, bar)
-                    finally:
-                        seg_lock.release()
-                    pending.pop(0)
+                    self._segment_locked(ctx, pending.pop(0), run, write_outputs, bar, blocking=True)
             dt = time.time() - t0
             run.total = max(run.total, run.done)
             summary = {"frames": len(todo), "seconds": round(dt, 3),
@@ -279,8 +268,18 @@ class ShotCache:
                 ctx.close()
             lock.release()
 
-    def _lock_path(self, ctx: _Context, seg: Segment) -> str:
-        return os.path.join(self.root, "locks", ctx.index.dirname(seg) + ".lock")
+    def _segment_locked(self, ctx: _Context, item, run: _Run, write_outputs: bool, bar,
+                        blocking: bool) -> bool:
+        """Walk one (segment, frames) item under the segment's lock; False if the lock is busy."""
+        seg, frames = item
+        lock = FileLock(os.path.join(self.root, "locks", ctx.index.dirname(seg) + ".lock"))
+        if not lock.acquire(blocking=blocking):
+            return False
+        try:
+            self._run_segment(ctx, seg, frames, run, write_outputs, bar)
+        finally:
+            lock.release()
+        return True
 
     @staticmethod
     def _steps(ctx: _Context, seg: Segment, frames: List[int]) -> int:

@@ -72,7 +72,7 @@ def load_shot_info(path: str) -> ShotInfo:
         return _load_minimal(path)
     shot = Shot.load(path)
     frames = _frame_pair(getattr(shot, "frames"), path)
-    segments = tuple(sorted((_segment_tuple(s, path) for s in shot.segments()), key=lambda s: s[1]))
+    segments = tuple(sorted(_by_anchor(_segment_tuple(s, path) for s in shot.segments()), key=lambda s: s[1]))
     output = getattr(shot, "output", None)
     return ShotInfo(path=path, frames=frames, segments=segments or ((frames[0],) + frames,),
                     output=os.fspath(output) if output else None)
@@ -132,11 +132,21 @@ def _frame_pair(value: Any, path: str) -> Tuple[int, int]:
     return first, last
 
 
+def _by_anchor(segments) -> List[Segment]:
+    """Merge the engine's backward and forward chains of one keyframe into one farm segment."""
+    merged: dict = {}
+    for anchor, first, last in segments:
+        lo, hi = merged.get(anchor, (first, last))
+        merged[anchor] = (min(lo, first), max(hi, last))
+    return [(a, lo, hi) for a, (lo, hi) in merged.items()]
+
+
 def _segment_tuple(seg: Any, path: str) -> Segment:
     """Accept (anchor, first, last) tuples or objects with anchor/first/last attributes."""
     if isinstance(seg, (tuple, list)) and len(seg) == 3:
         return int(seg[0]), int(seg[1]), int(seg[2])
     try:
-        return int(seg.anchor), int(seg.first), int(seg.last)
+        anchor = seg.first if seg.anchor is None else seg.anchor  # a chain started cold
+        return int(anchor), int(seg.first), int(seg.last)
     except AttributeError:
         raise InputError(f"unexpected segment {seg!r} from the shot reader", file=path) from None

@@ -80,7 +80,8 @@ def build_shot(plate, frames, references, backend, cache, colorspace="auto", set
             entry = {"frame": int(frame), "image": image}
         refs.append(entry)
     shot = {"plate": plate, "frames": [int(frames[0]), int(frames[1])], "colorspace": colorspace,
-            "references": refs, "backend": backend, "cache": cache, "settings": dict(settings or {})}
+            "references": refs, "backend": backend, "cache": cache, "settings": dict(settings or {}),
+            "confidence_layer": True}
     if matte:
         shot["matte"] = matte
     return shot

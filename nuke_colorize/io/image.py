@@ -599,7 +599,8 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     with atomic_path(path) as tmp:
         out = oiio.ImageOutput.create(tmp)
         if out is None:
-            raise OutputError(f"no writer for this file type: {' '.join(oiio.geterror().split())}", file=path)
+            raise OutputError(f"no writer for this file type: {' '.join(oiio.geterror().split())}"
+                              .replace(tmp, path), file=path)
         if (spec.x or spec.y) and not out.supports("origin") or \
                 (spec.x < 0 or spec.y < 0) and not out.supports("negativeorigin"):
             spec.x = spec.y = 0

@@ -16,7 +16,7 @@ import threading
 from typing import Iterator, Optional, Sequence
 
 from ..errors import InputError
-from .image import DEFAULT_MAX_PIXELS, ImageData, check_readable, image_size, read_image
+from .image import DEFAULT_MAX_PIXELS, ImageData, check_readable, image_size, read_image, read_spec
 from .movie import MovieReader, is_movie
 from .sequence import format_frames, frame_path, is_pattern, scan_frames
 
@@ -132,11 +132,26 @@ class PlateSource:
                          allow_nonfinite=self.allow_nonfinite)
         if self.kind == "still":
             img.frame = frame
-        if (img.width, img.height) != (self.width, self.height):
-            raise InputError(f"frame is {img.width}x{img.height} but the plate is {self.width}x{self.height} "
+        self._check_size(img.width, img.height, path, frame)
+        return img
+
+    def _check_size(self, width: int, height: int, path: str, frame: int) -> None:
+        if (width, height) != (self.width, self.height):
+            raise InputError(f"frame is {width}x{height} but the plate is {self.width}x{self.height} "
                              f"(size of frame {self._size_frame}); all frames must have one size",
                              file=path, frame=frame)
-        return img
+
+    def check_headers(self) -> None:
+        """Open the header of every frame of a sequence (no pixels are read) and refuse, before
+        any work starts, a frame that is missing, empty, unreadable, of another format, claims an
+        absurd size or differs in size from the plate. Damage inside the pixel data is found
+        when the frame is read."""
+        if self.kind != "sequence":
+            return
+        for frame in self.frames:
+            path = self.path(frame)
+            spec = read_spec(path, frame, max_pixels=self.max_pixels)
+            self._check_size(int(spec.width), int(spec.height), path, frame)
 
     def identity(self, frame: int, content_hash: bool = False) -> str:
         """Cache key of the file behind ``frame``: resolved path + size + mtime, or its SHA-256.

@@ -72,7 +72,8 @@ def test_analyze_blocking_writes_the_shot_file_and_fills_the_cache(shot, fake_nu
     prep = nc.analyze(node)
     with open(prep.shot_path) as fh:
         data = json.load(fh)
-    assert set(data) == {"plate", "frames", "colorspace", "references", "backend", "output", "cache", "settings"}
+    assert set(data) == {"plate", "frames", "colorspace", "references", "backend", "output", "cache", "settings",
+                         "confidence_layer"}
     assert data["plate"] == read["file"].value() and data["frames"] == [1, 5]
     assert data["references"] == [{"frame": 1, "image": ref}, {"image": still}]
     assert data["backend"] == "exemplar" and data["colorspace"] == "auto"

@@ -7,7 +7,6 @@ output from an earlier render (frame 30) byte-identical. Both signals run at the
 """
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -96,3 +95,50 @@ def test_signal_mid_render_leaves_only_complete_frames(interrupted, sig, code, w
     after = hx.snapshot(folder)
     for rel, digest in r["before"].items():
         assert after.get(rel) == digest, f"{rel} changed"
+
+
+try:
+    from nuke_colorize.cache import ShotCache  # noqa: F401
+    HAVE_CACHE = True
+except ImportError:
+    HAVE_CACHE = False
+
+
+@pytest.mark.skipif(not HAVE_CACHE, reason="shot cache not built yet")
+def test_sigterm_during_shot_render_leaves_a_resumable_cache(long_shot, tmp_path):
+    """A farm kill (SIGTERM) mid-way through ``render --shot``; the rerun finishes the shot
+    and reuses every frame the first run stored instead of computing it again."""
+    import json
+
+    folder = tmp_path / "shot"
+    shutil.copytree(long_shot, folder)
+    (folder / "shot.json").write_text(json.dumps({
+        "plate": "plate/plate.####.exr", "frames": [1, FRAMES], "references": [{"frame": 1, "image": "ref.png"}],
+        "output": "out/col.####.exr", "cache": "cache", "settings": {"feature_size": 64, "max_working_size": 64}}))
+    argv = [sys.executable, "-m", "nuke_colorize", "render", "--shot", "shot.json", "--quiet"]
+    proc = subprocess.Popen(argv, cwd=str(folder), env=hx.cli_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + FIRST_FRAME_TIMEOUT_S
+    while time.time() < deadline and proc.poll() is None and not _outputs(folder):
+        time.sleep(0.02)
+    assert proc.poll() is None, f"render ended before its first frame: {proc.communicate()[1]!r}"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=EXIT_TIMEOUT_S)
+    err = err.decode("utf-8", "replace")
+    assert proc.returncode == 143, f"exit {hx.signal_name(proc.returncode)}: {err!r}"
+    assert "Traceback" not in err and len([ln for ln in err.splitlines() if ln.strip()]) == 1, err
+    assert hx.temp_files(folder) == []
+    first = {int(p.name.split(".")[1]) for p in _outputs(folder)}
+    assert 1 <= len(first) < FRAMES, "the signal did not land mid-render"
+    for p in _outputs(folder):
+        assert hx.reads_back(p) is None, p
+
+    res = hx.run_cli(["render", "--shot", "shot.json", "--quiet", "--json"], folder)
+    assert res.code == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert not set(summary["computed"]) & first, "frames stored before the kill were computed again"
+    assert summary["loaded"] >= 1
+    assert sorted(int(p.name.split(".")[1]) for p in _outputs(folder)) == list(range(1, FRAMES + 1))
+    for p in _outputs(folder):
+        assert hx.reads_back(p) is None, p
+    assert hx.temp_files(folder) == []

@@ -1,0 +1,179 @@
+"""Hand-edited shot files and unusable cache folders (issue 9), one row per case, same checks as
+:mod:`test_robustness_cli`: exit code, ONE stderr line naming file and problem, no traceback,
+inputs and earlier outputs byte-identical, no temporary files.
+
+A refused shot may leave an empty cache folder (and its lock file) behind: ``cache/**`` files
+are allowed, output files are not. Commands run with ``--quiet`` (no announce line).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+import rb_harness as hx
+from rb_harness import Case
+
+try:  # the shot cache is built by another part of the project; skip cleanly until it exists
+    from nuke_colorize.cache import ShotCache  # noqa: F401
+    from nuke_colorize.shot import Shot  # noqa: F401
+    HAVE_CACHE = True
+except ImportError:
+    HAVE_CACHE = False
+
+pytestmark = pytest.mark.skipif(not HAVE_CACHE, reason="shot cache not built yet")
+
+CACHE_FILES = ("cache/*", "cache/**", "sub/cache/*", "ro/*")
+GOOD = {"plate": "plate/plate.####.exr", "frames": [1, 3], "references": [{"frame": 1, "image": "ref.png"}],
+        "output": "new/col.####.exr", "cache": "cache", "settings": {"feature_size": 64, "max_working_size": 64}}
+
+
+def shot(**changes) -> Dict:
+    d = json.loads(json.dumps(GOOD))
+    for k, v in changes.items():
+        if v is None:
+            d.pop(k, None)
+        else:
+            d[k] = v
+    return d
+
+
+def b_shot(data=None, text=None, name="shot.json", then=None):
+    def build(d: Path):
+        p = d / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text if text is not None else json.dumps(data, indent=1))
+        if then:
+            return then(d)
+        return None
+    return build
+
+
+def b_ro_cache(d: Path):
+    (d / "ro").mkdir()
+    os.chmod(d / "ro", 0o555)
+
+
+_HELD = {}
+
+
+def b_hold_lock(d: Path):
+    """Take the cache's lock shared, as a running build would (released by the cleanup)."""
+    from nuke_colorize.cache.filelock import FileLock
+    (d / "cache").mkdir()
+    lock = FileLock(str(d / "cache" / "cache.lock"))
+    assert lock.acquire(shared=True, blocking=False)
+    _HELD[str(d)] = lock
+
+
+def release_lock(d: Path):
+    lock = _HELD.pop(str(d), None)
+    if lock is not None:
+        lock.release()
+
+
+def b_tmpfs_cache(d: Path):
+    hx.mount_full_tmpfs(d / "full", free_kb=8)
+
+
+def cleanup_tmpfs(d: Path):
+    hx.unmount(d / "full")
+
+
+def render_shot(path="shot.json", *extra) -> List[str]:
+    return ["render", "--shot", path, "--quiet", *extra]
+
+
+def accept(id_, build, argv):
+    return Case(id_, build, argv, 0, new_files=CACHE_FILES + ("new/*",))
+
+
+def refuse(id_, build, argv, code, fragments, **kw):
+    kw.setdefault("new_files", CACHE_FILES)
+    return Case(id_, build, argv, code, fragments, **kw)
+
+
+CASES: List[Case] = [
+    # ---- the file itself
+    refuse("shot-missing-file", lambda d: None, render_shot("nope.json"), 2,
+           ("nope.json", "not found")),
+    refuse("shot-invalid-json", b_shot(text='{"plate": "plate/plate.####.exr",\n  "frames": [1, 3'),
+           render_shot(), 2, ("shot.json", "not valid JSON")),
+    refuse("shot-invalid-json-cache-build", b_shot(text='{"plate": plate.exr}'),
+           ["cache", "build", "shot.json", "--quiet"], 2, ("shot.json", "not valid JSON")),
+    refuse("shot-invalid-json-cache-status", b_shot(text="\x00\x01binary"),
+           ["cache", "status", "shot.json"], 2, ("shot.json",)),
+    refuse("shot-not-utf8", b_shot(text=None, then=lambda d: (d / "shot.json").write_bytes(b'{"plate": "\xff\xfe"}')),
+           render_shot(), 2, ("shot.json",)),
+    refuse("shot-deeply-nested", b_shot(text="[" * 100000 + "]" * 100000), render_shot(), 2,
+           ("shot.json", "nested too deeply")),
+    refuse("shot-not-an-object", b_shot(text="[1, 2, 3]"), render_shot(), 2, ("shot.json", "JSON object")),
+    # ---- keys and types
+    refuse("shot-unknown-key", b_shot(shot(ouput="new/col.####.exr")), render_shot(), 2,
+           ("shot.json", "unknown key", "ouput")),
+    refuse("shot-unknown-reference-key", b_shot(shot(references=[{"frame": 1, "image": "ref.png", "colour": 1}])),
+           render_shot(), 2, ("shot.json", "colour")),
+    refuse("shot-frames-string", b_shot(shot(frames="1-3")), render_shot(), 2, ("shot.json", "'frames'")),
+    refuse("shot-frames-reversed", b_shot(shot(frames=[3, 1])), render_shot(), 2, ("shot.json", "'frames'")),
+    refuse("shot-plate-number", b_shot(shot(plate=42)), render_shot(), 2, ("shot.json", "'plate'")),
+    refuse("shot-references-empty", b_shot(shot(references=[])), render_shot(), 2, ("shot.json", "'references'")),
+    refuse("shot-reference-outside", b_shot(shot(references=[{"frame": 9, "image": "ref.png"}])), render_shot(), 2,
+           ("shot.json", "frame 9", "outside")),
+    refuse("shot-saturation-string", b_shot(shot(saturation="high")), render_shot(), 2,
+           ("shot.json", "'saturation'")),
+    refuse("shot-settings-wrong-type", b_shot(shot(settings={"max_working_size": "big"})), render_shot(), 2,
+           ("max_working_size", "number")),
+    refuse("shot-combined-with-plate", b_shot(shot()), render_shot("shot.json", "--plate", "x.####.exr"), 2,
+           ("--plate", "--shot")),
+    # ---- relative paths: taken from the shot file's folder, never from the working folder
+    refuse("shot-relative-path-from-shot-folder", b_shot(shot(), name="sub/shot.json"), render_shot("sub/shot.json"),
+           2, ("sub/plate/plate.0001.exr", "missing frame")),
+    accept("accept-shot-relative-paths",
+           b_shot(shot(plate="../plate/plate.####.exr", references=[{"frame": 1, "image": "../ref.png"}],
+                       output="../new/col.####.exr", cache="cache", frames=[1, 2]), name="sub/shot.json"),
+           render_shot("sub/shot.json")),
+    # ---- outputs that would destroy inputs
+    refuse("shot-output-equals-plate", b_shot(shot(output="plate/plate.####.exr")), render_shot(), 2,
+           ("overwrite", "plate")),
+    refuse("shot-output-equals-reference", b_shot(shot(output="ref.png", frames=[1, 1])), render_shot(), 2,
+           ("overwrite", "ref.png")),
+    refuse("shot-output-no-frame-number", b_shot(shot(output="single.exr")), render_shot(), 2,
+           ("single.exr", "####")),
+    # ---- cache folder
+    refuse("cache-read-only", b_shot(shot(cache="ro/cache"), then=b_ro_cache), render_shot(), 4,
+           ("ro/cache", "cannot create the cache folder"), honour_modes=True, cleanup=hx.restore_modes),
+    refuse("cache-in-use-clear", b_shot(shot(), then=b_hold_lock), ["cache", "clear", "shot.json"], 4,
+           ("cache", "in use"), cleanup=release_lock),
+    refuse("cache-disk-full-tmpfs", b_shot(shot(cache="full/cache"), then=b_tmpfs_cache), render_shot(), 4,
+           ("full/cache", "frame 1", "cannot write the cache", "No space left"), cleanup=cleanup_tmpfs,
+           new_files=("full/cache/**",),
+           skip=None if hx.can_mount_tmpfs() else "needs root and a mountable tmpfs"),
+]
+
+_BY_ID = {c.id: c for c in CASES}
+assert len(_BY_ID) == len(CASES)
+
+
+@pytest.fixture(scope="module")
+def table(request, robust_base, tmp_path_factory):
+    pool, futures = hx.start_table(request, _BY_ID, robust_base, tmp_path_factory.mktemp("shot-cases"))
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("case_id", list(_BY_ID))
+def test_case(case_id, table):
+    case = _BY_ID[case_id]
+    if case.skip:
+        pytest.skip(case.skip)
+    got = table[case_id].result()
+    bad = hx.problems(case, got)
+    if bad and case.xfail:
+        pytest.xfail(f"{case.xfail}: " + "; ".join(bad))
+    assert not bad, f"{case_id}: " + "; ".join(bad)
+    if case.code == 0:
+        outs = sorted((got["folder"] / "new").glob("col.*.exr"))
+        assert [p.name for p in outs] == ["col.0001.exr", "col.0002.exr"]
