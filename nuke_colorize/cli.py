@@ -77,7 +77,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as err:  # noqa: BLE001 - last-resort one-liner for farm logs
         if args.debug:
             raise
-        print(f"nuke-colorize: internal error: {type(err).__name__}: {err} "
+        text = " ".join(str(err).split())  # one line even when a library's message has several
+        print(f"nuke-colorize: internal error: {type(err).__name__}: {text} "
               f"(run with --debug for the traceback)", file=sys.stderr)
         return 1
 

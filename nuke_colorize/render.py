@@ -6,6 +6,8 @@ Nuke worker. Every output frame is written atomically; inputs are never written 
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ import numpy as np
 
 from . import color
 from .errors import InputError
-from .io import PlateSource, frame_path, is_pattern, read_image, same_target, write_image
+from .io import PlateSource, check_writable, frame_path, is_pattern, read_image, same_target, write_image
 from .io.image import compose_channels
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
 
@@ -137,6 +139,9 @@ def check_outputs(job: RenderJob, inputs: Sequence[str]) -> None:
             if same_target(out, src, job.frames):
                 raise InputError("output would overwrite an input", file=out,
                                  hint=f"choose an output other than {src}")
+        for f in job.frames:  # a folder in the way of any frame, found before the work
+            if os.path.isdir(frame_path(out, f)):
+                raise InputError("cannot write: the output path is a folder", file=frame_path(out, f), frame=f)
 
 
 def check_settings(backend: str, settings: Dict[str, Any]) -> None:
@@ -154,7 +159,7 @@ def check_settings(backend: str, settings: Dict[str, Any]) -> None:
             ok = isinstance(value, bool)
             kind = "true or false"
         elif isinstance(want, (int, float)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
             kind = "a finite number"
         elif isinstance(want, str):
             ok = isinstance(value, str)
@@ -169,6 +174,13 @@ def check_settings(backend: str, settings: Dict[str, Any]) -> None:
                              f"(default {json.dumps(want)})", hint=f"e.g. --set {key}={json.dumps(want)}")
 
 
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int]) -> None:
     """A keyframe reference is a plate frame painted in colour: any resolution, but the plate's
     shape. Another aspect ratio would put every colour in the wrong place."""
@@ -181,9 +193,17 @@ def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int]) -> None
                               "give a still of another shape without FRAME=")
 
 
+def preflight(job: RenderJob, source: PlateSource) -> None:
+    """Cheap checks before any model is loaded (they read headers and may create and remove a
+    probe file in the output folder, so read-only callers such as ``cache status`` skip them):
+    every plate frame's header, and that each output can be written."""
+    source.check_headers()  # a broken frame 180 is refused now, not after 179 frames of work
+    for out in [job.output] + ([job.confidence_out] if job.confidence_out else []):
+        check_writable(frame_path(out, job.frames[0]))  # writer for the extension, writable folder
+
+
 def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
                    warn: Callable[[str], None], store=None) -> Colorizer:
-    source.check_headers()  # a broken frame 180 is refused now, not after 179 frames of work
     if not job.references:
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH")
     refs = [load_reference(r, job.ref_colorspace, warn) for r in job.references]
@@ -203,7 +223,15 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
 
 def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
                 protected: Sequence[str], attributes: Dict[str, Any]) -> List[str]:
-    """Write one finished frame (and its confidence) atomically; returns the paths."""
+    """Write one finished frame (and its confidence) atomically; returns the paths.
+
+    A result holding NaN/Inf (the plate was checked finite, so a backend setting out of range,
+    e.g. ``temperature=0``) is refused rather than written as a wrong frame."""
+    bad = int((~np.isfinite(out.rgb)).any(axis=-1).sum()) + int((~np.isfinite(out.confidence)).sum())
+    if bad:
+        raise InputError(f"the colourised result has {bad} NaN/Inf values; the frame was not written",
+                         file=frame_path(job.output, out.frame), frame=out.frame,
+                         hint=f"a backend setting out of range? settings: {json.dumps(job.settings)}")
     cs = output_colorspace(job.out_colorspace, job.output, plate_cs)
     rgb = color.from_linear(out.rgb, cs, file=job.output)
     pixels, names = compose_channels(rgb, plate_img)
@@ -230,6 +258,7 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
     try:
         protected = [job.plate] + [r.path for r in job.references]
         check_outputs(job, protected)
+        preflight(job, source)
         luma = PlateLuma(source, job.colorspace, warn)
         col = make_colorizer(job, source, luma, warn, store)
         attributes = {"nuke_colorize:backend": job.backend,

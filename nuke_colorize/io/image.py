@@ -36,7 +36,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .atomic import OutputError, atomic_path
+from .atomic import OutputError, atomic_path, temp_path_for
 from .sequence import file_keys, frame_path, is_pattern, match_frame
 
 DEFAULT_MAX_PIXELS = 2 ** 28  # 268 M pixels, e.g. 16384 x 16384
@@ -616,6 +616,36 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         err = err or ("" if closed else out.geterror())
         if not ok or err:
             raise _write_failure(err, path, tmp, px.nbytes)
+
+
+def check_writable(path) -> None:
+    """Refuse at once what :func:`write_image` would refuse only after the work: ``path`` is a
+    folder, its extension has no writer, or its folder exists but no file can be made in it
+    (read-only, no permission). A folder that does not exist yet is left to be created. Leaves
+    nothing behind (the probe file is removed)."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        raise OutputError("cannot write: the output path is a folder", file=path)
+    if _family(path) == "other":
+        oiio = _oiio()
+        out = oiio.ImageOutput.create(path)
+        if out is None:
+            msg = " ".join(oiio.geterror().split())
+            raise OutputError(f"no writer for this file type: {msg}", file=path,
+                              hint="use .exr, .tif, .png, .dpx or .jpg")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        return
+    probe = temp_path_for(path)
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as exc:
+        raise OutputError(f"cannot write in the output folder: {exc.strerror or exc}", file=path) from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
 
 
 def _write_failure(err: str, path: str, tmp: str, nbytes: int) -> OutputError:

@@ -312,6 +312,18 @@ def build_base(root: Path) -> Path:
     return base
 
 
+_SHARED: Dict[str, Path] = {}
+
+
+def shared_base(tmp_path_factory) -> Path:
+    """The base shot, built once per test session (pytest's ``tmp_path_factory``) and shared by
+    the modules of the suite. No conftest.py here: it would shadow tests/conftest.py, which the
+    other test modules import as ``conftest``."""
+    if "base" not in _SHARED:
+        _SHARED["base"] = build_base(tmp_path_factory.mktemp("robust-base"))
+    return _SHARED["base"]
+
+
 def run_case(case: Case, base: Path, root: Path) -> dict:
     """Copy the base, build, snapshot, run, snapshot; returns everything the checks need."""
     folder = root / case.id

@@ -268,7 +268,9 @@ def wrong_key_named(d: Path, res: hx.Result):
 
 
 # ---------------------------------------------------------------- the table
-FIRST_OUT = ("out/col.0001.exr",)   # a failure found while reading frame 2 comes after frame 1 is written
+# Damage inside the pixel data (not the header) is found when the frame is read, after the
+# frames before it were rendered: those outputs may be rewritten (complete, valid), no others.
+FIRST_OUT = ("out/col.0001.exr",)
 NEW_OUT = "new/col.####.exr"
 ACCEPT_NEW = ("new/*",)
 
@@ -294,20 +296,21 @@ def accept(id_, build, plate=PLATE, refs=("1=ref.png",), extra=(), channels=("R"
 CASES: List[Case] = [
     # ---- plates: damaged files
     Case("plate-truncated-exr", b_truncate(2, 0.6), render_argv(), 2,
-         ("plate.0002.exr", "frame 2", "truncated")),
+         ("plate.0002.exr", "frame 2", "truncated"), may_change=FIRST_OUT),
     Case("plate-exr-header-cut", b_truncate(2, 0.02), render_argv(), 2,
          ("plate.0002.exr", "frame 2", "not a readable image")),
     Case("plate-truncated-png", b_plate_format("png", "uint8", b_truncate(2, 0.5, "png")),
-         render_argv(plate="plate/plate.####.png"), 2, ("plate.0002.png", "frame 2")),
+         render_argv(plate="plate/plate.####.png"), 2, ("plate.0002.png", "frame 2", "truncated")),
     Case("plate-truncated-jpeg", b_plate_format("jpg", "uint8", b_truncate(2, 0.5, "jpg")),
-         render_argv(plate="plate/plate.####.jpg"), 2, ("plate.0002.jpg", "frame 2")),
+         render_argv(plate="plate/plate.####.jpg"), 2, ("plate.0002.jpg", "frame 2", "truncated"),
+         may_change=FIRST_OUT),
     Case("plate-zero-byte", b_bytes(2, b""), render_argv(), 2, ("plate.0002.exr", "frame 2", "empty")),
     Case("plate-wrong-magic", b_bytes(2, b"GIF89a this is not an EXR\n" * 40), render_argv(), 2,
          ("plate.0002.exr", "frame 2", "not a readable image")),
     Case("plate-nan", b_pixels(2, np.nan), render_argv(), 2,
-         ("plate.0002.exr", "frame 2", "NaN/Inf")),
+         ("plate.0002.exr", "frame 2", "NaN/Inf"), may_change=FIRST_OUT),
     Case("plate-inf", b_pixels(3, np.inf), render_argv(), 2,
-         ("plate.0003.exr", "frame 3", "NaN/Inf")),
+         ("plate.0003.exr", "frame 3", "NaN/Inf"), may_change=FIRST_OUT + ("out/col.0002.exr",)),
     Case("plate-nan-first-frame", b_pixels(1, np.nan), render_argv(), 2,
          ("plate.0001.exr", "frame 1", "NaN/Inf")),
     # ---- plates: sequences
@@ -319,9 +322,10 @@ CASES: List[Case] = [
          ("plate.0004.exr", "frame 4", "missing frame")),
     Case("plate-different-size", b_other_size(3, 32, 24), render_argv(), 2,
          ("plate.0003.exr", "frame 3", "32x24", "64x48")),
-    Case("plate-header-100000-exr", b_absurd_exr(2), render_argv(), 2, ("plate.0002.exr", "frame 2")),
+    Case("plate-header-100000-exr", b_absurd_exr(2), render_argv(), 2,
+         ("plate.0002.exr", "frame 2", "absurd", "100000x100000")),
     Case("plate-header-100000-png-first", b_absurd_png_plate(1), render_argv(plate="plate/plate.####.png"), 2,
-         ("plate.0001.png", "frame 1", "absurd")),
+         ("plate.0001.png", "frame 1", "absurd", "100000x100000")),
     Case("plate-symlink-loop", b_symlink_loop(2), render_argv(), 2,
          ("plate.0002.exr", "frame 2", "symlink loop")),
     Case("plate-symlink-loop-range", b_symlink_loop(2), render_argv("--frames", "1-3"), 2,
@@ -383,11 +387,19 @@ CASES: List[Case] = [
          skip=None if hx.can_mount_tmpfs() else "needs root and a mountable tmpfs"),
     Case("out-file-size-limit", b_nothing, render_argv(out="big/col.####.exr"), 2,
          ("col.0001.exr", "cannot write"), fsize=4096),
-    Case("out-unknown-extension", b_nothing, render_argv(out="out/col.####.xyz"), 2, ("col.0001.xyz", "no writer")),
+    Case("out-unknown-extension", b_nothing, render_argv(out="out/col.####.xyz"), 2,
+         ("col.0001.xyz", "no writer")),
     # ---- command line
     Case("set-malformed", b_nothing, render_argv("--set", "feature_size"), 2, ("--set", "feature_size")),
     Case("set-unknown-key", b_nothing, render_argv("--set", "featuresize=64"), 2, ("featuresize",)),
     Case("set-wrong-type", b_nothing, render_argv("--set", "max_working_size=big"), 2, ("max_working_size",)),
+    Case("set-infinite", b_nothing, render_argv("--set", "max_working_size=1e999"), 2,
+         ("max_working_size", "finite number")),
+    Case("set-temperature-zero-gives-nan", b_nothing, render_argv("--set", "temperature=0"), 2,
+         ("col.0002.exr", "frame 2", "NaN/Inf", "not written", "temperature"), may_change=FIRST_OUT),
+    Case("set-negative-radius", b_nothing, render_argv("--set", "refine_radius=-1"), 2, ("refine_radius",),
+         may_change=FIRST_OUT, xfail="backends/exemplar.py does not range-check its settings: "
+                                     "refine_radius=-1 is an internal error (exit 1) from OpenCV"),
     Case("colorspace-unknown", b_nothing, render_argv("--colorspace", "NoSuchSpace"), 2, ("NoSuchSpace",)),
     Case("saturation-nan", b_nothing, render_argv("--saturation", "nan"), 2, ("saturation",)),
     Case("render-without-plate", b_nothing, ["render", "--out", OUT], 2, ("--plate",)),
@@ -423,6 +435,11 @@ assert len(_BY_ID) == len(CASES), "case ids must be unique"
 
 
 # ---------------------------------------------------------------- running the table
+@pytest.fixture(scope="module")
+def robust_base(tmp_path_factory):
+    return hx.shared_base(tmp_path_factory)
+
+
 @pytest.fixture(scope="module")
 def table(request, robust_base, tmp_path_factory):
     """Starts every selected case at once in a small pool; each test waits for its own."""

@@ -106,7 +106,7 @@ CASES: List[Case] = [
            ["cache", "build", "shot.json", "--quiet"], 2, ("shot.json", "not valid JSON")),
     refuse("shot-invalid-json-cache-status", b_shot(text="\x00\x01binary"),
            ["cache", "status", "shot.json"], 2, ("shot.json",)),
-    refuse("shot-not-utf8", b_shot(text=None, then=lambda d: (d / "shot.json").write_bytes(b'{"plate": "\xff\xfe"}')),
+    refuse("shot-not-utf8", lambda d: (d / "shot.json").write_bytes(b'{"plate": "\xff\xfe"}'),
            render_shot(), 2, ("shot.json",)),
     refuse("shot-deeply-nested", b_shot(text="[" * 100000 + "]" * 100000), render_shot(), 2,
            ("shot.json", "nested too deeply")),
@@ -129,8 +129,8 @@ CASES: List[Case] = [
     refuse("shot-combined-with-plate", b_shot(shot()), render_shot("shot.json", "--plate", "x.####.exr"), 2,
            ("--plate", "--shot")),
     # ---- relative paths: taken from the shot file's folder, never from the working folder
-    refuse("shot-relative-path-from-shot-folder", b_shot(shot(), name="sub/shot.json"), render_shot("sub/shot.json"),
-           2, ("sub/plate/plate.0001.exr", "missing frame")),
+    refuse("shot-relative-path-from-shot-folder", b_shot(shot(), name="sub/shot.json"),
+           render_shot("sub/shot.json"), 2, ("sub/plate/plate.0001.exr", "missing frame")),
     accept("accept-shot-relative-paths",
            b_shot(shot(plate="../plate/plate.####.exr", references=[{"frame": 1, "image": "../ref.png"}],
                        output="../new/col.####.exr", cache="cache", frames=[1, 2]), name="sub/shot.json"),
@@ -155,6 +155,11 @@ CASES: List[Case] = [
 
 _BY_ID = {c.id: c for c in CASES}
 assert len(_BY_ID) == len(CASES)
+
+
+@pytest.fixture(scope="module")
+def robust_base(tmp_path_factory):
+    return hx.shared_base(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
