@@ -214,6 +214,28 @@ def drop_file_permission_override() -> None:
             raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
+@functools.lru_cache(maxsize=1)
+def modes_apply() -> bool:
+    """Can a child of this process be made to honour file modes? (Always when not root; as root
+    only when the capability can be dropped, e.g. not in a container without CAP_SETPCAP.)"""
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return True
+    try:
+        subprocess.run([sys.executable, "-c", "pass"], preexec_fn=drop_file_permission_override,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return True
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def skip_reason(case: "Case") -> Optional[str]:
+    if case.skip:
+        return case.skip
+    if case.honour_modes and not modes_apply():
+        return "running as root and cannot drop CAP_DAC_OVERRIDE: file modes do not apply"
+    return None
+
+
 def _preexec(honour_modes: bool, fsize: Optional[int]):
     def fn():
         if fsize is not None:
@@ -460,7 +482,7 @@ def start_table(request, by_id: Dict[str, "Case"], base: Path, root: Path):
         cs = getattr(item, "callspec", None)
         if cs is not None and item.module is request.module and "case_id" in cs.params:
             c = by_id[cs.params["case_id"]]
-            if c.skip is None:
+            if skip_reason(c) is None:
                 wanted.append(c)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, min(4, (os.cpu_count() or 2) + 1)))
     return pool, {c.id: pool.submit(run_case, c, base, root) for c in wanted}
