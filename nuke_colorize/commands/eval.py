@@ -15,6 +15,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from ..errors import InputError
+from .render import parse_settings  # noqa: F401 - one --set parser for every command
 
 _COLUMNS = (  # header, key, format
     ("clip", "clip", "{}"),
@@ -56,23 +57,6 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     p.add_argument("--limit-frames", type=int, metavar="N", help="only the first N frames of each clip")
     p.set_defaults(func=run)
-
-
-def parse_settings(items: List[str]) -> Dict[str, Any]:
-    """``["k=v", ...]`` -> dict; values parsed as JSON (numbers, true/false) else kept as text."""
-    out: Dict[str, Any] = {}
-    for item in items:
-        if "=" not in item:
-            raise InputError(f"bad --set '{item}'", hint="use KEY=VALUE")
-        k, v = item.split("=", 1)
-        k = k.strip()
-        if not k:
-            raise InputError(f"bad --set '{item}'", hint="use KEY=VALUE")
-        try:
-            out[k] = json.loads(v)
-        except ValueError:
-            out[k] = v
-    return out
 
 
 def collect_clips(clips: List[str], clips_root: Optional[str] = None) -> List[str]:

@@ -15,6 +15,7 @@ def parse_settings(items) -> dict:
     out = {}
     for item in items or []:
         key, sep, value = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise InputError(f"bad --set '{item}'", hint="use --set key=value")
         try:
