@@ -233,7 +233,9 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
                   backend: str = "exemplar", settings: Optional[Dict[str, Any]] = None,
                   out_dir: Optional[str] = None, matte_dir: Optional[str] = None, *,
                   device: str = "cpu", limit_frames: Optional[int] = None,
-                  on_frame: Optional[Callable[[int, int], None]] = None) -> Dict[str, Any]:
+                  on_frame: Optional[Callable[[int, int], None]] = None,
+                  temporal_smoothing: float = 0.0,
+                  stills: Optional[Any] = None) -> Dict[str, Any]:
     """Colourise the grey version of a true-colour clip and score it against the truth.
 
     Args:
@@ -246,6 +248,12 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         matte_dir: optional folder of instance mattes named like the frames.
         limit_frames: evaluate only the first N frames.
         on_frame: called as ``on_frame(done, total)`` after each colourised frame.
+        temporal_smoothing: strength of the pipeline's temporal smoothing stage (0 = off).
+        stills: automatic mode (``refs`` is then ignored): colour stills (sRGB JPEG/PNG
+            paths) used as the only references, external stills without a frame; or a
+            callable ``stills(luma, frames)`` returning scenes ``[{"frames": [first, last],
+            "references": [{"image": path, ...}]}]`` (see :mod:`nuke_colorize.library.auto`),
+            each scene colourised with its own stills. ``luma(f)`` is the grey plate.
 
     Returns:
         A JSON-serialisable dict (non-finite numbers stay floats here; :func:`to_json`
@@ -263,11 +271,18 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     if min(H, W) < metrics.SSIM_WINDOW:
         raise InputError(f"frames of {W}x{H} are too small to evaluate", file=clip_dir,
                          hint="at least 11 pixels on each side")
-    ref_idx = parse_refs(refs, T)
-    references = [ReferenceInput(rgb=u8_to_linear(gt[i]), frame=i, path=paths[i]) for i in ref_idx]
-
     def luma(f: int) -> np.ndarray:
         return luminance(u8_to_linear(gt[f]))
+
+    scenes = None
+    if stills:
+        ref_idx = []
+        scenes = stills(luma, list(range(T))) if callable(stills) else \
+            [{"frames": [0, T - 1], "references": [{"image": p} for p in stills]}]
+        references = []
+    else:
+        ref_idx = parse_refs(refs, T)
+        references = [ReferenceInput(rgb=u8_to_linear(gt[i]), frame=i, path=paths[i]) for i in ref_idx]
 
     matte = None
     if matte_dir:
@@ -286,8 +301,17 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     flick = _FlickerAccumulator(gt)
     seen = set()
 
-    gen = colorize_clip(luma, list(range(T)), references, backend=backend, settings=settings,
-                        device=device, matte=matte)
+    def colorize(frames, refs_in):
+        return colorize_clip(luma, frames, refs_in, backend=backend, settings=settings,
+                             device=device, matte=matte, temporal_smoothing=temporal_smoothing)
+
+    if scenes is None:
+        gen = colorize(list(range(T)), references)
+    else:  # automatic mode: each scene with its own stills, one after the other
+        gen = (out for sc in scenes for out in colorize(
+            list(range(sc["frames"][0], sc["frames"][1] + 1)),
+            [ReferenceInput(rgb=u8_to_linear(_read_rgb_u8(r["image"])), frame=None, path=r["image"])
+             for r in sc["references"]]))
     t_colour = 0.0
     t0 = time.perf_counter()
     while True:
@@ -335,10 +359,13 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         "refs": ref_idx,
         "backend": backend,
         "settings": dict(settings or {}),
+        "temporal_smoothing": float(temporal_smoothing),
         "keyframes_in_mean": True,
         "psnr": _mean(psnrs),
         "ssim": _mean(ssims),
         "psnr_non_keyframes": _mean(non_key),
+        "psnr_grey": _mean([metrics.psnr(_grey255(g), g) for g in gt]),
+        "auto_scenes": scenes,
         "flicker": fl_pred,
         "flicker_gt": fl_gt,
         "flicker_ratio": (fl_pred / fl_gt) if fl_gt and not math.isnan(fl_gt) else math.nan,
@@ -359,6 +386,12 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     if out_dir:
         result["outputs"] = write_outputs(result, gt, contact_pred, out_dir)
     return result
+
+
+def _grey255(gt_u8: np.ndarray) -> np.ndarray:
+    """The grey plate of a ground-truth frame as delivered: (H, W, 3) float sRGB*255."""
+    y = luminance(u8_to_linear(gt_u8))
+    return np.clip(linear_to_srgb(np.repeat(y[..., None], 3, axis=-1)).astype(np.float64), 0.0, 1.0) * 255.0
 
 
 # ---------------------------------------------------------------- outputs
@@ -418,7 +451,7 @@ def write_outputs(result: Dict[str, Any], gt: Sequence[np.ndarray],
 
 
 # ---------------------------------------------------------------- summary over clips
-SUMMARY_KEYS = ("psnr", "ssim", "psnr_non_keyframes", "flicker", "flicker_gt", "flicker_ratio",
+SUMMARY_KEYS = ("psnr", "ssim", "psnr_non_keyframes", "psnr_grey", "flicker", "flicker_gt", "flicker_ratio",
                 "colourfulness", "colourfulness_gt", "cdc", "cdc_gt", "seconds_per_frame")
 
 

@@ -22,6 +22,7 @@ from . import color
 from .backends import make_backend
 from .backends.base import Backend, Reference, Result, TargetFrame
 from .engine import Engine, Segment, StateStore, plan_segments
+from .io.matte import resize_ids
 from .refine import upsample_guided
 
 
@@ -110,6 +111,8 @@ class Colorizer:
         store: state store (in-memory by default; the shot cache for resumable work).
         max_value: clip bound for display-referred output (None for scene-linear).
         saturation: chroma multiplier at recombination (1.0 = none).
+        temporal_smoothing: strength of the temporal smoothing stage (0 = off; see
+            :mod:`nuke_colorize.temporal`).
     """
 
     def __init__(self, luma: Callable[[int], np.ndarray], plate_size: Tuple[int, int],
@@ -117,7 +120,7 @@ class Colorizer:
                  settings: Optional[dict] = None, device: str = "cpu",
                  matte: Optional[Callable[[int], np.ndarray]] = None,
                  store: Optional[StateStore] = None, max_value: Optional[float] = None,
-                 saturation: float = 1.0):
+                 saturation: float = 1.0, temporal_smoothing: float = 0.0):
         self.luma_fn = luma
         self.plate_w, self.plate_h = int(plate_size[0]), int(plate_size[1])
         self.backend: Backend = backend if isinstance(backend, Backend) else \
@@ -125,11 +128,18 @@ class Colorizer:
         self.work_w, self.work_h = self.backend.working_size(self.plate_w, self.plate_h)
         self.inputs = list(references)
         self.references = prepare_references(references, self.work_w, self.work_h)
-        self.backend.set_references(self.references)
         self.matte_fn = matte
+        for ref in self.references:
+            if ref.frame is not None:
+                ref.matte = self._matte(ref.frame)
+                if ref.matte is not None:
+                    digest = hashlib.sha256(np.ascontiguousarray(ref.matte).tobytes()).hexdigest()
+                    ref.key = f"{ref.key}+matte:{digest[:16]}"
+        self.backend.set_references(self.references)
         self.store = store
         self.max_value = max_value
         self.saturation = float(saturation)
+        self.temporal_smoothing = float(temporal_smoothing)
         self._luma_cache: "OrderedDict[object, np.ndarray]" = OrderedDict()
         self.engine: Optional[Engine] = None
 
@@ -149,14 +159,17 @@ class Colorizer:
         L = self._plate_L(frame)
         if (self.work_w, self.work_h) != (self.plate_w, self.plate_h):
             L = cv2.resize(L, (self.work_w, self.work_h), interpolation=cv2.INTER_AREA)
-        matte = None
-        if self.matte_fn is not None:
-            m = self.matte_fn(frame)
-            if m is not None:
-                matte = cv2.resize(np.asarray(m, np.int32).astype(np.float32),
-                                   (self.work_w, self.work_h),
-                                   interpolation=cv2.INTER_NEAREST).astype(np.int32)
-        return TargetFrame(frame=frame, L=L.astype(np.float32), matte=matte)
+        return TargetFrame(frame=frame, L=L.astype(np.float32), matte=self._matte(frame))
+
+    def _matte(self, frame: int) -> Optional[np.ndarray]:
+        """(H, W) int32 instance IDs of ``frame`` at working resolution, or None."""
+        if self.matte_fn is None:
+            return None
+        m = self.matte_fn(frame)
+        if m is None:
+            return None
+        m = np.asarray(m, np.int32)
+        return resize_ids(m, (self.work_w, self.work_h))
 
     # -------------------------------------------------------------- outputs
     def _plate_L(self, frame: int) -> np.ndarray:
@@ -198,13 +211,37 @@ class Colorizer:
     def segments(self, frames: Sequence[int]) -> List[Segment]:
         return plan_segments(frames, [r.frame for r in self.references if r.frame is not None])
 
+    def temporal_stage(self, frames: Sequence[int], wanted: Optional[Sequence[int]] = None):
+        """The temporal smoothing stage for ``wanted`` frames of the shot ``frames``
+        (:class:`nuke_colorize.temporal.TemporalStage`), or None when smoothing is off."""
+        if not self.temporal_smoothing > 0:
+            return None
+        from .temporal import TemporalStage
+        return TemporalStage(frames, wanted, self.temporal_smoothing,
+                             keep=[r.frame for r in self.references if r.frame is not None],
+                             L_of=lambda f: self.target(f).L)
+
+    def results(self, frames: Sequence[int]) -> Iterator[Tuple[int, Result]]:
+        """(frame, working-resolution Result) for every frame, in processing order (no
+        plate-resolution finishing; for analysis such as keyframe suggestions)."""
+        self.engine = Engine(self.backend, self.references, self.target, self.store)
+        yield from self.engine.run(self.segments(frames), None)
+
     def run(self, frames: Sequence[int], wanted: Optional[Sequence[int]] = None,
             on_computed: Optional[Callable[[int], None]] = None) -> Iterator[FrameOutput]:
-        """Yield finished frames (processing order) for ``wanted`` frames of the shot ``frames``."""
+        """Yield finished frames (processing order) for ``wanted`` frames of the shot ``frames``.
+
+        With temporal smoothing the engine also runs the frames of each wanted frame's window
+        and a frame is yielded once its window is complete."""
         self.engine = Engine(self.backend, self.references, self.target, self.store)
         cb = (lambda f, r: on_computed(f)) if on_computed else None
-        for f, res in self.engine.run(self.segments(frames), wanted, on_frame=cb):
-            yield self.finish(f, res)
+        stage = self.temporal_stage(frames, wanted)
+        need = stage.needed() if stage is not None else wanted
+        for f, res in self.engine.run(self.segments(frames), need, on_frame=cb):
+            for g, r in (stage.add(f, res) if stage is not None else [(f, res)]):
+                yield self.finish(g, r)
+        for g, r in (stage.flush() if stage is not None else []):
+            yield self.finish(g, r)
 
 
 def colorize_clip(luma: Callable[[int], np.ndarray], frames: Sequence[int],
@@ -212,12 +249,14 @@ def colorize_clip(luma: Callable[[int], np.ndarray], frames: Sequence[int],
                   settings: Optional[dict] = None, device: str = "cpu",
                   matte: Optional[Callable[[int], np.ndarray]] = None,
                   progress: Optional[Callable[[int], None]] = None,
-                  plate_size: Optional[Tuple[int, int]] = None) -> Iterator[FrameOutput]:
+                  plate_size: Optional[Tuple[int, int]] = None,
+                  temporal_smoothing: float = 0.0) -> Iterator[FrameOutput]:
     """Colourise ``frames`` of a clip given as luminance arrays (see :class:`Colorizer`)."""
     if plate_size is None:
         y0 = np.asarray(luma(frames[0]))
         plate_size = (y0.shape[1], y0.shape[0])
-    c = Colorizer(luma, plate_size, references, backend, settings, device, matte)
+    c = Colorizer(luma, plate_size, references, backend, settings, device, matte,
+                  temporal_smoothing=temporal_smoothing)
     for out in c.run(frames):
         if progress is not None:
             progress(out.frame)

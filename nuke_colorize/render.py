@@ -19,6 +19,7 @@ from . import color
 from .errors import InputError
 from .io import PlateSource, check_writable, frame_path, is_pattern, read_image, same_target, write_image
 from .io.image import compose_channels
+from .io.matte import MatteReader
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
 
 
@@ -54,6 +55,11 @@ class RenderJob:
     confidence_out: Optional[str] = None
     confidence_layer: bool = False
     saturation: float = 1.0
+    matte: Optional[str] = None   # instance-ID matte pattern (see nuke_colorize.io.matte)
+    temporal_smoothing: float = 0.0   # strength of the flow-guided chroma smoothing (0 = off)
+    library: Optional[str] = None     # library index: automatic references per scene (library/auto.py)
+    auto_references: int = 0          # stills retrieved per scene with ``library``
+    metadata: Dict[str, str] = field(default_factory=dict)  # extra output attributes
 
 
 def load_reference(spec: RefSpec, colorspace: str = "auto",
@@ -205,7 +211,7 @@ def preflight(job: RenderJob, source: PlateSource) -> None:
 def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
                    warn: Callable[[str], None], store=None) -> Colorizer:
     if not job.references:
-        raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH")
+        raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH, or --library INDEX")
     refs = [load_reference(r, job.ref_colorspace, warn) for r in job.references]
     for r in refs:
         if r.frame is not None and r.frame not in job.frames:
@@ -216,9 +222,10 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
     check_settings(job.backend, job.settings)  # after the cheap checks: imports the backend (torch)
     luma(job.frames[0])  # resolves the plate's colourspace, notes colour plates
     max_value = 1.0 if luma.resolved in ("srgb", "rec709") else None
+    matte = MatteReader(job.matte, (source.width, source.height)) if job.matte else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
-                     resolve_device(job.device), store=store, max_value=max_value,
-                     saturation=job.saturation)
+                     resolve_device(job.device), matte=matte, store=store, max_value=max_value,
+                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing)
 
 
 def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
@@ -239,7 +246,8 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
         pixels = np.concatenate([pixels, out.confidence[..., None]], axis=2)
         names = names + ["confidence.Y"]
     path = frame_path(job.output, out.frame)
-    write_image(path, pixels, names, like=plate_img, protected=protected, attributes=attributes)
+    write_image(path, pixels, names, like=plate_img, protected=protected,
+                attributes=dict(attributes, **job.metadata))
     paths = [path]
     if job.confidence_out:
         cpath = frame_path(job.confidence_out, out.frame)
@@ -253,10 +261,13 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
                on_computed: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
     """Render ``wanted`` frames (default: all of ``job.frames``). Returns a JSON-able summary."""
     warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
+    if job.library:  # automatic references: one render per scene (nuke_colorize.library.auto)
+        from .library.auto import run_auto_render
+        return run_auto_render(job, wanted, progress=progress, warn=warn, on_computed=on_computed)
     t0 = time.time()
     source = PlateSource(job.plate, job.frames)
     try:
-        protected = [job.plate] + [r.path for r in job.references]
+        protected = [job.plate] + [r.path for r in job.references] + ([job.matte] if job.matte else [])
         check_outputs(job, protected)
         preflight(job, source)
         luma = PlateLuma(source, job.colorspace, warn)
@@ -278,7 +289,7 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
                 "computed": list(col.engine.computed) if col.engine else [],
                 "outputs": written, "backend": job.backend,
                 "working_size": [col.work_w, col.work_h],
-                "plate_colorspace": luma.resolved,
+                "plate_colorspace": luma.resolved, "temporal_smoothing": job.temporal_smoothing,
                 "references": [{"frame": r.frame, "image": r.path} for r in job.references]}
     finally:
         source.close()

@@ -13,7 +13,10 @@ plate's frames on disk); ``references`` list of ``{"image": path}`` (a still) or
 ``settings``; ``colorspace`` / ``ref_colorspace`` / ``out_colorspace`` (as ``render``);
 ``device``; ``output`` pattern (default ``<cache>/output/colour.####.exr``);
 ``confidence_output`` pattern; ``confidence_layer`` (add ``confidence.Y`` to the output);
-``saturation``; ``matte`` pattern (instance IDs in the first channel); ``cache`` folder
+``library`` (a library index: automatic references, each scene colourised with its
+``auto_references`` best stills, default 3; ``references`` may then be left out);
+``saturation``; ``temporal_smoothing`` (strength of the flow-guided chroma smoothing, 0 = off);
+``matte`` pattern (instance IDs in the first channel); ``cache`` folder
 (default ``<shot file folder>/<shot file name>_cache``); ``content_hash`` (identify plate and
 reference files by SHA-256 instead of size + mtime); ``threads`` (the fixed CPU thread count of
 the determinism rule, default 1); ``name``.
@@ -34,7 +37,8 @@ from .errors import InputError
 
 SHOT_KEYS = ("plate", "frames", "references", "backend", "settings", "colorspace", "ref_colorspace",
              "out_colorspace", "device", "output", "confidence_output", "confidence_layer",
-             "saturation", "matte", "cache", "content_hash", "threads", "name")
+             "saturation", "matte", "cache", "content_hash", "threads", "name", "temporal_smoothing",
+             "library", "auto_references")
 REFERENCE_KEYS = ("frame", "image")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_THREADS = 1
@@ -73,10 +77,14 @@ class Shot:
     confidence_output: Optional[str] = None
     confidence_layer: bool = False
     saturation: float = 1.0
+    temporal_smoothing: float = 0.0
     content_hash: bool = False
     threads: int = DEFAULT_THREADS
     name: str = ""
     path: Optional[str] = None   # the file it was read from (None for implied shots)
+    library: Optional[str] = None   # library index: automatic references per scene
+    auto_references: int = 0        # stills per scene with ``library``
+    job_metadata: Dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # output attributes
 
     # ------------------------------------------------------------------ reading
     @classmethod
@@ -123,7 +131,9 @@ class Shot:
         plate = p("plate", required=True)
         if frames is None:
             frames = _frames(None, plate, where)   # the plate's frames on disk
-        refs = _references(data.get("references"), base_dir, frames, where)
+        library = p("library")
+        auto_references = _auto_references(data, library, where)
+        refs = _references(data.get("references"), base_dir, frames, where, allow_empty=library is not None)
         backend = _string(data, "backend", "exemplar", where)
         settings = _settings(data.get("settings"), backend, where)
         device = _string(data, "device", "auto", where)
@@ -137,6 +147,8 @@ class Shot:
         saturation = data.get("saturation", 1.0)
         if isinstance(saturation, bool) or not isinstance(saturation, (int, float)) or saturation < 0:
             raise InputError(f"'saturation' must be a number >= 0, got {saturation!r}", file=where)
+        from .temporal import check_strength
+        smoothing = check_strength(data.get("temporal_smoothing", 0.0), "'temporal_smoothing'", where)
         threads = data.get("threads", DEFAULT_THREADS)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise InputError(f"'threads' must be an integer >= 1, got {threads!r}", file=where)
@@ -147,8 +159,10 @@ class Shot:
                    out_colorspace=_string(data, "out_colorspace", "auto", where),
                    device=device, matte=p("matte"), confidence_output=p("confidence_output"),
                    confidence_layer=_bool(data, "confidence_layer", where),
-                   saturation=float(saturation), content_hash=_bool(data, "content_hash", where),
-                   threads=threads, name=_string(data, "name", "", where), path=path)
+                   saturation=float(saturation), temporal_smoothing=smoothing,
+                   content_hash=_bool(data, "content_hash", where),
+                   threads=threads, name=_string(data, "name", "", where), path=path,
+                   library=library, auto_references=auto_references)
 
     @classmethod
     def implied(cls, plate: str, references: Sequence[Tuple[Optional[int], str]], output: str,
@@ -179,9 +193,11 @@ class Shot:
                              "output": self.output, "confidence_layer": self.confidence_layer,
                              "saturation": self.saturation, "cache": self.cache,
                              "content_hash": self.content_hash, "threads": self.threads}
-        for k in ("matte", "confidence_output", "name"):
+        for k in ("matte", "confidence_output", "name", "temporal_smoothing"):
             if getattr(self, k):
                 d[k] = getattr(self, k)
+        if self.library:
+            d.update(library=self.library, auto_references=self.auto_references)
         return d
 
     def frame_list(self) -> List[int]:
@@ -204,7 +220,9 @@ class Shot:
                          out_colorspace=self.out_colorspace, backend=self.backend,
                          settings=dict(self.settings), device=self.device,
                          confidence_out=self.confidence_output, confidence_layer=self.confidence_layer,
-                         saturation=self.saturation)
+                         matte=self.matte, saturation=self.saturation, temporal_smoothing=self.temporal_smoothing,
+                         library=self.library, auto_references=self.auto_references,
+                         metadata=dict(self.job_metadata))
 
     def display_name(self) -> str:
         if self.name:
@@ -248,6 +266,7 @@ class Shot:
         body = {"format": KEY_FORMAT, "version": __version__, "shot": self.to_dict(),
                 "plate": list(plate_ids), "matte": matte_ids,
                 "references": [self.file_identity(r.image) for r in self.references],
+                "library": self.file_identity(self.library) if self.library else None,
                 "backend": settings_key if settings_key is not None else class_settings_key(
                     self.backend, self.settings)}
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
@@ -310,7 +329,23 @@ def _frames(value: Any, plate: str, where: str) -> Tuple[int, int]:
     return first, last
 
 
-def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str) -> List[ShotReference]:
+def _auto_references(data: Dict[str, Any], library: Optional[str], where: str) -> int:
+    """``auto_references`` (default 3 with a ``library``, refused without one)."""
+    value = data.get("auto_references")
+    if library is None:
+        if value is not None:
+            raise InputError("'auto_references' needs 'library' (a library index)", file=where)
+        return 0
+    k = 3 if value is None else value
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 64:
+        raise InputError(f"'auto_references' must be an integer from 1 to 64, got {value!r}", file=where)
+    return k
+
+
+def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str,
+                allow_empty: bool = False) -> List[ShotReference]:
+    if allow_empty and (value is None or value == []):
+        return []
     if not isinstance(value, list) or not value:
         raise InputError("'references' must be a non-empty list", file=where,
                          hint='e.g. [{"frame": 1001, "image": "ref_1001.png"}, {"image": "still.jpg"}]')

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,3 +31,15 @@ def davis_masks(name: str) -> Path:
 @pytest.fixture(autouse=True)
 def _deterministic_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "2"))
+
+
+def write_oiio(path, px, fmt: str) -> None:
+    """Write (H, W, C) pixels with OpenImageIO as ``fmt`` ("uint8", "half", ...), making folders."""
+    import OpenImageIO as oiio
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    px = np.ascontiguousarray(px)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], fmt))
+    out.write_image(px)
+    out.close()

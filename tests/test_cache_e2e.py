@@ -285,3 +285,38 @@ def test_other_versions_and_settings_are_never_used_silently(clip):
 
     run("cache", "clear", shot)
     assert sorted(os.listdir(root / "cache_versions")) == ["cache.lock"]
+
+
+def test_temporal_smoothing_any_order_matches_the_sequential_render(clip):
+    """With ``temporal_smoothing`` each output also needs its neighbours' states (+-2 frames,
+    across chain boundaries): single frames in fresh processes on a fresh cache, a sequential
+    render on the unsmoothed shot's cache (the stored states do not depend on the strength) and
+    the uncached renderer all give the same bytes."""
+    root, base = clip
+    copy_cache(root, "smooth_seq")
+    seq = write_shot(root, "smooth_seq.json", temporal_smoothing=1)
+    summary = json.loads(run("render", "--shot", seq, "--json", "--quiet").stdout)
+    assert summary["computed"] == [] and summary["temporal_smoothing"] == 1.0
+    want = outputs(root / "out_smooth_seq")
+    assert len(want) == N
+    for k in (1, 20, 40):                                   # keyframes keep their painted colour
+        assert want[f"colour.{k:04d}.exr"] == base[f"colour.{k:04d}.exr"]
+    assert sum(want[n] != base[n] for n in base) == N - 3   # every other frame is smoothed
+
+    shot = write_shot(root, "smooth_rand.json", temporal_smoothing=1)
+    for f in (11, 3, 40, 10, 21):                           # 10|11: the 1-fwd / 20-bwd boundary
+        run("render", "--shot", shot, "--frames", f"{f}-{f}", "--quiet")
+    got = outputs(root / "out_smooth_rand")
+    assert sorted(got) == [f"colour.{f:04d}.exr" for f in (3, 10, 11, 21, 40)]
+    for name, data in got.items():
+        assert data == want[name], name
+
+    run("render", "--plate", root / "plate/plate.####.exr", *_ref_args(root), "--out",
+        root / "out_smooth_plain/colour.####.exr", "--set", "feature_size=128", "--set",
+        "max_working_size=128", "--temporal-smoothing", "1", "--frames", f"1-{N}", "--quiet",
+        env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert outputs(root / "out_smooth_plain") == want
+
+    proc = run("render", "--shot", shot, "--temporal-smoothing", "-1", "--quiet", ok=False)
+    assert proc.returncode != 0 and "not a smoothing strength" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -142,3 +142,21 @@ def test_missing_weights_through_cli_has_no_traceback(tmp_path, monkeypatch, cap
     assert cli_main(["models", "verify"]) == 3
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_instance_matte_restricts_the_stacked_softmax_to_the_same_id(backend_factory):
+    r1, r2 = _lab(40, 48, 1), _lab(40, 48, 7)
+    ids = lambda v: np.full((40, 48), v, np.int32)  # noqa: E731
+    L = _lab(40, 48, 2)[..., 0]
+    both = backend_factory()
+    both.set_references([Reference(lab=r1, frame=0, matte=ids(1)), Reference(lab=r2, frame=5, matte=ids(2))])
+    restricted = both.colorize(TargetFrame(frame=3, L=L, matte=ids(2)), None)
+    only2 = backend_factory()
+    only2.set_references([Reference(lab=r2, frame=5, matte=ids(2))])
+    alone = only2.colorize(TargetFrame(frame=3, L=L), None)
+    free = both.colorize(TargetFrame(frame=3, L=L), None)
+    assert np.allclose(restricted.ab, alone.ab, atol=1e-3)      # object 2 sees only reference 2
+    assert np.abs(free.ab - alone.ab).max() > 1e-2             # without the matte both compete
+    off = backend_factory(restrict="none")
+    off.set_references(both.references)
+    assert np.allclose(off.colorize(TargetFrame(frame=3, L=L, matte=ids(2)), None).ab, free.ab, atol=1e-4)

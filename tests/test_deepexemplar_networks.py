@@ -192,7 +192,7 @@ def test_colornet_equals_published_forward():
     c = DeepExemplarNet().load_official({r: _spec_state(r, 7) for r in layout.ROLES}).color.eval()
     x = torch.randn(1, 7, 32, 48, generator=torch.Generator().manual_seed(6)) * 20
     with torch.inference_mode():
-        assert torch.allclose(c(x), _published_colornet_forward(c, x), atol=1e-3)
+        assert torch.allclose(c(x), _published_colornet_forward(c, x), atol=1e-2)  # outputs span +-128; float summation order varies by CPU
 
 
 def test_vgg_feature_strides(net):

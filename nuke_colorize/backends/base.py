@@ -34,12 +34,15 @@ class Reference:
             an external still (semantic matching only).
         path: where it came from (for messages and metadata).
         key: stable identity (content hash) used by the shot cache for invalidation.
+        matte: optional (Hr, Wr) int32 instance IDs of the reference (0 = background),
+            for the instance restriction of the correspondence.
     """
 
     lab: np.ndarray
     frame: Optional[int] = None
     path: str = ""
     key: str = ""
+    matte: Optional[np.ndarray] = None
 
     @property
     def is_keyframe(self) -> bool:

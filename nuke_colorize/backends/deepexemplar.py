@@ -83,13 +83,13 @@ class DeepExemplarBackend(Backend):
     """The official DeepExemplar networks at any aspect, reference side cached."""
 
     name = "deepexemplar"
-    version = "1"
+    version = "2"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
         from ..networks.deepexemplar import OFFICIAL_TEMPERATURE
         return {"working_size": 216, "temperature": OFFICIAL_TEMPERATURE, "affinity_mb": 256,
-                "precision": "float32"}
+                "precision": "float32", "restrict": "instance"}
 
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
         super().__init__(settings, device)
@@ -107,6 +107,9 @@ class DeepExemplarBackend(Backend):
             raise InputError("temperature must be > 0")
         if s["affinity_mb"] < 1:
             raise InputError("affinity_mb must be at least 1")
+        if s["restrict"] not in ("none", "instance"):
+            raise InputError(f"deepexemplar setting restrict='{s['restrict']}' is not none or instance",
+                             hint="dense-tracking masks are an exemplar-backend feature")
         if s["precision"] not in ("float32", "bfloat16"):
             raise InputError(f"precision '{s['precision']}' is not float32 or bfloat16")
         self.device = _resolve_device(device)
@@ -160,6 +163,34 @@ class DeepExemplarBackend(Backend):
                 keys.append(k)
         self._keys = keys
 
+    def _instance_restriction(self, target: TargetFrame):
+        """Instance restriction of the stacked softmax from this frame's matte and the
+        keyframes' mattes (IDs taken as given: this backend carries no tracking state), or None."""
+        from ..correspond import instances
+        from ..networks.deepexemplar import FEATURE_STRIDE, padded_side
+        refs = [(r, k) for r, k in zip(self.references, self._keys)]
+        if self.settings["restrict"] != "instance" or target.matte is None \
+                or not any(r.matte is not None for r, _ in refs):
+            return None
+        h, w = target.matte.shape
+        hp, wp = padded_side(h), padded_side(w)                  # the network's padded frame
+        h4, w4 = hp // FEATURE_STRIDE, wp // FEATURE_STRIDE
+        padded = np.pad(target.matte, ((0, hp - h), (0, wp - w)), mode="edge")
+        t_grid = instances.to_grid(padded, (h4, w4))
+        blocks = []
+        for r, k in refs:
+            n = int(k.keys.shape[0])
+            blocks.append((n, instances.to_grid(r.matte, k.size) if r.matte is not None else None))
+
+        def allowed(sl):
+            import torch
+            parts = []
+            for n, labels in blocks:
+                parts.append(instances.allowed_rows(t_grid, labels, sl) if labels is not None
+                             else torch.ones((len(range(*sl.indices(t_grid.size))), n), dtype=torch.bool))
+            return torch.cat(parts, dim=1)
+        return allowed
+
     def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:
         import torch
         import torch.nn.functional as F
@@ -180,7 +211,8 @@ class DeepExemplarBackend(Backend):
                     prev = F.interpolate(prev, size=(h, w), mode="bilinear", align_corners=False)
             ab, _warped, sim = self.net(Lt, self._keys, prev,
                                         temperature=self.settings["temperature"],
-                                        budget_bytes=int(self.settings["affinity_mb"] * (1 << 20)))
+                                        budget_bytes=int(self.settings["affinity_mb"] * (1 << 20)),
+                                        allowed=self._instance_restriction(target))
             ab = ab.float()[0].permute(1, 2, 0).cpu().numpy()
             sim = sim.float()[0, 0].cpu().numpy()
         ab = np.ascontiguousarray(ab, dtype=np.float32)

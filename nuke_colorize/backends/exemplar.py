@@ -18,7 +18,9 @@ stills only take part in matching.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+import hashlib
+from collections import OrderedDict
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -26,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from ..correspond import features as feats
+from ..correspond import instances, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..flow import L_to_u8, dis_flow, fb_consistent, warp
 from ..refine import upsample_guided
@@ -34,7 +37,7 @@ from .base import Backend, Previous, Reference, Result, TargetFrame
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    version = "1"
+    version = "2"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -51,15 +54,46 @@ class ExemplarBackend(Backend):
             "refine_eps": 2e-3,
             "track": True,              # dense track to the chain's keyframe
             "track_sigma": 8.0,         # L* difference at which the track confidence falls to 1/e
+            # spatiotemporal restriction of the matching (Akimoto et al.)
+            "restrict": "instance",     # none | dense | instance | both (dense: opt-in, see README)
+            "mask_radius": 9,           # R of the tracking window, in cells of a 96-cell grid
+            "mask_threshold": 0.2,      # softmax probability kept by the tracking step
+            "mask_margin": 1,           # dilation (cells) of the tracking masks when used
+            "instance_iou": 0.3,        # IoU needed to associate matte IDs across frames
+            "fallback_confidence": 0.5,  # reliability factor where a restriction left no candidate
+            "restrict_slack": 0.0,      # > 0: also fall back where the best allowed match is this
+                                        # much less similar than the best overall (0 = paper: off)
         }
+
+    CHOICES = {"flow_preset": ("ultrafast", "fast", "medium"),
+               "restrict": ("none", "dense", "instance", "both")}
+    #: (low, high) bounds of the numeric settings (inclusive; None = unbounded).
+    RANGES = {"max_working_size": (16, 16384), "feature_size": (64, 2048),
+              "temperature": (1e-4, 10.0), "topk": (0, 4096), "reanchor": (0.0, 1.0),
+              "conf_floor": (-1.0, 0.999), "refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
+              "track_sigma": (1e-3, 100.0), "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
+              "mask_margin": (0, 8), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
+              "restrict_slack": (0.0, 2.0)}
 
     TAP_IDS = (6, 13, 16)
 
     def __init__(self, settings=None, device: str = "cpu"):
         super().__init__(settings, device)
+        check_settings(self.name, self.settings, self.CHOICES, self.RANGES)
         self.net = feats.load_mobilenetv2(device)
         self._keys: Optional[torch.Tensor] = None
         self._values: Optional[torch.Tensor] = None
+        self._blocks: List[Tuple[int, int, Tuple[int, int]]] = []   # per reference: rows, grid
+        self._ref_labels: List[Optional[np.ndarray]] = []
+        self._memo: "OrderedDict[Tuple[int, str], torch.Tensor]" = OrderedDict()
+
+    @property
+    def _dense(self) -> bool:
+        return self.settings["restrict"] in ("dense", "both")
+
+    @property
+    def _instance(self) -> bool:
+        return self.settings["restrict"] in ("instance", "both")
 
     # ------------------------------------------------------------------ features
     def _grid_size(self, w: int, h: int):
@@ -85,9 +119,22 @@ class ExemplarBackend(Backend):
         f = normalize(torch.cat(parts, dim=1), dim=1)
         return f[0].permute(1, 2, 0).reshape(gh * gw, -1).contiguous()
 
+    def _features_of(self, frame: int, L: np.ndarray) -> torch.Tensor:
+        """Features of a chain frame, memoised by frame and content (the previous frame's
+        features are needed again by the tracking step of the next frame)."""
+        key = (int(frame), hashlib.blake2b(np.ascontiguousarray(L).tobytes(), digest_size=16).hexdigest())
+        if key in self._memo:
+            return self._memo[key]
+        f = self._features(L)
+        self._memo[key] = f
+        while len(self._memo) > 3:
+            self._memo.popitem(last=False)
+        return f
+
     def set_references(self, references: List[Reference]) -> None:
         super().set_references(references)
-        keys, vals = [], []
+        keys, vals, self._blocks, self._ref_labels = [], [], [], []
+        start = 0
         for ref in references:
             L = ref.lab[..., 0]
             h, w = L.shape
@@ -95,25 +142,71 @@ class ExemplarBackend(Backend):
             keys.append(self._features(L))
             ab = cv2.resize(ref.lab[..., 1:].astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
             vals.append(torch.from_numpy(ab.reshape(-1, 2)))
+            self._blocks.append((start, start + gh * gw, (gh, gw)))
+            start += gh * gw
+            self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
+                                    if ref.matte is not None else None)
         self._keys = torch.cat(keys, 0) if keys else None
         self._values = torch.cat(vals, 0).to(self.device) if vals else None
 
     # ------------------------------------------------------------------ per frame
+    # ------------------------------------------------------------------ restriction
+    def _restriction(self, grid: Tuple[int, int], anchor: Optional[int],
+                     masks: Optional[np.ndarray], labels: Optional[np.ndarray],
+                     raw_labels: Optional[np.ndarray]) -> Optional[Callable[[slice], torch.Tensor]]:
+        """The ``allowed`` callable of :func:`softmax_warp` for one target frame, or None.
+
+        Per reference block (stacked in one softmax): the chain's anchor keyframe is
+        restricted by the dense-tracking masks and by the instance map carried along the
+        chain (``labels``, reference IDs); other references with a matte by this frame's own
+        matte IDs (``raw_labels``); external stills are not restricted.
+        """
+        m_total = int(self._keys.shape[0])
+        margin = int(self.settings["mask_margin"])
+        parts: List[Tuple[int, int, List[Callable[[slice], torch.Tensor]]]] = []
+        for i, (a, b, ref_grid) in enumerate(self._blocks):
+            tests: List[Callable[[slice], torch.Tensor]] = []
+            if i == anchor and masks is not None and ref_grid == grid:
+                tests.append(lambda sl, m=masks, n=b - a, g=ref_grid:
+                             tracking.unpack_rows(m, sl, n, g, margin))
+            ref_lab = self._ref_labels[i] if self._instance else None
+            own = labels if i == anchor else raw_labels
+            if ref_lab is not None and own is not None:
+                tests.append(lambda sl, t=own, r=ref_lab: instances.allowed_rows(t, r, sl))
+            if tests:
+                parts.append((a, b, tests))
+        if not parts:
+            return None
+
+        def allowed(sl: slice) -> torch.Tensor:
+            rows = len(range(*sl.indices(10 ** 12)))
+            out = torch.ones((rows, m_total), dtype=torch.bool)
+            for a, b, tests in parts:
+                for test in tests:
+                    out[:, a:b] &= test(sl)
+            return out
+        return allowed
+
     @torch.inference_mode()
-    def _match(self, L: np.ndarray):
+    def _match(self, L: np.ndarray, q: torch.Tensor,
+               allowed: Optional[Callable[[slice], torch.Tensor]] = None):
+        """Matched ab (H, W, 2), similarity (H, W) in [-1, 1] and the fallback map (H, W)
+        in [0, 1] (1 where the restriction left no candidate)."""
         h, w = L.shape
         _, _, (gw, gh) = self._grid_size(w, h)
-        q = self._features(L)
-        ab, conf, _ = softmax_warp(q, self._keys, self._values,
-                                   temperature=float(self.settings["temperature"]),
-                                   topk=int(self.settings["topk"]))
+        ab, conf, fallback = softmax_warp(q, self._keys, self._values,
+                                          temperature=float(self.settings["temperature"]),
+                                          allowed=allowed, topk=int(self.settings["topk"]),
+                                          slack=float(self.settings["restrict_slack"]) or None)
         ab = ab.cpu().numpy().reshape(gh, gw, 2).astype(np.float32)
         conf = conf.cpu().numpy().reshape(gh, gw).astype(np.float32)
+        fb = fallback.cpu().numpy().reshape(gh, gw).astype(np.float32)
         guide = np.clip(L / 100.0, 0, 1).astype(np.float32)
         ab_up = upsample_guided(ab, guide, radius=int(self.settings["refine_radius"]),
                                 eps=float(self.settings["refine_eps"]))
         conf_up = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
-        return ab_up, conf_up
+        fb_up = cv2.resize(fb, (w, h), interpolation=cv2.INTER_LINEAR)
+        return ab_up, conf_up, fb_up
 
     def _reliability(self, conf: np.ndarray) -> np.ndarray:
         lo = float(self.settings["conf_floor"])
@@ -147,21 +240,56 @@ class ExemplarBackend(Backend):
         conf = (conf * inside).astype(np.float32)
         return ab_t.astype(np.float32), conf, disp.astype(np.float32)
 
+    def _track_masks(self, q: torch.Tensor, grid: Tuple[int, int], previous: Previous,
+                     flow: np.ndarray, valid: np.ndarray) -> Optional[np.ndarray]:
+        """This frame's dense-tracking masks to the chain's anchor, one step from the
+        previous frame's (None when the chain carries none)."""
+        if not self._dense or "tmask" not in previous.state:
+            return None
+        f_prev = self._features_of(previous.frame, previous.state["L"])
+        if f_prev.shape[0] != q.shape[0]:
+            return None
+        cand = tracking.step_candidates(
+            q, f_prev, grid, tracking.scaled_radius(self.settings["mask_radius"], grid),
+            float(self.settings["temperature"]), float(self.settings["mask_threshold"]))
+        cand = np.concatenate([cand, tracking.flow_candidates(flow, valid, grid)], axis=1)
+        return tracking.propagate(tracking.decompress(previous.state["tmask"]), cand)
+
     def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:
         if self._keys is None:
             raise RuntimeError("set_references() must be called before colorize()")
-        L = target.L.astype(np.float32)
-        ab_m, conf_m = self._match(L)
-        rel = self._reliability(conf_m)
+        # the state's precision from the start: a resumed chain recomputes these features
+        # from the cached L and must get the same bits
+        L = target.L.astype(np.float16).astype(np.float32)
+        h, w = L.shape
+        _, _, (gw, gh) = self._grid_size(w, h)
+        grid = (gh, gw)
+        q = self._features_of(target.frame, L)
         state: Dict[str, np.ndarray] = {}
-        if previous is None:
-            ab, conf = ab_m, rel
-        else:
+        anchor = int(previous.state["anchor"][0]) if previous is not None and "anchor" in previous.state else None
+        masks = labels = None
+        if previous is not None:
             u_t, u_p = L_to_u8(L), L_to_u8(previous.state["L"])
             preset = str(self.settings["flow_preset"])
             f_tp = dis_flow(u_t, u_p, preset)
             f_pt = dis_flow(u_p, u_t, preset)
             valid = fb_consistent(f_tp, f_pt).astype(np.float32)
+            masks = self._track_masks(q, grid, previous, f_tp, valid)
+            if masks is not None:
+                state["tmask"] = tracking.compress(masks)
+            if self._instance and "inst" in previous.state:
+                inst = instances.next_map(tracking.decompress(previous.state["inst"]), f_tp, target.matte,
+                                          float(self.settings["instance_iou"]))
+                if inst is not None:
+                    state["inst"] = tracking.compress(inst.astype(np.int32))
+                    labels = instances.to_grid(inst, grid)
+        raw = instances.to_grid(target.matte, grid) if target.matte is not None and self._instance else None
+        allowed = self._restriction(grid, anchor, masks, labels, raw)
+        ab_m, conf_m, fallback = self._match(L, q, allowed)
+        rel = self._reliability(conf_m) * (1.0 - (1.0 - float(self.settings["fallback_confidence"])) * fallback)
+        if previous is None:
+            ab, conf = ab_m, rel
+        else:
             valid = cv2.GaussianBlur(valid, (0, 0), 1.5)
             ab_p = warp(previous.state["ab"], f_tp)
             conf_p = warp(previous.state["conf"], f_tp) if "conf" in previous.state else valid
@@ -174,18 +302,46 @@ class ExemplarBackend(Backend):
                 ab_t, c_t, disp = tracked
                 ab = c_t[..., None] * ab_t + (1.0 - c_t)[..., None] * ab
                 conf = np.maximum(conf, c_t)
-                state.update(disp=disp, tconf=c_t, anchor=previous.state["anchor"])
+                state.update(disp=disp, tconf=c_t)
+            if anchor is not None:
+                state["anchor"] = previous.state["anchor"]
         ab = ab.astype(np.float32)
         conf = np.clip(conf, 0, 1).astype(np.float32)
         state.update(ab=ab, L=L, conf=conf)
-        return Result(ab=ab, confidence=conf, state=state)
+        info = {"fallback": float(fallback.mean())} if allowed is not None else {}
+        return Result(ab=ab, confidence=conf, state=state, info=info)
 
     def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:
         res = super().keyframe_result(target, reference)
+        res.state["L"] = target.L.astype(np.float16).astype(np.float32)
         res.state["conf"] = res.confidence
         if reference.lab.shape[:2] == target.L.shape:
             idx = next(i for i, r in enumerate(self.references) if r.frame == reference.frame)
             res.state["disp"] = np.zeros(target.L.shape + (2,), np.float32)
             res.state["tconf"] = np.ones(target.L.shape, np.float32)
             res.state["anchor"] = np.array([idx], np.int32)
+            if self._dense:
+                gh, gw = self._blocks[idx][2]
+                res.state["tmask"] = tracking.compress(tracking.identity(gh * gw))
+            matte = reference.matte if reference.matte is not None else target.matte
+            if self._instance and matte is not None:
+                res.state["inst"] = tracking.compress(np.asarray(matte, np.int32))
         return res
+
+
+def check_settings(backend: str, settings: Dict[str, Any], choices: Dict[str, Sequence[str]],
+                   ranges: Dict[str, Tuple[Optional[float], Optional[float]]]) -> None:
+    """Refuse settings of the wrong type or outside their range, naming the setting."""
+    from ..errors import InputError
+    for key, allowed_values in choices.items():
+        if settings.get(key) not in allowed_values:
+            raise InputError(f"backend '{backend}' setting {key}={settings.get(key)!r} is not one of "
+                             f"{', '.join(allowed_values)}", hint=f"use --set {key}=<one of those>")
+    for key, (lo, hi) in ranges.items():
+        v = settings.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise InputError(f"backend '{backend}' setting {key}={v!r} must be a number",
+                             hint=f"e.g. --set {key}={ranges[key][0]}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise InputError(f"backend '{backend}' setting {key}={v!r} is outside [{lo}, {hi}]",
+                             hint=f"use a value between {lo} and {hi}")

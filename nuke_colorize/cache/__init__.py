@@ -20,12 +20,13 @@ def shot_from_render_args(args) -> Shot:
     """The shot of a ``render`` call: ``--shot FILE`` (optionally ``--cache`` to move its cache,
     ``--confidence-layer`` / ``--confidence-out`` to add outputs), or the implied shot of
     ``--plate/--ref/--out --cache DIR`` covering every plate frame on disk."""
-    from ..commands.render import parse_settings
+    from ..commands.render import library_options, parse_settings
     from ..render import RefSpec
 
     if args.shot:
         given = [o for o, v in (("--plate", args.plate), ("--ref", args.ref), ("--out", args.out),
-                                ("--set", args.set)) if v]
+                                ("--set", args.set), ("--library", getattr(args, "library", None)),
+                                ("--auto-references", getattr(args, "auto_references", None))) if v]
         if given:
             raise InputError(f"{', '.join(given)} cannot be combined with --shot",
                              hint="put them in the shot file, or leave out --shot")
@@ -36,9 +37,12 @@ def shot_from_render_args(args) -> Shot:
             shot.confidence_layer = True
         if getattr(args, "confidence_out", None):
             shot.confidence_output = os.path.abspath(args.confidence_out)
+        if getattr(args, "temporal_smoothing", None) is not None:   # overrides the shot file's
+            from ..temporal import check_strength
+            shot.temporal_smoothing = check_strength(args.temporal_smoothing)
         return shot
-    if not args.plate or not args.ref:
-        raise InputError("render --cache needs --plate and at least one --ref (or use --shot)")
+    if not args.plate or not (args.ref or getattr(args, "library", None)):
+        raise InputError("render --cache needs --plate and at least one --ref or --library (or use --shot)")
     refs = [RefSpec.parse(r) for r in args.ref]
     return Shot.implied(plate=args.plate, references=[(r.frame, r.path) for r in refs],
                         output=args.out, cache=args.cache, base_dir=os.getcwd(),
@@ -46,7 +50,9 @@ def shot_from_render_args(args) -> Shot:
                         colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
                         out_colorspace=args.out_colorspace, device=args.device,
                         confidence_output=args.confidence_out,
-                        confidence_layer=bool(args.confidence_layer), saturation=float(args.saturation))
+                        confidence_layer=bool(args.confidence_layer), saturation=float(args.saturation),
+                        temporal_smoothing=getattr(args, "temporal_smoothing", None),
+                        **library_options(args))
 
 
 def announce(action: str, shot: Shot, frames) -> None:
@@ -67,5 +73,8 @@ def render_with_cache(args) -> Dict[str, Any]:
     if not args.quiet:
         what = f"--shot {shot.path}" if shot.path else f"--plate {shot.plate}"
         announce(f"render {what}", shot, args.frames)
+    if shot.library:  # automatic references: one cache per scene (nuke_colorize.library.auto)
+        from ..library.auto import render_auto_shot
+        return render_auto_shot(shot, wanted, write_outputs=True, progress=not args.quiet and not args.json)
     cache = ShotCache(shot)
     return cache.render(wanted, write_outputs=True, progress=not args.quiet and not args.json)

@@ -31,7 +31,7 @@ import numpy as np
 from .. import __version__
 from ..engine import Engine, Segment
 from ..errors import CacheError, InputError
-from ..io import PlateSource, atomic_write_text, cleanup_stale_temps, format_frames, frame_path
+from ..io import PlateSource, atomic_write_text, cleanup_stale_temps, file_sha256, format_frames, frame_path
 from ..shot import Shot
 from . import determinism
 from .filelock import FileLock
@@ -43,22 +43,23 @@ GLOBAL_LOCK = "cache.lock"
 WRITABLE_HINT = "give a writable cache folder (the shot's 'cache' key, or --cache)"
 
 
-class MatteReader:
-    """frame -> (H, W) int32 instance IDs from the first channel of a matte sequence.
+class MatteFiles:
+    """Identity of each frame's matte file for the cache keys (the render reads the mattes
+    itself, see :class:`nuke_colorize.io.matte.MatteReader`); a frame without a matte file
+    (allowed: IDs are carried along the flow) has the identity ``absent``."""
 
-    Integer IDs are rounded; a matte whose values stay within [0, 1] is thresholded at 0.5.
-    """
+    def __init__(self, pattern: str, content_hash: bool):
+        self.pattern = pattern
+        self.content_hash = content_hash
 
-    def __init__(self, pattern: str, frames: Sequence[int]):
-        self.source = PlateSource(pattern, frames)
-
-    def __call__(self, frame: int) -> np.ndarray:
-        v = self.source.read(frame).pixels[..., 0]
-        ids = np.rint(v) if float(np.max(v)) > 1.0 else (v >= 0.5)
-        return ids.astype(np.int32)
-
-    def close(self) -> None:
-        self.source.close()
+    def identity(self, frame: int) -> str:
+        path = frame_path(self.pattern, frame)
+        if not os.path.exists(path):
+            return "absent"
+        if self.content_hash:
+            return "sha256:" + file_sha256(path)
+        st = os.stat(path)
+        return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
 
 
 @dataclass
@@ -86,15 +87,15 @@ class _Context:
         self.shot = shot
         self.job = shot.job()
         self.source = PlateSource(self.job.plate, self.job.frames)
-        self.matte: Optional[MatteReader] = None
+        self.matte: Optional[MatteFiles] = None
         try:
-            self.protected = [self.job.plate] + [r.path for r in self.job.references]
+            self.protected = [self.job.plate] + [r.path for r in self.job.references] + \
+                ([self.job.matte] if self.job.matte else [])
             check_outputs(self.job, self.protected)
             self.luma = PlateLuma(self.source, self.job.colorspace, warn)
             self.col = make_colorizer(self.job, self.source, self.luma, warn)
             if shot.matte:
-                self.matte = MatteReader(shot.matte, self.job.frames)
-                self.col.matte_fn = self.matte
+                self.matte = MatteFiles(shot.matte, shot.content_hash)
             self.device = resolve_device(self.job.device)
             self.base = {"cache_format": CACHE_FORMAT, "version": __version__,
                          "determinism": determinism.rule(shot.threads), "device": self.device,
@@ -109,6 +110,7 @@ class _Context:
             self.store = DiskStore(root, self.index, on_corrupt=on_corrupt)
             self.col.store = self.store
             self.segments: List[Segment] = self.col.segments(self.job.frames)
+            self.stage = None   # the temporal smoothing stage of a render (see ShotCache.render)
         except BaseException:
             self.close()
             raise
@@ -121,7 +123,7 @@ class _Context:
     def frame_identity(self, frame: int) -> str:
         ident = self.plate_id(frame)
         if self.matte is not None:
-            ident += "|matte:" + self.matte.source.identity(frame, self.shot.content_hash)
+            ident += "|matte:" + self.matte.identity(frame)
         return ident
 
     def shot_key(self) -> str:
@@ -138,8 +140,6 @@ class _Context:
 
     def close(self) -> None:
         self.source.close()
-        if self.matte is not None:
-            self.matte.close()
 
 
 def _emitted(seg: Segment) -> List[int]:
@@ -233,11 +233,13 @@ class ShotCache:
                 for pattern in (self.shot.output, self.shot.confidence_output):
                     if pattern:
                         cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0])))
-            want = set(todo)
+            # temporal smoothing: walk each wanted frame's window too; outputs when complete
+            ctx.stage = ctx.col.temporal_stage(ctx.job.frames, todo) if write_outputs else None
+            want = set(ctx.stage.needed()) if ctx.stage is not None else set(todo)
             plan = [(s, [f for f in _emitted(s) if f in want]) for s in ctx.segments]
             plan = [(s, fr) for s, fr in plan if fr]
             run.total = sum(self._steps(ctx, s, fr) for s, fr in plan)
-            bar = ProgressBar(len(todo), enabled=progress)
+            bar = ProgressBar(len(want), enabled=progress)
             self._event(event="start", done=0, total=run.total, frames=len(todo),
                         segments=[ctx.index.dirname(s) for s, _ in plan])
             pending = list(plan)
@@ -250,6 +252,8 @@ class ShotCache:
                     self._event(event="waiting", segment=name, done=run.done, total=run.total,
                                 message=f"waiting for another process building segment {name}")
                     self._segment_locked(ctx, pending.pop(0), run, write_outputs, bar, blocking=True)
+            for g, r in (ctx.stage.flush() if ctx.stage is not None else []):
+                self._write_output(ctx, g, r, run)
             dt = time.time() - t0
             run.total = max(run.total, run.done)
             summary = {"frames": len(todo), "seconds": round(dt, 3),
@@ -259,6 +263,7 @@ class ShotCache:
                        "backend": self.shot.backend, "working_size": [ctx.col.work_w, ctx.col.work_h],
                        "plate_colorspace": ctx.luma.resolved, "cache": self.root,
                        "shot_key": ctx.shot_key(), "threads": self.shot.threads,
+                       "temporal_smoothing": self.shot.temporal_smoothing,
                        "references": [{"frame": r.frame, "image": r.image} for r in self.shot.references]}
             self._event(event="done", done=run.total, total=run.total, computed=len(run.computed),
                         loaded=run.loaded, seconds=round(dt, 3))
@@ -291,8 +296,6 @@ class ShotCache:
     def _run_segment(self, ctx: _Context, seg: Segment, frames: List[int], run: _Run,
                      write_outputs: bool, bar) -> None:
         """Walk ``seg`` up to its last wanted frame (segment lock held)."""
-        from ..render import write_frame
-
         name = ctx.index.dirname(seg)
         seg_dir = ctx.store.segment_dir(seg)
         try:
@@ -318,7 +321,6 @@ class ShotCache:
             self._event(event="frame", done=run.done, total=max(run.total, run.done), frame=f,
                         segment=name, computed=True)
 
-        plate_cs = None
         for f, res in engine.run([seg], frames, on_frame=on_frame):
             if f not in computed_here:
                 run.loaded += 1
@@ -326,12 +328,20 @@ class ShotCache:
                 self._event(event="frame", done=run.done, total=max(run.total, run.done), frame=f,
                             segment=name, computed=False)
             if write_outputs:
-                out = ctx.col.finish(f, res)
-                luma = ctx.luma
-                plate_img = luma.last if (luma.last is not None and luma.last.frame == f) else ctx.source.read(f)
-                plate_cs = luma.resolved or "linear"
-                run.outputs += write_frame(ctx.job, out, plate_img, plate_cs, ctx.protected, ctx.attributes())
+                for g, r in (ctx.stage.add(f, res) if ctx.stage is not None else [(f, res)]):
+                    self._write_output(ctx, g, r, run)
             bar.step(f)
+
+    @staticmethod
+    def _write_output(ctx: _Context, f: int, res, run: _Run) -> None:
+        """Finish frame ``f`` from its working-resolution result and write its output file(s)."""
+        from ..render import write_frame
+
+        out = ctx.col.finish(f, res)
+        luma = ctx.luma
+        plate_img = luma.last if (luma.last is not None and luma.last.frame == f) else ctx.source.read(f)
+        run.outputs += write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected,
+                                   ctx.attributes())
 
     # ------------------------------------------------------------------ status
     def status(self) -> Dict[str, Any]:

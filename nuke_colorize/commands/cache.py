@@ -30,10 +30,16 @@ def register(sub) -> None:
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
-def _cache(path: str, events=None):
+def _cache(path: str, events=None, action: str = "build"):
     from ..cache import ShotCache
+    from ..errors import InputError
     from ..shot import Shot
-    return ShotCache(Shot.load(path), events=events)
+    shot = Shot.load(path)
+    if shot.library and action != "build":
+        raise InputError(f"cache {action} does not cover shots with 'library' (automatic references): "
+                         f"each scene has its own cache", file=path,
+                         hint=f"see {shot.cache}/auto_references.json and {shot.cache}/scenes/")
+    return ShotCache(shot, events=events)
 
 
 def run_build(args) -> int:
@@ -50,8 +56,13 @@ def run_build(args) -> int:
     if not args.quiet:
         announce(f"cache build {cache.shot.path}", cache.shot, args.frames)
     wanted = parse_frames(args.frames) if args.frames else None
-    summary = cache.render(wanted, write_outputs=not args.no_output,
-                           progress=not args.quiet and not args.json_progress)
+    if cache.shot.library:  # automatic references: one cache per scene (nuke_colorize.library.auto)
+        from ..library.auto import render_auto_shot
+        summary = render_auto_shot(cache.shot, wanted, write_outputs=not args.no_output,
+                                   progress=not args.quiet and not args.json_progress, events=events)
+    else:
+        summary = cache.render(wanted, write_outputs=not args.no_output,
+                               progress=not args.quiet and not args.json_progress)
     if not args.json_progress:
         print(f"{len(summary['computed'])} frame(s) computed, {summary['loaded']} read from the cache "
               f"in {summary['seconds']:.1f}s ({summary['cache']})", file=sys.stderr)
@@ -59,7 +70,7 @@ def run_build(args) -> int:
 
 
 def run_status(args) -> int:
-    st = _cache(args.shot).status()
+    st = _cache(args.shot, action="status").status()
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
@@ -79,6 +90,6 @@ def run_status(args) -> int:
 
 
 def run_clear(args) -> int:
-    res = _cache(args.shot).clear(stale_only=args.stale)
+    res = _cache(args.shot, action="clear").clear(stale_only=args.stale)
     print(f"removed {len(res['removed'])} item(s) from {res['cache']}", file=sys.stderr)
     return 0

@@ -22,6 +22,7 @@ _COLUMNS = (  # header, key, format
     ("frames", "frames", "{:d}"),
     ("PSNR", "psnr", "{:.2f}"),
     ("PSNR non-key", "psnr_non_keyframes", "{:.2f}"),
+    ("grey PSNR", "psnr_grey", "{:.2f}"),
     ("SSIM", "ssim", "{:.4f}"),
     ("flicker", "flicker", "{:.3f}"),
     ("GT flicker", "flicker_gt", "{:.3f}"),
@@ -56,6 +57,16 @@ def register(subparsers) -> None:
                    help="write DIR/<clip>/{contact_sheet.png,psnr.png,metrics.json} and DIR/summary.json")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
     p.add_argument("--limit-frames", type=int, metavar="N", help="only the first N frames of each clip")
+    p.add_argument("--temporal-smoothing", type=float, default=0.0, metavar="STRENGTH",
+                   help="temporal smoothing stage of the pipeline (0 = off, the default)")
+    p.add_argument("--auto-library-root", metavar="DIR",
+                   help="automatic mode, leave-one-out: references are retrieved (per scene) from the "
+                        "frames of every clip under DIR except the clip being evaluated; --refs is ignored")
+    p.add_argument("--auto-references", type=int, default=3, metavar="K",
+                   help="stills retrieved per scene in automatic mode (default 3)")
+    p.add_argument("--library-index", metavar="INDEX",
+                   help="index file of --auto-library-root, built or updated incrementally "
+                        "(default: OUT/library_index.npz with --out, else a temporary file)")
     p.set_defaults(func=run)
 
 
@@ -114,6 +125,9 @@ def run(args) -> int:
     backend = args.backend or DEFAULT_BACKEND
     if args.limit_frames is not None and args.limit_frames < 2:
         raise InputError("--limit-frames must be at least 2")
+    from ..temporal import check_strength
+    smoothing = check_strength(args.temporal_smoothing)
+    auto = _auto_library(args) if args.auto_library_root else None
     results = []
     for n, clip in enumerate(clips, 1):
         name = os.path.basename(clip.rstrip(os.sep))
@@ -129,7 +143,8 @@ def run(args) -> int:
 
         r = evaluate_clip(clip, refs=args.refs, size=size, backend=backend, settings=settings,
                           out_dir=out_dir, matte_dir=matte_dir, device=args.device,
-                          limit_frames=args.limit_frames, on_frame=on_frame)
+                          limit_frames=args.limit_frames, on_frame=on_frame, temporal_smoothing=smoothing,
+                          stills=auto(clip) if auto else None)
         results.append(r)
         print(("\r" if interactive else "")
               + f"[{n}/{len(clips)}] {name}: {r['frames']} frames  PSNR {r['psnr']:.2f} dB "
@@ -139,7 +154,10 @@ def run(args) -> int:
               file=sys.stderr, flush=True)
     summary = summarise(results)
     summary.update(refs=args.refs, size=args.size, backend=backend, settings=settings,
-                   keyframes_in_mean=True)
+                   keyframes_in_mean=True, temporal_smoothing=smoothing)
+    if auto:
+        summary.update(refs="auto", auto_library_root=os.path.abspath(args.auto_library_root),
+                       auto_references=args.auto_references)
     if args.out:
         from ..io.atomic import atomic_write_text
         atomic_write_text(os.path.join(args.out, "summary.json"),
@@ -149,7 +167,43 @@ def run(args) -> int:
         sys.stdout.write(to_json({"summary": summary, "clips": results}))
     else:
         print(format_table(results, summary))
-        print(f"refs {args.refs}; size {args.size or 'native'}; backend {backend}; "
+        refs = (f"auto ({args.auto_references} stills per scene from the other clips under "
+                f"{args.auto_library_root})" if auto else args.refs)
+        print(f"refs {refs}; size {args.size or 'native'}; backend {backend}; "
+              f"temporal smoothing {smoothing:g}; "
               "means include the reference frames; flicker in CIE a*b* units "
               "(GT = the footage's own); CDC over frame gaps 1,2,4")
     return 0
+
+
+def _auto_library(args):
+    """Leave-one-out automatic mode: index every clip under the root once (incrementally), then
+    for each clip a ``stills`` callable for :func:`evaluate_clip` that plans its scenes with the
+    clip's own frames excluded (each indexed image records its clip: its folder under the root)."""
+    import tempfile
+
+    from ..library.auto import check_count, plan_scenes
+    from ..library.index import update_index
+
+    k = check_count(args.auto_references)
+    root = os.path.abspath(args.auto_library_root)
+    path = args.library_index or (os.path.join(args.out, "library_index.npz") if args.out else
+                                  os.path.join(tempfile.mkdtemp(prefix="nc_eval_lib_"), "library.npz"))
+    index, report = update_index(root, path, progress=sys.stderr.isatty(), device=args.device
+                                 if args.device in ("cpu", "cuda") else "cpu")
+    print(f"library {path}: {report.total} stills ({report.computed} computed, {report.reused} unchanged, "
+          f"{len(report.failed)} skipped)", file=sys.stderr, flush=True)
+
+    def for_clip(clip: str):
+        real = os.path.realpath(clip)
+        own = {e.group for e in index.entries if os.path.realpath(os.path.dirname(e.path)) == real}
+        rel = os.path.relpath(real, os.path.realpath(root))
+        if not rel.startswith(os.pardir):
+            own.add(rel.replace(os.sep, "/"))
+
+        def stills(luma, frames):
+            plans, _ = plan_scenes(luma, frames, index, k, exclude_groups=own)
+            return [p.to_dict() for p in plans]
+        return stills
+    return for_clip
+

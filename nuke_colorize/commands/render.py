@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 
 from ..backends import DEFAULT_BACKEND, REGISTRY
@@ -39,6 +40,9 @@ def add_render_options(p) -> None:
                    help="backend setting, e.g. --set max_working_size=960")
     p.add_argument("--saturation", type=float, default=1.0,
                    help="chroma multiplier on output (default 1.0: as predicted)")
+    p.add_argument("--temporal-smoothing", type=float, default=None, metavar="STRENGTH",
+                   help="smooth chroma along optical flow over +-2 frames (0 = off, the default; "
+                        "1 = consistent neighbours count as much as the frame itself)")
 
 
 def register(sub) -> None:
@@ -52,8 +56,16 @@ def register(sub) -> None:
                    help="reference: FRAME=PATH for a colour version of a plate frame, PATH for a still")
     p.add_argument("--out", help="output pattern, e.g. colour.####.exr")
     p.add_argument("--confidence-out", help="also write the confidence map to this pattern")
+    p.add_argument("--matte", metavar="PATTERN",
+                   help="instance mattes (ID matte, one channel per object, or Cryptomatte EXR); "
+                        "frames may be missing: IDs are carried along the flow")
     p.add_argument("--confidence-layer", action="store_true",
                    help="add the confidence map to the output as layer confidence.Y")
+    p.add_argument("--library", metavar="INDEX",
+                   help="automatic references: split the plate at scene cuts and take each scene's "
+                        "best stills from this index (nuke-colorize library index)")
+    p.add_argument("--auto-references", type=int, default=None, metavar="K",
+                   help="stills retrieved per scene with --library (default 3)")
     p.add_argument("--shot", help="shot description JSON (renders through its cache)")
     p.add_argument("--cache", help="cache folder: render through the shot cache of an implied shot")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -62,8 +74,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def job_from_args(args):
+def frames_of(plate: str, frames_text) -> list:
+    """``--frames A-B`` parsed, or every frame of the plate on disk when not given."""
+    if frames_text:
+        return parse_frames(frames_text)
     from ..io import PlateSource
+    with PlateSource(plate) as src:
+        return list(src.frames)
+
+
+def job_from_args(args):
     from ..render import RefSpec, RenderJob
 
     if not args.plate or not args.out:
@@ -71,17 +91,31 @@ def job_from_args(args):
     if not (math.isfinite(args.saturation) and args.saturation >= 0):
         raise InputError(f"--saturation {args.saturation} is not a chroma multiplier",
                          hint="give a number from 0 (grey) upwards; 1 keeps the prediction")
-    if args.frames:
-        frames = parse_frames(args.frames)
-    else:
-        with PlateSource(args.plate) as src:
-            frames = list(src.frames)
-    return RenderJob(plate=args.plate, frames=frames, references=[RefSpec.parse(r) for r in args.ref],
+    return RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=[RefSpec.parse(r) for r in args.ref],
                      output=args.out, colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
                      out_colorspace=args.out_colorspace, backend=args.backend,
                      settings=parse_settings(args.set), device=args.device,
                      confidence_out=args.confidence_out, confidence_layer=args.confidence_layer,
-                     saturation=args.saturation)
+                     matte=args.matte, saturation=args.saturation, temporal_smoothing=_strength(args),
+                     **library_options(args))
+
+
+def library_options(args) -> dict:
+    """``--library`` / ``--auto-references`` -> RenderJob/shot keys (empty without a library)."""
+    library, k = getattr(args, "library", None), getattr(args, "auto_references", None)
+    if library is None:
+        if k is not None:
+            raise InputError("--auto-references needs --library INDEX")
+        return {}
+    from ..library.auto import check_count
+    return {"library": os.path.abspath(os.path.expanduser(library)),
+            "auto_references": check_count(3 if k is None else k)}
+
+
+def _strength(args) -> float:
+    from ..temporal import check_strength
+    value = getattr(args, "temporal_smoothing", None)
+    return 0.0 if value is None else check_strength(value)
 
 
 def run(args) -> int:

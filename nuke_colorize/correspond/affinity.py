@@ -7,7 +7,8 @@ the affinity is ``A = q @ k.T`` (N, M) in [-1, 1]. The warp is
 
 and the confidence is ``max_m A[n, m]`` (N,). An optional boolean ``allowed`` (N, M) mask
 restricts the softmax to permitted candidates (Akimoto et al., eq. 6-7); rows with no
-allowed candidate fall back to the unrestricted softmax and are flagged.
+allowed candidate (or, with ``slack``, no plausible one) fall back to the unrestricted
+softmax and are flagged.
 
 Rows are processed in tiles so the (tile, M) block stays under ``budget_bytes``; the result
 does not depend on the tile size (each row is computed independently).
@@ -36,7 +37,8 @@ def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                  temperature: float = 0.01,
                  allowed: Optional[Callable[[slice], torch.Tensor]] = None,
                  topk: int = 0,
-                 budget_bytes: int = 256 << 20) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 budget_bytes: int = 256 << 20,
+                 slack: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Warp ``values`` of the keys onto the queries by a temperature softmax of cosine affinity.
 
     Args:
@@ -48,6 +50,9 @@ def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         allowed: optional callable giving the boolean (rows, M) restriction mask for a
             row slice of the queries (so the full N x M mask is never materialised).
         topk: if > 0, only the k best candidates of each row enter the softmax.
+        slack: if given, a row whose best allowed similarity is more than ``slack`` below its
+            best unrestricted similarity also falls back (the restriction excludes what the
+            row plainly looks like, e.g. content that entered the frame after the reference).
         budget_bytes: memory bound for one tile of the affinity.
 
     Returns:
@@ -66,6 +71,10 @@ def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         if allowed is not None:
             mask = allowed(sl)
             empty = ~mask.any(dim=1)
+            if slack is not None:
+                best_free = a.max(dim=1).values
+                best_ok = a.masked_fill(~mask, -2.0).max(dim=1).values
+                empty |= best_ok < best_free - float(slack)
             fallback[sl] = empty
             mask = mask | empty[:, None]
             a = a.masked_fill(~mask, -2.0)

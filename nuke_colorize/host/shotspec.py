@@ -28,8 +28,8 @@ OUTPUT_NAME = "colour.####.exr"
 # node knob -> backend settings it may feed, first declared one wins (exemplar calls the
 # working size max_working_size, deepexemplar working_size)
 SETTINGS_MAP = (("working_size", ("max_working_size", "working_size")),
-                ("track_window", ("track_window",)),
-                ("track_threshold", ("track_threshold", "fb_threshold")))
+                ("track_window", ("mask_radius",)),
+                ("track_threshold", ("mask_threshold",)))
 
 
 def safe_name(name):

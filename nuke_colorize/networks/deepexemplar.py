@@ -108,11 +108,14 @@ class DeepExemplarNet(nn.Module):
     def warp(self, L: torch.Tensor, references: Sequence[ReferenceKeys],
              temperature: float = OFFICIAL_TEMPERATURE,
              budget_bytes: int = 256 << 20,
-             valid: Optional[Tuple[int, int]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+             valid: Optional[Tuple[int, int]] = None,
+             allowed=None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Padded target L (1, 1, Hp, Wp) -> warped ab (1, 2, Hp, Wp), similarity (1, 1, Hp, Wp).
 
         ``L`` must already be padded; ``valid`` = (h4, w4) cells at 1/4 that are image (the
         query centring uses only those). The similarity is the best cosine over all references.
+        ``allowed``: optional restriction of the stacked softmax (see
+        :func:`nuke_colorize.correspond.affinity.softmax_warp`) over the (h4 * w4) query cells.
         """
         hp, wp = L.shape[2:]
         h4, w4 = hp // FEATURE_STRIDE, wp // FEATURE_STRIDE
@@ -124,7 +127,7 @@ class DeepExemplarNet(nn.Module):
         topk = 1 if temperature <= ARGMAX_TEMPERATURE else 0
         with torch.autocast(device_type=query.device.type, enabled=False):  # affinity in float32
             warped, sim, _ = softmax_warp(query, keys, values, temperature=max(temperature, 1e-30),
-                                          topk=topk, budget_bytes=budget_bytes)
+                                          topk=topk, budget_bytes=budget_bytes, allowed=allowed)
         warped = warped.t().reshape(1, 2, h4, w4)
         sim = sim.reshape(1, 1, h4, w4)
         return _upsample_cells(warped), _upsample_cells(sim)
@@ -132,7 +135,8 @@ class DeepExemplarNet(nn.Module):
     def forward(self, L: torch.Tensor, references: Sequence[ReferenceKeys],
                 previous_lab: Optional[torch.Tensor] = None,
                 temperature: float = OFFICIAL_TEMPERATURE,
-                budget_bytes: int = 256 << 20) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                budget_bytes: int = 256 << 20,
+                allowed=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Colourise one frame.
 
         Args:
@@ -142,6 +146,7 @@ class DeepExemplarNet(nn.Module):
                 (then zeros are fed, as the official code does without frame propagation).
             temperature: softmax temperature on the cosine affinity.
             budget_bytes: memory bound of one affinity tile.
+            allowed: optional restriction of the correspondence (see :meth:`warp`).
 
         Returns:
             ab (1, 2, H, W) predicted chroma, warped_ab (1, 2, H, W) the reference colour
@@ -152,7 +157,7 @@ class DeepExemplarNet(nn.Module):
         h, w = L.shape[2:]
         Lp = pad_to_multiple(L)
         valid = (math.ceil(h / FEATURE_STRIDE), math.ceil(w / FEATURE_STRIDE))
-        warped, sim = self.warp(Lp, references, temperature, budget_bytes, valid)
+        warped, sim = self.warp(Lp, references, temperature, budget_bytes, valid, allowed)
         if previous_lab is None:
             prev = torch.zeros((1, 3) + tuple(Lp.shape[2:]), dtype=L.dtype, device=L.device)
         else:

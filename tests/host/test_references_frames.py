@@ -59,10 +59,15 @@ def test_frame_patterns_and_ranges():
 
 def test_settings_map_only_onto_declared_backend_settings():
     knobs = {"working_size": 512, "track_window": 0, "track_threshold": 0.3}
-    assert shotspec.backend_settings(knobs, None) == ({"max_working_size": 512, "track_threshold": 0.3}, [])
+    assert shotspec.backend_settings(knobs, None) == ({"max_working_size": 512, "mask_threshold": 0.3}, [])
     settings, warnings = shotspec.backend_settings(knobs, {"max_working_size": 1024})
     assert settings == {"max_working_size": 512}
     assert warnings == ["track threshold is not used by this backend"]
+    # the exemplar backend declares the dense-tracking settings the knobs feed
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+    declared = ExemplarBackend.default_settings()
+    settings, warnings = shotspec.backend_settings(dict(knobs, track_window=12), declared)
+    assert settings == {"max_working_size": 512, "mask_radius": 12, "mask_threshold": 0.3} and not warnings
 
 
 def test_version_key_follows_content_and_user_files(tmp_path):

@@ -397,9 +397,10 @@ CASES: List[Case] = [
          ("max_working_size", "finite number")),
     Case("set-temperature-zero-gives-nan", b_nothing, render_argv("--set", "temperature=0"), 2,
          ("col.0002.exr", "frame 2", "NaN/Inf", "not written", "temperature"), may_change=FIRST_OUT),
-    Case("set-negative-radius", b_nothing, render_argv("--set", "refine_radius=-1"), 2, ("refine_radius",),
-         may_change=FIRST_OUT, xfail="backends/exemplar.py does not range-check its settings: "
-                                     "refine_radius=-1 is an internal error (exit 1) from OpenCV"),
+    Case("set-negative-radius", b_nothing, render_argv("--set", "refine_radius=-1"), 2,
+         ("refine_radius", "outside [0, 64]"), may_change=FIRST_OUT),
+    Case("set-unknown-restriction", b_nothing, render_argv("--set", "restrict=tracks"), 2,
+         ("restrict", "none, dense, instance, both"), may_change=FIRST_OUT),
     Case("colorspace-unknown", b_nothing, render_argv("--colorspace", "NoSuchSpace"), 2, ("NoSuchSpace",)),
     Case("saturation-nan", b_nothing, render_argv("--saturation", "nan"), 2, ("saturation",)),
     Case("render-without-plate", b_nothing, ["render", "--out", OUT], 2, ("--plate",)),

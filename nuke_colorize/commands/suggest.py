@@ -1,0 +1,73 @@
+"""``nuke-colorize suggest-keyframe``: the frame where a new painted reference would help most.
+
+Runs the backend over the shot (working resolution only; nothing is written) and ranks
+frames by how much low confidence a keyframe there would take over (see
+:mod:`nuke_colorize.suggest`).
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import InputError
+from .render import add_render_options, frames_of, parse_settings
+
+
+def register(sub) -> None:
+    p = sub.add_parser("suggest-keyframe", help="propose the frame where a new painted reference helps most",
+                       description="Colourises the shot at working resolution (nothing written), "
+                                   "reads the per-frame confidence and proposes keyframes.")
+    p.add_argument("--shot", help="shot description JSON")
+    p.add_argument("--plate", help="plate pattern (without --shot)")
+    p.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all on disk)")
+    p.add_argument("--ref", action="append", default=[], metavar="[FRAME=]PATH")
+    p.add_argument("--matte", metavar="PATTERN", help="instance mattes (see render --matte)")
+    p.add_argument("--count", type=int, default=3, help="number of suggestions (default 3)")
+    p.add_argument("--reach", type=float, default=25.0,
+                   help="frames over which a keyframe's help fades to 1/e (default 25)")
+    p.add_argument("--json", action="store_true", help="print JSON (suggestions and per-frame confidence)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_render_options(p)
+    p.set_defaults(func=run)
+
+
+def _job(args):
+    from ..render import RefSpec, RenderJob
+    if args.shot:
+        from ..shot import Shot
+        return Shot.load(args.shot).job()
+    if not args.plate:
+        raise InputError("suggest-keyframe needs --shot or --plate with --ref")
+    return RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=[RefSpec.parse(r) for r in args.ref],
+                     output="", colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
+                     backend=args.backend, settings=parse_settings(args.set), device=args.device,
+                     matte=args.matte)
+
+
+def run(args) -> int:
+    from ..io import PlateSource
+    from ..render import PlateLuma, ProgressBar, make_colorizer
+    from ..suggest import suggest
+
+    if args.count < 1 or not args.reach > 0:
+        raise InputError("--count must be >= 1 and --reach > 0")
+    job = _job(args)
+    warn = lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr)  # noqa: E731
+    with PlateSource(job.plate, job.frames) as source:
+        source.check_headers()
+        col = make_colorizer(job, source, PlateLuma(source, job.colorspace, warn), warn)
+        bar = ProgressBar(len(job.frames), enabled=not (args.quiet or args.json))
+        confidence = {}
+        for frame, result in col.results(job.frames):
+            confidence[int(frame)] = float(result.confidence.mean())
+            bar.step(frame)
+    keyframes = [r.frame for r in job.references if r.frame is not None]
+    picks = suggest(confidence, keyframes, args.count, args.reach)
+    if args.json:
+        print(json.dumps({"suggestions": picks, "keyframes": keyframes,
+                          "confidence": {str(f): round(c, 4) for f, c in sorted(confidence.items())}},
+                         indent=2))
+    else:
+        for p in picks:
+            print(f"frame {p['frame']}: gain {p['gain']:.2f} (confidence there {p['confidence']:.2f})")
+    return 0

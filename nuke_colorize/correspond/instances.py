@@ -1,0 +1,105 @@
+"""Instance restriction (Akimoto et al., sec. 3.3) from compositor mattes.
+
+Instance maps are integer images, (H, W) int32: 0 = background, k > 0 = instance k,
+-1 = unknown (a region whose identity in the reference could not be established; it is
+not restricted). The reference's map is its own matte. Along a chain, the target's IDs
+are associated with the previous frame's (already expressed in the reference's IDs) by
+mask IoU after warping that map along the optical flow, as in the paper; so the
+compositor's IDs need not be consistent over time and may be missing on some frames
+(the previous map is then carried along the flow).
+
+Restriction: a target position labelled k only matches reference positions labelled k
+(background matches background); unknown positions match anything.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..io.matte import resize_ids
+
+UNKNOWN = -1
+
+
+def to_grid(labels: np.ndarray, grid_hw: Tuple[int, int]) -> np.ndarray:
+    """(H, W) int labels -> (gh * gw,) int32 labels sampled at the cell centres."""
+    return resize_ids(labels, (grid_hw[1], grid_hw[0])).reshape(-1)
+
+
+def warp_labels(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Carry a label map along ``flow`` (H, W, 2: each pixel's displacement to where it is in
+    ``labels``), nearest neighbour, borders replicated. (H, W) int32."""
+    h, w = labels.shape
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    x = np.clip(np.rint(gx + flow[..., 0]), 0, w - 1).astype(np.int64)
+    y = np.clip(np.rint(gy + flow[..., 1]), 0, h - 1).astype(np.int64)
+    return np.asarray(labels, np.int32)[y, x]
+
+
+def iou_table(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], float]:
+    """IoU of every (label of a, label of b) pair that overlaps (unknown labels ignored)."""
+    ok = (a != UNKNOWN) & (b != UNKNOWN)
+    a, b = a[ok].astype(np.int64), b[ok].astype(np.int64)
+    if a.size == 0:
+        return {}
+    ua, ia = np.unique(a, return_inverse=True)
+    ub, ib = np.unique(b, return_inverse=True)
+    inter = np.zeros((ua.size, ub.size), np.int64)
+    np.add.at(inter, (ia, ib), 1)
+    area_a = inter.sum(axis=1)
+    area_b = inter.sum(axis=0)
+    out = {}
+    for i, j in zip(*np.nonzero(inter)):
+        union = area_a[i] + area_b[j] - inter[i, j]
+        out[(int(ua[i]), int(ub[j]))] = float(inter[i, j]) / float(union)
+    return out
+
+
+def associate(target_ids: np.ndarray, carried: np.ndarray, min_iou: float = 0.3) -> np.ndarray:
+    """Express the target's matte in the reference's IDs.
+
+    Args:
+        target_ids: (H, W) int IDs of this frame's matte (compositor's numbering).
+        carried: (H, W) int previous frame's map (reference IDs) warped to this frame.
+        min_iou: pairs below this overlap are not associated.
+
+    Returns:
+        (H, W) int32: each target ID replaced by the reference ID it overlaps best
+        (greedy one-to-one by decreasing IoU); IDs left without a partner become UNKNOWN.
+    """
+    pairs = sorted(iou_table(target_ids, carried).items(), key=lambda kv: -kv[1])
+    mapping: Dict[int, int] = {}
+    used = set()
+    for (t, r), iou in pairs:
+        if iou < min_iou:
+            break
+        if t in mapping or r in used:
+            continue
+        mapping[t] = r
+        used.add(r)
+    out = np.full(target_ids.shape, UNKNOWN, np.int32)
+    for t, r in mapping.items():
+        out[target_ids == t] = r
+    return out
+
+
+def allowed_rows(target_grid: np.ndarray, ref_grid: np.ndarray, rows: slice) -> torch.Tensor:
+    """Boolean (rows, M): target positions ``rows`` of ``target_grid`` (N,) may match the
+    reference positions of ``ref_grid`` (M,) with the same label; unknown rows match all."""
+    t = torch.from_numpy(np.ascontiguousarray(target_grid[rows]))[:, None]
+    r = torch.from_numpy(np.ascontiguousarray(ref_grid))[None, :]
+    return (t == r) | (t == UNKNOWN)
+
+
+def next_map(previous: Optional[np.ndarray], flow: Optional[np.ndarray],
+             matte: Optional[np.ndarray], min_iou: float = 0.3) -> Optional[np.ndarray]:
+    """This frame's instance map in reference IDs, from the previous one and this frame's
+    matte (either may be missing). (H, W) int32 or None."""
+    carried = warp_labels(previous, flow) if previous is not None and flow is not None else None
+    if matte is None:
+        return carried
+    if carried is None:
+        return None
+    return associate(matte, carried, min_iou)

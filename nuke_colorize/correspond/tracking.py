@@ -1,0 +1,170 @@
+"""Dense-tracking masks (Akimoto et al., sec. 3.4): which reference positions a target
+position can have come from, found by walking frame by frame to the reference frame.
+
+Everything lives on a feature grid of ``gh x gw`` cells (N = gh * gw positions, row-major).
+
+One step (frame t -> the previous frame of the chain, t'): for every position p of t, the
+cosine affinity to the positions of t' inside a (2R+1) x (2R+1) window around p is turned
+into a softmax (temperature ``temperature``); the positions whose probability exceeds
+``threshold`` are kept (at most ``floor(1 / threshold)`` of them, and always the best one).
+That is the binarised propagation of a one-hot mask of p one frame back (paper: 0.2).
+
+The optical flow, where it is forward-backward consistent, adds the cell it points to
+(:func:`flow_candidates`): in flat or repetitive regions the affinity's peak is arbitrary
+and a chain of arbitrary peaks would random-walk away; the union keeps every position
+either tracker supports, so the restriction removes only what neither does.
+
+Chaining: ``reach_t(p) = union of reach_t'(q) over the kept q of p``, starting from the
+identity at the reference frame, so the mask of frame t+1 reuses frame t's (one step per
+frame, not a walk of the whole chain). Masks are bit sets over the reference grid:
+``(N, ceil(M / 8))`` uint8 (``numpy.packbits`` order), M = the reference grid's positions.
+
+Sizes: a 64 x 36 grid gives 2304 x 288 bytes = 0.66 MB raw per frame; masks are sparse
+and local, so :func:`compress` stores them in a few tens of kB.
+"""
+from __future__ import annotations
+
+import zlib
+from typing import Tuple
+
+import numpy as np
+import torch
+
+#: Grid long side at which the paper's R is given (384 x 216 images, 1/4-resolution features).
+PAPER_GRID_LONG_SIDE = 96
+
+
+def scaled_radius(radius: float, grid_hw: Tuple[int, int]) -> int:
+    """The window radius R (given for a 96-cell long side, as in the paper) for this grid."""
+    return max(1, int(round(float(radius) * max(grid_hw) / PAPER_GRID_LONG_SIDE)))
+
+
+def identity(n: int) -> np.ndarray:
+    """Masks of the reference frame itself: position p reaches exactly p. (N, ceil(N/8)) uint8."""
+    eye = np.zeros((n, n), dtype=bool)
+    eye[np.arange(n), np.arange(n)] = True
+    return np.packbits(eye, axis=1)
+
+
+@torch.inference_mode()
+def step_candidates(f_cur: torch.Tensor, f_prev: torch.Tensor, grid_hw: Tuple[int, int],
+                    radius: int, temperature: float, threshold: float) -> np.ndarray:
+    """Positions of the previous frame each current position is propagated to.
+
+    Args:
+        f_cur, f_prev: (N, C) L2-normalised features of the current and previous frame on
+            the same grid ``grid_hw = (gh, gw)`` (row-major).
+        radius: window radius R in cells (window (2R+1)^2, clipped at the borders).
+        temperature: softmax temperature on cosine similarity.
+        threshold: probability a candidate must exceed to be kept (the best is always kept).
+
+    Returns:
+        (N, K) int64 flat indices into the previous grid, -1 where unused;
+        K = max(1, floor(1 / threshold)).
+    """
+    gh, gw = grid_hw
+    n = f_cur.shape[0]
+    k = 2 * radius + 1
+    # window cells of every position (flat indices, clamped; outside the frame masked)
+    dy, dx = torch.meshgrid(torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1),
+                            indexing="ij")
+    dy, dx = dy.reshape(-1), dx.reshape(-1)
+    py = torch.arange(n) // gw
+    px = torch.arange(n) % gw
+    yy, xx = py[:, None] + dy[None], px[:, None] + dx[None]
+    inside = (yy >= 0) & (yy < gh) & (xx >= 0) & (xx < gw)
+    flat_all = yy.clamp(0, gh - 1) * gw + xx.clamp(0, gw - 1)            # (N, k*k)
+    # one dense (N, N) product is far cheaper than N small windowed products
+    aff = (f_cur.float() @ f_prev.float().t()).gather(1, flat_all)       # (N, k*k)
+    aff = aff.masked_fill(~inside, float("-inf"))
+    prob = torch.softmax(aff / float(temperature), dim=1)
+    keep_n = min(k * k, max(1, int(1.0 / max(float(threshold), 1e-6))))
+    p_best, i_best = prob.topk(keep_n, dim=1)
+    flat = flat_all.gather(1, i_best)
+    kept = p_best > float(threshold)
+    kept[:, 0] = True
+    return torch.where(kept, flat, torch.full_like(flat, -1)).numpy()
+
+
+def flow_candidates(flow: np.ndarray, valid: np.ndarray, grid_hw: Tuple[int, int]) -> np.ndarray:
+    """The previous-frame cell each cell's centre moves to along a pixel flow.
+
+    Args:
+        flow: (H, W, 2) displacement (pixels) of every current pixel to the previous frame.
+        valid: (H, W) in [0, 1], forward-backward consistency of that flow.
+        grid_hw: (gh, gw) cells covering the H x W frame.
+
+    Returns:
+        (N, 1) int64 flat cell indices, -1 where the flow is not trustworthy (valid < 0.5)
+        or leaves the frame.
+    """
+    gh, gw = grid_hw
+    h, w = valid.shape
+    sy, sx = h / float(gh), w / float(gw)
+    cy = np.minimum(((np.arange(gh) + 0.5) * sy).astype(np.int64), h - 1)
+    cx = np.minimum(((np.arange(gw) + 0.5) * sx).astype(np.int64), w - 1)
+    fl = flow[cy[:, None], cx[None, :]]                               # (gh, gw, 2)
+    ok = valid[cy[:, None], cx[None, :]] >= 0.5
+    x = (cx[None, :] + 0.5 + fl[..., 0]) / sx
+    y = (cy[:, None] + 0.5 + fl[..., 1]) / sy
+    ok &= (x >= 0) & (x < gw) & (y >= 0) & (y < gh)
+    idx = np.clip(y.astype(np.int64), 0, gh - 1) * gw + np.clip(x.astype(np.int64), 0, gw - 1)
+    return np.where(ok, idx, -1).reshape(-1, 1)
+
+
+def propagate(prev_masks: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Masks of the current frame from the previous frame's: the union over each position's
+    candidates. prev_masks (N', B) uint8 bit sets; candidates (N, K) int64 (-1 unused)
+    -> (N, B) uint8."""
+    out = np.zeros((candidates.shape[0], prev_masks.shape[1]), dtype=np.uint8)
+    for j in range(candidates.shape[1]):
+        idx = candidates[:, j]
+        use = idx >= 0
+        out[use] |= prev_masks[idx[use]]
+    return out
+
+
+def unpack_rows(masks: np.ndarray, rows: slice, m: int, grid_hw: Tuple[int, int],
+                margin: int = 0) -> torch.Tensor:
+    """Boolean (rows, M) restriction for a slice of target positions, optionally dilated by
+    ``margin`` cells on the reference grid ``grid_hw`` (M = gh * gw) to absorb sub-cell drift."""
+    bits = np.unpackbits(masks[rows], axis=1, count=m).view(bool)
+    if margin > 0:
+        gh, gw = grid_hw
+        g = bits.reshape(-1, gh, gw)
+        for _ in range(int(margin)):           # 3x3 dilation, separable, by shifted ORs
+            d = g.copy()
+            d[:, 1:] |= g[:, :-1]
+            d[:, :-1] |= g[:, 1:]
+            g = d.copy()
+            g[:, :, 1:] |= d[:, :, :-1]
+            g[:, :, :-1] |= d[:, :, 1:]
+        bits = g.reshape(-1, m)
+    return torch.from_numpy(np.ascontiguousarray(bits))
+
+
+_DTYPES = (np.uint8, np.int32)
+
+
+def compress(a: np.ndarray) -> np.ndarray:
+    """A 2-D uint8 (bit-set masks) or int32 (instance map) array -> a 1-D uint8 array
+    (header: rows, columns, dtype code; zlib body), the form the shot cache stores."""
+    a = np.ascontiguousarray(a)
+    code = next(i for i, d in enumerate(_DTYPES) if a.dtype == d)
+    n, b = a.shape
+    head = np.array([n, b, code], dtype=np.uint32).view(np.uint8)
+    body = np.frombuffer(zlib.compress(a.tobytes(), 6), dtype=np.uint8)
+    return np.concatenate([head, body])
+
+
+def decompress(blob: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`compress`."""
+    blob = np.ascontiguousarray(blob, dtype=np.uint8)
+    n, b, code = (int(v) for v in blob[:12].view(np.uint32))
+    raw = zlib.decompress(blob[12:].tobytes())
+    return np.frombuffer(raw, dtype=_DTYPES[code]).reshape(n, b).copy()
+
+
+def reach_counts(masks: np.ndarray) -> np.ndarray:
+    """Number of reference positions each target position may match: (N,) int."""
+    return np.unpackbits(masks, axis=1).sum(axis=1)

@@ -1,0 +1,134 @@
+"""Instance mattes from the compositor: one file per frame -> (H, W) int32 instance IDs.
+
+0 is background, every other value one object. What the file holds decides how IDs are read:
+
+* **Cryptomatte** (an EXR with a ``<layer>00`` channel set, e.g. ``CryptoObject00.R/G/B/A``):
+  the rank-0 ID (``00.R``, a float whose bits are the name hash) where its coverage
+  (``00.G``) is > 0; the hash bits become the ID (masked to 30 bits), so the same object
+  keeps its ID on every frame.
+* **Several matte channels in a float file** (not RGB; e.g. ``obj1``, ``obj2`` or
+  ``matte.car``, ``matte.person``): one channel per object; ID = 1 + index of the strongest
+  channel where it exceeds 0.5.
+* **Colour-coded IDs** (3+ channels of an integer file, e.g. an indexed/palette PNG): each
+  distinct colour one ID (black = background).
+* **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535);
+  float files: the rounded value when any exceeds 1 (an ID pass), otherwise > 0.5 -> 1.
+
+Frames without a matte file are allowed (``None``): the IDs are carried along the optical
+flow from the frames that have one (see :mod:`nuke_colorize.correspond.instances`).
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InputError
+from .image import ImageData, read_image
+from .sequence import frame_path
+
+_CRYPTO = re.compile(r"^(.*?)00\.(r|red)$", re.IGNORECASE)
+_RGBA = {"r", "g", "b", "a", "red", "green", "blue", "alpha", "y"}
+
+
+def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
+    """(ID channel index, coverage channel index) of the first Cryptomatte layer, or None."""
+    names = list(channels)
+    lower = [c.lower() for c in names]
+    for i, c in enumerate(names):
+        m = _CRYPTO.match(c)
+        if not m:
+            continue
+        base = m.group(1).lower()
+        for cov in (base + "00.g", base + "00.green"):
+            if cov in lower:
+                return i, lower.index(cov)
+    return None
+
+
+def _int_values(img: ImageData, ch: int) -> np.ndarray:
+    scale = {np.uint8: 255.0, np.uint16: 65535.0}.get(_storage(img), 255.0)
+    return np.rint(img.pixels[..., ch] * scale).astype(np.int32)
+
+
+def _storage(img: ImageData):
+    fmt = str(getattr(img.spec, "format", "")).lower()
+    return np.uint16 if "16" in fmt and "half" not in fmt else np.uint8
+
+
+def ids_from_image(img: ImageData) -> np.ndarray:
+    """Instance IDs of one decoded matte image (rules in the module docstring)."""
+    px = img.pixels
+    crypto = cryptomatte_layer(img.channels)
+    if crypto is not None:
+        idc, covc = crypto
+        bits = np.ascontiguousarray(px[..., idc], dtype=np.float32).view(np.uint32)
+        ids = (bits & np.uint32(0x3FFFFFFF)).astype(np.int32)
+        ids[(px[..., covc] <= 0) | (ids == 0)] = 0
+        return ids
+    names = [c.split(".")[-1].lower() for c in img.channels]
+    non_colour = [i for i, n in enumerate(names) if n not in _RGBA]
+    if img.is_float_format and len(non_colour) >= 2:
+        mats = px[..., non_colour]
+        best = mats.argmax(axis=2)
+        strong = mats.max(axis=2) > 0.5
+        return np.where(strong, best + 1, 0).astype(np.int32)
+    colour = [i for i, n in enumerate(names) if n in ("r", "g", "b", "red", "green", "blue")]
+    if not img.is_float_format and len(colour) >= 3:
+        r, g, b = (_int_values(img, c) for c in colour[:3])
+        return (r + 256 * g + 65536 * b).astype(np.int32)
+    ch = colour[0] if colour else 0
+    if not img.is_float_format:
+        return _int_values(img, ch)
+    v = px[..., ch]
+    if float(np.nanmax(v)) > 1.0:
+        return np.rint(np.clip(v, 0, 2 ** 30)).astype(np.int32)
+    return (v > 0.5).astype(np.int32)
+
+
+class MatteReader:
+    """frame -> (H, W) int32 IDs at the plate's size, or None when that frame has no file.
+
+    Args:
+        pattern: matte pattern (``matte.####.png``) or a single file used for every frame.
+        plate_size: (width, height); mattes of the plate's aspect at another resolution are
+            resampled (nearest), another aspect is refused.
+    """
+
+    def __init__(self, pattern: str, plate_size: Tuple[int, int]):
+        self.pattern = pattern
+        self.plate_size = (int(plate_size[0]), int(plate_size[1]))
+        self.read_files: List[str] = []
+
+    def path(self, frame: int) -> str:
+        return frame_path(self.pattern, frame)
+
+    def __call__(self, frame: int) -> Optional[np.ndarray]:
+        path = self.path(frame)
+        if not os.path.exists(path):
+            return None
+        img = read_image(path, allow_nonfinite=True)
+        ids = ids_from_image(img)
+        self.read_files.append(path)
+        h, w = ids.shape
+        pw, ph = self.plate_size
+        if (w, h) != (pw, ph):
+            if abs((w / h) / (pw / ph) - 1.0) > 0.01:
+                raise InputError(f"matte is {w}x{h} but the plate is {pw}x{ph} (another shape)",
+                                 file=path, frame=frame, hint="render the matte at the plate's format")
+            ids = resize_ids(ids, (pw, ph))
+        return ids
+
+
+def resize_ids(ids: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resample of an (H, W) ID map to ``size`` = (w, h), exact for any
+    integer (no float round trip: Cryptomatte hashes do not fit a float32)."""
+    h, w = ids.shape
+    tw, th = int(size[0]), int(size[1])
+    if (tw, th) == (w, h):
+        return np.asarray(ids, np.int32)
+    ys = np.minimum(((np.arange(th) + 0.5) * h / th).astype(np.int64), h - 1)
+    xs = np.minimum(((np.arange(tw) + 0.5) * w / tw).astype(np.int64), w - 1)
+    return np.asarray(ids, np.int32)[ys[:, None], xs[None, :]]

@@ -1,0 +1,257 @@
+"""Automatic references: split a shot at scene cuts and retrieve stills for each scene.
+
+``plan_scenes`` reads the plate's luminance, finds the cuts (:mod:`nuke_colorize.scenecut`)
+and ranks the library's stills against :data:`SAMPLES` evenly spaced frames of each scene
+(:mod:`.query`). ``run_auto_render`` renders each scene as its own job with the chosen stills
+as external references (no frame); ``render_auto_shot`` does the same through the shot cache,
+one cache per scene under ``<cache>/scenes/<first>-<last>``, with the plan kept in
+``<cache>/auto_references.json`` (reused while the shot's key is unchanged).
+
+Every output frame records what was chosen for its scene in the string attribute
+``nuke_colorize:auto_references`` (JSON: library, scene, references with scores) beside the
+usual ``nuke_colorize:references``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InputError
+from . import descriptors as D
+from .index import LibraryIndex
+from .query import Match, rank
+
+SAMPLES = 5
+METADATA_KEY = "nuke_colorize:auto_references"
+PLAN_FILE = "auto_references.json"
+PLAN_FORMAT = 1
+
+
+@dataclass
+class ScenePlan:
+    """One scene (inclusive frame range), the frames it was queried with and its stills."""
+
+    first: int
+    last: int
+    query_frames: List[int]
+    matches: List[Match] = field(default_factory=list)
+
+    def frames(self) -> List[int]:
+        return list(range(self.first, self.last + 1))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"frames": [self.first, self.last], "query_frames": list(self.query_frames),
+                "references": [m.to_dict() for m in self.matches]}
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "ScenePlan":
+        return cls(first=int(d["frames"][0]), last=int(d["frames"][1]),
+                   query_frames=[int(f) for f in d["query_frames"]],
+                   matches=[Match(path=r["image"], score=float(r["score"]), group=r.get("group", ""),
+                                  parts=dict(r.get("parts", {})), coverage=r.get("coverage"))
+                            for r in d["references"]])
+
+    def metadata(self, library: str) -> Dict[str, str]:
+        """Output attribute recording this scene's choice."""
+        return {METADATA_KEY: json.dumps({"library": library, "scene": [self.first, self.last],
+                                          "references": [{"image": m.path, "score": round(m.score, 4)}
+                                                         for m in self.matches]})}
+
+
+def sample_frames(frames: Sequence[int], n: int = SAMPLES) -> List[int]:
+    """``n`` evenly spaced frames of a scene, first and last included (fewer if it is short)."""
+    frames = list(frames)
+    idx = sorted({int(round(i)) for i in np.linspace(0, len(frames) - 1, min(n, len(frames)))})
+    return [frames[i] for i in idx]
+
+
+def check_count(k: Any, what: str = "--auto-references") -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 64:
+        raise InputError(f"{what} must be a whole number of references from 1 to 64, got {k!r}",
+                         hint="e.g. 3")
+    return int(k)
+
+
+def plan_scenes(luma: Callable[[int], np.ndarray], frames: Sequence[int], index: LibraryIndex, k: int, *,
+                device: str = "cpu", exclude_groups: Optional[Collection[str]] = None,
+                samples: int = SAMPLES) -> Tuple[List[ScenePlan], np.ndarray]:
+    """Scenes of ``frames`` and the ``k`` best stills for each.
+
+    ``luma(frame)`` -> (H, W) linear luminance. Returns (plans, per-frame change (T,))."""
+    from ..correspond.features import load_mobilenetv2
+    from ..scenecut import detect_scenes
+
+    if not len(index):
+        raise InputError("the library index holds no images", hint="index a folder of colour stills")
+    scenes, changes = detect_scenes(luma, list(frames))
+    net = load_mobilenetv2(device)
+    plans = []
+    for first, last in scenes:
+        scene_frames = [f for f in frames if first <= f <= last]
+        picks = sample_frames(scene_frames, samples)
+        Ls = [D.small_L_from_linear_y(luma(f)) for f in picks]
+        matches = rank(index, D.describe_L(net, Ls, device), top=k, exclude_groups=exclude_groups)
+        plans.append(ScenePlan(first=first, last=last, query_frames=picks, matches=matches))
+    return plans, changes
+
+
+# ---------------------------------------------------------------------- render (no cache)
+def _plate_luma(job, warn):
+    from ..io import PlateSource
+    from ..render import PlateLuma
+
+    source = PlateSource(job.plate, job.frames)
+    return source, PlateLuma(source, job.colorspace, warn)
+
+
+def plan_for_job(job, warn: Callable[[str], None]) -> List[ScenePlan]:
+    """Scenes and stills for a :class:`~nuke_colorize.render.RenderJob` with a library."""
+    from ..pipeline import resolve_device
+
+    index = LibraryIndex.load(job.library)
+    source, luma = _plate_luma(job, warn)
+    try:
+        plans, _ = plan_scenes(luma, job.frames, index, check_count(job.auto_references),
+                               device=resolve_device(job.device))
+    finally:
+        source.close()
+    return plans
+
+
+def scene_references(job_refs, plan: ScenePlan):
+    """The user's own references that belong to the scene (keyframes inside it, every still)
+    followed by the retrieved stills."""
+    from ..render import RefSpec
+
+    own = [r for r in job_refs if r.frame is None or plan.first <= r.frame <= plan.last]
+    return own + [RefSpec(path=m.path) for m in plan.matches]
+
+
+def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool = True,
+                    warn: Optional[Callable[[str], None]] = None,
+                    on_computed: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+    """``render --library INDEX --auto-references K`` without a cache: one render per scene."""
+    from ..render import check_outputs, run_render
+
+    warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
+    t0 = time.time()
+    check_outputs(job, [job.plate] + [r.path for r in job.references])
+    plans = plan_for_job(job, warn)
+    want = set(job.frames if wanted is None else wanted)
+    summary: Dict[str, Any] = {"frames": 0, "computed": [], "outputs": [], "library": job.library,
+                               "scenes": [p.to_dict() for p in plans]}
+    for plan in plans:
+        todo = [f for f in plan.frames() if f in want]
+        if not todo:
+            continue
+        sub = dataclasses.replace(job, frames=plan.frames(), references=scene_references(job.references, plan),
+                                  library=None, auto_references=0,
+                                  metadata=dict(job.metadata, **plan.metadata(job.library)))
+        if len(plans) > 1 and progress:
+            warn(f"scene {plan.first}-{plan.last}: {len(plan.matches)} reference(s) from the library")
+        part = run_render(sub, todo, progress=progress, warn=warn, on_computed=on_computed)
+        summary["frames"] += part["frames"]
+        summary["computed"] += part["computed"]
+        summary["outputs"] += part["outputs"]
+        for k in ("backend", "working_size", "plate_colorspace"):
+            summary.setdefault(k, part.get(k))
+    dt = time.time() - t0
+    summary.update(seconds=round(dt, 3), seconds_per_frame=round(dt / max(1, summary["frames"]), 4),
+                   references=[{"frame": r.frame, "image": r.path} for r in job.references])
+    return summary
+
+
+# ---------------------------------------------------------------------- shot cache
+def _shot_plan(shot, warn) -> List[ScenePlan]:
+    """The shot's plan, from ``<cache>/auto_references.json`` when its key still matches."""
+    from ..io import atomic_write_text
+    from ..pipeline import resolve_device
+
+    key = shot.key()
+    path = os.path.join(shot.cache, PLAN_FILE)
+    try:
+        with open(path, "r", encoding="utf-8") as fh:
+            stored = json.load(fh)
+        if stored.get("format") == PLAN_FORMAT and stored.get("shot_key") == key:
+            return [ScenePlan.from_dict(s) for s in stored["scenes"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    job = shot.job()
+    index = LibraryIndex.load(shot.library)
+    source, luma = _plate_luma(job, warn)
+    try:
+        plans, _ = plan_scenes(luma, job.frames, index, check_count(shot.auto_references, "'auto_references'"),
+                               device=resolve_device(job.device))
+    finally:
+        source.close()
+    try:
+        atomic_write_text(path, json.dumps({"format": PLAN_FORMAT, "shot_key": key, "library": shot.library,
+                                            "scenes": [p.to_dict() for p in plans]}, indent=1) + "\n")
+    except InputError as err:
+        from ..errors import CacheError
+        raise CacheError(f"cannot write the cache: {err.problem}", file=path) from None
+    return plans
+
+
+def scene_shots(shot, warn: Optional[Callable[[str], None]] = None):
+    """[(ScenePlan, sub-shot)] of a shot with a library: each scene a shot of its own with the
+    retrieved stills as references and its cache under ``<cache>/scenes/<first>-<last>``."""
+    from ..shot import Shot
+
+    warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
+    out = []
+    for plan in _shot_plan(shot, warn):
+        d = shot.to_dict()
+        d.pop("library", None)
+        d.pop("auto_references", None)
+        d["frames"] = [plan.first, plan.last]
+        d["references"] = [r.to_dict() for r in shot.references
+                           if r.frame is None or plan.first <= r.frame <= plan.last] \
+            + [{"image": m.path} for m in plan.matches]
+        d["cache"] = os.path.join(shot.cache, "scenes", f"{plan.first}-{plan.last}")
+        sub = Shot.from_dict(d, os.path.dirname(shot.path or shot.cache), path=shot.path)
+        sub.job_metadata = plan.metadata(shot.library)
+        out.append((plan, sub))
+    return out
+
+
+def render_auto_shot(shot, wanted: Optional[Sequence[int]] = None, write_outputs: bool = True,
+                     progress: bool = False, events=None) -> Dict[str, Any]:
+    """``render --shot`` / ``cache build`` of a shot with ``library``: each scene through its
+    own shot cache. Returns the summary of the whole shot (``scenes`` lists the choices)."""
+    from ..cache import ShotCache
+
+    t0 = time.time()
+    lo, hi = shot.frames
+    if wanted is not None:
+        outside = sorted(f for f in wanted if not lo <= f <= hi)
+        if outside:
+            raise InputError(f"frame {outside[0]} is outside the shot's frames {lo}-{hi}",
+                             file=shot.path, frame=outside[0])
+    want = set(range(lo, hi + 1) if wanted is None else wanted)
+    pairs = scene_shots(shot)
+    summary: Dict[str, Any] = {"frames": 0, "computed": [], "loaded": 0, "outputs": [], "corrupt": [],
+                               "library": shot.library, "cache": os.path.abspath(shot.cache),
+                               "scenes": [p.to_dict() for p, _ in pairs]}
+    for plan, sub in pairs:
+        todo = [f for f in plan.frames() if f in want]
+        if not todo:
+            continue
+        part = ShotCache(sub, events=events).render(todo, write_outputs=write_outputs, progress=progress)
+        for k in ("frames", "loaded"):
+            summary[k] += part[k]
+        for k in ("computed", "outputs", "corrupt"):
+            summary[k] += part[k]
+        for k in ("backend", "working_size", "plate_colorspace", "threads"):
+            summary.setdefault(k, part.get(k))
+    dt = time.time() - t0
+    summary.update(seconds=round(dt, 3), seconds_per_frame=round(dt / max(1, summary["frames"]), 4),
+                   references=[r.to_dict() for r in shot.references])
+    return summary

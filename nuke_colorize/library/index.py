@@ -1,0 +1,278 @@
+"""An on-disk index of colour stills: paths, file identities and descriptors.
+
+The index is one ``.npz`` file written atomically (temp file, fsync, rename): ``meta`` holds
+JSON (format, descriptor version, root folder, one entry per image: absolute ``path``,
+``rel`` path under the root, ``group`` = the folder under the root holding it, ``size``,
+``mtime_ns``, ``width``, ``height``) and one (N, D) float16 array per descriptor part, rows
+in entry order.
+
+Re-indexing is incremental: an image whose size and mtime are unchanged keeps its stored
+descriptor; changed and new images are computed; images gone from disk are dropped. An
+image that cannot be read (or holds no colour: greyscale stills cannot colour anything) is
+reported with one line and skipped; it is tried again on the next run.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from .. import color
+from ..errors import ColorizeError, InputError
+from ..io import atomic_write_bytes, is_temp_name, read_image
+from . import descriptors as D
+
+INDEX_FORMAT = 1
+STILL_EXTS = (".exr", ".sxr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".tga",
+              ".hdr", ".webp")
+BATCH = 16
+
+
+@dataclass
+class Entry:
+    """One indexed still (absolute path) and where it sits under the index root."""
+
+    path: str
+    rel: str
+    group: str
+    size: int
+    mtime_ns: int
+    width: int = 0
+    height: int = 0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dict(path=self.path, rel=self.rel, group=self.group, size=self.size,
+                    mtime_ns=self.mtime_ns, width=self.width, height=self.height)
+
+
+@dataclass
+class LibraryIndex:
+    """Entries and their descriptors: ``parts[name]`` is (N, D) float32 (``local``: (N, 40, 256),
+    float16 when loaded from disk), row i = entries[i]."""
+
+    root: str
+    entries: List[Entry] = field(default_factory=list)
+    parts: Dict[str, np.ndarray] = field(default_factory=lambda: D.stack([]))
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def groups(self) -> List[str]:
+        return [e.group for e in self.entries]
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str) -> str:
+        """Write the index atomically to ``path``; returns the path."""
+        meta = {"format": INDEX_FORMAT, "descriptor_version": D.DESCRIPTOR_VERSION,
+                "feature_size": D.FEATURE_SIZE, "root": self.root,
+                "entries": [e.to_dict() for e in self.entries]}
+        buf = io.BytesIO()
+        arrays = {f"part_{k}": v.astype(np.float16) for k, v in self.parts.items()}
+        np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> "LibraryIndex":
+        """Read an index written by :meth:`save`; InputError naming the file otherwise."""
+        path = os.path.abspath(os.path.expanduser(path))
+        if not os.path.isfile(path):
+            raise InputError("library index not found", file=path,
+                             hint="build it with: nuke-colorize library index DIR -o INDEX")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT \
+                        or meta.get("descriptor_version") != D.DESCRIPTOR_VERSION:
+                    got = meta if not isinstance(meta, dict) else (meta.get("format"), meta.get("descriptor_version"))
+                    raise InputError(f"library index of another version (format, descriptors: {got}; "
+                                     f"this is {INDEX_FORMAT}, {D.DESCRIPTOR_VERSION})", file=path,
+                                     hint="rebuild it with: nuke-colorize library index DIR -o INDEX")
+                # local cells stay float16 in memory (20 KB a still); the query converts its shortlist
+                parts = {k: z[f"part_{k}"] if k == "local" else z[f"part_{k}"].astype(np.float32)
+                         for k in D.shapes()}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputError(f"not a library index (unreadable or damaged: {exc})", file=path,
+                             hint="rebuild it with: nuke-colorize library index DIR -o INDEX") from None
+        entries = [Entry(**e) for e in meta["entries"]]
+        if any(v.shape != (len(entries),) + D.shapes()[k] for k, v in parts.items()):
+            raise InputError("library index is damaged (descriptor rows do not match entries)", file=path,
+                             hint="rebuild it with: nuke-colorize library index DIR -o INDEX")
+        return cls(root=meta["root"], entries=entries, parts=parts)
+
+
+def identity_of(path: str) -> str:
+    """``realpath|size|mtime_ns`` of a file (for cache keys naming an index)."""
+    st = os.stat(path)
+    return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
+
+
+# ---------------------------------------------------------------------- scanning and reading
+def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
+    """(absolute path, stat) of every still under ``root`` (recursive, sorted, hidden files,
+    hidden folders and temp files of atomic writers skipped)."""
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or is_temp_name(name) or not name.lower().endswith(STILL_EXTS):
+                continue
+            path = os.path.join(folder, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None  # broken link etc.: reported when it is read
+            yield path, st
+
+
+def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE) -> Tuple[np.ndarray, int, int]:
+    """Read a colour still -> (L* (h, w) at feature size, width, height of the file).
+
+    The image is resized (area) in its file encoding, then converted to linear, Rec.709
+    luminance and L*. Raises :class:`InputError` for unreadable files and greyscale images.
+    """
+    img = read_image(path, allow_nonfinite=False)
+    px = img.pixels
+    w, h = D.feature_size(img.width, img.height, long_side)
+    idx = img.rgb_indices
+    if len(set(idx)) < 3:
+        raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)
+    if px.shape[2] <= 4:
+        small = cv2.resize(px, (w, h), interpolation=cv2.INTER_AREA)
+        small = small.reshape(h, w, -1)[..., idx]
+    else:
+        small = cv2.resize(np.ascontiguousarray(px[..., idx]), (w, h), interpolation=cv2.INTER_AREA)
+    cs = color.resolve_colorspace(colorspace, img.is_float_format)
+    rgb = color.to_linear(np.ascontiguousarray(small, np.float32), cs, file=path)
+    if color.is_grey(rgb, tol=2e-3):
+        raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)
+    return color.y_to_L(np.maximum(color.luminance(rgb), 0.0)), img.width, img.height
+
+
+def _group(rel: str) -> str:
+    parent = os.path.dirname(rel)
+    return parent.replace(os.sep, "/") if parent else "."
+
+
+# ---------------------------------------------------------------------- building
+@dataclass
+class IndexReport:
+    total: int = 0
+    reused: int = 0
+    computed: int = 0
+    dropped: int = 0
+    failed: List[Tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"images": self.total, "reused": self.reused, "computed": self.computed,
+                "dropped": self.dropped, "failed": [{"path": p, "problem": m} for p, m in self.failed],
+                "seconds": round(self.seconds, 3),
+                "seconds_per_computed_image": round(self.seconds / max(1, self.computed), 4)}
+
+
+def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspace: str = "auto",
+                device: str = "cpu", progress: bool = True, workers: int = 2,
+                warn: Optional[Callable[[str], None]] = None) -> Tuple[LibraryIndex, IndexReport]:
+    """Index every still under ``root``, reusing ``previous`` rows whose files are unchanged.
+
+    Decoding runs on ``workers`` threads one batch ahead of the network (OpenImageIO and
+    OpenCV release the GIL). Unreadable or greyscale images go to ``warn`` (one line each) and the report.
+    """
+    import time
+
+    from ..render import ProgressBar
+    from ..correspond.features import load_mobilenetv2
+
+    t0 = time.time()
+    warn = warn or (lambda m: print(f"nuke-colorize: skipped: {m}", file=sys.stderr, flush=True))
+    root = os.path.abspath(os.path.expanduser(root))
+    if not os.path.isdir(root):
+        raise InputError("library folder not found", file=root)
+    old: Dict[str, Tuple[Entry, int]] = {}
+    if previous is not None:
+        old = {e.path: (e, i) for i, e in enumerate(previous.entries)}
+    report = IndexReport()
+    keep: List[Tuple[Entry, Dict[str, np.ndarray]]] = []
+    todo: List[Tuple[str, str, Optional[os.stat_result]]] = []
+    seen = set()
+    for path, st in scan_stills(root):
+        rel = os.path.relpath(path, root)
+        seen.add(path)
+        prev = old.get(path)
+        if st is not None and prev is not None and prev[0].size == st.st_size \
+                and prev[0].mtime_ns == st.st_mtime_ns:
+            e, i = prev
+            keep.append((e, {k: previous.parts[k][i] for k in D.shapes()}))
+            report.reused += 1
+        else:
+            todo.append((path, rel, st))
+    report.dropped = sum(1 for p in old if p not in seen)
+
+    computed: List[Tuple[Entry, Dict[str, np.ndarray]]] = []
+    if todo:
+        net = load_mobilenetv2(device)
+        bar = ProgressBar(len(todo), enabled=progress)
+
+        def load(item):
+            path, rel, st = item
+            try:
+                L, w, h = still_L(path, colorspace)
+                return item, (L, w, h), None
+            except ColorizeError as err:
+                return item, None, err.problem
+            except (OSError, ValueError, MemoryError) as err:  # a reader failing in its own way
+                return item, None, f"cannot read: {err}"
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            ahead = [pool.submit(load, item) for item in todo[:BATCH]]
+            for b in range(0, len(todo), BATCH):
+                current = ahead   # the next batch decodes while this one runs through the network
+                ahead = [pool.submit(load, item) for item in todo[b + BATCH:b + 2 * BATCH]]
+                batch = [f.result() for f in current]
+                good = [(item, data) for item, data, _ in batch if data is not None]
+                for (path, _, _), _, problem in batch:
+                    if problem is not None:
+                        warn(f"{path}: {problem}")
+                        report.failed.append((path, problem))
+                descs = D.describe_L(net, [data[0] for _, data in good], device) if good else []
+                for ((path, rel, st), (L, w, h)), d in zip(good, descs):
+                    st = st or os.stat(path)
+                    computed.append((Entry(path=path, rel=rel, group=_group(rel), size=st.st_size,
+                                           mtime_ns=st.st_mtime_ns, width=w, height=h), d))
+                for n, ((path, _, _), _, _) in enumerate(batch):
+                    bar.step(b + n + 1)
+        report.computed = len(computed)
+    rows = sorted(keep + computed, key=lambda r: r[0].path)
+    index = LibraryIndex(root=root, entries=[e for e, _ in rows], parts=D.stack([d for _, d in rows]))
+    report.total = len(index)
+    report.seconds = time.time() - t0
+    return index, report
+
+
+def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, IndexReport]:
+    """Build or incrementally refresh the index at ``index_path`` for ``root`` and save it.
+
+    An existing index of another root or version is rebuilt from scratch (with a note)."""
+    index_path = os.path.abspath(os.path.expanduser(index_path))
+    previous = None
+    if os.path.exists(index_path):
+        try:
+            previous = LibraryIndex.load(index_path)
+        except InputError as err:
+            print(f"nuke-colorize: note: {err}; rebuilding", file=sys.stderr)
+        if previous is not None and previous.root != os.path.abspath(os.path.expanduser(root)):
+            print(f"nuke-colorize: note: {index_path} indexed {previous.root}; rebuilding for {root}",
+                  file=sys.stderr)
+            previous = None
+    index, report = build_index(root, previous, **kw)
+    index.save(index_path)
+    return index, report

@@ -1,0 +1,63 @@
+"""Where would one more painted keyframe help most? (``nuke-colorize suggest-keyframe``)
+
+Input: the backend's mean confidence per frame over the shot, c(t) in [0, 1] (keyframes
+are 1). A new keyframe at frame k takes over the frames that would then be nearer to k
+than to any existing keyframe (the engine splits a shot at the midpoints between
+keyframes), and its help fades with distance along the chain as tracking loses hold. So
+
+    gain(k) = sum over frames s taken over by k of (1 - c(s)) * exp(-|s - k| / reach)
+
+and the suggestions are the frames with the largest gain, chosen greedily: after each pick
+the pick is treated as a keyframe with confidence 1 on the frames it takes over, so a second
+suggestion goes where the first does not already help.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+
+def gains(confidence: Dict[int, float], keyframes: Sequence[int], reach: float = 25.0) -> Dict[int, float]:
+    """Gain of a new keyframe at each non-keyframe frame (see module docstring)."""
+    frames = sorted(confidence)
+    keys = sorted(set(int(k) for k in keyframes))
+    miss = np.array([1.0 - float(np.clip(confidence[f], 0.0, 1.0)) for f in frames])
+    fr = np.array(frames, dtype=np.float64)
+    if keys:
+        d_old = np.min(np.abs(fr[:, None] - np.array(keys, np.float64)[None, :]), axis=1)
+    else:
+        d_old = np.full(fr.shape, np.inf)
+    out = {}
+    for k in frames:
+        if k in keys:
+            continue
+        d = np.abs(fr - k)
+        taken = d < d_old
+        out[k] = float(np.sum(miss[taken] * np.exp(-d[taken] / max(1e-6, reach))))
+    return out
+
+
+def suggest(confidence: Dict[int, float], keyframes: Sequence[int], count: int = 3,
+            reach: float = 25.0) -> List[Dict[str, float]]:
+    """Up to ``count`` suggestions ``{"frame", "gain", "confidence"}``, best first."""
+    keys = list(keyframes)
+    conf = dict(confidence)
+    out = []
+    for _ in range(max(0, int(count))):
+        g = gains(conf, keys, reach)
+        if not g:
+            break
+        k = max(g, key=lambda f: (g[f], -f))
+        if g[k] <= 0.0:
+            break
+        out.append({"frame": int(k), "gain": round(g[k], 4), "confidence": round(float(confidence[k]), 4)})
+        keys.append(k)
+        # frames the pick takes over now count as covered (with the confidence decay)
+        for s in conf:
+            if math.isfinite(reach):
+                near = min(abs(s - j) for j in keys)
+                if abs(s - k) == near:
+                    conf[s] = max(conf[s], math.exp(-abs(s - k) / max(1e-6, reach)))
+    return out

@@ -1,0 +1,160 @@
+"""The library of colour stills: descriptors, the on-disk index (incremental), ranking, CLI."""
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import davis_clip
+from nuke_colorize.cli import main
+from nuke_colorize.errors import InputError
+from nuke_colorize.library import descriptors as D
+from nuke_colorize.library import index as I
+from nuke_colorize.library.query import greedy_cover, rank
+
+
+def _still(path, seed, grey=False, size=(96, 64)):
+    """A colour still: smooth random blobs (8-bit sRGB PNG/JPEG by extension)."""
+    rng = np.random.default_rng(seed)
+    img = cv2.resize(rng.integers(0, 256, (4, 6, 3)).astype(np.uint8), size, interpolation=cv2.INTER_CUBIC)
+    if grey:
+        img = np.repeat(img[..., :1], 3, axis=2)
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    assert cv2.imwrite(str(path), img)
+    return str(path)
+
+
+def _build(root, out, notes=None):
+    return I.update_index(str(root), str(out), progress=False,
+                          warn=(notes.append if notes is not None else None))
+
+
+def test_descriptor_parts_are_unit_vectors_and_see_luminance_only():
+    from nuke_colorize.correspond.features import load_mobilenetv2
+    rng = np.random.default_rng(1)
+    L = cv2.resize(rng.random((6, 9)).astype(np.float32) * 100, (160, 96))
+    d = D.describe_L(load_mobilenetv2(), [L, L.copy()])
+    for name, n in D.PARTS.items():
+        assert d[0][name].shape == (n,)
+        assert abs(np.linalg.norm(d[0][name]) - 1) < 1e-4
+        np.testing.assert_allclose(d[0][name], d[1][name], atol=1e-5)      # batching changes nothing
+    assert d[0]["local"].shape == D.LOCAL_SHAPE
+    np.testing.assert_allclose(np.linalg.norm(d[0]["local"], axis=1), 1, atol=1e-4)
+    # layout ignores exposure; the histogram does not
+    c = D.cheap_parts(L * 0.5 + 20)
+    assert float(c["layout"] @ d[0]["layout"]) > 0.999
+    assert float(c["hist"] @ d[0]["hist"]) < 0.9
+
+
+def test_index_reports_bad_files_and_reindexes_incrementally(tmp_path, monkeypatch):
+    lib = tmp_path / "lib"
+    paths = [_still(lib / "set_a" / f"s{i}.png", i) for i in range(3)] + [_still(lib / "set_b" / "t.jpg", 7)]
+    _still(lib / "set_b" / "grey.png", 9, grey=True)
+    (lib / "set_b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (lib / ".hidden.png").write_bytes(b"x")
+    out = tmp_path / "idx" / "library.npz"
+    notes = []
+    index, rep = _build(lib, out, notes)
+    assert [e.path for e in index.entries] == sorted(paths)
+    assert [e.group for e in index.entries] == ["set_a"] * 3 + ["set_b"]
+    assert (rep.total, rep.computed, rep.reused, rep.dropped) == (4, 4, 0, 0)
+    assert sorted(os.path.basename(p) for p, _ in rep.failed) == ["broken.png", "grey.png"]
+    assert len(notes) == 2 and all("\n" not in n for n in notes)
+    assert any("greyscale" in n and "grey.png" in n for n in notes)
+    loaded = I.LibraryIndex.load(str(out))
+    assert loaded.parts["cnn"].shape == (4, 1280) and loaded.parts["local"].shape == (4,) + D.LOCAL_SHAPE
+    before = {e.path: loaded.parts["cnn"][i].copy() for i, e in enumerate(loaded.entries)}
+
+    # touch one (new content, new mtime), delete one, add one; record what gets decoded
+    _still(paths[1], 100)
+    st = os.stat(paths[1])
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    os.remove(paths[3])
+    new = _still(lib / "set_c" / "u.png", 11)
+    decoded = []
+    real = I.still_L
+    monkeypatch.setattr(I, "still_L", lambda p, *a, **k: (decoded.append(p), real(p, *a, **k))[1])
+    index2, rep2 = _build(lib, out, [])
+    assert (rep2.total, rep2.reused, rep2.computed, rep2.dropped) == (4, 2, 2, 1)
+    assert sorted(decoded) == sorted([paths[1], new, str(lib / "set_b" / "grey.png"),
+                                      str(lib / "set_b" / "broken.png")])      # bad files are tried again
+    again = I.LibraryIndex.load(str(out))
+    rows = {e.path: i for i, e in enumerate(again.entries)}
+    assert paths[3] not in rows
+    np.testing.assert_array_equal(again.parts["cnn"][rows[paths[0]]], before[paths[0]])   # kept as stored
+    assert float(again.parts["cnn"][rows[paths[1]]] @ before[paths[1]]) < 0.999             # recomputed
+
+
+def test_damaged_or_foreign_index_is_one_clear_error(tmp_path):
+    bad = tmp_path / "x.npz"
+    bad.write_bytes(b"nonsense")
+    with pytest.raises(InputError, match="not a library index"):
+        I.LibraryIndex.load(str(bad))
+    with pytest.raises(InputError, match="library index not found"):
+        I.LibraryIndex.load(str(tmp_path / "missing.npz"))
+
+
+def test_greedy_cover_prefers_a_complementary_still_to_a_near_duplicate():
+    # query regions 0-1 sky-like, 2-3 car-like; stills 0 and 1 are near duplicates (sky), 2 has the car.
+    # By their own mean, 0 > 1 > 2; the set {0, 2} covers the plate, {0, 1} does not.
+    cov = np.array([[0.9, 0.9, 0.2, 0.2], [0.88, 0.88, 0.21, 0.21], [0.2, 0.2, 0.85, 0.85]], np.float32)
+    picked = greedy_cover(cov, 2)
+    assert [j for j, _ in picked] == [0, 2]
+    assert [c for _, c in picked] == pytest.approx([0.55, 0.875])
+    assert [j for j, _ in greedy_cover(cov, 5)] == [0, 2, 1]      # never more than the candidates
+
+
+def _davis_library(tmp_path, clips, frames=(0, 10, 20, 30), size=(160, 90)):
+    lib = tmp_path / "lib"
+    for c in clips:
+        src = davis_clip(c)
+        for f in frames:
+            img = cv2.imread(str(src / f"{f:05d}.jpg"))
+            os.makedirs(lib / c, exist_ok=True)
+            cv2.imwrite(str(lib / c / f"{f:05d}.jpg"), cv2.resize(img, size, interpolation=cv2.INTER_AREA))
+    return lib
+
+
+@pytest.mark.parametrize("method", ["global", "coverage"])
+def test_query_ranks_the_same_clip_first(tmp_path, method):
+    from nuke_colorize.correspond.features import load_mobilenetv2
+    clips = ["cows", "car-shadow", "kite-surf"]
+    lib = _davis_library(tmp_path, clips)
+    index, _ = _build(lib, tmp_path / "i.npz")
+    net = load_mobilenetv2()
+    for c in clips:
+        L = [I.still_L(str(_davis_library(tmp_path / "q", [c], frames=(15,)) / c / "00015.jpg"))[0]]
+        m = rank(index, D.describe_L(net, L), top=3, method=method)
+        assert [x.group for x in m] == [c] * 3, (c, [(x.group, x.score) for x in m])
+        assert m[0].score > 0.8
+        other = rank(index, D.describe_L(net, L), top=3, exclude_groups=[c], method=method)
+        assert c not in {x.group for x in other} and len(other) == 3
+
+
+def test_cli_index_and_query_json(tmp_path, capsys):
+    lib = _davis_library(tmp_path, ["cows", "car-shadow"], frames=(0, 20))
+    plate = tmp_path / "plate"
+    os.makedirs(plate)
+    n = 1
+    for clip, f in (("cows", 10), ("cows", 11), ("car-shadow", 10), ("car-shadow", 11)):
+        img = cv2.imread(str(davis_clip(clip) / f"{f:05d}.jpg"), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(plate / f"p.{n:04d}.png"), cv2.resize(img, (128, 72), interpolation=cv2.INTER_AREA))
+        n += 1
+    idx = tmp_path / "lib.npz"
+    assert main(["library", "index", str(lib), "-o", str(idx), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["images"], summary["computed"], summary["failed"]) == (4, 4, [])
+    assert main(["library", "index", str(lib), "-o", str(idx), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reused"] == 4
+    assert main(["library", "query", str(idx), "--plate", str(plate / "p.####.png"), "--frames", "1-4",
+                 "--top", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [s["frames"] for s in out["scenes"]] == [[1, 2], [3, 4]]
+    assert [os.path.basename(os.path.dirname(s["references"][0]["image"])) for s in out["scenes"]] \
+        == ["cows", "car-shadow"]
+    assert main(["library", "query", str(idx), "--plate", str(plate / "p.####.png"), "--top", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "scene 1-2" in text and "scene 3-4" in text and text.count("car-shadow") == 2

@@ -1,0 +1,147 @@
+"""Automatic references in render and in the shot file: scenes, chosen stills, metadata, cache."""
+from __future__ import annotations
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import davis_clip
+from nuke_colorize.cli import main
+from nuke_colorize.errors import InputError
+from nuke_colorize.library.auto import METADATA_KEY, PLAN_FILE
+from nuke_colorize.shot import Shot
+
+FAST = ["--set", "max_working_size=64", "--set", "feature_size=128", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def scene_setup(tmp_path_factory):
+    """A grey plate of two DAVIS scenes (frames 1-3 cows, 4-6 car-shadow, 96x54 PNG), a library
+    of two stills of each clip (other frames than the plate's) and its index."""
+    root = tmp_path_factory.mktemp("auto")
+    n = 1
+    for clip in ("cows", "car-shadow"):
+        src = davis_clip(clip)
+        for f in (30, 31, 32):
+            img = cv2.imread(str(src / f"{f:05d}.jpg"), cv2.IMREAD_GRAYSCALE)
+            os.makedirs(root / "plate", exist_ok=True)
+            cv2.imwrite(str(root / "plate" / f"p.{n:04d}.png"), cv2.resize(img, (96, 54), interpolation=cv2.INTER_AREA))
+            n += 1
+        for f in (0, 39):
+            img = cv2.imread(str(src / f"{f:05d}.jpg"))
+            os.makedirs(root / "lib" / clip, exist_ok=True)
+            small = cv2.resize(img, (128, 72), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(str(root / "lib" / clip / f"{f:05d}.jpg"), small)
+    assert main(["library", "index", str(root / "lib"), "-o", str(root / "lib.npz"), "--quiet"]) == 0
+    return root
+
+
+def _attr(path, name):
+    import OpenImageIO as oiio
+    inp = oiio.ImageInput.open(str(path))
+    try:
+        return inp.spec().getattribute(name)
+    finally:
+        inp.close()
+
+
+def test_render_with_library_splits_scenes_and_records_the_chosen_stills(scene_setup, capsys):
+    root = scene_setup
+    out = root / "out" / "c.####.exr"
+    assert main(["render", "--plate", str(root / "plate" / "p.####.png"), "--library", str(root / "lib.npz"),
+                 "--auto-references", "2", "--out", str(out), "--json"] + FAST) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [s["frames"] for s in summary["scenes"]] == [[1, 3], [4, 6]]
+    chosen = [[os.path.basename(os.path.dirname(r["image"])) for r in s["references"]] for s in summary["scenes"]]
+    assert chosen == [["cows", "cows"], ["car-shadow", "car-shadow"]]
+    assert all(0 < r["score"] <= 1 for s in summary["scenes"] for r in s["references"])
+    assert summary["frames"] == 6 and len(summary["outputs"]) == 6
+    for f, scene in ((2, summary["scenes"][0]), (5, summary["scenes"][1])):
+        meta = json.loads(_attr(str(out).replace("####", f"{f:04d}"), METADATA_KEY))
+        assert meta["scene"] == scene["frames"] and meta["library"] == str(root / "lib.npz")
+        assert [r["image"] for r in meta["references"]] == [r["image"] for r in scene["references"]]
+        used = json.loads(_attr(str(out).replace("####", f"{f:04d}"), "nuke_colorize:references"))
+        assert [u["image"] for u in used] == [r["image"] for r in scene["references"]]   # what coloured it
+    # colour comes from the stills: the output is not grey
+    import OpenImageIO as oiio
+    px = oiio.ImageBuf(str(out).replace("####", "0005")).get_pixels(oiio.FLOAT)
+    assert np.abs(px[..., 0] - px[..., 2]).mean() > 1e-3
+
+
+def test_render_library_option_errors(scene_setup, capsys):
+    root = scene_setup
+    base = ["render", "--plate", str(root / "plate" / "p.####.png"), "--out", str(root / "x.####.exr")]
+    assert main(base + ["--auto-references", "2", "--ref", str(root / "lib/cows/00000.jpg")]) == 2
+    assert "--auto-references needs --library" in capsys.readouterr().err
+    assert main(base + ["--library", str(root / "lib.npz"), "--auto-references", "0"]) == 2
+    assert "from 1 to 64" in capsys.readouterr().err
+    assert main(base + ["--library", str(root / "missing.npz")]) == 2
+    assert "library index not found" in capsys.readouterr().err
+
+
+def test_shot_file_library_keys_validation_and_key(scene_setup, tmp_path):
+    root = scene_setup
+    base = {"plate": str(root / "plate" / "p.####.png"), "library": str(root / "lib.npz")}
+    shot = Shot.from_dict(base, str(tmp_path))
+    assert (shot.references, shot.auto_references, shot.library) == ([], 3, str(root / "lib.npz"))
+    assert Shot.from_dict(shot.to_dict(), "/elsewhere").to_dict() == shot.to_dict()
+    k3 = shot.key()
+    assert Shot.from_dict(dict(base, auto_references=2), str(tmp_path)).key() != k3
+    with pytest.raises(InputError, match="'auto_references' needs 'library'"):
+        Shot.from_dict({"plate": base["plate"], "references": [{"image": "a.png"}], "auto_references": 2},
+                       str(tmp_path))
+    with pytest.raises(InputError, match="from 1 to 64"):
+        Shot.from_dict(dict(base, auto_references=True), str(tmp_path))
+    with pytest.raises(InputError, match="non-empty list"):
+        Shot.from_dict({"plate": base["plate"]}, str(tmp_path))        # no references, no library
+    st = os.stat(root / "lib.npz")                                    # a re-indexed library: another key
+    os.utime(root / "lib.npz", ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    assert shot.key() != k3
+
+
+def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_path, capsys):
+    root = scene_setup
+    shot_file = tmp_path / "shot.json"
+    shot_file.write_text(json.dumps({"plate": str(root / "plate" / "p.####.png"), "library": str(root / "lib.npz"),
+                                     "auto_references": 1, "settings": {"max_working_size": 64, "feature_size": 128},
+                                     "output": "out/c.####.exr"}))
+    assert main(["render", "--shot", str(shot_file), "--frames", "5-6", "--json", "--quiet"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert [s["frames"] for s in first["scenes"]] == [[1, 3], [4, 6]]
+    assert sorted(first["computed"]) == [4, 5, 6] and first["frames"] == 2   # scene 2 walked from its start
+    plan = json.loads((tmp_path / "shot_cache" / PLAN_FILE).read_text())
+    assert plan["scenes"] == first["scenes"]
+    assert sorted(os.listdir(tmp_path / "shot_cache" / "scenes")) == ["4-6"]
+    meta = json.loads(_attr(tmp_path / "out" / "c.0006.exr", METADATA_KEY))
+    assert meta["scene"] == [4, 6] and meta["references"][0]["image"] == first["scenes"][1]["references"][0]["image"]
+    assert main(["render", "--shot", str(shot_file), "--json", "--quiet"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert sorted(second["computed"]) == [1, 2, 3] and second["loaded"] == 3     # scene 2 from the cache
+    assert second["scenes"] == first["scenes"]
+    assert main(["cache", "build", str(shot_file), "--quiet"]) == 0          # the farm's pre-pass
+    assert "0 frame(s) computed, 6 read from the cache" in capsys.readouterr().err
+    assert main(["cache", "status", str(shot_file)]) == 2
+    assert "each scene has its own cache" in capsys.readouterr().err
+
+
+def test_eval_leave_one_out_never_uses_the_clip_s_own_frames(tmp_path, capsys):
+    root = tmp_path / "clips"
+    for clip in ("cows", "car-shadow", "dog"):
+        os.makedirs(root / clip)
+        for f in range(4):
+            img = cv2.imread(str(davis_clip(clip) / f"{f * 10:05d}.jpg"))
+            cv2.imwrite(str(root / clip / f"{f:05d}.jpg"), cv2.resize(img, (96, 54), interpolation=cv2.INTER_AREA))
+    assert main(["eval", "--clips-root", str(root), "--auto-library-root", str(root), "--auto-references", "2",
+                 "--size", "64x36", "--library-index", str(tmp_path / "i.npz"), "--json",
+                 "--set", "max_working_size=64", "--set", "feature_size=128"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["summary"]["refs"] == "auto" and res["summary"]["clips"] == 3
+    for r in res["clips"]:
+        assert r["refs"] == [] and len(r["auto_scenes"]) == 1 and r["auto_scenes"][0]["frames"] == [0, 3]
+        groups = {os.path.basename(os.path.dirname(x["image"])) for x in r["auto_scenes"][0]["references"]}
+        assert len(r["auto_scenes"][0]["references"]) == 2 and r["clip"] not in groups
+        assert 10 < r["psnr_grey"] < 40 and np.isfinite(r["psnr"])
+    assert np.isfinite(res["summary"]["psnr_grey"])

@@ -1,0 +1,215 @@
+"""Spatiotemporal restriction of the correspondence (Akimoto et al.): restricted softmax,
+dense-tracking masks, instance IDs from mattes, and their effect on a known scene."""
+import numpy as np
+import pytest
+import torch
+
+from nuke_colorize.correspond import instances, tracking
+from nuke_colorize.correspond.affinity import normalize, softmax_warp
+from nuke_colorize.io.matte import ids_from_image, resize_ids
+
+
+# ---------------------------------------------------------------- restricted softmax
+def test_restricted_softmax_takes_only_allowed_candidates_and_falls_back_when_empty():
+    q = normalize(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    keys = normalize(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))     # two identical candidates
+    values = torch.tensor([[10.0, 0.0], [-10.0, 0.0], [0.0, 50.0]])
+    allowed = torch.tensor([[False, True, False], [False, False, False]])
+    out, conf, fb = softmax_warp(q, keys, values, temperature=0.01, allowed=lambda sl: allowed[sl])
+    assert out[0].tolist() == pytest.approx([-10.0, 0.0], abs=1e-4)      # only the allowed one
+    assert out[1].tolist() == pytest.approx([0.0, 0.0], abs=1e-3)        # unrestricted: mean of the twins
+    assert fb.tolist() == [False, True]
+    assert conf.tolist() == pytest.approx([1.0, 1.0], abs=1e-5)
+    free, _, fb0 = softmax_warp(q, keys, values, temperature=0.01)
+    assert torch.allclose(free[1], out[1]) and not fb0.any()
+
+
+# ---------------------------------------------------------------- dense tracking masks
+def _moving_features(gh, gw, c, shift, frames, seed=0):
+    """Feature maps of a random texture translating ``shift`` cells right per frame."""
+    rng = np.random.default_rng(seed)
+    big = rng.standard_normal((gh, gw + shift * frames, c)).astype(np.float32)
+    out = []
+    for t in range(frames):
+        x0 = shift * (frames - 1 - t)                 # content moves right as t grows
+        f = torch.from_numpy(np.ascontiguousarray(big[:, x0:x0 + gw].reshape(-1, c)))
+        out.append(normalize(f, dim=1))
+    return out
+
+
+def test_tracking_masks_follow_a_known_translation_and_stay_small():
+    gh, gw, shift, n_frames = 12, 20, 2, 4
+    feats = _moving_features(gh, gw, 16, shift, n_frames)
+    masks = tracking.identity(gh * gw)
+    for t in range(1, n_frames):
+        cand = tracking.step_candidates(feats[t], feats[t - 1], (gh, gw), radius=3,
+                                        temperature=0.05, threshold=0.2)
+        masks = tracking.propagate(masks, cand)
+    assert tracking.decompress(tracking.compress(masks)).tobytes() == masks.tobytes()
+    bits = np.unpackbits(masks, axis=1, count=gh * gw).astype(bool)
+    total = shift * (n_frames - 1)
+    hits, sizes = 0, []
+    for y in range(gh):
+        for x in range(total, gw):                     # content visible in the reference frame
+            p = y * gw + x
+            hits += bits[p, y * gw + x - total]
+            sizes.append(bits[p].sum())
+    assert hits == len(sizes)                          # the true source is always reachable
+    assert np.mean(sizes) <= 2.0                       # and the set stays tight
+
+
+def test_radius_scales_with_the_grid():
+    assert tracking.scaled_radius(9, (54, 96)) == 9
+    assert tracking.scaled_radius(9, (36, 64)) == 6
+    assert tracking.scaled_radius(9, (8, 10)) == 1
+
+
+def test_dilated_unpack_adds_the_neighbours():
+    gh, gw = 5, 6
+    m = tracking.identity(gh * gw)
+    u = tracking.unpack_rows(m, slice(14, 15), gh * gw, (gh, gw), margin=1)[0].numpy().reshape(gh, gw)
+    assert u.sum() == 9 and u[1:4, 1:4].all()          # position (2, 2) plus its 8 neighbours
+
+
+# ---------------------------------------------------------------- instances
+def test_iou_association_renames_ids_and_leaves_newcomers_unknown():
+    carried = np.zeros((20, 20), np.int32)
+    carried[2:8, 2:8] = 1
+    carried[12:18, 12:18] = 2
+    target = np.zeros((20, 20), np.int32)
+    target[3:9, 3:9] = 40                 # compositor's own numbering, moved by one pixel
+    target[11:17, 11:17] = 41
+    target[0:2, 15:20] = 42               # a newcomer overlapping nothing
+    out = instances.associate(target, carried, min_iou=0.3)
+    assert (out[3:9, 3:9] == 1).all() and (out[11:17, 11:17] == 2).all()
+    assert (out[0:2, 15:20] == instances.UNKNOWN).all()
+    assert out[19, 0] == 0                # background stays background
+
+
+def test_ids_carried_along_the_flow_on_frames_without_a_matte():
+    prev = np.zeros((10, 10), np.int32)
+    prev[:, 2:4] = 3
+    flow = np.zeros((10, 10, 2), np.float32)
+    flow[..., 0] = -2.0                   # each pixel came from two pixels to its left
+    nxt = instances.next_map(prev, flow, None)
+    assert (nxt[:, 4:6] == 3).all() and (nxt[:, 2:4] == 0).all()
+
+
+def test_instance_rows_restrict_to_the_same_id():
+    t = np.array([1, 2, instances.UNKNOWN], np.int32)
+    r = np.array([2, 1, 0, 1], np.int32)
+    a = instances.allowed_rows(t, r, slice(0, 3)).numpy()
+    assert a.tolist() == [[False, True, False, True], [True, False, False, False], [True] * 4]
+
+
+def test_resize_ids_is_exact_for_large_ids():
+    ids = np.array([[123456789, 2], [3, 987654321]], np.int32)
+    big = resize_ids(ids, (4, 4))
+    assert big[0, 0] == 123456789 and big[3, 3] == 987654321 and big[0, 3] == 2
+
+
+# ---------------------------------------------------------------- matte files
+class _Img:
+    def __init__(self, pixels, channels, is_float, fmt="half"):
+        self.pixels, self.channels, self.is_float_format = pixels, channels, is_float
+        self.spec = type("S", (), {"format": fmt})()
+
+
+def test_cryptomatte_rank0_hash_becomes_a_stable_id():
+    h = np.array([0.0, 1.7e-5, -3.2e12], np.float32)          # hashes as stored (float bits)
+    idc = np.array([[h[1], h[2]], [h[1], 0.0]], np.float32)
+    cov = np.array([[0.9, 0.6], [0.7, 0.0]], np.float32)
+    px = np.stack([np.zeros_like(idc), idc, cov, np.zeros_like(idc), np.zeros_like(idc)], axis=2)
+    img = _Img(px, ["R", "CryptoObject00.R", "CryptoObject00.G", "CryptoObject00.B", "CryptoObject00.A"], True)
+    ids = ids_from_image(img)
+    assert ids[0, 0] == ids[1, 0] != 0 and ids[0, 1] not in (0, ids[0, 0]) and ids[1, 1] == 0
+
+
+def test_one_channel_per_object_and_integer_id_mattes():
+    px = np.zeros((2, 3, 2), np.float32)
+    px[0, 0, 0] = 1.0
+    px[1, 2, 1] = 0.8
+    ids = ids_from_image(_Img(px, ["car", "person"], True))
+    assert ids.tolist() == [[1, 0, 0], [0, 0, 2]]
+    grey8 = np.array([[0, 255 / 255.0], [7 / 255.0, 0]], np.float32)[..., None]
+    assert ids_from_image(_Img(grey8, ["Y"], False, "uint8")).tolist() == [[0, 255], [7, 0]]
+
+
+# ---------------------------------------------------------------- the "two cars" case
+def _two_objects(h=96, w=128, swap=False):
+    """Grey textured background and two objects with identical texture; ``swap`` exchanges
+    their places. Returns (luminance-only Lab scene L, object boxes left/right)."""
+    rng = np.random.default_rng(5)
+    L = 40 + 10 * rng.random((h, w)).astype(np.float32)
+    tex = 70 + 25 * rng.random((32, 32)).astype(np.float32)
+    boxes = [(slice(32, 64), slice(16, 48)), (slice(32, 64), slice(80, 112))]
+    for b in boxes:
+        L[b] = tex
+    return L, boxes
+
+
+def test_instance_mattes_keep_identical_looking_objects_apart():
+    from nuke_colorize.backends.base import Reference, TargetFrame
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+
+    L, (left, right) = _two_objects()
+    ab = np.zeros(L.shape + (2,), np.float32)
+    ab[left] = (60.0, 40.0)        # object 1 (left in the reference): red
+    ab[right] = (10.0, -60.0)      # object 2 (right in the reference): blue
+    ref_ids = np.zeros(L.shape, np.int32)
+    ref_ids[left], ref_ids[right] = 1, 2
+    tgt_ids = np.zeros(L.shape, np.int32)
+    tgt_ids[left], tgt_ids[right] = 2, 1       # the objects have swapped places
+    ref = Reference(lab=np.dstack([L, ab]), matte=ref_ids)
+    results = {}
+    for mode in ("none", "instance"):
+        be = ExemplarBackend({"feature_size": 128, "restrict": mode})
+        be.set_references([ref])
+        res = be.colorize(TargetFrame(frame=0, L=L, matte=tgt_ids), None)
+        inner = lambda b: (slice(b[0].start + 6, b[0].stop - 6), slice(b[1].start + 6, b[1].stop - 6))
+        results[mode] = (np.median(res.ab[inner(left)], axis=(0, 1)),
+                         np.median(res.ab[inner(right)], axis=(0, 1)))
+    (l_ab, r_ab) = results["instance"]
+    assert l_ab[1] < -40 and r_ab[0] > 45      # left now blue, right now red: colours follow identity
+    err = lambda lr: np.abs(lr[0] - (10, -60)).sum() + np.abs(lr[1] - (60, 40)).sum()
+    assert err(results["instance"]) < 0.3 * err(results["none"])
+
+
+def test_flow_candidates_point_to_the_cell_the_flow_reaches():
+    gh, gw, cell = 4, 6, 8
+    flow = np.zeros((gh * cell, gw * cell, 2), np.float32)
+    flow[..., 0] = -cell                 # everything came from one cell to the left
+    valid = np.ones(flow.shape[:2], np.float32)
+    valid[:cell, :] = 0                  # top row: flow not trusted
+    c = tracking.flow_candidates(flow, valid, (gh, gw))[:, 0].reshape(gh, gw)
+    assert (c[0] == -1).all()            # untrusted
+    assert (c[1:, 0] == -1).all()        # left the frame
+    assert c[2, 3] == 2 * gw + 2 and c[3, 5] == 3 * gw + 4
+
+
+def test_dense_chain_resumed_in_a_fresh_backend_is_bit_identical():
+    """The tracking masks live in the chain state: a chain continued from a stored frame by
+    another process (fresh backend, no feature memo) gives the same bits."""
+    from nuke_colorize.backends.base import Previous, Reference, TargetFrame
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+    from nuke_colorize.engine import canonical_state
+
+    rng = np.random.default_rng(2)
+    tex = 20 + 60 * rng.random((60, 140)).astype(np.float32)
+    Ls = [np.ascontiguousarray(tex[:, 3 * t: 3 * t + 96]) for t in range(4)]
+    ab = np.dstack([Ls[0] - 50, 50 - Ls[0]]).astype(np.float32)
+    ref = Reference(lab=np.dstack([Ls[0], ab]), frame=0)
+
+    def backend():
+        b = ExemplarBackend({"feature_size": 96, "restrict": "dense"})
+        b.set_references([ref])
+        return b
+
+    b = backend()
+    states = [canonical_state(b.keyframe_result(TargetFrame(0, Ls[0]), ref))]
+    for t in range(1, 4):
+        states.append(canonical_state(b.colorize(TargetFrame(t, Ls[t]), Previous(t - 1, states[-1].state))))
+    assert "tmask" in states[3].state
+    fresh = canonical_state(backend().colorize(TargetFrame(3, Ls[3]), Previous(2, states[2].state)))
+    assert fresh.ab.tobytes() == states[3].ab.tobytes()
+    assert fresh.state["tmask"].tobytes() == states[3].state["tmask"].tobytes()

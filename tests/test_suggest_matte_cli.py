@@ -1,0 +1,77 @@
+"""``render --matte`` and ``suggest-keyframe`` on a small synthetic shot, plus the ranking rule."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_oiio as _write
+from nuke_colorize.cli import main
+from nuke_colorize.suggest import gains, suggest
+
+W, H, N = 64, 48, 8
+
+
+def _colour(f: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    rgb = np.stack([0.2 + 0.2 * np.sin(xx / 6 + f / 3) ** 2, 0.3 + 0.4 * xx / W, 0.7 - 0.4 * yy / H], -1)
+    rgb[12:28, 8 + 2 * f: 20 + 2 * f] = (0.8, 0.2, 0.1)
+    return rgb.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def shot(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mattecli")
+    for f in range(1, N + 1):
+        y = _colour(f) @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        _write(root / "plate" / f"plate.{f:04d}.exr", np.repeat(y[..., None], 3, -1), "half")
+    _write(root / "ref_1.png", (np.clip(_colour(1), 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8), "uint8")
+    for f in (1, 5):   # mattes only on some frames: IDs are carried along the flow in between
+        ids = np.zeros((H, W, 1), np.uint8)
+        ids[12:28, 8 + 2 * f: 20 + 2 * f] = 3
+        _write(root / "matte" / f"matte.{f:04d}.png", ids, "uint8")
+    _write(root / "bad" / "matte.0001.png", np.zeros((H, H, 1), np.uint8), "uint8")
+    return root
+
+
+def _argv(root, *extra):
+    return ["render", "--plate", str(root / "plate/plate.####.exr"), "--frames", f"1-{N}",
+            "--ref", f"1={root / 'ref_1.png'}", "--set", "feature_size=96", "--quiet", *extra]
+
+
+def test_render_with_sparse_mattes_writes_every_frame(shot, capsys):
+    assert main(_argv(shot, "--matte", str(shot / "matte/matte.####.png"),
+                      "--out", str(shot / "out/c.####.exr"), "--json")) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(summary["outputs"]) == N
+    assert not list((shot / "matte").glob("*.tmp*"))
+
+
+def test_matte_of_another_shape_is_refused_naming_file_and_frame(shot, capsys):
+    code = main(_argv(shot, "--matte", str(shot / "bad/matte.####.png"), "--out", str(shot / "o2/c.####.exr")))
+    err = capsys.readouterr().err
+    assert code == 2 and "matte.0001.png" in err and "another shape" in err and "Traceback" not in err
+    assert not (shot / "o2").exists() or not list((shot / "o2").iterdir())
+
+
+def test_suggest_keyframe_cli_ranks_non_keyframes(shot, capsys):
+    code = main(["suggest-keyframe", "--plate", str(shot / "plate/plate.####.exr"), "--frames", f"1-{N}",
+                 "--ref", f"1={shot / 'ref_1.png'}", "--set", "feature_size=96", "--json", "--count", "2"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["confidence"]["1"] == 1.0 and len(out["confidence"]) == N
+    picks = [p["frame"] for p in out["suggestions"]]
+    assert len(picks) == 2 and 1 not in picks and all(1 < f <= N for f in picks)
+
+
+def test_gain_prefers_the_longest_low_confidence_stretch_away_from_keyframes():
+    conf = {f: 0.9 for f in range(100)}
+    for f in range(55, 75):
+        conf[f] = 0.2                    # the shot falls apart here
+    conf[0] = 1.0
+    g = gains(conf, [0], reach=10)
+    best = max(g, key=g.get)
+    assert 55 <= best <= 75
+    picks = suggest(conf, [0], count=2, reach=10)
+    assert picks[0]["frame"] == best
+    assert abs(picks[1]["frame"] - best) > 5        # the second goes where the first does not help
