@@ -142,16 +142,10 @@ def load_ground_truth(paths: Sequence[str], size: Optional[Tuple[int, int]] = No
 
 
 def _read_matte(path: str, size: Tuple[int, int]) -> np.ndarray:
-    m = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if m is None:
-        raise InputError("cannot read the matte", file=path)
-    if m.ndim == 3:  # colour-coded IDs (e.g. palette PNG decoded to BGR): one int per colour
-        m = m[..., :3].astype(np.int32)
-        m = m[..., 2] + 256 * m[..., 1] + 65536 * m[..., 0]
-    m = m.astype(np.int32)
-    if (m.shape[1], m.shape[0]) != tuple(size):
-        m = cv2.resize(m.astype(np.float32), tuple(size), interpolation=cv2.INTER_NEAREST).astype(np.int32)
-    return m
+    """(H, W) int32 instance IDs of one matte file at ``size`` = (w, h) (rules: :mod:`nuke_colorize.io.matte`)."""
+    from .io import read_image
+    from .io.matte import ids_from_image, resize_ids
+    return resize_ids(ids_from_image(read_image(path, allow_nonfinite=True)), size)
 
 
 def matte_paths(matte_dir: str, frame_paths: Sequence[str]) -> List[str]:

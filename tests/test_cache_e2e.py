@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import write_oiio as _write
+
 CMD = [sys.executable, "-m", "nuke_colorize"]
 N, W, H = 40, 64, 48
 CHAIN_FRAMES = 42
@@ -26,16 +28,6 @@ TIMEOUT = 120
 
 
 # ---------------------------------------------------------------------- data
-def _write(path: Path, px: np.ndarray, fmt: str) -> None:
-    import OpenImageIO as oiio
-    path.parent.mkdir(parents=True, exist_ok=True)
-    px = np.ascontiguousarray(px)
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], fmt))
-    out.write_image(px)
-    out.close()
-
-
 def _colour(f: int, hue_shift: float = 0.0) -> np.ndarray:
     """(H, W, 3) linear RGB: a red block sliding over a moving gradient."""
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)

@@ -115,6 +115,7 @@ class DeepExemplarBackend(Backend):
         self.device = _resolve_device(device)
         self.net, self.weights_id = _load_net(self.device)
         self._keys: List[Any] = []
+        self._ref_labels: List[Tuple[int, Optional[np.ndarray]]] = []
 
     # ------------------------------------------------------------------ interface
     def settings_key(self) -> Dict[str, Any]:
@@ -162,30 +163,30 @@ class DeepExemplarBackend(Backend):
                 k.keys, k.ab = k.keys.float(), k.ab.float()
                 keys.append(k)
         self._keys = keys
+        # per reference: (cells, instance IDs on its 1/4-resolution grid or None), for the restriction
+        from ..correspond import instances
+        self._ref_labels = [(int(k.keys.shape[0]),
+                             instances.to_grid(r.matte, k.size) if r.matte is not None else None)
+                            for r, k in zip(self.references, keys)]
 
     def _instance_restriction(self, target: TargetFrame):
         """Instance restriction of the stacked softmax from this frame's matte and the
         keyframes' mattes (IDs taken as given: this backend carries no tracking state), or None."""
         from ..correspond import instances
         from ..networks.deepexemplar import FEATURE_STRIDE, padded_side
-        refs = [(r, k) for r, k in zip(self.references, self._keys)]
         if self.settings["restrict"] != "instance" or target.matte is None \
-                or not any(r.matte is not None for r, _ in refs):
+                or all(labels is None for _, labels in self._ref_labels):
             return None
         h, w = target.matte.shape
         hp, wp = padded_side(h), padded_side(w)                  # the network's padded frame
         h4, w4 = hp // FEATURE_STRIDE, wp // FEATURE_STRIDE
         padded = np.pad(target.matte, ((0, hp - h), (0, wp - w)), mode="edge")
         t_grid = instances.to_grid(padded, (h4, w4))
-        blocks = []
-        for r, k in refs:
-            n = int(k.keys.shape[0])
-            blocks.append((n, instances.to_grid(r.matte, k.size) if r.matte is not None else None))
 
         def allowed(sl):
             import torch
             parts = []
-            for n, labels in blocks:
+            for n, labels in self._ref_labels:
                 parts.append(instances.allowed_rows(t_grid, labels, sl) if labels is not None
                              else torch.ones((len(range(*sl.indices(t_grid.size))), n), dtype=torch.bool))
             return torch.cat(parts, dim=1)

@@ -31,7 +31,7 @@ import numpy as np
 from .. import __version__
 from ..engine import Engine, Segment
 from ..errors import CacheError, InputError
-from ..io import PlateSource, atomic_write_text, cleanup_stale_temps, file_sha256, format_frames, frame_path
+from ..io import PlateSource, atomic_write_text, cleanup_stale_temps, format_frames, frame_path
 from ..shot import Shot
 from . import determinism
 from .filelock import FileLock
@@ -41,25 +41,6 @@ from .store import DiskStore
 
 GLOBAL_LOCK = "cache.lock"
 WRITABLE_HINT = "give a writable cache folder (the shot's 'cache' key, or --cache)"
-
-
-class MatteFiles:
-    """Identity of each frame's matte file for the cache keys (the render reads the mattes
-    itself, see :class:`nuke_colorize.io.matte.MatteReader`); a frame without a matte file
-    (allowed: IDs are carried along the flow) has the identity ``absent``."""
-
-    def __init__(self, pattern: str, content_hash: bool):
-        self.pattern = pattern
-        self.content_hash = content_hash
-
-    def identity(self, frame: int) -> str:
-        path = frame_path(self.pattern, frame)
-        if not os.path.exists(path):
-            return "absent"
-        if self.content_hash:
-            return "sha256:" + file_sha256(path)
-        st = os.stat(path)
-        return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
 
 
 @dataclass
@@ -87,15 +68,12 @@ class _Context:
         self.shot = shot
         self.job = shot.job()
         self.source = PlateSource(self.job.plate, self.job.frames)
-        self.matte: Optional[MatteFiles] = None
         try:
             self.protected = [self.job.plate] + [r.path for r in self.job.references] + \
                 ([self.job.matte] if self.job.matte else [])
             check_outputs(self.job, self.protected)
             self.luma = PlateLuma(self.source, self.job.colorspace, warn)
             self.col = make_colorizer(self.job, self.source, self.luma, warn)
-            if shot.matte:
-                self.matte = MatteFiles(shot.matte, shot.content_hash)
             self.device = resolve_device(self.job.device)
             self.base = {"cache_format": CACHE_FORMAT, "version": __version__,
                          "determinism": determinism.rule(shot.threads), "device": self.device,
@@ -122,8 +100,10 @@ class _Context:
 
     def frame_identity(self, frame: int) -> str:
         ident = self.plate_id(frame)
-        if self.matte is not None:
-            ident += "|matte:" + self.matte.identity(frame)
+        if self.shot.matte:
+            # a frame without a matte file is allowed (IDs are carried along the flow)
+            path = frame_path(self.shot.matte, frame)
+            ident += "|matte:" + (self.shot.file_identity(path) if os.path.exists(path) else "absent")
         return ident
 
     def shot_key(self) -> str:
