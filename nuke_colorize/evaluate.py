@@ -16,7 +16,10 @@ numbers are the indices 0..T-1 in that order):
    mean of the per-frame values, keyframes **included** (``keyframes_in_mean``; the mean
    over the other frames is reported too), flicker of prediction and ground truth along
    the same DIS flow of the true luminance, colourfulness, CDC, and seconds per frame of the
-   colourisation alone (metrics excluded).
+   colourisation alone (metrics excluded). With instance mattes: "inner" and "outer" PSNR
+   (Akimoto et al.), over the pixels inside (ID > 0) and outside every instance, each the
+   mean over the non-keyframes of the per-frame PSNR of that region (NaN without mattes;
+   frames where a region is empty are skipped).
 """
 from __future__ import annotations
 
@@ -292,6 +295,8 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     colour_pred = [math.nan] * T
     colour_gt = [metrics.colourfulness(g) for g in gt]
     hists: List[Optional[np.ndarray]] = [None] * T
+    inner = [math.nan] * T   # PSNR inside / outside the instance mattes (with matte_dir)
+    outer = [math.nan] * T
     flick = _FlickerAccumulator(gt)
     seen = set()
 
@@ -328,6 +333,10 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         pred_u8 = np.rint(pred255).astype(np.uint8)
         psnrs[f] = metrics.psnr(pred255, gt[f])
         ssims[f] = metrics.ssim(pred255, gt[f])
+        if matte is not None:
+            objects = matte(f) > 0
+            inner[f] = metrics.psnr_masked(pred255, gt[f], objects)
+            outer[f] = metrics.psnr_masked(pred255, gt[f], ~objects)
         colour_pred[f] = metrics.colourfulness(pred255)
         hists[f] = metrics.channel_histograms(pred_u8)
         # chroma of what is delivered (after gamut handling and display clipping)
@@ -358,6 +367,8 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         "psnr": _mean(psnrs),
         "ssim": _mean(ssims),
         "psnr_non_keyframes": _mean(non_key),
+        "psnr_inner": _mean([inner[f] for f in range(T) if f not in ref_idx]),
+        "psnr_outer": _mean([outer[f] for f in range(T) if f not in ref_idx]),
         "psnr_grey": _mean([metrics.psnr(_grey255(g), g) for g in gt]),
         "auto_scenes": scenes,
         "flicker": fl_pred,
@@ -374,7 +385,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
                   "flicker in CIE a*b* units along DIS flow of the true luminance over "
                   "forward-backward-consistent pixels; CDC over frame gaps 1,2,4 (Liu et al.)"),
         "per_frame": [{"frame": f, "file": os.path.basename(paths[f]), "keyframe": f in ref_idx,
-                       "psnr": psnrs[f], "ssim": ssims[f], "colourfulness": colour_pred[f],
+                       "psnr": psnrs[f], "ssim": ssims[f], "psnr_inner": inner[f], "psnr_outer": outer[f], "colourfulness": colour_pred[f],
                        "colourfulness_gt": colour_gt[f]} for f in range(T)],
     }
     if out_dir:
@@ -445,7 +456,7 @@ def write_outputs(result: Dict[str, Any], gt: Sequence[np.ndarray],
 
 
 # ---------------------------------------------------------------- summary over clips
-SUMMARY_KEYS = ("psnr", "ssim", "psnr_non_keyframes", "psnr_grey", "flicker", "flicker_gt", "flicker_ratio",
+SUMMARY_KEYS = ("psnr", "ssim", "psnr_non_keyframes", "psnr_inner", "psnr_outer", "psnr_grey", "flicker", "flicker_gt", "flicker_ratio",
                 "colourfulness", "colourfulness_gt", "cdc", "cdc_gt", "seconds_per_frame")
 
 

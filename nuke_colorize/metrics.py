@@ -54,6 +54,29 @@ def psnr(pred: np.ndarray, gt: np.ndarray, peak: float = 255.0) -> float:
     return 10.0 * math.log10(peak * peak / mse)
 
 
+def psnr_masked(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray, peak: float = 255.0) -> float:
+    """PSNR in dB over the pixels where ``mask`` is True only (the paper's inner/outer PSNR).
+
+    Args:
+        pred, gt: (H, W[, C]) 0-255 scale as in :func:`psnr`.
+        mask: (H, W) bool.
+
+    MSE is the mean over the masked pixels and all channels. Returns NaN when the mask is
+    empty and ``inf`` when the masked pixels are identical.
+    """
+    a = np.asarray(pred, dtype=np.float64)
+    b = np.asarray(gt, dtype=np.float64)
+    m = np.asarray(mask, bool)
+    if a.shape != b.shape or a.shape[:2] != m.shape:
+        raise ValueError(f"psnr_masked: shapes differ {a.shape} vs {b.shape} vs mask {m.shape}")
+    if not m.any():
+        return math.nan
+    mse = float(np.mean((a[m] - b[m]) ** 2))
+    if mse == 0.0:
+        return math.inf
+    return 10.0 * math.log10(peak * peak / mse)
+
+
 # ---------------------------------------------------------------- SSIM
 def _ssim_channel(x: np.ndarray, y: np.ndarray, peak: float) -> float:
     c1 = (SSIM_K1 * peak) ** 2

@@ -162,8 +162,20 @@ def test_parse_settings_and_mattes(clip, tmp_path, capsys):
     ids = evaluate._read_matte(mp[1], (48, 32))
     assert ids.shape == (32, 48) and ids.dtype == np.int32 and set(np.unique(ids)) == {0, 255}
     fast = [a for k, v in (_fast_settings() or {}).items() for a in ("--set", f"{k}={v}")]
-    assert main(["eval", "--clip", clip, "--limit-frames", "4", "--matte-root", str(mroot)] + fast) == 0
-    capsys.readouterr()
+    assert main(["eval", "--clip", clip, "--limit-frames", "4", "--matte-root", str(mroot), "--json"] + fast) == 0
+    r = json.loads(capsys.readouterr().out)["clips"][0]
+    # inner/outer PSNR: the regions' squared errors add up to the whole frame's
+    n_in = np.array([((np.asarray(cv2.imread(p, cv2.IMREAD_UNCHANGED)) > 0).sum()) for p in mp])
+    N = 64 * 96
+    for pf, k in zip(r["per_frame"], n_in):
+        mse = lambda db: 255.0 ** 2 / 10 ** (db / 10)  # noqa: E731
+        if pf["keyframe"]:
+            continue
+        whole = (k * mse(pf["psnr_inner"]) + (N - k) * mse(pf["psnr_outer"])) / N
+        assert 10 * np.log10(255.0 ** 2 / whole) == pytest.approx(pf["psnr"], abs=1e-6)
+    nonkey = [pf for pf in r["per_frame"] if not pf["keyframe"]]
+    assert r["psnr_inner"] == pytest.approx(np.mean([pf["psnr_inner"] for pf in nonkey]))
+    assert r["psnr_outer"] == pytest.approx(np.mean([pf["psnr_outer"] for pf in nonkey]))
     assert main(["eval", "--clip", clip, "--limit-frames", "5", "--matte-root", str(mroot)]) == 2
     assert "no matte for 00004.png" in capsys.readouterr().err
 

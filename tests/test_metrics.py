@@ -196,3 +196,22 @@ def test_report_images_have_content():
     assert (plot != 255).any(axis=-1).mean() > 0.02          # axes, ticks and the line were drawn
     assert report.evenly_spaced(50, 6) == [0, 10, 20, 29, 39, 49]
     assert report.evenly_spaced(3, 6) == [0, 1, 2]
+
+
+def test_psnr_masked_inner_outer_known_values():
+    gt = np.full((10, 20, 3), 100.0)
+    pred = gt.copy()
+    pred[:, :5] += 10.0      # error 10 on the left quarter, 0 elsewhere
+    pred[:, 5:10] += 1.0     # error 1 on the next quarter
+    mask = np.zeros((10, 20), bool)
+    mask[:, :5] = True
+    assert metrics.psnr_masked(pred, gt, mask) == pytest.approx(10 * np.log10(255 ** 2 / 100.0))
+    # outside: a third of the pixels with error 1, the rest 0 -> MSE 1/3
+    assert metrics.psnr_masked(pred, gt, ~mask) == pytest.approx(10 * np.log10(255 ** 2 * 3.0))
+    assert math.isnan(metrics.psnr_masked(pred, gt, np.zeros((10, 20), bool)))
+    right = np.zeros((10, 20), bool)
+    right[:, 10:] = True     # no error there
+    assert math.isinf(metrics.psnr_masked(pred, gt, right))
+    with pytest.raises(ValueError):
+        metrics.psnr_masked(pred, gt, mask[:, :10])
+

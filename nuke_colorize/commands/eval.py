@@ -22,6 +22,8 @@ _COLUMNS = (  # header, key, format
     ("frames", "frames", "{:d}"),
     ("PSNR", "psnr", "{:.2f}"),
     ("PSNR non-key", "psnr_non_keyframes", "{:.2f}"),
+    ("inner", "psnr_inner", "{:.2f}"),
+    ("outer", "psnr_outer", "{:.2f}"),
     ("grey PSNR", "psnr_grey", "{:.2f}"),
     ("SSIM", "ssim", "{:.4f}"),
     ("flicker", "flicker", "{:.3f}"),
