@@ -213,3 +213,46 @@ def test_dense_chain_resumed_in_a_fresh_backend_is_bit_identical():
     fresh = canonical_state(backend().colorize(TargetFrame(3, Ls[3]), Previous(2, states[2].state)))
     assert fresh.ab.tobytes() == states[3].ab.tobytes()
     assert fresh.state["tmask"].tobytes() == states[3].state["tmask"].tobytes()
+
+
+def test_same_instance_agrees_or_unknown():
+    a = np.array([[0, 1, 2, -1]], np.int32)
+    b = np.array([[0, 2, 2, 5]], np.int32)
+    assert instances.same_instance(a, b).tolist() == [[True, False, True, True]]
+
+
+def test_instance_gate_stops_propagation_across_instances(monkeypatch):
+    """The flow misses a fast object (zero flow, yet forward-backward consistent, as with
+    motion blur): propagation would paint the background's colour where the object now is.
+    With the frame's matte the path from background into the object is cut and the
+    instance-restricted match paints the object's own colour there."""
+    from nuke_colorize.backends import exemplar
+    from nuke_colorize.backends.base import Previous, Reference, TargetFrame
+
+    h, w = 96, 128
+    rng = np.random.default_rng(3)
+    bg = 40 + 10 * rng.random((h, w)).astype(np.float32)
+    tex = 70 + 25 * rng.random((32, 32)).astype(np.float32)
+    L0, L1 = bg.copy(), bg.copy()
+    old, new = (slice(32, 64), slice(20, 52)), (slice(32, 64), slice(36, 68))   # moved 16 px
+    L0[old] = tex
+    L1[new] = tex
+    ab0 = np.zeros((h, w, 2), np.float32)
+    ab0[..., 1] = 30.0                  # yellowish background
+    ab0[old] = (60.0, 40.0)             # red object
+    ids0 = np.zeros((h, w), np.int32)
+    ids0[old] = 1
+    ids1 = np.zeros((h, w), np.int32)
+    ids1[new] = 7                       # another number on this frame: associated by IoU (1/3)
+    monkeypatch.setattr(exemplar, "dis_flow", lambda a, b, preset="medium": np.zeros(a.shape + (2,), np.float32))
+    inner = (slice(38, 58), slice(55, 66))   # where the object is now and the background was
+    got = {}
+    for gate in (False, True):
+        be = exemplar.ExemplarBackend({"feature_size": 128, "restrict": "instance", "instance_gate": gate})
+        ref = Reference(lab=np.dstack([L0, ab0]), frame=0, matte=ids0)
+        be.set_references([ref])
+        key = be.keyframe_result(TargetFrame(frame=0, L=L0, matte=ids0), ref)
+        res = be.colorize(TargetFrame(frame=1, L=L1, matte=ids1), Previous(frame=0, state=key.state))
+        got[gate] = np.median(res.ab[inner], axis=(0, 1))
+    assert np.abs(got[False] - (0.0, 30.0)).max() < 5      # background colour dragged in
+    assert got[True][0] > 45 and np.abs(got[True] - (60.0, 40.0)).max() < 15   # the object's red

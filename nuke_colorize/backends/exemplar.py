@@ -37,7 +37,7 @@ from .base import Backend, Previous, Reference, Result, TargetFrame
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    version = "2"
+    version = "3"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -60,6 +60,7 @@ class ExemplarBackend(Backend):
             "mask_threshold": 0.2,      # softmax probability kept by the tracking step
             "mask_margin": 1,           # dilation (cells) of the tracking masks when used
             "instance_iou": 0.3,        # IoU needed to associate matte IDs across frames
+            "instance_gate": True,      # with mattes: no propagation / track across instances
             "fallback_confidence": 0.5,  # reliability factor where a restriction left no candidate
             "restrict_slack": 0.0,      # > 0: also fall back where the best allowed match is this
                                         # much less similar than the best overall (0 = paper: off)
@@ -213,14 +214,16 @@ class ExemplarBackend(Backend):
         return np.clip((conf - lo) / max(1e-6, 1.0 - lo), 0.0, 1.0).astype(np.float32)
 
     def _track(self, prev_state: Dict[str, np.ndarray], f_tp: np.ndarray, valid: np.ndarray,
-               L: np.ndarray):
+               L: np.ndarray, inst: Optional[np.ndarray] = None):
         """Carry the dense track to the chain's keyframe one more frame.
 
         ``disp`` (H, W, 2) is, for every pixel of the current frame, the displacement to
         its position in the keyframe; it is composed with the flow to the previous frame,
         so the keyframe's colour is sampled once (no blur accumulates along the chain).
         Track confidence decays where the flow is inconsistent and where the luminance
-        at the tracked position disagrees with the target's (drift detection).
+        at the tracked position disagrees with the target's (drift detection); with an
+        instance map ``inst`` (H, W, reference IDs) it is 0 where the track lands on another
+        instance of the keyframe's matte.
         Returns (ab_track, conf_track, disp) or None when the chain has no keyframe.
         """
         if "disp" not in prev_state:
@@ -237,7 +240,10 @@ class ExemplarBackend(Backend):
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         x, y = gx + disp[..., 0], gy + disp[..., 1]
         inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
-        conf = (conf * inside).astype(np.float32)
+        conf = conf * inside
+        if inst is not None and ref.matte is not None and ref.matte.shape == (h, w):
+            conf = conf * instances.same_instance(instances.warp_labels(ref.matte, disp), inst)
+        conf = conf.astype(np.float32)
         return ab_t.astype(np.float32), conf, disp.astype(np.float32)
 
     def _track_masks(self, q: torch.Tensor, grid: Tuple[int, int], previous: Previous,
@@ -267,7 +273,7 @@ class ExemplarBackend(Backend):
         q = self._features_of(target.frame, L)
         state: Dict[str, np.ndarray] = {}
         anchor = int(previous.state["anchor"][0]) if previous is not None and "anchor" in previous.state else None
-        masks = labels = None
+        masks = labels = inst = None
         if previous is not None:
             u_t, u_p = L_to_u8(L), L_to_u8(previous.state["L"])
             preset = str(self.settings["flow_preset"])
@@ -278,11 +284,16 @@ class ExemplarBackend(Backend):
             if masks is not None:
                 state["tmask"] = tracking.compress(masks)
             if self._instance and "inst" in previous.state:
-                inst = instances.next_map(tracking.decompress(previous.state["inst"]), f_tp, target.matte,
-                                          float(self.settings["instance_iou"]))
+                prev_inst = tracking.decompress(previous.state["inst"])
+                inst = instances.next_map(prev_inst, f_tp, target.matte, float(self.settings["instance_iou"]))
                 if inst is not None:
                     state["inst"] = tracking.compress(inst.astype(np.int32))
                     labels = instances.to_grid(inst, grid)
+                    if target.matte is not None and self.settings["instance_gate"]:
+                        # flow that carries colour from one instance into another is not trusted
+                        valid = valid * instances.same_instance(instances.warp_labels(prev_inst, f_tp), inst)
+                if not self.settings["instance_gate"]:
+                    inst = None
         raw = instances.to_grid(target.matte, grid) if target.matte is not None and self._instance else None
         allowed = self._restriction(grid, anchor, masks, labels, raw)
         ab_m, conf_m, fallback = self._match(L, q, allowed)
@@ -297,7 +308,7 @@ class ExemplarBackend(Backend):
             w_m = valid * lam * rel + (1.0 - valid)
             ab = (1.0 - w_m)[..., None] * ab_p + w_m[..., None] * ab_m
             conf = valid * np.maximum(conf_p * (1 - lam), rel) + (1 - valid) * rel
-            tracked = self._track(previous.state, f_tp, valid, L) if self.settings["track"] else None
+            tracked = self._track(previous.state, f_tp, valid, L, inst) if self.settings["track"] else None
             if tracked is not None:
                 ab_t, c_t, disp = tracked
                 ab = c_t[..., None] * ab_t + (1.0 - c_t)[..., None] * ab

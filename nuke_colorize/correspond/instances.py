@@ -38,6 +38,15 @@ def warp_labels(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return np.asarray(labels, np.int32)[y, x]
 
 
+def same_instance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(H, W) bool: True where two label maps agree or either is unknown. Used to cut a
+    temporal path (flow propagation, a dense track to the keyframe) that crosses from one
+    instance into another, e.g. a background colour dragged onto a fast-moving object."""
+    a = np.asarray(a)
+    b = np.asarray(b)
+    return (a == b) | (a == UNKNOWN) | (b == UNKNOWN)
+
+
 def iou_table(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], float]:
     """IoU of every (label of a, label of b) pair that overlaps (unknown labels ignored)."""
     ok = (a != UNKNOWN) & (b != UNKNOWN)

@@ -68,10 +68,11 @@ def backend_settings(knob_values, declared=None):
 
 
 def build_shot(plate, frames, references, backend, cache, colorspace="auto", settings=None,
-               matte=None):
+               matte=None, temporal_smoothing=0.0):
     """The shot description (without ``output``), as :mod:`nuke_colorize.shot` reads it.
 
-    references: list of (frame or None, image path).
+    references: list of (frame or None, image path). temporal_smoothing: strength (only
+    written when > 0, so shots without it keep their version).
     """
     refs = []
     for frame, image in references:
@@ -84,6 +85,8 @@ def build_shot(plate, frames, references, backend, cache, colorspace="auto", set
             "confidence_layer": True}
     if matte:
         shot["matte"] = matte
+    if temporal_smoothing and float(temporal_smoothing) > 0:
+        shot["temporal_smoothing"] = float(temporal_smoothing)
     return shot
 
 

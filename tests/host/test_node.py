@@ -88,6 +88,18 @@ def test_analyze_blocking_writes_the_shot_file_and_fills_the_cache(shot, fake_nu
     assert os.stat(prep.shot_path).st_mtime_ns == mtime
 
 
+def test_temporal_smoothing_knob_goes_into_the_shot_and_makes_a_version(shot, fake_nuke):
+    node, read, ref, still = shot
+    off = nc.prepare(node)
+    assert "temporal_smoothing" not in off.shot          # 0: the key is left out
+    fake_nuke._user_set(node["temporal_smoothing"], 1.5)
+    on = nc.prepare(node)
+    assert on.shot["temporal_smoothing"] == 1.5
+    assert on.output != off.output and node.node("ColourRead")["file"].value() == on.output
+    fake_nuke._user_set(node["temporal_smoothing"], 0.0)
+    assert nc.prepare(node).output == off.output         # back to the unsmoothed version
+
+
 def test_analyze_in_the_gui_runs_in_the_background(shot, fake_nuke, engine_client):
     node, read, ref, still = shot
     fake_nuke.env["gui"] = True

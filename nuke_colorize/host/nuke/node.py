@@ -29,7 +29,8 @@ MARKER_KNOB = "nuke_colorize"
 MISSING_COMPUTE = "compute on the spot"
 MISSING_FAIL = "fail the frame"
 _SHOT_KNOBS = frozenset(("shot", "backend", "colorspace", "references", "use_input_range", "first_frame",
-                         "last_frame", "working_size", "track_window", "track_threshold", "cache_dir",
+                         "last_frame", "working_size", "track_window", "track_threshold", "temporal_smoothing",
+                         "cache_dir",
                          "inputChange", "showPanel"))
 
 
@@ -131,7 +132,8 @@ def prepare(node, write=False):
     settings, warnings = shotspec.backend_settings(knob_values, _declared_settings(node["backend"].value()))
     shot = shotspec.build_shot(plate.pattern, frames, refs, node["backend"].value(),
                                cache=os.path.join(root, "cache"), colorspace=colorspace, settings=settings,
-                               matte=matte.pattern if matte is not None else None)
+                               matte=matte.pattern if matte is not None else None,
+                               temporal_smoothing=_knob_value(node, "temporal_smoothing", 0.0))
     files = plate.user_files + ref_files + (matte.user_files if matte is not None else [])
     folder, shot_path, output = shotspec.version_paths(root, shot, files)
     full = dict(shot)
@@ -139,6 +141,12 @@ def prepare(node, write=False):
     if write:
         shotspec.write_shot(shot_path, full)
     return Prepared(full, shot_path, frames, root, plate, warnings)
+
+
+def _knob_value(node, name, default):
+    """A knob's value, or ``default`` on nodes saved before the knob existed."""
+    knob = node.knob(name)
+    return default if knob is None else knob.value()
 
 
 _DECLARED = {}
