@@ -123,8 +123,33 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     assert second["scenes"] == first["scenes"]
     assert main(["cache", "build", str(shot_file), "--quiet"]) == 0          # the farm's pre-pass
     assert "0 frame(s) computed, 6 read from the cache" in capsys.readouterr().err
-    assert main(["cache", "status", str(shot_file)]) == 2
-    assert "each scene has its own cache" in capsys.readouterr().err
+    # status and clear cover every scene's cache
+    assert main(["cache", "status", str(shot_file), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["planned"] and st["complete"] and [sc["scene"] for sc in st["scenes"]] == [[1, 3], [4, 6]]
+    assert st["stored"] == st["total"] == 6 and st["outputs"] == 6 and st["stale_scenes"] == []
+    assert [sc["references"] for sc in st["scenes"]] == [[r["image"] for r in s["references"]] for s in first["scenes"]]
+    assert main(["cache", "status", str(shot_file)]) == 0
+    text = capsys.readouterr().out
+    assert "scene 1-3: 3/3 chain frames stored" in text and "total 6/6 chain frames stored" in text
+    # a scene folder the plan does not use (left over from an earlier cut) is stale
+    os.makedirs(tmp_path / "shot_cache" / "scenes" / "1-2" / "segments")
+    (tmp_path / "shot_cache" / "scenes" / "1-2" / "segments" / "x.npz").write_bytes(b"0" * 100)
+    assert main(["cache", "status", str(shot_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stale_scenes"] == ["1-2"]
+    assert main(["cache", "clear", str(shot_file), "--stale"]) == 0
+    capsys.readouterr()
+    assert sorted(os.listdir(tmp_path / "shot_cache" / "scenes")) == ["1-3", "4-6"]
+    assert main(["render", "--shot", str(shot_file), "--json", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["computed"] == []               # nothing in use was removed
+    assert main(["cache", "clear", str(shot_file)]) == 0
+    capsys.readouterr()
+    assert not os.path.exists(tmp_path / "shot_cache" / "scenes") and not os.path.exists(tmp_path / "shot_cache" / PLAN_FILE)
+    assert main(["cache", "status", str(shot_file), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert not st["planned"] and st["scenes"] == [] and not st["complete"]
+    assert main(["cache", "clear", str(shot_file), "--stale"]) == 2          # no plan: stale is unknown
+    assert "no current scene plan" in capsys.readouterr().err
 
 
 def test_eval_leave_one_out_never_uses_the_clip_s_own_frames(tmp_path, capsys):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
@@ -30,16 +31,10 @@ def register(sub) -> None:
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 
 
-def _cache(path: str, events=None, action: str = "build"):
+def _cache(path: str, events=None):
     from ..cache import ShotCache
-    from ..errors import InputError
     from ..shot import Shot
-    shot = Shot.load(path)
-    if shot.library and action != "build":
-        raise InputError(f"cache {action} does not cover shots with 'library' (automatic references): "
-                         f"each scene has its own cache", file=path,
-                         hint=f"see {shot.cache}/auto_references.json and {shot.cache}/scenes/")
-    return ShotCache(shot, events=events)
+    return ShotCache(Shot.load(path), events=events)
 
 
 def run_build(args) -> int:
@@ -70,16 +65,16 @@ def run_build(args) -> int:
 
 
 def run_status(args) -> int:
-    st = _cache(args.shot, action="status").status()
+    cache = _cache(args.shot)
+    if cache.shot.library:  # automatic references: one cache per scene
+        return _auto_status(cache.shot, args.json)
+    st = cache.status()
     if args.json:
         print(json.dumps(st, indent=2))
         return 0
     out = [f"shot {st['shot']}  frames {st['frames'][0]}-{st['frames'][1]}  key {st['shot_key']}",
-           f"cache {st['cache']}" + ("" if st["exists"] else "  (not created yet)"),
-           f"  {'segment':<34} {'frames':>13} {'stored':>9}  state"]
-    for s in st["segments"]:
-        rng = f"{s['first']}-{s['last']}"
-        out.append(f"  {s['name']:<34} {rng:>13} {s['stored']:>4}/{s['frames']:<4}  {s['state']}")
+           f"cache {st['cache']}" + ("" if st["exists"] else "  (not created yet)")]
+    out += _segment_lines(st["segments"], "  ")
     out.append(f"  total {st['stored']}/{st['total']} chain frames stored; "
                f"{st['outputs']} output frame(s) in {st['output']}")
     if st["stale_segments"]:
@@ -89,7 +84,46 @@ def run_status(args) -> int:
     return 0
 
 
+def _segment_lines(segments, indent: str):
+    out = [f"{indent}{'segment':<34} {'frames':>13} {'stored':>9}  state"]
+    for s in segments:
+        rng = f"{s['first']}-{s['last']}"
+        out.append(f"{indent}{s['name']:<34} {rng:>13} {s['stored']:>4}/{s['frames']:<4}  {s['state']}")
+    return out
+
+
+def _auto_status(shot, as_json: bool) -> int:
+    from ..library.auto import auto_status
+    st = auto_status(shot)
+    if as_json:
+        print(json.dumps(st, indent=2))
+        return 0
+    out = [f"shot {st['shot']}  frames {st['frames'][0]}-{st['frames'][1]}  key {st['shot_key']}  "
+           f"(automatic references from {st['library']})",
+           f"cache {st['cache']}" + ("" if st["exists"] else "  (not created yet)")]
+    if not st["planned"]:
+        out.append("  scenes not planned yet for the shot as it is now: `cache build` plans them "
+                   "(cuts and retrieval) and fills the caches")
+    for sc in st["scenes"]:
+        out.append(f"  scene {sc['scene'][0]}-{sc['scene'][1]}: {sc['stored']}/{sc['total']} chain frames stored; "
+                   f"references {', '.join(os.path.basename(p) for p in sc['references']) or '-'}")
+        out += _segment_lines(sc["segments"], "    ")
+    out.append(f"  total {st['stored']}/{st['total']} chain frames stored; "
+               f"{st['outputs']} output frame(s) in {st['output']}")
+    if st["stale_scenes"] or st["stale_bytes"]:
+        out.append(f"  {len(st['stale_scenes'])} scene cache(s) no longer planned and stale segments "
+                   f"({st['stale_bytes'] / 1e6:.1f} MB): `cache clear --stale` removes them")
+    print("\n".join(out))
+    return 0
+
+
 def run_clear(args) -> int:
-    res = _cache(args.shot, action="clear").clear(stale_only=args.stale)
+    cache = _cache(args.shot)
+    if cache.shot.library:  # automatic references: one cache per scene
+        from ..library.auto import auto_clear
+        res = auto_clear(cache.shot, stale_only=args.stale)
+        print(f"removed {len(res['removed'])} item(s) from {res['cache']}", file=sys.stderr)
+        return 0
+    res = cache.clear(stale_only=args.stale)
     print(f"removed {len(res['removed'])} item(s) from {res['cache']}", file=sys.stderr)
     return 0

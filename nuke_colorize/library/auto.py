@@ -32,6 +32,7 @@ SAMPLES = 5
 METADATA_KEY = "nuke_colorize:auto_references"
 PLAN_FILE = "auto_references.json"
 PLAN_FORMAT = 1
+SCENES_DIR = "scenes"
 
 
 @dataclass
@@ -169,20 +170,30 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
 
 
 # ---------------------------------------------------------------------- shot cache
-def _shot_plan(shot, warn) -> List[ScenePlan]:
-    """The shot's plan, from ``<cache>/auto_references.json`` when its key still matches."""
-    from ..io import atomic_write_text
-    from ..pipeline import resolve_device
-
-    key = shot.key()
-    path = os.path.join(shot.cache, PLAN_FILE)
+def stored_plan(shot) -> Optional[List[ScenePlan]]:
+    """The plan kept in ``<cache>/auto_references.json`` when it belongs to the shot as it is
+    now (same shot key), else None. Reads only."""
     try:
-        with open(path, "r", encoding="utf-8") as fh:
+        with open(os.path.join(shot.cache, PLAN_FILE), "r", encoding="utf-8") as fh:
             stored = json.load(fh)
-        if stored.get("format") == PLAN_FORMAT and stored.get("shot_key") == key:
+        if stored.get("format") == PLAN_FORMAT and stored.get("shot_key") == shot.key():
             return [ScenePlan.from_dict(s) for s in stored["scenes"]]
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    return None
+
+
+def _shot_plan(shot, warn) -> List[ScenePlan]:
+    """The shot's plan: the stored one while the shot's key matches, else planned now (cuts and
+    retrieval) and stored."""
+    from ..io import atomic_write_text
+    from ..pipeline import resolve_device
+
+    plans = stored_plan(shot)
+    if plans is not None:
+        return plans
+    key = shot.key()
+    path = os.path.join(shot.cache, PLAN_FILE)
     job = shot.job()
     index = LibraryIndex.load(shot.library)
     source, luma = _plate_luma(job, warn)
@@ -206,8 +217,14 @@ def scene_shots(shot, warn: Optional[Callable[[str], None]] = None):
     from ..shot import Shot
 
     warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
+    return _scene_shots(shot, _shot_plan(shot, warn))
+
+
+def _scene_shots(shot, plans: Sequence[ScenePlan]):
+    from ..shot import Shot
+
     out = []
-    for plan in _shot_plan(shot, warn):
+    for plan in plans:
         d = shot.to_dict()
         d.pop("library", None)
         d.pop("auto_references", None)
@@ -215,7 +232,7 @@ def scene_shots(shot, warn: Optional[Callable[[str], None]] = None):
         d["references"] = [r.to_dict() for r in shot.references
                            if r.frame is None or plan.first <= r.frame <= plan.last] \
             + [{"image": m.path} for m in plan.matches]
-        d["cache"] = os.path.join(shot.cache, "scenes", f"{plan.first}-{plan.last}")
+        d["cache"] = os.path.join(shot.cache, SCENES_DIR, f"{plan.first}-{plan.last}")
         sub = Shot.from_dict(d, os.path.dirname(shot.path or shot.cache), path=shot.path)
         sub.job_metadata = plan.metadata(shot.library)
         out.append((plan, sub))
@@ -255,3 +272,86 @@ def render_auto_shot(shot, wanted: Optional[Sequence[int]] = None, write_outputs
     summary.update(seconds=round(dt, 3), seconds_per_frame=round(dt / max(1, summary["frames"]), 4),
                    references=[r.to_dict() for r in shot.references])
     return summary
+
+
+# ---------------------------------------------------------------------- status and clear
+def auto_status(shot) -> Dict[str, Any]:
+    """``cache status`` of a shot with ``library`` (reads only; plans nothing): the stored plan's
+    scenes, each with its own cache's status, and scene caches the plan no longer uses."""
+    from ..cache import ShotCache
+    from ..cache.shotcache import _folder_bytes
+    from ..io.sequence import frame_path
+
+    plans = stored_plan(shot)
+    scenes = []
+    for plan, sub in _scene_shots(shot, plans or []):
+        st = ShotCache(sub).status()
+        st["scene"] = [plan.first, plan.last]
+        st["references"] = [m.path for m in plan.matches]
+        scenes.append(st)
+    current = {f"{p.first}-{p.last}" for p in plans or []}
+    root = os.path.join(shot.cache, SCENES_DIR)
+    stale = sorted(d for d in (os.listdir(root) if os.path.isdir(root) else [])
+                   if d not in current and os.path.isdir(os.path.join(root, d)))
+    stale_bytes = sum(_folder_bytes(os.path.join(root, d)) for d in stale)
+    for st in scenes:
+        stale_bytes += st["stale_bytes"]
+    lo, hi = shot.frames
+    outputs = sum(os.path.isfile(frame_path(shot.output, f)) for f in range(lo, hi + 1))
+    return {"shot": shot.display_name(), "shot_file": shot.path, "shot_key": shot.key(),
+            "cache": os.path.abspath(shot.cache), "exists": os.path.isdir(shot.cache),
+            "frames": [lo, hi], "library": shot.library, "planned": plans is not None,
+            "scenes": scenes, "stored": sum(s["stored"] for s in scenes),
+            "total": sum(s["total"] for s in scenes),
+            "complete": plans is not None and all(s["complete"] for s in scenes),
+            "outputs": outputs, "output": shot.output, "stale_scenes": stale, "stale_bytes": stale_bytes}
+
+
+def auto_clear(shot, stale_only: bool = False) -> Dict[str, Any]:
+    """``cache clear`` of a shot with ``library``: everything (the plan, every scene's cache, the
+    default output folder), or with ``stale_only`` the scene caches the stored plan no longer
+    uses and, in the scenes it uses, their stale segments. Each scene cache is refused while a
+    build or render holds it."""
+    from ..cache import ShotCache
+
+    removed: List[str] = []
+    root = os.path.join(shot.cache, SCENES_DIR)
+    plans = stored_plan(shot)
+    if stale_only and plans is None:
+        raise InputError("the shot has no current scene plan, so which scene caches are stale is not known",
+                         file=os.path.join(shot.cache, PLAN_FILE),
+                         hint="run `cache build` (plans the scenes), or clear everything without --stale")
+    keep = {f"{p.first}-{p.last}" for p in plans or []} if stale_only else set()
+    for plan, sub in _scene_shots(shot, plans or []):
+        if f"{plan.first}-{plan.last}" in keep:
+            removed += ShotCache(sub).clear(stale_only=True)["removed"]
+    for d in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        if d not in keep and os.path.isdir(os.path.join(root, d)):
+            removed += _clear_folder(os.path.join(root, d))
+    if not stale_only:
+        from ..cache.shotcache import _remove
+        for name in (PLAN_FILE, SCENES_DIR, "output"):
+            _remove(os.path.join(shot.cache, name), removed)
+    return {"cache": os.path.abspath(shot.cache), "removed": removed}
+
+
+def _clear_folder(folder: str) -> List[str]:
+    """Remove one scene's cache folder under its exclusive lock (refused while in use)."""
+    from ..cache.filelock import FileLock
+    from ..cache.shotcache import GLOBAL_LOCK, _remove
+    from ..errors import CacheError
+
+    removed: List[str] = []
+    lock = FileLock(os.path.join(folder, GLOBAL_LOCK))
+    if not lock.acquire(shared=False, blocking=False):
+        raise CacheError("the scene cache is in use by another process (a build or render is running)",
+                         file=folder, hint="wait for it to finish or stop it, then clear again")
+    try:
+        for name in sorted(os.listdir(folder)):
+            if name != GLOBAL_LOCK:
+                _remove(os.path.join(folder, name), removed)
+    finally:
+        lock.release()
+    _remove(folder, removed)
+    return removed
+
