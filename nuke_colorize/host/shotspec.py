@@ -68,11 +68,12 @@ def backend_settings(knob_values, declared=None):
 
 
 def build_shot(plate, frames, references, backend, cache, colorspace="auto", settings=None,
-               matte=None, temporal_smoothing=0.0):
+               matte=None, temporal_smoothing=0.0, library=None, auto_references=3):
     """The shot description (without ``output``), as :mod:`nuke_colorize.shot` reads it.
 
     references: list of (frame or None, image path). temporal_smoothing: strength (only
-    written when > 0, so shots without it keep their version).
+    written when > 0, so shots without it keep their version). library: a still library index
+    for automatic references (with ``auto_references`` stills per scene), or None.
     """
     refs = []
     for frame, image in references:
@@ -87,6 +88,9 @@ def build_shot(plate, frames, references, backend, cache, colorspace="auto", set
         shot["matte"] = matte
     if temporal_smoothing and float(temporal_smoothing) > 0:
         shot["temporal_smoothing"] = float(temporal_smoothing)
+    if library:
+        shot["library"] = library
+        shot["auto_references"] = int(auto_references)
     return shot
 
 

@@ -100,6 +100,24 @@ def test_temporal_smoothing_knob_goes_into_the_shot_and_makes_a_version(shot, fa
     assert nc.prepare(node).output == off.output         # back to the unsmoothed version
 
 
+def test_library_knobs_make_an_automatic_reference_shot(shot, fake_nuke, tmp_path):
+    node, read, ref, still = shot
+    index = tmp_path / "stills.npz"
+    fake_nuke._user_set(node["library"], str(index))
+    assert node["status"].value().startswith("not ready: library index not found: %s" % index)
+    index.write_bytes(b"index")
+    fake_nuke._user_set(node["references"], "")          # the table may be empty with a library
+    fake_nuke._user_set(node["auto_references"], 2)
+    prep = nc.prepare(node)
+    assert prep.shot["library"] == str(index) and prep.shot["auto_references"] == 2
+    assert prep.shot["references"] == []
+    index.write_bytes(b"re-indexed")                      # another index file: another version
+    os.utime(index, (time.time() + 10, time.time() + 10))
+    assert nc.prepare(node).output != prep.output
+    fake_nuke._user_set(node["library"], "")
+    assert node["status"].value().startswith("not ready: add at least one reference")
+
+
 def test_analyze_in_the_gui_runs_in_the_background(shot, fake_nuke, engine_client):
     node, read, ref, still = shot
     fake_nuke.env["gui"] = True

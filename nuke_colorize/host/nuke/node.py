@@ -30,7 +30,7 @@ MISSING_COMPUTE = "compute on the spot"
 MISSING_FAIL = "fail the frame"
 _SHOT_KNOBS = frozenset(("shot", "backend", "colorspace", "references", "use_input_range", "first_frame",
                          "last_frame", "working_size", "track_window", "track_threshold", "temporal_smoothing",
-                         "cache_dir",
+                         "library", "auto_references", "cache_dir",
                          "inputChange", "showPanel"))
 
 
@@ -110,8 +110,10 @@ def prepare(node, write=False):
     rows = reference_rows(node)
     if write:
         ensure_backend_settings(node=node)
-    if not rows:
-        raise NodeError("add at least one reference (a colour frame or still) in the references table")
+    library = library_index(node)
+    if not rows and not library:
+        raise NodeError("add at least one reference (a colour frame or still) in the references table, "
+                        "or a library index")
     try:
         plate = sources.sequence_source(node, sources.PLATE, frames, root)
         if plate is None:
@@ -133,14 +135,28 @@ def prepare(node, write=False):
     shot = shotspec.build_shot(plate.pattern, frames, refs, node["backend"].value(),
                                cache=os.path.join(root, "cache"), colorspace=colorspace, settings=settings,
                                matte=matte.pattern if matte is not None else None,
-                               temporal_smoothing=_knob_value(node, "temporal_smoothing", 0.0))
-    files = plate.user_files + ref_files + (matte.user_files if matte is not None else [])
+                               temporal_smoothing=_knob_value(node, "temporal_smoothing", 0.0),
+                               library=library, auto_references=int(_knob_value(node, "auto_references", 3)))
+    files = plate.user_files + ref_files + (matte.user_files if matte is not None else []) + \
+        ([library] if library else [])
     folder, shot_path, output = shotspec.version_paths(root, shot, files)
     full = dict(shot)
     full["output"] = output
     if write:
         shotspec.write_shot(shot_path, full)
     return Prepared(full, shot_path, frames, root, plate, warnings)
+
+
+def library_index(node):
+    """The library index file of automatic references (absolute), or None when unset."""
+    value = str(_knob_value(node, "library", "") or "").strip()
+    if not value:
+        return None
+    path = os.path.abspath(os.path.expanduser(value))
+    if not os.path.isfile(path):
+        raise NodeError("library index not found: %s (make one with: nuke-colorize library index DIR -o %s)"
+                        % (path, path))
+    return path
 
 
 def _knob_value(node, name, default):
