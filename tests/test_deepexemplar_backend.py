@@ -160,3 +160,84 @@ def test_instance_matte_restricts_the_stacked_softmax_to_the_same_id(backend_fac
     off = backend_factory(restrict="none")
     off.set_references(both.references)
     assert np.allclose(off.colorize(TargetFrame(frame=3, L=L, matte=ids(2)), None).ab, free.ab, atol=1e-4)
+
+
+def _dense_chain(b, ref, Ls, start=None):
+    """Keyframe 0 then frames 1.. of ``Ls``; returns the canonical results by frame."""
+    from nuke_colorize.engine import canonical_state
+    out = {}
+    if start is None:
+        out[0] = canonical_state(b.keyframe_result(TargetFrame(frame=0, L=Ls[0]), ref))
+        first = 1
+    else:
+        out[start[0]] = start[1]
+        first = start[0] + 1
+    for f in range(first, len(Ls)):
+        prev = out[f - 1]
+        out[f] = canonical_state(b.colorize(TargetFrame(frame=f, L=Ls[f]), Previous(frame=f - 1, state=prev.state)))
+    return out
+
+
+def test_dense_masks_ride_along_the_chain_and_resume_bit_identically(backend_factory):
+    from nuke_colorize.correspond import tracking
+    lab = _lab(40, 56, 3)
+    Ls = [np.roll(lab[..., 0], 2 * t, axis=1) for t in range(4)]      # a pan, 2 px per frame
+    b = backend_factory(restrict="dense")
+    ref = Reference(lab=lab, frame=0)
+    b.set_references([ref])
+    run = _dense_chain(b, ref, Ls)
+    n = 10 * 14                                                          # 1/4-resolution cells
+    assert np.array_equal(tracking.decompress(run[0].state["tmask"]), tracking.identity(n))
+    for f in (1, 2, 3):
+        m = np.unpackbits(tracking.decompress(run[f].state["tmask"]), axis=1, count=n)
+        assert m.shape == (n, n) and m.any(axis=1).all() and int(run[f].state["anchor"][0]) == 0
+        assert m.sum(axis=1).mean() < 0.25 * n                           # sets, not everything
+    fresh = backend_factory(restrict="dense")                            # a resumed chain: new process
+    fresh.set_references([ref])
+    resumed = _dense_chain(fresh, ref, Ls, start=(1, run[1]))
+    for f in (2, 3):
+        assert np.array_equal(resumed[f].ab, run[f].ab)
+        assert np.array_equal(resumed[f].state["tmask"], run[f].state["tmask"])
+    plain = backend_factory(restrict="none")
+    plain.set_references([ref])
+    assert "tmask" not in _dense_chain(plain, ref, Ls[:2])[1].state
+
+
+def test_dense_masks_restrict_the_keyframe_to_the_tracked_cells(backend_factory, monkeypatch):
+    """Tracking says every cell came from cell 17 of the keyframe: the correspondence then
+    warps that cell's colour everywhere on the image (a known warp gives a known colour)."""
+    import torch
+
+    from nuke_colorize.correspond import tracking
+    lab = _lab(40, 56, 4)
+    b = backend_factory(restrict="dense", mask_margin=0)
+    ref = Reference(lab=lab, frame=0)
+    b.set_references([ref])
+    key = b.keyframe_result(TargetFrame(frame=0, L=lab[..., 0]), ref)
+    monkeypatch.setattr(tracking, "step_candidates",
+                        lambda cur, *a, **k: np.full((cur.shape[0], 1), 17, np.int64))
+    seen = []
+    warp = b.net.warp
+    b.net.warp = lambda *a, **k: seen.append(warp(*a, **k)) or seen[-1]
+    b.colorize(TargetFrame(frame=1, L=_lab(40, 56, 5)[..., 0]), Previous(frame=0, state=key.state))
+    warped = seen[-1][0][0, :, :40, :56]                                 # (2, 40, 56) image area
+    want = b._keys[0].ab[17].float()                                     # cell 17's mean ab
+    assert torch.allclose(warped, want[:, None, None].expand_as(warped), atol=1e-4)
+
+
+def test_window_affinity_blocks_equal_the_dense_product(monkeypatch):
+    from nuke_colorize.correspond import tracking
+    g = torch.Generator().manual_seed(0)
+    f1 = torch.nn.functional.normalize(torch.randn(300, 16, generator=g), dim=1)
+    f2 = torch.nn.functional.normalize(torch.randn(280, 16, generator=g), dim=1)
+    flat = torch.randint(0, 280, (300, 25), generator=g)
+    dense = tracking.window_affinity(f1, f2, flat)
+    monkeypatch.setattr(tracking, "DENSE_LIMIT", 10)
+    assert torch.allclose(tracking.window_affinity(f1, f2, flat), dense, atol=1e-6)
+
+
+def test_dense_settings_are_checked(backend_factory):
+    with pytest.raises(InputError, match="restrict='sideways'"):
+        backend_factory(restrict="sideways")
+    with pytest.raises(InputError, match="mask_threshold"):
+        backend_factory(mask_threshold=0.0)

@@ -17,12 +17,21 @@ Settings:
     temperature: softmax temperature on the cosine affinity (default 1e-10, the official
         inference value: effectively winner-takes-all).
     affinity_mb: memory budget of one affinity tile in MiB (default 256).
+    restrict: none | instance (default: active with mattes; IDs taken as given) | dense | both
+        (Akimoto et al.): dense-tracking masks on the 1/4-resolution affinity grid, one
+        windowed step per frame on this backend's own query features (``mask_radius`` cells
+        on a 96-cell grid, scaled; probabilities of a softmax at ``mask_temperature`` kept
+        above ``mask_threshold``; used dilated by ``mask_margin``), carried in the chain
+        state (the shot cache keeps them). They restrict the chain's keyframe only.
     precision: "float32" (default, the published behaviour) or "bfloat16" (CPUs with
         AVX512-BF16/AMX or recent GPUs: about twice as fast, small numerical differences).
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import time
+from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -31,6 +40,9 @@ from ..errors import InputError
 from .base import Backend, Previous, Reference, Result, TargetFrame
 
 _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, device) -> net
+RESTRICT_CHOICES = ("none", "instance", "dense", "both")
+MASK_RANGES = {"mask_radius": (1, 64), "mask_threshold": (0.01, 1.0), "mask_margin": (0, 8),
+               "mask_temperature": (1e-4, 10.0)}
 
 
 def _resolve_device(device: str) -> str:
@@ -83,13 +95,14 @@ class DeepExemplarBackend(Backend):
     """The official DeepExemplar networks at any aspect, reference side cached."""
 
     name = "deepexemplar"
-    version = "2"
+    version = "3"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
         from ..networks.deepexemplar import OFFICIAL_TEMPERATURE
         return {"working_size": 216, "temperature": OFFICIAL_TEMPERATURE, "affinity_mb": 256,
-                "precision": "float32", "restrict": "instance"}
+                "precision": "float32", "restrict": "instance", "mask_radius": 9,
+                "mask_threshold": 0.2, "mask_margin": 1, "mask_temperature": 0.01}
 
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
         super().__init__(settings, device)
@@ -107,15 +120,21 @@ class DeepExemplarBackend(Backend):
             raise InputError("temperature must be > 0")
         if s["affinity_mb"] < 1:
             raise InputError("affinity_mb must be at least 1")
-        if s["restrict"] not in ("none", "instance"):
-            raise InputError(f"deepexemplar setting restrict='{s['restrict']}' is not none or instance",
-                             hint="dense-tracking masks are an exemplar-backend feature")
+        if s["restrict"] not in RESTRICT_CHOICES:
+            raise InputError(f"deepexemplar setting restrict='{s['restrict']}' is not one of "
+                             f"{', '.join(RESTRICT_CHOICES)}", hint="use --set restrict=none|instance|dense|both")
+        for key, (lo, hi) in MASK_RANGES.items():
+            v = s[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                raise InputError(f"deepexemplar setting {key}={v!r} is outside [{lo}, {hi}]",
+                                 hint=f"default {self.default_settings()[key]}")
         if s["precision"] not in ("float32", "bfloat16"):
             raise InputError(f"precision '{s['precision']}' is not float32 or bfloat16")
         self.device = _resolve_device(device)
         self.net, self.weights_id = _load_net(self.device)
         self._keys: List[Any] = []
         self._ref_labels: List[Tuple[int, Optional[np.ndarray]]] = []
+        self._memo: "OrderedDict[Tuple[int, str], Any]" = OrderedDict()   # (frame, L digest) -> cells
 
     # ------------------------------------------------------------------ interface
     def settings_key(self) -> Dict[str, Any]:
@@ -169,28 +188,111 @@ class DeepExemplarBackend(Backend):
                              instances.to_grid(r.matte, k.size) if r.matte is not None else None)
                             for r, k in zip(self.references, keys)]
 
-    def _instance_restriction(self, target: TargetFrame):
-        """Instance restriction of the stacked softmax from this frame's matte and the
-        keyframes' mattes (IDs taken as given: this backend carries no tracking state), or None."""
-        from ..correspond import instances
-        from ..networks.deepexemplar import FEATURE_STRIDE, padded_side
-        if self.settings["restrict"] != "instance" or target.matte is None \
-                or all(labels is None for _, labels in self._ref_labels):
+    @property
+    def _dense(self) -> bool:
+        return self.settings["restrict"] in ("dense", "both")
+
+    @property
+    def _instance(self) -> bool:
+        return self.settings["restrict"] in ("instance", "both")
+
+    def _restriction(self, target: TargetFrame, padded: Tuple[int, int], valid: Tuple[int, int],
+                     anchor: Optional[int], masks: Optional[np.ndarray]):
+        """The ``allowed`` callable of the stacked softmax over the (h4 * w4) cells of the padded
+        frame, or None. Instance restriction from this frame's matte and the references'
+        mattes (IDs taken as given: this backend does not associate IDs over time); the
+        chain's keyframe (block ``anchor``) also by the dense-tracking ``masks`` (rows = the
+        hv * wv image cells; padding cells are not restricted)."""
+        import torch
+
+        from ..correspond import instances, tracking
+        from ..networks.deepexemplar import FEATURE_STRIDE
+        h4, w4 = padded
+        hv, wv = valid
+        tests = [[] for _ in self._ref_labels]
+        if self._instance and target.matte is not None and any(lab is not None for _, lab in self._ref_labels):
+            h, w = target.matte.shape
+            hp, wp = h4 * FEATURE_STRIDE, w4 * FEATURE_STRIDE
+            t_grid = instances.to_grid(np.pad(target.matte, ((0, hp - h), (0, wp - w)), mode="edge"), (h4, w4))
+            for i, (_, labels) in enumerate(self._ref_labels):
+                if labels is not None:
+                    tests[i].append(lambda sl, r=labels: instances.allowed_rows(t_grid, r, sl))
+        if masks is not None and anchor is not None:
+            n, margin = self._ref_labels[anchor][0], int(self.settings["mask_margin"])
+
+            def dense(sl):
+                rows = np.arange(*sl.indices(h4 * w4))
+                y, x = rows // w4, rows % w4
+                inside = (y < hv) & (x < wv)
+                out = torch.ones((rows.size, n), dtype=torch.bool)
+                if inside.any():
+                    out[torch.from_numpy(inside)] = tracking.unpack_rows(masks, (y * wv + x)[inside], n,
+                                                                         (hv, wv), margin)
+                return out
+            tests[anchor].append(dense)
+        if not any(tests):
             return None
-        h, w = target.matte.shape
-        hp, wp = padded_side(h), padded_side(w)                  # the network's padded frame
-        h4, w4 = hp // FEATURE_STRIDE, wp // FEATURE_STRIDE
-        padded = np.pad(target.matte, ((0, hp - h), (0, wp - w)), mode="edge")
-        t_grid = instances.to_grid(padded, (h4, w4))
 
         def allowed(sl):
-            import torch
+            rows = len(range(*sl.indices(h4 * w4)))
             parts = []
-            for n, labels in self._ref_labels:
-                parts.append(instances.allowed_rows(t_grid, labels, sl) if labels is not None
-                             else torch.ones((len(range(*sl.indices(t_grid.size))), n), dtype=torch.bool))
+            for (n, _), block in zip(self._ref_labels, tests):
+                part = torch.ones((rows, n), dtype=torch.bool)
+                for test in block:
+                    part &= test(sl)
+                parts.append(part)
             return torch.cat(parts, dim=1)
         return allowed
+
+    def _cells(self, frame: int, L: np.ndarray, query=None):
+        """This frame's query features on its image cells, (hv * wv, 256) float32: from
+        ``query`` (the padded frame's cells) or recomputed from ``L``, memoised by frame and
+        content (the next frame's tracking step needs them again)."""
+        from ..networks.deepexemplar import FEATURE_STRIDE, pad_to_multiple
+        key = (int(frame), hashlib.blake2b(np.ascontiguousarray(L, dtype=np.float32).tobytes(),
+                                           digest_size=16).hexdigest())
+        if key in self._memo:
+            return self._memo[key]
+        h, w = L.shape
+        valid = (math.ceil(h / FEATURE_STRIDE), math.ceil(w / FEATURE_STRIDE))
+        Lp = pad_to_multiple(self._tensor(L))
+        if query is None:
+            query = self.net.query_cells(Lp, valid)
+        h4, w4 = Lp.shape[2] // FEATURE_STRIDE, Lp.shape[3] // FEATURE_STRIDE
+        cells = query.reshape(h4, w4, -1)[:valid[0], :valid[1]].reshape(valid[0] * valid[1], -1).float()
+        self._memo[key] = cells
+        while len(self._memo) > 2:
+            self._memo.popitem(last=False)
+        return cells
+
+    def _track_masks(self, frame: int, L: np.ndarray, query, valid: Tuple[int, int],
+                     previous: Previous) -> Optional[np.ndarray]:
+        """This frame's dense-tracking masks to the chain's keyframe, one step from the previous
+        frame's (None when the chain carries none or the grids differ)."""
+        from ..correspond import tracking
+        if not self._dense or "tmask" not in previous.state or "anchor" not in previous.state:
+            return None
+        hv, wv = valid
+        if self._ref_labels[int(previous.state["anchor"][0])][0] != hv * wv:
+            return None
+        cur = self._cells(frame, L, query)
+        prev = self._cells(previous.frame, np.asarray(previous.state["L"], np.float32))
+        if prev.shape != cur.shape:
+            return None
+        cand = tracking.step_candidates(cur, prev, valid, tracking.scaled_radius(self.settings["mask_radius"], valid),
+                                        float(self.settings["mask_temperature"]),
+                                        float(self.settings["mask_threshold"]))
+        return tracking.propagate(tracking.decompress(previous.state["tmask"]), cand)
+
+    def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:
+        res = super().keyframe_result(target, reference)
+        if self._dense and reference.lab.shape[:2] == target.L.shape:
+            from ..correspond import tracking
+            idx = next(i for i, r in enumerate(self.references) if r is reference or
+                       (r.frame is not None and r.frame == reference.frame))
+            res.state["anchor"] = np.array([idx], np.int32)
+            res.state["tmask"] = tracking.compress(tracking.identity(self._ref_labels[idx][0]))
+        return res
 
     def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:
         import torch
@@ -200,9 +302,27 @@ class DeepExemplarBackend(Backend):
             raise InputError("the deepexemplar backend needs at least one reference", frame=target.frame)
         t0 = time.perf_counter()
         L = np.clip(np.asarray(target.L, dtype=np.float32), 0.0, 100.0)
+        if self._dense:
+            # the state's precision from the start (the engine stores states as float16): the next
+            # frame's tracking step finds these features again, in memory or after a resume
+            L = L.astype(np.float16).astype(np.float32)
         h, w = L.shape
+        from ..correspond import tracking
+        from ..networks.deepexemplar import FEATURE_STRIDE, pad_to_multiple
+        state: Dict[str, np.ndarray] = {}
         with torch.inference_mode(), self._autocast():
             Lt = self._tensor(L)
+            Lp = pad_to_multiple(Lt)
+            padded = (Lp.shape[2] // FEATURE_STRIDE, Lp.shape[3] // FEATURE_STRIDE)
+            valid = (math.ceil(h / FEATURE_STRIDE), math.ceil(w / FEATURE_STRIDE))
+            query = self.net.query_cells(Lp, valid)
+            anchor = masks = None
+            if previous is not None and "anchor" in previous.state:
+                anchor = int(previous.state["anchor"][0])
+                state["anchor"] = previous.state["anchor"]
+                masks = self._track_masks(target.frame, L, query, valid, previous)
+                if masks is not None:
+                    state["tmask"] = tracking.compress(masks)
             prev = None
             if previous is not None:
                 pl = np.asarray(previous.state["L"], dtype=np.float32)
@@ -213,11 +333,13 @@ class DeepExemplarBackend(Backend):
             ab, _warped, sim = self.net(Lt, self._keys, prev,
                                         temperature=self.settings["temperature"],
                                         budget_bytes=int(self.settings["affinity_mb"] * (1 << 20)),
-                                        allowed=self._instance_restriction(target))
+                                        allowed=self._restriction(target, padded, valid, anchor, masks),
+                                        query=query)
             ab = ab.float()[0].permute(1, 2, 0).cpu().numpy()
             sim = sim.float()[0, 0].cpu().numpy()
         ab = np.ascontiguousarray(ab, dtype=np.float32)
         conf = np.clip(sim, 0.0, 1.0).astype(np.float32)
         info = {"seconds": round(time.perf_counter() - t0, 4),
                 "similarity_mean": round(float(sim.mean()), 4)}
-        return Result(ab=ab, confidence=conf, state={"ab": ab, "L": L}, info=info)
+        state.update(ab=ab, L=L)
+        return Result(ab=ab, confidence=conf, state=state, info=info)

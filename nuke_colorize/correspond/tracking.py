@@ -41,9 +41,10 @@ def scaled_radius(radius: float, grid_hw: Tuple[int, int]) -> int:
 
 def identity(n: int) -> np.ndarray:
     """Masks of the reference frame itself: position p reaches exactly p. (N, ceil(N/8)) uint8."""
-    eye = np.zeros((n, n), dtype=bool)
-    eye[np.arange(n), np.arange(n)] = True
-    return np.packbits(eye, axis=1)
+    out = np.zeros((n, -(-n // 8)), dtype=np.uint8)
+    i = np.arange(n)
+    out[i, i // 8] = (1 << (7 - i % 8)).astype(np.uint8)   # packbits order: first bit = MSB
+    return out
 
 
 @torch.inference_mode()
@@ -74,8 +75,7 @@ def step_candidates(f_cur: torch.Tensor, f_prev: torch.Tensor, grid_hw: Tuple[in
     yy, xx = py[:, None] + dy[None], px[:, None] + dx[None]
     inside = (yy >= 0) & (yy < gh) & (xx >= 0) & (xx < gw)
     flat_all = yy.clamp(0, gh - 1) * gw + xx.clamp(0, gw - 1)            # (N, k*k)
-    # one dense (N, N) product is far cheaper than N small windowed products
-    aff = (f_cur.float() @ f_prev.float().t()).gather(1, flat_all)       # (N, k*k)
+    aff = window_affinity(f_cur.float(), f_prev.float(), flat_all)        # (N, k*k)
     aff = aff.masked_fill(~inside, float("-inf"))
     prob = torch.softmax(aff / float(temperature), dim=1)
     keep_n = min(k * k, max(1, int(1.0 / max(float(threshold), 1e-6))))
@@ -84,6 +84,28 @@ def step_candidates(f_cur: torch.Tensor, f_prev: torch.Tensor, grid_hw: Tuple[in
     kept = p_best > float(threshold)
     kept[:, 0] = True
     return torch.where(kept, flat, torch.full_like(flat, -1)).numpy()
+
+
+DENSE_LIMIT = 8192   # grids up to this many cells use one dense (N, N) product
+WINDOW_CHUNK = 64    # rows per gathered block above it
+
+
+def window_affinity(f_cur: torch.Tensor, f_prev: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+    """Cosine affinity of each current position with its window cells: (N, C), (N', C) and
+    (N, K) flat window indices into the previous grid -> (N, K) float32.
+
+    Small grids: one dense (N, N') product, far cheaper than N small windowed products. Large
+    grids (the deepexemplar backend at high working sizes): the windows' features are gathered
+    in blocks of rows, so memory stays ~WINDOW_CHUNK * K * C floats instead of N * N'."""
+    n = f_cur.shape[0]
+    if n * f_prev.shape[0] <= DENSE_LIMIT * DENSE_LIMIT:
+        return (f_cur @ f_prev.t()).gather(1, flat)
+    out = torch.empty(flat.shape, dtype=torch.float32)
+    for a in range(0, n, WINDOW_CHUNK):
+        b = min(n, a + WINDOW_CHUNK)
+        win = f_prev[flat[a:b]]                                           # (rows, K, C)
+        out[a:b] = torch.einsum("rc,rkc->rk", f_cur[a:b], win)
+    return out
 
 
 def flow_candidates(flow: np.ndarray, valid: np.ndarray, grid_hw: Tuple[int, int]) -> np.ndarray:

@@ -105,23 +105,29 @@ class DeepExemplarNet(nn.Module):
         keys = phi[0].reshape(phi.shape[1], -1).t().contiguous()
         return ReferenceKeys(keys=keys, ab=ab4[0].reshape(2, -1).t().contiguous(), size=(hv, wv))
 
+    def query_cells(self, L: torch.Tensor, valid: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+        """Padded target L (1, 1, Hp, Wp) -> (Hp/4 * Wp/4, 256) float32: the centred, normalised
+        theta features of every 1/4-resolution cell, row-major (the rows of the affinity)."""
+        theta = self.corr.query(self._embed(caffe_input_from_L(L)), valid=valid)
+        return theta[0].reshape(theta.shape[1], -1).t().float()
+
     def warp(self, L: torch.Tensor, references: Sequence[ReferenceKeys],
              temperature: float = OFFICIAL_TEMPERATURE,
              budget_bytes: int = 256 << 20,
              valid: Optional[Tuple[int, int]] = None,
-             allowed=None) -> Tuple[torch.Tensor, torch.Tensor]:
+             allowed=None, query: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Padded target L (1, 1, Hp, Wp) -> warped ab (1, 2, Hp, Wp), similarity (1, 1, Hp, Wp).
 
         ``L`` must already be padded; ``valid`` = (h4, w4) cells at 1/4 that are image (the
         query centring uses only those). The similarity is the best cosine over all references.
         ``allowed``: optional restriction of the stacked softmax (see
         :func:`nuke_colorize.correspond.affinity.softmax_warp`) over the (h4 * w4) query cells.
+        ``query``: the target's :meth:`query_cells` when already computed.
         """
         hp, wp = L.shape[2:]
         h4, w4 = hp // FEATURE_STRIDE, wp // FEATURE_STRIDE
-        emb = self._embed(caffe_input_from_L(L))
-        theta = self.corr.query(emb, valid=valid)
-        query = theta[0].reshape(theta.shape[1], -1).t().float()
+        if query is None:
+            query = self.query_cells(L, valid)
         keys = torch.cat([r.keys for r in references], dim=0).float()
         values = torch.cat([r.ab for r in references], dim=0).float()
         topk = 1 if temperature <= ARGMAX_TEMPERATURE else 0
@@ -136,7 +142,8 @@ class DeepExemplarNet(nn.Module):
                 previous_lab: Optional[torch.Tensor] = None,
                 temperature: float = OFFICIAL_TEMPERATURE,
                 budget_bytes: int = 256 << 20,
-                allowed=None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                allowed=None, query: Optional[torch.Tensor] = None
+                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Colourise one frame.
 
         Args:
@@ -147,6 +154,7 @@ class DeepExemplarNet(nn.Module):
             temperature: softmax temperature on the cosine affinity.
             budget_bytes: memory bound of one affinity tile.
             allowed: optional restriction of the correspondence (see :meth:`warp`).
+            query: the padded target's :meth:`query_cells`, when the caller computed them.
 
         Returns:
             ab (1, 2, H, W) predicted chroma, warped_ab (1, 2, H, W) the reference colour
@@ -157,7 +165,7 @@ class DeepExemplarNet(nn.Module):
         h, w = L.shape[2:]
         Lp = pad_to_multiple(L)
         valid = (math.ceil(h / FEATURE_STRIDE), math.ceil(w / FEATURE_STRIDE))
-        warped, sim = self.warp(Lp, references, temperature, budget_bytes, valid, allowed)
+        warped, sim = self.warp(Lp, references, temperature, budget_bytes, valid, allowed, query)
         if previous_lab is None:
             prev = torch.zeros((1, 3) + tuple(Lp.shape[2:]), dtype=L.dtype, device=L.device)
         else:
