@@ -13,6 +13,7 @@ Usage::
     .venv/bin/python bench/deepexemplar.py                  # all cases, 2 threads, 3 frames
     .venv/bin/python bench/deepexemplar.py --frames 2 --cases work:216x384
     .venv/bin/python bench/deepexemplar.py --precision bfloat16
+    .venv/bin/python bench/deepexemplar.py --cases work:216x384 --restrict dense   # + tracking masks
 
 Targets (issue 4): 216x384 <= 2.2 s/frame on 2 CPU threads; peak RSS <= 3 GB for a
 4096x2160 plate; 432x768 must run. The first frame (allocator warm-up) is reported apart
@@ -49,7 +50,8 @@ def _synthetic_lab(h: int, w: int, seed: int):
     return np.stack([np.clip(L, 0, 100), a, b], -1).astype(np.float32)
 
 
-def _run_case(case: str, frames: int, threads: int, precision: str, models: str) -> dict:
+def _run_case(case: str, frames: int, threads: int, precision: str, models: str,
+              restrict: str = "none") -> dict:
     import numpy as np
     import torch
 
@@ -57,25 +59,33 @@ def _run_case(case: str, frames: int, threads: int, precision: str, models: str)
     os.environ["NUKE_COLORIZE_MODELS"] = models
     kind, size = case.split(":")
     a, b = (int(v) for v in size.split("x"))
-    settings = {"precision": precision}
+    settings = {"precision": precision, "restrict": restrict}
     times, cpu = [], []
+    mask_bytes = []
     if kind == "work":
         from nuke_colorize.backends import make_backend
         from nuke_colorize.backends.base import Previous, Reference, TargetFrame
         h, w = a, b
         settings["working_size"] = min(h, w)
         be = make_backend("deepexemplar", settings, "cpu")
+        from nuke_colorize.engine import canonical_state
         t = time.perf_counter()
-        be.set_references([Reference(lab=_synthetic_lab(h, w, 1), path="ref")])
+        ref = Reference(lab=_synthetic_lab(h, w, 1), path="ref", frame=0 if restrict != "none" else None)
+        be.set_references([ref])
         ref_s = time.perf_counter() - t
         prev = None
-        for f in range(frames):
+        if ref.frame is not None:   # a keyframe anchors the chain (the tracking masks start there)
+            key = canonical_state(be.keyframe_result(TargetFrame(frame=0, L=ref.lab[..., 0]), ref))
+            prev = Previous(frame=0, state=key.state)
+        for f in range(1, frames + 1):
             L = _synthetic_lab(h, w, 10 + f)[..., 0]
             t, c = time.perf_counter(), time.process_time()
-            r = be.colorize(TargetFrame(frame=f, L=L), prev)
+            r = canonical_state(be.colorize(TargetFrame(frame=f, L=L), prev))
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
             prev = Previous(frame=f, state=r.state)
+            if "tmask" in r.state:
+                mask_bytes.append(int(r.state["tmask"].nbytes))
         work = (w, h)
     else:
         from nuke_colorize import color
@@ -108,7 +118,9 @@ def _run_case(case: str, frames: int, threads: int, precision: str, models: str)
            "first_frame_s": round(times[0], 3), "s_per_frame": round(sum(steady) / len(steady), 3),
            "cpu_s_per_frame": round(sum(steady_cpu) / len(steady_cpu), 3),
            "references_s": round(ref_s, 3), "peak_rss_mb": round(_peak_rss_mb(), 1),
-           "threads": threads, "precision": precision}
+           "threads": threads, "precision": precision, "restrict": restrict}
+    if mask_bytes:
+        res["mask_kb_per_frame"] = round(sum(mask_bytes) / len(mask_bytes) / 1024, 1)
     if kind == "plate":
         res["max_luminance_change"] = lum_diff
     return res
@@ -121,13 +133,16 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=3, help="frames per case (first is warm-up)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--restrict", default="none", choices=["none", "dense"],
+                    help="dense: a keyframe reference and dense-tracking masks (work cases only)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--one", help=argparse.SUPPRESS)       # internal: run one case in this process
     ap.add_argument("--models", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.one:
-        print(json.dumps(_run_case(args.one, args.frames, args.threads, args.precision, args.models)))
+        print(json.dumps(_run_case(args.one, args.frames, args.threads, args.precision, args.models,
+                                   args.restrict)))
         return 0
 
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
@@ -137,7 +152,8 @@ def main(argv=None) -> int:
         save_random_checkpoints(models)
         for case in args.cases:
             cmd = [sys.executable, os.path.abspath(__file__), "--one", case, "--frames", str(args.frames),
-                   "--threads", str(args.threads), "--precision", args.precision, "--models", models]
+                   "--threads", str(args.threads), "--precision", args.precision, "--models", models,
+                   "--restrict", args.restrict]
             p = subprocess.run(cmd, env=env, capture_output=True, text=True)
             if p.returncode != 0:
                 results.append({"case": case, "error": (p.stderr.strip().splitlines() or ["?"])[-1]})
@@ -150,6 +166,8 @@ def main(argv=None) -> int:
                 else:
                     extra = (f"  max|dY|={r['max_luminance_change']:.2e}"
                              if "max_luminance_change" in r else "")
+                    if "mask_kb_per_frame" in r:
+                        extra += f"  masks {r['mask_kb_per_frame']:.1f} kB/frame"
                     print(f"{case:<18} work {r['working_size']:>8}  {r['s_per_frame']:7.3f} s/frame"
                           f"  (cpu {r['cpu_s_per_frame']:.2f} s, first {r['first_frame_s']:.3f} s,"
                           f" references {r['references_s']:.3f} s)"

@@ -192,6 +192,13 @@ def test_dense_masks_ride_along_the_chain_and_resume_bit_identically(backend_fac
         m = np.unpackbits(tracking.decompress(run[f].state["tmask"]), axis=1, count=n)
         assert m.shape == (n, n) and m.any(axis=1).all() and int(run[f].state["anchor"][0]) == 0
         assert m.sum(axis=1).mean() < 0.25 * n                           # sets, not everything
+    calls = []                                                           # one feature pass per frame:
+    hook = b.net.vgg.register_forward_hook(lambda m, i, o: calls.append(1))   # the previous frame's
+    try:                                                                 # features are remembered
+        b.colorize(TargetFrame(frame=4, L=np.roll(Ls[3], 2, axis=1)), Previous(frame=3, state=run[3].state))
+    finally:
+        hook.remove()
+    assert len(calls) == 1
     fresh = backend_factory(restrict="dense")                            # a resumed chain: new process
     fresh.set_references([ref])
     resumed = _dense_chain(fresh, ref, Ls, start=(1, run[1]))

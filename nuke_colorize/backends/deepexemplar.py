@@ -275,8 +275,8 @@ class DeepExemplarBackend(Backend):
         hv, wv = valid
         if self._ref_labels[int(previous.state["anchor"][0])][0] != hv * wv:
             return None
-        cur = self._cells(frame, L, query)
         prev = self._cells(previous.frame, np.asarray(previous.state["L"], np.float32))
+        cur = self._cells(frame, L, query)   # after: the memo keeps the two newest
         if prev.shape != cur.shape:
             return None
         cand = tracking.step_candidates(cur, prev, valid, tracking.scaled_radius(self.settings["mask_radius"], valid),
