@@ -214,8 +214,6 @@ def _shot_plan(shot, warn) -> List[ScenePlan]:
 def scene_shots(shot, warn: Optional[Callable[[str], None]] = None):
     """[(ScenePlan, sub-shot)] of a shot with a library: each scene a shot of its own with the
     retrieved stills as references and its cache under ``<cache>/scenes/<first>-<last>``."""
-    from ..shot import Shot
-
     warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
     return _scene_shots(shot, _shot_plan(shot, warn))
 
