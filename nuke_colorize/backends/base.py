@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -139,6 +139,22 @@ class Backend(abc.ABC):
     def set_references(self, references: List[Reference]) -> None:
         self.references = list(references)
 
+    def reference_index(self, reference: Reference) -> int:
+        """Position of ``reference`` (a keyframe: matched by its frame) in :attr:`references`."""
+        return next(i for i, r in enumerate(self.references)
+                    if r is reference or (r.frame is not None and r.frame == reference.frame))
+
+    # spatiotemporal restriction (Akimoto et al.), for backends with a ``restrict`` setting
+    @property
+    def _dense(self) -> bool:
+        """Dense-tracking masks are on (``restrict`` dense or both)."""
+        return self.settings.get("restrict", "none") in ("dense", "both")
+
+    @property
+    def _instance(self) -> bool:
+        """The instance restriction is on (``restrict`` instance or both)."""
+        return self.settings.get("restrict", "none") in ("instance", "both")
+
     @abc.abstractmethod
     def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:
         """Colourise ``target``; ``previous`` is None at the start of a chain."""
@@ -151,3 +167,21 @@ class Backend(abc.ABC):
         ab = np.ascontiguousarray(reference.lab[..., 1:], dtype=np.float32)
         conf = np.ones(target.L.shape, np.float32)
         return Result(ab=ab, confidence=conf, state={"ab": ab, "L": target.L.astype(np.float32)})
+
+
+def check_settings(backend: str, settings: Dict[str, Any], choices: Dict[str, Sequence[str]],
+                   ranges: Dict[str, Tuple[Optional[float], Optional[float]]]) -> None:
+    """Refuse settings of the wrong type or outside their range, naming the setting."""
+    from ..errors import InputError
+    for key, allowed_values in choices.items():
+        if settings.get(key) not in allowed_values:
+            raise InputError(f"backend '{backend}' setting {key}={settings.get(key)!r} is not one of "
+                             f"{', '.join(allowed_values)}", hint=f"use --set {key}=<one of those>")
+    for key, (lo, hi) in ranges.items():
+        v = settings.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise InputError(f"backend '{backend}' setting {key}={v!r} must be a number",
+                             hint=f"e.g. --set {key}={ranges[key][0]}")
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise InputError(f"backend '{backend}' setting {key}={v!r} is outside [{lo}, {hi}]",
+                             hint=f"use a value between {lo} and {hi}")

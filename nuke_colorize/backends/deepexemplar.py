@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .base import Backend, Previous, Reference, Result, TargetFrame
+from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings
 
 _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, device) -> net
 RESTRICT_CHOICES = ("none", "instance", "dense", "both")
@@ -120,14 +120,7 @@ class DeepExemplarBackend(Backend):
             raise InputError("temperature must be > 0")
         if s["affinity_mb"] < 1:
             raise InputError("affinity_mb must be at least 1")
-        if s["restrict"] not in RESTRICT_CHOICES:
-            raise InputError(f"deepexemplar setting restrict='{s['restrict']}' is not one of "
-                             f"{', '.join(RESTRICT_CHOICES)}", hint="use --set restrict=none|instance|dense|both")
-        for key, (lo, hi) in MASK_RANGES.items():
-            v = s[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-                raise InputError(f"deepexemplar setting {key}={v!r} is outside [{lo}, {hi}]",
-                                 hint=f"default {self.default_settings()[key]}")
+        check_settings(self.name, s, {"restrict": RESTRICT_CHOICES}, MASK_RANGES)
         if s["precision"] not in ("float32", "bfloat16"):
             raise InputError(f"precision '{s['precision']}' is not float32 or bfloat16")
         self.device = _resolve_device(device)
@@ -187,14 +180,6 @@ class DeepExemplarBackend(Backend):
         self._ref_labels = [(int(k.keys.shape[0]),
                              instances.to_grid(r.matte, k.size) if r.matte is not None else None)
                             for r, k in zip(self.references, keys)]
-
-    @property
-    def _dense(self) -> bool:
-        return self.settings["restrict"] in ("dense", "both")
-
-    @property
-    def _instance(self) -> bool:
-        return self.settings["restrict"] in ("instance", "both")
 
     def _restriction(self, target: TargetFrame, padded: Tuple[int, int], valid: Tuple[int, int],
                      anchor: Optional[int], masks: Optional[np.ndarray]):
@@ -288,8 +273,7 @@ class DeepExemplarBackend(Backend):
         res = super().keyframe_result(target, reference)
         if self._dense and reference.lab.shape[:2] == target.L.shape:
             from ..correspond import tracking
-            idx = next(i for i, r in enumerate(self.references) if r is reference or
-                       (r.frame is not None and r.frame == reference.frame))
+            idx = self.reference_index(reference)
             res.state["anchor"] = np.array([idx], np.int32)
             res.state["tmask"] = tracking.compress(tracking.identity(self._ref_labels[idx][0]))
         return res

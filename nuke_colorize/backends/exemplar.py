@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -32,7 +32,7 @@ from ..correspond import instances, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..flow import L_to_u8, dis_flow, fb_consistent, warp
 from ..refine import upsample_guided
-from .base import Backend, Previous, Reference, Result, TargetFrame
+from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings
 
 
 class ExemplarBackend(Backend):
@@ -87,14 +87,6 @@ class ExemplarBackend(Backend):
         self._blocks: List[Tuple[int, int, Tuple[int, int]]] = []   # per reference: rows, grid
         self._ref_labels: List[Optional[np.ndarray]] = []
         self._memo: "OrderedDict[Tuple[int, str], torch.Tensor]" = OrderedDict()
-
-    @property
-    def _dense(self) -> bool:
-        return self.settings["restrict"] in ("dense", "both")
-
-    @property
-    def _instance(self) -> bool:
-        return self.settings["restrict"] in ("instance", "both")
 
     # ------------------------------------------------------------------ features
     def _grid_size(self, w: int, h: int):
@@ -327,7 +319,7 @@ class ExemplarBackend(Backend):
         res.state["L"] = target.L.astype(np.float16).astype(np.float32)
         res.state["conf"] = res.confidence
         if reference.lab.shape[:2] == target.L.shape:
-            idx = next(i for i, r in enumerate(self.references) if r.frame == reference.frame)
+            idx = self.reference_index(reference)
             res.state["disp"] = np.zeros(target.L.shape + (2,), np.float32)
             res.state["tconf"] = np.ones(target.L.shape, np.float32)
             res.state["anchor"] = np.array([idx], np.int32)
@@ -339,20 +331,3 @@ class ExemplarBackend(Backend):
                 res.state["inst"] = tracking.compress(np.asarray(matte, np.int32))
         return res
 
-
-def check_settings(backend: str, settings: Dict[str, Any], choices: Dict[str, Sequence[str]],
-                   ranges: Dict[str, Tuple[Optional[float], Optional[float]]]) -> None:
-    """Refuse settings of the wrong type or outside their range, naming the setting."""
-    from ..errors import InputError
-    for key, allowed_values in choices.items():
-        if settings.get(key) not in allowed_values:
-            raise InputError(f"backend '{backend}' setting {key}={settings.get(key)!r} is not one of "
-                             f"{', '.join(allowed_values)}", hint=f"use --set {key}=<one of those>")
-    for key, (lo, hi) in ranges.items():
-        v = settings.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise InputError(f"backend '{backend}' setting {key}={v!r} must be a number",
-                             hint=f"e.g. --set {key}={ranges[key][0]}")
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise InputError(f"backend '{backend}' setting {key}={v!r} is outside [{lo}, {hi}]",
-                             hint=f"use a value between {lo} and {hi}")
