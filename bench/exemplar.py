@@ -1,6 +1,6 @@
 """Benchmark of the default backend at 854x480 (DAVIS size): seconds/frame and peak RSS.
 
-Usage: python bench/exemplar.py [--clip DIR] [--frames N] [--threads 2] [--size WxH]
+Usage: python bench/exemplar.py [--clip DIR] [--frames N] [--threads 2] [--size WxH] [--set KEY=VALUE]
 
 Uses a DAVIS clip from ../shared when present, else a synthetic moving texture. Times the
 whole pipeline per frame (features, matching, flow, fusion, plate-resolution refinement
@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from nuke_colorize import color  # noqa: E402
+from nuke_colorize.commands.render import parse_settings  # noqa: E402
 from nuke_colorize.pipeline import Colorizer, ReferenceInput  # noqa: E402
 
 DEFAULT_CLIP = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "davis2016-val",
@@ -43,6 +44,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", default="854x480")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                    help="backend setting, as in render")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
@@ -50,7 +53,8 @@ def main() -> None:
     frames, src = load_frames(args.clip, args.frames, size)
     ys = [color.luminance(f) for f in frames]
     t0 = time.perf_counter()
-    col = Colorizer(lambda i: ys[i], size, [ReferenceInput(frames[0], frame=0)], "exemplar")
+    col = Colorizer(lambda i: ys[i], size, [ReferenceInput(frames[0], frame=0)], "exemplar",
+                    settings=parse_settings(args.settings))
     setup = time.perf_counter() - t0
     times = []
     t = time.perf_counter()
@@ -60,7 +64,8 @@ def main() -> None:
         t = now
     steady = times[1:] or times
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"exemplar {size[0]}x{size[1]} ({src}, {len(frames)} frames, {args.threads} threads)")
+    print(f"exemplar {size[0]}x{size[1]} ({src}, {len(frames)} frames, {args.threads} threads)"
+          + (f" {' '.join(args.settings)}" if args.settings else ""))
     print(f"  setup (model + reference features): {setup:.2f} s")
     print(f"  seconds/frame: mean {np.mean(steady):.3f}  median {np.median(steady):.3f}  "
           f"max {np.max(steady):.3f}")

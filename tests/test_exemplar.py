@@ -41,3 +41,37 @@ def test_external_still_colours_by_semantic_matching():
     true_ab = color.chroma_of(frames[1])
     err = np.abs(outs[1].ab - true_ab).mean()
     assert err < 0.8 * np.abs(true_ab).mean()
+
+
+def _track_backend(keep):
+    from nuke_colorize.backends.base import Reference
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+    b = ExemplarBackend({"feature_size": 64, "track_keep": keep, "track_sigma": 8.0})
+    h, w = 32, 40
+    lab = np.zeros((h, w, 3), np.float32)
+    lab[..., 0] = 50.0
+    lab[..., 1] = 30.0                                  # keyframe colour: a* = 30
+    b.set_references([Reference(lab=lab, frame=0)])
+    state = {"disp": np.zeros((h, w, 2), np.float32), "tconf": np.ones((h, w), np.float32),
+             "anchor": np.array([0], np.int32)}
+    return b, state, np.zeros((h, w, 2), np.float32)
+
+
+def test_track_photometric_check_is_per_frame_and_keep_survives_a_bad_flow_frame():
+    b, state, zero = _track_backend(keep=0.7)
+    h, w = zero.shape[:2]
+    ones = np.ones((h, w), np.float32)
+    # a lighting dip of 24 L*: this frame's track is not trusted ...
+    ab, c, disp, geo = b._track(state, zero, ones, np.full((h, w), 74.0, np.float32))
+    assert c.max() < 1e-3 and np.allclose(geo, 1.0)
+    assert np.allclose(ab[..., 0], 30.0)
+    # ... but the next frame, back to the keyframe's luminance, trusts it fully again
+    state.update(disp=disp, tconf=geo)
+    _, c2, _, _ = b._track(state, zero, ones, np.full((h, w), 50.0, np.float32))
+    assert np.allclose(c2, 1.0, atol=1e-6)
+    # a frame whose flow fails the forward-backward check keeps track_keep of it, not 0
+    _, c3, _, geo3 = b._track(state, zero, np.zeros_like(ones), np.full((h, w), 50.0, np.float32))
+    assert np.allclose(geo3, 0.7, atol=1e-6) and np.allclose(c3, 0.7, atol=1e-6)
+    b0, state0, _ = _track_backend(keep=0.0)
+    _, _, _, geo0 = b0._track(state0, zero, np.zeros_like(ones), np.full((h, w), 50.0, np.float32))
+    assert geo0.max() == 0.0

@@ -3,12 +3,15 @@
 Per frame t (all at working resolution, L in [0, 100], ab in CIE units):
 
 1. *Match*: grey-image MobileNetV2 features of the target (taps at strides 8/16/32, each
-   L2-normalised, concatenated) against the features of every reference's luminance,
-   stacked into one softmax (cosine affinity, low temperature); the references' ab is
-   warped onto the target grid and upsampled edge-aware. Confidence = best similarity.
+   L2-normalised, concatenated, on an image of long side ``feature_size``) against the
+   features of every reference's luminance, stacked into one softmax (cosine affinity, low
+   temperature, candidates found coarse to fine); the references' ab is warped onto the
+   target grid and upsampled edge-aware. Confidence = best similarity.
 2. *Propagate*: the previous frame's ab is warped along DIS flow (target -> previous);
    a forward-backward check marks where that flow is trustworthy.
-3. *Fuse*: where propagation is trustworthy it dominates, but each frame blends in a
+3. *Track*: with a keyframe reference, every pixel's position in the keyframe is carried
+   along the flow and the keyframe's colour sampled there directly, where the track holds.
+4. *Fuse*: where propagation is trustworthy it dominates, but each frame blends in a
    fraction of the matched colour weighted by match confidence (re-anchoring, so drift
    decays geometrically instead of piling up); where it is not (occlusions,
    disocclusions) the matched colour is used.
@@ -30,6 +33,7 @@ import torch.nn.functional as F
 from ..correspond import features as feats
 from ..correspond import instances, tracking
 from ..correspond.affinity import normalize, softmax_warp
+from ..correspond.coarse_to_fine import softmax_warp_c2f
 from ..flow import L_to_u8, dis_flow, fb_consistent, warp
 from ..refine import upsample_guided
 from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings
@@ -37,15 +41,17 @@ from .base import Backend, Previous, Reference, Result, TargetFrame, check_setti
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    version = "3"
+    version = "4"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
         return {
             "max_working_size": 1024,   # long side of the working resolution (pixels)
-            "feature_size": 512,        # long side of the image the features are computed on
+            "feature_size": 1024,       # long side of the image the features are computed on
             "temperature": 0.01,        # softmax temperature on cosine similarity
             "topk": 32,                 # candidates per target position entering the softmax
+            "search": "coarse_to_fine",  # exhaustive | coarse_to_fine (candidates from a 2x2-pooled grid)
+            "coarse_k": 16,             # coarse cells kept per coarse target cell (coarse_to_fine)
             "tap_weights": [1.0, 1.0, 1.0],  # strides 8 / 16 / 32
             "flow_preset": "medium",
             "reanchor": 0.1,            # fraction of matched colour blended in per frame
@@ -54,6 +60,7 @@ class ExemplarBackend(Backend):
             "refine_eps": 2e-3,
             "track": True,              # dense track to the chain's keyframe
             "track_sigma": 8.0,         # L* difference at which the track confidence falls to 1/e
+            "track_keep": 0.7,          # track confidence kept through a flow-inconsistent frame
             # spatiotemporal restriction of the matching (Akimoto et al.)
             "restrict": "instance",     # none | dense | instance | both (dense: opt-in, see README)
             "mask_radius": 9,           # R of the tracking window, in cells of a 96-cell grid
@@ -66,13 +73,13 @@ class ExemplarBackend(Backend):
                                         # much less similar than the best overall (0 = paper: off)
         }
 
-    CHOICES = {"flow_preset": ("ultrafast", "fast", "medium"),
+    CHOICES = {"flow_preset": ("ultrafast", "fast", "medium"), "search": ("exhaustive", "coarse_to_fine"),
                "restrict": ("none", "dense", "instance", "both")}
     #: (low, high) bounds of the numeric settings (inclusive; None = unbounded).
     RANGES = {"max_working_size": (16, 16384), "feature_size": (64, 2048),
-              "temperature": (1e-4, 10.0), "topk": (0, 4096), "reanchor": (0.0, 1.0),
+              "temperature": (1e-4, 10.0), "topk": (0, 4096), "coarse_k": (1, 4096), "reanchor": (0.0, 1.0),
               "conf_floor": (-1.0, 0.999), "refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
-              "track_sigma": (1e-3, 100.0), "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
+              "track_sigma": (1e-3, 100.0), "track_keep": (0.0, 1.0), "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
               "mask_margin": (0, 8), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
               "restrict_slack": (0.0, 2.0)}
 
@@ -187,10 +194,14 @@ class ExemplarBackend(Backend):
         in [0, 1] (1 where the restriction left no candidate)."""
         h, w = L.shape
         _, _, (gw, gh) = self._grid_size(w, h)
-        ab, conf, fallback = softmax_warp(q, self._keys, self._values,
-                                          temperature=float(self.settings["temperature"]),
-                                          allowed=allowed, topk=int(self.settings["topk"]),
-                                          slack=float(self.settings["restrict_slack"]) or None)
+        common = dict(temperature=float(self.settings["temperature"]), allowed=allowed,
+                      topk=int(self.settings["topk"]),
+                      slack=float(self.settings["restrict_slack"]) or None)
+        if self.settings["search"] == "coarse_to_fine":
+            ab, conf, fallback = softmax_warp_c2f(q, (gh, gw), self._keys, self._blocks, self._values,
+                                                  coarse_k=int(self.settings["coarse_k"]), **common)
+        else:
+            ab, conf, fallback = softmax_warp(q, self._keys, self._values, **common)
         ab = ab.cpu().numpy().reshape(gh, gw, 2).astype(np.float32)
         conf = conf.cpu().numpy().reshape(gh, gw).astype(np.float32)
         fb = fallback.cpu().numpy().reshape(gh, gw).astype(np.float32)
@@ -212,31 +223,35 @@ class ExemplarBackend(Backend):
         ``disp`` (H, W, 2) is, for every pixel of the current frame, the displacement to
         its position in the keyframe; it is composed with the flow to the previous frame,
         so the keyframe's colour is sampled once (no blur accumulates along the chain).
-        Track confidence decays where the flow is inconsistent and where the luminance
-        at the tracked position disagrees with the target's (drift detection); with an
-        instance map ``inst`` (H, W, reference IDs) it is 0 where the track lands on another
-        instance of the keyframe's matte.
-        Returns (ab_track, conf_track, disp) or None when the chain has no keyframe.
+        Two confidences: the *geometric* one is carried along the chain — it drops to
+        ``track_keep`` of its value on a frame where the flow fails the forward-backward
+        check, to 0 where the track leaves the keyframe or (with an instance map ``inst``,
+        (H, W) reference IDs) lands on another instance of the keyframe's matte. The
+        *photometric* one is this frame's own check — the keyframe's luminance at the
+        tracked position against the target's (drift detection) — and is not accumulated:
+        a track that agrees again after a lighting change is trusted again.
+        Returns (ab_track, conf_track = geometric * photometric, disp, geometric), or None
+        when the chain has no keyframe.
         """
         if "disp" not in prev_state:
             return None
         ref = self.references[int(prev_state["anchor"][0])]
         h, w = L.shape
         disp = warp(prev_state["disp"], f_tp) + f_tp
-        conf = warp(prev_state["tconf"], f_tp) * valid
+        keep = float(self.settings["track_keep"])
+        geo = warp(prev_state["tconf"], f_tp) * (keep + (1.0 - keep) * valid)
         ab_t = warp(ref.lab[..., 1:], disp)
         L_t = warp(ref.lab[..., 0], disp)
         dL = cv2.GaussianBlur(np.abs(L_t - L), (0, 0), 2.0)
         sigma = float(self.settings["track_sigma"])
-        conf = conf * np.exp(-(dL / sigma) ** 2)
+        photo = np.exp(-(dL / sigma) ** 2)
         gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         x, y = gx + disp[..., 0], gy + disp[..., 1]
         inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
-        conf = conf * inside
+        geo = geo * inside
         if inst is not None and ref.matte is not None and ref.matte.shape == (h, w):
-            conf = conf * instances.same_instance(instances.warp_labels(ref.matte, disp), inst)
-        conf = conf.astype(np.float32)
-        return ab_t.astype(np.float32), conf, disp.astype(np.float32)
+            geo = geo * instances.same_instance(instances.warp_labels(ref.matte, disp), inst)
+        return ab_t.astype(np.float32), (geo * photo).astype(np.float32), disp.astype(np.float32), geo.astype(np.float32)
 
     def _track_masks(self, q: torch.Tensor, grid: Tuple[int, int], previous: Previous,
                      flow: np.ndarray, valid: np.ndarray) -> Optional[np.ndarray]:
@@ -302,10 +317,10 @@ class ExemplarBackend(Backend):
             conf = valid * np.maximum(conf_p * (1 - lam), rel) + (1 - valid) * rel
             tracked = self._track(previous.state, f_tp, valid, L, inst) if self.settings["track"] else None
             if tracked is not None:
-                ab_t, c_t, disp = tracked
+                ab_t, c_t, disp, geo = tracked
                 ab = c_t[..., None] * ab_t + (1.0 - c_t)[..., None] * ab
                 conf = np.maximum(conf, c_t)
-                state.update(disp=disp, tconf=c_t)
+                state.update(disp=disp, tconf=geo)
             if anchor is not None:
                 state["anchor"] = previous.state["anchor"]
         ab = ab.astype(np.float32)

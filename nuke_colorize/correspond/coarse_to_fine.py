@@ -1,0 +1,186 @@
+"""Softmax warp with a two-level candidate search: the same result as the exhaustive
+:func:`~nuke_colorize.correspond.affinity.softmax_warp` for the candidates that matter, at a
+fraction of the cost on fine grids.
+
+The exhaustive warp costs O(N * M * C) for N query and M key cells; doubling the grid's
+resolution multiplies it by 16. Here both grids are pooled 2 x 2 (mean of the cells'
+features, re-normalised). Each coarse query cell keeps its ``coarse_k`` best coarse key
+cells; every fine query cell then scores only the fine children of its parent's candidates
+(4 * coarse_k keys) and the temperature softmax runs over the ``topk`` best of those. With
+``coarse_k`` at least the number of coarse key cells every key is a candidate and the
+result equals the exhaustive warp exactly.
+
+Restriction masks (``allowed``, Akimoto et al. eq. 6-7) act at both levels: a coarse pair
+is allowed when any of its fine pairs is, and the restricted search runs beside an
+unrestricted one, so a row whose candidates are all excluded falls back to the unrestricted
+match (flagged), as in the exhaustive warp.
+
+Grids are row-major: fine cell (y, x) of a (h, w) grid is row ``y * w + x``; several key
+grids (references) are stacked along M as ``blocks`` = [(start, end, (h, w)), ...].
+"""
+from __future__ import annotations
+
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .affinity import normalize
+
+
+def pool2x2(feat: torch.Tensor, grid: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Pool a row-major grid of features 2 x 2.
+
+    Args:
+        feat: (h * w, C) L2-normalised features of a (h, w) grid.
+    Returns:
+        coarse (ceil(h/2) * ceil(w/2), C) L2-normalised features and children
+        (ceil(h/2) * ceil(w/2), 4) long: the fine rows of each coarse cell, -1 where the
+        grid's odd edge leaves fewer than four.
+    """
+    h, w = grid
+    hc, wc = -(-h // 2), -(-w // 2)
+    ys, xs = np.meshgrid(np.arange(hc), np.arange(wc), indexing="ij")
+    kids = []
+    for dy in (0, 1):
+        for dx in (0, 1):
+            y, x = 2 * ys + dy, 2 * xs + dx
+            kids.append(np.where((y < h) & (x < w), y * w + x, -1))
+    children = torch.from_numpy(np.stack(kids, -1).reshape(-1, 4)).to(feat.device)
+    ok = (children >= 0).to(feat.dtype)
+    summed = (feat[children.clamp_min(0)] * ok[..., None]).sum(1)
+    return normalize(summed, dim=1), children
+
+
+def parents(grid: Tuple[int, int], device=None) -> torch.Tensor:
+    """(h * w,) long: the coarse cell (row of the 2 x 2 pooled grid) of every fine cell."""
+    h, w = grid
+    wc = -(-w // 2)
+    ys, xs = np.divmod(np.arange(h * w), w)
+    return torch.from_numpy((ys // 2) * wc + xs // 2).to(device)
+
+
+def _pool_keys(keys: torch.Tensor, blocks: Sequence[Tuple[int, int, Tuple[int, int]]]):
+    """Pool every key block; returns coarse keys (Mc, C) and children (Mc, 4) as rows of
+    ``keys`` (-1 = none)."""
+    coarse, kids = [], []
+    for a, b, g in blocks:
+        c, ch = pool2x2(keys[a:b], g)
+        coarse.append(c)
+        kids.append(torch.where(ch >= 0, ch + a, ch))
+    return torch.cat(coarse, 0), torch.cat(kids, 0)
+
+
+def _coarse_mask(fine: torch.Tensor, kids: torch.Tensor, par: torch.Tensor, n_coarse: int) -> torch.Tensor:
+    """(tf, M) fine allowed mask -> (tc, Mc): any allowed fine pair under a coarse pair."""
+    per_key = (fine[:, kids.clamp_min(0)] & (kids >= 0)).any(-1)             # (tf, Mc)
+    out = torch.zeros((n_coarse, per_key.shape[1]), dtype=torch.uint8, device=fine.device)
+    out.index_add_(0, par, per_key.to(torch.uint8))
+    return out > 0
+
+
+def _scores(q: torch.Tensor, qkids: torch.Tensor, keys: torch.Tensor, kids: torch.Tensor,
+            coarse_idx: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Fine scores of every fine query against the children of its parent's candidates.
+
+    The (up to) four fine queries of a coarse cell share its candidates, so the keys are
+    gathered once per coarse cell and scored with one batched product.
+
+    Args:
+        q: (tf, C) the tile's fine queries; qkids: (tc, 4) their rows in ``q`` per coarse
+            query cell (-1 = none); kids: (Mc, 4) fine key rows per coarse key cell;
+            coarse_idx: (tc, K) coarse candidates of each coarse query cell.
+    Returns:
+        scores (tf, 4K) cosine (-3 for missing candidates: never chosen before a real or
+        masked one) and the candidates' key rows (tf, 4K) (-1 = none).
+    """
+    ck = kids[coarse_idx].reshape(coarse_idx.shape[0], -1)                  # (tc, 4K)
+    qg = q[qkids.clamp_min(0)]                                              # (tc, 4, C)
+    s = torch.bmm(qg, keys[ck.clamp_min(0)].transpose(1, 2))                # (tc, 4, 4K)
+    s = s.masked_fill(ck[:, None, :] < 0, -3.0)
+    have = qkids >= 0
+    rows = qkids[have]
+    scores = torch.empty((q.shape[0], ck.shape[1]), dtype=s.dtype, device=s.device)
+    cand = torch.empty((q.shape[0], ck.shape[1]), dtype=ck.dtype, device=ck.device)
+    scores[rows] = s[have]
+    cand[rows] = ck[:, None, :].expand(-1, 4, -1)[have]
+    return scores, cand
+
+
+def _lookup(fine_ok: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+    """(tf, M) bool mask, (tf, K) candidate rows (-1 = none) -> (tf, K) bool (False for none)."""
+    return fine_ok.gather(1, cand.clamp_min(0)) & (cand >= 0)
+
+
+def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: torch.Tensor,
+                     blocks: Sequence[Tuple[int, int, Tuple[int, int]]], values: torch.Tensor,
+                     temperature: float = 0.01, topk: int = 32, coarse_k: int = 16,
+                     allowed: Optional[Callable[[slice], torch.Tensor]] = None,
+                     slack: Optional[float] = None, tile_cells: int = 512
+                     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Warp ``values`` onto the queries like :func:`affinity.softmax_warp`, searching coarse
+    to fine.
+
+    Args:
+        query: (N, C) L2-normalised target features on ``query_grid`` = (h, w), N = h * w.
+        keys: (M, C) L2-normalised reference features, stacked blocks.
+        blocks: [(start, end, (h, w))] per reference: its rows of ``keys`` and its grid.
+        values: (M, V) what to carry (reference ab, V = 2).
+        temperature: softmax temperature on cosine similarity.
+        topk: fine candidates entering the softmax (<= 4 * coarse_k; 0 = all searched).
+        coarse_k: coarse key cells kept per coarse query cell (per search).
+        allowed: optional callable, fine query row slice -> (rows, M) bool restriction.
+        slack: as in :func:`affinity.softmax_warp`.
+        tile_cells: coarse query cells per tile (memory bound).
+
+    Returns:
+        warped (N, V), confidence (N,) = best searched (allowed) cosine similarity,
+        fallback (N,) bool = True where no searched candidate was allowed.
+    """
+    h, w = query_grid
+    n = query.shape[0]
+    if n != h * w:
+        raise ValueError(f"query has {n} rows, grid {h}x{w} has {h * w}")
+    kc, kids = _pool_keys(keys, blocks)
+    qc, qkids_all = pool2x2(query, query_grid)
+    par_all = parents(query_grid, query.device)
+    mc = kc.shape[0]
+    k = max(1, min(int(coarse_k), mc))
+    wc = -(-w // 2)
+    rows_c = max(1, int(tile_cells) // max(1, wc))             # coarse grid rows per tile
+    out = torch.empty((n, values.shape[1]), dtype=values.dtype, device=values.device)
+    conf = torch.empty((n,), dtype=query.dtype, device=query.device)
+    fallback = torch.zeros((n,), dtype=torch.bool, device=query.device)
+    kt = kc.t().contiguous()
+    hc = -(-h // 2)
+    for r0 in range(0, hc, rows_c):
+        r1 = min(hc, r0 + rows_c)
+        sl_c = slice(r0 * wc, r1 * wc)
+        sl_f = slice(2 * r0 * w, min(h, 2 * r1) * w)
+        par = par_all[sl_f] - r0 * wc
+        a_c = qc[sl_c] @ kt                                      # (tc, Mc)
+        q = query[sl_f]
+        qkids = torch.where(qkids_all[sl_c] >= 0, qkids_all[sl_c] - sl_f.start, -1)
+        a, cand = _scores(q, qkids, keys, kids, a_c.topk(k, dim=1).indices)
+        if allowed is not None:
+            # the restricted search; rows with no allowed candidate keep the free one
+            fine_ok = allowed(sl_f)
+            m_c = _coarse_mask(fine_ok, kids, par, a_c.shape[0])
+            a_r, cand_r = _scores(q, qkids, keys, kids, a_c.masked_fill(~m_c, -2.0).topk(k, dim=1).indices)
+            mask = _lookup(fine_ok, cand_r)
+            empty = ~mask.any(dim=1)
+            if slack is not None:
+                best_free = torch.maximum(a.max(dim=1).values, a_r.max(dim=1).values)
+                best_ok = a_r.masked_fill(~mask, -2.0).max(dim=1).values
+                empty |= best_ok < best_free - float(slack)
+            fallback[sl_f] = empty
+            keep = ~empty[:, None]
+            a = torch.where(keep, a_r.masked_fill(~mask, -2.0), a)
+            cand = torch.where(keep, cand_r, cand)
+        t = a.shape[1] if not topk else min(int(topk), a.shape[1])
+        best, idx = a.topk(t, dim=1)
+        wgt = torch.softmax(best / temperature, dim=1)
+        vals = values[cand.clamp_min(0).gather(1, idx)]          # (tf, t, V)
+        out[sl_f] = torch.einsum("tk,tkv->tv", wgt, vals)
+        conf[sl_f] = best[:, 0]
+    return out, conf, fallback

@@ -1,0 +1,92 @@
+"""Coarse-to-fine softmax warp: equals the exhaustive warp when every coarse cell is a
+candidate, finds a planted match when only a few are, and honours restriction masks."""
+import numpy as np
+import pytest
+import torch
+
+from nuke_colorize.correspond.affinity import normalize, softmax_warp
+from nuke_colorize.correspond.coarse_to_fine import parents, pool2x2, softmax_warp_c2f
+
+
+def _feats(n, c=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return normalize(torch.randn(n, c, generator=g), dim=1)
+
+
+@pytest.mark.parametrize("grid", [(6, 8), (5, 7)])
+def test_pool_children_cover_every_cell_once(grid):
+    h, w = grid
+    f = _feats(h * w)
+    coarse, kids = pool2x2(f, grid)
+    assert coarse.shape == (-(-h // 2) * -(-w // 2), f.shape[1])
+    got = sorted(int(k) for k in kids.flatten() if k >= 0)
+    assert got == list(range(h * w))
+    # a coarse cell's feature is the normalised mean of its children
+    c0 = normalize(f[kids[0][kids[0] >= 0]].sum(0, keepdim=True), dim=1)[0]
+    assert torch.allclose(coarse[0], c0, atol=1e-6)
+    # every fine cell's parent lists it as a child
+    par = parents(grid)
+    for i in range(h * w):
+        assert i in kids[par[i]].tolist()
+
+
+@pytest.mark.parametrize("qgrid,kgrids", [((6, 8), [(6, 8)]), ((5, 7), [(4, 6), (3, 5)])])
+def test_all_candidates_equals_exhaustive(qgrid, kgrids):
+    q = _feats(qgrid[0] * qgrid[1], seed=1)
+    blocks, start = [], 0
+    for g in kgrids:
+        blocks.append((start, start + g[0] * g[1], g))
+        start += g[0] * g[1]
+    keys = _feats(start, seed=2)
+    values = torch.randn(start, 2, generator=torch.Generator().manual_seed(3)) * 40
+    for topk in (0, 8):
+        ref = softmax_warp(q, keys, values, temperature=0.05, topk=topk)
+        got = softmax_warp_c2f(q, qgrid, keys, blocks, values, temperature=0.05, topk=topk,
+                               coarse_k=10 ** 6, tile_cells=3)
+        for a, b in zip(ref[:2], got[:2]):
+            assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_restricted_all_candidates_equals_exhaustive():
+    qgrid, kgrid = (6, 6), (6, 6)
+    n = 36
+    q, keys = _feats(n, seed=4), _feats(n, seed=5)
+    values = torch.randn(n, 2, generator=torch.Generator().manual_seed(6))
+    rng = np.random.default_rng(0)
+    allowed = torch.from_numpy(rng.random((n, n)) < 0.2)
+    allowed[3] = False                                   # one row with no candidate at all
+    ref = softmax_warp(q, keys, values, temperature=0.02, allowed=lambda sl: allowed[sl])
+    got = softmax_warp_c2f(q, qgrid, keys, [(0, n, kgrid)], values, temperature=0.02, topk=0,
+                           coarse_k=10 ** 6, allowed=lambda sl: allowed[sl], tile_cells=2)
+    assert torch.equal(ref[2], got[2]) and bool(got[2][3])
+    assert torch.allclose(ref[0], got[0], atol=1e-4)
+    assert torch.allclose(ref[1], got[1], atol=1e-6)
+
+
+def test_planted_match_is_found_with_few_candidates():
+    """A target that is the reference shifted by two cells gets each reference cell's value
+    back (values: a known colour per cell), searching only 2 coarse cells per coarse cell."""
+    h, w = 16, 20
+    g = torch.Generator().manual_seed(7)
+    # smooth-ish features so a coarse cell resembles its children
+    base = torch.randn(1, 32, h // 4 + 2, w // 4 + 2, generator=g)
+    smooth = torch.nn.functional.interpolate(base, size=(h + 2, w + 2), mode="bilinear", align_corners=False)
+    fine = smooth + 0.3 * torch.randn(smooth.shape, generator=g)
+    ref = normalize(fine[0, :, :h, :w].reshape(32, -1).t(), dim=1)
+    tgt = normalize(fine[0, :, 2:h + 2, 2:w + 2].reshape(32, -1).t(), dim=1)
+    ys, xs = np.divmod(np.arange(h * w), w)
+    values = torch.from_numpy(np.stack([ys, xs], 1).astype(np.float32))
+    out, conf, _ = softmax_warp_c2f(tgt, (h, w), ref, [(0, h * w, (h, w))], values,
+                                    temperature=1e-3, topk=4, coarse_k=2)
+    out = out.numpy().reshape(h, w, 2)
+    inner = out[: h - 2, : w - 2]                        # cells whose match is in the reference
+    want = np.stack(np.meshgrid(np.arange(2, h), np.arange(2, w), indexing="ij"), -1)
+    hit = np.all(np.abs(inner - want) < 0.5, axis=-1).mean()
+    assert hit > 0.95
+    assert float(conf.reshape(h, w)[: h - 2, : w - 2].min()) > 0.99
+
+
+def test_grid_mismatch_is_an_error():
+    q = _feats(12)
+    with pytest.raises(ValueError, match="grid"):
+        softmax_warp_c2f(q, (3, 5), q, [(0, 12, (3, 4))], torch.zeros(12, 2))
