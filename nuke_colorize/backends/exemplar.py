@@ -51,7 +51,7 @@ class ExemplarBackend(Backend):
             "temperature": 0.01,        # softmax temperature on cosine similarity
             "topk": 32,                 # candidates per target position entering the softmax
             "search": "coarse_to_fine",  # exhaustive | coarse_to_fine (candidates from a 2x2-pooled grid)
-            "coarse_k": 16,             # coarse cells kept per coarse target cell (coarse_to_fine)
+            "coarse_k": 8,              # coarse cells kept per coarse target cell (coarse_to_fine)
             "tap_weights": [1.0, 1.0, 1.0],  # strides 8 / 16 / 32
             "flow_preset": "medium",
             "reanchor": 0.1,            # fraction of matched colour blended in per frame
