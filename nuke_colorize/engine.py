@@ -1,15 +1,20 @@
 """Frame ordering and recurrent state: runs a backend over a shot, chain by chain.
 
-A shot is split into *segments*. Each keyframe reference anchors two chains: one walking
-forward and one walking backward from its frame; between two keyframes the boundary is
-the midpoint, so every frame is reached from its nearest keyframe. Without keyframes
-(only external stills) one forward chain covers the shot. Within a chain each frame is
-colourised from the previous one (``Previous``), so the chain order is fixed, but chains
-are independent of each other: the shot cache and the farm use them as units of work.
+A shot is split into *segments* (chains). Each keyframe reference anchors two chains: one
+walking forward and one walking backward from its frame. Between two keyframes both chains
+run the whole interval, each up to the frame before the other keyframe, and a frame there
+is the blend of the two (:func:`blend_results`: each chain weighted by its match confidence
+and by how near its keyframe is), so colour never jumps where one chain hands over to the
+next and drift from either keyframe is corrected by the other. Before the first and after
+the last keyframe one chain covers the frames. Without keyframes (only external stills) one
+forward chain covers the shot. Within a chain each frame is colourised from the previous
+one (``Previous``), so the chain order is fixed, but chains are independent of each other:
+the shot cache and the farm use them as units of work.
 
 State hand-over goes through :func:`canonical_state` (float16 round trip) whether the
 previous frame was just computed or loaded from a cache, so a resumed chain is
-bit-identical to an uninterrupted one.
+bit-identical to an uninterrupted one; the blend is a pure function of the two stored
+results, so a frame blended in another process or order is bit-identical too.
 """
 from __future__ import annotations
 
@@ -58,8 +63,10 @@ class Segment:
 def plan_segments(frames: Sequence[int], keyframes: Iterable[int]) -> List[Segment]:
     """Split the shot ``frames`` (any order, unique) into chains anchored on ``keyframes``.
 
-    Keyframes must lie inside the shot. Returns segments sorted by their first frame.
-    Example: frames 0..9, keyframes {0, 9} -> [0 fwd 0..4], [9 bwd 9..5].
+    Keyframes must lie inside the shot. Returns segments sorted by anchor, backward first.
+    Between two keyframes both chains cover the whole interval (frames emitted by two
+    segments are blended, see :class:`FrameBlender`).
+    Example: frames 0..9, keyframes {0, 9} -> [0 fwd 0..8], [9 bwd 9..1], [9 fwd 9].
     """
     fr = sorted(set(int(f) for f in frames))
     if not fr:
@@ -73,8 +80,8 @@ def plan_segments(frames: Sequence[int], keyframes: Iterable[int]) -> List[Segme
         return [Segment(None, tuple(fr), +1)]
     segs: List[Segment] = []
     for i, k in enumerate(keys):
-        lo = fr[0] if i == 0 else (keys[i - 1] + k) // 2 + 1
-        hi = fr[-1] if i == len(keys) - 1 else (k + keys[i + 1]) // 2
+        lo = fr[0] if i == 0 else keys[i - 1] + 1
+        hi = fr[-1] if i == len(keys) - 1 else keys[i + 1] - 1
         back = [f for f in reversed(fr) if lo <= f < k]
         fwd = [f for f in fr if k < f <= hi]
         if back:
@@ -83,12 +90,93 @@ def plan_segments(frames: Sequence[int], keyframes: Iterable[int]) -> List[Segme
     return segs
 
 
+def emits(seg: Segment, frame: int) -> bool:
+    """Whether ``seg`` delivers a result for ``frame`` (its anchor only if it emits it)."""
+    return frame in seg.frames and (frame != seg.anchor or seg.emits_anchor)
+
+
 def segment_of(segments: Sequence[Segment], frame: int) -> Segment:
-    """The segment that emits ``frame``."""
-    for s in segments:
-        if frame in s.frames and (frame != s.anchor or s.emits_anchor):
-            return s
-    raise InputError(f"frame {frame} is not part of the shot", frame=frame)
+    """The first segment that emits ``frame`` (:func:`segments_of` lists all of them)."""
+    found = segments_of(segments, frame)
+    if not found:
+        raise InputError(f"frame {frame} is not part of the shot", frame=frame)
+    return found[0]
+
+
+def segments_of(segments: Sequence[Segment], frame: int) -> List[Segment]:
+    """Every segment that emits ``frame``: one, or two between keyframes."""
+    return [s for s in segments if emits(s, frame)]
+
+
+def blend_weight(seg: Segment, frame: int) -> float:
+    """Distance weight of ``seg``'s result at ``frame`` in a blend, in (0, 1]: 1 at the
+    chain's keyframe, falling linearly to 0 at the keyframe that anchors the other chain
+    (the frame after the chain's last one)."""
+    if seg.anchor is None:
+        return 1.0
+    far = seg.last + 1 if seg.direction > 0 else seg.first - 1
+    return abs(far - frame) / float(max(1, abs(far - seg.anchor)))
+
+
+BLEND_EPS = 1e-3
+
+
+def blend_results(parts: Sequence[Tuple[Segment, Result]], frame: int) -> Result:
+    """Blend the results two (or more) chains gave for ``frame``.
+
+    Per pixel, chain *i* weighs ``blend_weight(seg_i, frame) * (confidence_i + 1e-3)``;
+    ab (H, W, 2) and confidence (H, W) in [0, 1] are the weighted means. The state keeps
+    only the luminance ``L`` (the temporal stage reads it); chains continue from their own
+    unblended states. One part is returned unchanged.
+    """
+    if len(parts) == 1:
+        return parts[0][1]
+    ws = [np.float32(blend_weight(s, frame)) * (np.asarray(r.confidence, np.float32) + np.float32(BLEND_EPS))
+          for s, r in parts]
+    total = ws[0].copy()
+    for w in ws[1:]:
+        total += w
+    ab = sum(w[..., None] * np.asarray(r.ab, np.float32) for w, (_, r) in zip(ws, parts)) / total[..., None]
+    conf = sum(w * np.asarray(r.confidence, np.float32) for w, (_, r) in zip(ws, parts)) / total
+    state = {"L": np.asarray(parts[0][1].state["L"], np.float32)} if "L" in parts[0][1].state else {}
+    info: Dict[str, object] = {}
+    for _, r in parts:
+        info.update(r.info)
+    return Result(ab=ab.astype(np.float32), confidence=conf.astype(np.float32), state=state, info=info)
+
+
+class FrameBlender:
+    """Collects the per-chain results of a run and releases each frame once every chain
+    that emits it has delivered (``add`` returns the blended :class:`Result`, else None).
+
+    Results waiting for their other chain are kept without their recurrent state, in
+    float16 (lossless: results are canonical float16 values): 8 bytes per working pixel
+    (ab, confidence, L), about 3.3 MB per frame at 854x480.
+    """
+
+    def __init__(self, segments: Sequence[Segment], wanted: Optional[Iterable[int]] = None):
+        want = None if wanted is None else set(int(f) for f in wanted)
+        self.cover: Dict[int, List[Segment]] = {}
+        for s in segments:
+            for f in s.frames:
+                if emits(s, f) and (want is None or f in want):
+                    self.cover.setdefault(f, []).append(s)
+        self.pending: Dict[int, Dict[str, Result]] = {}
+
+    def add(self, seg: Segment, frame: int, result: Result) -> Optional[Result]:
+        need = self.cover.get(frame, [seg])
+        if len(need) == 1:
+            return result
+        got = self.pending.setdefault(frame, {})
+        got[seg.name] = Result(ab=np.asarray(result.ab).astype(np.float16),
+                               confidence=np.asarray(result.confidence).astype(np.float16),
+                               state={k: np.asarray(v).astype(np.float16)
+                                      for k, v in result.state.items() if k == "L"},
+                               info=dict(result.info))
+        if any(s.name not in got for s in need):
+            return None
+        del self.pending[frame]
+        return blend_results([(s, got[s.name]) for s in need], frame)
 
 
 def chain_references(seg: Segment, references: Sequence[Reference]) -> List[Reference]:
@@ -168,7 +256,22 @@ class Engine:
 
     def run(self, segments: Sequence[Segment], wanted: Optional[Iterable[int]] = None,
             on_frame: Optional[Callable[[int, Result], None]] = None) -> Iterator[Tuple[int, Result]]:
-        """Yield ``(frame, result)`` for every wanted frame (all frames if None).
+        """Yield ``(frame, result)`` for every wanted frame (all frames if None), frames
+        emitted by two chains blended (:class:`FrameBlender`), each once both are done.
+
+        See :meth:`run_chains` for what is walked and computed.
+        """
+        blender = FrameBlender(segments, wanted)
+        for seg, f, res in self.run_chains(segments, wanted, on_frame):
+            out = blender.add(seg, f, res)
+            if out is not None:
+                yield f, out
+
+    def run_chains(self, segments: Sequence[Segment], wanted: Optional[Iterable[int]] = None,
+                   on_frame: Optional[Callable[[int, Result], None]] = None
+                   ) -> Iterator[Tuple[Segment, int, Result]]:
+        """Yield ``(segment, frame, result)`` for every wanted frame of every segment that
+        emits it (unblended), segment after segment.
 
         For each segment only the prefix of its chain up to the last wanted frame is
         walked, resuming from stored frames: a frame is computed only when it is not in
@@ -178,8 +281,7 @@ class Engine:
         """
         wanted_set = None if wanted is None else set(int(f) for f in wanted)
         for seg in segments:
-            emit = [f for f in seg.frames if (f != seg.anchor or seg.emits_anchor)
-                    and (wanted_set is None or f in wanted_set)]
+            emit = [f for f in seg.frames if emits(seg, f) and (wanted_set is None or f in wanted_set)]
             if not emit:
                 continue
             last = max(seg.frames.index(f) for f in emit)
@@ -226,7 +328,7 @@ class Engine:
                 if on_frame is not None:
                     on_frame(f, res)
             if f in emit:
-                yield f, res
+                yield seg, f, res
             prev = res
         return True
 

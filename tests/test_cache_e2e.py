@@ -22,7 +22,7 @@ from conftest import write_oiio as _write
 
 CMD = [sys.executable, "-m", "nuke_colorize"]
 N, W, H = 40, 64, 48
-CHAIN_FRAMES = 42
+CHAIN_FRAMES = 79   # chains 1-fwd 1..19, 20-bwd 20..2, 20-fwd 20..39, 40-bwd 40..21, 40-fwd 40
 SETTINGS = {"feature_size": 128, "max_working_size": 128}
 TIMEOUT = 120
 
@@ -126,9 +126,10 @@ def test_random_order_in_fresh_processes_matches_the_sequential_render(clip):
     assert sorted(got) == [f"colour.{f:04d}.exr" for f in (3, 11, 17, 40)]
     for name, data in got.items():
         assert data == base[name], name
-    # 17: chain 20..17; 3: 1..3; 40: the keyframe itself; 11: resumes from frame 17's stored
-    # state (same chain, written by another process) and computes 16..11 only
-    assert counts == {17: 4, 3: 3, 40: 1, 11: 6}
+    # 17 (between keyframes 1 and 20: a blend of both chains): 1..17 and 20..17; 3: the 20-bwd
+    # chain resumes from frame 17's stored state (written by another process), 16..3, and the
+    # 1-fwd chain has frame 3 stored; 40: the keyframe itself; 11: both chains stored
+    assert counts == {17: 21, 3: 14, 40: 1, 11: 0}
 
     # an implied shot (plain render arguments + --cache) in a fresh process: same bytes
     run("render", "--plate", root / "plate/plate.####.exr", *_ref_args(root), "--out", root / "out_implied/colour.####.exr",
@@ -196,13 +197,13 @@ def test_reference_changes_invalidate_only_dependent_segments(clip):
     copy_cache(root, "swap")
     # keyframe 40 changed: only the frames between its neighbour 20 and the end
     alt = REFS[:2] + [{"frame": 40, "image": "ref_40_alt.png"}]
-    assert build(alt) == {"20-fwd": 11, "40-bwd": 10, "40-fwd": 1}
+    assert build(alt) == {"20-fwd": 20, "40-bwd": 20, "40-fwd": 1}
     # keyframe 30 added between 20 and 40: only 21..39 (1-fwd, 20-bwd and 40-fwd are reused)
     added = REFS + [{"frame": 30, "image": "ref_30.png"}]
-    assert build(added) == {"20-fwd": 6, "30-bwd": 5, "30-fwd": 6, "40-bwd": 5}
+    assert build(added) == {"20-fwd": 10, "30-bwd": 10, "30-fwd": 10, "40-bwd": 10}
     # a still takes part in every chain's matching: everything
     still = REFS + [{"image": "still.png"}]
-    assert build(still) == {"1-fwd": 10, "20-bwd": 10, "20-fwd": 11, "40-bwd": 10, "40-fwd": 1}
+    assert build(still) == {"1-fwd": 19, "20-bwd": 19, "20-fwd": 20, "40-bwd": 20, "40-fwd": 1}
     # removing the still (or keyframe 30) again: the original chains are all still there
     assert build(REFS) == {}
 
@@ -260,10 +261,11 @@ def test_other_versions_and_settings_are_never_used_silently(clip):
     # the user is told
     other = write_shot(root, "versions2.json", threads=2, cache="cache_versions")
     proc = run("cache", "build", other, "--frames", "1-3", "--json-progress", "--no-output")
-    assert computed(events(proc.stdout)) == [1, 2, 3]          # stored with 1 thread: not resumed
+    # stored with 1 thread: not resumed (frames 1-3 need the 1-fwd chain and all of 20-bwd)
+    assert computed(events(proc.stdout)) == [1, 2, 3] + list(range(20, 1, -1))
     assert "not reused" in proc.stderr
     human = run("cache", "status", shot).stdout
-    assert "20-bwd-20." in human and "10/10" in human and "1 segment folder(s)" in human
+    assert "20-bwd-20." in human and "19/19" in human and "2 segment folder(s)" in human
     run("cache", "clear", shot, "--stale")
     status = json.loads(run("cache", "status", shot, "--json").stdout)
     assert status["complete"] and status["stale_segments"] == []
@@ -296,7 +298,7 @@ def test_temporal_smoothing_any_order_matches_the_sequential_render(clip):
     assert sum(want[n] != base[n] for n in base) == N - 3   # every other frame is smoothed
 
     shot = write_shot(root, "smooth_rand.json", temporal_smoothing=1)
-    for f in (11, 3, 40, 10, 21):                           # 10|11: the 1-fwd / 20-bwd boundary
+    for f in (11, 3, 40, 10, 21):                           # 2..19: blends of 1-fwd and 20-bwd
         run("render", "--shot", shot, "--frames", f"{f}-{f}", "--quiet")
     got = outputs(root / "out_smooth_rand")
     assert sorted(got) == [f"colour.{f:04d}.exr" for f in (3, 10, 11, 21, 40)]

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from nuke_colorize.backends.base import Backend, Reference, Result, TargetFrame
-from nuke_colorize.engine import Engine, StateStore, plan_segments, segment_of
+from nuke_colorize.engine import (Engine, FrameBlender, StateStore, blend_results, blend_weight,
+                                  plan_segments, segment_of, segments_of)
 from nuke_colorize.errors import InputError
 
 
@@ -25,15 +26,44 @@ def _engine(store=None):
     return Engine(b, [ref], lambda f: TargetFrame(f, np.zeros((2, 2), np.float32)), store)
 
 
-def test_plan_segments_midpoints():
+def test_plan_segments_two_sided_between_keyframes():
     segs = plan_segments(range(0, 10), [0, 9])
-    assert [(s.anchor, s.frames) for s in segs] == [(0, (0, 1, 2, 3, 4)), (9, (9, 8, 7, 6, 5)), (9, (9,))]
+    assert [(s.anchor, s.frames) for s in segs] == [
+        (0, tuple(range(0, 9))), (9, tuple(range(9, 0, -1))), (9, (9,))]
     assert [s.emits_anchor for s in segs] == [True, False, True]
+    assert [len(segments_of(segs, f)) for f in range(10)] == [1] + [2] * 8 + [1]
     segs = plan_segments(range(1, 21), [10])
     assert segment_of(segs, 3).direction == -1 and segment_of(segs, 15).direction == 1
+    assert all(len(segments_of(segs, f)) == 1 for f in range(1, 21))
     assert plan_segments([1, 2, 3], [])[0].anchor is None
     with pytest.raises(InputError, match="outside the shot range"):
         plan_segments(range(5), [7])
+
+
+def test_blend_weights_fall_linearly_to_the_other_keyframe_and_follow_confidence():
+    fwd, bwd, _ = plan_segments(range(0, 11), [0, 10])
+    assert [blend_weight(fwd, f) for f in (0, 5, 9)] == [1.0, 0.5, 0.1]
+    assert [blend_weight(bwd, f) for f in (10, 5, 1)] == [1.0, 0.5, 0.1]
+
+    def res(ab, conf):
+        return Result(ab=np.full((1, 2, 2), ab, np.float32), confidence=np.array([conf], np.float32),
+                      state={"L": np.zeros((1, 2), np.float32)})
+    # frame 2: distance weights 0.8 / 0.2; equal confidence -> 0.8 * 10 + 0.2 * 30 = 14
+    out = blend_results([(fwd, res(10.0, [1.0, 1.0])), (bwd, res(30.0, [1.0, 0.0]))], 2)
+    assert out.ab[0, 0, 0] == pytest.approx(14.0)
+    # second pixel: the backward chain has no confidence -> (nearly) the forward colour alone
+    w_f, w_b = 0.8 * (1 + 1e-3), 0.2 * 1e-3
+    assert out.ab[0, 1, 0] == pytest.approx((w_f * 10 + w_b * 30) / (w_f + w_b))
+    assert out.confidence[0, 0] == pytest.approx(1.0) and set(out.state) == {"L"}
+    # the blender releases a frame once both chains delivered it, in either order, identically
+    b1, b2 = FrameBlender([fwd, bwd]), FrameBlender([fwd, bwd])
+    assert b1.add(fwd, 2, res(10.0, [1.0, 1.0])) is None
+    x = b1.add(bwd, 2, res(30.0, [1.0, 0.0]))
+    assert b2.add(bwd, 2, res(30.0, [1.0, 0.0])) is None
+    y = b2.add(fwd, 2, res(10.0, [1.0, 1.0]))
+    assert np.array_equal(x.ab, y.ab) and np.array_equal(x.ab, out.ab)
+    single = res(5.0, [1.0, 1.0])
+    assert b1.add(fwd, 0, single) is single        # the keyframe: one chain, unchanged
 
 
 def test_chain_values_and_partial_runs_compute_only_the_needed_prefix():
@@ -73,3 +103,25 @@ def test_resume_from_store_equals_uninterrupted_and_recovers_from_a_lost_frame()
     e3 = _engine(store)
     res = dict(e3.run(segs, wanted=[12]))
     assert e3.computed == [12] and res[12].ab[0, 0, 0] == 2
+
+
+def test_frames_between_keyframes_blend_both_chains_in_any_order():
+    refs = [Reference(lab=np.zeros((2, 2, 3), np.float32), frame=k) for k in (1, 11)]
+
+    def engine(store=None):
+        b = Counter()
+        b.set_references(refs)
+        return Engine(b, refs, lambda f: TargetFrame(f, np.zeros((2, 2), np.float32)), store)
+    segs = plan_segments(range(1, 12), [1, 11])
+    out = {f: r.ab[0, 0, 0] for f, r in engine().run(segs)}
+    # forward chain gives f - 1, backward 11 - f, weights (11 - f) / 10 and (f - 1) / 10
+    expect = {f: 2.0 * (f - 1) * (11 - f) / 10.0 for f in range(1, 12)}
+    assert sorted(out) == list(range(1, 12))
+    assert all(out[f] == pytest.approx(expect[f], abs=1e-5) for f in out)
+    # a frame asked alone walks both chains up to it, from a shared store, to the same value
+    store = DictStore()
+    e = engine(store)
+    got = dict(e.run(segs, wanted=[4]))
+    assert got[4].ab[0, 0, 0] == out[4] and sorted(e.computed) == sorted([1, 2, 3, 4] + [11, 10, 9, 8, 7, 6, 5, 4])
+    e2 = engine(store)
+    assert dict(e2.run(segs, wanted=[4]))[4].ab[0, 0, 0] == out[4] and e2.computed == []

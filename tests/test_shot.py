@@ -94,10 +94,10 @@ def test_segments_are_the_engines_and_the_farm_reads_them(shotdir):
     segs = shot.segments()
     assert segs == plan_segments(range(1, 11), [2, 8])
     assert [(s.anchor, s.first, s.last, s.direction) for s in segs] == [
-        (2, 1, 2, -1), (2, 2, 5, 1), (8, 6, 8, -1), (8, 8, 10, 1)]
+        (2, 1, 2, -1), (2, 2, 7, 1), (8, 3, 8, -1), (8, 8, 10, 1)]   # 3..7: both chains
     info = load_shot_info(str(path))
     assert info.frames == (1, 10)
-    assert info.segments == ((2, 1, 5), (8, 6, 10))   # the farm runs both chains of a keyframe in one task
+    assert info.segments == ((2, 1, 5), (8, 6, 10))   # farm tasks: the frames nearest each keyframe
 
 
 def test_key_is_stable_and_changes_with_every_input(shotdir):

@@ -14,7 +14,9 @@ to the last wanted frame, loading stored frames and computing (and storing) the 
 from the nearest stored state (:class:`nuke_colorize.engine.Engine`). Each segment is walked
 under its lock: a second process wanting the same segment works on its other segments first
 and then waits, and finds the frames stored when it gets the lock, so two builders never
-compute the same frame. Outputs are (re)written for every wanted frame.
+compute the same frame. Outputs are (re)written for every wanted frame; a frame between two
+keyframes, emitted by two chains, is blended and written once both chains have reached it
+(:class:`nuke_colorize.engine.FrameBlender`).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from .. import __version__
-from ..engine import Engine, Segment
+from ..engine import Engine, FrameBlender, Segment, emits
 from ..errors import CacheError, InputError
 from ..io import PlateSource, atomic_write_text, cleanup_stale_temps, format_frames, frame_path
 from ..shot import Shot
@@ -89,6 +91,7 @@ class _Context:
             self.col.store = self.store
             self.segments: List[Segment] = self.col.segments(self.job.frames)
             self.stage = None   # the temporal smoothing stage of a render (see ShotCache.render)
+            self.blender: Optional[FrameBlender] = None   # joins two chains' frames (ShotCache.render)
         except BaseException:
             self.close()
             raise
@@ -123,7 +126,7 @@ class _Context:
 
 
 def _emitted(seg: Segment) -> List[int]:
-    return [f for f in seg.frames if f != seg.anchor or seg.emits_anchor]
+    return [f for f in seg.frames if emits(seg, f)]
 
 
 class ShotCache:
@@ -219,6 +222,8 @@ class ShotCache:
             plan = [(s, [f for f in _emitted(s) if f in want]) for s in ctx.segments]
             plan = [(s, fr) for s, fr in plan if fr]
             run.total = sum(self._steps(ctx, s, fr) for s, fr in plan)
+            # frames between two keyframes come from two chains: written once both are walked
+            ctx.blender = FrameBlender([s for s, _ in plan], want)
             bar = ProgressBar(len(want), enabled=progress)
             self._event(event="start", done=0, total=run.total, frames=len(todo),
                         segments=[ctx.index.dirname(s) for s, _ in plan])
@@ -301,12 +306,15 @@ class ShotCache:
             self._event(event="frame", done=run.done, total=max(run.total, run.done), frame=f,
                         segment=name, computed=True)
 
-        for f, res in engine.run([seg], frames, on_frame=on_frame):
+        for _, f, res in engine.run_chains([seg], frames, on_frame=on_frame):
             if f not in computed_here:
                 run.loaded += 1
                 run.done += 1
                 self._event(event="frame", done=run.done, total=max(run.total, run.done), frame=f,
                             segment=name, computed=False)
+            res = ctx.blender.add(seg, f, res)
+            if res is None:
+                continue
             if write_outputs:
                 for g, r in (ctx.stage.add(f, res) if ctx.stage is not None else [(f, res)]):
                     self._write_output(ctx, g, r, run)

@@ -5,9 +5,12 @@ descriptions. It uses :class:`nuke_colorize.shot.Shot` (the shot cache's own rea
 validates everything) when that module is importable, and otherwise a minimal reader of the same
 JSON format that only looks at the keys the job shape depends on.
 
-Segments are the independent chains of the recurrent model: each is anchored on one keyframe
-reference and covers the frames computed outward from it. The cache pre-pass runs one task per
-segment, so segments build in parallel on the farm; the render tasks only read the cache.
+Farm segments split the shot by nearest keyframe: each is anchored on one keyframe reference
+and covers the frames nearest to it. The cache pre-pass runs one task per farm segment, so they
+build in parallel; the render tasks only read the cache. (A frame between two keyframes is a
+blend of both keyframes' chains, see :mod:`nuke_colorize.engine`: a pre-pass task walks the
+chains its frames need, and the cache's per-chain locks make tasks that need the same chain
+share it instead of computing it twice.)
 """
 from __future__ import annotations
 
@@ -72,7 +75,7 @@ def load_shot_info(path: str) -> ShotInfo:
         return _load_minimal(path)
     shot = Shot.load(path)
     frames = _frame_pair(getattr(shot, "frames"), path)
-    segments = tuple(sorted(_by_anchor(_segment_tuple(s, path) for s in shot.segments()), key=lambda s: s[1]))
+    segments = tuple(nearest_keyframe_segments(frames, list(shot.keyframes)))
     output = getattr(shot, "output", None)
     return ShotInfo(path=path, frames=frames, segments=segments or ((frames[0],) + frames,),
                     output=os.fspath(output) if output else None)
@@ -132,21 +135,3 @@ def _frame_pair(value: Any, path: str) -> Tuple[int, int]:
     return first, last
 
 
-def _by_anchor(segments) -> List[Segment]:
-    """Merge the engine's backward and forward chains of one keyframe into one farm segment."""
-    merged: dict = {}
-    for anchor, first, last in segments:
-        lo, hi = merged.get(anchor, (first, last))
-        merged[anchor] = (min(lo, first), max(hi, last))
-    return [(a, lo, hi) for a, (lo, hi) in merged.items()]
-
-
-def _segment_tuple(seg: Any, path: str) -> Segment:
-    """Accept (anchor, first, last) tuples or objects with anchor/first/last attributes."""
-    if isinstance(seg, (tuple, list)) and len(seg) == 3:
-        return int(seg[0]), int(seg[1]), int(seg[2])
-    try:
-        anchor = seg.first if seg.anchor is None else seg.anchor  # a chain started cold
-        return int(anchor), int(seg.first), int(seg.last)
-    except AttributeError:
-        raise InputError(f"unexpected segment {seg!r} from the shot reader", file=path) from None
