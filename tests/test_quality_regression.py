@@ -11,12 +11,15 @@ from conftest import davis_clip
 
 # (clip, refs, measured mean PSNR dB of the non-keyframes, 192x108, first 24 frames)
 # (measured 2026-12-04 with the default exemplar backend v4: blackswan 31.66, dog 39.13;
-#  v3 measured 31.41 / 38.84)
+#  v3 measured 31.41 / 38.84. Blackswan with first + last keyframes: 34.68 with the two-sided
+#  chains between keyframes, 33.81 when the interval was split at its midpoint)
 CASES = [
     ("blackswan", "0", 31.66),
     ("dog", "0", 39.13),
+    ("blackswan", "0,last", 34.68),
 ]
-FLOORS = {"blackswan": 31.2, "dog": 38.65}   # ~0.5 dB under the measurement
+FLOORS = {("blackswan", "0"): 31.2, ("dog", "0"): 38.65,   # ~0.5 dB under the measurement
+          ("blackswan", "0,last"): 34.2}
 
 
 @pytest.mark.davis
@@ -29,5 +32,5 @@ def test_psnr_floor(clip, refs, _measured):
     torch.set_num_threads(2)
     res = evaluate_clip(davis_clip(clip), refs=refs, size=(192, 108), limit_frames=24)
     print(clip, res.get("psnr_non_keyframes"), res.get("flicker"), res.get("flicker_gt"))
-    assert res["psnr_non_keyframes"] >= FLOORS[clip]
+    assert res["psnr_non_keyframes"] >= FLOORS[(clip, refs)]
     assert res["flicker"] <= 1.1 * res["flicker_gt"]
