@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
-from nuke_colorize.correspond.coarse_to_fine import parents, pool2x2, softmax_warp_c2f
+from nuke_colorize.correspond.coarse_to_fine import _coarse_mask, _pool_keys, parents, pool2x2, softmax_warp_c2f
 
 
 def _feats(n, c=24, seed=0):
@@ -90,3 +90,24 @@ def test_grid_mismatch_is_an_error():
     q = _feats(12)
     with pytest.raises(ValueError, match="grid"):
         softmax_warp_c2f(q, (3, 5), q, [(0, 12, (3, 4))], torch.zeros(12, 2))
+
+
+@pytest.mark.parametrize("qgrid,kgrids", [((6, 8), [(6, 8)]), ((5, 7), [(4, 6), (3, 5)])])
+def test_coarse_mask_is_any_fine_pair_under_each_coarse_pair(qgrid, kgrids):
+    """The pooled restriction equals its definition, spelt out through parents/children."""
+    h, w = qgrid
+    blocks, start = [], 0
+    for g in kgrids:
+        blocks.append((start, start + g[0] * g[1], g))
+        start += g[0] * g[1]
+    fine = torch.rand((h * w, start), generator=torch.Generator().manual_seed(3)) < 0.02
+    _, kids = _pool_keys(_feats(start), blocks)
+    par = parents(qgrid)
+    expect = torch.zeros((int(par.max()) + 1, kids.shape[0]), dtype=torch.bool)
+    for i in range(h * w):
+        for j in range(kids.shape[0]):
+            expect[par[i], j] |= bool(any(fine[i, k] for k in kids[j].tolist() if k >= 0))
+    assert torch.equal(_coarse_mask(fine, h, w, blocks), expect)
+    # a tile of whole rows from an even row on: the rows of that tile only
+    tile = slice(2 * w, h * w)
+    assert torch.equal(_coarse_mask(fine[tile], h - 2, w, blocks), expect[-(-w // 2):])

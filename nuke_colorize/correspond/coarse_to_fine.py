@@ -71,12 +71,30 @@ def _pool_keys(keys: torch.Tensor, blocks: Sequence[Tuple[int, int, Tuple[int, i
     return torch.cat(coarse, 0), torch.cat(kids, 0)
 
 
-def _coarse_mask(fine: torch.Tensor, kids: torch.Tensor, par: torch.Tensor, n_coarse: int) -> torch.Tensor:
-    """(tf, M) fine allowed mask -> (tc, Mc): any allowed fine pair under a coarse pair."""
-    per_key = (fine[:, kids.clamp_min(0)] & (kids >= 0)).any(-1)             # (tf, Mc)
-    out = torch.zeros((n_coarse, per_key.shape[1]), dtype=torch.uint8, device=fine.device)
-    out.index_add_(0, par, per_key.to(torch.uint8))
-    return out > 0
+def _or_pairs(mask: torch.Tensor, dim: int) -> torch.Tensor:
+    """OR of neighbouring pairs along ``dim`` (size n -> ceil(n/2); the odd end alone).
+    Elementwise on strided slices: fast on bool, unlike a reduction over a small axis."""
+    n = mask.shape[dim]
+    even, odd = mask.narrow(dim, 0, n - n % 2), mask.narrow(dim, n - 1, 1)
+    pairs = even.unflatten(dim, (n // 2, 2))
+    out = pairs.select(dim + 1, 0) | pairs.select(dim + 1, 1)
+    return torch.cat([out, odd], dim) if n % 2 else out
+
+
+def _coarse_mask(fine: torch.Tensor, rows: int, width: int,
+                 blocks: Sequence[Tuple[int, int, Tuple[int, int]]]) -> torch.Tensor:
+    """(tf, M) fine allowed mask of a tile -> (tc, Mc): any allowed fine pair under a coarse
+    pair. The tile's tf = rows * width query cells are whole rows of the query grid starting
+    at an even row; each key block is pooled on its own grid (the order of
+    :func:`_pool_keys`)."""
+    m = fine.shape[1]
+    g = _or_pairs(_or_pairs(fine.reshape(rows, width, m), 0), 1)          # (hc, wc, M)
+    per_query = g.reshape(-1, m)                                            # (tc, M)
+    parts = []
+    for a, b, (gh, gw) in blocks:
+        k = _or_pairs(_or_pairs(per_query[:, a:b].reshape(-1, gh, gw), 1), 2)
+        parts.append(k.reshape(per_query.shape[0], -1))
+    return torch.cat(parts, dim=1)
 
 
 def _scores(q: torch.Tensor, qkids: torch.Tensor, keys: torch.Tensor, kids: torch.Tensor,
@@ -143,7 +161,6 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         raise ValueError(f"query has {n} rows, grid {h}x{w} has {h * w}")
     kc, kids = _pool_keys(keys, blocks)
     qc, qkids_all = pool2x2(query, query_grid)
-    par_all = parents(query_grid, query.device)
     mc = kc.shape[0]
     k = max(1, min(int(coarse_k), mc))
     wc = -(-w // 2)
@@ -157,7 +174,6 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         r1 = min(hc, r0 + rows_c)
         sl_c = slice(r0 * wc, r1 * wc)
         sl_f = slice(2 * r0 * w, min(h, 2 * r1) * w)
-        par = par_all[sl_f] - r0 * wc
         a_c = qc[sl_c] @ kt                                      # (tc, Mc)
         q = query[sl_f]
         qkids = torch.where(qkids_all[sl_c] >= 0, qkids_all[sl_c] - sl_f.start, -1)
@@ -165,7 +181,7 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         if allowed is not None:
             # the restricted search; rows with no allowed candidate keep the free one
             fine_ok = allowed(sl_f)
-            m_c = _coarse_mask(fine_ok, kids, par, a_c.shape[0])
+            m_c = _coarse_mask(fine_ok, (sl_f.stop - sl_f.start) // w, w, blocks)
             a_r, cand_r = _scores(q, qkids, keys, kids, a_c.masked_fill(~m_c, -2.0).topk(k, dim=1).indices)
             mask = _lookup(fine_ok, cand_r)
             empty = ~mask.any(dim=1)

@@ -97,9 +97,11 @@ def associate(target_ids: np.ndarray, carried: np.ndarray, min_iou: float = 0.3)
 def allowed_rows(target_grid: np.ndarray, ref_grid: np.ndarray, rows: slice) -> torch.Tensor:
     """Boolean (rows, M): target positions ``rows`` of ``target_grid`` (N,) may match the
     reference positions of ``ref_grid`` (M,) with the same label; unknown rows match all."""
-    t = torch.from_numpy(np.ascontiguousarray(target_grid[rows]))[:, None]
-    r = torch.from_numpy(np.ascontiguousarray(ref_grid))[None, :]
-    return (t == r) | (t == UNKNOWN)
+    t = torch.from_numpy(np.ascontiguousarray(target_grid[rows]))
+    r = torch.from_numpy(np.ascontiguousarray(ref_grid))
+    out = t[:, None] == r[None, :]
+    out |= (t == UNKNOWN)[:, None]
+    return out
 
 
 def next_map(previous: Optional[np.ndarray], flow: Optional[np.ndarray],
