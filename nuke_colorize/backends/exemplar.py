@@ -41,7 +41,7 @@ from .base import Backend, Previous, Reference, Result, TargetFrame, check_setti
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    version = "4"
+    version = "5"   # 5: channels-last features (values differ ~1e-5 from 4)
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:

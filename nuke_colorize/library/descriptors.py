@@ -73,20 +73,7 @@ def cheap_parts(L: np.ndarray) -> Dict[str, np.ndarray]:
 def _net_taps(net: torch.nn.Module, L: torch.Tensor) -> Dict[int, torch.Tensor]:
     """Run the feature stack on (B, 1, H, W) L* up to the last block; -> {13:, 16:, 18:}
     cropped to the image's own extent (input padded by replication to a multiple of 32)."""
-    _, _, h, w = L.shape
-    ph, pw = (-h) % 32, (-w) % 32
-    x = feats.grey_input(L)
-    if ph or pw:
-        x = torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate")
-    out = {}
-    for i, block in enumerate(net):
-        x = block(x)
-        if i in (MID_TAP, TAP32, LAST_TAP):
-            s = 16 if i == MID_TAP else 32
-            out[i] = x[:, :, : -(-h // s), : -(-w // s)]
-        if i >= LAST_TAP:
-            break
-    return out
+    return feats.pyramid(net, L, (MID_TAP, TAP32, LAST_TAP))
 
 
 @torch.inference_mode()
