@@ -3,13 +3,14 @@
 Why this shape: the colorization model is recurrent (each frame uses the previous colourised
 frame of its chain), so frames cannot be split into independent chunks directly. The shot
 cache (:mod:`nuke_colorize.cache`) makes them independent: a sequential pre-pass builds it, one
-task per independent segment (chain anchored on one keyframe reference), and afterwards every
-render chunk only reads it. The scheduler modules (:mod:`.openjd`, :mod:`.deadline`,
+task per keyframe reference (the frames nearest it; between two keyframes a task also walks the
+neighbour's chain, shared with the neighbour's task through the cache's chain locks), and
+afterwards every render chunk only reads it. The scheduler modules (:mod:`.openjd`, :mod:`.deadline`,
 :mod:`.opencue`) translate one :class:`FarmPlan` into their own formats.
 
 Commands run on the workers::
 
-    <colorize> cache build <shot.json> --frames A-B          (pre-pass, one task per segment)
+    <colorize> cache build <shot.json> --frames A-B          (pre-pass, one task per keyframe)
     <colorize> render --shot <shot.json> --frames A-B        (render chunk, plain shot)
     <nuke> -x [-X Write1] -F A-B <script.nk>                 (render chunk, Nuke script)
 
