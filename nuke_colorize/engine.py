@@ -133,9 +133,7 @@ def blend_results(parts: Sequence[Tuple[Segment, Result]], frame: int) -> Result
         return parts[0][1]
     ws = [np.float32(blend_weight(s, frame)) * (np.asarray(r.confidence, np.float32) + np.float32(BLEND_EPS))
           for s, r in parts]
-    total = ws[0].copy()
-    for w in ws[1:]:
-        total += w
+    total = sum(ws)
     ab = sum(w[..., None] * np.asarray(r.ab, np.float32) for w, (_, r) in zip(ws, parts)) / total[..., None]
     conf = sum(w * np.asarray(r.confidence, np.float32) for w, (_, r) in zip(ws, parts)) / total
     state = {"L": np.asarray(parts[0][1].state["L"], np.float32)} if "L" in parts[0][1].state else {}

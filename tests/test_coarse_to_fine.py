@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
-from nuke_colorize.correspond.coarse_to_fine import _coarse_mask, _pool_keys, parents, pool2x2, softmax_warp_c2f
+from nuke_colorize.correspond.coarse_to_fine import _coarse_mask, _pool_keys, pool2x2, softmax_warp_c2f
+
+
+def parents(grid):
+    """(h * w,) long: the coarse cell (row of the 2 x 2 pooled grid) of every fine cell."""
+    h, w = grid
+    ys, xs = np.divmod(np.arange(h * w), w)
+    return torch.from_numpy((ys // 2) * -(-w // 2) + xs // 2)
 
 
 def _feats(n, c=24, seed=0):

@@ -20,7 +20,7 @@ grids (references) are stacked along M as ``blocks`` = [(start, end, (h, w)), ..
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -50,14 +50,6 @@ def pool2x2(feat: torch.Tensor, grid: Tuple[int, int]) -> Tuple[torch.Tensor, to
     ok = (children >= 0).to(feat.dtype)
     summed = (feat[children.clamp_min(0)] * ok[..., None]).sum(1)
     return normalize(summed, dim=1), children
-
-
-def parents(grid: Tuple[int, int], device=None) -> torch.Tensor:
-    """(h * w,) long: the coarse cell (row of the 2 x 2 pooled grid) of every fine cell."""
-    h, w = grid
-    wc = -(-w // 2)
-    ys, xs = np.divmod(np.arange(h * w), w)
-    return torch.from_numpy((ys // 2) * wc + xs // 2).to(device)
 
 
 def _pool_keys(keys: torch.Tensor, blocks: Sequence[Tuple[int, int, Tuple[int, int]]]):

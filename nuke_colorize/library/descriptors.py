@@ -70,17 +70,11 @@ def cheap_parts(L: np.ndarray) -> Dict[str, np.ndarray]:
     return {"layout": _unit(grid - grid.mean()), "hist": _unit(np.sqrt(hist))}
 
 
-def _net_taps(net: torch.nn.Module, L: torch.Tensor) -> Dict[int, torch.Tensor]:
-    """Run the feature stack on (B, 1, H, W) L* up to the last block; -> {13:, 16:, 18:}
-    cropped to the image's own extent (input padded by replication to a multiple of 32)."""
-    return feats.pyramid(net, L, (MID_TAP, TAP32, LAST_TAP))
-
-
 @torch.inference_mode()
 def cnn_parts(net: torch.nn.Module, Ls: Sequence[np.ndarray], device: str = "cpu") -> List[Dict[str, np.ndarray]]:
     """Network parts for a batch of same-size (h, w) L* images -> [{"cnn", "mid"}] per image."""
     x = torch.from_numpy(np.stack([np.asarray(L, np.float32) for L in Ls]))[:, None].to(device)
-    taps = _net_taps(net, x)
+    taps = feats.pyramid(net, x, (MID_TAP, TAP32, LAST_TAP))   # {13:, 16:, 18:}, cropped to the image
     last = taps[LAST_TAP].clamp_min(1e-6)
     gem = last.pow(GEM_P).mean(dim=(2, 3)).pow(1.0 / GEM_P)                      # (B, 1280)
     mid = taps[MID_TAP]
