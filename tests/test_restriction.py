@@ -254,5 +254,5 @@ def test_instance_gate_stops_propagation_across_instances(monkeypatch):
         key = be.keyframe_result(TargetFrame(frame=0, L=L0, matte=ids0), ref)
         res = be.colorize(TargetFrame(frame=1, L=L1, matte=ids1), Previous(frame=0, state=key.state))
         got[gate] = np.median(res.ab[inner], axis=(0, 1))
-    assert np.abs(got[False] - (0.0, 30.0)).max() < 5      # background colour dragged in
+    assert np.abs(got[False] - (0.0, 30.0)).max() < 8      # background colour dragged in (red is a* 60)
     assert got[True][0] > 45 and np.abs(got[True] - (60.0, 40.0)).max() < 15   # the object's red

@@ -6,7 +6,9 @@ Per frame t (all at working resolution, L in [0, 100], ab in CIE units):
    L2-normalised, concatenated, on an image of long side ``feature_size``) against the
    features of every reference's luminance, stacked into one softmax (cosine affinity, low
    temperature, candidates found coarse to fine); the references' ab is warped onto the
-   target grid and upsampled edge-aware. Confidence = best similarity.
+   target grid and upsampled edge-aware. Confidence = best similarity. Matches against the
+   chain's own keyframe are biased towards where the dense track (smoothed, filled in
+   where it was lost) predicts each cell to be (:mod:`..correspond.position`).
 2. *Propagate*: the previous frame's ab is warped along DIS flow (target -> previous);
    a forward-backward check marks where that flow is trustworthy.
 3. *Track*: with a keyframe reference, every pixel's position in the keyframe is carried
@@ -31,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..correspond import features as feats
-from ..correspond import instances, tracking
+from ..correspond import instances, position, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import softmax_warp_c2f
 from ..flow import L_to_u8, dis_flow, fb_consistent, warp
@@ -41,7 +43,7 @@ from .base import Backend, Previous, Reference, Result, TargetFrame, check_setti
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    version = "5"   # 5: channels-last features (values differ ~1e-5 from 4)
+    version = "6"   # 6: positional prior on keyframe matches; 5: channels-last features
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -69,6 +71,8 @@ class ExemplarBackend(Backend):
             "instance_iou": 0.3,        # IoU needed to associate matte IDs across frames
             "instance_gate": True,      # with mattes: no propagation / track across instances
             "fallback_confidence": 0.5,  # reliability factor where a restriction left no candidate
+            "position_prior": 0.05,     # weight of the positional prior on keyframe matches (0 = off)
+            "position_sigma": 0.3,      # its width, as a fraction of the frame's long side
             "restrict_slack": 0.0,      # > 0: also fall back where the best allowed match is this
                                         # much less similar than the best overall (0 = paper: off)
         }
@@ -146,8 +150,63 @@ class ExemplarBackend(Backend):
             start += gh * gw
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
                                     if ref.matte is not None else None)
+        self._slots = {}
+        if float(self.settings["position_prior"]) > 0:
+            keys = self._with_positions(keys)
         self._keys = torch.cat(keys, 0) if keys else None
         self._values = torch.cat(vals, 0).to(self.device) if vals else None
+
+    # ------------------------------------------------------------------ positional prior
+    def _anchors(self, h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
+        return position.anchors(min(h, w) / max(h, w), float(self.settings["position_sigma"]))
+
+    def _prior_dim(self, h: int, w: int) -> int:
+        xs, ys = self._anchors(h, w)
+        return len(xs) * len(ys)
+
+    def _encode(self, pos: np.ndarray, h: int, w: int) -> torch.Tensor:
+        """(N, 2) pixel positions in an (h, w) image -> (N, P) weighted encodings."""
+        pe = position.encode(pos / max(h, w), self._anchors(h, w), float(self.settings["position_sigma"]))
+        return torch.from_numpy(pe * np.float32(np.sqrt(float(self.settings["position_prior"]))))
+
+    def _with_positions(self, keys: List[torch.Tensor]) -> List[torch.Tensor]:
+        """Append each keyframe block's position encodings in a slot of its own (zeros for
+        stills and for the other slots)."""
+        kf = [i for i, r in enumerate(self.references) if r.is_keyframe]
+        self._slots = {i: n for n, i in enumerate(kf)}
+        if not kf:
+            return keys
+        h, w = self.references[kf[0]].lab.shape[:2]      # keyframes share the working size
+        p = self._prior_dim(h, w)
+        out = []
+        for i, k in enumerate(keys):
+            extra = torch.zeros((k.shape[0], p * len(kf)), dtype=k.dtype)
+            if i in self._slots and self.references[i].lab.shape[:2] == (h, w):
+                s = self._slots[i]
+                extra[:, s * p:(s + 1) * p] = self._encode(position.cell_centres(self._blocks[i][2], (h, w)), h, w)
+            out.append(torch.cat([k, extra.to(k.device)], 1))
+        return out
+
+    def _query_positions(self, q: torch.Tensor, grid: Tuple[int, int], L: np.ndarray,
+                         anchor: Optional[int], previous: Optional[Previous]) -> torch.Tensor:
+        """``q`` (N, C) with the prior's slots appended: the anchor keyframe's slot holds the
+        encoding of each cell's predicted position in the keyframe (its centre moved by the
+        smoothed track displacement), the other slots zeros."""
+        extra_dim = int(self._keys.shape[1]) - int(q.shape[1])
+        if extra_dim <= 0:
+            return q
+        extra = torch.zeros((q.shape[0], extra_dim), dtype=q.dtype)
+        h, w = L.shape
+        if anchor is not None and anchor in self._slots and self.references[anchor].lab.shape[:2] == (h, w):
+            cells = position.cell_centres(grid, (h, w))
+            if previous is not None and "disp" in previous.state:
+                gw = grid[1]
+                cells = cells + position.smooth_displacement(
+                    previous.state["disp"], previous.state["tconf"], grid, 0.1 * gw)
+            p = self._prior_dim(h, w)
+            s = self._slots[anchor]
+            extra[:, s * p:(s + 1) * p] = self._encode(cells, h, w)
+        return torch.cat([q, extra.to(q.device)], 1)
 
     # ------------------------------------------------------------------ per frame
     # ------------------------------------------------------------------ restriction
@@ -303,7 +362,7 @@ class ExemplarBackend(Backend):
                     inst = None
         raw = instances.to_grid(target.matte, grid) if target.matte is not None and self._instance else None
         allowed = self._restriction(grid, anchor, masks, labels, raw)
-        ab_m, conf_m, fallback = self._match(L, q, allowed)
+        ab_m, conf_m, fallback = self._match(L, self._query_positions(q, grid, L, anchor, previous), allowed)
         rel = self._reliability(conf_m) * (1.0 - (1.0 - float(self.settings["fallback_confidence"])) * fallback)
         if previous is None:
             ab, conf = ab_m, rel

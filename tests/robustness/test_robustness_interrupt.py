@@ -36,9 +36,12 @@ def long_shot(tmp_path_factory):
 
 def _start(folder: Path) -> subprocess.Popen:
     argv = hx.render_argv(out="out/col.####.exr")
+    # a suite started as a background job inherits SIGINT ignored, and Python keeps an
+    # inherited SIG_IGN: give the render the disposition an interactive user's has
     return subprocess.Popen([sys.executable, "-m", "nuke_colorize", *argv], cwd=str(folder),
                             env=hx.cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _outputs(folder: Path):
