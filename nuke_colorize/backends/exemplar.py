@@ -88,6 +88,9 @@ class ExemplarBackend(Backend):
               "restrict_slack": (0.0, 2.0)}
 
     TAP_IDS = (6, 13, 16)
+    #: width of the smoothing of the track's displacement for the positional prior, as a
+    #: fraction of the grid's width
+    PRIOR_SMOOTHING = 0.1
 
     def __init__(self, settings=None, device: str = "cpu"):
         super().__init__(settings, device)
@@ -191,7 +194,8 @@ class ExemplarBackend(Backend):
                          anchor: Optional[int], previous: Optional[Previous]) -> torch.Tensor:
         """``q`` (N, C) with the prior's slots appended: the anchor keyframe's slot holds the
         encoding of each cell's predicted position in the keyframe (its centre moved by the
-        smoothed track displacement), the other slots zeros."""
+        smoothed track displacement), the other slots zeros. The match's confidence is then
+        the best *biased* similarity: at most ``position_prior`` above the plain cosine."""
         extra_dim = int(self._keys.shape[1]) - int(q.shape[1])
         if extra_dim <= 0:
             return q
@@ -200,9 +204,8 @@ class ExemplarBackend(Backend):
         if anchor is not None and anchor in self._slots and self.references[anchor].lab.shape[:2] == (h, w):
             cells = position.cell_centres(grid, (h, w))
             if previous is not None and "disp" in previous.state:
-                gw = grid[1]
                 cells = cells + position.smooth_displacement(
-                    previous.state["disp"], previous.state["tconf"], grid, 0.1 * gw)
+                    previous.state["disp"], previous.state["tconf"], grid, self.PRIOR_SMOOTHING * grid[1])
             p = self._prior_dim(h, w)
             s = self._slots[anchor]
             extra[:, s * p:(s + 1) * p] = self._encode(cells, h, w)
