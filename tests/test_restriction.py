@@ -248,11 +248,13 @@ def test_instance_gate_stops_propagation_across_instances(monkeypatch):
     inner = (slice(38, 58), slice(55, 66))   # where the object is now and the background was
     got = {}
     for gate in (False, True):
-        be = exemplar.ExemplarBackend({"feature_size": 128, "restrict": "instance", "instance_gate": gate})
+        # fusion pinned (weak re-anchoring, no positional prior) so only the gate differs
+        be = exemplar.ExemplarBackend({"feature_size": 128, "restrict": "instance", "instance_gate": gate,
+                                       "reanchor": 0.1, "position_prior": 0.0})
         ref = Reference(lab=np.dstack([L0, ab0]), frame=0, matte=ids0)
         be.set_references([ref])
         key = be.keyframe_result(TargetFrame(frame=0, L=L0, matte=ids0), ref)
         res = be.colorize(TargetFrame(frame=1, L=L1, matte=ids1), Previous(frame=0, state=key.state))
         got[gate] = np.median(res.ab[inner], axis=(0, 1))
-    assert np.abs(got[False] - (0.0, 30.0)).max() < 8      # background colour dragged in (red is a* 60)
+    assert np.abs(got[False] - (0.0, 30.0)).max() < 5      # background colour dragged in
     assert got[True][0] > 45 and np.abs(got[True] - (60.0, 40.0)).max() < 15   # the object's red

@@ -43,7 +43,7 @@ from .base import Backend, Previous, Reference, Result, TargetFrame, check_setti
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    version = "6"   # 6: positional prior on keyframe matches; 5: channels-last features
+    version = "7"   # 7: reanchor 0.3; 6: positional prior on keyframe matches; 5: channels-last
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -56,7 +56,7 @@ class ExemplarBackend(Backend):
             "coarse_k": 8,              # coarse cells kept per coarse target cell (coarse_to_fine)
             "tap_weights": [1.0, 1.0, 1.0],  # strides 8 / 16 / 32
             "flow_preset": "medium",
-            "reanchor": 0.1,            # fraction of matched colour blended in per frame
+            "reanchor": 0.3,            # fraction of matched colour blended in per frame
             "conf_floor": 0.5,          # similarity mapped to zero reliability
             "refine_radius": 4,
             "refine_eps": 2e-3,
