@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from typing import Tuple
 
+import cv2
 import numpy as np
 
 
@@ -72,7 +73,6 @@ def smooth_displacement(disp: np.ndarray, weight: np.ndarray, grid: Tuple[int, i
         cell, blending into the global weighted mean where no tracked pixel is near; 0
         when nothing is tracked.
     """
-    import cv2
     gh, gw = grid
     w = cv2.resize(weight.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA).astype(np.float64)
     d = cv2.resize((disp * weight[..., None]).astype(np.float32), (gw, gh),
