@@ -174,17 +174,19 @@ class ExemplarBackend(Backend):
 
     def _with_positions(self, keys: List[torch.Tensor]) -> List[torch.Tensor]:
         """Append each keyframe block's position encodings in a slot of its own (zeros for
-        stills and for the other slots)."""
+        stills and for the other slots); ``self._slots`` maps the encoded references to
+        their slots."""
         kf = [i for i, r in enumerate(self.references) if r.is_keyframe]
-        self._slots = {i: n for n, i in enumerate(kf)}
         if not kf:
             return keys
         h, w = self.references[kf[0]].lab.shape[:2]      # keyframes share the working size
+        kf = [i for i in kf if self.references[i].lab.shape[:2] == (h, w)]
+        self._slots = {i: n for n, i in enumerate(kf)}
         p = self._prior_dim(h, w)
         out = []
         for i, k in enumerate(keys):
             extra = torch.zeros((k.shape[0], p * len(kf)), dtype=k.dtype)
-            if i in self._slots and self.references[i].lab.shape[:2] == (h, w):
+            if i in self._slots:
                 s = self._slots[i]
                 extra[:, s * p:(s + 1) * p] = self._encode(position.cell_centres(self._blocks[i][2], (h, w)), h, w)
             out.append(torch.cat([k, extra.to(k.device)], 1))
@@ -201,7 +203,7 @@ class ExemplarBackend(Backend):
             return q
         extra = torch.zeros((q.shape[0], extra_dim), dtype=q.dtype)
         h, w = L.shape
-        if anchor is not None and anchor in self._slots and self.references[anchor].lab.shape[:2] == (h, w):
+        if anchor in self._slots and self.references[anchor].lab.shape[:2] == (h, w):
             cells = position.cell_centres(grid, (h, w))
             if previous is not None and "disp" in previous.state:
                 cells = cells + position.smooth_displacement(
