@@ -132,8 +132,8 @@ def _finv(f: np.ndarray) -> np.ndarray:
 
 def y_to_L(y: np.ndarray) -> np.ndarray:
     """Relative luminance (Yn = 1) -> CIE L*. (H, W) -> (H, W) float32; L = 100 at Y = 1."""
-    y = np.asarray(y, dtype=np.float64)
-    return (116.0 * _f(y) - 16.0).astype(np.float32)
+    y = np.asarray(y, dtype=np.float32)
+    return _f32(y) * np.float32(116.0) - np.float32(16.0)
 
 
 def L_to_y(L: np.ndarray) -> np.ndarray:
@@ -181,7 +181,7 @@ def recombine(y: np.ndarray, ab: np.ndarray, *, max_value: Optional[float] = Non
     y = np.asarray(y, dtype=np.float32)
     ab = np.asarray(ab, dtype=np.float32)
     out = np.empty(y.shape + (3,), np.float32)
-    rows = max(1, (1 << 20) // max(1, y.shape[1]))   # ~1 Mpixel strips bound the float64 temporaries
+    rows = max(1, (1 << 20) // max(1, y.shape[1]))   # ~1 Mpixel strips bound the temporaries
     for r0 in range(0, y.shape[0], rows):
         sl = slice(r0, r0 + rows)
         out[sl] = _recombine_strip(y[sl], ab[sl], max_value, saturation)
@@ -189,19 +189,41 @@ def recombine(y: np.ndarray, ab: np.ndarray, *, max_value: Optional[float] = Non
 
 
 def _recombine_strip(y, ab, max_value, saturation):
-    L = y_to_L(np.maximum(y, 0.0))
-    lab = np.concatenate([L[..., None], ab * np.float32(saturation)], axis=-1)
-    rgb = lab_to_rgb(lab).astype(np.float64)
-    yd = y.astype(np.float64)[..., None]
-    c = rgb - yd
-    c -= (c @ REC709_LUMA)[..., None]          # chroma offset carries no luminance at all
+    # float32 throughout, one (H, W) plane per channel (reductions over a length-3 axis are
+    # slow in numpy); Lab -> XYZ takes Y from the plate directly (fy = f(Y), no L* round
+    # trip), and the luminance is restored exactly below, so float32 rounding only touches
+    # the chroma, far under a code value
+    f32 = np.float32
+    yp = np.maximum(y, f32(0.0))
+    fy = _f32(yp)
+    sat = f32(saturation)
+    X = _finv32(fy + ab[..., 0] * (sat / f32(500.0))) * f32(_WHITE[0])
+    Z = _finv32(fy - ab[..., 1] * (sat / f32(200.0))) * f32(_WHITE[2])
+    m = _XYZ2RGB.astype(np.float32)
+    luma = REC709_LUMA.astype(np.float32)
+    c = [m[k, 0] * X + m[k, 1] * yp + m[k, 2] * Z - y for k in range(3)]
+    off = luma[0] * c[0] + luma[1] * c[1] + luma[2] * c[2]
+    s = np.ones_like(y)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lim = np.where(c < 0, yd / -c, np.inf)  # keep y + s c >= 0
-        if max_value is not None:
-            lim = np.minimum(lim, np.where(c > 0, (max_value - yd) / c, np.inf))
-    s = np.clip(np.min(lim, axis=-1, keepdims=True), 0.0, 1.0)
-    s = np.where(np.isfinite(s), s, 0.0)
-    return (yd + s * c).astype(np.float32)
+        for k in range(3):
+            c[k] -= off                          # chroma offset carries no luminance at all
+            s = np.minimum(s, np.where(c[k] < 0, y / -c[k], f32(1.0)))   # keep y + s c >= 0
+            if max_value is not None:
+                s = np.minimum(s, np.where(c[k] > 0, (f32(max_value) - y) / c[k], f32(1.0)))
+    s = np.where(np.isfinite(s), np.maximum(s, f32(0.0)), f32(0.0))
+    return np.stack([y + s * ck for ck in c], axis=-1).astype(np.float32, copy=False)
+
+
+def _f32(t: np.ndarray) -> np.ndarray:
+    """:func:`_f` in float32."""
+    eps = np.float32(_EPS)
+    return np.where(t > eps, np.cbrt(np.maximum(t, eps)), t * np.float32(_KAPPA / 116.0) + np.float32(16.0 / 116.0))
+
+
+def _finv32(f: np.ndarray) -> np.ndarray:
+    """:func:`_finv` in float32."""
+    f3 = f * f * f
+    return np.where(f3 > np.float32(_EPS), f3, f * np.float32(116.0 / _KAPPA) - np.float32(16.0 / _KAPPA))
 
 
 def chroma_of(rgb_linear: np.ndarray) -> np.ndarray:

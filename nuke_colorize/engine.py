@@ -23,7 +23,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 
-from .backends.base import Backend, Previous, Reference, Result, TargetFrame
+from .backends.base import Backend, Previous, Reference, Result, TargetFrame, half_round_trip
 from .errors import InputError
 
 
@@ -206,7 +206,7 @@ def canonical_state(result: Result) -> Result:
     def rt(a: np.ndarray) -> np.ndarray:
         a = np.asarray(a)
         if a.dtype.kind == "f":
-            return a.astype(STATE_DTYPE).astype(np.float32)
+            return half_round_trip(a)
         return a
     return Result(ab=rt(result.ab), confidence=rt(result.confidence),
                   state={k: rt(v) for k, v in result.state.items()}, info=dict(result.info))

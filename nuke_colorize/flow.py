@@ -6,6 +6,9 @@ image B, i.e. ``A(x) ~ B(x + flow(x))``. :func:`warp` samples an image of B at
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Tuple
+
 import cv2
 import numpy as np
 
@@ -32,8 +35,7 @@ def dis_flow(a_u8: np.ndarray, b_u8: np.ndarray, preset: str = "medium") -> np.n
 
 def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
     """Sample ``image`` (H, W[, C]) at ``x + flow(x)`` (bilinear). Returns the same shape."""
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = pixel_grid(*flow.shape[:2])
     mx = gx + flow[..., 0]
     my = gy + flow[..., 1]
     img = np.ascontiguousarray(image, dtype=np.float32)
@@ -54,15 +56,26 @@ def fb_consistent(flow_ab: np.ndarray, flow_ba: np.ndarray, alpha: float = 0.01,
     |f + f'|^2 < alpha (|f|^2 + |f'|^2) + beta, with f' = f_ba(x + f_ab(x)). (H, W) bool.
     """
     back = warp(flow_ba, flow_ab)
-    lhs = np.sum((flow_ab + back) ** 2, axis=-1)
-    rhs = alpha * (np.sum(flow_ab ** 2, axis=-1) + np.sum(back ** 2, axis=-1)) + beta
+    fx, fy, bx, by = flow_ab[..., 0], flow_ab[..., 1], back[..., 0], back[..., 1]
+    lhs = (fx + bx) ** 2 + (fy + by) ** 2
+    rhs = alpha * (fx * fx + fy * fy + bx * bx + by * by) + beta
     inside = _inside(flow_ab)
     return (lhs < rhs) & inside
 
 
 def _inside(flow: np.ndarray) -> np.ndarray:
     h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = pixel_grid(h, w)
     x = gx + flow[..., 0]
     y = gy + flow[..., 1]
     return (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+
+
+@lru_cache(maxsize=8)
+def pixel_grid(h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(x, y) pixel coordinates of an (h, w) image, two (h, w) float32 arrays (read-only,
+    shared between calls)."""
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = False
+    gy.flags.writeable = False
+    return gx, gy

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
-from nuke_colorize.correspond.coarse_to_fine import _coarse_mask, _pool_keys, pool2x2, softmax_warp_c2f
+from nuke_colorize.correspond.coarse_to_fine import _coarse_mask, pool_keys, pool2x2, softmax_warp_c2f
 
 
 def parents(grid):
@@ -108,7 +108,7 @@ def test_coarse_mask_is_any_fine_pair_under_each_coarse_pair(qgrid, kgrids):
         blocks.append((start, start + g[0] * g[1], g))
         start += g[0] * g[1]
     fine = torch.rand((h * w, start), generator=torch.Generator().manual_seed(3)) < 0.02
-    _, kids = _pool_keys(_feats(start), blocks)
+    _, kids = pool_keys(_feats(start), blocks)
     par = parents(qgrid)
     expect = torch.zeros((int(par.max()) + 1, kids.shape[0]), dtype=torch.bool)
     for i in range(h * w):

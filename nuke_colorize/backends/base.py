@@ -22,6 +22,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 
+def half_round_trip(a: np.ndarray) -> np.ndarray:
+    """float32 copy of ``a`` rounded to float16 (IEEE round-to-nearest-even, the same bits
+    as ``a.astype(np.float16).astype(np.float32)``, several times faster through torch)."""
+    import torch
+
+    a = np.ascontiguousarray(a, dtype=np.float32)
+    if not a.flags.writeable:      # torch.from_numpy warns about read-only arrays
+        a = a.copy()
+    return torch.from_numpy(a).to(torch.float16).to(torch.float32).numpy()
+
+
 @dataclass
 class Reference:
     """A colour reference, already converted to Lab at working resolution.

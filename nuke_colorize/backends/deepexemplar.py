@@ -37,7 +37,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings
+from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, device) -> net
 RESTRICT_CHOICES = ("none", "instance", "dense", "both")
@@ -289,7 +289,7 @@ class DeepExemplarBackend(Backend):
         if self._dense:
             # the state's precision from the start (the engine stores states as float16): the next
             # frame's tracking step finds these features again, in memory or after a resume
-            L = L.astype(np.float16).astype(np.float32)
+            L = half_round_trip(L)
         h, w = L.shape
         from ..correspond import tracking
         from ..networks.deepexemplar import FEATURE_STRIDE, pad_to_multiple

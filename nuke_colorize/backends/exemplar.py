@@ -35,15 +35,17 @@ import torch.nn.functional as F
 from ..correspond import features as feats
 from ..correspond import instances, position, tracking
 from ..correspond.affinity import normalize, softmax_warp
-from ..correspond.coarse_to_fine import softmax_warp_c2f
-from ..flow import L_to_u8, dis_flow, fb_consistent, warp
+from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
+from ..flow import L_to_u8, dis_flow, fb_consistent, pixel_grid, warp
 from ..refine import upsample_guided
-from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings
+from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    version = "7"   # 7: reanchor 0.3; 6: positional prior on keyframe matches; 5: channels-last
+    # 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
+    # 6: positional prior on keyframe matches; 5: channels-last
+    version = "8"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -97,6 +99,7 @@ class ExemplarBackend(Backend):
         check_settings(self.name, self.settings, self.CHOICES, self.RANGES)
         self.net = feats.load_mobilenetv2(device)
         self._keys: Optional[torch.Tensor] = None
+        self._pooled: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
         self._values: Optional[torch.Tensor] = None
         self._blocks: List[Tuple[int, int, Tuple[int, int]]] = []   # per reference: rows, grid
         self._ref_labels: List[Optional[np.ndarray]] = []
@@ -158,6 +161,7 @@ class ExemplarBackend(Backend):
             keys = self._with_positions(keys)
         self._keys = torch.cat(keys, 0) if keys else None
         self._values = torch.cat(vals, 0).to(self.device) if vals else None
+        self._pooled = None     # coarse keys of the coarse-to-fine search, made on first use
 
     # ------------------------------------------------------------------ positional prior
     def _anchors(self, h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -262,8 +266,11 @@ class ExemplarBackend(Backend):
                       topk=int(self.settings["topk"]),
                       slack=float(self.settings["restrict_slack"]) or None)
         if self.settings["search"] == "coarse_to_fine":
+            if self._pooled is None:
+                self._pooled = pool_keys(self._keys, self._blocks)
             ab, conf, fallback = softmax_warp_c2f(q, (gh, gw), self._keys, self._blocks, self._values,
-                                                  coarse_k=int(self.settings["coarse_k"]), **common)
+                                                  coarse_k=int(self.settings["coarse_k"]),
+                                                  pooled=self._pooled, **common)
         else:
             ab, conf, fallback = softmax_warp(q, self._keys, self._values, **common)
         ab = ab.cpu().numpy().reshape(gh, gw, 2).astype(np.float32)
@@ -309,7 +316,7 @@ class ExemplarBackend(Backend):
         dL = cv2.GaussianBlur(np.abs(L_t - L), (0, 0), 2.0)
         sigma = float(self.settings["track_sigma"])
         photo = np.exp(-(dL / sigma) ** 2)
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        gx, gy = pixel_grid(h, w)
         x, y = gx + disp[..., 0], gy + disp[..., 1]
         inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
         geo = geo * inside
@@ -337,7 +344,7 @@ class ExemplarBackend(Backend):
             raise RuntimeError("set_references() must be called before colorize()")
         # the state's precision from the start: a resumed chain recomputes these features
         # from the cached L and must get the same bits
-        L = target.L.astype(np.float16).astype(np.float32)
+        L = half_round_trip(target.L)
         h, w = L.shape
         _, _, (gw, gh) = self._grid_size(w, h)
         grid = (gh, gw)
@@ -395,7 +402,7 @@ class ExemplarBackend(Backend):
 
     def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:
         res = super().keyframe_result(target, reference)
-        res.state["L"] = target.L.astype(np.float16).astype(np.float32)
+        res.state["L"] = half_round_trip(target.L)
         res.state["conf"] = res.confidence
         if reference.lab.shape[:2] == target.L.shape:
             idx = self.reference_index(reference)

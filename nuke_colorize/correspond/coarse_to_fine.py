@@ -52,9 +52,10 @@ def pool2x2(feat: torch.Tensor, grid: Tuple[int, int]) -> Tuple[torch.Tensor, to
     return normalize(summed, dim=1), children
 
 
-def _pool_keys(keys: torch.Tensor, blocks: Sequence[Tuple[int, int, Tuple[int, int]]]):
+def pool_keys(keys: torch.Tensor, blocks: Sequence[Tuple[int, int, Tuple[int, int]]]):
     """Pool every key block; returns coarse keys (Mc, C) and children (Mc, 4) as rows of
-    ``keys`` (-1 = none)."""
+    ``keys`` (-1 = none). Depends on the references only: callers matching many frames
+    against the same keys compute it once and pass it as ``pooled``."""
     coarse, kids = [], []
     for a, b, g in blocks:
         c, ch = pool2x2(keys[a:b], g)
@@ -78,7 +79,7 @@ def _coarse_mask(fine: torch.Tensor, rows: int, width: int,
     """(tf, M) fine allowed mask of a tile -> (tc, Mc): any allowed fine pair under a coarse
     pair. The tile's tf = rows * width query cells are whole rows of the query grid starting
     at an even row; each key block is pooled on its own grid (the order of
-    :func:`_pool_keys`)."""
+    :func:`pool_keys`)."""
     m = fine.shape[1]
     g = _or_pairs(_or_pairs(fine.reshape(rows, width, m), 0), 1)          # (hc, wc, M)
     per_query = g.reshape(-1, m)                                            # (tc, M)
@@ -126,7 +127,8 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
                      blocks: Sequence[Tuple[int, int, Tuple[int, int]]], values: torch.Tensor,
                      temperature: float = 0.01, topk: int = 32, coarse_k: int = 16,
                      allowed: Optional[Callable[[slice], torch.Tensor]] = None,
-                     slack: Optional[float] = None, tile_cells: int = 512
+                     slack: Optional[float] = None, tile_cells: int = 512,
+                     pooled: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Warp ``values`` onto the queries like :func:`affinity.softmax_warp`, searching coarse
     to fine.
@@ -142,6 +144,7 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         allowed: optional callable, fine query row slice -> (rows, M) bool restriction.
         slack: as in :func:`affinity.softmax_warp`.
         tile_cells: coarse query cells per tile (memory bound).
+        pooled: :func:`pool_keys` of ``keys`` and ``blocks``, when already computed.
 
     Returns:
         warped (N, V), confidence (N,) = best searched (allowed) cosine similarity,
@@ -151,7 +154,7 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
     n = query.shape[0]
     if n != h * w:
         raise ValueError(f"query has {n} rows, grid {h}x{w} has {h * w}")
-    kc, kids = _pool_keys(keys, blocks)
+    kc, kids = pooled if pooled is not None else pool_keys(keys, blocks)
     qc, qkids_all = pool2x2(query, query_grid)
     mc = kc.shape[0]
     k = max(1, min(int(coarse_k), mc))
@@ -185,10 +188,11 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
             keep = ~empty[:, None]
             a = torch.where(keep, a_r.masked_fill(~mask, -2.0), a)
             cand = torch.where(keep, cand_r, cand)
-        t = a.shape[1] if not topk else min(int(topk), a.shape[1])
-        best, idx = a.topk(t, dim=1)
-        wgt = torch.softmax(best / temperature, dim=1)
-        vals = values[cand.clamp_min(0).gather(1, idx)]          # (tf, t, V)
+        if topk and int(topk) < a.shape[1]:
+            a, idx = a.topk(int(topk), dim=1)
+            cand = cand.gather(1, idx)
+        wgt = torch.softmax(a / temperature, dim=1)   # (missing candidates: weight ~0)
+        vals = values[cand.clamp_min(0)]                          # (tf, t, V)
         out[sl_f] = torch.einsum("tk,tkv->tv", wgt, vals)
-        conf[sl_f] = best[:, 0]
+        conf[sl_f] = a.max(dim=1).values
     return out, conf, fallback

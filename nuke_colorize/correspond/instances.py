@@ -18,6 +18,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 import torch
 
+from ..flow import pixel_grid
 from ..io.matte import resize_ids
 
 UNKNOWN = -1
@@ -32,7 +33,7 @@ def warp_labels(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Carry a label map along ``flow`` (H, W, 2: each pixel's displacement to where it is in
     ``labels``), nearest neighbour, borders replicated. (H, W) int32."""
     h, w = labels.shape
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = pixel_grid(h, w)
     x = np.clip(np.rint(gx + flow[..., 0]), 0, w - 1).astype(np.int64)
     y = np.clip(np.rint(gy + flow[..., 1]), 0, h - 1).astype(np.int64)
     return np.asarray(labels, np.int32)[y, x]
