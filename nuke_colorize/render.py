@@ -109,26 +109,44 @@ def output_colorspace(out_cs: str, output_pattern: str, plate_cs: str) -> str:
 
 
 class ProgressBar:
-    """One stderr line: frames done/total, frames/s and ETA."""
+    """Progress on stderr: frames done/total, frames/s and ETA.
 
-    def __init__(self, total: int, enabled: bool = True, stream=None):
+    On a terminal one line redrawn in place; otherwise (farm logs, pipes) a plain line at
+    most every ``log_interval`` seconds and at the end, so a log is not filled with
+    carriage-return redraws.
+    """
+
+    def __init__(self, total: int, enabled: bool = True, stream=None, log_interval: float = 30.0):
         self.total, self.done, self.t0 = max(1, total), 0, time.time()
         self.enabled = enabled
         self.stream = stream or sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.interactive = bool(isatty and isatty())
+        self.log_interval = float(log_interval)
+        self._last_log = None
 
     def step(self, frame: int) -> None:
         self.done += 1
         if not self.enabled:
             return
-        dt = max(1e-6, time.time() - self.t0)
+        now = time.time()
+        dt = max(1e-6, now - self.t0)
         fps = self.done / dt
         eta = (self.total - self.done) / fps if fps > 0 else 0
-        width = 30
-        fill = int(width * self.done / self.total)
-        self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} "
-                          f"frame {frame}  {fps:.2f} fr/s  ETA {eta:5.0f}s")
-        if self.done >= self.total:
-            self.stream.write("\n")
+        last = self.done >= self.total
+        if self.interactive:
+            width = 30
+            fill = int(width * self.done / self.total)
+            self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} "
+                              f"frame {frame}  {fps:.2f} fr/s  ETA {eta:5.0f}s")
+            if last:
+                self.stream.write("\n")
+        elif last or self._last_log is None or now - self._last_log >= self.log_interval:
+            self._last_log = now
+            self.stream.write(f"progress {self.done}/{self.total} frame {frame}  {fps:.2f} fr/s  "
+                              f"ETA {eta:.0f}s\n")
+        else:
+            return
         self.stream.flush()
 
 
