@@ -63,7 +63,7 @@ def test_backend_encodes_keyframes_only_and_moves_queries_by_the_track():
     h, w = 48, 96
     lab = np.zeros((h, w, 3), np.float32)
     lab[..., 0] = np.linspace(20, 80, w)[None]
-    b = ExemplarBackend({"feature_size": 96, "position_prior": 0.05})
+    b = ExemplarBackend({"feature_size": 96, "position_prior": 0.05, "luma_prior": 0.0})
     b.set_references([Reference(lab=lab, frame=0), Reference(lab=lab[:, :64].copy())])
     (a0, b0, grid), (a1, b1, _) = b._blocks
     c = int(b._features(lab[..., 0]).shape[1])

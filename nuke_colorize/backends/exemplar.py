@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..correspond import features as feats
-from ..correspond import instances, position, tracking
+from ..correspond import instances, luma_prior, position, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
 from ..flow import L_to_u8, dis_flow, fb_consistent, pixel_grid, warp
@@ -43,9 +43,10 @@ from .base import Backend, Previous, Reference, Result, TargetFrame, check_setti
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    # 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
+    # 9: luminance prior on keyframe matches; 8: v7, faster search and colour maths (low
+    # bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "8"
+    version = "9"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -75,6 +76,8 @@ class ExemplarBackend(Backend):
             "fallback_confidence": 0.5,  # reliability factor where a restriction left no candidate
             "position_prior": 0.05,     # weight of the positional prior on keyframe matches (0 = off)
             "position_sigma": 0.3,      # its width, as a fraction of the frame's long side
+            "luma_prior": 0.15,         # weight of the luminance prior on keyframe matches (0 = off)
+            "luma_sigma": 8.0,          # its width, in L*
             "restrict_slack": 0.0,      # > 0: also fall back where the best allowed match is this
                                         # much less similar than the best overall (0 = paper: off)
         }
@@ -87,7 +90,7 @@ class ExemplarBackend(Backend):
               "conf_floor": (-1.0, 0.999), "refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
               "track_sigma": (1e-3, 100.0), "track_keep": (0.0, 1.0), "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
               "mask_margin": (0, 8), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
-              "restrict_slack": (0.0, 2.0)}
+              "restrict_slack": (0.0, 2.0), "luma_prior": (0.0, 1.0), "luma_sigma": (0.5, 100.0)}
 
     TAP_IDS = (6, 13, 16)
     #: width of the smoothing of the track's displacement for the positional prior, as a
@@ -157,11 +160,42 @@ class ExemplarBackend(Backend):
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
                                     if ref.matte is not None else None)
         self._slots = {}
+        if self._luma_weight > 0:
+            keys = self._with_luma(keys)
         if float(self.settings["position_prior"]) > 0:
             keys = self._with_positions(keys)
         self._keys = torch.cat(keys, 0) if keys else None
         self._values = torch.cat(vals, 0).to(self.device) if vals else None
         self._pooled = None     # coarse keys of the coarse-to-fine search, made on first use
+
+    # ------------------------------------------------------------------ luminance prior
+    @property
+    def _luma_weight(self) -> float:
+        return float(self.settings["luma_prior"])
+
+    def _with_luma(self, keys: List[torch.Tensor]) -> List[torch.Tensor]:
+        """Append the luminance prior's encodings of every keyframe block's cells (zeros for
+        external stills: their luminance is not the plate's)."""
+        sigma = float(self.settings["luma_sigma"])
+        dim = len(luma_prior.anchors(sigma))
+        out = []
+        for ref, (_, _, grid), k in zip(self.references, self._blocks, keys):
+            if ref.is_keyframe:
+                enc = torch.from_numpy(luma_prior.encode(
+                    luma_prior.cell_luminance(ref.lab[..., 0], grid), sigma, self._luma_weight))
+            else:
+                enc = torch.zeros((k.shape[0], dim), dtype=k.dtype)
+            out.append(torch.cat([k, enc.to(k.device)], 1))
+        return out
+
+    def _query_luma(self, q: torch.Tensor, L: np.ndarray, grid: Tuple[int, int]) -> torch.Tensor:
+        """``q`` (N, C) with the luminance prior's encoding of each cell's mean L* appended
+        (unchanged when the prior is off)."""
+        if self._luma_weight <= 0:
+            return q
+        enc = luma_prior.encode(luma_prior.cell_luminance(L, grid), float(self.settings["luma_sigma"]),
+                                self._luma_weight)
+        return torch.cat([q, torch.from_numpy(enc).to(q.device)], 1)
 
     # ------------------------------------------------------------------ positional prior
     def _anchors(self, h: int, w: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -374,7 +408,8 @@ class ExemplarBackend(Backend):
                     inst = None
         raw = instances.to_grid(target.matte, grid) if target.matte is not None and self._instance else None
         allowed = self._restriction(grid, anchor, masks, labels, raw)
-        ab_m, conf_m, fallback = self._match(L, self._query_positions(q, grid, L, anchor, previous), allowed)
+        ab_m, conf_m, fallback = self._match(
+            L, self._query_positions(self._query_luma(q, L, grid), grid, L, anchor, previous), allowed)
         rel = self._reliability(conf_m) * (1.0 - (1.0 - float(self.settings["fallback_confidence"])) * fallback)
         if previous is None:
             ab, conf = ab_m, rel
