@@ -8,7 +8,9 @@ Per frame t (all at working resolution, L in [0, 100], ab in CIE units):
    temperature, candidates found coarse to fine); the references' ab is warped onto the
    target grid and upsampled edge-aware. Confidence = best similarity. Matches against the
    chain's own keyframe are biased towards where the dense track (smoothed, filled in
-   where it was lost) predicts each cell to be (:mod:`..correspond.position`).
+   where it was lost) predicts each cell to be (:mod:`..correspond.position`), and matches
+   against every keyframe towards cells of similar luminance
+   (:mod:`..correspond.luma_prior`).
 2. *Propagate*: the previous frame's ab is warped along DIS flow (target -> previous);
    a forward-backward check marks where that flow is trustworthy.
 3. *Track*: with a keyframe reference, every pixel's position in the keyframe is carried
@@ -235,7 +237,8 @@ class ExemplarBackend(Backend):
         """``q`` (N, C) with the prior's slots appended: the anchor keyframe's slot holds the
         encoding of each cell's predicted position in the keyframe (its centre moved by the
         smoothed track displacement), the other slots zeros. The match's confidence is then
-        the best *biased* similarity: at most ``position_prior`` above the plain cosine."""
+        the best *biased* similarity: at most ``position_prior + luma_prior`` above the
+        plain cosine."""
         extra_dim = int(self._keys.shape[1]) - int(q.shape[1])
         if extra_dim <= 0:
             return q
