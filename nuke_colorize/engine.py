@@ -194,9 +194,6 @@ def chain_references(seg: Segment, references: Sequence[Reference]) -> List[Refe
     return [keyframes[seg.anchor]] + far + stills
 
 
-STATE_DTYPE = np.float16
-
-
 def canonical_state(result: Result) -> Result:
     """Round-trip every array of ``result`` through float16 (the cache's storage precision).
 
