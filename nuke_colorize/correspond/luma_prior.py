@@ -7,7 +7,7 @@ luminance is near the query's is the likelier source of its colour.
 
 As with :mod:`nuke_colorize.correspond.position`, the prior is added to the cosine
 affinity without touching the search: the mean L* of every grid cell gets an encoding
-``phi`` (A,) of Gaussian bumps on a fixed set of L* anchors, with
+``phi`` (A,) of Gaussian bumps (:func:`..position.bumps`) on a fixed set of L* anchors, with
 
     phi(a) . phi(b) ~= exp(-(a - b)^2 / (2 sigma^2))
 
@@ -23,6 +23,8 @@ from typing import Tuple
 
 import cv2
 import numpy as np
+
+from .position import bumps
 
 L_RANGE = (0.0, 100.0)
 
@@ -40,12 +42,9 @@ def encode(values: np.ndarray, sigma: float, weight: float = 1.0) -> np.ndarray:
     """(N,) L* values -> (N, A) float32 encodings scaled so that ``enc(a) . enc(b)`` ~=
     ``weight * exp(-(a - b)^2 / (2 sigma^2))``. Values are clipped to [0, 100] first
     (scene-linear highlights above L* 100 count as 100)."""
-    a = anchors(sigma)
-    s2 = 2.0 * (sigma / math.sqrt(2.0)) ** 2
     v = np.clip(np.asarray(values, np.float64).reshape(-1), *L_RANGE)
-    phi = np.exp(-(v[:, None] - a[None]) ** 2 / s2)
-    z = np.exp(-2.0 * (a - a.mean()) ** 2 / s2).sum()
-    return (phi * math.sqrt(max(0.0, float(weight)) / float(z))).astype(np.float32)
+    phi, z = bumps(v, anchors(sigma), sigma)
+    return (phi * math.sqrt(max(0.0, float(weight)) / z)).astype(np.float32)
 
 
 def cell_luminance(L: np.ndarray, grid: Tuple[int, int]) -> np.ndarray:

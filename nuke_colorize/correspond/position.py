@@ -36,17 +36,26 @@ def anchors(aspect: float, sigma: float) -> Tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
+def bumps(values: np.ndarray, axis: np.ndarray, sigma: float) -> Tuple[np.ndarray, float]:
+    """Gaussian bumps of width ``sigma / sqrt(2)`` on the anchors ``axis`` (A,), for (N,)
+    ``values``: (N, A) float64, and their self-product at the axis's centre, ``z``, so that
+    ``bumps . bumps / z ~= exp(-(a - b)^2 / (2 sigma^2))`` for a, b within the axis. One axis
+    of :func:`encode`; also the luminance prior's whole encoding."""
+    s2 = 2.0 * (sigma / math.sqrt(2.0)) ** 2
+    phi = np.exp(-(np.asarray(values, np.float64)[:, None] - axis[None]) ** 2 / s2)
+    z = np.exp(-2 * (axis - axis.mean()) ** 2 / s2).sum()
+    return phi, float(z)
+
+
 def encode(pos: np.ndarray, lattice: Tuple[np.ndarray, np.ndarray], sigma: float) -> np.ndarray:
     """(N, 2) positions (x, y) -> (N, P) float32 encodings, anchor (iy, ix) at column
     ``iy * nx + ix``, with ``pe(a) . pe(a) ~= 1`` inside the frame (normalised at the
     lattice's centre). The bumps are separable, so this is an outer product per position."""
     xs, ys = lattice
-    s2 = 2.0 * (sigma / math.sqrt(2.0)) ** 2
-    fx = np.exp(-(pos[:, 0:1] - xs[None]) ** 2 / s2)
-    fy = np.exp(-(pos[:, 1:2] - ys[None]) ** 2 / s2)
-    z = (np.exp(-2 * (xs - xs.mean()) ** 2 / s2).sum() * np.exp(-2 * (ys - ys.mean()) ** 2 / s2).sum())
+    fx, zx = bumps(pos[:, 0], xs, sigma)
+    fy, zy = bumps(pos[:, 1], ys, sigma)
     phi = (fy[:, :, None] * fx[:, None, :]).reshape(pos.shape[0], -1)
-    return (phi / math.sqrt(float(z))).astype(np.float32)
+    return (phi / math.sqrt(zx * zy)).astype(np.float32)
 
 
 def cell_centres(grid: Tuple[int, int], size: Tuple[int, int]) -> np.ndarray:
