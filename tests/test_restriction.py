@@ -248,10 +248,11 @@ def test_instance_gate_stops_propagation_across_instances(monkeypatch):
     inner = (slice(38, 58), slice(55, 66))   # where the object is now and the background was
     got = {}
     for gate in (False, True):
-        # fusion pinned (weak re-anchoring, no positional or luminance prior) so only the
-        # gate differs
+        # fusion pinned (weak re-anchoring, no positional or luminance prior, plain cell
+        # colour) so only the gate differs
         be = exemplar.ExemplarBackend({"feature_size": 128, "restrict": "instance", "instance_gate": gate,
-                                       "reanchor": 0.1, "position_prior": 0.0, "luma_prior": 0.0})
+                                       "reanchor": 0.1, "position_prior": 0.0, "luma_prior": 0.0,
+                                       "luma_key": False})
         ref = Reference(lab=np.dstack([L0, ab0]), frame=0, matte=ids0)
         be.set_references([ref])
         key = be.keyframe_result(TargetFrame(frame=0, L=L0, matte=ids0), ref)

@@ -10,7 +10,9 @@ Per frame t (all at working resolution, L in [0, 100], ab in CIE units):
    chain's own keyframe are biased towards where the dense track (smoothed, filled in
    where it was lost) predicts each cell to be (:mod:`..correspond.position`), and matches
    against every keyframe towards cells of similar luminance
-   (:mod:`..correspond.luma_prior`).
+   (:mod:`..correspond.luma_prior`). A keyframe cell carries its colour per L* bin, not
+   only its mean, so each target pixel reads the matched colour of its own luminance
+   (:mod:`..correspond.luma_key`: a dark collar in a bright cell stays dark-coloured).
 2. *Propagate*: the previous frame's ab is warped along DIS flow (target -> previous);
    a forward-backward check marks where that flow is trustworthy.
 3. *Track*: with a keyframe reference, every pixel's position in the keyframe is carried
@@ -35,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..correspond import features as feats
-from ..correspond import instances, luma_prior, position, tracking
+from ..correspond import instances, luma_key, luma_prior, position, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
 from ..flow import L_to_u8, dis_flow, fb_consistent, pixel_grid, warp
@@ -45,10 +47,10 @@ from .base import Backend, Previous, Reference, Result, TargetFrame, check_setti
 
 class ExemplarBackend(Backend):
     name = "exemplar"
-    # 9: luminance prior on keyframe matches; 8: v7, faster search and colour maths (low
-    # bits differ); 7: reanchor 0.3;
+    # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
+    # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "9"
+    version = "10"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -80,6 +82,10 @@ class ExemplarBackend(Backend):
             "position_sigma": 0.3,      # its width, as a fraction of the frame's long side
             "luma_prior": 0.15,         # weight of the luminance prior on keyframe matches (0 = off)
             "luma_sigma": 8.0,          # its width, in L*
+            "luma_key": True,           # keyframe matches carry colour per L* (not per cell)
+            "luma_key_spacing": 8.0,    # L* between the bins of the luminance-keyed colour
+            "luma_key_prior": 0.1,      # weight (cell fraction) of the plain matched colour
+            "luma_key_support": False,  # scale the match's reliability by its keyed support
             "restrict_slack": 0.0,      # > 0: also fall back where the best allowed match is this
                                         # much less similar than the best overall (0 = paper: off)
         }
@@ -92,7 +98,8 @@ class ExemplarBackend(Backend):
               "conf_floor": (-1.0, 0.999), "refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
               "track_sigma": (1e-3, 100.0), "track_keep": (0.0, 1.0), "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
               "mask_margin": (0, 8), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
-              "restrict_slack": (0.0, 2.0), "luma_prior": (0.0, 1.0), "luma_sigma": (0.5, 100.0)}
+              "restrict_slack": (0.0, 2.0), "luma_prior": (0.0, 1.0), "luma_sigma": (0.5, 100.0),
+              "luma_key_spacing": (2.0, 100.0), "luma_key_prior": (1e-3, 100.0)}
 
     TAP_IDS = (6, 13, 16)
     #: width of the smoothing of the track's displacement for the positional prior, as a
@@ -156,7 +163,12 @@ class ExemplarBackend(Backend):
             _, _, (gw, gh) = self._grid_size(w, h)
             keys.append(self._features(L))
             ab = cv2.resize(ref.lab[..., 1:].astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
-            vals.append(torch.from_numpy(ab.reshape(-1, 2)))
+            v = ab.reshape(-1, 2)
+            if self._key_centres is not None:
+                v = np.concatenate([v, luma_key.cell_tables(L, ref.lab[..., 1:], (gh, gw), self._key_centres)
+                                    if ref.is_keyframe else
+                                    np.zeros((gh * gw, 3 * len(self._key_centres)), np.float32)], 1)
+            vals.append(torch.from_numpy(np.ascontiguousarray(v)))
             self._blocks.append((start, start + gh * gw, (gh, gw)))
             start += gh * gw
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
@@ -169,6 +181,13 @@ class ExemplarBackend(Backend):
         self._keys = torch.cat(keys, 0) if keys else None
         self._values = torch.cat(vals, 0).to(self.device) if vals else None
         self._pooled = None     # coarse keys of the coarse-to-fine search, made on first use
+
+    @property
+    def _key_centres(self) -> Optional[np.ndarray]:
+        """L* bins of the luminance-keyed matched colour, or None when it is off."""
+        if not self.settings["luma_key"]:
+            return None
+        return luma_key.bin_centres(float(self.settings["luma_key_spacing"]))
 
     # ------------------------------------------------------------------ luminance prior
     @property
@@ -295,8 +314,10 @@ class ExemplarBackend(Backend):
     @torch.inference_mode()
     def _match(self, L: np.ndarray, q: torch.Tensor,
                allowed: Optional[Callable[[slice], torch.Tensor]] = None):
-        """Matched ab (H, W, 2), similarity (H, W) in [-1, 1] and the fallback map (H, W)
-        in [0, 1] (1 where the restriction left no candidate)."""
+        """Matched ab (H, W, 2), similarity (H, W) in [-1, 1], the fallback map (H, W)
+        in [0, 1] (1 where the restriction left no candidate) and, with ``luma_key_support``,
+        the keyed support (H, W) in [0, 1] (1 where the matched keyframe pixels have the
+        target's luminance or the match is on stills, 0 where none has it), else None."""
         h, w = L.shape
         _, _, (gw, gh) = self._grid_size(w, h)
         common = dict(temperature=float(self.settings["temperature"]), allowed=allowed,
@@ -310,15 +331,27 @@ class ExemplarBackend(Backend):
                                                   pooled=self._pooled, **common)
         else:
             ab, conf, fallback = softmax_warp(q, self._keys, self._values, **common)
-        ab = ab.cpu().numpy().reshape(gh, gw, 2).astype(np.float32)
+        out = ab.cpu().numpy().astype(np.float32)
+        ab = np.ascontiguousarray(out[:, :2]).reshape(gh, gw, 2)
         conf = conf.cpu().numpy().reshape(gh, gw).astype(np.float32)
         fb = fallback.cpu().numpy().reshape(gh, gw).astype(np.float32)
         guide = np.clip(L / 100.0, 0, 1).astype(np.float32)
         ab_up = upsample_guided(ab, guide, radius=int(self.settings["refine_radius"]),
                                 eps=float(self.settings["refine_eps"]))
+        centres = self._key_centres
+        support = None
+        if centres is not None:
+            ab_up, den = luma_key.slice_tables(out[:, 2:], (gh, gw), L, centres, ab_up,
+                                               float(self.settings["luma_key_prior"]), with_support=True)
+            if self.settings["luma_key_support"]:
+                B = len(centres)
+                share = cv2.resize(np.ascontiguousarray(out[:, 2:2 + B].sum(1).reshape(gh, gw)), (w, h),
+                                   interpolation=cv2.INTER_LINEAR)
+                _, w0, w1 = luma_key.tent_weights(L, centres)
+                support = np.clip(1.0 - share + den / (w0 * w0 + w1 * w1), 0.0, 1.0).astype(np.float32)
         conf_up = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
         fb_up = cv2.resize(fb, (w, h), interpolation=cv2.INTER_LINEAR)
-        return ab_up, conf_up, fb_up
+        return ab_up, conf_up, fb_up, support
 
     def _reliability(self, conf: np.ndarray) -> np.ndarray:
         lo = float(self.settings["conf_floor"])
@@ -411,9 +444,11 @@ class ExemplarBackend(Backend):
                     inst = None
         raw = instances.to_grid(target.matte, grid) if target.matte is not None and self._instance else None
         allowed = self._restriction(grid, anchor, masks, labels, raw)
-        ab_m, conf_m, fallback = self._match(
+        ab_m, conf_m, fallback, support = self._match(
             L, self._query_positions(self._query_luma(q, L, grid), grid, L, anchor, previous), allowed)
         rel = self._reliability(conf_m) * (1.0 - (1.0 - float(self.settings["fallback_confidence"])) * fallback)
+        if support is not None:
+            rel = rel * support
         if previous is None:
             ab, conf = ab_m, rel
         else:

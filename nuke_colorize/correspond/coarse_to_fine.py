@@ -20,9 +20,11 @@ grids (references) are stacked along M as ``blocks`` = [(start, end, (h, w)), ..
 """
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
+
 import torch
 
 from .affinity import normalize
@@ -123,6 +125,26 @@ def _lookup(fine_ok: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
     return fine_ok.gather(1, cand.clamp_min(0)) & (cand >= 0)
 
 
+def weighted_rows(weights: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``out[t] = sum_k weights[t, k] * values[index[t, k]]``: (T, K), (T, K) int64 in [0, M),
+    (M, V) -> (T, V).
+
+    Two values (plain a*b*) are gathered; wider values (the luminance-keyed tables, V ~ 44)
+    go through a sparse CSR product on CPU, which reads each value row once instead of
+    materialising (T, K, V) (about 10x faster at 9216 x 32 x 44).
+    """
+    if values.shape[1] <= 4 or values.device.type != "cpu":
+        return torch.einsum("tk,tkv->tv", weights, values[index])
+    t, k = index.shape
+    cols, order = index.sort(dim=1)
+    crow = torch.arange(0, t * k + 1, k, dtype=torch.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # "sparse CSR support is in beta"
+        s = torch.sparse_csr_tensor(crow, cols.reshape(-1), weights.gather(1, order).reshape(-1),
+                                    size=(t, values.shape[0]), dtype=values.dtype)
+        return s @ values
+
+
 def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: torch.Tensor,
                      blocks: Sequence[Tuple[int, int, Tuple[int, int]]], values: torch.Tensor,
                      temperature: float = 0.01, topk: int = 32, coarse_k: int = 16,
@@ -192,7 +214,6 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
             a, idx = a.topk(int(topk), dim=1)
             cand = cand.gather(1, idx)
         wgt = torch.softmax(a / temperature, dim=1)   # (missing candidates: weight ~0)
-        vals = values[cand.clamp_min(0)]                          # (tf, t, V)
-        out[sl_f] = torch.einsum("tk,tkv->tv", wgt, vals)
+        out[sl_f] = weighted_rows(wgt, cand.clamp_min(0), values)
         conf[sl_f] = a.max(dim=1).values
     return out, conf, fallback
