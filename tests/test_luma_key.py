@@ -132,3 +132,16 @@ def test_backend_tables_for_keyframes_only():
     off = ExemplarBackend({"feature_size": 96, "luma_key": False})
     off.set_references([Reference(lab=lab, frame=0)])
     assert off._values.shape[1] == 2
+
+
+def test_stills_only_carry_the_plain_colour_unchanged():
+    """Automatic mode (external stills, no keyframe): no tables, and the match is exactly
+    the plain matched colour of the backend with the keying off."""
+    lab = _stripes()
+    got = {}
+    for on in (False, True):
+        b = ExemplarBackend({"feature_size": 96, "max_working_size": 96, "luma_key": on})
+        b.set_references([Reference(lab=lab)])
+        assert b._values.shape[1] == 2
+        got[on] = b.colorize(TargetFrame(frame=1, L=lab[..., 0].copy()), None).ab
+    np.testing.assert_array_equal(got[True], got[False])

@@ -85,7 +85,6 @@ class ExemplarBackend(Backend):
             "luma_key": True,           # keyframe matches carry colour per L* (not per cell)
             "luma_key_spacing": 8.0,    # L* between the bins of the luminance-keyed colour
             "luma_key_prior": 0.1,      # weight (cell fraction) of the plain matched colour
-            "luma_key_support": False,  # scale the match's reliability by its keyed support
             "restrict_slack": 0.0,      # > 0: also fall back where the best allowed match is this
                                         # much less similar than the best overall (0 = paper: off)
         }
@@ -115,6 +114,7 @@ class ExemplarBackend(Backend):
         self._values: Optional[torch.Tensor] = None
         self._blocks: List[Tuple[int, int, Tuple[int, int]]] = []   # per reference: rows, grid
         self._ref_labels: List[Optional[np.ndarray]] = []
+        self._keyed: Optional[np.ndarray] = None     # L* bins of the keyed colour, when in use
         self._memo: "OrderedDict[Tuple[int, str], torch.Tensor]" = OrderedDict()
 
     # ------------------------------------------------------------------ features
@@ -157,6 +157,9 @@ class ExemplarBackend(Backend):
         super().set_references(references)
         keys, vals, self._blocks, self._ref_labels = [], [], [], []
         start = 0
+        # tables only when a keyframe is there to fill them (stills carry the plain colour)
+        centres = self._key_centres if any(r.is_keyframe for r in references) else None
+        self._keyed = centres
         for ref in references:
             L = ref.lab[..., 0]
             h, w = L.shape
@@ -164,10 +167,9 @@ class ExemplarBackend(Backend):
             keys.append(self._features(L))
             ab = cv2.resize(ref.lab[..., 1:].astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
             v = ab.reshape(-1, 2)
-            if self._key_centres is not None:
-                v = np.concatenate([v, luma_key.cell_tables(L, ref.lab[..., 1:], (gh, gw), self._key_centres)
-                                    if ref.is_keyframe else
-                                    np.zeros((gh * gw, 3 * len(self._key_centres)), np.float32)], 1)
+            if centres is not None:
+                v = np.concatenate([v, luma_key.cell_tables(L, ref.lab[..., 1:], (gh, gw), centres)
+                                    if ref.is_keyframe else np.zeros((gh * gw, 3 * len(centres)), np.float32)], 1)
             vals.append(torch.from_numpy(np.ascontiguousarray(v)))
             self._blocks.append((start, start + gh * gw, (gh, gw)))
             start += gh * gw
@@ -314,10 +316,8 @@ class ExemplarBackend(Backend):
     @torch.inference_mode()
     def _match(self, L: np.ndarray, q: torch.Tensor,
                allowed: Optional[Callable[[slice], torch.Tensor]] = None):
-        """Matched ab (H, W, 2), similarity (H, W) in [-1, 1], the fallback map (H, W)
-        in [0, 1] (1 where the restriction left no candidate) and, with ``luma_key_support``,
-        the keyed support (H, W) in [0, 1] (1 where the matched keyframe pixels have the
-        target's luminance or the match is on stills, 0 where none has it), else None."""
+        """Matched ab (H, W, 2), similarity (H, W) in [-1, 1] and the fallback map (H, W)
+        in [0, 1] (1 where the restriction left no candidate)."""
         h, w = L.shape
         _, _, (gw, gh) = self._grid_size(w, h)
         common = dict(temperature=float(self.settings["temperature"]), allowed=allowed,
@@ -338,20 +338,13 @@ class ExemplarBackend(Backend):
         guide = np.clip(L / 100.0, 0, 1).astype(np.float32)
         ab_up = upsample_guided(ab, guide, radius=int(self.settings["refine_radius"]),
                                 eps=float(self.settings["refine_eps"]))
-        centres = self._key_centres
-        support = None
+        centres = self._keyed
         if centres is not None:
-            ab_up, den = luma_key.slice_tables(out[:, 2:], (gh, gw), L, centres, ab_up,
-                                               float(self.settings["luma_key_prior"]), with_support=True)
-            if self.settings["luma_key_support"]:
-                B = len(centres)
-                share = cv2.resize(np.ascontiguousarray(out[:, 2:2 + B].sum(1).reshape(gh, gw)), (w, h),
-                                   interpolation=cv2.INTER_LINEAR)
-                _, w0, w1 = luma_key.tent_weights(L, centres)
-                support = np.clip(1.0 - share + den / (w0 * w0 + w1 * w1), 0.0, 1.0).astype(np.float32)
+            ab_up = luma_key.slice_tables(out[:, 2:], (gh, gw), L, centres, ab_up,
+                                          float(self.settings["luma_key_prior"]))
         conf_up = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
         fb_up = cv2.resize(fb, (w, h), interpolation=cv2.INTER_LINEAR)
-        return ab_up, conf_up, fb_up, support
+        return ab_up, conf_up, fb_up
 
     def _reliability(self, conf: np.ndarray) -> np.ndarray:
         lo = float(self.settings["conf_floor"])
@@ -444,11 +437,9 @@ class ExemplarBackend(Backend):
                     inst = None
         raw = instances.to_grid(target.matte, grid) if target.matte is not None and self._instance else None
         allowed = self._restriction(grid, anchor, masks, labels, raw)
-        ab_m, conf_m, fallback, support = self._match(
+        ab_m, conf_m, fallback = self._match(
             L, self._query_positions(self._query_luma(q, L, grid), grid, L, anchor, previous), allowed)
         rel = self._reliability(conf_m) * (1.0 - (1.0 - float(self.settings["fallback_confidence"])) * fallback)
-        if support is not None:
-            rel = rel * support
         if previous is None:
             ab, conf = ab_m, rel
         else:

@@ -82,7 +82,7 @@ def cell_tables(L: np.ndarray, ab: np.ndarray, grid: Tuple[int, int], centres: n
 
 
 def slice_tables(tables: np.ndarray, grid: Tuple[int, int], L: np.ndarray, centres: np.ndarray,
-                 fallback: np.ndarray, prior: float, with_support: bool = False):
+                 fallback: np.ndarray, prior: float) -> np.ndarray:
     """Each target pixel's colour read from its matched tables at its own luminance.
 
     Args:
@@ -95,9 +95,7 @@ def slice_tables(tables: np.ndarray, grid: Tuple[int, int], L: np.ndarray, centr
         prior: weight of ``fallback``, in cell fractions (> 0).
 
     Returns:
-        (H, W, 2) float32 a*b*; with ``with_support`` also the support (H, W) float32 in
-        [0, 1]: sum_b t_b(L) n_b, how much of the matched keyframe colour comes from pixels
-        of the target's own luminance. The tables are interpolated bilinearly between cell centres
+        (H, W, 2) float32 a*b*. The tables are interpolated bilinearly between cell centres
         (half-pixel convention, clamped at the borders, as ``cv2.resize``) and linearly
         between the pixel's two bins: 8 reads of (n, a, b) per pixel.
     """
@@ -118,10 +116,8 @@ def slice_tables(tables: np.ndarray, grid: Tuple[int, int], L: np.ndarray, centr
         acc.addcmul_(wc * w1, t.index_select(0, row + 1))
     p = float(prior)
     fb = torch.from_numpy(np.ascontiguousarray(fallback, np.float32)).reshape(-1, 2)
-    out = ((acc[:, 1:] + p * fb) / (acc[:, :1] + p)).reshape(h, w, 2).numpy()
-    if with_support:
-        return out, acc[:, 0].reshape(h, w).numpy()
-    return out
+    out = (acc[:, 1:] + p * fb) / (acc[:, :1] + p)
+    return out.reshape(h, w, 2).numpy()
 
 
 @lru_cache(maxsize=4)
