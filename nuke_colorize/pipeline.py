@@ -23,7 +23,13 @@ from .backends import make_backend
 from .backends.base import Backend, Reference, Result, TargetFrame
 from .engine import Engine, Segment, StateStore, plan_segments
 from .io.matte import resize_ids
-from .refine import upsample_guided
+from .refine import guided_filter, upsample_guided
+
+#: guided filter of the chroma on the plate's L*/100: radius (pixels of the working
+#: resolution) when upsampling, radius when the working resolution is the plate's, eps
+REFINE_RADIUS_UPSAMPLE = 4
+REFINE_RADIUS_SAME_SIZE = 2
+REFINE_EPS = 1e-3
 
 
 @dataclass
@@ -196,11 +202,15 @@ class Colorizer:
         """Working-resolution result -> plate-resolution output keeping plate luminance."""
         y = self.luma(frame)
         ab = self._keyframe_ab(frame)
-        if ab is None and result.ab.shape[:2] == y.shape:
-            ab = result.ab            # already at plate resolution: no extra smoothing
-        elif ab is None:
+        if ab is None:
             guide = np.clip(self._plate_L(frame) / 100.0, 0.0, 1.0).astype(np.float32)
-            ab = upsample_guided(result.ab, guide, radius=4, eps=1e-3)
+            if result.ab.shape[:2] == y.shape:
+                # already at plate resolution: a small guided filter snaps chroma edges
+                # (smeared by warps along the chain) back onto the luminance edges; the
+                # chain's state is left as it is, so nothing compounds
+                ab = guided_filter(guide, result.ab, radius=REFINE_RADIUS_SAME_SIZE, eps=REFINE_EPS)
+            else:
+                ab = upsample_guided(result.ab, guide, radius=REFINE_RADIUS_UPSAMPLE, eps=REFINE_EPS)
         conf = result.confidence
         if conf.shape != y.shape:
             conf = cv2.resize(conf, (self.plate_w, self.plate_h), interpolation=cv2.INTER_LINEAR)
