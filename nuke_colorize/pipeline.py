@@ -205,10 +205,14 @@ class Colorizer:
         if ab is None:
             guide = np.clip(self._plate_L(frame) / 100.0, 0.0, 1.0).astype(np.float32)
             if result.ab.shape[:2] == y.shape:
-                # already at plate resolution: a small guided filter snaps chroma edges
-                # (smeared by warps along the chain) back onto the luminance edges; the
-                # chain's state is left as it is, so nothing compounds
-                ab = guided_filter(guide, result.ab, radius=REFINE_RADIUS_SAME_SIZE, eps=REFINE_EPS)
+                # already at plate resolution: where the result is unsure, a small guided
+                # filter pulls chroma edges smeared by the chain's warps back towards the
+                # luminance edges and averages speckle; confident colour (tracked from a
+                # keyframe, well matched) is kept as it is. The chain's state is untouched,
+                # so nothing compounds.
+                c = np.clip(np.asarray(result.confidence, np.float32), 0.0, 1.0)[..., None]
+                filtered = guided_filter(guide, result.ab, radius=REFINE_RADIUS_SAME_SIZE, eps=REFINE_EPS)
+                ab = c * result.ab + (1.0 - c) * filtered
             else:
                 ab = upsample_guided(result.ab, guide, radius=REFINE_RADIUS_UPSAMPLE, eps=REFINE_EPS)
         conf = result.confidence
