@@ -24,7 +24,6 @@ import warnings
 from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
-
 import torch
 
 from .affinity import normalize
