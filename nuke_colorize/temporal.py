@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from .backends.base import Result
-from .flow import L_to_u8, dis_flow, fb_consistent, warp
+from .flow import L_to_u8, dis_flow_pair, fb_consistent, warp
 
 RADIUS = 2              # frames on each side
 SIGMA_L = 6.0           # L* disagreement at which a neighbour's weight falls to 1/e
@@ -70,7 +70,7 @@ def check_strength(value, what: str = "--temporal-smoothing", file: Optional[str
 def pair_flows(L_a: np.ndarray, L_b: np.ndarray, preset: str = FLOW_PRESET) -> Tuple[np.ndarray, np.ndarray]:
     """DIS flows between two frames' luminance: (flow a->b, flow b->a), each (H, W, 2)."""
     ua, ub = L_to_u8(L_a), L_to_u8(L_b)
-    return dis_flow(ua, ub, preset), dis_flow(ub, ua, preset)
+    return dis_flow_pair(ua, ub, preset)
 
 
 def neighbour_weight(L_c: np.ndarray, L_n_warped: np.ndarray, consistent: np.ndarray,

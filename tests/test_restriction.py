@@ -244,7 +244,7 @@ def test_instance_gate_stops_propagation_across_instances(monkeypatch):
     ids0[old] = 1
     ids1 = np.zeros((h, w), np.int32)
     ids1[new] = 7                       # another number on this frame: associated by IoU (1/3)
-    monkeypatch.setattr(exemplar, "dis_flow", lambda a, b, preset="medium": np.zeros(a.shape + (2,), np.float32))
+    monkeypatch.setattr(exemplar, "dis_flow_pair", lambda a, b, preset="medium": (np.zeros(a.shape + (2,), np.float32),) * 2)
     inner = (slice(38, 58), slice(55, 66))   # where the object is now and the background was
     got = {}
     for gate in (False, True):

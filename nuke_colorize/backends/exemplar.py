@@ -40,17 +40,18 @@ from ..correspond import features as feats
 from ..correspond import instances, luma_key, luma_prior, position, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
-from ..flow import L_to_u8, dis_flow, fb_consistent, pixel_grid, warp
+from ..flow import PRESETS as FLOW_PRESETS, L_to_u8, dis_flow_pair, fb_consistent, pixel_grid, warp
 from ..refine import upsample_guided
 from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 
 class ExemplarBackend(Backend):
     name = "exemplar"
+    # 11: "fine" DIS flow (full-resolution search, no variational refinement);
     # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "10"
+    version = "11"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -62,7 +63,7 @@ class ExemplarBackend(Backend):
             "search": "coarse_to_fine",  # exhaustive | coarse_to_fine (candidates from a 2x2-pooled grid)
             "coarse_k": 8,              # coarse cells kept per coarse target cell (coarse_to_fine)
             "tap_weights": [1.0, 1.0, 1.0],  # strides 8 / 16 / 32
-            "flow_preset": "medium",
+            "flow_preset": "fine",      # DIS flow: fine (default) | medium | fast | ultrafast
             "reanchor": 0.3,            # fraction of matched colour blended in per frame
             "conf_floor": 0.5,          # similarity mapped to zero reliability
             "refine_radius": 4,
@@ -89,7 +90,7 @@ class ExemplarBackend(Backend):
                                         # much less similar than the best overall (0 = paper: off)
         }
 
-    CHOICES = {"flow_preset": ("ultrafast", "fast", "medium"), "search": ("exhaustive", "coarse_to_fine"),
+    CHOICES = {"flow_preset": FLOW_PRESETS, "search": ("exhaustive", "coarse_to_fine"),
                "restrict": ("none", "dense", "instance", "both")}
     #: (low, high) bounds of the numeric settings (inclusive; None = unbounded).
     RANGES = {"max_working_size": (16, 16384), "feature_size": (64, 2048),
@@ -418,8 +419,7 @@ class ExemplarBackend(Backend):
         if previous is not None:
             u_t, u_p = L_to_u8(L), L_to_u8(previous.state["L"])
             preset = str(self.settings["flow_preset"])
-            f_tp = dis_flow(u_t, u_p, preset)
-            f_pt = dis_flow(u_p, u_t, preset)
+            f_tp, f_pt = dis_flow_pair(u_t, u_p, preset)
             valid = fb_consistent(f_tp, f_pt).astype(np.float32)
             masks = self._track_masks(q, grid, previous, f_tp, valid)
             if masks is not None:
