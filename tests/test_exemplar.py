@@ -75,3 +75,18 @@ def test_track_photometric_check_is_per_frame_and_keep_survives_a_bad_flow_frame
     b0, state0, _ = _track_backend(keep=0.0)
     _, _, _, geo0 = b0._track(state0, zero, np.zeros_like(ones), np.full((h, w), 50.0, np.float32))
     assert geo0.max() == 0.0
+
+
+def test_match_weight_keeps_propagation_where_the_flow_fails_and_the_match_is_unsure():
+    from nuke_colorize.backends.exemplar import match_weight
+
+    valid = np.array([[1.0, 1.0, 0.0, 0.0, 0.0, 0.5]], np.float32)
+    rel = np.array([[1.0, 0.5, 1.0, 0.25, 0.0, 1.0]], np.float32)
+    w = match_weight(valid, rel, 0.3)
+    # flow holds: re-anchoring (0.3 x reliability); flow fails: the match's reliability;
+    # an unsure match (0) leaves the propagated colour where the flow failed
+    np.testing.assert_allclose(w, [[0.3, 0.15, 1.0, 0.25, 0.0, 0.65]], atol=1e-7)
+    ab_p, ab_m = np.float32(20.0), np.float32(-40.0)
+    fused = (1 - w) * ab_p + w * ab_m
+    np.testing.assert_allclose(fused[0, 3], 0.75 * 20 - 0.25 * 40)
+    np.testing.assert_allclose(fused[0, 4], 20.0)

@@ -20,7 +20,8 @@ Per frame t (all at working resolution, L in [0, 100], ab in CIE units):
 4. *Fuse*: where propagation is trustworthy it dominates, but each frame blends in a
    fraction of the matched colour weighted by match confidence (re-anchoring, so drift
    decays geometrically instead of piling up); where it is not (occlusions,
-   disocclusions) the matched colour is used.
+   disocclusions, flow failures) the matched colour takes over as far as the match is
+   reliable and the propagated colour keeps the rest (:func:`match_weight`).
 
 Keyframe references (colour versions of plate frames) are the chain anchors; external
 stills only take part in matching.
@@ -45,13 +46,28 @@ from ..refine import upsample_guided
 from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 
+def match_weight(valid: np.ndarray, reliability: np.ndarray, reanchor: float) -> np.ndarray:
+    """Weight of the matched colour against the propagated one, (H, W) in [0, 1].
+
+    ``valid`` (H, W) in [0, 1]: trust in the flow to the previous frame (forward-backward
+    check, softened); ``reliability`` (H, W) in [0, 1]: the match's. Where the flow holds,
+    ``reanchor * reliability`` (re-anchoring); where it fails, ``reliability``: a
+    confident match replaces the propagated colour, an unsure one leaves it (a failed
+    check is often a flow error, not an occlusion, and then the propagated colour is right;
+    measured on six DAVIS clips at 384x216: +0.05 dB against taking the match whatever
+    its reliability).
+    """
+    return (valid * reanchor + (1.0 - valid)) * reliability
+
+
 class ExemplarBackend(Backend):
     name = "exemplar"
+    # 12: where the flow fails, the match replaces propagation only as far as it is reliable;
     # 11: "fine" DIS flow (full-resolution search, no variational refinement);
     # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "11"
+    version = "12"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -447,7 +463,7 @@ class ExemplarBackend(Backend):
             ab_p = warp(previous.state["ab"], f_tp)
             conf_p = warp(previous.state["conf"], f_tp) if "conf" in previous.state else valid
             lam = float(self.settings["reanchor"])
-            w_m = valid * lam * rel + (1.0 - valid)
+            w_m = match_weight(valid, rel, lam)
             ab = (1.0 - w_m)[..., None] * ab_p + w_m[..., None] * ab_m
             conf = valid * np.maximum(conf_p * (1 - lam), rel) + (1 - valid) * rel
             tracked = self._track(previous.state, f_tp, valid, L, inst) if self.settings["track"] else None
