@@ -17,7 +17,7 @@ from typing import Iterable, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .flow import L_to_u8, dis_flow, fb_consistent, warp
+from .flow import L_to_u8, dis_flow_pair, fb_consistent, warp
 
 # SSIM constants of Wang, Bovik, Sheikh & Simoncelli (IEEE TIP 2004).
 SSIM_K1 = 0.01
@@ -135,8 +135,7 @@ def flicker_flow(L_a: np.ndarray, L_b: np.ndarray) -> Tuple[np.ndarray, np.ndarr
             (:func:`nuke_colorize.flow.fb_consistent`) and that land inside frame t.
     """
     ua, ub = L_to_u8(L_a), L_to_u8(L_b)
-    f_ba = dis_flow(ub, ua)
-    f_ab = dis_flow(ua, ub)
+    f_ba, f_ab = dis_flow_pair(ub, ua)
     return f_ba, fb_consistent(f_ba, f_ab)
 
 
