@@ -232,15 +232,24 @@ def test_dense_masks_restrict_the_keyframe_to_the_tracked_cells(backend_factory,
     assert torch.allclose(warped, want[:, None, None].expand_as(warped), atol=1e-4)
 
 
-def test_window_affinity_blocks_equal_the_dense_product(monkeypatch):
+def test_window_affinity_tiles_equal_the_dense_product(monkeypatch):
+    """Above DENSE_LIMIT the windows are scored tile by tile against the band they can
+    reach: the same values as the dense product, tiles cut at the grid's edges included."""
     from nuke_colorize.correspond import tracking
     g = torch.Generator().manual_seed(0)
-    f1 = torch.nn.functional.normalize(torch.randn(300, 16, generator=g), dim=1)
-    f2 = torch.nn.functional.normalize(torch.randn(280, 16, generator=g), dim=1)
-    flat = torch.randint(0, 280, (300, 25), generator=g)
-    dense = tracking.window_affinity(f1, f2, flat)
+    gh, gw, radius = 23, 37, 4
+    n = gh * gw
+    f1 = torch.nn.functional.normalize(torch.randn(n, 16, generator=g), dim=1)
+    f2 = torch.nn.functional.normalize(torch.randn(n, 16, generator=g), dim=1)
+    dy, dx = torch.meshgrid(torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1), indexing="ij")
+    py, px = torch.arange(n) // gw, torch.arange(n) % gw
+    flat = ((py[:, None] + dy.reshape(1, -1)).clamp(0, gh - 1) * gw
+            + (px[:, None] + dx.reshape(1, -1)).clamp(0, gw - 1))
+    dense = tracking.window_affinity(f1, f2, flat, (gh, gw), radius)
+    assert torch.allclose(dense, (f1 @ f2.t()).gather(1, flat))
     monkeypatch.setattr(tracking, "DENSE_LIMIT", 10)
-    assert torch.allclose(tracking.window_affinity(f1, f2, flat), dense, atol=1e-6)
+    monkeypatch.setattr(tracking, "TILE", 8)                             # 3 x 5 tiles, cut ones at the edges
+    assert torch.allclose(tracking.window_affinity(f1, f2, flat, (gh, gw), radius), dense, atol=1e-6)
 
 
 def test_dense_settings_are_checked(backend_factory):

@@ -95,7 +95,8 @@ class DeepExemplarBackend(Backend):
     """The official DeepExemplar networks at any aspect, reference side cached."""
 
     name = "deepexemplar"
-    version = "3"
+    # 4: dense-tracking masks of large grids scored by tiles (low bits may differ)
+    version = "4"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:

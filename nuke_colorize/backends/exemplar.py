@@ -61,12 +61,14 @@ def match_weight(valid: np.ndarray, reliability: np.ndarray, reanchor: float) ->
 
 class ExemplarBackend(Backend):
     name = "exemplar"
+    # 13: dense-tracking masks' window affinity computed by tiles (10x faster; low bits of
+    # the affinity, and so rarely a mask bit, may differ); nothing else changed;
     # 12: where the flow fails, the match replaces propagation only as far as it is reliable;
     # 11: "fine" DIS flow (full-resolution search, no variational refinement);
     # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "12"
+    version = "13"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
