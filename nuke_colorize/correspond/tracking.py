@@ -48,11 +48,12 @@ def identity(n: int) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)
 def _windows(gh: int, gw: int, radius: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """The (2R+1)^2 window cells of every position of a (gh, gw) grid, dy-major: (N, K)
     flat indices clamped at the borders, and (N, K) bool, False where the window leaves
-    the grid. The same for every frame of a chain, so made once (read only)."""
+    the grid. The same for every frame of a chain, so made once (read only; ~52 MB for
+    the 128 x 72 grid at R = 12, hence only the last two grids are kept)."""
     with torch.inference_mode():
         dy, dx = torch.meshgrid(torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1),
                                 indexing="ij")
