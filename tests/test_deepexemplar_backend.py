@@ -241,10 +241,7 @@ def test_window_affinity_tiles_equal_the_dense_product(monkeypatch):
     n = gh * gw
     f1 = torch.nn.functional.normalize(torch.randn(n, 16, generator=g), dim=1)
     f2 = torch.nn.functional.normalize(torch.randn(n, 16, generator=g), dim=1)
-    dy, dx = torch.meshgrid(torch.arange(-radius, radius + 1), torch.arange(-radius, radius + 1), indexing="ij")
-    py, px = torch.arange(n) // gw, torch.arange(n) % gw
-    flat = ((py[:, None] + dy.reshape(1, -1)).clamp(0, gh - 1) * gw
-            + (px[:, None] + dx.reshape(1, -1)).clamp(0, gw - 1))
+    flat, _ = tracking._windows(gh, gw, radius)                          # what step_candidates passes
     dense = tracking.window_affinity(f1, f2, flat, (gh, gw), radius)
     assert torch.allclose(dense, (f1 @ f2.t()).gather(1, flat))
     monkeypatch.setattr(tracking, "DENSE_LIMIT", 10)
