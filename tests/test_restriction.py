@@ -1,5 +1,7 @@
 """Spatiotemporal restriction of the correspondence (Akimoto et al.): restricted softmax,
 dense-tracking masks, instance IDs from mattes, and their effect on a known scene."""
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -70,6 +72,38 @@ def test_dilated_unpack_adds_the_neighbours():
     u = tracking.unpack_rows(m, slice(14, 15), gh * gw, (gh, gw), margin=1)[0].numpy().reshape(gh, gw)
     assert u.sum() == 9 and u[1:4, 1:4].all()          # position (2, 2) plus its 8 neighbours
 
+
+
+@pytest.mark.parametrize("gw", [8, 24, 48, 96, 128])     # words of 1, 1, 2, 4 and 8 bytes
+def test_packed_dilation_equals_the_boolean_one(gw):
+    gh, rng = 7, np.random.default_rng(gw)
+    bits = rng.random((40, gh * gw)) < 0.03
+    bits[:2] = False
+    bits[1, [0, gw - 1, gh * gw - gw, gh * gw - 1]] = True     # corners: nothing wraps around
+    bits[2, [c for c in (7, 8, 63, 64) if c < gh * gw]] = True  # byte and word boundaries
+    packed = np.packbits(bits, axis=1)
+    for margin in (1, 2):
+        want = tracking.dilate_bool(bits, (gh, gw), margin)
+        got = np.unpackbits(tracking.dilate_packed(packed, (gh, gw), margin), axis=1, count=gh * gw)
+        assert np.array_equal(got.astype(bool), want)
+        assert tracking.unpack_rows(packed, slice(0, 40), gh * gw, (gh, gw), margin).numpy().tolist() == want.tolist()
+    corner = tracking.dilate_bool(bits, (gh, gw), 1)[1].reshape(gh, gw)
+    assert corner.sum() == 16                                  # four 2x2 corner blocks
+
+
+def test_compressed_masks_round_trip_in_both_formats():
+    rng = np.random.default_rng(1)
+    masks = np.where(rng.random((300, 40)) < 0.02, rng.integers(1, 256, (300, 40)), 0).astype(np.uint8)
+    labels = rng.integers(-1, 4, (30, 50)).astype(np.int32)
+    for a in (masks, labels, np.zeros((3, 5), np.uint8)):
+        blob = tracking.compress(a)
+        assert blob.dtype == np.uint8 and blob.ndim == 1
+        back = tracking.decompress(blob)
+        assert back.dtype == a.dtype and np.array_equal(back, a)
+    # the whole-array format of earlier caches (12-byte header, zlib body) is still read
+    old = np.concatenate([np.array([300, 40, 0], np.uint32).view(np.uint8),
+                          np.frombuffer(zlib.compress(masks.tobytes(), 6), np.uint8)])
+    assert np.array_equal(tracking.decompress(old), masks)
 
 # ---------------------------------------------------------------- instances
 def test_iou_association_renames_ids_and_leaves_newcomers_unknown():

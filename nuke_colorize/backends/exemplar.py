@@ -323,11 +323,16 @@ class ExemplarBackend(Backend):
             return None
 
         def allowed(sl: slice) -> torch.Tensor:
-            rows = len(range(*sl.indices(10 ** 12)))
-            out = torch.ones((rows, m_total), dtype=torch.bool)
+            out: Optional[torch.Tensor] = None
             for a, b, tests in parts:
                 for test in tests:
-                    out[:, a:b] &= test(sl)
+                    got = test(sl)                    # a fresh tensor: may be written
+                    if out is None and (a, b) == (0, m_total):
+                        out = got
+                        continue
+                    if out is None:
+                        out = torch.ones((got.shape[0], m_total), dtype=torch.bool)
+                    out[:, a:b] &= got
             return out
         return allowed
 

@@ -168,45 +168,114 @@ def propagate(prev_masks: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return out
 
 
-def unpack_rows(masks: np.ndarray, rows: slice, m: int, grid_hw: Tuple[int, int],
+def unpack_rows(masks: np.ndarray, rows, m: int, grid_hw: Tuple[int, int],
                 margin: int = 0) -> torch.Tensor:
-    """Boolean (rows, M) restriction for a slice of target positions, optionally dilated by
-    ``margin`` cells on the reference grid ``grid_hw`` (M = gh * gw) to absorb sub-cell drift."""
-    bits = np.unpackbits(masks[rows], axis=1, count=m).view(bool)
+    """Boolean (rows, M) restriction for a slice (or index array) of target positions,
+    optionally dilated by ``margin`` cells on the reference grid ``grid_hw`` (M = gh * gw)
+    to absorb sub-cell drift. Grids whose width is a multiple of 8 are dilated in the
+    packed form (:func:`dilate_packed`, 8-64x less memory traffic), others on booleans."""
+    part = masks[rows]
+    if margin > 0 and grid_hw[1] % 8 == 0:
+        part, margin = dilate_packed(part, grid_hw, margin), 0
+    bits = np.unpackbits(part, axis=1, count=m).view(bool)
     if margin > 0:
-        gh, gw = grid_hw
-        g = bits.reshape(-1, gh, gw)
-        for _ in range(int(margin)):           # 3x3 dilation, separable, by shifted ORs
-            d = g.copy()
-            d[:, 1:] |= g[:, :-1]
-            d[:, :-1] |= g[:, 1:]
-            g = d.copy()
-            g[:, :, 1:] |= d[:, :, :-1]
-            g[:, :, :-1] |= d[:, :, 1:]
-        bits = g.reshape(-1, m)
+        bits = dilate_bool(bits, grid_hw, margin)
     return torch.from_numpy(np.ascontiguousarray(bits))
+
+
+def dilate_bool(bits: np.ndarray, grid_hw: Tuple[int, int], margin: int) -> np.ndarray:
+    """(rows, M) bool sets on the grid ``grid_hw`` -> the same, each dilated ``margin`` times
+    by the 3x3 square (separable shifted ORs)."""
+    gh, gw = grid_hw
+    g = bits.reshape(-1, gh, gw)
+    for _ in range(int(margin)):
+        d = g.copy()
+        d[:, 1:] |= g[:, :-1]
+        d[:, :-1] |= g[:, 1:]
+        g = d.copy()
+        g[:, :, 1:] |= d[:, :, :-1]
+        g[:, :, :-1] |= d[:, :, 1:]
+    return g.reshape(bits.shape)
+
+
+def dilate_packed(masks: np.ndarray, grid_hw: Tuple[int, int], margin: int) -> np.ndarray:
+    """:func:`dilate_bool` on packed bit sets: (rows, M / 8) uint8 (``numpy.packbits`` order,
+    the grid width a multiple of 8, so every grid row starts on a byte) -> the same.
+
+    Each grid row is taken as words of the widest unsigned type that divides it (uint64
+    for a 128-cell row), byte-swapped so that bit order is cell order: a neighbour in x is
+    a one-bit shift, with the bit that crosses a word boundary carried from the adjacent
+    word; a neighbour in y is the adjacent row of words."""
+    gh, gw = grid_hw
+    if gw % 8:
+        raise ValueError(f"packed dilation needs a grid width that is a multiple of 8, got {gw}")
+    row_bytes = gw // 8
+    word = next(w for w in (8, 4, 2, 1) if row_bytes % w == 0)
+    dt = np.dtype(f"uint{8 * word}")
+    one, top = dt.type(1), dt.type(8 * word - 1)
+    g = np.ascontiguousarray(masks).reshape(-1, gh, row_bytes).view(dt)
+    if word > 1 and np.little_endian:
+        g = g.byteswap()                     # most significant bit = first cell of the word
+    for _ in range(int(margin)):
+        d = g.copy()
+        d[:, 1:] |= g[:, :-1]
+        d[:, :-1] |= g[:, 1:]
+        g = d | (d << one) | (d >> one)
+        g[:, :, :-1] |= d[:, :, 1:] >> top           # first cell of the next word
+        g[:, :, 1:] |= (d[:, :, :-1] & one) << top   # last cell of the previous word
+    if word > 1 and np.little_endian:
+        g = g.byteswap()
+    return np.ascontiguousarray(g).view(np.uint8).reshape(masks.shape)
 
 
 _DTYPES = (np.uint8, np.int32)
 
 
+def _units(a: np.ndarray) -> np.ndarray:
+    """The bytes of a C-contiguous array as the widest unsigned units that tile it: uint64
+    when its size allows (a non-zero search over 8x fewer elements), else uint8."""
+    raw = a.reshape(-1).view(np.uint8)
+    return raw.view(np.uint64) if raw.size % 8 == 0 else raw
+
+
 def compress(a: np.ndarray) -> np.ndarray:
-    """A 2-D uint8 (bit-set masks) or int32 (instance map) array -> a 1-D uint8 array
-    (header: rows, columns, dtype code; zlib body), the form the shot cache stores."""
+    """A 2-D uint8 (bit-set masks) or int32 (instance map) array -> a 1-D uint8 array, the
+    form the shot cache stores.
+
+    Header: rows, columns, format code, count of non-zero units (uint32 each). Format
+    ``2 + dtype index``: the masks are local, so few units are non-zero (~25 k of 1.3 M
+    uint64 at 854x480); the body is zlib (level 1) of the gaps between the non-zero units
+    (uint32) followed by their values (:func:`_units`). Smaller than, and ~4x as fast as,
+    zlib over the whole array (format ``dtype index``, 12-byte header, still read by
+    :func:`decompress`)."""
     a = np.ascontiguousarray(a)
     code = next(i for i, d in enumerate(_DTYPES) if a.dtype == d)
     n, b = a.shape
-    head = np.array([n, b, code], dtype=np.uint32).view(np.uint8)
-    body = np.frombuffer(zlib.compress(a.tobytes(), 6), dtype=np.uint8)
-    return np.concatenate([head, body])
+    units = _units(a)
+    if units.size >= 2 ** 32:                  # gaps might not fit uint32: the whole array
+        head = np.array([n, b, code], dtype=np.uint32).view(np.uint8)
+        return np.concatenate([head, np.frombuffer(zlib.compress(a.tobytes(), 6), dtype=np.uint8)])
+    idx = np.flatnonzero(units)
+    gaps = np.diff(idx, prepend=0).astype(np.uint32)
+    head = np.array([n, b, 2 + code, idx.size], dtype=np.uint32).view(np.uint8)
+    body = zlib.compress(gaps.tobytes() + units[idx].tobytes(), 1)
+    return np.concatenate([head, np.frombuffer(body, dtype=np.uint8)])
 
 
 def decompress(blob: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`compress`."""
+    """Inverse of :func:`compress` (both formats)."""
     blob = np.ascontiguousarray(blob, dtype=np.uint8)
     n, b, code = (int(v) for v in blob[:12].view(np.uint32))
-    raw = zlib.decompress(blob[12:].tobytes())
-    return np.frombuffer(raw, dtype=_DTYPES[code]).reshape(n, b).copy()
+    if code < len(_DTYPES):                    # whole-array zlib, 12-byte header
+        raw = zlib.decompress(blob[12:].tobytes())
+        return np.frombuffer(raw, dtype=_DTYPES[code]).reshape(n, b).copy()
+    out = np.zeros((n, b), dtype=_DTYPES[code - 2])
+    units = _units(out)
+    k = int(blob[12:16].view(np.uint32)[0])
+    raw = zlib.decompress(blob[16:].tobytes())
+    idx = np.cumsum(np.frombuffer(raw, dtype=np.uint32, count=k), dtype=np.int64)
+    units[idx] = np.frombuffer(raw, dtype=units.dtype, count=k, offset=4 * k)
+    return out
 
 
 def reach_counts(masks: np.ndarray) -> np.ndarray:
