@@ -294,3 +294,31 @@ def test_instance_gate_stops_propagation_across_instances(monkeypatch):
         got[gate] = np.median(res.ab[inner], axis=(0, 1))
     assert np.abs(got[False] - (0.0, 30.0)).max() < 5      # background colour dragged in
     assert got[True][0] > 45 and np.abs(got[True] - (60.0, 40.0)).max() < 15   # the object's red
+
+
+def test_tracking_masks_bring_their_slack_and_instance_ids_stay_hard():
+    """The fallback slack: tracking masks are estimates (``mask_slack`` applies where they
+    restrict); compositor mattes are not (only ``restrict_slack``, off by default)."""
+    from nuke_colorize.backends.base import Reference
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+
+    L, (left, right) = _two_objects()
+    ids = np.zeros(L.shape, np.int32)
+    ids[left], ids[right] = 1, 2
+    ref = Reference(lab=np.dstack([L, np.zeros(L.shape + (2,), np.float32)]), frame=0, matte=ids)
+
+    def restriction(masks, labels, **settings):
+        be = ExemplarBackend({"feature_size": 128, "restrict": "both", **settings})
+        be.set_references([ref])
+        grid = be._blocks[0][2]
+        n = grid[0] * grid[1]
+        return be._restriction(grid, 0, tracking.identity(n) if masks else None,
+                               instances.to_grid(ids, grid) if labels else None, None)
+
+    allowed, slack = restriction(masks=False, labels=True)
+    assert allowed is not None and slack is None
+    assert restriction(masks=True, labels=True)[1] == pytest.approx(0.05)
+    assert restriction(masks=True, labels=False, restrict_slack=0.02)[1] == pytest.approx(0.02)
+    assert restriction(masks=False, labels=True, restrict_slack=0.3)[1] == pytest.approx(0.3)
+    assert restriction(masks=True, labels=False, mask_slack=0.0)[1] is None
+    assert restriction(masks=False, labels=False) == (None, None)
