@@ -104,6 +104,12 @@ def test_compressed_masks_round_trip_in_both_formats():
     old = np.concatenate([np.array([300, 40, 0], np.uint32).view(np.uint8),
                           np.frombuffer(zlib.compress(masks.tobytes(), 6), np.uint8)])
     assert np.array_equal(tracking.decompress(old), masks)
+    # a blob that does not describe its array is refused, not scattered out of bounds
+    blob = tracking.compress(masks)
+    head = blob[:16].view(np.uint32).copy()
+    head[0] = 2                                           # claims 2 rows instead of 300
+    with pytest.raises(ValueError, match="mask blob"):
+        tracking.decompress(np.concatenate([head.view(np.uint8), blob[16:]]))
 
 # ---------------------------------------------------------------- instances
 def test_iou_association_renames_ids_and_leaves_newcomers_unknown():

@@ -273,7 +273,11 @@ def decompress(blob: np.ndarray) -> np.ndarray:
     units = _units(out)
     k = int(blob[12:16].view(np.uint32)[0])
     raw = zlib.decompress(blob[16:].tobytes())
+    if len(raw) != k * (4 + units.dtype.itemsize):
+        raise ValueError(f"mask blob: {len(raw)} bytes for {k} non-zero units of a {n}x{b} array")
     idx = np.cumsum(np.frombuffer(raw, dtype=np.uint32, count=k), dtype=np.int64)
+    if k and idx[-1] >= units.size:
+        raise ValueError(f"mask blob: unit {idx[-1]} outside a {n}x{b} array")
     units[idx] = np.frombuffer(raw, dtype=units.dtype, count=k, offset=4 * k)
     return out
 
