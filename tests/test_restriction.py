@@ -73,7 +73,6 @@ def test_dilated_unpack_adds_the_neighbours():
     assert u.sum() == 9 and u[1:4, 1:4].all()          # position (2, 2) plus its 8 neighbours
 
 
-
 @pytest.mark.parametrize("gw", [8, 24, 48, 96, 128])     # words of 1, 1, 2, 4 and 8 bytes
 def test_packed_dilation_equals_the_boolean_one(gw):
     gh, rng = 7, np.random.default_rng(gw)
@@ -110,6 +109,7 @@ def test_compressed_masks_round_trip_in_both_formats():
     head[0] = 2                                           # claims 2 rows instead of 300
     with pytest.raises(ValueError, match="mask blob"):
         tracking.decompress(np.concatenate([head.view(np.uint8), blob[16:]]))
+
 
 # ---------------------------------------------------------------- instances
 def test_iou_association_renames_ids_and_leaves_newcomers_unknown():
