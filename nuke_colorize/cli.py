@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import signal
 import sys
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _TERMINATED = []
+_INTERRUPTED = []
 
 
 def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up temp files, exit 143
@@ -41,6 +43,7 @@ def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: clean up temp fil
 
 
 def _interrupted() -> int:
+    _INTERRUPTED.append(True)
     what = "terminated" if _TERMINATED else "interrupted"
     print(f"nuke-colorize: {what}; no partial output was left behind", file=sys.stderr)
     return 128 + int(_TERMINATED[0]) if _TERMINATED else 130
@@ -83,5 +86,23 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
 
 
+def run() -> None:
+    """The console script: :func:`main`, then exit with its code.
+
+    After a Ctrl-C / SIGTERM (temporary files already removed, the one line already printed)
+    the process leaves at once with ``os._exit``: interpreter shutdown would otherwise run
+    library teardown (OpenCV / PyTorch thread pools, C++ static destructors) in whatever state
+    the signal caught them, which now and then aborts (SIGABRT) or waits forever."""
+    code = main()
+    if _INTERRUPTED:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -6,10 +6,9 @@ image B, i.e. ``A(x) ~ B(x + flow(x))``. :func:`warp` samples an image of B at
 """
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from functools import lru_cache
-from typing import Dict, Tuple
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -48,24 +47,39 @@ def dis_flow(a_u8: np.ndarray, b_u8: np.ndarray, preset: str = "medium") -> np.n
     return dis.calc(np.ascontiguousarray(a_u8), np.ascontiguousarray(b_u8), None)
 
 
-_POOL: Dict[int, ThreadPoolExecutor] = {}
+class _Side(threading.Thread):
+    """One call run on its own thread; :meth:`result` joins it and returns or re-raises.
 
+    A thread per call rather than a pool: a Ctrl-C / SIGTERM landing between a
+    ``ThreadPoolExecutor`` starting its worker and registering it for shutdown left the
+    interpreter's exit waiting for that idle worker forever. This thread ends with its call
+    (milliseconds). Not a daemon: a daemon thread still inside OpenCV at interpreter shutdown
+    is killed mid-C++ and aborts the process."""
 
-def _pool() -> ThreadPoolExecutor:
-    """This process's flow thread (a forked child must not inherit its parent's pool,
-    whose thread does not exist in the child)."""
-    pid = os.getpid()
-    if pid not in _POOL:
-        _POOL.clear()
-        _POOL[pid] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dis")
-    return _POOL[pid]
+    def __init__(self, fn, *args):
+        super().__init__(name="dis")
+        self._call, self._value, self._error = (fn, args), None, None
+
+    def run(self):
+        fn, args = self._call
+        try:
+            self._value = fn(*args)
+        except BaseException as err:  # noqa: BLE001 - handed to the caller by result()
+            self._error = err
+
+    def result(self):
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def dis_flow_pair(a_u8: np.ndarray, b_u8: np.ndarray, preset: str = "medium") -> Tuple[np.ndarray, np.ndarray]:
     """(flow A -> B, flow B -> A), as two :func:`dis_flow` calls run side by side on two
     threads (OpenCV releases the GIL; DIS itself hardly parallelises, so this halves the
     wall time on two cores). Each flow is the same bits as a lone :func:`dis_flow` call."""
-    back = _pool().submit(dis_flow, b_u8, a_u8, preset)
+    back = _Side(dis_flow, b_u8, a_u8, preset)
+    back.start()
     return dis_flow(a_u8, b_u8, preset), back.result()
 
 
