@@ -80,7 +80,11 @@ def dis_flow_pair(a_u8: np.ndarray, b_u8: np.ndarray, preset: str = "medium") ->
     wall time on two cores). Each flow is the same bits as a lone :func:`dis_flow` call."""
     back = _Side(dis_flow, b_u8, a_u8, preset)
     back.start()
-    return dis_flow(a_u8, b_u8, preset), back.result()
+    try:
+        forward = dis_flow(a_u8, b_u8, preset)
+    finally:  # never leave the side thread behind, whatever the forward call raised
+        back.join()
+    return forward, back.result()
 
 
 def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:

@@ -72,3 +72,14 @@ def test_pair_is_bit_identical_to_two_single_calls_and_consistent():
     # the round trip closes on the background (away from the square and the border)
     ok = fb_consistent(fab, fba)
     assert ok[20:80, 20:-20].mean() > 0.99
+
+
+def test_pair_reraises_the_side_threads_error_and_leaves_no_thread():
+    import threading
+
+    a, b, _ = _scene()
+    with pytest.raises(KeyError):
+        dis_flow_pair(a, b, "no-such-preset")
+    assert not [t for t in threading.enumerate() if t.name == "dis"]
+    dis_flow_pair(a, b, "fine")
+    assert not [t for t in threading.enumerate() if t.name == "dis"]

@@ -145,3 +145,27 @@ def test_sigterm_during_shot_render_leaves_a_resumable_cache(long_shot, tmp_path
     for p in _outputs(folder):
         assert hx.reads_back(p) is None, p
     assert hx.temp_files(folder) == []
+
+
+def test_interrupted_command_leaves_without_interpreter_teardown(tmp_path):
+    """After the one 'interrupted' line the console entry point exits at once (os._exit):
+    no atexit handler or thread join of interpreter shutdown runs, so a signal that caught a
+    library's thread pool half-started can neither hang the exit nor abort it. An ordinary
+    run still exits through normal shutdown."""
+    marker = tmp_path / "atexit-ran"
+    code = ("import atexit, pathlib, sys\n"
+            "import nuke_colorize.cli as cli\n"
+            f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'ran')\n"
+            "def main(argv=None):\n"
+            "    return cli._interrupted() if sys.argv[1] == 'interrupt' else 0\n"
+            "cli.main = main\n"
+            "cli.run()\n")
+    done = subprocess.run([sys.executable, "-c", code, "interrupt"], env=hx.cli_env(),
+                          capture_output=True, text=True, timeout=EXIT_TIMEOUT_S)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.strip() == "nuke-colorize: interrupted; no partial output was left behind"
+    assert not marker.exists()
+    done = subprocess.run([sys.executable, "-c", code, "ok"], env=hx.cli_env(),
+                          capture_output=True, text=True, timeout=EXIT_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr
+    assert marker.read_text() == "ran"
