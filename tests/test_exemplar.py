@@ -90,3 +90,27 @@ def test_match_weight_keeps_propagation_where_the_flow_fails_and_the_match_is_un
     fused = (1 - w) * ab_p + w * ab_m
     np.testing.assert_allclose(fused[0, 3], 0.75 * 20 - 0.25 * 40)
     np.testing.assert_allclose(fused[0, 4], 20.0)
+
+
+def test_track_reads_the_keyframe_chroma_averaged_over_its_uncertainty():
+    from nuke_colorize.backends.base import Reference
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+    h, w = 48, 64
+    rng = np.random.default_rng(1)
+    lab = np.zeros((h, w, 3), np.float32)
+    lab[..., 0] = 50.0
+    lab[..., 1] = 30.0 + rng.normal(0.0, 5.0, (h, w))     # a* = 30 with grain of std 5
+    lab[..., 2] = -10.0
+    state = {"disp": np.zeros((h, w, 2), np.float32), "tconf": np.ones((h, w), np.float32),
+             "anchor": np.array([0], np.int32)}
+    zero, ones = np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
+    got = {}
+    for sigma in (0.0, 1.0):      # pixels; the setting is per 1000 of the long side (64)
+        b = ExemplarBackend({"feature_size": 64, "track_chroma_blur": sigma * 1000.0 / w})
+        b.set_references([Reference(lab=lab, frame=0)])
+        got[sigma] = b._track(state, zero, ones, lab[..., 0])[0]
+    assert np.array_equal(got[0.0], lab[..., 1:])          # off: the keyframe's chroma as it is
+    inner = got[1.0][4:-4, 4:-4]
+    # a Gaussian of sigma 1 pixel passes 1 / (2 sqrt(pi)) = 0.28 of white noise's std
+    assert abs(inner[..., 0].std() / 5.0 - 0.28) < 0.05
+    assert abs(inner[..., 0].mean() - 30.0) < 0.2 and np.allclose(inner[..., 1], -10.0, atol=1e-4)
