@@ -92,7 +92,7 @@ def test_match_weight_keeps_propagation_where_the_flow_fails_and_the_match_is_un
     np.testing.assert_allclose(fused[0, 4], 20.0)
 
 
-def test_track_reads_the_keyframe_chroma_averaged_over_its_uncertainty():
+def test_track_reads_the_keyframe_chroma_through_a_pixel_scale_blur():
     from nuke_colorize.backends.base import Reference
     from nuke_colorize.backends.exemplar import ExemplarBackend
     h, w = 48, 64
