@@ -31,7 +31,7 @@ from nuke_colorize.evaluate import evaluate_clip, list_frames, load_ground_truth
 from nuke_colorize.library import descriptors as D
 from nuke_colorize.library.auto import sample_frames
 from nuke_colorize.library.index import LibraryIndex
-from nuke_colorize.library.query import WEIGHTS, part_similarities, rank
+from nuke_colorize.library.query import global_scores, part_similarities, rank
 
 
 def candidates(index: LibraryIndex, score: np.ndarray, own: str, top: int) -> list:
@@ -68,8 +68,7 @@ def main() -> int:
         gt = load_ground_truth(list_frames(clip_dir)[:args.frames], None)
         picks = sample_frames(list(range(len(gt))), 5)
         q = D.describe_L(net, [D.small_L_from_linear_y(luminance(u8_to_linear(gt[f]))) for f in picks], "cpu")
-        sims = part_similarities(index, q)
-        score = sum(WEIGHTS[p] * sims[p] for p in WEIGHTS) / sum(WEIGHTS.values())
+        score = global_scores(part_similarities(index, q))
         chosen = [m.path for m in rank(index, q, top=args.k, exclude_groups={clip})]
         auto = evaluate_clip(clip_dir, size=size, limit_frames=args.frames, stills=chosen, settings=settings)
         rows = []

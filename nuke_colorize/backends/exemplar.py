@@ -439,12 +439,13 @@ class ExemplarBackend(Backend):
         """
         if "disp" not in prev_state:
             return None
-        ref = self.references[int(prev_state["anchor"][0])]
+        anchor = int(prev_state["anchor"][0])
+        ref = self.references[anchor]
         h, w = L.shape
         disp = warp(prev_state["disp"], f_tp) + f_tp
         keep = float(self.settings["track_keep"])
         geo = warp(prev_state["tconf"], f_tp) * (keep + (1.0 - keep) * valid)
-        ab_t = warp(self._track_ab[int(prev_state["anchor"][0])], disp)
+        ab_t = warp(self._track_ab[anchor], disp)
         L_t = warp(ref.lab[..., 0], disp)
         dL = cv2.GaussianBlur(np.abs(L_t - L), (0, 0), 2.0)
         sigma = float(self.settings["track_sigma"])

@@ -49,6 +49,14 @@ def part_similarities(index: LibraryIndex, queries: Sequence[Dict[str, np.ndarra
     return out
 
 
+def global_scores(sims: Dict[str, np.ndarray], weights: Optional[Dict[str, float]] = None) -> np.ndarray:
+    """(N,) score of every still (see the module doc), in [-1, 1], from
+    :func:`part_similarities`' per-part cosines and the part weights (default :data:`WEIGHTS`)."""
+    w = dict(WEIGHTS if weights is None else weights)
+    total = sum(w.values()) or 1.0
+    return sum(w[p] * sims[p] for p in w) / total
+
+
 def local_coverage(index: LibraryIndex, rows: Sequence[int],
                    queries: Sequence[Dict[str, np.ndarray]]) -> np.ndarray:
     """(M, n*40) best cosine, over each candidate still's cells, of every query cell."""
@@ -89,10 +97,8 @@ def rank(index: LibraryIndex, queries: Sequence[Dict[str, np.ndarray]], top: int
     """
     if not queries or not len(index):
         return []
-    w = dict(WEIGHTS if weights is None else weights)
     sims = part_similarities(index, queries)
-    total = sum(w.values()) or 1.0
-    score = sum(w[p] * sims[p] for p in w) / total
+    score = global_scores(sims, weights)
     ok = np.ones(len(index), bool)
     if exclude_groups:
         ex = set(exclude_groups)
