@@ -30,6 +30,15 @@ The objective is strongly convex; a fixed number of accelerated primal-dual iter
 (Chambolle and Pock 2011, Algorithm 2) gives a deterministic answer. Only chroma is
 touched: the pipeline puts the result on the plate's own luminance as always.
 
+The whole filter is applied ``PASSES`` (3) times, each pass on the previous pass's chroma
+with the same flows and neighbour weights: the support grows to +-PASSES x RADIUS frames
+along the flow (trajectories chained through trusted neighbours only) while the flows are
+computed once per frame pair. On automatic-mode results of six DAVIS clips (first 30
+frames, 384x216, strength 1) one pass cut flicker by 22%, two by 31%, three by 37%, and a
+single pass over +-4 frames by 31% (twice the flows; direct flows between far frames fail
+more often). Each pass lets a little more of a moving colour edge through (a 70-unit edge:
+99th percentile 1.9 units after one pass, 4.0 after three).
+
 Conventions: ``ab`` (H, W, 2) float32 CIE a*, b*; ``L`` (H, W) float32 CIE L* in [0, 100];
 flows (H, W, 2) float32 as in :mod:`nuke_colorize.flow` (``A(x) ~ B(x + flow_ab(x))``).
 """
@@ -48,6 +57,7 @@ SIGMA_L = 6.0           # L* disagreement at which a neighbour's weight falls to
 TV_WEIGHT = 1.0         # mu: TV weight per unit strength (ab units x pixels)
 SIGMA_EDGE = 4.0        # L* step across which the TV coupling falls to 1/e
 ITERATIONS = 15         # primal-dual iterations (accelerated; the correction is small)
+PASSES = 3              # the filter applied this many times (support +-PASSES x RADIUS frames)
 FLOW_PRESET = "medium"
 
 Neighbour = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -88,12 +98,18 @@ def neighbour_weight(L_c: np.ndarray, L_n_warped: np.ndarray, consistent: np.nda
     return (keep.astype(np.float32) * np.exp(-(dL / float(sigma_L)) ** 2)).astype(np.float32)
 
 
-def warp_neighbour(L_c: np.ndarray, nb: Neighbour, sigma_L: float = SIGMA_L) -> Tuple[np.ndarray, np.ndarray]:
-    """A neighbour's chroma on the centre's grid and its trust: ((H, W, 2), (H, W))."""
-    ab_n, L_n, f_cn, f_nc = nb
-    ab_w = warp(ab_n, f_cn)
-    w = neighbour_weight(L_c, warp(L_n, f_cn), fb_consistent(f_cn, f_nc), sigma_L)
-    return ab_w, w
+def neighbour_trust(L_c: np.ndarray, nb: Neighbour, sigma_L: float = SIGMA_L) -> np.ndarray:
+    """:func:`neighbour_weight` of a neighbour (only its luminance and flows are used), (H, W)."""
+    _, L_n, f_cn, f_nc = nb
+    return neighbour_weight(L_c, warp(L_n, f_cn), fb_consistent(f_cn, f_nc), sigma_L)
+
+
+def warp_neighbour(L_c: np.ndarray, nb: Neighbour, sigma_L: float = SIGMA_L,
+                   trust: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """A neighbour's chroma on the centre's grid and its trust: ((H, W, 2), (H, W));
+    ``trust`` when already known (it depends on luminance and flows only)."""
+    ab_n, _, f_cn, _ = nb
+    return warp(ab_n, f_cn), (neighbour_trust(L_c, nb, sigma_L) if trust is None else trust)
 
 
 def temporal_data(ab_c: np.ndarray, warped: Sequence[Tuple[np.ndarray, np.ndarray]],
@@ -192,29 +208,32 @@ def tv_solve(m: np.ndarray, D: np.ndarray, L: np.ndarray, mu: float,
 # ---------------------------------------------------------------------- one frame, a clip
 def smooth_frame(ab_c: np.ndarray, L_c: np.ndarray, neighbours: Sequence[Neighbour], strength: float,
                  tv_weight: float = TV_WEIGHT, sigma_L: float = SIGMA_L,
-                 iterations: int = ITERATIONS) -> np.ndarray:
+                 iterations: int = ITERATIONS, trust: Optional[Sequence[np.ndarray]] = None) -> np.ndarray:
     """Smoothed chroma of the centre frame, (H, W, 2) float32.
 
     Args:
         ab_c: (H, W, 2) centre chroma; L_c: (H, W) centre luminance (L*).
         neighbours: the other frames of the window (see :data:`Neighbour`), in a fixed order.
         strength: s >= 0 (0 returns ``ab_c`` unchanged, bit for bit).
+        trust: the neighbours' :func:`neighbour_trust` when already known (passes reuse it).
     """
     ab_c = np.asarray(ab_c, np.float32)
     if not strength > 0:
         return ab_c.copy()
-    warped = [warp_neighbour(L_c, nb, sigma_L) for nb in neighbours]
+    trust = [None] * len(neighbours) if trust is None else list(trust)
+    warped = [warp_neighbour(L_c, nb, sigma_L, tr) for nb, tr in zip(neighbours, trust)]
     m, D = temporal_data(ab_c, warped, strength)
     correction = tv_solve(m - ab_c, D, L_c, tv_weight * float(strength), iterations)
     return ab_c + correction
 
 
 def smooth_sequence(ab: np.ndarray, L: np.ndarray, strength: float, radius: int = RADIUS,
-                    keep: Iterable[int] = (), **kw) -> np.ndarray:
+                    keep: Iterable[int] = (), passes: int = PASSES, **kw) -> np.ndarray:
     """Smooth every frame of a clip: ab (T, H, W, 2), L (T, H, W) -> (T, H, W, 2) float32.
 
-    Frame t uses frames max(0, t-r)..min(T-1, t+r); frames listed in ``keep`` (keyframes)
-    are returned unchanged. Each frame pair's flows are computed once.
+    Each of the ``passes`` passes smooths frame t over frames max(0, t-r)..min(T-1, t+r)
+    of the previous pass's result; frames listed in ``keep`` (keyframes) are returned
+    unchanged by every pass. Each frame pair's flows are computed once.
     """
     ab = np.asarray(ab, np.float32)
     T = ab.shape[0]
@@ -225,14 +244,20 @@ def smooth_sequence(ab: np.ndarray, L: np.ndarray, strength: float, radius: int 
             flows[(a, b)], flows[(b, a)] = pair_flows(L[a], L[b])
         return flows[(a, b)]
 
+    trusts: Dict[Tuple[int, int], np.ndarray] = {}
     keep = set(int(k) for k in keep)
     out = ab.copy()
-    for t in range(T):
-        if t in keep:
-            continue
-        nbs = [(ab[n], L[n], flow(t, n), flow(n, t))
-               for n in range(max(0, t - radius), min(T, t + radius + 1)) if n != t]
-        out[t] = smooth_frame(ab[t], L[t], nbs, strength, **kw)
+    for _ in range(int(passes) if strength > 0 else 0):
+        prev, out = out, out.copy()
+        for t in range(T):
+            if t in keep:
+                continue
+            window = [n for n in range(max(0, t - radius), min(T, t + radius + 1)) if n != t]
+            nbs = [(prev[n], L[n], flow(t, n), flow(n, t)) for n in window]
+            for n, nb in zip(window, nbs):
+                if (t, n) not in trusts:
+                    trusts[(t, n)] = neighbour_trust(L[t], nb, kw.get("sigma_L", SIGMA_L))
+            out[t] = smooth_frame(prev[t], L[t], nbs, strength, trust=[trusts[(t, n)] for n in window], **kw)
     return out
 
 
@@ -247,27 +272,31 @@ class TemporalStage:
         wanted: frames to hand back (None: all).
         strength: s > 0 (see the module docstring).
         keep: frames returned unchanged (keyframes keep their painted colour).
+        passes: times the filter is applied (:data:`PASSES`); a frame's output then depends
+            on the results within ``passes * radius`` positions of it.
         L_of: frame -> (H, W) working-resolution L*, for results whose ``state`` has no "L".
 
-    ``needed()`` lists every frame whose result must be fed (wanted frames and their
-    windows); ``add(frame, result)`` returns the frames that became ready as
+    ``needed()`` lists every frame whose result must be fed (wanted frames and the frames
+    within ``passes * radius`` positions); ``add(frame, result)`` returns the frames that became ready as
     ``[(frame, Result)]`` (the result with ``ab`` replaced); nothing is kept longer than a
     pending window needs it. The output of a frame depends only on the results of its
-    window (flows are recomputed from them), so any order of arrival gives the same bits.
+    window (flows are recomputed from them; intermediate passes are kept per frame, each
+    computed from a complete window), so any order of arrival gives the same bits.
     """
 
     def __init__(self, frames: Sequence[int], wanted: Optional[Iterable[int]], strength: float,
                  keep: Iterable[int] = (), radius: int = RADIUS,
-                 L_of: Optional[Callable[[int], np.ndarray]] = None):
+                 L_of: Optional[Callable[[int], np.ndarray]] = None, passes: int = PASSES):
         self.order = sorted(set(int(f) for f in frames))
         self.pos = {f: i for i, f in enumerate(self.order)}
         self.strength = float(strength)
         self.radius = int(radius)
+        self.passes = max(1, int(passes))
         self.keep = set(int(k) for k in keep)
         self.L_of = L_of
         wanted_list = self.order if wanted is None else sorted(set(int(f) for f in wanted))
         self.windows: Dict[int, List[int]] = {f: ([f] if f in self.keep or f not in self.pos
-                                                  else self.window(f)) for f in wanted_list}
+                                                  else self.window(f, self.passes)) for f in wanted_list}
         self.users: Dict[int, set] = {}
         for f, win in self.windows.items():
             for g in win:
@@ -277,10 +306,13 @@ class TemporalStage:
         self.L: Dict[int, np.ndarray] = {}
         self.results: Dict[int, Result] = {}
         self.flows: Dict[Tuple[int, int], np.ndarray] = {}
+        self.levels: Dict[Tuple[int, int], np.ndarray] = {}   # (pass, frame) -> ab after it
+        self.trust: Dict[Tuple[int, int], np.ndarray] = {}    # (frame, neighbour) -> weight
 
-    def window(self, frame: int) -> List[int]:
-        i = self.pos[frame]
-        return self.order[max(0, i - self.radius): i + self.radius + 1]
+    def window(self, frame: int, passes: int = 1) -> List[int]:
+        """The frames within ``passes * radius`` positions of ``frame`` (clipped to the shot)."""
+        i, r = self.pos[frame], self.radius * int(passes)
+        return self.order[max(0, i - r): i + r + 1]
 
     def needed(self) -> List[int]:
         return sorted(self.users)
@@ -309,13 +341,27 @@ class TemporalStage:
             self.flows[(a, b)], self.flows[(b, a)] = pair_flows(self.L[a], self.L[b])
         return self.flows[(a, b)]
 
+    def _level(self, k: int, g: int) -> np.ndarray:
+        """Frame g's chroma after ``k`` passes (0: as it arrived; keyframes stay as they are),
+        from the neighbours of its window that arrived; kept until g's data is dropped."""
+        if k == 0 or g in self.keep:
+            return self.ab[g]
+        key = (k, g)
+        if key not in self.levels:
+            window = [n for n in self.window(g) if n != g and n in self.ab]
+            nbs = [(self._level(k - 1, n), self.L[n], self._flow(g, n), self._flow(n, g)) for n in window]
+            for n, nb in zip(window, nbs):
+                if (g, n) not in self.trust:
+                    self.trust[(g, n)] = neighbour_trust(self.L[g], nb)
+            self.levels[key] = smooth_frame(self._level(k - 1, g), self.L[g], nbs, self.strength,
+                                            trust=[self.trust[(g, n)] for n in window])
+        return self.levels[key]
+
     def _emit(self, f: int) -> Result:
         res = self.results.pop(f)
         if f not in self.keep:
-            nbs = [(self.ab[g], self.L[g], self._flow(f, g), self._flow(g, f))
-                   for g in self.windows[f] if g != f and g in self.ab]
-            ab = smooth_frame(self.ab[f], self.L[f], nbs, self.strength)
-            res = Result(ab=ab, confidence=res.confidence, state=res.state, info=dict(res.info))
+            res = Result(ab=self._level(self.passes, f).copy(), confidence=res.confidence, state=res.state,
+                         info=dict(res.info))
         self.pending.discard(f)
         for g in self.windows[f]:
             users = self.users.get(g)
@@ -325,6 +371,10 @@ class TemporalStage:
                     del self.users[g]
                     self.ab.pop(g, None)
                     self.L.pop(g, None)
+                    for key in [k for k in self.levels if k[1] == g]:
+                        del self.levels[key]
                     for key in [k for k in self.flows if g in k]:
                         del self.flows[key]
+                    for key in [k for k in self.trust if g in k]:
+                        del self.trust[key]
         return res

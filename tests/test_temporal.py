@@ -61,14 +61,17 @@ def test_flicker_drops_and_the_moving_colour_edge_does_not_bleed():
     before = metrics.flicker(list(noisy), list(L))
     after = metrics.flicker(list(out), list(L))
     assert before > 3.0
-    assert after < 0.3 * before, (before, after)       # measured: 3.46 -> 0.78
+    assert after < 0.15 * before, (before, after)      # measured: 3.46 -> 0.40 (one pass: 0.80)
     assert np.abs(out - truth).mean() < 0.6 * np.abs(noisy - truth).mean()   # closer to the truth
     band = edge_band(masks)                              # 3 px either side of the moving edge
     assert np.abs(out - truth)[band].mean() < 0.7 * np.abs(noisy - truth)[band].mean()
-    # perfect per-frame chroma stays where it is: nothing of the ~70-unit edge leaks across
+    # perfect per-frame chroma stays where it is: little of the ~70-unit edge leaks across
+    # (measured mean 0.34, 99th percentile 4.0; each pass adds some: one pass 0.12 and 1.9)
     clean = smooth_sequence(truth, L, strength=1.0)
     err = np.abs(clean - truth)[band]
-    assert err.mean() < 0.3 and np.percentile(err, 99) < 3.0, (err.mean(), np.percentile(err, 99))
+    assert err.mean() < 0.4 and np.percentile(err, 99) < 4.5, (err.mean(), np.percentile(err, 99))
+    one = np.abs(smooth_sequence(truth, L, strength=1.0, passes=1) - truth)[band]
+    assert one.mean() < 0.15 and np.percentile(one, 99) < 2.2
     inside = np.stack([cv2.erode(m.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) for m in masks])
     assert np.abs(clean - truth)[inside].max() < 1.0
 
@@ -124,7 +127,7 @@ def test_stage_gives_the_same_bits_in_any_order_of_arrival():
             for f, r in stage.add(frames[i], result(i)):
                 assert f not in got
                 got[f] = r.ab
-        assert stage.flush() == [] and not stage.ab and not stage.flows   # nothing left behind
+        assert stage.flush() == [] and not stage.ab and not stage.flows and not stage.levels and not stage.trust
         return got
 
     seq = run(range(8))
@@ -135,9 +138,10 @@ def test_stage_gives_the_same_bits_in_any_order_of_arrival():
         assert np.array_equal(seq[f], expected[i]), f
     shuffled = run(np.random.default_rng(5).permutation(8))
     assert all(np.array_equal(seq[f], shuffled[f]) for f in frames)
-    stage = TemporalStage(frames, [103], 1.0)
-    assert stage.needed() == [101, 102, 103, 104, 105]
-    part = run([5, 1, 3, 2, 4, 0, 7], wanted=[103])
+    assert TemporalStage(frames, [103], 1.0, passes=1).needed() == [101, 102, 103, 104, 105]
+    stage = TemporalStage(frames, [103], 1.0)      # three passes: +-6 frames
+    assert stage.needed() == [100, 101, 102, 103, 104, 105, 106, 107]
+    part = run([5, 1, 6, 3, 2, 4, 0, 7], wanted=[103])
     assert list(part) == [103] and np.array_equal(part[103], seq[103])
 
 

@@ -41,7 +41,7 @@ def add_render_options(p) -> None:
     p.add_argument("--saturation", type=float, default=1.0,
                    help="chroma multiplier on output (default 1.0: as predicted)")
     p.add_argument("--temporal-smoothing", type=float, default=None, metavar="STRENGTH",
-                   help="smooth chroma along optical flow over +-2 frames (0 = off, the default; "
+                   help="smooth chroma along optical flow (three passes over +-2 frames; 0 = off, the default; "
                         "1 = consistent neighbours count as much as the frame itself)")
 
 
