@@ -15,7 +15,8 @@ plate's frames on disk); ``references`` list of ``{"image": path}`` (a still) or
 ``confidence_output`` pattern; ``confidence_layer`` (add ``confidence.Y`` to the output);
 ``library`` (a library index: automatic references, each scene colourised with its
 ``auto_references`` best stills, default 3; ``references`` may then be left out);
-``saturation``; ``temporal_smoothing`` (strength of the flow-guided chroma smoothing, 0 = off);
+``saturation``; ``temporal_smoothing`` (strength of the flow-guided chroma smoothing, 0 = off;
+default 1 with ``library`` and no keyframe reference, else 0);
 ``matte`` pattern (instance IDs in the first channel); ``cache`` folder
 (default ``<shot file folder>/<shot file name>_cache``); ``content_hash`` (identify plate and
 reference files by SHA-256 instead of size + mtime); ``threads`` (the fixed CPU thread count of
@@ -147,8 +148,11 @@ class Shot:
         saturation = data.get("saturation", 1.0)
         if isinstance(saturation, bool) or not isinstance(saturation, (int, float)) or saturation < 0:
             raise InputError(f"'saturation' must be a number >= 0, got {saturation!r}", file=where)
-        from .temporal import check_strength
-        smoothing = check_strength(data.get("temporal_smoothing", 0.0), "'temporal_smoothing'", where)
+        from .temporal import check_strength, default_strength
+        smoothing = data.get("temporal_smoothing")
+        if smoothing is None:   # automatic-mode shots without a keyframe: on (see the README)
+            smoothing = default_strength(bool(library), any(r.frame is not None for r in refs))
+        smoothing = check_strength(smoothing, "'temporal_smoothing'", where)
         threads = data.get("threads", DEFAULT_THREADS)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise InputError(f"'threads' must be an integer >= 1, got {threads!r}", file=where)
@@ -193,9 +197,11 @@ class Shot:
                              "output": self.output, "confidence_layer": self.confidence_layer,
                              "saturation": self.saturation, "cache": self.cache,
                              "content_hash": self.content_hash, "threads": self.threads}
-        for k in ("matte", "confidence_output", "name", "temporal_smoothing"):
+        for k in ("matte", "confidence_output", "name"):
             if getattr(self, k):
                 d[k] = getattr(self, k)
+        if self.temporal_smoothing or self.library:   # explicit where its default is not 0
+            d["temporal_smoothing"] = self.temporal_smoothing
         if self.library:
             d.update(library=self.library, auto_references=self.auto_references)
         return d

@@ -170,3 +170,34 @@ def test_eval_leave_one_out_never_uses_the_clip_s_own_frames(tmp_path, capsys):
         assert len(r["auto_scenes"][0]["references"]) == 2 and r["clip"] not in groups
         assert 10 < r["psnr_grey"] < 40 and np.isfinite(r["psnr"])
     assert np.isfinite(res["summary"]["psnr_grey"])
+
+
+def test_automatic_mode_smooths_by_default_and_keyframed_shots_do_not(scene_setup, tmp_path):
+    import argparse
+
+    from nuke_colorize.commands.render import _strength
+    from nuke_colorize.host.shotspec import build_shot
+    root = scene_setup
+    plate, lib = str(root / "plate" / "p.####.png"), str(root / "lib.npz")
+    still = str(root / "lib" / "cows" / "00000.jpg")
+    base = {"plate": plate, "library": lib}
+    assert Shot.from_dict(base, str(tmp_path)).temporal_smoothing == 1.0
+    assert Shot.from_dict(dict(base, temporal_smoothing=0), str(tmp_path)).temporal_smoothing == 0.0
+    assert Shot.from_dict(dict(base, references=[{"frame": 1, "image": still}]), str(tmp_path)).temporal_smoothing == 0.0
+    assert Shot.from_dict({"plate": plate, "references": [{"image": still}]}, str(tmp_path)).temporal_smoothing == 0.0
+    off = Shot.from_dict(dict(base, temporal_smoothing=0), str(tmp_path))
+    assert Shot.from_dict(off.to_dict(), "/elsewhere").temporal_smoothing == 0.0   # an explicit 0 survives
+    args = argparse.Namespace(temporal_smoothing=None, library=lib, ref=[])
+    assert _strength(args) == 1.0
+    assert _strength(argparse.Namespace(temporal_smoothing=None, library=lib, ref=[f"1={still}"])) == 0.0
+    assert _strength(argparse.Namespace(temporal_smoothing=0.0, library=lib, ref=[])) == 0.0
+    # the Nuke node's knob is explicit: 0 stays 0 in its shot file
+    assert build_shot(plate, (1, 6), [], "exemplar", "c", library=lib)["temporal_smoothing"] == 0.0
+    # and the default render is the strength-1 render, not the unsmoothed one
+    def render(name, extra):
+        out = tmp_path / name / "c.####.exr"
+        assert main(["render", "--plate", plate, "--library", lib, "--auto-references", "1", "--frames", "1-3",
+                     "--out", str(out)] + extra + FAST) == 0
+        return (tmp_path / name / "c.0002.exr").read_bytes()
+    default, one, zero = render("d", []), render("one", ["--temporal-smoothing", "1"]), render("zero", ["--temporal-smoothing", "0"])
+    assert default == one and default != zero

@@ -41,8 +41,9 @@ def add_render_options(p) -> None:
     p.add_argument("--saturation", type=float, default=1.0,
                    help="chroma multiplier on output (default 1.0: as predicted)")
     p.add_argument("--temporal-smoothing", type=float, default=None, metavar="STRENGTH",
-                   help="smooth chroma along optical flow (three passes over +-2 frames; 0 = off, the default; "
-                        "1 = consistent neighbours count as much as the frame itself)")
+                   help="smooth chroma along optical flow (three passes over +-2 frames; 0 = off; "
+                        "1 = consistent neighbours count as much as the frame itself; default 1 "
+                        "with --library and no keyframe --ref, else 0)")
 
 
 def register(sub) -> None:
@@ -113,9 +114,14 @@ def library_options(args) -> dict:
 
 
 def _strength(args) -> float:
-    from ..temporal import check_strength
+    """--temporal-smoothing, or its default: on for automatic references without a keyframe."""
+    from ..render import RefSpec
+    from ..temporal import check_strength, default_strength
     value = getattr(args, "temporal_smoothing", None)
-    return 0.0 if value is None else check_strength(value)
+    if value is None:
+        keyframes = any(RefSpec.parse(r).frame is not None for r in (getattr(args, "ref", None) or []))
+        return default_strength(getattr(args, "library", None) is not None, keyframes)
+    return check_strength(value)
 
 
 def run(args) -> int:

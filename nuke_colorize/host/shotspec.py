@@ -71,8 +71,8 @@ def build_shot(plate, frames, references, backend, cache, colorspace="auto", set
                matte=None, temporal_smoothing=0.0, library=None, auto_references=3):
     """The shot description (without ``output``), as :mod:`nuke_colorize.shot` reads it.
 
-    references: list of (frame or None, image path). temporal_smoothing: strength (only
-    written when > 0, so shots without it keep their version). library: a still library index
+    references: list of (frame or None, image path). temporal_smoothing: strength (written
+    when > 0, so shots without it keep their version, and always with a library). library: a still library index
     for automatic references (with ``auto_references`` stills per scene), or None.
     """
     refs = []
@@ -86,8 +86,10 @@ def build_shot(plate, frames, references, backend, cache, colorspace="auto", set
             "confidence_layer": True}
     if matte:
         shot["matte"] = matte
-    if temporal_smoothing and float(temporal_smoothing) > 0:
-        shot["temporal_smoothing"] = float(temporal_smoothing)
+    if (temporal_smoothing and float(temporal_smoothing) > 0) or library:
+        # with a library the knob's value is written even when 0: the shot file's default
+        # would otherwise turn smoothing on for automatic references
+        shot["temporal_smoothing"] = float(temporal_smoothing or 0.0)
     if library:
         shot["library"] = library
         shot["auto_references"] = int(auto_references)
