@@ -83,7 +83,8 @@ def default_strength(automatic: bool, has_keyframes: bool) -> float:
     """The strength used when none is given: :data:`AUTO_STRENGTH` for a shot coloured from
     a still library with no keyframe of its own (its stills are matched frame by frame,
     which flickers: on DAVIS the stage cuts that by 31% and PSNR does not drop), else 0 (a
-    painted keyframe's colour is carried along the flow and is already steady)."""
+    painted keyframe's colour is carried along the flow and flickers less; the stage still
+    helps a little there but costs more than the backend itself at plate resolution)."""
     return AUTO_STRENGTH if automatic and not has_keyframes else 0.0
 
 
