@@ -149,10 +149,10 @@ class Shot:
         if isinstance(saturation, bool) or not isinstance(saturation, (int, float)) or saturation < 0:
             raise InputError(f"'saturation' must be a number >= 0, got {saturation!r}", file=where)
         from .temporal import check_strength, default_strength
-        smoothing = data.get("temporal_smoothing")
-        if smoothing is None:   # automatic-mode shots without a keyframe: on (see the README)
+        if "temporal_smoothing" in data:     # given (null included: refused as not a number)
+            smoothing = check_strength(data["temporal_smoothing"], "'temporal_smoothing'", where)
+        else:   # automatic-mode shots without a keyframe: on (see the README)
             smoothing = default_strength(bool(library), any(r.frame is not None for r in refs))
-        smoothing = check_strength(smoothing, "'temporal_smoothing'", where)
         threads = data.get("threads", DEFAULT_THREADS)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise InputError(f"'threads' must be an integer >= 1, got {threads!r}", file=where)

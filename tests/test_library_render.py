@@ -183,6 +183,8 @@ def test_automatic_mode_smooths_by_default_and_keyframed_shots_do_not(scene_setu
     base = {"plate": plate, "library": lib}
     assert Shot.from_dict(base, str(tmp_path)).temporal_smoothing == 1.0
     assert Shot.from_dict(dict(base, temporal_smoothing=0), str(tmp_path)).temporal_smoothing == 0.0
+    with pytest.raises(InputError, match="temporal_smoothing"):     # null is not "use the default"
+        Shot.from_dict(dict(base, temporal_smoothing=None), str(tmp_path))
     assert Shot.from_dict(dict(base, references=[{"frame": 1, "image": still}]), str(tmp_path)).temporal_smoothing == 0.0
     assert Shot.from_dict({"plate": plate, "references": [{"image": still}]}, str(tmp_path)).temporal_smoothing == 0.0
     off = Shot.from_dict(dict(base, temporal_smoothing=0), str(tmp_path))
