@@ -239,6 +239,20 @@ def smooth_frame(ab_c: np.ndarray, L_c: np.ndarray, neighbours: Sequence[Neighbo
     return ab_c + correction
 
 
+def smooth_in_window(c: int, window: Sequence[int], ab_of: Callable[[int], np.ndarray],
+                     L_of: Callable[[int], np.ndarray], flow: Callable[[int, int], np.ndarray],
+                     trusts: Dict[Tuple[int, int], np.ndarray], strength: float, **kw) -> np.ndarray:
+    """One pass of :func:`smooth_frame` on frame ``c`` with the frames ``window`` (not ``c``):
+    ``ab_of``/``L_of`` give a frame's chroma / L*, ``flow(a, b)`` the flow a->b; the
+    neighbours' trust (luminance and flows only) is cached in ``trusts`` by (c, n), so later
+    passes reuse it."""
+    nbs = [(ab_of(n), L_of(n), flow(c, n), flow(n, c)) for n in window]
+    for n, nb in zip(window, nbs):
+        if (c, n) not in trusts:
+            trusts[(c, n)] = neighbour_trust(L_of(c), nb, kw.get("sigma_L", SIGMA_L))
+    return smooth_frame(ab_of(c), L_of(c), nbs, strength, trust=[trusts[(c, n)] for n in window], **kw)
+
+
 def smooth_sequence(ab: np.ndarray, L: np.ndarray, strength: float, radius: int = RADIUS,
                     keep: Iterable[int] = (), passes: int = PASSES, **kw) -> np.ndarray:
     """Smooth every frame of a clip: ab (T, H, W, 2), L (T, H, W) -> (T, H, W, 2) float32.
@@ -265,11 +279,7 @@ def smooth_sequence(ab: np.ndarray, L: np.ndarray, strength: float, radius: int 
             if t in keep:
                 continue
             window = [n for n in range(max(0, t - radius), min(T, t + radius + 1)) if n != t]
-            nbs = [(prev[n], L[n], flow(t, n), flow(n, t)) for n in window]
-            for n, nb in zip(window, nbs):
-                if (t, n) not in trusts:
-                    trusts[(t, n)] = neighbour_trust(L[t], nb, kw.get("sigma_L", SIGMA_L))
-            out[t] = smooth_frame(prev[t], L[t], nbs, strength, trust=[trusts[(t, n)] for n in window], **kw)
+            out[t] = smooth_in_window(t, window, prev.__getitem__, L.__getitem__, flow, trusts, strength, **kw)
     return out
 
 
@@ -361,12 +371,8 @@ class TemporalStage:
         key = (k, g)
         if key not in self.levels:
             window = [n for n in self.window(g) if n != g and n in self.ab]
-            nbs = [(self._level(k - 1, n), self.L[n], self._flow(g, n), self._flow(n, g)) for n in window]
-            for n, nb in zip(window, nbs):
-                if (g, n) not in self.trust:
-                    self.trust[(g, n)] = neighbour_trust(self.L[g], nb)
-            self.levels[key] = smooth_frame(self._level(k - 1, g), self.L[g], nbs, self.strength,
-                                            trust=[self.trust[(g, n)] for n in window])
+            self.levels[key] = smooth_in_window(g, window, lambda n: self._level(k - 1, n), self.L.__getitem__,
+                                                self._flow, self.trust, self.strength)
         return self.levels[key]
 
     def _emit(self, f: int) -> Result:
