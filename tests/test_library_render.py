@@ -177,6 +177,7 @@ def test_automatic_mode_smooths_by_default_and_keyframed_shots_do_not(scene_setu
 
     from nuke_colorize.commands.render import _strength
     from nuke_colorize.host.shotspec import build_shot
+    from nuke_colorize.render import RefSpec
     root = scene_setup
     plate, lib = str(root / "plate" / "p.####.png"), str(root / "lib.npz")
     still = str(root / "lib" / "cows" / "00000.jpg")
@@ -189,10 +190,10 @@ def test_automatic_mode_smooths_by_default_and_keyframed_shots_do_not(scene_setu
     assert Shot.from_dict({"plate": plate, "references": [{"image": still}]}, str(tmp_path)).temporal_smoothing == 0.0
     off = Shot.from_dict(dict(base, temporal_smoothing=0), str(tmp_path))
     assert Shot.from_dict(off.to_dict(), "/elsewhere").temporal_smoothing == 0.0   # an explicit 0 survives
-    args = argparse.Namespace(temporal_smoothing=None, library=lib, ref=[])
-    assert _strength(args) == 1.0
-    assert _strength(argparse.Namespace(temporal_smoothing=None, library=lib, ref=[f"1={still}"])) == 0.0
-    assert _strength(argparse.Namespace(temporal_smoothing=0.0, library=lib, ref=[])) == 0.0
+    args = argparse.Namespace(temporal_smoothing=None, library=lib)
+    assert _strength(args, []) == 1.0
+    assert _strength(args, [RefSpec.parse(f"1={still}")]) == 0.0
+    assert _strength(argparse.Namespace(temporal_smoothing=0.0, library=lib), []) == 0.0
     # the Nuke node's knob is explicit: 0 stays 0 in its shot file
     assert build_shot(plate, (1, 6), [], "exemplar", "c", library=lib)["temporal_smoothing"] == 0.0
     # and the default render is the strength-1 render, not the unsmoothed one

@@ -92,12 +92,13 @@ def job_from_args(args):
     if not (math.isfinite(args.saturation) and args.saturation >= 0):
         raise InputError(f"--saturation {args.saturation} is not a chroma multiplier",
                          hint="give a number from 0 (grey) upwards; 1 keeps the prediction")
-    return RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=[RefSpec.parse(r) for r in args.ref],
+    refs = [RefSpec.parse(r) for r in args.ref]
+    return RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=refs,
                      output=args.out, colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
                      out_colorspace=args.out_colorspace, backend=args.backend,
                      settings=parse_settings(args.set), device=args.device,
                      confidence_out=args.confidence_out, confidence_layer=args.confidence_layer,
-                     matte=args.matte, saturation=args.saturation, temporal_smoothing=_strength(args),
+                     matte=args.matte, saturation=args.saturation, temporal_smoothing=_strength(args, refs),
                      **library_options(args))
 
 
@@ -113,14 +114,13 @@ def library_options(args) -> dict:
             "auto_references": check_count(3 if k is None else k)}
 
 
-def _strength(args) -> float:
-    """--temporal-smoothing, or its default: on for automatic references without a keyframe."""
-    from ..render import RefSpec
+def _strength(args, refs) -> float:
+    """--temporal-smoothing, or its default: on for automatic references without a keyframe
+    among ``refs`` (the parsed ``--ref`` options)."""
     from ..temporal import check_strength, default_strength
     value = getattr(args, "temporal_smoothing", None)
     if value is None:
-        keyframes = any(RefSpec.parse(r).frame is not None for r in (getattr(args, "ref", None) or []))
-        return default_strength(getattr(args, "library", None) is not None, keyframes)
+        return default_strength(getattr(args, "library", None) is not None, any(r.frame is not None for r in refs))
     return check_strength(value)
 
 
