@@ -3,8 +3,9 @@
 A shot is split into *segments* (chains). Each keyframe reference anchors two chains: one
 walking forward and one walking backward from its frame. Between two keyframes both chains
 run the whole interval, each up to the frame before the other keyframe, and a frame there
-is the blend of the two (:func:`blend_results`: each chain weighted by its match confidence
-and by how near its keyframe is), so colour never jumps where one chain hands over to the
+is the blend of the two (:func:`blend_results`: each chain weighted by its reported
+confidence, which for the default backend sets colour tracked from the chain's keyframe
+well above matched colour, and by how near its keyframe is), so colour never jumps where one chain hands over to the
 next and drift from either keyframe is corrected by the other. Before the first and after
 the last keyframe one chain covers the frames. Without keyframes (only external stills) one
 forward chain covers the shot. Within a chain each frame is colourised from the previous

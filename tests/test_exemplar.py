@@ -114,3 +114,36 @@ def test_track_reads_the_keyframe_chroma_through_a_pixel_scale_blur():
     # a Gaussian of sigma 1 pixel passes 1 / (2 sqrt(pi)) = 0.28 of white noise's std
     assert abs(inner[..., 0].std() / 5.0 - 0.28) < 0.05
     assert abs(inner[..., 0].mean() - 30.0) < 0.2 and np.allclose(inner[..., 1], -10.0, atol=1e-4)
+
+
+def test_confidence_separates_tracked_colour_from_matched_colour():
+    """Content seen in the keyframe is reported as the track trusts it; content that
+    entered the frame since (matched colour) at ``untracked_confidence`` of its reliability."""
+    frames = _scene(n=6, step=2)
+    ys = [color.luminance(f) for f in frames]
+
+    def run(k):
+        outs = {o.frame: o for o in colorize_clip(
+            lambda f: ys[f], list(range(len(frames))), [ReferenceInput(frames[0], frame=0)],
+            settings={"feature_size": 128, "untracked_confidence": k})}
+        return outs[5].confidence
+
+    conf, unscaled = run(0.5), run(1.0)
+    seen, new = (slice(8, -8), slice(8, -24)), (slice(8, -8), slice(-6, None))   # 10 new columns
+    assert np.median(conf[seen]) > 0.9
+    assert conf[new].max() <= 0.5 + 1e-3
+    assert np.allclose(conf[new], 0.5 * unscaled[new], atol=2e-3)
+    assert np.median(unscaled[new]) > np.median(conf[new]) + 0.2
+
+
+def test_confidence_of_a_chain_without_keyframe_is_not_scaled():
+    """Stills only: every colour is matched, the reported confidence is the match's own."""
+    frames = _scene(n=3)
+    ys = [color.luminance(f) for f in frames]
+
+    def run(k):
+        return [o.confidence for o in colorize_clip(lambda f: ys[f], [0, 1, 2], [ReferenceInput(frames[0])],
+                                                    settings={"feature_size": 128, "untracked_confidence": k})]
+
+    for a, b in zip(run(0.25), run(1.0)):
+        assert np.array_equal(a, b) and a.mean() > 0.3

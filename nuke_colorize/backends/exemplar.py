@@ -61,8 +61,31 @@ def match_weight(valid: np.ndarray, reliability: np.ndarray, reanchor: float) ->
     return (valid * reanchor + (1.0 - valid)) * reliability
 
 
+def reported_confidence(conf: np.ndarray, tracked: Optional[np.ndarray], untracked: float) -> np.ndarray:
+    """The confidence a frame reports, (H, W) float32 in [0, 1].
+
+    ``conf`` (H, W) in [0, 1]: the chain's own confidence (the matched colour's
+    reliability, carried along the flow, and the track's); ``tracked`` (H, W) in [0, 1]
+    or None: the dense track's confidence (keyframe colour read where the track holds).
+    Colour tracked from a keyframe is reported as the track trusts it; any other colour
+    (matched, or propagated from matched frames) at ``untracked`` times its reliability.
+    On DAVIS (P1, native) the squared a*b* error of untracked colour is ~10x that of
+    tracked colour, while the raw reliability of a match is rarely below 0.6: unscaled,
+    the confidence barely tells them apart. It weighs the chains between two keyframes
+    (:func:`nuke_colorize.engine.blend_results`) and gates the plate-resolution
+    refinement (:meth:`nuke_colorize.pipeline.Colorizer.finish`); the chain's state keeps
+    ``conf`` unscaled. Without a track (a chain with no keyframe, or ``track`` off) all
+    colour is of one kind and ``conf`` is reported as it is.
+    """
+    if tracked is None:
+        return conf
+    return np.clip(np.maximum(np.float32(untracked) * conf, tracked), 0.0, 1.0).astype(np.float32)
+
+
 class ExemplarBackend(Backend):
     name = "exemplar"
+    # 16: reported confidence of untracked colour scaled by untracked_confidence (0.25;
+    # colour unchanged at working resolution);
     # 15: the track reads the keyframe's chroma blurred by 1 pixel per 1000 of the long
     # side (track_chroma_blur); 14: tracking masks' fallback slack, dilation and fallback
     # reliability 0.8 (colour unchanged without dense masks);
@@ -73,7 +96,7 @@ class ExemplarBackend(Backend):
     # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "15"
+    version = "16"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -88,6 +111,8 @@ class ExemplarBackend(Backend):
             "flow_preset": "fine",      # DIS flow: fine (default) | medium | fast | ultrafast
             "reanchor": 0.3,            # fraction of matched colour blended in per frame
             "conf_floor": 0.5,          # similarity mapped to zero reliability
+            "untracked_confidence": 0.25,  # reported confidence of colour not tracked from a
+                                           # keyframe, as a fraction of its reliability
             "refine_radius": 4,
             "refine_eps": 2e-3,
             "track": True,              # dense track to the chain's keyframe
@@ -121,7 +146,7 @@ class ExemplarBackend(Backend):
     #: (low, high) bounds of the numeric settings (inclusive; None = unbounded).
     RANGES = {"max_working_size": (16, 16384), "feature_size": (64, 2048),
               "temperature": (1e-4, 10.0), "topk": (0, 4096), "coarse_k": (1, 4096), "reanchor": (0.0, 1.0),
-              "conf_floor": (-1.0, 0.999), "refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
+              "conf_floor": (-1.0, 0.999), "untracked_confidence": (0.0, 1.0), "refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
               "track_sigma": (1e-3, 100.0), "track_keep": (0.0, 1.0),
               "track_chroma_blur": (0.0, 100.0), "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
               "mask_margin": (0, 8), "mask_slack": (0.0, 2.0), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
@@ -510,6 +535,7 @@ class ExemplarBackend(Backend):
         ab_m, conf_m, fallback = self._match(
             L, self._query_positions(self._query_luma(q, L, grid), grid, L, anchor, previous), allowed, slack)
         rel = self._reliability(conf_m) * (1.0 - (1.0 - float(self.settings["fallback_confidence"])) * fallback)
+        c_t: Optional[np.ndarray] = None
         if previous is None:
             ab, conf = ab_m, rel
         else:
@@ -532,7 +558,8 @@ class ExemplarBackend(Backend):
         conf = np.clip(conf, 0, 1).astype(np.float32)
         state.update(ab=ab, L=L, conf=conf)
         info = {"fallback": float(fallback.mean())} if allowed is not None else {}
-        return Result(ab=ab, confidence=conf, state=state, info=info)
+        return Result(ab=ab, confidence=reported_confidence(conf, c_t, float(self.settings["untracked_confidence"])),
+                      state=state, info=info)
 
     def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:
         res = super().keyframe_result(target, reference)
