@@ -5,8 +5,8 @@ walking forward and one walking backward from its frame. Between two keyframes b
 run the whole interval, each up to the frame before the other keyframe, and a frame there
 is the blend of the two (:func:`blend_results`: each chain weighted by its reported
 confidence, which for the default backend sets colour tracked from the chain's keyframe
-well above matched colour, and by how near its keyframe is), so colour never jumps where one chain hands over to the
-next and drift from either keyframe is corrected by the other. Before the first and after
+well above matched colour, and by how near its keyframe is), so colour never jumps where
+one chain hands over to the next and drift from either keyframe is corrected by the other. Before the first and after
 the last keyframe one chain covers the frames. Without keyframes (only external stills) one
 forward chain covers the shot. Within a chain each frame is colourised from the previous
 one (``Previous``), so the chain order is fixed, but chains are independent of each other:
