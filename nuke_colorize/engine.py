@@ -111,12 +111,25 @@ def segments_of(segments: Sequence[Segment], frame: int) -> List[Segment]:
 
 def blend_weight(seg: Segment, frame: int) -> float:
     """Distance weight of ``seg``'s result at ``frame`` in a blend, in (0, 1]: 1 at the
-    chain's keyframe, falling linearly to 0 at the keyframe that anchors the other chain
-    (the frame after the chain's last one)."""
+    chain's keyframe, falling to 0 at the keyframe that anchors the other chain (the frame
+    after the chain's last one), as the square root (:data:`BLEND_DISTANCE_POWER`) of the
+    linear fall-off.
+
+    Not linear: the confidence the blend multiplies it with already falls with distance
+    where it should (a track to the keyframe is lost with time), while colour neither
+    chain tracks is about as unsure from either side, so a linear fall-off counted the
+    distance twice. On six DAVIS clips (P2: first + last frame, 854x480, exemplar v16)
+    power 0.5 gave +0.06 dB over 1 (five clips up to +0.13, soapbox -0.03), 0.25 and 0
+    gave +0.07 and +0.04 with larger single losses (soapbox -0.07, -0.15).
+    """
     if seg.anchor is None:
         return 1.0
     far = seg.last + 1 if seg.direction > 0 else seg.first - 1
-    return abs(far - frame) / float(max(1, abs(far - seg.anchor)))
+    return (abs(far - frame) / float(max(1, abs(far - seg.anchor)))) ** BLEND_DISTANCE_POWER
+
+
+#: exponent of the distance fall-off of :func:`blend_weight` (1 = linear)
+BLEND_DISTANCE_POWER = 0.5
 
 
 BLEND_EPS = 1e-3

@@ -40,19 +40,19 @@ def test_plan_segments_two_sided_between_keyframes():
         plan_segments(range(5), [7])
 
 
-def test_blend_weights_fall_linearly_to_the_other_keyframe_and_follow_confidence():
+def test_blend_weights_fall_to_the_other_keyframe_as_a_square_root_and_follow_confidence():
     fwd, bwd, _ = plan_segments(range(0, 11), [0, 10])
-    assert [blend_weight(fwd, f) for f in (0, 5, 9)] == [1.0, 0.5, 0.1]
-    assert [blend_weight(bwd, f) for f in (10, 5, 1)] == [1.0, 0.5, 0.1]
+    assert [blend_weight(fwd, f) for f in (0, 5, 9)] == pytest.approx([1.0, 0.5 ** 0.5, 0.1 ** 0.5])
+    assert [blend_weight(bwd, f) for f in (10, 5, 1)] == pytest.approx([1.0, 0.5 ** 0.5, 0.1 ** 0.5])
 
     def res(ab, conf):
         return Result(ab=np.full((1, 2, 2), ab, np.float32), confidence=np.array([conf], np.float32),
                       state={"L": np.zeros((1, 2), np.float32)})
-    # frame 2: distance weights 0.8 / 0.2; equal confidence -> 0.8 * 10 + 0.2 * 30 = 14
+    # frame 2: distance weights sqrt(0.8) / sqrt(0.2) = 2 / 1; equal confidence -> (2 * 10 + 30) / 3
     out = blend_results([(fwd, res(10.0, [1.0, 1.0])), (bwd, res(30.0, [1.0, 0.0]))], 2)
-    assert out.ab[0, 0, 0] == pytest.approx(14.0)
+    assert out.ab[0, 0, 0] == pytest.approx(50.0 / 3.0)
     # second pixel: the backward chain has no confidence -> (nearly) the forward colour alone
-    w_f, w_b = 0.8 * (1 + 1e-3), 0.2 * 1e-3
+    w_f, w_b = 0.8 ** 0.5 * (1 + 1e-3), 0.2 ** 0.5 * 1e-3
     assert out.ab[0, 1, 0] == pytest.approx((w_f * 10 + w_b * 30) / (w_f + w_b))
     assert out.confidence[0, 0] == pytest.approx(1.0) and set(out.state) == {"L"}
     # the blender releases a frame once both chains delivered it, in either order, identically
@@ -114,8 +114,11 @@ def test_frames_between_keyframes_blend_both_chains_in_any_order():
         return Engine(b, refs, lambda f: TargetFrame(f, np.zeros((2, 2), np.float32)), store)
     segs = plan_segments(range(1, 12), [1, 11])
     out = {f: r.ab[0, 0, 0] for f, r in engine().run(segs)}
-    # forward chain gives f - 1, backward 11 - f, weights (11 - f) / 10 and (f - 1) / 10
-    expect = {f: 2.0 * (f - 1) * (11 - f) / 10.0 for f in range(1, 12)}
+    # forward chain gives f - 1, backward 11 - f, weights sqrt((11 - f) / 10), sqrt((f - 1) / 10)
+    def blend(f):
+        w_f, w_b = ((11 - f) / 10.0) ** 0.5, ((f - 1) / 10.0) ** 0.5
+        return (w_f * (f - 1) + w_b * (11 - f)) / (w_f + w_b)
+    expect = {f: blend(f) for f in range(1, 12)}
     assert sorted(out) == list(range(1, 12))
     assert all(out[f] == pytest.approx(expect[f], abs=1e-5) for f in out)
     # a frame asked alone walks both chains up to it, from a shared store, to the same value

@@ -20,11 +20,12 @@ from conftest import davis_clip
 #  resolution): 34.76 / 40.84 / 37.19; v12 (the match replaces failed flow only as far as it
 #  is reliable): 34.77 / 40.84 / 37.18; floors raised with each; v15 (the track reads the
 #  keyframe's chroma blurred by 1 pixel per 1000 of the long side, 0.19 px here): blackswan
-#  34.77, unchanged at this size)
+#  34.77, unchanged at this size; the engine's blend of two chains by the square root of the
+#  distance fall-off instead of the linear one: blackswan 0,last 37.19 -> 37.34)
 CASES = [
     ("blackswan", "0", 34.76),
     ("dog", "0", 40.84),
-    ("blackswan", "0,last", 37.19),
+    ("blackswan", "0,last", 37.34),
 ]
 FLOORS = {("blackswan", "0"): 34.2, ("dog", "0"): 40.3,   # ~0.5 dB under the measurement
           ("blackswan", "0,last"): 36.6}
