@@ -6,11 +6,11 @@ run the whole interval, each up to the frame before the other keyframe, and a fr
 is the blend of the two (:func:`blend_results`: each chain weighted by its reported
 confidence, which for the default backend sets colour tracked from the chain's keyframe
 well above matched colour, and by how near its keyframe is), so colour never jumps where
-one chain hands over to the next and drift from either keyframe is corrected by the other. Before the first and after
-the last keyframe one chain covers the frames. Without keyframes (only external stills) one
-forward chain covers the shot. Within a chain each frame is colourised from the previous
-one (``Previous``), so the chain order is fixed, but chains are independent of each other:
-the shot cache and the farm use them as units of work.
+one chain hands over to the next and drift from either keyframe is corrected by the other.
+Before the first and after the last keyframe one chain covers the frames. Without keyframes
+(only external stills) one forward chain covers the shot. Within a chain each frame is
+colourised from the previous one (``Previous``), so the chain order is fixed, but chains
+are independent of each other: the shot cache and the farm use them as units of work.
 
 State hand-over goes through :func:`canonical_state` (float16 round trip) whether the
 previous frame was just computed or loaded from a cache, so a resumed chain is
@@ -109,6 +109,10 @@ def segments_of(segments: Sequence[Segment], frame: int) -> List[Segment]:
     return [s for s in segments if emits(s, frame)]
 
 
+#: exponent of the distance fall-off of :func:`blend_weight` (1 = linear)
+BLEND_DISTANCE_POWER = 0.5
+
+
 def blend_weight(seg: Segment, frame: int) -> float:
     """Distance weight of ``seg``'s result at ``frame`` in a blend, in (0, 1]: 1 at the
     chain's keyframe, falling to 0 at the keyframe that anchors the other chain (the frame
@@ -126,10 +130,6 @@ def blend_weight(seg: Segment, frame: int) -> float:
         return 1.0
     far = seg.last + 1 if seg.direction > 0 else seg.first - 1
     return (abs(far - frame) / float(max(1, abs(far - seg.anchor)))) ** BLEND_DISTANCE_POWER
-
-
-#: exponent of the distance fall-off of :func:`blend_weight` (1 = linear)
-BLEND_DISTANCE_POWER = 0.5
 
 
 BLEND_EPS = 1e-3
