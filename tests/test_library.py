@@ -88,6 +88,22 @@ def test_index_reports_bad_files_and_reindexes_incrementally(tmp_path, monkeypat
     assert float(again.parts["cnn"][rows[paths[1]]] @ before[paths[1]]) < 0.999             # recomputed
 
 
+def test_linked_folders_are_indexed_once_even_in_a_loop(tmp_path):
+    lib = tmp_path / "lib"
+    _still(lib / "set_a" / "s0.png", 0)
+    _still(lib / "set_b" / "s1.png", 1)
+    os.symlink("..", lib / "set_b" / "up")            # a loop back to the library's root
+    os.symlink(lib / "set_a", lib / "zz_alias")         # a second path to one folder
+    os.symlink(lib / "set_b" / "s1.png", lib / "zz_link.png")   # a second path to one file
+    _still(tmp_path / "elsewhere" / "s2.png", 2)
+    os.symlink(tmp_path / "elsewhere", lib / "linked")   # a linked folder outside the library
+    index, rep = _build(lib, tmp_path / "library.npz")
+    rels = sorted(os.path.relpath(e.path, str(lib)) for e in index.entries)
+    # the first path met wins: a folder's own files before its subfolders
+    assert rels == ["linked/s2.png", "set_a/s0.png", "zz_link.png"]
+    assert rep.total == 3
+
+
 def test_damaged_or_foreign_index_is_one_clear_error(tmp_path):
     bad = tmp_path / "x.npz"
     bad.write_bytes(b"nonsense")

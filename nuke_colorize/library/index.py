@@ -119,8 +119,24 @@ def identity_of(path: str) -> str:
 # ---------------------------------------------------------------------- scanning and reading
 def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
     """(absolute path, stat) of every still under ``root`` (recursive, sorted, hidden files,
-    hidden folders and temp files of atomic writers skipped)."""
+    hidden folders and temp files of atomic writers skipped).
+
+    Symbolic links to folders are followed, but every folder and every file is visited once
+    (by device and inode; the first path met wins, a folder's own files before its
+    subfolders, both in sorted order): a link back to a parent folder
+    (a loop) or two links to one folder would otherwise list the same stills again under
+    each path, up to the system's link-depth limit (40 times for a loop)."""
+    seen_dirs, seen_files = set(), set()
     for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith(".") or is_temp_name(name) or not name.lower().endswith(STILL_EXTS):
@@ -130,6 +146,10 @@ def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
                 st = os.stat(path)
             except OSError:
                 st = None  # broken link etc.: reported when it is read
+            if st is not None:
+                if (st.st_dev, st.st_ino) in seen_files:
+                    continue
+                seen_files.add((st.st_dev, st.st_ino))
             yield path, st
 
 
