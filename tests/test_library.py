@@ -111,6 +111,38 @@ def test_damaged_or_foreign_index_is_one_clear_error(tmp_path):
         I.LibraryIndex.load(str(bad))
     with pytest.raises(InputError, match="library index not found"):
         I.LibraryIndex.load(str(tmp_path / "missing.npz"))
+    with pytest.raises(InputError, match="folder, not a library index") as err:
+        I.LibraryIndex.load(str(tmp_path))          # the stills' folder given for the index
+    assert "library index " + str(tmp_path) in str(err.value)
+
+
+def test_index_never_writes_over_a_file_that_is_not_an_index(tmp_path, capsys):
+    lib = tmp_path / "lib"
+    still = _still(lib / "s0.png", 0)
+    before = open(still, "rb").read()
+    for out in (still, str(tmp_path / "shot.json")):       # a mistyped -o
+        if not os.path.exists(out):
+            open(out, "w").write('{"plate": "p.####.exr"}')
+        kept = open(out, "rb").read()
+        with pytest.raises(InputError, match="is not a library index: not written over"):
+            _build(lib, out)
+        assert open(out, "rb").read() == kept
+    assert open(still, "rb").read() == before
+    with pytest.raises(InputError, match="index to write is a folder"):
+        _build(lib, tmp_path)
+    # an index of another descriptor version is ours: rebuilt, with a note
+    out = tmp_path / "old.npz"
+    _build(lib, out)
+    with np.load(out, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["descriptor_version"] = -1
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(open(out, "wb"), **arrays)
+    capsys.readouterr()
+    index, rep = _build(lib, out)
+    assert rep.computed == 1 and "of another version" in capsys.readouterr().err
+    assert len(I.LibraryIndex.load(str(out))) == 1
 
 
 def test_greedy_cover_prefers_a_complementary_still_to_a_near_duplicate():

@@ -85,6 +85,9 @@ class LibraryIndex:
     def load(cls, path: str) -> "LibraryIndex":
         """Read an index written by :meth:`save`; InputError naming the file otherwise."""
         path = os.path.abspath(os.path.expanduser(path))
+        if os.path.isdir(path):
+            raise InputError("this is a folder, not a library index file", file=path,
+                             hint=f"index it first: nuke-colorize library index {path} -o INDEX, then give INDEX")
         if not os.path.isfile(path):
             raise InputError("library index not found", file=path,
                              hint="build it with: nuke-colorize library index DIR -o INDEX")
@@ -278,16 +281,35 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
     return index, report
 
 
+def _index_written(path: str) -> bool:
+    """True when ``path`` is an index file of any format or descriptor version (its metadata
+    reads), False for anything else (another kind of file, a damaged index)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+    except Exception:  # noqa: BLE001 - any failure means "not an index"
+        return False
+    return isinstance(meta, dict) and "format" in meta and "entries" in meta
+
+
 def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, IndexReport]:
     """Build or incrementally refresh the index at ``index_path`` for ``root`` and save it.
 
-    An existing index of another root or version is rebuilt from scratch (with a note)."""
+    An existing index of another root or version is rebuilt from scratch (with a note); any
+    other existing file at ``index_path`` (a still, a shot file: a mistyped ``-o``) is
+    refused, never written over, and so is a folder."""
     index_path = os.path.abspath(os.path.expanduser(index_path))
     previous = None
+    if os.path.isdir(index_path):
+        raise InputError("the index to write is a folder", file=index_path,
+                         hint="give the index a file name of its own, e.g. -o library.ncindex")
     if os.path.exists(index_path):
         try:
             previous = LibraryIndex.load(index_path)
         except InputError as err:
+            if not _index_written(index_path):
+                raise InputError("exists and is not a library index: not written over", file=index_path,
+                                 hint="choose another -o, or remove the file if it is a damaged index") from None
             print(f"nuke-colorize: note: {err}; rebuilding", file=sys.stderr)
         if previous is not None and previous.root != os.path.abspath(os.path.expanduser(root)):
             print(f"nuke-colorize: note: {index_path} indexed {previous.root}; rebuilding for {root}",

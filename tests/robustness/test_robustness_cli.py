@@ -426,6 +426,11 @@ CASES: List[Case] = [
     Case("weights-install-not-zip", b_write("notzip.zip", b"PK but not really"),
          ["models", "--models-dir", "installed", "install", "--from", "notzip.zip"], 2,
          ("notzip.zip", "not a zip")),
+    # ---- library of stills (automatic references)
+    Case("library-index-output-is-a-still", b_nothing, ["library", "index", ".", "-o", "ref.png", "--quiet"], 2,
+         ("ref.png", "not a library index", "not written over")),
+    Case("library-given-a-folder", b_nothing, render_argv("--library", "plate", refs=()), 2,
+         ("plate", "folder, not a library index")),
     # ---- host bridge command line
     Case("worker-engine-cmd-not-json", b_nothing, ["worker", "--engine-cmd", "python -m x"], 2,
          ("--engine-cmd",)),
