@@ -64,15 +64,22 @@ Neighbour = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 """(ab_n (H, W, 2), L_n (H, W), flow centre->n (H, W, 2), flow n->centre (H, W, 2))."""
 
 
+#: the largest strength accepted: neighbours then count 1000 times the frame itself (the
+#: frame's own chroma has no say left; far beyond it float32 weights overflow)
+MAX_STRENGTH = 1000.0
+
+
 def check_strength(value, what: str = "--temporal-smoothing", file: Optional[str] = None) -> float:
-    """``value`` as a smoothing strength (a finite number >= 0), else :class:`InputError`."""
+    """``value`` as a smoothing strength (a number from 0 to :data:`MAX_STRENGTH`), else
+    :class:`InputError`."""
     from .errors import InputError
 
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value >= 0
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) \
+        and 0 <= value <= MAX_STRENGTH
     if not ok:
         raise InputError(f"{what} {value!r} is not a smoothing strength", file=file,
-                         hint="give a number >= 0: 0 is off, 1 lets consistent neighbours count as "
-                              "much as the frame itself")
+                         hint=f"give a number from 0 to {MAX_STRENGTH:g}: 0 is off, 1 lets consistent "
+                              "neighbours count as much as the frame itself")
     return float(value)
 
 

@@ -64,6 +64,14 @@ def test_suggest_keyframe_cli_ranks_non_keyframes(shot, capsys):
     assert len(picks) == 2 and 1 not in picks and all(1 < f <= N for f in picks)
 
 
+def test_suggest_keyframe_says_when_every_frame_is_a_keyframe(shot, capsys):
+    refs = [a for f in (1, 2, 3) for a in ("--ref", f"{f}={shot / 'ref_1.png'}")]
+    code = main(["suggest-keyframe", "--plate", str(shot / "plate/plate.####.exr"), "--frames", "1-3",
+                 *refs, "--set", "feature_size=96", "--quiet"])
+    cap = capsys.readouterr()
+    assert code == 0 and cap.out == "" and "nothing to suggest" in cap.err
+
+
 def test_gain_prefers_the_longest_low_confidence_stretch_away_from_keyframes():
     conf = {f: 0.9 for f in range(100)}
     for f in range(55, 75):

@@ -209,8 +209,8 @@ def test_pipeline_single_frames_match_the_full_run(pipeline_runs):
 def test_strength_validation_and_shot_key(tmp_path):
     from nuke_colorize.shot import Shot
 
-    assert check_strength(0) == 0.0 and check_strength(1.5) == 1.5
-    for bad in (-0.1, float("nan"), float("inf"), True, "1"):
+    assert check_strength(0) == 0.0 and check_strength(1.5) == 1.5 and check_strength(1000) == 1000.0
+    for bad in (-0.1, float("nan"), float("inf"), 1000.5, 1e308, True, "1"):
         with pytest.raises(InputError):
             check_strength(bad)
     plate = tmp_path / "plate.0001.png"

@@ -70,4 +70,7 @@ def run(args) -> int:
     else:
         for p in picks:
             print(f"frame {p['frame']}: gain {p['gain']:.2f} (confidence there {p['confidence']:.2f})")
+        if not picks:
+            print("nuke-colorize: nothing to suggest: every frame is a keyframe or already fully "
+                  "confident", file=sys.stderr)
     return 0
