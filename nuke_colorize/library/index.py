@@ -126,9 +126,9 @@ def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
 
     Symbolic links to folders are followed, but every folder and every file is visited once
     (by device and inode; the first path met wins, a folder's own files before its
-    subfolders, both in sorted order): a link back to a parent folder
-    (a loop) or two links to one folder would otherwise list the same stills again under
-    each path, up to the system's link-depth limit (40 times for a loop)."""
+    subfolders, both in sorted order): a link back to a parent folder (a loop) or two links
+    to one folder would otherwise list the same stills again under each path, up to the
+    system's link-depth limit (40 times for a loop)."""
     seen_dirs, seen_files = set(), set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         try:
