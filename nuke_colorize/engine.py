@@ -109,43 +109,40 @@ def segments_of(segments: Sequence[Segment], frame: int) -> List[Segment]:
     return [s for s in segments if emits(s, frame)]
 
 
-#: exponent of the distance fall-off of :func:`blend_weight` (1 = linear)
-BLEND_DISTANCE_POWER = 0.5
-
-
-def blend_weight(seg: Segment, frame: int) -> float:
+def blend_weight(seg: Segment, frame: int, power: float = 1.0) -> float:
     """Distance weight of ``seg``'s result at ``frame`` in a blend, in (0, 1]: 1 at the
     chain's keyframe, falling to 0 at the keyframe that anchors the other chain (the frame
-    after the chain's last one), as the square root (:data:`BLEND_DISTANCE_POWER`) of the
-    linear fall-off.
+    after the chain's last one), as the linear fall-off raised to ``power``.
 
-    Not linear: the confidence the blend multiplies it with already falls with distance
-    where it should (a track to the keyframe is lost with time), while colour neither
-    chain tracks is about as unsure from either side, so a linear fall-off counted the
-    distance twice. On six DAVIS clips (P2: first + last frame, 854x480, exemplar v16)
-    power 0.5 gave +0.06 dB over 1 (five clips up to +0.13, soapbox -0.03), 0.25 and 0
-    gave +0.07 and +0.04 with larger single losses (soapbox -0.07, -0.15).
+    The power is the backend's (:attr:`nuke_colorize.backends.base.Backend.blend_distance_power`):
+    1 (linear) unless its confidence already falls with the distance to the keyframe.
+    ``exemplar``'s does (colour it no longer tracks from the keyframe reports a quarter of
+    its reliability), while colour neither chain tracks is about as unsure from either
+    side, so a linear fall-off counted the distance twice; it uses 0.5. On six DAVIS clips
+    (P2: first + last frame, 854x480, exemplar v16) power 0.5 gave +0.06 dB over 1 (five
+    clips up to +0.13, soapbox -0.03), 0.25 and 0 gave +0.07 and +0.04 with larger single
+    losses (soapbox -0.07, -0.15).
     """
     if seg.anchor is None:
         return 1.0
     far = seg.last + 1 if seg.direction > 0 else seg.first - 1
-    return (abs(far - frame) / float(max(1, abs(far - seg.anchor)))) ** BLEND_DISTANCE_POWER
+    return (abs(far - frame) / float(max(1, abs(far - seg.anchor)))) ** float(power)
 
 
 BLEND_EPS = 1e-3
 
 
-def blend_results(parts: Sequence[Tuple[Segment, Result]], frame: int) -> Result:
+def blend_results(parts: Sequence[Tuple[Segment, Result]], frame: int, power: float = 1.0) -> Result:
     """Blend the results two (or more) chains gave for ``frame``.
 
-    Per pixel, chain *i* weighs ``blend_weight(seg_i, frame) * (confidence_i + 1e-3)``;
+    Per pixel, chain *i* weighs ``blend_weight(seg_i, frame, power) * (confidence_i + 1e-3)``;
     ab (H, W, 2) and confidence (H, W) in [0, 1] are the weighted means. The state keeps
     only the luminance ``L`` (the temporal stage reads it); chains continue from their own
     unblended states. One part is returned unchanged.
     """
     if len(parts) == 1:
         return parts[0][1]
-    ws = [np.float32(blend_weight(s, frame)) * (np.asarray(r.confidence, np.float32) + np.float32(BLEND_EPS))
+    ws = [np.float32(blend_weight(s, frame, power)) * (np.asarray(r.confidence, np.float32) + np.float32(BLEND_EPS))
           for s, r in parts]
     total = sum(ws)
     ab = sum(w[..., None] * np.asarray(r.ab, np.float32) for w, (_, r) in zip(ws, parts)) / total[..., None]
@@ -166,7 +163,9 @@ class FrameBlender:
     (ab, confidence, L), about 3.3 MB per frame at 854x480.
     """
 
-    def __init__(self, segments: Sequence[Segment], wanted: Optional[Iterable[int]] = None):
+    def __init__(self, segments: Sequence[Segment], wanted: Optional[Iterable[int]] = None,
+                 power: float = 1.0):
+        self.power = float(power)   # of the distance fall-off (:func:`blend_weight`)
         want = None if wanted is None else set(int(f) for f in wanted)
         self.cover: Dict[int, List[Segment]] = {}
         for s in segments:
@@ -188,7 +187,7 @@ class FrameBlender:
         if any(s.name not in got for s in need):
             return None
         del self.pending[frame]
-        return blend_results([(s, got[s.name]) for s in need], frame)
+        return blend_results([(s, got[s.name]) for s in need], frame, self.power)
 
 
 def chain_references(seg: Segment, references: Sequence[Reference]) -> List[Reference]:
@@ -270,7 +269,7 @@ class Engine:
 
         See :meth:`run_chains` for what is walked and computed.
         """
-        blender = FrameBlender(segments, wanted)
+        blender = FrameBlender(segments, wanted, getattr(self.backend, "blend_distance_power", 1.0))
         for seg, f, res in self.run_chains(segments, wanted, on_frame):
             out = blender.add(seg, f, res)
             if out is not None:

@@ -40,23 +40,24 @@ def test_plan_segments_two_sided_between_keyframes():
         plan_segments(range(5), [7])
 
 
-def test_blend_weights_fall_to_the_other_keyframe_as_a_square_root_and_follow_confidence():
+def test_blend_weights_fall_to_the_other_keyframe_by_the_power_and_follow_confidence():
     fwd, bwd, _ = plan_segments(range(0, 11), [0, 10])
-    assert [blend_weight(fwd, f) for f in (0, 5, 9)] == pytest.approx([1.0, 0.5 ** 0.5, 0.1 ** 0.5])
-    assert [blend_weight(bwd, f) for f in (10, 5, 1)] == pytest.approx([1.0, 0.5 ** 0.5, 0.1 ** 0.5])
+    assert [blend_weight(fwd, f) for f in (0, 5, 9)] == pytest.approx([1.0, 0.5, 0.1])     # linear
+    assert [blend_weight(fwd, f, 0.5) for f in (0, 5, 9)] == pytest.approx([1.0, 0.5 ** 0.5, 0.1 ** 0.5])
+    assert [blend_weight(bwd, f, 0.5) for f in (10, 5, 1)] == pytest.approx([1.0, 0.5 ** 0.5, 0.1 ** 0.5])
 
     def res(ab, conf):
         return Result(ab=np.full((1, 2, 2), ab, np.float32), confidence=np.array([conf], np.float32),
                       state={"L": np.zeros((1, 2), np.float32)})
     # frame 2: distance weights sqrt(0.8) / sqrt(0.2) = 2 / 1; equal confidence -> (2 * 10 + 30) / 3
-    out = blend_results([(fwd, res(10.0, [1.0, 1.0])), (bwd, res(30.0, [1.0, 0.0]))], 2)
+    out = blend_results([(fwd, res(10.0, [1.0, 1.0])), (bwd, res(30.0, [1.0, 0.0]))], 2, 0.5)
     assert out.ab[0, 0, 0] == pytest.approx(50.0 / 3.0)
     # second pixel: the backward chain has no confidence -> (nearly) the forward colour alone
     w_f, w_b = 0.8 ** 0.5 * (1 + 1e-3), 0.2 ** 0.5 * 1e-3
     assert out.ab[0, 1, 0] == pytest.approx((w_f * 10 + w_b * 30) / (w_f + w_b))
     assert out.confidence[0, 0] == pytest.approx(1.0) and set(out.state) == {"L"}
     # the blender releases a frame once both chains delivered it, in either order, identically
-    b1, b2 = FrameBlender([fwd, bwd]), FrameBlender([fwd, bwd])
+    b1, b2 = FrameBlender([fwd, bwd], power=0.5), FrameBlender([fwd, bwd], power=0.5)
     assert b1.add(fwd, 2, res(10.0, [1.0, 1.0])) is None
     x = b1.add(bwd, 2, res(30.0, [1.0, 0.0]))
     assert b2.add(bwd, 2, res(30.0, [1.0, 0.0])) is None
@@ -105,22 +106,29 @@ def test_resume_from_store_equals_uninterrupted_and_recovers_from_a_lost_frame()
     assert e3.computed == [12] and res[12].ab[0, 0, 0] == 2
 
 
+class SqrtCounter(Counter):
+    """A Counter whose chains are blended by the square root of the distance fall-off."""
+    blend_distance_power = 0.5
+
+
 def test_frames_between_keyframes_blend_both_chains_in_any_order():
     refs = [Reference(lab=np.zeros((2, 2, 3), np.float32), frame=k) for k in (1, 11)]
 
-    def engine(store=None):
-        b = Counter()
+    def engine(store=None, kind=SqrtCounter):
+        b = kind()
         b.set_references(refs)
         return Engine(b, refs, lambda f: TargetFrame(f, np.zeros((2, 2), np.float32)), store)
     segs = plan_segments(range(1, 12), [1, 11])
-    out = {f: r.ab[0, 0, 0] for f, r in engine().run(segs)}
-    # forward chain gives f - 1, backward 11 - f, weights sqrt((11 - f) / 10), sqrt((f - 1) / 10)
-    def blend(f):
-        w_f, w_b = ((11 - f) / 10.0) ** 0.5, ((f - 1) / 10.0) ** 0.5
+    # forward chain gives f - 1, backward 11 - f, weights ((11 - f) / 10) ** p, ((f - 1) / 10) ** p
+    # with the backend's power p
+    def blend(f, p):
+        w_f, w_b = ((11 - f) / 10.0) ** p, ((f - 1) / 10.0) ** p
         return (w_f * (f - 1) + w_b * (11 - f)) / (w_f + w_b)
-    expect = {f: blend(f) for f in range(1, 12)}
-    assert sorted(out) == list(range(1, 12))
-    assert all(out[f] == pytest.approx(expect[f], abs=1e-5) for f in out)
+    for kind, p in ((Counter, 1.0), (SqrtCounter, 0.5)):
+        out = {f: r.ab[0, 0, 0] for f, r in engine(kind=kind).run(segs)}
+        assert sorted(out) == list(range(1, 12))
+        assert all(out[f] == pytest.approx(blend(f, p), abs=1e-5) for f in out), kind
+    assert out[3] == pytest.approx(blend(3, 0.5)) and abs(blend(3, 0.5) - blend(3, 1.0)) > 0.5
     # a frame asked alone walks both chains up to it, from a shared store, to the same value
     store = DictStore()
     e = engine(store)

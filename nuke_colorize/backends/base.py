@@ -114,6 +114,10 @@ class Backend(abc.ABC):
     """
 
     name: str = ""
+    #: exponent of the distance fall-off when two chains' results for a frame between two
+    #: keyframes are blended (:func:`nuke_colorize.engine.blend_weight`): 1 = linear; less
+    #: when the backend's confidence itself already falls with the distance to the keyframe
+    blend_distance_power: float = 1.0
 
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
         self.settings = dict(self.default_settings())

@@ -97,6 +97,8 @@ class ExemplarBackend(Backend):
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
     version = "16"
+    #: reported confidence falls where the track to the keyframe is lost (engine.blend_weight)
+    blend_distance_power = 0.5
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
