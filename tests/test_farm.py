@@ -21,6 +21,7 @@ import pytest
 from nuke_colorize.cli import main as cli_main
 from nuke_colorize.errors import ColorizeError, InputError
 from nuke_colorize.farm import deadline, openjd
+from nuke_colorize.farm.files import write_files
 from nuke_colorize.farm.nkscan import scan_nuke_script
 from nuke_colorize.farm.plan import build_plan, parse_frame_range
 from nuke_colorize.farm.shotinfo import load_shot_info, nearest_keyframe_segments
@@ -271,7 +272,16 @@ def test_openjd_template_passes_openjd_model_and_openjd_check(tmp_path):
     assert frame["type"] == "CHUNK[INT]" and frame["chunks"]["rangeConstraint"] == "CONTIGUOUS"
     bundle = tmp_path / "bundle"
     assert cli_main(["farm", "openjd", str(tmp_path / "s.json"), "-o", str(bundle), "--chunk-size", "3"]) == 0
-    assert sorted(os.listdir(bundle)) == ["parameter_values.yaml", "template.yaml"]
+    assert sorted(os.listdir(bundle)) == [".nuke-colorize-farm.json", "parameter_values.yaml", "template.yaml"]
+    # the same folder again: our own files are replaced; someone else's file is never written over
+    assert cli_main(["farm", "openjd", str(tmp_path / "s.json"), "-o", str(bundle), "--chunk-size", "3"]) == 0
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "template.yaml").write_text("another tool's template\n")
+    with pytest.raises(InputError, match="not written by nuke-colorize farm"):
+        write_files(str(foreign), {"parameter_values.yaml": "x\n", "template.yaml": "y\n"})
+    assert sorted(os.listdir(foreign)) == ["template.yaml"]
+    assert (foreign / "template.yaml").read_text() == "another tool's template\n"
     out = subprocess.run([str(OPENJD), "check", str(bundle / "template.yaml")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -352,7 +362,7 @@ def test_deadline_files_are_key_value_with_documented_keys(tmp_path):
     out = tmp_path / "dl"
     assert cli_main(["farm", "deadline", str(shot), "-o", str(out), "--chunk-size", "4",
                      "--pool", "comp", "--priority", "60"]) == 0
-    names = sorted(os.listdir(out))
+    names = sorted(n for n in os.listdir(out) if not n.startswith("."))
     assert names == ["prepass_s_1001-1004.job_info.job", "prepass_s_1001-1004.plugin_info.job",
                      "prepass_s_1005-1010.job_info.job", "prepass_s_1005-1010.plugin_info.job",
                      "render.job_info.job", "render.plugin_info.job"]

@@ -1,19 +1,47 @@
 """Writing (or, for ``--dry-run``, printing) the files a farm submission consists of."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-from typing import Dict, List, Optional, Sequence, TextIO
+from typing import Dict, List, Optional, Sequence, Set, TextIO
 
 from ..errors import ColorizeError, InputError
 from ..io.atomic import atomic_write_text
 
 
+#: list of the files ``write_files`` wrote into a folder (so a later run may replace them)
+MARKER = ".nuke-colorize-farm.json"
+
+
+def _ours(out_dir: str) -> Set[str]:
+    """Names of the files an earlier run wrote into ``out_dir`` (empty when unknown)."""
+    try:
+        with open(os.path.join(out_dir, MARKER), encoding="utf-8") as fh:
+            names = json.load(fh).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {n for n in names if isinstance(n, str)}
+
+
 def write_files(out_dir: str, files: Dict[str, str]) -> List[str]:
-    """Write ``{relative name: text}`` under ``out_dir`` atomically; returns the absolute paths."""
+    """Write ``{relative name: text}`` under ``out_dir`` atomically; returns the absolute paths.
+
+    Files written by an earlier run into the same folder (listed in :data:`MARKER`) are
+    replaced; any other existing file of the same name (``-o`` given a folder that holds
+    someone else's ``template.yaml``, say) is refused before anything is written."""
     out_dir = os.path.abspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise InputError("output path exists and is not a folder", file=out_dir)
+    ours = _ours(out_dir)
+    for rel in files:
+        path = os.path.join(out_dir, rel)
+        if os.path.lexists(path) and rel not in ours:
+            raise InputError("exists and was not written by nuke-colorize farm: not written over", file=path,
+                             hint="give -o a new or empty folder, or remove the file")
+    # the list first: a run killed part way leaves files a later run may replace
+    atomic_write_text(os.path.join(out_dir, MARKER),
+                      json.dumps({"files": sorted(ours | set(files))}, indent=1) + "\n")
     written = []
     for rel, text in files.items():
         path = os.path.join(out_dir, rel)
