@@ -151,9 +151,15 @@ class ProgressBar:
 
 
 def check_outputs(job: RenderJob, inputs: Sequence[str]) -> None:
-    """Refuse an output pattern that would write over the plate or a reference, or one without
-    a frame number when several frames are rendered (each would overwrite the last)."""
+    """Refuse an output pattern that would write over the plate or a reference, one without
+    a frame number when several frames are rendered (each would overwrite the last), and a
+    confidence output that names the colour output's files."""
     patterns = [job.output] + ([job.confidence_out] if job.confidence_out else [])
+    if job.confidence_out and same_target(job.confidence_out, job.output, job.frames):
+        raise InputError("the confidence output names the colour output's files (each frame would "
+                         "overwrite the other)", file=job.confidence_out,
+                         hint="give the confidence its own name, or put it in a layer of the colour "
+                              "file with --confidence-layer")
     for out in patterns:
         if len(job.frames) > 1 and not is_pattern(out):
             raise InputError(f"output has no frame number but {len(job.frames)} frames are rendered "

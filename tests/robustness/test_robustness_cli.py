@@ -378,6 +378,8 @@ CASES: List[Case] = [
     Case("out-via-symlinked-folder", b_symlink_dir("link", "plate"), render_argv(out="link/plate.####.exr"), 2,
          ("overwrite",)),
     Case("out-no-frame-number", b_nothing, render_argv(out="single.exr"), 2, ("single.exr", "####")),
+    Case("confidence-out-equals-out", b_nothing, render_argv("--confidence-out", "out/col.%04d.exr"), 2,
+         ("col.%04d.exr", "confidence output names the colour output")),
     Case("out-frame-is-folder", b_frame_is_folder_out,
          render_argv(), 2, ("col.0001.exr", "folder")),
     Case("out-read-only-folder", b_chmod_dir("out", 0o555), render_argv(), 2,
