@@ -141,6 +141,14 @@ def test_cli_eval_table_json_and_errors(clip, tmp_path, capsys):
     assert "clip folder not found" in capsys.readouterr().err
     assert main(["eval", "--clip", clip, "--refs", "99"]) == 2
     assert "outside the clip" in capsys.readouterr().err
+    # --out = the clips' root: the report would land among the clip's frames; refused, nothing written
+    frames_before = sorted(os.listdir(clip))
+    assert main(["eval", "--clips-root", root, "--out", root]) == 2
+    assert "among the clip's own frames" in capsys.readouterr().err
+    assert sorted(os.listdir(clip)) == frames_before and not os.path.exists(os.path.join(root, "summary.json"))
+    twin = _write_clip(str(tmp_path / "elsewhere" / "square"), n=2)
+    assert main(["eval", "--clip", clip, "--clip", twin, "--out", str(tmp_path / "o2")]) == 2
+    assert "two clips named square" in capsys.readouterr().err and not (tmp_path / "o2").exists()
 
 
 def test_parse_settings_and_mattes(clip, tmp_path, capsys):

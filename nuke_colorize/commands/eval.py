@@ -117,6 +117,23 @@ def format_table(results: List[Dict[str, Any]], summary: Dict[str, Any]) -> str:
     return "\n".join([line(rows[0]), sep] + [line(r) for r in rows[1:-1]] + [sep, line(rows[-1])])
 
 
+def _check_out(out: str, clips: List[str]) -> None:
+    """Refuse an ``--out`` whose per-clip report folder would be a clip's own folder (the
+    contact sheet and plot would join the clip's frames and break its next evaluation) or
+    shared by two clips of the same name (the second report would replace the first)."""
+    seen: Dict[str, str] = {}
+    for clip in clips:
+        name = os.path.basename(clip.rstrip(os.sep))
+        report = os.path.realpath(os.path.join(out, name))
+        if report == os.path.realpath(clip):
+            raise InputError("--out would put the report (contact sheet, plot) among the clip's own frames",
+                             file=clip, hint="give --out a folder outside the clips, e.g. runs/p1")
+        if report in seen:
+            raise InputError(f"two clips named {name} would write one report folder ({seen[report]} and {clip})",
+                             file=clip, hint="evaluate them in separate runs, with different --out")
+        seen[report] = clip
+
+
 def run(args) -> int:
     from ..backends import DEFAULT_BACKEND
     from ..evaluate import evaluate_clip, parse_size, summarise, to_json
@@ -129,6 +146,8 @@ def run(args) -> int:
         raise InputError("--limit-frames must be at least 2")
     from ..temporal import check_strength
     smoothing = check_strength(args.temporal_smoothing)
+    if args.out:
+        _check_out(args.out, clips)
     auto = _auto_library(args) if args.auto_library_root else None
     results = []
     for n, clip in enumerate(clips, 1):
