@@ -208,8 +208,14 @@ def _auto_library(args):
 
     k = check_count(args.auto_references)
     root = os.path.abspath(args.auto_library_root)
-    path = args.library_index or (os.path.join(args.out, "library_index.npz") if args.out else
-                                  os.path.join(tempfile.mkdtemp(prefix="nc_eval_lib_"), "library.npz"))
+    if args.library_index or args.out:
+        path = args.library_index or os.path.join(args.out, "library_index.npz")
+    else:  # a throw-away index, removed when the run ends
+        import atexit
+        import shutil
+        scratch = tempfile.mkdtemp(prefix="nc_eval_lib_")
+        atexit.register(shutil.rmtree, scratch, True)
+        path = os.path.join(scratch, "library.npz")
     index, report = update_index(root, path, progress=sys.stderr.isatty(), device=args.device
                                  if args.device in ("cpu", "cuda") else "cpu")
     print(f"library {path}: {report.total} stills ({report.computed} computed, {report.reused} unchanged, "
