@@ -53,6 +53,15 @@ class Entry:
                     mtime_ns=self.mtime_ns, width=self.width, height=self.height)
 
 
+class StaleIndexError(InputError):
+    """The file is a library index (its metadata reads) that this version cannot use: another
+    format or descriptor version, or damaged descriptors. Rebuilding it loses nothing."""
+
+
+def _is_index_meta(meta: Any) -> bool:
+    return isinstance(meta, dict) and "format" in meta and "entries" in meta
+
+
 @dataclass
 class LibraryIndex:
     """Entries and their descriptors: ``parts[name]`` is (N, D) float32 (``local``: (N, 40, 256),
@@ -91,24 +100,25 @@ class LibraryIndex:
         if not os.path.isfile(path):
             raise InputError("library index not found", file=path,
                              hint="build it with: nuke-colorize library index DIR -o INDEX")
+        meta: Any = None
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
                 if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT \
                         or meta.get("descriptor_version") != D.DESCRIPTOR_VERSION:
                     got = meta if not isinstance(meta, dict) else (meta.get("format"), meta.get("descriptor_version"))
-                    raise InputError(f"library index of another version (format, descriptors: {got}; "
+                    raise (StaleIndexError if _is_index_meta(meta) else InputError)(f"library index of another version (format, descriptors: {got}; "
                                      f"this is {INDEX_FORMAT}, {D.DESCRIPTOR_VERSION})", file=path,
                                      hint="rebuild it with: nuke-colorize library index DIR -o INDEX")
                 # local cells stay float16 in memory (20 KB a still); the query converts its shortlist
                 parts = {k: z[f"part_{k}"] if k == "local" else z[f"part_{k}"].astype(np.float32)
                          for k in D.shapes()}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise InputError(f"not a library index (unreadable or damaged: {exc})", file=path,
+            raise (StaleIndexError if _is_index_meta(meta) else InputError)(f"not a library index (unreadable or damaged: {exc})", file=path,
                              hint="rebuild it with: nuke-colorize library index DIR -o INDEX") from None
         entries = [Entry(**e) for e in meta["entries"]]
         if any(v.shape != (len(entries),) + D.shapes()[k] for k, v in parts.items()):
-            raise InputError("library index is damaged (descriptor rows do not match entries)", file=path,
+            raise StaleIndexError("library index is damaged (descriptor rows do not match entries)", file=path,
                              hint="rebuild it with: nuke-colorize library index DIR -o INDEX")
         return cls(root=meta["root"], entries=entries, parts=parts)
 
@@ -281,17 +291,6 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
     return index, report
 
 
-def _index_written(path: str) -> bool:
-    """True when ``path`` is an index file of any format or descriptor version (its metadata
-    reads), False for anything else (another kind of file, a damaged index)."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-    except Exception:  # noqa: BLE001 - any failure means "not an index"
-        return False
-    return isinstance(meta, dict) and "format" in meta and "entries" in meta
-
-
 def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, IndexReport]:
     """Build or incrementally refresh the index at ``index_path`` for ``root`` and save it.
 
@@ -306,11 +305,11 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
     if os.path.exists(index_path):
         try:
             previous = LibraryIndex.load(index_path)
-        except InputError as err:
-            if not _index_written(index_path):
-                raise InputError("exists and is not a library index: not written over", file=index_path,
-                                 hint="choose another -o, or remove the file if it is a damaged index") from None
+        except StaleIndexError as err:
             print(f"nuke-colorize: note: {err}; rebuilding", file=sys.stderr)
+        except InputError:
+            raise InputError("exists and is not a library index: not written over", file=index_path,
+                             hint="choose another -o, or remove the file if it is a damaged index") from None
         if previous is not None and previous.root != os.path.abspath(os.path.expanduser(root)):
             print(f"nuke-colorize: note: {index_path} indexed {previous.root}; rebuilding for {root}",
                   file=sys.stderr)

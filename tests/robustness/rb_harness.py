@@ -486,3 +486,24 @@ def start_table(request, by_id: Dict[str, "Case"], base: Path, root: Path):
                 wanted.append(c)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(2, min(4, (os.cpu_count() or 2) + 1)))
     return pool, {c.id: pool.submit(run_case, c, base, root) for c in wanted}
+
+
+def check_row(case: "Case", future) -> None:
+    """The verdict on one table row: skip, expected failure, or the row's assertions.
+
+    A row that exits 0 must have rendered both frames of the plate, each reading back.
+    """
+    import pytest
+
+    if skip_reason(case):
+        pytest.skip(skip_reason(case))
+    got = future.result()
+    bad = problems(case, got)
+    if bad and case.xfail:
+        pytest.xfail(f"{case.xfail}: " + "; ".join(bad))
+    assert not bad, f"{case.id}: " + "; ".join(bad)
+    if case.code == 0:
+        outs = sorted((got["folder"] / "new").glob("col.*.exr"))
+        assert [p.name for p in outs] == ["col.0001.exr", "col.0002.exr"]
+        for p in outs:
+            assert reads_back(p) is None
