@@ -25,9 +25,8 @@ import sys
 import numpy as np
 import torch
 
-from nuke_colorize.color import luminance
 from nuke_colorize.correspond.features import load_mobilenetv2
-from nuke_colorize.evaluate import evaluate_clip, list_frames, load_ground_truth, parse_size, u8_to_linear
+from nuke_colorize.evaluate import evaluate_clip, grey_plate, list_frames, load_ground_truth, parse_size
 from nuke_colorize.library import descriptors as D
 from nuke_colorize.library.auto import sample_frames
 from nuke_colorize.library.index import LibraryIndex
@@ -67,7 +66,7 @@ def main() -> int:
         clip_dir = os.path.join(args.clips_root, clip)
         gt = load_ground_truth(list_frames(clip_dir)[:args.frames], None)
         picks = sample_frames(list(range(len(gt))), 5)
-        q = D.describe_L(net, [D.small_L_from_linear_y(luminance(u8_to_linear(gt[f]))) for f in picks], "cpu")
+        q = D.describe_L(net, [D.small_L_from_linear_y(grey_plate(gt[f])) for f in picks], "cpu")
         score = global_scores(part_similarities(index, q))
         chosen = [m.path for m in rank(index, q, top=args.k, exclude_groups={clip})]
         auto = evaluate_clip(clip_dir, size=size, limit_frames=args.frames, stills=chosen, settings=settings)

@@ -25,8 +25,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from nuke_colorize.color import luminance  # noqa: E402
-from nuke_colorize.evaluate import evaluate_clip, list_frames, load_ground_truth, parse_size, u8_to_linear  # noqa: E402
+from nuke_colorize.evaluate import (evaluate_clip, grey_plate, list_frames, load_ground_truth,  # noqa: E402
+                                    parse_size, u8_to_linear)
 from nuke_colorize.pipeline import ReferenceInput, colorize_clip  # noqa: E402
 from nuke_colorize.suggest import suggest  # noqa: E402
 
@@ -38,9 +38,8 @@ def confidence_per_frame(clip: str, size) -> dict:
     paths = list_frames(clip)
     gt = load_ground_truth(paths, size)
     ref = ReferenceInput(rgb=u8_to_linear(gt[0]), frame=0, path=paths[0])
-    luma = lambda f: luminance(u8_to_linear(gt[f]))  # noqa: E731
     return {int(o.frame): float(np.mean(o.confidence))
-            for o in colorize_clip(luma, list(range(len(gt))), [ref])}
+            for o in colorize_clip(lambda f: grey_plate(gt[f]), list(range(len(gt))), [ref])}
 
 
 def main() -> None:

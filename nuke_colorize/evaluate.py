@@ -118,6 +118,12 @@ def u8_to_linear(img_u8: np.ndarray) -> np.ndarray:
     return _LUT[img_u8]
 
 
+def grey_plate(img_u8: np.ndarray) -> np.ndarray:
+    """The grey plate of a true-colour frame: (H, W, 3) uint8 sRGB -> (H, W) float32 linear
+    Rec.709 luminance (what a black-and-white scan of the scene records)."""
+    return luminance(u8_to_linear(img_u8))
+
+
 def linear_to_u8(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) linear -> (H, W, 3) uint8 sRGB, clipped and rounded."""
     return np.clip(np.rint(np.clip(linear_to_srgb(rgb), 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8)
@@ -269,7 +275,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         raise InputError(f"frames of {W}x{H} are too small to evaluate", file=clip_dir,
                          hint="at least 11 pixels on each side")
     def luma(f: int) -> np.ndarray:
-        return luminance(u8_to_linear(gt[f]))
+        return grey_plate(gt[f])
 
     scenes = None
     if stills:
@@ -395,7 +401,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
 
 def _grey255(gt_u8: np.ndarray) -> np.ndarray:
     """The grey plate of a ground-truth frame as delivered: (H, W, 3) float sRGB*255."""
-    y = luminance(u8_to_linear(gt_u8))
+    y = grey_plate(gt_u8)
     return np.clip(linear_to_srgb(np.repeat(y[..., None], 3, axis=-1)).astype(np.float64), 0.0, 1.0) * 255.0
 
 
@@ -436,7 +442,7 @@ def write_outputs(result: Dict[str, Any], gt: Sequence[np.ndarray],
     cols = []
     for f in sorted(contact_pred):
         g = gt[f]
-        grey = linear_to_u8(np.repeat(luminance(u8_to_linear(g))[..., None], 3, axis=-1))
+        grey = linear_to_u8(np.repeat(grey_plate(g)[..., None], 3, axis=-1))
         cols.append({"frame": f, "psnr": result["per_frame"][f]["psnr"], "grey": grey,
                      "pred": contact_pred[f], "gt": g, "keyframe": f in refs})
     title = (f"{result['clip']}  refs {','.join(map(str, result['refs']))}  "
