@@ -21,6 +21,7 @@ from .io import PlateSource, check_writable, frame_path, is_pattern, read_image,
 from .io.image import compose_channels
 from .io.matte import MatteReader
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
+from .resample import display_width
 
 
 @dataclass
@@ -71,7 +72,7 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     if len(img.rgb_indices) < 3 or color.is_grey(rgb, tol=2e-3):
         raise InputError("reference has no colour (greyscale image)", file=spec.path,
                          frame=spec.frame, hint="give a colour still or a colour-painted frame")
-    return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path)
+    return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path, pixel_aspect=img.pixel_aspect)
 
 
 class PlateLuma:
@@ -211,16 +212,23 @@ def _finite(value) -> bool:
         return False
 
 
-def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int]) -> None:
+def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int], plate_aspect: float = 1.0) -> None:
     """A keyframe reference is a plate frame painted in colour: any resolution, but the plate's
-    shape. Another aspect ratio would put every colour in the wrong place."""
+    shape. Another aspect ratio would put every colour in the wrong place. The shape is that of
+    the pixels (a painted frame whose file lost the plate's pixel aspect) or of the picture
+    (an anamorphic frame painted desqueezed, each file's pixel aspect applied)."""
     rh, rw = ref.rgb.shape[:2]
     pw, ph = int(plate_size[0]), int(plate_size[1])
-    if abs((rw / rh) / (pw / ph) - 1.0) > 0.01:
-        raise InputError(f"keyframe reference is {rw}x{rh} but the plate is {pw}x{ph}: another shape "
-                         f"(aspect {rw / rh:.3f} vs {pw / ph:.3f})", file=ref.path, frame=ref.frame,
-                         hint="a keyframe reference must be that plate frame painted in colour; "
-                              "give a still of another shape without FRAME=")
+
+    def same(a: float, b: float) -> bool:
+        return abs(a / b - 1.0) <= 0.01
+
+    if same(rw / rh, pw / ph) or same(display_width(rw, ref.pixel_aspect) / rh, display_width(pw, plate_aspect) / ph):
+        return
+    raise InputError(f"keyframe reference is {rw}x{rh} but the plate is {pw}x{ph}: another shape "
+                     f"(aspect {rw / rh:.3f} vs {pw / ph:.3f})", file=ref.path, frame=ref.frame,
+                     hint="a keyframe reference must be that plate frame painted in colour; "
+                          "give a still of another shape without FRAME=")
 
 
 def preflight(job: RenderJob, source: PlateSource) -> None:
@@ -242,14 +250,15 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
             raise InputError(f"reference frame {r.frame} is outside the frame range "
                              f"{job.frames[0]}-{job.frames[-1]}", file=r.path, frame=r.frame)
         if r.frame is not None:
-            check_keyframe_shape(r, (source.width, source.height))
+            check_keyframe_shape(r, (source.width, source.height), source.pixel_aspect)
     check_settings(job.backend, job.settings)  # after the cheap checks: imports the backend (torch)
     luma(job.frames[0])  # resolves the plate's colourspace, notes colour plates
     max_value = 1.0 if luma.resolved in ("srgb", "rec709") else None
     matte = MatteReader(job.matte, (source.width, source.height)) if job.matte else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
                      resolve_device(job.device), matte=matte, store=store, max_value=max_value,
-                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing)
+                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing,
+                     pixel_aspect=source.pixel_aspect)
 
 
 def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,

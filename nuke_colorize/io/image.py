@@ -195,8 +195,7 @@ class ImageData:
 
     @property
     def pixel_aspect(self) -> float:
-        v = self.spec.getattribute("PixelAspectRatio")
-        return float(v) if v else 1.0
+        return spec_pixel_aspect(self.spec)
 
     @property
     def premultiplied(self) -> bool:
@@ -430,6 +429,13 @@ def read_spec(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MA
     inp, spec = _open_checked(path, frame, max_pixels)
     inp.close()
     return spec
+
+
+def spec_pixel_aspect(spec) -> float:
+    """The header's PixelAspectRatio (pixel width / height), 1.0 when absent or not a
+    positive finite number."""
+    from ..resample import clean_aspect
+    return clean_aspect(spec.getattribute("PixelAspectRatio"))
 
 
 def image_size(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:

@@ -16,7 +16,7 @@ import threading
 from typing import Iterator, Optional, Sequence
 
 from ..errors import InputError
-from .image import DEFAULT_MAX_PIXELS, ImageData, check_readable, image_size, read_image, read_spec
+from .image import DEFAULT_MAX_PIXELS, ImageData, check_readable, image_size, read_image, read_spec, spec_pixel_aspect
 from .movie import MovieReader, is_movie
 from .sequence import format_frames, frame_path, is_pattern, scan_frames
 
@@ -30,7 +30,7 @@ class PlateSource:
     False. ``max_pixels`` and ``allow_nonfinite`` are passed to :func:`read_image`.
 
     Attributes: ``frames`` (sorted list of frame numbers), ``width``/``height`` (data window of the
-    first frame), ``kind`` ("sequence" | "movie" | "still"), ``source`` (the path given).
+    first frame), ``pixel_aspect`` (its PixelAspectRatio; 1.0 for movies), ``kind`` ("sequence" | "movie" | "still"), ``source`` (the path given).
     """
 
     def __init__(self, pattern_or_movie: str, frames: Optional[Sequence[int]] = None, *,
@@ -58,6 +58,7 @@ class PlateSource:
                                  file=self.source, frame=outside[0])
             self.frames = wanted
             self.width, self.height = self._movie.width, self._movie.height
+            self.pixel_aspect = 1.0
             return
 
         if is_pattern(self.source):
@@ -91,8 +92,9 @@ class PlateSource:
                 wanted = [1]
         self.frames = wanted
         first = self.frames[0]
-        self.width, self.height = image_size(self.path(first), first if self.kind == "sequence" else None,
-                                             max_pixels=self.max_pixels)
+        spec = read_spec(self.path(first), first if self.kind == "sequence" else None, max_pixels=self.max_pixels)
+        self.width, self.height = int(spec.width), int(spec.height)
+        self.pixel_aspect = spec_pixel_aspect(spec)
         self._size_frame = first
 
     # -- basics
