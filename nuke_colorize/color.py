@@ -31,7 +31,12 @@ _WHITE = _RGB2XYZ.sum(axis=1)  # XYZ of RGB (1,1,1): D65 with Y = 1
 _EPS = 216.0 / 24389.0
 _KAPPA = 24389.0 / 27.0
 
-COLORSPACES = ("auto", "linear", "srgb", "rec709")
+COLORSPACES = ("auto", "linear", "srgb", "rec709", "cineon")
+
+# Kodak Cineon printing-density log as Nuke's "Cineon" colourspace reads it: code value 95
+# (of 1023) is black, 685 is white (linear 1.0), 0.002 density per code value, film gamma 0.6.
+_CIN_BLACK, _CIN_WHITE, _CIN_STEP = 95.0, 685.0, 0.002 / 0.6
+_CIN_OFFSET = 10.0 ** ((_CIN_BLACK - _CIN_WHITE) * _CIN_STEP)
 
 
 # ---------------------------------------------------------------- transfer functions
@@ -59,6 +64,22 @@ def rec709_to_linear(v: np.ndarray) -> np.ndarray:
     return (np.sign(v) * lin).astype(np.float32)
 
 
+def cineon_to_linear(v: np.ndarray) -> np.ndarray:
+    """Cineon log values (code value / 1023, any shape) -> linear: 95/1023 -> 0, 685/1023 -> 1,
+    470/1023 -> 0.18; code values below black give small negative values (as in Nuke)."""
+    v = np.asarray(v, dtype=np.float64)
+    lin = (np.power(10.0, (v * 1023.0 - _CIN_WHITE) * _CIN_STEP) - _CIN_OFFSET) / (1.0 - _CIN_OFFSET)
+    return lin.astype(np.float32)
+
+
+def linear_to_cineon(v: np.ndarray) -> np.ndarray:
+    """Linear -> Cineon log (code value / 1023); inverse of :func:`cineon_to_linear`, with
+    values at or below its code value 0 (linear -0.0057) put at code value 0."""
+    v = np.asarray(v, dtype=np.float64)
+    arg = np.maximum(v * (1.0 - _CIN_OFFSET) + _CIN_OFFSET, 10.0 ** (-_CIN_WHITE * _CIN_STEP))
+    return ((np.log10(arg) / _CIN_STEP + _CIN_WHITE) / 1023.0).astype(np.float32)
+
+
 def linear_to_rec709(v: np.ndarray) -> np.ndarray:
     """Scene-linear -> Rec. ITU-R BT.709 OETF encoding."""
     v = np.asarray(v, dtype=np.float32)
@@ -67,9 +88,13 @@ def linear_to_rec709(v: np.ndarray) -> np.ndarray:
     return (np.sign(v) * enc).astype(np.float32)
 
 
-def resolve_colorspace(colorspace: str, is_float_format: bool) -> str:
-    """``auto`` -> ``linear`` for float files (EXR, float TIFF), ``srgb`` for integer files."""
+def resolve_colorspace(colorspace: str, is_float_format: bool, log_encoded: bool = False) -> str:
+    """``auto`` -> ``linear`` for float files (EXR, float TIFF), ``cineon`` for files whose
+    header says they hold printing-density log (``log_encoded``: DPX scans, Cineon files, as
+    Nuke's Read defaults them), ``srgb`` for other integer files."""
     if colorspace == "auto":
+        if log_encoded:
+            return "cineon"
         return "linear" if is_float_format else "srgb"
     return colorspace
 
@@ -86,6 +111,8 @@ def to_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None) -
         return srgb_to_linear(rgb)
     if colorspace == "rec709":
         return rec709_to_linear(rgb)
+    if colorspace == "cineon":
+        return cineon_to_linear(rgb)
     return _ocio_convert(rgb, colorspace, "lin_rec709", file=file)
 
 
@@ -97,6 +124,8 @@ def from_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None)
         return linear_to_srgb(rgb)
     if colorspace == "rec709":
         return linear_to_rec709(rgb)
+    if colorspace == "cineon":
+        return linear_to_cineon(rgb)
     return _ocio_convert(rgb, "lin_rec709", colorspace, file=file)
 
 

@@ -67,7 +67,7 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
                    warn: Callable[[str], None] = lambda m: None) -> ReferenceInput:
     """Read a reference image to linear RGB; greyscale references are refused."""
     img = read_image(spec.path)
-    cs = color.resolve_colorspace(colorspace, img.is_float_format)
+    cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     rgb = color.to_linear(img.rgb, cs, file=spec.path)
     if len(img.rgb_indices) < 3 or color.is_grey(rgb, tol=2e-3):
         raise InputError("reference has no colour (greyscale image)", file=spec.path,
@@ -89,7 +89,10 @@ class PlateLuma:
     def __call__(self, frame: int) -> np.ndarray:
         img = self.source.read(frame)
         self.last = img
-        cs = color.resolve_colorspace(self.colorspace, img.is_float_format)
+        cs = color.resolve_colorspace(self.colorspace, img.is_float_format, img.log_encoded)
+        if cs == "cineon" and self.colorspace == "auto" and self.resolved != "cineon":
+            self.warn(f"{img.path}: the header declares printing-density log: read as Cineon "
+                      f"(give --colorspace to override)")
         self.resolved = cs
         rgb = color.to_linear(img.rgb, cs, file=img.path)
         if not self.colour_plate_noted and not color.is_grey(rgb):
@@ -98,14 +101,20 @@ class PlateLuma:
         return color.luminance(rgb)
 
 
+LOG_EXTENSIONS = ("dpx", "cin")
+
+
 def output_colorspace(out_cs: str, output_pattern: str, plate_cs: str) -> str:
-    """``auto``: float outputs (EXR, float TIFF) linear; integer outputs in the plate's
+    """``auto``: float outputs (EXR, float TIFF) linear; a log plate's DPX/Cineon outputs in
+    Cineon log (as Nuke's Write node defaults them); other integer outputs in the plate's
     display encoding (sRGB unless the plate was rec709)."""
     if out_cs != "auto":
         return out_cs
     ext = output_pattern.lower().rsplit(".", 1)[-1]
     if ext in ("exr", "hdr"):
         return "linear"
+    if plate_cs == "cineon" and ext in LOG_EXTENSIONS:
+        return "cineon"
     return plate_cs if plate_cs in ("srgb", "rec709") else "srgb"
 
 
@@ -279,8 +288,10 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
         pixels = np.concatenate([pixels, out.confidence[..., None]], axis=2)
         names = names + ["confidence.Y"]
     path = frame_path(job.output, out.frame)
-    write_image(path, pixels, names, like=plate_img, protected=protected,
-                attributes=dict(attributes, **job.metadata))
+    attributes = dict(attributes, **job.metadata)
+    if cs == "cineon" and path.lower().endswith(".dpx"):
+        attributes.setdefault("dpx:Transfer", "Printing density")   # the header says what it holds
+    write_image(path, pixels, names, like=plate_img, protected=protected, attributes=attributes)
     paths = [path]
     if job.confidence_out:
         cpath = frame_path(job.confidence_out, out.frame)

@@ -30,11 +30,13 @@ def add_render_options(p) -> None:
     """Options shared by render-like commands (render, cache build via implied shots)."""
     p.add_argument("--backend", default=DEFAULT_BACKEND, choices=sorted(REGISTRY))
     p.add_argument("--colorspace", default="auto",
-                   help="plate colourspace: auto|linear|srgb|rec709 or an OCIO name "
-                        "(auto: float files linear, integer files sRGB)")
+                   help="plate colourspace: auto|linear|srgb|rec709|cineon or an OCIO name "
+                        "(auto: float files linear, DPX/Cineon files whose header says log Cineon, "
+                        "other integer files sRGB)")
     p.add_argument("--ref-colorspace", default="auto", help="references' colourspace (same choices)")
     p.add_argument("--out-colorspace", default="auto",
-                   help="output colourspace (auto: EXR linear, integer formats sRGB)")
+                   help="output colourspace (auto: EXR linear, DPX of a log plate Cineon, "
+                        "other integer formats sRGB)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="backend setting, e.g. --set max_working_size=960")

@@ -198,6 +198,13 @@ class ImageData:
         return spec_pixel_aspect(self.spec)
 
     @property
+    def log_encoded(self) -> bool:
+        """True when the header says the pixels are printing-density log (a DPX whose transfer
+        is "Printing density" or "Logarithmic", a Cineon file): film scans, which Nuke's Read
+        node decodes as Cineon by default."""
+        return spec_log_encoded(self.spec)
+
+    @property
     def premultiplied(self) -> bool:
         """False when the file stores unassociated alpha (PNG, most TIFFs); EXR is premultiplied.
 
@@ -436,6 +443,16 @@ def spec_pixel_aspect(spec) -> float:
     positive finite number."""
     from ..resample import clean_aspect
     return clean_aspect(spec.getattribute("PixelAspectRatio"))
+
+
+LOG_TRANSFERS = ("printing density", "logarithmic")
+
+
+def spec_log_encoded(spec) -> bool:
+    """True for a header that declares Cineon-style printing-density log pixels."""
+    transfer = str(spec.getattribute("dpx:Transfer") or "").strip().lower()
+    tag = str(spec.getattribute("oiio:ColorSpace") or "").strip().lower()
+    return transfer in LOG_TRANSFERS or tag in ("kodaklog", "cineon")
 
 
 def image_size(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:

@@ -184,7 +184,7 @@ def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE
         small = small.reshape(h, w, -1)[..., idx]
     else:
         small = cv2.resize(np.ascontiguousarray(px[..., idx]), (w, h), interpolation=cv2.INTER_AREA)
-    cs = color.resolve_colorspace(colorspace, img.is_float_format)
+    cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     rgb = color.to_linear(np.ascontiguousarray(small, np.float32), cs, file=path)
     if color.is_grey(rgb, tol=2e-3):
         raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)

@@ -24,7 +24,7 @@ _UI_KNOBS = frozenset("""name xpos ypos selected label note_font note_font_size 
 tile_color gl_color hide_input postage_stamp dope_sheet bookmark help icon indicators cached
 panelDropped onCreate onDestroy knobChanged updateUI autolabel status reload""".split())
 _UI_KNOB_CLASSES = frozenset(("Tab_Knob", "Text_Knob", "PyScript_Knob", "Script_Knob"))
-_COLORSPACE_NAMES = {"linear": "linear", "srgb": "srgb", "rec709": "rec709"}
+_COLORSPACE_NAMES = {"linear": "linear", "srgb": "srgb", "rec709": "rec709", "cineon": "cineon"}
 
 
 class SourceError(Exception):
