@@ -23,7 +23,6 @@ from .backends import make_backend
 from .backends.base import Backend, Reference, Result, TargetFrame
 from .engine import Engine, Segment, StateStore, plan_segments
 from .io.matte import resize_ids
-from .resample import clean_aspect, display_width, resample
 from .refine import guided_filter, upsample_guided
 
 #: guided filter of the chroma on the plate's L*/100: radius (pixels of the working
@@ -40,8 +39,8 @@ class ReferenceInput:
     rgb: (H, W, 3) float32 linear Rec.709 (any size/aspect).
     frame: the plate frame it colours (keyframe), or None for an external still.
     path: origin, for messages and metadata.
-    pixel_aspect: width / height of one pixel (the file's PixelAspectRatio; 2.0 for a 2x
-        anamorphic scan). A still is seen desqueezed; a keyframe takes the plate's geometry.
+    pixel_aspect: the file's pixel aspect (pixel width / height), for the shape check of a
+        keyframe painted on a desqueezed anamorphic frame.
     """
 
     rgb: np.ndarray
@@ -85,9 +84,7 @@ def prepare_references(refs: Sequence[ReferenceInput], work_w: int, work_h: int)
     """Convert user references to Lab at working resolution.
 
     Keyframes are resampled to exactly the working size (they must line up with the
-    plate, and the working size already desqueezes an anamorphic plate); stills keep their
-    own display aspect (their pixel aspect applied) with the long side matched to the
-    working size.
+    plate); stills keep their own aspect with the long side matched to the working size.
     """
     out = []
     for r in refs:
@@ -96,10 +93,11 @@ def prepare_references(refs: Sequence[ReferenceInput], work_w: int, work_h: int)
         if r.frame is not None:
             size = (work_w, work_h)
         else:
-            dw = display_width(w, r.pixel_aspect)
-            s = max(work_w, work_h) / float(max(dw, h))
-            size = (max(8, int(round(dw * s))), max(8, int(round(h * s))))
-        small = np.maximum(resample(rgb, size, enlarge=cv2.INTER_CUBIC), 0.0)
+            s = max(work_w, work_h) / float(max(w, h))
+            size = (max(8, int(round(w * s))), max(8, int(round(h * s))))
+        interp = cv2.INTER_AREA if size[0] < w else cv2.INTER_CUBIC
+        small = cv2.resize(rgb, size, interpolation=interp)
+        small = np.maximum(small, 0.0)
         lab = color.rgb_to_lab(small)
         out.append(Reference(lab=lab, frame=r.frame, path=r.path, key=reference_key(rgb, r.frame)))
     return out
@@ -115,11 +113,7 @@ class Colorizer:
 
     Args:
         luma: frame -> (H, W) float32 linear luminance of the plate at plate resolution.
-        plate_size: (width, height) of the plate in pixels.
-        pixel_aspect: the plate's pixel aspect ratio (2.0 for a 2x anamorphic scan), given
-            to the backend (:attr:`Backend.pixel_aspect`) so it sees the scene unsqueezed
-            (features and matches as on square-pixel footage and stills); the output keeps
-            the plate's pixels.
+        plate_size: (width, height) of the plate.
         references: the user's references.
         backend: backend name or instance. settings/device: for a backend built here.
         matte: optional frame -> (H, W) int32 instance IDs at plate resolution.
@@ -135,13 +129,11 @@ class Colorizer:
                  settings: Optional[dict] = None, device: str = "cpu",
                  matte: Optional[Callable[[int], np.ndarray]] = None,
                  store: Optional[StateStore] = None, max_value: Optional[float] = None,
-                 saturation: float = 1.0, temporal_smoothing: float = 0.0,
-                 pixel_aspect: float = 1.0):
+                 saturation: float = 1.0, temporal_smoothing: float = 0.0):
         self.luma_fn = luma
         self.plate_w, self.plate_h = int(plate_size[0]), int(plate_size[1])
         self.backend: Backend = backend if isinstance(backend, Backend) else \
             make_backend(backend, settings, resolve_device(device))
-        self.backend.pixel_aspect = clean_aspect(pixel_aspect)
         self.work_w, self.work_h = self.backend.working_size(self.plate_w, self.plate_h)
         self.inputs = list(references)
         self.references = prepare_references(references, self.work_w, self.work_h)
@@ -173,7 +165,9 @@ class Colorizer:
 
     def target(self, frame: int) -> TargetFrame:
         """Working-resolution input of the backend for ``frame``."""
-        L = resample(self._plate_L(frame), (self.work_w, self.work_h))
+        L = self._plate_L(frame)
+        if (self.work_w, self.work_h) != (self.plate_w, self.plate_h):
+            L = cv2.resize(L, (self.work_w, self.work_h), interpolation=cv2.INTER_AREA)
         return TargetFrame(frame=frame, L=L.astype(np.float32), matte=self._matte(frame))
 
     def _matte(self, frame: int) -> Optional[np.ndarray]:
@@ -273,13 +267,13 @@ def colorize_clip(luma: Callable[[int], np.ndarray], frames: Sequence[int],
                   matte: Optional[Callable[[int], np.ndarray]] = None,
                   progress: Optional[Callable[[int], None]] = None,
                   plate_size: Optional[Tuple[int, int]] = None,
-                  temporal_smoothing: float = 0.0, pixel_aspect: float = 1.0) -> Iterator[FrameOutput]:
+                  temporal_smoothing: float = 0.0) -> Iterator[FrameOutput]:
     """Colourise ``frames`` of a clip given as luminance arrays (see :class:`Colorizer`)."""
     if plate_size is None:
         y0 = np.asarray(luma(frames[0]))
         plate_size = (y0.shape[1], y0.shape[0])
     c = Colorizer(luma, plate_size, references, backend, settings, device, matte,
-                  temporal_smoothing=temporal_smoothing, pixel_aspect=pixel_aspect)
+                  temporal_smoothing=temporal_smoothing)
     for out in c.run(frames):
         if progress is not None:
             progress(out.frame)

@@ -21,7 +21,6 @@ from .io import PlateSource, check_writable, frame_path, is_pattern, read_image,
 from .io.image import compose_channels
 from .io.matte import MatteReader
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
-from .resample import display_width
 
 
 @dataclass
@@ -224,15 +223,14 @@ def _finite(value) -> bool:
 def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int], plate_aspect: float = 1.0) -> None:
     """A keyframe reference is a plate frame painted in colour: any resolution, but the plate's
     shape. Another aspect ratio would put every colour in the wrong place. The shape is that of
-    the pixels (a painted frame whose file lost the plate's pixel aspect) or of the picture
-    (an anamorphic frame painted desqueezed, each file's pixel aspect applied)."""
+    the pixels (also a painted frame whose file lost the plate's pixel aspect) or of the
+    picture (an anamorphic frame painted desqueezed: each file's pixel aspect applied); either
+    way the keyframe is resampled onto the plate's pixels."""
     rh, rw = ref.rgb.shape[:2]
     pw, ph = int(plate_size[0]), int(plate_size[1])
-
-    def same(a: float, b: float) -> bool:
-        return abs(a / b - 1.0) <= 0.01
-
-    if same(rw / rh, pw / ph) or same(display_width(rw, ref.pixel_aspect) / rh, display_width(pw, plate_aspect) / ph):
+    pixels = (rw / rh) / (pw / ph)
+    picture = pixels * float(ref.pixel_aspect) / float(plate_aspect)
+    if min(abs(pixels - 1.0), abs(picture - 1.0)) <= 0.01:
         return
     raise InputError(f"keyframe reference is {rw}x{rh} but the plate is {pw}x{ph}: another shape "
                      f"(aspect {rw / rh:.3f} vs {pw / ph:.3f})", file=ref.path, frame=ref.frame,
@@ -266,8 +264,7 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
     matte = MatteReader(job.matte, (source.width, source.height)) if job.matte else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
                      resolve_device(job.device), matte=matte, store=store, max_value=max_value,
-                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing,
-                     pixel_aspect=source.pixel_aspect)
+                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing)
 
 
 def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,

@@ -118,12 +118,6 @@ class Backend(abc.ABC):
     #: keyframes are blended (:func:`nuke_colorize.engine.blend_weight`): 1 = linear; less
     #: when the backend's confidence itself already falls with the distance to the keyframe
     blend_distance_power: float = 1.0
-    #: the plate's pixel aspect (pixel width / height; 2.0 for a 2x anamorphic scan), set by
-    #: the pipeline before :meth:`set_references`. The plate and its keyframes arrive with the
-    #: plate's pixels (:meth:`working_size`); a backend that looks at the scene (features,
-    #: networks) desqueezes them by this so it sees what a square-pixel photograph shows.
-    #: Stills arrive with square pixels.
-    pixel_aspect: float = 1.0
 
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
         self.settings = dict(self.default_settings())
@@ -141,13 +135,9 @@ class Backend(abc.ABC):
         return {}
 
     def settings_key(self) -> Dict[str, Any]:
-        """Everything that changes the output (name, version, settings, and the plate's pixel
-        aspect where it is not 1: square-pixel shots keep the keys they always had)."""
-        key = {"backend": self.name, "version": getattr(self, "version", "1"),
-               "settings": self.settings}
-        if self.pixel_aspect != 1.0:
-            key["pixel_aspect"] = float(self.pixel_aspect)
-        return key
+        """Everything that changes the output (name, version, settings)."""
+        return {"backend": self.name, "version": getattr(self, "version", "1"),
+                "settings": self.settings}
 
     def working_size(self, width: int, height: int) -> Tuple[int, int]:
         """Working resolution (w, h) for a plate of ``width`` x ``height``, aspect kept.

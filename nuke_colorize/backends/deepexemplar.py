@@ -37,7 +37,6 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from ..resample import display_width
 from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, device) -> net
@@ -138,8 +137,7 @@ class DeepExemplarBackend(Backend):
         return key
 
     def working_size(self, width: int, height: int) -> Tuple[int, int]:
-        """The networks see the plate desqueezed: the working size has its display aspect."""
-        return working_size_for(display_width(width, self.pixel_aspect), height, self.settings["working_size"])
+        return working_size_for(width, height, self.settings["working_size"])
 
     def _autocast(self):
         import contextlib

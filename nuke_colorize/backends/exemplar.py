@@ -45,7 +45,6 @@ from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
 from ..flow import PRESETS as FLOW_PRESETS, L_to_u8, dis_flow_pair, fb_consistent, pixel_grid, warp
 from ..refine import upsample_guided
-from ..resample import display_width, resample
 from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 
@@ -175,29 +174,18 @@ class ExemplarBackend(Backend):
         self._memo: "OrderedDict[Tuple[int, str], torch.Tensor]" = OrderedDict()
 
     # ------------------------------------------------------------------ features
-    def _grid_size(self, w: int, h: int, plate: bool = True):
-        """(fw, fh, (gw, gh)): the feature image (long side ``feature_size``, at the display
-        aspect: an image of the plate's geometry, ``plate``, is desqueezed by the plate's
-        pixel aspect; a still has square pixels) and its stride-8 grid."""
-        dw = display_width(w, self.pixel_aspect) if plate else w
-        s = float(self.settings["feature_size"]) / max(dw, h)
-        fw, fh = max(32, int(round(dw * s))), max(32, int(round(h * s)))
+    def _grid_size(self, w: int, h: int):
+        s = float(self.settings["feature_size"]) / max(w, h)
+        fw, fh = max(32, int(round(w * s))), max(32, int(round(h * s)))
         return fw, fh, (-(-fw // 8), -(-fh // 8))
 
     @torch.inference_mode()
-    def _features(self, L: np.ndarray, plate: bool = True) -> torch.Tensor:
+    def _features(self, L: np.ndarray) -> torch.Tensor:
         """(H, W) L* -> (gh * gw, C) normalised features on the stride-8 grid of the
-        feature image (:meth:`_grid_size`)."""
+        feature image (long side ``feature_size``)."""
         h, w = L.shape
-        fw, fh, (gw, gh) = self._grid_size(w, h, plate)
-        if plate and self.pixel_aspect != 1.0:
-            # desqueezing enlarges one axis ~2.4x, where OpenCV's area rule is close to
-            # nearest-neighbour (blocky columns): linear there (on six DAVIS clips squeezed
-            # 2x, +0.08 dB with a still). Square pixels keep the area rule (854 -> 1024: the
-            # same PSNR either way, and unchanged results).
-            Lr = resample(L.astype(np.float32), (fw, fh))
-        else:
-            Lr = cv2.resize(L.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA)
+        fw, fh, (gw, gh) = self._grid_size(w, h)
+        Lr = cv2.resize(L.astype(np.float32), (fw, fh), interpolation=cv2.INTER_AREA)
         x = torch.from_numpy(Lr)[None, None].to(self.device)
         pyr = feats.pyramid(self.net, x, self.TAP_IDS)
         parts = []
@@ -231,8 +219,8 @@ class ExemplarBackend(Backend):
         for ref in references:
             L = ref.lab[..., 0]
             h, w = L.shape
-            _, _, (gw, gh) = self._grid_size(w, h, ref.is_keyframe)
-            keys.append(self._features(L, ref.is_keyframe))
+            _, _, (gw, gh) = self._grid_size(w, h)
+            keys.append(self._features(L))
             ab = cv2.resize(ref.lab[..., 1:].astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
             v = ab.reshape(-1, 2)
             if centres is not None:

@@ -72,8 +72,7 @@ def run_query(args) -> int:
 
     with PlateSource(args.plate, frames) as source:
         luma = PlateLuma(source, args.colorspace, warn)
-        plans, changes = plan_scenes(luma, source.frames, index, k, device=resolve_device(args.device),
-                                     pixel_aspect=source.pixel_aspect)
+        plans, changes = plan_scenes(luma, source.frames, index, k, device=resolve_device(args.device))
     if args.json:
         print(json.dumps({"index": os.path.abspath(args.index), "plate": args.plate,
                           "scenes": [p.to_dict() for p in plans]}, indent=2))

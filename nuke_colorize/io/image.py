@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import re
 import shutil
@@ -439,10 +440,13 @@ def read_spec(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MA
 
 
 def spec_pixel_aspect(spec) -> float:
-    """The header's PixelAspectRatio (pixel width / height), 1.0 when absent or not a
-    positive finite number."""
-    from ..resample import clean_aspect
-    return clean_aspect(spec.getattribute("PixelAspectRatio"))
+    """The header's PixelAspectRatio (pixel width / height), 1.0 when absent or not a number
+    between 1/1000 and 1000 (a broken attribute)."""
+    try:
+        v = float(spec.getattribute("PixelAspectRatio") or 1.0)
+    except (TypeError, ValueError):
+        return 1.0
+    return v if math.isfinite(v) and 1e-3 < v < 1e3 else 1.0
 
 
 LOG_TRANSFERS = ("printing density", "logarithmic")

@@ -16,7 +16,8 @@ import threading
 from typing import Iterator, Optional, Sequence
 
 from ..errors import InputError
-from .image import DEFAULT_MAX_PIXELS, ImageData, check_readable, image_size, read_image, read_spec, spec_pixel_aspect
+from .image import (DEFAULT_MAX_PIXELS, ImageData, check_readable, read_image, read_spec,
+                    spec_pixel_aspect)
 from .movie import MovieReader, is_movie
 from .sequence import format_frames, frame_path, is_pattern, scan_frames
 

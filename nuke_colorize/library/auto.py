@@ -82,10 +82,10 @@ def check_count(k: Any, what: str = "--auto-references") -> int:
 
 def plan_scenes(luma: Callable[[int], np.ndarray], frames: Sequence[int], index: LibraryIndex, k: int, *,
                 device: str = "cpu", exclude_groups: Optional[Collection[str]] = None,
-                samples: int = SAMPLES, pixel_aspect: float = 1.0) -> Tuple[List[ScenePlan], np.ndarray]:
+                samples: int = SAMPLES) -> Tuple[List[ScenePlan], np.ndarray]:
     """Scenes of ``frames`` and the ``k`` best stills for each.
 
-    ``luma(frame)`` -> (H, W) linear luminance of a plate of ``pixel_aspect``. Returns (plans, per-frame change (T,))."""
+    ``luma(frame)`` -> (H, W) linear luminance. Returns (plans, per-frame change (T,))."""
     from ..correspond.features import load_mobilenetv2
     from ..scenecut import detect_scenes
 
@@ -97,7 +97,7 @@ def plan_scenes(luma: Callable[[int], np.ndarray], frames: Sequence[int], index:
     for first, last in scenes:
         scene_frames = [f for f in frames if first <= f <= last]
         picks = sample_frames(scene_frames, samples)
-        Ls = [D.small_L_from_linear_y(luma(f), pixel_aspect=pixel_aspect) for f in picks]
+        Ls = [D.small_L_from_linear_y(luma(f)) for f in picks]
         matches = rank(index, D.describe_L(net, Ls, device), top=k, exclude_groups=exclude_groups)
         plans.append(ScenePlan(first=first, last=last, query_frames=picks, matches=matches))
     return plans, changes
@@ -120,7 +120,7 @@ def plan_for_job(job, warn: Callable[[str], None]) -> List[ScenePlan]:
     source, luma = _plate_luma(job, warn)
     try:
         plans, _ = plan_scenes(luma, job.frames, index, check_count(job.auto_references),
-                               device=resolve_device(job.device), pixel_aspect=source.pixel_aspect)
+                               device=resolve_device(job.device))
     finally:
         source.close()
     return plans
@@ -199,7 +199,7 @@ def _shot_plan(shot, warn) -> List[ScenePlan]:
     source, luma = _plate_luma(job, warn)
     try:
         plans, _ = plan_scenes(luma, job.frames, index, check_count(shot.auto_references, "'auto_references'"),
-                               device=resolve_device(job.device), pixel_aspect=source.pixel_aspect)
+                               device=resolve_device(job.device))
     finally:
         source.close()
     try:

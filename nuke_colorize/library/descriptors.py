@@ -90,13 +90,11 @@ def cnn_parts(net: torch.nn.Module, Ls: Sequence[np.ndarray], device: str = "cpu
     return [{"cnn": _unit(gem[i]), "mid": _unit(mid[i]), "local": local[i]} for i in range(len(Ls))]
 
 
-def small_L_from_linear_y(y: np.ndarray, long_side: int = FEATURE_SIZE, pixel_aspect: float = 1.0) -> np.ndarray:
-    """(H, W) linear luminance (a plate frame) -> L* resized (area) to the feature size, at
-    the plate's display aspect (``pixel_aspect``: see :mod:`nuke_colorize.resample`)."""
-    from ..resample import display_width, resample
+def small_L_from_linear_y(y: np.ndarray, long_side: int = FEATURE_SIZE) -> np.ndarray:
+    """(H, W) linear luminance (a plate frame) -> L* resized (area) to the feature size."""
     y = np.asarray(y, np.float32)
-    w, h = feature_size(display_width(y.shape[1], pixel_aspect), y.shape[0], long_side)
-    ys = resample(y, (w, h))
+    w, h = feature_size(y.shape[1], y.shape[0], long_side)
+    ys = cv2.resize(y, (w, h), interpolation=cv2.INTER_AREA) if (w, h) != (y.shape[1], y.shape[0]) else y
     from ..color import y_to_L
     return y_to_L(np.maximum(ys, 0.0))
 

@@ -28,7 +28,6 @@ import numpy as np
 from .. import color
 from ..errors import ColorizeError, InputError
 from ..io import atomic_write_bytes, is_temp_name, read_image
-from ..resample import display_width
 from . import descriptors as D
 
 INDEX_FORMAT = 1
@@ -170,12 +169,12 @@ def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
 def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE) -> Tuple[np.ndarray, int, int]:
     """Read a colour still -> (L* (h, w) at feature size, width, height of the file).
 
-    The image is resized (area) in its file encoding, at its display aspect, then converted to linear, Rec.709
+    The image is resized (area) in its file encoding, then converted to linear, Rec.709
     luminance and L*. Raises :class:`InputError` for unreadable files and greyscale images.
     """
     img = read_image(path, allow_nonfinite=False)
     px = img.pixels
-    w, h = D.feature_size(display_width(img.width, img.pixel_aspect), img.height, long_side)
+    w, h = D.feature_size(img.width, img.height, long_side)
     idx = img.rgb_indices
     if len(set(idx)) < 3:
         raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)
