@@ -25,10 +25,12 @@ from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
 
 @dataclass
 class RefSpec:
-    """A reference as the user names it: ``FRAME=PATH`` (keyframe) or ``PATH`` (still)."""
+    """A reference as the user names it: ``FRAME=PATH`` (keyframe) or ``PATH`` (still);
+    ``colorspace`` its own (a shot file's per-reference key; None: the job's ``ref_colorspace``)."""
 
     path: str
     frame: Optional[int] = None
+    colorspace: Optional[str] = None
 
     @classmethod
     def parse(cls, text: str) -> "RefSpec":
@@ -251,7 +253,7 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
                    warn: Callable[[str], None], store=None) -> Colorizer:
     if not job.references:
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH, or --library INDEX")
-    refs = [load_reference(r, job.ref_colorspace, warn) for r in job.references]
+    refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn) for r in job.references]
     for r in refs:
         if r.frame is not None and r.frame not in job.frames:
             raise InputError(f"reference frame {r.frame} is outside the frame range "

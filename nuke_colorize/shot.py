@@ -9,7 +9,8 @@ Example (every key but ``plate`` and ``references`` is optional)::
 
 Keys (see :data:`SHOT_KEYS`): ``plate`` pattern or movie; ``frames`` [first, last] (default: the
 plate's frames on disk); ``references`` list of ``{"image": path}`` (a still) or ``{"frame": N,
-"image": path}`` (a colour version of plate frame N, a keyframe); ``backend`` and its
+"image": path}`` (a colour version of plate frame N, a keyframe), each optionally with its
+own ``"colorspace"``; ``backend`` and its
 ``settings``; ``colorspace`` / ``ref_colorspace`` / ``out_colorspace`` (as ``render``);
 ``device``; ``output`` pattern (default ``<cache>/output/colour.####.exr``);
 ``confidence_output`` pattern; ``confidence_layer`` (add ``confidence.Y`` to the output);
@@ -40,7 +41,7 @@ SHOT_KEYS = ("plate", "frames", "references", "backend", "settings", "colorspace
              "out_colorspace", "device", "output", "confidence_output", "confidence_layer",
              "saturation", "matte", "cache", "content_hash", "threads", "name", "temporal_smoothing",
              "library", "auto_references")
-REFERENCE_KEYS = ("frame", "image")
+REFERENCE_KEYS = ("frame", "image", "colorspace")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_THREADS = 1
 DEFAULT_OUTPUT_NAME = os.path.join("output", "colour.####.exr")
@@ -50,13 +51,17 @@ KEY_FORMAT = 1
 @dataclass(frozen=True)
 class ShotReference:
     """A reference: ``image`` (absolute path) colours plate frame ``frame`` (keyframe) or is a
-    still (``frame`` None)."""
+    still (``frame`` None); ``colorspace`` is its own (None: the shot's ``ref_colorspace``)."""
 
     image: str
     frame: Optional[int] = None
+    colorspace: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"image": self.image} if self.frame is None else {"frame": self.frame, "image": self.image}
+        d: Dict[str, Any] = {"image": self.image} if self.frame is None else {"frame": self.frame, "image": self.image}
+        if self.colorspace is not None:
+            d["colorspace"] = self.colorspace
+        return d
 
 
 @dataclass
@@ -221,7 +226,8 @@ class Shot:
         """The :class:`nuke_colorize.render.RenderJob` this shot renders."""
         from .render import RefSpec, RenderJob
         return RenderJob(plate=self.plate, frames=self.frame_list(),
-                         references=[RefSpec(path=r.image, frame=r.frame) for r in self.references],
+                         references=[RefSpec(path=r.image, frame=r.frame, colorspace=r.colorspace)
+                                     for r in self.references],
                          output=self.output, colorspace=self.colorspace, ref_colorspace=self.ref_colorspace,
                          out_colorspace=self.out_colorspace, backend=self.backend,
                          settings=dict(self.settings), device=self.device,
@@ -362,7 +368,8 @@ def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str,
         unknown = sorted(set(item) - set(REFERENCE_KEYS))
         if unknown:
             raise InputError(f"unknown key(s) {unknown} in reference #{i + 1}", file=where,
-                             hint="a reference has 'image' and, for a keyframe, 'frame'")
+                             hint="a reference has 'image', for a keyframe 'frame', and may have "
+                                  "'colorspace' (its own, instead of the shot's 'ref_colorspace')")
         image = item.get("image")
         if not isinstance(image, str) or not image.strip():
             raise InputError(f"reference #{i + 1} needs 'image' (a path)", file=where)
@@ -376,7 +383,12 @@ def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str,
             if frame in seen:
                 raise InputError(f"two references for frame {frame}", file=where, frame=frame)
             seen.add(frame)
-        refs.append(ShotReference(image=_resolve(image, base_dir), frame=frame))
+        cs = item.get("colorspace")
+        if cs is not None and (not isinstance(cs, str) or not cs.strip()):
+            raise InputError(f"reference #{i + 1} 'colorspace' must be a colourspace name, got {cs!r}",
+                             file=where, hint="auto|linear|srgb|rec709|cineon or an OCIO name")
+        refs.append(ShotReference(image=_resolve(image, base_dir), frame=frame,
+                                  colorspace=cs.strip() if cs is not None else None))
     return refs
 
 

@@ -68,24 +68,31 @@ def backend_settings(knob_values, declared=None):
 
 
 def build_shot(plate, frames, references, backend, cache, colorspace="auto", settings=None,
-               matte=None, temporal_smoothing=0.0, library=None, auto_references=3):
+               matte=None, temporal_smoothing=0.0, library=None, auto_references=3, out_colorspace=None):
     """The shot description (without ``output``), as :mod:`nuke_colorize.shot` reads it.
 
-    references: list of (frame or None, image path). temporal_smoothing: strength (written
+    references: list of (frame or None, image path[, colourspace or None]). out_colorspace:
+    the output's colourspace (None: the engine's auto, scene-linear Rec.709 EXR; written
+    only when given, so shots without it keep their version). temporal_smoothing: strength (written
     when > 0, so shots without it keep their version, and always with a library). library: a still library index
     for automatic references (with ``auto_references`` stills per scene), or None.
     """
     refs = []
-    for frame, image in references:
+    for item in references:
+        frame, image = item[0], item[1]
         entry = {"image": image}
         if frame is not None:
             entry = {"frame": int(frame), "image": image}
+        if len(item) > 2 and item[2]:
+            entry["colorspace"] = item[2]
         refs.append(entry)
     shot = {"plate": plate, "frames": [int(frames[0]), int(frames[1])], "colorspace": colorspace,
             "references": refs, "backend": backend, "cache": cache, "settings": dict(settings or {}),
             "confidence_layer": True}
     if matte:
         shot["matte"] = matte
+    if out_colorspace:
+        shot["out_colorspace"] = out_colorspace
     if (temporal_smoothing and float(temporal_smoothing) > 0) or library:
         # with a library the knob's value is written even when 0: the shot file's default
         # would otherwise turn smoothing on for automatic references

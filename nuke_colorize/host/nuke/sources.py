@@ -6,6 +6,13 @@ rendered once to an EXR precomp with a temporary Write inside the Colorize group
 folder is named by a signature of the tree (classes, knob values, connections and the Read
 files under it), so an unchanged tree is never rendered twice and a changed one never reuses
 stale frames.
+
+Colour: a Read's files are read in the Read's colourspace (its knob, or what its "default"
+resolves to). Precomps hold the script's working-space values (the temporary Write is raw):
+scene-linear Rec.709 under Nuke's own colour management; under OCIO colour management the
+working space's name is handed to the engine, which converts through the same OCIO config
+when ``$OCIO`` names it (without ``$OCIO`` the engine could not know Nuke's config: the values
+are then taken as linear Rec.709, and the node says so in its status).
 """
 from __future__ import annotations
 
@@ -76,8 +83,35 @@ def read_colorspace(read):
     value = read["colorspace"].value()
     key = value.strip().lower()
     if key.startswith("default") or not key:
-        return "auto"
+        # "default (sRGB)": the name Nuke resolved for these files, when it is one of ours
+        inner = key.partition("(")[2].rstrip(")").strip()
+        return _COLORSPACE_NAMES.get(inner, "auto")
     return _COLORSPACE_NAMES.get(key, value)
+
+
+def working_space():
+    """The OCIO working space of the script when the engine can convert from it (OCIO colour
+    management, a working space set, and ``$OCIO`` naming the config the engine will use too),
+    else None: precomps are then scene-linear Rec.709 values as far as the engine knows."""
+    root = nuke.root()
+    try:
+        managed = root["colorManagement"].value() == "OCIO"
+        name = str(root["workingSpaceLUT"].value() or "").strip()
+    except (NameError, KeyError, ValueError, AttributeError):
+        return None
+    if not managed or not name or not os.environ.get("OCIO"):
+        return None
+    return name
+
+
+def ocio_without_config():
+    """True when the script uses OCIO colour management but ``$OCIO`` is unset (the engine then
+    takes precomps as linear Rec.709, which is right only for a Rec.709 working space)."""
+    try:
+        managed = nuke.root()["colorManagement"].value() == "OCIO"
+    except (NameError, KeyError, ValueError, AttributeError):
+        return False
+    return managed and not os.environ.get("OCIO")
 
 
 def tree_signature(node, frames):
@@ -152,7 +186,7 @@ def sequence_source(group, index, frames, shot_root):
         return Source(pattern, read_colorspace(read), False, files)
     sig = tree_signature(up, frames)
     folder = os.path.join(shot_root, "precomp", "%s_%s" % (INPUT_NAMES[index], sig))
-    return Source(os.path.join(folder, "%s.####.exr" % INPUT_NAMES[index]), "linear", True)
+    return Source(os.path.join(folder, "%s.####.exr" % INPUT_NAMES[index]), working_space() or "linear", True)
 
 
 def missing_precomp_frames(source, frames):
@@ -195,10 +229,12 @@ def render_precomp(group, index, pattern, frame_list):
 
 
 def reference_images(group, rows, shot_root, write=False):
-    """References table rows -> (list of (frame or None, image path), user files).
+    """References table rows -> (list of (frame or None, image path, colourspace or None), user
+    files).
 
-    Rows taken from the reference input use its Read's file at that frame, or a one-frame
-    precomp (rendered when ``write`` is true).
+    Rows taken from the reference input use its Read's file at that frame (in the Read's
+    colourspace), or a one-frame precomp (rendered when ``write`` is true; in the working
+    space). A colourspace of None leaves the shot's ``ref_colorspace`` (auto) to decide.
     """
     refs, user_files = [], []
     for row in rows:
@@ -206,7 +242,7 @@ def reference_images(group, rows, shot_root, write=False):
             path = os.path.expanduser(row.path)
             if not os.path.isfile(path):
                 raise SourceError("references line %s: file not found: %s" % (row.line, path))
-            refs.append((row.frame, path))
+            refs.append((row.frame, path, None))
             user_files.append(path)
             continue
         up = group.input(REFERENCE)
@@ -222,7 +258,8 @@ def reference_images(group, rows, shot_root, write=False):
             path = fr.frame_path(read_file(read), g)
             if not os.path.isfile(path):
                 raise SourceError("references line %s: file not found: %s" % (row.line, path))
-            refs.append((row.frame, path))
+            cs = read_colorspace(read)
+            refs.append((row.frame, path, None if cs == "auto" else cs))
             user_files.append(path)
             continue
         sig = tree_signature(up, (g, g))
@@ -230,5 +267,5 @@ def reference_images(group, rows, shot_root, write=False):
         path = fr.frame_path(pattern, g)
         if write and not os.path.isfile(path):
             render_precomp(group, REFERENCE, pattern, [g])
-        refs.append((row.frame, path))
+        refs.append((row.frame, path, working_space()))
     return refs, user_files

@@ -1,0 +1,94 @@
+"""Colour spaces the Colorize node hands to the engine: the Reads' own, and under OCIO colour
+management the script's working space for precomps and the output."""
+from __future__ import annotations
+
+import pytest
+
+from hostkit import make_plate, make_ref
+from hostkit import fake_nuke  # noqa: F401  (pytest fixture)
+from nuke_colorize.host.frames import frame_path
+from nuke_colorize.host.nuke import node as nc
+from nuke_colorize.host.nuke import sources
+
+
+@pytest.fixture
+def comp(fake_nuke, tmp_path):
+    """A plate behind a Grade (a precomp), a Colorize node, a file still and a keyframe taken
+    from a tree on the reference input (another precomp)."""
+    nuke = fake_nuke
+    read = nuke.nodes.Read(file=make_plate(tmp_path / "plate", 1, 5), first=1, last=5)
+    grade = nuke.nodes.Grade()
+    grade.setInput(0, read)
+    grade.setSelected(True)
+    node = nc.create()
+    node.setInput(0, grade)
+    painted = nuke.nodes.Read(file=make_plate(tmp_path / "painted", 1, 5), first=1, last=5)
+    pgrade = nuke.nodes.Grade()
+    pgrade.setInput(0, painted)
+    node.setInput(1, pgrade)
+    still = make_ref(tmp_path / "refs" / "still.png", (30, 160, 90))
+    nuke._user_set(node["references"], "2 input\nstill %s" % still)
+    return node, painted, still
+
+
+def _ocio(nuke, working_space):
+    nuke.root()["colorManagement"].setValue("OCIO")
+    nuke.root()["workingSpaceLUT"].setValue(working_space)
+
+
+def test_nuke_colour_management_exchanges_linear_rec709(comp, fake_nuke):
+    node, painted, still = comp
+    shot = nc.prepare(node).shot
+    assert shot["colorspace"] == "linear" and "out_colorspace" not in shot
+    assert all("colorspace" not in r for r in shot["references"])
+    assert "OCIO" not in node["status"].value()
+
+
+def test_ocio_working_space_goes_to_precomps_and_output_when_the_engine_can_convert(comp, fake_nuke,
+                                                                                 monkeypatch, tmp_path):
+    node, painted, still = comp
+    monkeypatch.setenv("OCIO", str(tmp_path / "config.ocio"))
+    _ocio(fake_nuke, "ACES - ACEScg")
+    shot = nc.prepare(node).shot
+    assert shot["colorspace"] == "ACES - ACEScg"           # the plate precomp holds working-space values
+    assert shot["out_colorspace"] == "ACES - ACEScg"       # ... and so must the output the raw Read shows
+    key, st = shot["references"]
+    assert key["frame"] == 2 and key["colorspace"] == "ACES - ACEScg"
+    assert st == {"image": still}                           # a file keeps auto (sRGB PNG)
+
+
+def test_ocio_without_config_warns_and_keeps_linear(comp, fake_nuke, monkeypatch):
+    node, painted, still = comp
+    monkeypatch.delenv("OCIO", raising=False)
+    _ocio(fake_nuke, "ACES - ACEScg")
+    prep = nc.prepare(node)
+    assert prep.shot["colorspace"] == "linear" and "out_colorspace" not in prep.shot
+    assert any("$OCIO" in w for w in prep.warnings)
+
+
+def test_a_reference_read_is_read_in_its_own_colourspace(comp, fake_nuke):
+    node, painted, still = comp
+    node.setInput(1, painted)
+    painted["colorspace"].setValue("rec709")
+    shot = nc.prepare(node).shot
+    assert shot["references"][0] == {"frame": 2, "image": frame_path(painted["file"].value(), 2),
+                                      "colorspace": "rec709"}
+    painted["colorspace"].setValue("default")
+    assert "colorspace" not in nc.prepare(node).shot["references"][0]
+
+
+class _Knob(object):
+    def __init__(self, v):
+        self.v = v
+
+    def value(self):
+        return self.v
+
+
+@pytest.mark.parametrize("value,raw,expected", [
+    ("default", False, "auto"), ("default (sRGB)", False, "srgb"), ("default (Cineon)", False, "cineon"),
+    ("default (linear)", False, "linear"), ("default (ACES - ACEScg)", False, "auto"),
+    ("rec709", False, "rec709"), ("ACES - ACEScg", False, "ACES - ACEScg"), ("sRGB", True, "auto")])
+def test_read_colourspace_names(value, raw, expected):
+    read = {"colorspace": _Knob(value), "raw": _Knob(raw)}
+    assert sources.read_colorspace(read) == expected
