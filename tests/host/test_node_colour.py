@@ -89,6 +89,15 @@ class _Knob(object):
     ("default", False, "auto"), ("default (sRGB)", False, "srgb"), ("default (Cineon)", False, "cineon"),
     ("default (linear)", False, "linear"), ("default (ACES - ACEScg)", False, "auto"),
     ("rec709", False, "rec709"), ("ACES - ACEScg", False, "ACES - ACEScg"), ("sRGB", True, "auto")])
-def test_read_colourspace_names(value, raw, expected):
+def test_read_colourspace_names(value, raw, expected, fake_nuke, monkeypatch):
+    monkeypatch.delenv("OCIO", raising=False)
     read = {"colorspace": _Knob(value), "raw": _Knob(raw)}
     assert sources.read_colorspace(read) == expected
+
+
+def test_a_default_ocio_name_is_kept_when_the_engine_shares_the_config(fake_nuke, monkeypatch, tmp_path):
+    read = {"colorspace": _Knob("default (ACES - ACEScg)"), "raw": _Knob(False)}
+    monkeypatch.setenv("OCIO", str(tmp_path / "config.ocio"))
+    assert sources.read_colorspace(read) == "auto"             # Nuke colour management
+    _ocio(fake_nuke, "ACES - ACEScg")
+    assert sources.read_colorspace(read) == "ACES - ACEScg"

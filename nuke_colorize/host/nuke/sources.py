@@ -83,9 +83,12 @@ def read_colorspace(read):
     value = read["colorspace"].value()
     key = value.strip().lower()
     if key.startswith("default") or not key:
-        # "default (sRGB)": the name Nuke resolved for these files, when it is one of ours
-        inner = key.partition("(")[2].rstrip(")").strip()
-        return _COLORSPACE_NAMES.get(inner, "auto")
+        # "default (sRGB)": the name Nuke resolved for these files: ours, or an OCIO name the
+        # engine can resolve when it shares the script's config (see working_space)
+        inner = value.strip().partition("(")[2].rstrip(")").strip()
+        if inner.lower() in _COLORSPACE_NAMES:
+            return _COLORSPACE_NAMES[inner.lower()]
+        return inner if inner and working_space() else "auto"
     return _COLORSPACE_NAMES.get(key, value)
 
 
