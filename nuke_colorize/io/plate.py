@@ -31,7 +31,8 @@ class PlateSource:
     False. ``max_pixels`` and ``allow_nonfinite`` are passed to :func:`read_image`.
 
     Attributes: ``frames`` (sorted list of frame numbers), ``width``/``height`` (data window of the
-    first frame), ``pixel_aspect`` (its PixelAspectRatio; 1.0 for movies), ``kind`` ("sequence" | "movie" | "still"), ``source`` (the path given).
+    first frame), ``pixel_aspect`` (its PixelAspectRatio; 1.0 for movies), ``kind``
+    ("sequence" | "movie" | "still"), ``source`` (the path given).
     """
 
     def __init__(self, pattern_or_movie: str, frames: Optional[Sequence[int]] = None, *,
