@@ -58,8 +58,12 @@ class StaleIndexError(InputError):
     format or descriptor version, or damaged descriptors. Rebuilding it loses nothing."""
 
 
-def _is_index_meta(meta: Any) -> bool:
-    return isinstance(meta, dict) and "format" in meta and "entries" in meta
+def _load_error(problem: str, path: str, meta: Any) -> InputError:
+    """The error for an index file that cannot be used: :class:`StaleIndexError` when its
+    metadata ``meta`` read as an index's (ours, of any version), plain InputError otherwise."""
+    ours = isinstance(meta, dict) and "format" in meta and "entries" in meta
+    return (StaleIndexError if ours else InputError)(
+        problem, file=path, hint="rebuild it with: nuke-colorize library index DIR -o INDEX")
 
 
 @dataclass
@@ -107,19 +111,16 @@ class LibraryIndex:
                 if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT \
                         or meta.get("descriptor_version") != D.DESCRIPTOR_VERSION:
                     got = meta if not isinstance(meta, dict) else (meta.get("format"), meta.get("descriptor_version"))
-                    raise (StaleIndexError if _is_index_meta(meta) else InputError)(f"library index of another version (format, descriptors: {got}; "
-                                     f"this is {INDEX_FORMAT}, {D.DESCRIPTOR_VERSION})", file=path,
-                                     hint="rebuild it with: nuke-colorize library index DIR -o INDEX")
+                    raise _load_error(f"library index of another version (format, descriptors: {got}; "
+                                      f"this is {INDEX_FORMAT}, {D.DESCRIPTOR_VERSION})", path, meta)
                 # local cells stay float16 in memory (20 KB a still); the query converts its shortlist
                 parts = {k: z[f"part_{k}"] if k == "local" else z[f"part_{k}"].astype(np.float32)
                          for k in D.shapes()}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise (StaleIndexError if _is_index_meta(meta) else InputError)(f"not a library index (unreadable or damaged: {exc})", file=path,
-                             hint="rebuild it with: nuke-colorize library index DIR -o INDEX") from None
+            raise _load_error(f"not a library index (unreadable or damaged: {exc})", path, meta) from None
         entries = [Entry(**e) for e in meta["entries"]]
         if any(v.shape != (len(entries),) + D.shapes()[k] for k, v in parts.items()):
-            raise StaleIndexError("library index is damaged (descriptor rows do not match entries)", file=path,
-                             hint="rebuild it with: nuke-colorize library index DIR -o INDEX")
+            raise _load_error("library index is damaged (descriptor rows do not match entries)", path, meta)
         return cls(root=meta["root"], entries=entries, parts=parts)
 
 
