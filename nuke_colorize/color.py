@@ -14,6 +14,8 @@ gamut are pulled towards grey of the same luminance (chroma reduced, luminance u
 """
 from __future__ import annotations
 
+import functools
+import os
 from typing import Optional
 
 import numpy as np
@@ -99,11 +101,13 @@ def resolve_colorspace(colorspace: str, is_float_format: bool, log_encoded: bool
     return colorspace
 
 
-def to_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None) -> np.ndarray:
+def to_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None,
+              config: Optional[str] = None) -> np.ndarray:
     """Convert (H, W, 3) pixels in ``colorspace`` to linear Rec.709.
 
-    ``colorspace`` is one of linear/srgb/rec709 or, when ``$OCIO`` is set or OpenImageIO's
-    built-in config knows it, any OCIO colourspace name (converted to ``lin_rec709``).
+    ``colorspace`` is one of linear/srgb/rec709/cineon or any OCIO colourspace name of
+    ``config`` (an OCIO config file or ``ocio://`` URI; None: ``$OCIO``, else OpenImageIO's
+    built-in config), converted to ``lin_rec709``.
     """
     if colorspace == "linear":
         return np.asarray(rgb, dtype=np.float32)
@@ -113,10 +117,11 @@ def to_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None) -
         return rec709_to_linear(rgb)
     if colorspace == "cineon":
         return cineon_to_linear(rgb)
-    return _ocio_convert(rgb, colorspace, "lin_rec709", file=file)
+    return _ocio_convert(rgb, colorspace, LINEAR_REC709, file=file, config=config)
 
 
-def from_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None) -> np.ndarray:
+def from_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None,
+                config: Optional[str] = None) -> np.ndarray:
     """Inverse of :func:`to_linear`."""
     if colorspace == "linear":
         return np.asarray(rgb, dtype=np.float32)
@@ -126,19 +131,66 @@ def from_linear(rgb: np.ndarray, colorspace: str, *, file: Optional[str] = None)
         return linear_to_rec709(rgb)
     if colorspace == "cineon":
         return linear_to_cineon(rgb)
-    return _ocio_convert(rgb, "lin_rec709", colorspace, file=file)
+    return _ocio_convert(rgb, LINEAR_REC709, colorspace, file=file, config=config)
 
 
-def _ocio_convert(rgb: np.ndarray, src: str, dst: str, *, file: Optional[str]) -> np.ndarray:
+LINEAR_REC709 = "lin_rec709"   # OpenImageIO's name for scene-linear Rec.709 / sRGB primaries
+# what configs call it when OpenImageIO does not resolve ``lin_rec709`` in them: OCIO 2's
+# CG/studio configs, ACES 1.x configs (Nuke's aces_1.x), Nuke's nuke-default
+_LINEAR_REC709_NAMES = ("Linear Rec.709 (sRGB)", "Utility - Linear - sRGB", "lin_srgb", "linear")
+
+
+@functools.lru_cache(maxsize=16)
+def _linear_rec709_in(config: str) -> str:
+    """The colourspace of ``config`` ("": $OCIO or the built-in one) holding scene-linear
+    Rec.709: ``lin_rec709`` when the config has it (as a name or alias), else the first of the
+    usual names it has, else ``lin_rec709`` (left to OpenImageIO's own resolution)."""
     import OpenImageIO as oiio
 
+    cfg = oiio.ColorConfig(config)
+    names = set(cfg.getColorSpaceNames())
+    for name in list(names):
+        names.update(cfg.getAliases(name))
+    if LINEAR_REC709 in names:
+        return LINEAR_REC709
+    return next((n for n in _LINEAR_REC709_NAMES if n in names), LINEAR_REC709)
+
+
+def check_ocio_config(config: Optional[str], *, file: Optional[str] = None) -> None:
+    """Refuse an OCIO config that cannot be loaded (OpenImageIO would quietly fall back to its
+    built-in config, and every OCIO name would then mean something else). None passes."""
+    if not config:
+        return
+    import OpenImageIO as oiio
+
+    is_uri = config.startswith("ocio://")
+    if not is_uri and not os.path.isfile(config):
+        raise InputError(f"OCIO config not found: {config}", file=file,
+                         hint="give the config.ocio the plates were managed with, or leave out "
+                              "--ocio-config / 'ocio_config' to use $OCIO")
+    error = oiio.ColorConfig(config).geterror()
+    if error:
+        raise InputError(f"cannot load OCIO config {config}: {error}", file=file,
+                         hint="give a valid config.ocio or an ocio:// built-in config name")
+
+
+def _ocio_convert(rgb: np.ndarray, src: str, dst: str, *, file: Optional[str],
+                  config: Optional[str] = None) -> np.ndarray:
+    import OpenImageIO as oiio
+
+    lin = _linear_rec709_in(config or "")
+    src, dst = (lin if n == LINEAR_REC709 else n for n in (src, dst))
     rgb = np.ascontiguousarray(rgb, dtype=np.float32)
     buf = oiio.ImageBuf(rgb)
-    out = oiio.ImageBufAlgo.colorconvert(buf, src, dst)
+    out = oiio.ImageBufAlgo.colorconvert(buf, src, dst, colorconfig=config or "")
     if out.has_error or not out.initialized:
-        known = ", ".join(sorted(set(oiio.ColorConfig().getColorSpaceNames()))[:12])
-        raise InputError(f"cannot convert colourspace '{src}' to '{dst}' with OCIO",
-                         file=file, hint=f"use linear|srgb|rec709 or an OCIO name such as: {known}")
+        out.geterror()   # taken (OpenImageIO prints an error left on a destroyed buffer)
+        known = ", ".join(sorted(set(oiio.ColorConfig(config or "").getColorSpaceNames()))[:12])
+        where = f" of OCIO config {config}" if config else " with OCIO"
+        raise InputError(f"cannot convert colourspace '{src}' to '{dst}'{where}",
+                         file=file, hint=f"use linear|srgb|rec709|cineon or a colourspace of the config (such "
+                                         f"as: {known}), or name the config the colourspace belongs to "
+                                         f"(--ocio-config, shot key 'ocio_config')")
     return out.get_pixels(oiio.FLOAT).reshape(rgb.shape)
 
 

@@ -61,15 +61,18 @@ class RenderJob:
     temporal_smoothing: float = 0.0   # strength of the flow-guided chroma smoothing (0 = off)
     library: Optional[str] = None     # library index: automatic references per scene (library/auto.py)
     auto_references: int = 0          # stills retrieved per scene with ``library``
+    ocio_config: Optional[str] = None  # OCIO config of OCIO colourspace names (None: $OCIO / built-in)
     metadata: Dict[str, str] = field(default_factory=dict)  # extra output attributes
 
 
 def load_reference(spec: RefSpec, colorspace: str = "auto",
-                   warn: Callable[[str], None] = lambda m: None) -> ReferenceInput:
-    """Read a reference image to linear RGB; greyscale references are refused."""
+                   warn: Callable[[str], None] = lambda m: None,
+                   ocio_config: Optional[str] = None) -> ReferenceInput:
+    """Read a reference image to linear RGB (OCIO names through ``ocio_config``); greyscale
+    references are refused."""
     img = read_image(spec.path)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
-    rgb = color.to_linear(img.rgb, cs, file=spec.path)
+    rgb = color.to_linear(img.rgb, cs, file=spec.path, config=ocio_config)
     if len(img.rgb_indices) < 3 or color.is_grey(rgb, tol=2e-3):
         raise InputError("reference has no colour (greyscale image)", file=spec.path,
                          frame=spec.frame, hint="give a colour still or a colour-painted frame")
@@ -79,9 +82,11 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
 class PlateLuma:
     """frame -> plate luminance (linear), keeping the last frame's ImageData for pass-through."""
 
-    def __init__(self, source: PlateSource, colorspace: str, warn: Callable[[str], None]):
+    def __init__(self, source: PlateSource, colorspace: str, warn: Callable[[str], None],
+                 ocio_config: Optional[str] = None):
         self.source = source
         self.colorspace = colorspace
+        self.ocio_config = ocio_config
         self.warn = warn
         self.resolved: Optional[str] = None
         self.last = None
@@ -95,7 +100,7 @@ class PlateLuma:
             self.warn(f"{img.path}: the header declares printing-density log: read as Cineon "
                       f"(give --colorspace to override)")
         self.resolved = cs
-        rgb = color.to_linear(img.rgb, cs, file=img.path)
+        rgb = color.to_linear(img.rgb, cs, file=img.path, config=self.ocio_config)
         if not self.colour_plate_noted and not color.is_grey(rgb):
             self.warn(f"{img.path}: colour plate: only its luminance is used (colour is replaced)")
             self.colour_plate_noted = True
@@ -253,7 +258,8 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
                    warn: Callable[[str], None], store=None) -> Colorizer:
     if not job.references:
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH, or --library INDEX")
-    refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn) for r in job.references]
+    color.check_ocio_config(job.ocio_config)   # before any OCIO name is converted through it
+    refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn, job.ocio_config) for r in job.references]
     for r in refs:
         if r.frame is not None and r.frame not in job.frames:
             raise InputError(f"reference frame {r.frame} is outside the frame range "
@@ -281,7 +287,7 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
                          file=frame_path(job.output, out.frame), frame=out.frame,
                          hint=f"a backend setting out of range? settings: {json.dumps(job.settings)}")
     cs = output_colorspace(job.out_colorspace, job.output, plate_cs)
-    rgb = color.from_linear(out.rgb, cs, file=job.output)
+    rgb = color.from_linear(out.rgb, cs, file=job.output, config=job.ocio_config)
     pixels, names = compose_channels(rgb, plate_img)
     if job.confidence_layer:
         pixels = np.concatenate([pixels, out.confidence[..., None]], axis=2)
@@ -313,7 +319,7 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         protected = [job.plate] + [r.path for r in job.references] + ([job.matte] if job.matte else [])
         check_outputs(job, protected)
         preflight(job, source)
-        luma = PlateLuma(source, job.colorspace, warn)
+        luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
         attributes = {"nuke_colorize:backend": job.backend,
                       "nuke_colorize:references": json.dumps(

@@ -12,7 +12,9 @@ plate's frames on disk); ``references`` list of ``{"image": path}`` (a still) or
 "image": path}`` (a colour version of plate frame N, a keyframe), each optionally with its
 own ``"colorspace"``; ``backend`` and its
 ``settings``; ``colorspace`` / ``ref_colorspace`` / ``out_colorspace`` (as ``render``);
-``device``; ``output`` pattern (default ``<cache>/output/colour.####.exr``);
+``ocio_config`` (the OCIO config, a file or an ``ocio://`` URI, that the OCIO colourspace names
+among them belong to; default ``$OCIO``, else OpenImageIO's built-in config); ``device``;
+``output`` pattern (default ``<cache>/output/colour.####.exr``);
 ``confidence_output`` pattern; ``confidence_layer`` (add ``confidence.Y`` to the output);
 ``library`` (a library index: automatic references, each scene colourised with its
 ``auto_references`` best stills, default 3; ``references`` may then be left out);
@@ -40,7 +42,7 @@ from .errors import InputError
 SHOT_KEYS = ("plate", "frames", "references", "backend", "settings", "colorspace", "ref_colorspace",
              "out_colorspace", "device", "output", "confidence_output", "confidence_layer",
              "saturation", "matte", "cache", "content_hash", "threads", "name", "temporal_smoothing",
-             "library", "auto_references")
+             "library", "auto_references", "ocio_config")
 REFERENCE_KEYS = ("frame", "image", "colorspace")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_THREADS = 1
@@ -90,6 +92,7 @@ class Shot:
     path: Optional[str] = None   # the file it was read from (None for implied shots)
     library: Optional[str] = None   # library index: automatic references per scene
     auto_references: int = 0        # stills per scene with ``library``
+    ocio_config: Optional[str] = None   # OCIO config file or ocio:// URI (None: $OCIO / built-in)
     job_metadata: Dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # output attributes
 
     # ------------------------------------------------------------------ reading
@@ -158,6 +161,16 @@ class Shot:
             smoothing = check_strength(data["temporal_smoothing"], "'temporal_smoothing'", where)
         else:   # automatic-mode shots without a keyframe: on (see the README)
             smoothing = default_strength(bool(library), any(r.frame is not None for r in refs))
+        ocio_config = data.get("ocio_config")
+        if ocio_config is not None:
+            if not isinstance(ocio_config, str) or not ocio_config.strip():
+                raise InputError(f"'ocio_config' must be a config file or an ocio:// URI, got {ocio_config!r}",
+                                 file=where)
+            ocio_config = ocio_config.strip()
+            if not ocio_config.startswith("ocio://"):
+                ocio_config = _resolve(ocio_config, base_dir)
+            from .color import check_ocio_config
+            check_ocio_config(ocio_config, file=where)
         threads = data.get("threads", DEFAULT_THREADS)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise InputError(f"'threads' must be an integer >= 1, got {threads!r}", file=where)
@@ -171,7 +184,7 @@ class Shot:
                    saturation=float(saturation), temporal_smoothing=smoothing,
                    content_hash=_bool(data, "content_hash", where),
                    threads=threads, name=_string(data, "name", "", where), path=path,
-                   library=library, auto_references=auto_references)
+                   library=library, auto_references=auto_references, ocio_config=ocio_config)
 
     @classmethod
     def implied(cls, plate: str, references: Sequence[Tuple[Optional[int], str]], output: str,
@@ -202,7 +215,7 @@ class Shot:
                              "output": self.output, "confidence_layer": self.confidence_layer,
                              "saturation": self.saturation, "cache": self.cache,
                              "content_hash": self.content_hash, "threads": self.threads}
-        for k in ("matte", "confidence_output", "name"):
+        for k in ("matte", "confidence_output", "name", "ocio_config"):
             if getattr(self, k):
                 d[k] = getattr(self, k)
         if self.temporal_smoothing or self.library:   # explicit where its default is not 0
@@ -234,7 +247,7 @@ class Shot:
                          confidence_out=self.confidence_output, confidence_layer=self.confidence_layer,
                          matte=self.matte, saturation=self.saturation, temporal_smoothing=self.temporal_smoothing,
                          library=self.library, auto_references=self.auto_references,
-                         metadata=dict(self.job_metadata))
+                         ocio_config=self.ocio_config, metadata=dict(self.job_metadata))
 
     def display_name(self) -> str:
         if self.name:
@@ -279,10 +292,29 @@ class Shot:
                 "plate": list(plate_ids), "matte": matte_ids,
                 "references": [self.file_identity(r.image) for r in self.references],
                 "library": self.file_identity(self.library) if self.library else None,
+                **self._ocio_identity(),
                 "backend": settings_key if settings_key is not None else class_settings_key(
                     self.backend, self.settings)}
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+    def uses_ocio(self) -> bool:
+        """True when a colourspace of the shot is an OCIO name (not auto/linear/srgb/rec709/cineon)."""
+        from .color import COLORSPACES
+        names = [self.colorspace, self.ref_colorspace, self.out_colorspace] + \
+            [r.colorspace for r in self.references if r.colorspace]
+        return any(n not in COLORSPACES for n in names)
+
+    def _ocio_identity(self) -> Dict[str, Any]:
+        """The key's entry for the OCIO config the shot's OCIO names go through: its identity
+        (a file's content or size + mtime, a URI as such), ``$OCIO``'s when the shot names none;
+        nothing when no OCIO name is used (shots without OCIO keep their key)."""
+        if not self.uses_ocio():
+            return {}
+        config = self.ocio_config or os.environ.get("OCIO") or ""
+        if config and not config.startswith("ocio://") and os.path.isfile(config):
+            return {"ocio": self.file_identity(config)}
+        return {"ocio": config}
 
     def save(self, path: str) -> str:
         """Write the description (absolute paths) atomically; returns the path."""

@@ -20,7 +20,7 @@ def shot_from_render_args(args) -> Shot:
     """The shot of a ``render`` call: ``--shot FILE`` (optionally ``--cache`` to move its cache,
     ``--confidence-layer`` / ``--confidence-out`` to add outputs), or the implied shot of
     ``--plate/--ref/--out --cache DIR`` covering every plate frame on disk."""
-    from ..commands.render import library_options, parse_settings
+    from ..commands.render import library_options, ocio_config_arg, parse_settings
     from ..render import RefSpec
 
     if args.shot:
@@ -37,6 +37,10 @@ def shot_from_render_args(args) -> Shot:
             shot.confidence_layer = True
         if getattr(args, "confidence_out", None):
             shot.confidence_output = os.path.abspath(args.confidence_out)
+        if ocio_config_arg(args):   # overrides the shot file's
+            from ..color import check_ocio_config
+            shot.ocio_config = ocio_config_arg(args)
+            check_ocio_config(shot.ocio_config)
         if getattr(args, "temporal_smoothing", None) is not None:   # overrides the shot file's
             from ..temporal import check_strength
             shot.temporal_smoothing = check_strength(args.temporal_smoothing)
@@ -52,6 +56,7 @@ def shot_from_render_args(args) -> Shot:
                         confidence_output=args.confidence_out,
                         confidence_layer=bool(args.confidence_layer), saturation=float(args.saturation),
                         temporal_smoothing=getattr(args, "temporal_smoothing", None),
+                        ocio_config=ocio_config_arg(args),
                         **library_options(args))
 
 

@@ -74,7 +74,7 @@ class _Context:
             self.protected = [self.job.plate] + [r.path for r in self.job.references] + \
                 ([self.job.matte] if self.job.matte else [])
             check_outputs(self.job, self.protected)
-            self.luma = PlateLuma(self.source, self.job.colorspace, warn)
+            self.luma = PlateLuma(self.source, self.job.colorspace, warn, self.job.ocio_config)
             self.col = make_colorizer(self.job, self.source, self.luma, warn)
             self.device = resolve_device(self.job.device)
             self.base = {"cache_format": CACHE_FORMAT, "version": __version__,

@@ -37,6 +37,9 @@ def add_render_options(p) -> None:
     p.add_argument("--out-colorspace", default="auto",
                    help="output colourspace (auto: EXR linear, DPX of a log plate Cineon, "
                         "other integer formats sRGB)")
+    p.add_argument("--ocio-config", metavar="CONFIG",
+                   help="OCIO config (a config.ocio or an ocio:// URI) that the OCIO colourspace "
+                        "names belong to (default: $OCIO, else OpenImageIO's built-in config)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="backend setting, e.g. --set max_working_size=960")
@@ -101,7 +104,15 @@ def job_from_args(args):
                      settings=parse_settings(args.set), device=args.device,
                      confidence_out=args.confidence_out, confidence_layer=args.confidence_layer,
                      matte=args.matte, saturation=args.saturation, temporal_smoothing=_strength(args, refs),
-                     **library_options(args))
+                     ocio_config=ocio_config_arg(args), **library_options(args))
+
+
+def ocio_config_arg(args):
+    """``--ocio-config``: an ``ocio://`` URI as given, a file made absolute; None when not given."""
+    value = getattr(args, "ocio_config", None)
+    if not value:
+        return None
+    return value if value.startswith("ocio://") else os.path.abspath(os.path.expanduser(value))
 
 
 def library_options(args) -> dict:

@@ -10,7 +10,7 @@ import json
 import sys
 
 from ..errors import InputError
-from .render import add_render_options, frames_of, parse_settings
+from .render import add_render_options, frames_of, ocio_config_arg, parse_settings
 
 
 def register(sub) -> None:
@@ -41,7 +41,7 @@ def _job(args):
     return RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=[RefSpec.parse(r) for r in args.ref],
                      output="", colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
                      backend=args.backend, settings=parse_settings(args.set), device=args.device,
-                     matte=args.matte)
+                     matte=args.matte, ocio_config=ocio_config_arg(args))
 
 
 def run(args) -> int:
@@ -55,7 +55,7 @@ def run(args) -> int:
     warn = lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr)  # noqa: E731
     with PlateSource(job.plate, job.frames) as source:
         source.check_headers()
-        col = make_colorizer(job, source, PlateLuma(source, job.colorspace, warn), warn)
+        col = make_colorizer(job, source, PlateLuma(source, job.colorspace, warn, job.ocio_config), warn)
         bar = ProgressBar(len(job.frames), enabled=not (args.quiet or args.json))
         confidence = {}
         for frame, result in col.results(job.frames):

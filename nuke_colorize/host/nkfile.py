@@ -31,7 +31,7 @@ updateUI autolabel icon indicators lifetimeStart lifetimeEnd useLifetime panelDr
 
 CLASS_KNOBS = {
     "Root": set("""first_frame last_frame fps format proxy_type proxy_format proxySetting
-        colorManagement OCIO_config defaultViewerLUT workingSpaceLUT monitorLut monitorOutLUT
+        colorManagement OCIO_config customOCIOConfigPath defaultViewerLUT workingSpaceLUT monitorLut monitorOutLUT
         int8Lut int16Lut logLut floatLut views frame lock_range""".split()),
     "Read": set("""file proxy format proxy_format first last origfirst origlast origset before
         after frame_mode frame on_error reload colorspace raw premultiplied auto_alpha version

@@ -109,7 +109,7 @@ def _plate_luma(job, warn):
     from ..render import PlateLuma
 
     source = PlateSource(job.plate, job.frames)
-    return source, PlateLuma(source, job.colorspace, warn)
+    return source, PlateLuma(source, job.colorspace, warn, job.ocio_config)
 
 
 def plan_for_job(job, warn: Callable[[str], None]) -> List[ScenePlan]:

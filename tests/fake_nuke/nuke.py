@@ -295,7 +295,9 @@ class String_Knob(Knob):
 
 
 class EvalString_Knob(String_Knob):
-    pass
+    def evaluate(self, *args):
+        """The value with TCL substitutions; the fake knows ``[getenv NAME]`` only."""
+        return re.sub(r"\[getenv\s+(\w+)\]", lambda m: os.environ.get(m.group(1), ""), self.value())
 
 
 class File_Knob(EvalString_Knob):
@@ -595,7 +597,8 @@ _CLASS_KNOBS = {
     "Root": (("first_frame", _int(1)), ("last_frame", _int(100)), ("fps", Double_Knob),
              ("format", Format_Knob), ("proxy_type", _enum(("scale", "format"))),
              ("proxy_format", Format_Knob), ("colorManagement", _enum(("Nuke", "OCIO"))),
-             ("OCIO_config", String_Knob), ("workingSpaceLUT", String_Knob), ("views", String_Knob),
+             ("OCIO_config", String_Knob), ("customOCIOConfigPath", File_Knob),
+             ("workingSpaceLUT", String_Knob), ("views", String_Knob),
              ("frame", Int_Knob), ("lock_range", Boolean_Knob), ("project_directory", String_Knob)),
     "Read": (("file", File_Knob), ("proxy", File_Knob), ("format", Format_Knob),
              ("proxy_format", Format_Knob), ("first", _int(1)), ("last", _int(1)),

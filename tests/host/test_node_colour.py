@@ -2,6 +2,8 @@
 management the script's working space for precomps and the output."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from hostkit import make_plate, make_ref
@@ -101,3 +103,60 @@ def test_a_default_ocio_name_is_kept_when_the_engine_shares_the_config(fake_nuke
     assert sources.read_colorspace(read) == "auto"             # Nuke colour management
     _ocio(fake_nuke, "ACES - ACEScg")
     assert sources.read_colorspace(read) == "ACES - ACEScg"
+
+
+def _config(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("ocio_profile_version: 2\n")   # the node only locates it; the engine loads it
+    return str(path)
+
+
+def test_ocio_custom_config_path_reaches_the_shot(comp, fake_nuke, monkeypatch, tmp_path):
+    node, painted, still = comp
+    monkeypatch.delenv("OCIO", raising=False)
+    config = _config(tmp_path / "show" / "config.ocio")
+    monkeypatch.setenv("SHOW_OCIO_DIR", str(tmp_path / "show"))
+    _ocio(fake_nuke, "ACES - ACEScg")
+    fake_nuke.root()["OCIO_config"].setValue("custom")
+    fake_nuke.root()["customOCIOConfigPath"].setValue("[getenv SHOW_OCIO_DIR]/config.ocio")
+    prep = nc.prepare(node)
+    assert prep.shot["ocio_config"] == config
+    assert prep.shot["colorspace"] == "ACES - ACEScg" and prep.shot["out_colorspace"] == "ACES - ACEScg"
+    assert not any("OCIO" in w for w in prep.warnings)
+    # an edited config is another version of the shot (its conversions may have changed)
+    folder = os.path.dirname(prep.shot_path)
+    with open(config, "a") as fh:
+        fh.write("# graded differently\n")
+    os.utime(config, ns=(1, 1))
+    assert os.path.dirname(nc.prepare(node).shot_path) != folder
+
+
+def test_a_nuke_builtin_config_is_found_in_the_installation(comp, fake_nuke, monkeypatch, tmp_path):
+    node, painted, still = comp
+    monkeypatch.delenv("OCIO", raising=False)
+    install = tmp_path / "Nuke15.1v1"
+    config = _config(install / "plugins" / "OCIOConfigs" / "configs" / "aces_1.2" / "config.ocio")
+    monkeypatch.setitem(fake_nuke.env, "ExecutablePath", str(install / "Nuke15.1"))
+    _ocio(fake_nuke, "ACES - ACEScg")
+    fake_nuke.root()["OCIO_config"].setValue("aces_1.2")
+    assert nc.prepare(node).shot["ocio_config"] == config
+    # a config this installation does not have: linear Rec.709, and the status says which one
+    fake_nuke.root()["OCIO_config"].setValue("studio-config-v9")
+    prep = nc.prepare(node)
+    assert "ocio_config" not in prep.shot and prep.shot["colorspace"] == "linear"
+    assert any("studio-config-v9" in w and "$OCIO" in w for w in prep.warnings)
+
+
+def test_nuke_colour_management_hands_nuke_default_for_ocio_names_only(comp, fake_nuke, monkeypatch, tmp_path):
+    """Under Nuke's own colour management a Read in e.g. Gamma2.2 is read through Nuke's
+    nuke-default config; shots without such names carry no config (their version is kept)."""
+    node, painted, still = comp
+    monkeypatch.delenv("OCIO", raising=False)
+    install = tmp_path / "Nuke15.1v1"
+    config = _config(install / "plugins" / "OCIOConfigs" / "configs" / "nuke-default" / "config.ocio")
+    monkeypatch.setitem(fake_nuke.env, "ExecutablePath", str(install / "Nuke15.1"))
+    assert "ocio_config" not in nc.prepare(node).shot
+    node.setInput(1, painted)
+    painted["colorspace"].setValue("Gamma2.2")
+    shot = nc.prepare(node).shot
+    assert shot["references"][0]["colorspace"] == "Gamma2.2" and shot["ocio_config"] == config

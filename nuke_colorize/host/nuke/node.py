@@ -132,17 +132,21 @@ def prepare(node, write=False):
     knob_values = {"working_size": node["working_size"].value(), "track_window": node["track_window"].value(),
                    "track_threshold": node["track_threshold"].value()}
     settings, warnings = shotspec.backend_settings(knob_values, _declared_settings(node["backend"].value()))
-    if sources.ocio_without_config():
-        warnings = list(warnings) + ["OCIO colour management without $OCIO: colour is exchanged as "
-                                     "linear Rec.709; set $OCIO to the script's config"]
+    missing_config = sources.ocio_without_config()
+    if missing_config:
+        warnings = list(warnings) + ["OCIO config %s not found on this machine: colour is exchanged as "
+                                     "linear Rec.709; set $OCIO to the script's config" % missing_config]
     shot = shotspec.build_shot(plate.pattern, frames, refs, node["backend"].value(),
                                cache=os.path.join(root, "cache"), colorspace=colorspace, settings=settings,
                                matte=matte.pattern if matte is not None else None,
                                temporal_smoothing=_knob_value(node, "temporal_smoothing", 0.0),
                                library=library, auto_references=int(_knob_value(node, "auto_references", 3)),
                                out_colorspace=sources.working_space())
+    config = sources.shot_ocio_config(shot)
+    if config:
+        shot["ocio_config"] = config
     files = plate.user_files + ref_files + (matte.user_files if matte is not None else []) + \
-        ([library] if library else [])
+        ([library] if library else []) + ([config] if config and not config.startswith("ocio://") else [])
     folder, shot_path, output = shotspec.version_paths(root, shot, files)
     full = dict(shot)
     full["output"] = output

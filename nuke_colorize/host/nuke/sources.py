@@ -10,9 +10,10 @@ stale frames.
 Colour: a Read's files are read in the Read's colourspace (its knob, or what its "default"
 resolves to). Precomps hold the script's working-space values (the temporary Write is raw):
 scene-linear Rec.709 under Nuke's own colour management; under OCIO colour management the
-working space's name is handed to the engine, which converts through the same OCIO config
-when ``$OCIO`` names it (without ``$OCIO`` the engine could not know Nuke's config: the values
-are then taken as linear Rec.709, and the node says so in its status).
+working space's name and the script's config file (``$OCIO``, the project's custom config, or
+the file of Nuke's built-in config: :func:`ocio_config`) are handed to the engine, which
+converts through that config (when the file cannot be located the values are taken as linear
+Rec.709, and the node says so in its status).
 """
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def read_colorspace(read):
     key = value.strip().lower()
     if key.startswith("default") or not key:
         # "default (sRGB)": the name Nuke resolved for these files: ours, or an OCIO name the
-        # engine can resolve when it shares the script's config (see working_space)
+        # engine can resolve when it is handed the script's config (see ocio_config)
         inner = value.strip().partition("(")[2].rstrip(")").strip()
         if inner.lower() in _COLORSPACE_NAMES:
             return _COLORSPACE_NAMES[inner.lower()]
@@ -92,29 +93,97 @@ def read_colorspace(read):
     return _COLORSPACE_NAMES.get(key, value)
 
 
+def _root_value(name):
+    """A root knob's value as text ("" when the knob is missing)."""
+    try:
+        knob = nuke.root().knob(name)
+    except (NameError, KeyError, ValueError, AttributeError):
+        return ""
+    if knob is None:
+        return ""
+    try:
+        value = knob.evaluate() if name == "customOCIOConfigPath" else knob.value()
+    except (RuntimeError, ValueError, TypeError, AttributeError):
+        value = knob.value()
+    return str(value or "").strip()
+
+
+def _ocio_managed():
+    return _root_value("colorManagement") == "OCIO"
+
+
+def nuke_config_dirs():
+    """Folders where a Nuke installation keeps its built-in OCIO configs (Linux and Windows:
+    ``<install>/plugins/OCIOConfigs/configs``; macOS: ``Nuke.app/Contents/Resources/...``)."""
+    try:
+        exe = nuke.env["ExecutablePath"]
+    except (KeyError, TypeError, AttributeError):
+        return []
+    base = os.path.dirname(exe)
+    return [os.path.join(base, "plugins", "OCIOConfigs", "configs"),
+            os.path.join(os.path.dirname(base), "Resources", "OCIOConfigs", "configs")]
+
+
+def builtin_config_file(name):
+    """The config file of one of Nuke's built-in OCIO configs (``nuke-default``,
+    ``aces_1.2``...), or None when this installation has no such file."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        return None
+    for folder in nuke_config_dirs():
+        for candidate in (os.path.join(folder, name, "config.ocio"), os.path.join(folder, name + ".ocio"),
+                          os.path.join(folder, name, name + ".ocio")):
+            if os.path.isfile(candidate):
+                return candidate
+    return None
+
+
+def ocio_config():
+    """The OCIO config file of the script, for the engine to convert OCIO colourspace names
+    through, or None when this machine cannot locate it: ``$OCIO`` when set (Nuke uses it over
+    the project settings), else the project's custom config path, else the file of the Nuke
+    built-in config the project names (``nuke-default`` under Nuke's own colour management)."""
+    env = os.environ.get("OCIO", "").strip()
+    if env:
+        return env
+    if not _ocio_managed():   # Nuke's own colour management: Read colourspaces are nuke-default's
+        return builtin_config_file("nuke-default")
+    name = _root_value("OCIO_config")
+    if name == "custom":
+        path = os.path.expanduser(_root_value("customOCIOConfigPath"))
+        return path if path and os.path.isfile(path) else None
+    return builtin_config_file(name)
+
+
+BASIC_COLORSPACES = frozenset(("auto", "linear", "srgb", "rec709", "cineon"))
+
+
+def shot_ocio_config(shot):
+    """The config to write into ``shot`` (a shot dict): :func:`ocio_config` when one of its
+    colourspaces is an OCIO name, else None (shots without OCIO names keep their version)."""
+    names = [shot.get("colorspace"), shot.get("ref_colorspace"), shot.get("out_colorspace")] + \
+        [r.get("colorspace") for r in shot.get("references", [])]
+    if all(n is None or n in BASIC_COLORSPACES for n in names):
+        return None
+    return ocio_config()
+
+
 def working_space():
     """The OCIO working space of the script when the engine can convert from it (OCIO colour
-    management, a working space set, and ``$OCIO`` naming the config the engine will use too),
+    management, a working space set, and the script's config located: :func:`ocio_config`),
     else None: precomps are then scene-linear Rec.709 values as far as the engine knows."""
-    root = nuke.root()
-    try:
-        managed = root["colorManagement"].value() == "OCIO"
-        name = str(root["workingSpaceLUT"].value() or "").strip()
-    except (NameError, KeyError, ValueError, AttributeError):
-        return None
-    if not managed or not name or not os.environ.get("OCIO"):
+    name = _root_value("workingSpaceLUT")
+    if not _ocio_managed() or not name or not ocio_config():
         return None
     return name
 
 
 def ocio_without_config():
-    """True when the script uses OCIO colour management but ``$OCIO`` is unset (the engine then
-    takes precomps as linear Rec.709, which is right only for a Rec.709 working space)."""
-    try:
-        managed = nuke.root()["colorManagement"].value() == "OCIO"
-    except (NameError, KeyError, ValueError, AttributeError):
-        return False
-    return managed and not os.environ.get("OCIO")
+    """The name of the script's OCIO config when it uses OCIO colour management but the config
+    file cannot be located (the engine then takes precomps as linear Rec.709, which is right
+    only for a Rec.709 working space), else None."""
+    if not _ocio_managed() or ocio_config():
+        return None
+    return _root_value("OCIO_config") or "of the script"
 
 
 def tree_signature(node, frames):
