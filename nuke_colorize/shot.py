@@ -288,7 +288,9 @@ class Shot:
         if self.matte:
             with PlateSource(self.matte, self.frame_list()) as src:
                 matte_ids = [src.identity(f, self.content_hash) for f in src.frames]
-        body = {"format": KEY_FORMAT, "version": __version__, "shot": self.to_dict(),
+        shot = self.to_dict()
+        shot.pop("ocio_config", None)   # identified by content below (_ocio_identity)
+        body = {"format": KEY_FORMAT, "version": __version__, "shot": shot,
                 "plate": list(plate_ids), "matte": matte_ids,
                 "references": [self.file_identity(r.image) for r in self.references],
                 "library": self.file_identity(self.library) if self.library else None,
@@ -306,14 +308,17 @@ class Shot:
         return any(n not in COLORSPACES for n in names)
 
     def _ocio_identity(self) -> Dict[str, Any]:
-        """The key's entry for the OCIO config the shot's OCIO names go through: its identity
-        (a file's content or size + mtime, a URI as such), ``$OCIO``'s when the shot names none;
-        nothing when no OCIO name is used (shots without OCIO keep their key)."""
+        """The key's entry for the OCIO config the shot's OCIO names go through: a file's
+        content (SHA-256: the same config at another path or with another mtime, as Nuke's
+        own configs on each farm machine, gives the same key), a URI as such; ``$OCIO``'s
+        when the shot names none; nothing when no OCIO name is used (shots without OCIO
+        keep their key)."""
         if not self.uses_ocio():
             return {}
         config = self.ocio_config or os.environ.get("OCIO") or ""
         if config and not config.startswith("ocio://") and os.path.isfile(config):
-            return {"ocio": self.file_identity(config)}
+            from .io import file_sha256
+            return {"ocio": "sha256:" + file_sha256(config)}
         return {"ocio": config}
 
     def save(self, path: str) -> str:

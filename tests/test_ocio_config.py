@@ -101,6 +101,12 @@ def test_shot_key_resolves_checks_and_follows_the_config(tmp_path, config, monke
         _shot(tmp_path, ocio_config=3)
 
     key = shot.key()
+    # the same config at another path with another mtime (a farm machine's copy): same key
+    import shutil
+    (tmp_path / "farm").mkdir()
+    copy = shutil.copy(config, str(tmp_path / "farm" / "config.ocio"))
+    os.utime(copy, ns=(10 ** 9, 10 ** 9))
+    assert _shot(tmp_path, colorspace="studio_wide", ocio_config=copy).key() == key
     with open(config, "a") as fh:   # an edited config gives another result: another key
         fh.write("\n# edited\n")
     assert shot.key() != key

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 
 from .files import atomic_write_text
 
@@ -112,6 +113,19 @@ def file_identity(path):
     return [st.st_size, getattr(st, "st_mtime_ns", int(st.st_mtime * 1e9))]
 
 
+def config_digest(config):
+    """An OCIO config as the version sees it: ``ocio://`` URIs as they are, a file by the
+    SHA-1 of its content (the same config installed at another path on a farm machine, with
+    another mtime, is the same version), a missing file by its path."""
+    if config.startswith("ocio://"):
+        return config
+    try:
+        with open(config, "rb") as fh:
+            return "sha1:" + hashlib.sha1(fh.read()).hexdigest()
+    except OSError:
+        return config
+
+
 def version_key(shot, files=()):
     """10 hex digits naming a version: the shot's content plus the identity (size, mtime)
     of ``files``, the user's files whose content defines the result (plate frames read
@@ -119,6 +133,8 @@ def version_key(shot, files=()):
     and are left out, so writing them does not change the key."""
     body = dict(shot)
     body.pop("output", None)
+    if body.get("ocio_config"):   # by content: Nuke's own configs sit at another path per machine
+        body["ocio_config"] = config_digest(body["ocio_config"])
     body["file_identity"] = [[p, file_identity(p)] for p in files]
     data = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(data.encode("utf-8")).hexdigest()[:10]
@@ -141,6 +157,27 @@ def write_shot(path, shot):
         pass
     atomic_write_text(path, text)
     return path
+
+
+def write_machine_shot(path, shot):
+    """Write a version's shot file for this machine and return the file to hand the engine.
+
+    A version is named by content, its OCIO config included by content (:func:`config_digest`),
+    so machines with Nuke installed at different paths share it while their shot files differ
+    in ``ocio_config``. Where the version's file already holds another machine's path, this
+    machine's goes beside it as ``shot.<host>.json`` instead of replacing it under a render
+    that may be reading it."""
+    try:
+        with open(path, "r") as fh:
+            existing = json.load(fh)
+    except (OSError, ValueError):
+        existing = None
+    if isinstance(existing, dict) and existing != shot and existing.get("ocio_config") and \
+            {k: v for k, v in existing.items() if k != "ocio_config"} == \
+            {k: v for k, v in shot.items() if k != "ocio_config"}:
+        host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+        return write_shot(os.path.join(os.path.dirname(path), "shot.%s.json" % host), shot)
+    return write_shot(path, shot)
 
 
 def stale_versions(root, keep_key=None):

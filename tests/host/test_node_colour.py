@@ -139,7 +139,18 @@ def test_a_nuke_builtin_config_is_found_in_the_installation(comp, fake_nuke, mon
     monkeypatch.setitem(fake_nuke.env, "ExecutablePath", str(install / "Nuke15.1"))
     _ocio(fake_nuke, "ACES - ACEScg")
     fake_nuke.root()["OCIO_config"].setValue("aces_1.2")
-    assert nc.prepare(node).shot["ocio_config"] == config
+    prep = nc.prepare(node)
+    assert prep.shot["ocio_config"] == config
+    # a farm machine with Nuke installed elsewhere (same config, another path and mtime)
+    # finds the same version of the shot, so it reads the cache the artist built
+    farm = tmp_path / "opt" / "Nuke15.1v1"
+    farm_config = _config(farm / "plugins" / "OCIOConfigs" / "configs" / "aces_1.2" / "config.ocio")
+    os.utime(farm_config, ns=(10 ** 9, 10 ** 9))
+    monkeypatch.setitem(fake_nuke.env, "ExecutablePath", str(farm / "Nuke15.1"))
+    farm_prep = nc.prepare(node)
+    assert farm_prep.shot["ocio_config"] == farm_config
+    assert os.path.dirname(farm_prep.shot_path) == os.path.dirname(prep.shot_path)
+    monkeypatch.setitem(fake_nuke.env, "ExecutablePath", str(install / "Nuke15.1"))
     # a config this installation does not have: linear Rec.709, and the status says which one
     fake_nuke.root()["OCIO_config"].setValue("studio-config-v9")
     prep = nc.prepare(node)
@@ -160,3 +171,24 @@ def test_nuke_colour_management_hands_nuke_default_for_ocio_names_only(comp, fak
     painted["colorspace"].setValue("Gamma2.2")
     shot = nc.prepare(node).shot
     assert shot["references"][0]["colorspace"] == "Gamma2.2" and shot["ocio_config"] == config
+
+
+def test_a_farm_machine_with_its_own_config_path_writes_its_own_shot_file(tmp_path):
+    """The version folder is shared; its shot.json holds the artist's config path. A farm
+    machine whose Nuke keeps the same config elsewhere writes shot.<host>.json beside it
+    (never replacing the file another render may be reading)."""
+    import json
+    import re
+    import socket
+    from nuke_colorize.host import shotspec
+    path = str(tmp_path / "shot.json")
+    gui = {"plate": "/p.####.exr", "ocio_config": "/usr/local/Nuke15.1v1/plugins/OCIOConfigs/configs/aces_1.2/config.ocio"}
+    farm = dict(gui, ocio_config="/opt/Nuke15.1v1/plugins/OCIOConfigs/configs/aces_1.2/config.ocio")
+    assert shotspec.write_machine_shot(path, gui) == path                 # first writer: the version's file
+    assert shotspec.write_machine_shot(path, gui) == path                 # same content: kept
+    mine = shotspec.write_machine_shot(path, farm)
+    assert mine == str(tmp_path / ("shot.%s.json" % re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())))
+    with open(path) as fh:
+        assert json.load(fh) == gui
+    with open(mine) as fh:
+        assert json.load(fh) == farm

@@ -146,7 +146,7 @@ def prepare(node, write=False):
     if config:
         shot["ocio_config"] = config
     files = plate.user_files + ref_files + (matte.user_files if matte is not None else []) + \
-        ([library] if library else []) + ([config] if config and not config.startswith("ocio://") else [])
+        ([library] if library else [])
     folder, shot_path, output = shotspec.version_paths(root, shot, files)
     full = dict(shot)
     full["output"] = output

@@ -78,10 +78,10 @@ def ensure_frame(node, f, client=None):
         if not os.path.isfile(ref["image"]):
             raise RuntimeError("%s: reference image missing: %s (press Analyze in the GUI first)"
                                % (node.fullName(), ref["image"]))
-    shotspec.write_shot(prep.shot_path, prep.shot)
-    print("nuke-colorize: %s: computing frame %d of shot %s" % (node.fullName(), f, prep.shot_path))
+    shot_path = shotspec.write_machine_shot(prep.shot_path, prep.shot)
+    print("nuke-colorize: %s: computing frame %d of shot %s" % (node.fullName(), f, shot_path))
     try:
-        (client or get_client()).call("analyze", shot=prep.shot_path, frames=[f, f], timeout=None)
+        (client or get_client()).call("analyze", shot=shot_path, frames=[f, f], timeout=None)
     except (WorkerError, EngineNotConfigured) as err:
         raise RuntimeError("%s: frame %d could not be computed: %s" % (node.fullName(), f, err))
     if not os.path.isfile(out):
