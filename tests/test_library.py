@@ -206,3 +206,30 @@ def test_cli_index_and_query_json(tmp_path, capsys):
     assert main(["library", "query", str(idx), "--plate", str(plate / "p.####.png"), "--top", "2"]) == 0
     text = capsys.readouterr().out
     assert "scene 1-2" in text and "scene 3-4" in text and text.count("car-shadow") == 2
+
+
+def test_the_index_keeps_the_stills_colourspace_and_automatic_references_use_it(tmp_path, capsys):
+    """Stills indexed as e.g. rec709 are described in that encoding, the index says so, a
+    re-index in another colourspace recomputes every still (with a note), and the retrieved
+    stills reach the render with that colourspace (not the render's --ref-colorspace)."""
+    from nuke_colorize.library.auto import ScenePlan, scene_references
+    from nuke_colorize.library.query import Match
+    lib = tmp_path / "lib"
+    paths = [_still(lib / f"s{i}.png", i) for i in range(2)]
+    out = tmp_path / "library.npz"
+    I.update_index(str(lib), str(out), progress=False, colorspace="rec709")
+    index = I.LibraryIndex.load(str(out))
+    assert (index.colorspace, index.ocio_config) == ("rec709", None)
+    assert I.LibraryIndex.stills_colorspace(str(out)) == ("rec709", None)
+    as_rec709 = index.parts["hist"].copy()
+    capsys.readouterr()
+    index2, rep = I.update_index(str(lib), str(out), progress=False)          # auto: sRGB PNGs
+    assert (rep.computed, rep.reused) == (2, 0)
+    assert "recomputing every still as auto" in capsys.readouterr().err
+    assert index2.colorspace == "auto"
+    assert not np.allclose(index2.parts["hist"], as_rec709)                  # another decoding
+    plan = ScenePlan(first=1, last=3, query_frames=[1], matches=[Match(path=paths[0], score=0.9, group=".", parts={})])
+    assert scene_references([], plan, "rec709")[0].colorspace == "rec709"
+    assert scene_references([], plan)[0].colorspace is None                   # auto: the job's rule
+    # an index written before the colourspace was recorded reads as auto
+    assert I.LibraryIndex.stills_colorspace(str(tmp_path / "missing.npz")) == ("auto", None)

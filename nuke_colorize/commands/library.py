@@ -23,7 +23,9 @@ def register(sub) -> None:
                    help="index file to write (an existing index of DIR is updated: unchanged files "
                         "are kept, changed and new ones computed, deleted ones dropped)")
     i.add_argument("--colorspace", default="auto",
-                   help="stills' colourspace: auto|linear|srgb|rec709 or an OCIO name")
+                   help="stills' colourspace: auto|linear|srgb|rec709|cineon or an OCIO name (kept in "
+                        "the index: automatic references read the stills the same way)")
+    i.add_argument("--ocio-config", metavar="CONFIG", help="OCIO config of an OCIO --colorspace (default: $OCIO)")
     i.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     i.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -34,6 +36,7 @@ def register(sub) -> None:
     q.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all on disk)")
     q.add_argument("--top", type=int, default=3, metavar="K", help="stills per scene (default 3)")
     q.add_argument("--colorspace", default="auto", help="plate colourspace (as for render)")
+    q.add_argument("--ocio-config", metavar="CONFIG", help="OCIO config (as for render)")
     q.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     q.add_argument("--json", action="store_true", help="print JSON on stdout")
     q.set_defaults(func=run_query)
@@ -44,7 +47,10 @@ def run_index(args) -> int:
     from ..library.index import update_index
     from ..pipeline import resolve_device
 
+    from .render import ocio_config_arg
+
     index, report = update_index(args.folder, args.output, colorspace=args.colorspace,
+                                 ocio_config=ocio_config_arg(args),
                                  device=resolve_device(args.device), progress=not args.quiet and not args.json)
     summary = dict(report.to_dict(), index=os.path.abspath(args.output), root=index.root)
     if args.json:
@@ -71,7 +77,10 @@ def run_query(args) -> int:
         print(f"nuke-colorize: note: {msg}", file=sys.stderr)
 
     with PlateSource(args.plate, frames) as source:
-        luma = PlateLuma(source, args.colorspace, warn)
+        from .render import ocio_config_arg
+        from ..color import check_ocio_config
+        check_ocio_config(ocio_config_arg(args))
+        luma = PlateLuma(source, args.colorspace, warn, ocio_config_arg(args))
         plans, changes = plan_scenes(luma, source.frames, index, k, device=resolve_device(args.device))
     if args.json:
         print(json.dumps({"index": os.path.abspath(args.index), "plate": args.plate,

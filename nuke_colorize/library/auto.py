@@ -126,13 +126,24 @@ def plan_for_job(job, warn: Callable[[str], None]) -> List[ScenePlan]:
     return plans
 
 
-def scene_references(job_refs, plan: ScenePlan):
+def scene_references(job_refs, plan: ScenePlan, colorspace: str = "auto"):
     """The user's own references that belong to the scene (keyframes inside it, every still)
-    followed by the retrieved stills."""
+    followed by the retrieved stills, read in the colourspace they were indexed in."""
     from ..render import RefSpec
 
     own = [r for r in job_refs if r.frame is None or plan.first <= r.frame <= plan.last]
-    return own + [RefSpec(path=m.path) for m in plan.matches]
+    cs = None if colorspace == "auto" else colorspace
+    return own + [RefSpec(path=m.path, colorspace=cs) for m in plan.matches]
+
+
+def index_colorspace(library: str, ocio_config: Optional[str], warn: Callable[[str], None]) -> str:
+    """The colourspace a library's stills were indexed in; warns when it is an OCIO name of
+    another config than the render's (the stills are read through the render's)."""
+    colorspace, config = LibraryIndex.stills_colorspace(library)
+    if colorspace not in ("auto", "linear", "srgb", "rec709", "cineon") and (config or None) != (ocio_config or None):
+        warn(f"{library}: stills indexed as {colorspace} of OCIO config {config or '$OCIO'}; "
+             f"this render converts through {ocio_config or '$OCIO'}")
+    return colorspace
 
 
 def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool = True,
@@ -145,6 +156,7 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
     t0 = time.time()
     check_outputs(job, [job.plate] + [r.path for r in job.references])
     plans = plan_for_job(job, warn)
+    still_cs = index_colorspace(job.library, job.ocio_config, warn)
     want = set(job.frames if wanted is None else wanted)
     summary: Dict[str, Any] = {"frames": 0, "computed": [], "outputs": [], "library": job.library,
                                "scenes": [p.to_dict() for p in plans]}
@@ -152,7 +164,8 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
         todo = [f for f in plan.frames() if f in want]
         if not todo:
             continue
-        sub = dataclasses.replace(job, frames=plan.frames(), references=scene_references(job.references, plan),
+        sub = dataclasses.replace(job, frames=plan.frames(),
+                                  references=scene_references(job.references, plan, still_cs),
                                   library=None, auto_references=0,
                                   metadata=dict(job.metadata, **plan.metadata(job.library)))
         if len(plans) > 1 and progress:
@@ -221,6 +234,7 @@ def scene_shots(shot, warn: Optional[Callable[[str], None]] = None):
 def _scene_shots(shot, plans: Sequence[ScenePlan]):
     from ..shot import Shot
 
+    still_cs = index_colorspace(shot.library, shot.ocio_config, lambda m: None)
     out = []
     for plan in plans:
         d = shot.to_dict()
@@ -229,7 +243,8 @@ def _scene_shots(shot, plans: Sequence[ScenePlan]):
         d["frames"] = [plan.first, plan.last]
         d["references"] = [r.to_dict() for r in shot.references
                            if r.frame is None or plan.first <= r.frame <= plan.last] \
-            + [{"image": m.path} for m in plan.matches]
+            + [dict({"image": r.path}, **({"colorspace": r.colorspace} if r.colorspace else {}))
+               for r in scene_references([], plan, still_cs)]
         d["cache"] = os.path.join(shot.cache, SCENES_DIR, f"{plan.first}-{plan.last}")
         sub = Shot.from_dict(d, os.path.dirname(shot.path or shot.cache), path=shot.path)
         sub.job_metadata = plan.metadata(shot.library)

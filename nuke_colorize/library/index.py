@@ -74,6 +74,8 @@ class LibraryIndex:
     root: str
     entries: List[Entry] = field(default_factory=list)
     parts: Dict[str, np.ndarray] = field(default_factory=lambda: D.stack([]))
+    colorspace: str = "auto"            # the stills' colourspace, as indexed (render reads them so)
+    ocio_config: Optional[str] = None   # the OCIO config of an OCIO ``colorspace`` (None: $OCIO)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -87,12 +89,27 @@ class LibraryIndex:
         """Write the index atomically to ``path``; returns the path."""
         meta = {"format": INDEX_FORMAT, "descriptor_version": D.DESCRIPTOR_VERSION,
                 "feature_size": D.FEATURE_SIZE, "root": self.root,
+                "colorspace": self.colorspace, "ocio_config": self.ocio_config,
                 "entries": [e.to_dict() for e in self.entries]}
         buf = io.BytesIO()
         arrays = {f"part_{k}": v.astype(np.float16) for k, v in self.parts.items()}
         np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
         atomic_write_bytes(path, buf.getvalue())
         return path
+
+    @staticmethod
+    def stills_colorspace(path: str) -> Tuple[str, Optional[str]]:
+        """(colourspace, OCIO config) the index at ``path`` read its stills in, from its
+        metadata alone (the descriptors are not loaded); ("auto", None) when it cannot tell."""
+        try:
+            with np.load(os.path.abspath(os.path.expanduser(path)), allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return "auto", None
+        if not isinstance(meta, dict):
+            return "auto", None
+        cs, config = meta.get("colorspace", "auto"), meta.get("ocio_config")
+        return (cs if isinstance(cs, str) else "auto"), (config if isinstance(config, str) else None)
 
     @classmethod
     def load(cls, path: str) -> "LibraryIndex":
@@ -121,7 +138,10 @@ class LibraryIndex:
         entries = [Entry(**e) for e in meta["entries"]]
         if any(v.shape != (len(entries),) + D.shapes()[k] for k, v in parts.items()):
             raise _load_error("library index is damaged (descriptor rows do not match entries)", path, meta)
-        return cls(root=meta["root"], entries=entries, parts=parts)
+        colorspace, config = meta.get("colorspace", "auto"), meta.get("ocio_config")
+        if not isinstance(colorspace, str) or not (config is None or isinstance(config, str)):
+            raise _load_error("library index is damaged (colourspace)", path, meta)
+        return cls(root=meta["root"], entries=entries, parts=parts, colorspace=colorspace, ocio_config=config)
 
 
 def identity_of(path: str) -> str:
@@ -167,7 +187,8 @@ def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
             yield path, st
 
 
-def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE) -> Tuple[np.ndarray, int, int]:
+def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE,
+            ocio_config: Optional[str] = None) -> Tuple[np.ndarray, int, int]:
     """Read a colour still -> (L* (h, w) at feature size, width, height of the file).
 
     The image is resized (area) in its file encoding, then converted to linear, Rec.709
@@ -185,7 +206,7 @@ def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE
     else:
         small = cv2.resize(np.ascontiguousarray(px[..., idx]), (w, h), interpolation=cv2.INTER_AREA)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
-    rgb = color.to_linear(np.ascontiguousarray(small, np.float32), cs, file=path)
+    rgb = color.to_linear(np.ascontiguousarray(small, np.float32), cs, file=path, config=ocio_config)
     if color.is_grey(rgb, tol=2e-3):
         raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)
     return color.y_to_L(np.maximum(color.luminance(rgb), 0.0)), img.width, img.height
@@ -214,7 +235,7 @@ class IndexReport:
 
 
 def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspace: str = "auto",
-                device: str = "cpu", progress: bool = True, workers: int = 2,
+                ocio_config: Optional[str] = None, device: str = "cpu", progress: bool = True, workers: int = 2,
                 warn: Optional[Callable[[str], None]] = None) -> Tuple[LibraryIndex, IndexReport]:
     """Index every still under ``root``, reusing ``previous`` rows whose files are unchanged.
 
@@ -231,6 +252,7 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
     root = os.path.abspath(os.path.expanduser(root))
     if not os.path.isdir(root):
         raise InputError("library folder not found", file=root)
+    color.check_ocio_config(ocio_config)
     old: Dict[str, Tuple[Entry, int]] = {}
     if previous is not None:
         old = {e.path: (e, i) for i, e in enumerate(previous.entries)}
@@ -259,7 +281,7 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
         def load(item):
             path, rel, st = item
             try:
-                L, w, h = still_L(path, colorspace)
+                L, w, h = still_L(path, colorspace, ocio_config=ocio_config)
                 return item, (L, w, h), None
             except ColorizeError as err:
                 return item, None, err.problem
@@ -286,7 +308,8 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
                     bar.step(b + n + 1)
         report.computed = len(computed)
     rows = sorted(keep + computed, key=lambda r: r[0].path)
-    index = LibraryIndex(root=root, entries=[e for e, _ in rows], parts=D.stack([d for _, d in rows]))
+    index = LibraryIndex(root=root, entries=[e for e, _ in rows], parts=D.stack([d for _, d in rows]),
+                         colorspace=colorspace, ocio_config=ocio_config)
     report.total = len(index)
     report.seconds = time.time() - t0
     return index, report
@@ -314,6 +337,11 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
         if previous is not None and previous.root != os.path.abspath(os.path.expanduser(root)):
             print(f"nuke-colorize: note: {index_path} indexed {previous.root}; rebuilding for {root}",
                   file=sys.stderr)
+            previous = None
+        wanted = (kw.get("colorspace", "auto"), kw.get("ocio_config"))
+        if previous is not None and (previous.colorspace, previous.ocio_config) != wanted:
+            print(f"nuke-colorize: note: {index_path} read the stills as {previous.colorspace}; "
+                  f"recomputing every still as {wanted[0]}", file=sys.stderr)
             previous = None
     index, report = build_index(root, previous, **kw)
     index.save(index_path)
