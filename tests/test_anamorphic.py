@@ -77,3 +77,64 @@ def test_desqueezed_keyframe_colours_an_anamorphic_plate(tmp_path):
     ab_key = color.chroma_of(cv2.resize(picture, (w, h), interpolation=cv2.INTER_CUBIC))
     inner = (slice(2, -2), slice(2, -2))
     assert float(np.abs(ab_out[inner] - ab_key[inner]).mean()) < 1.0     # a*b* units
+
+
+def _movie_with_pixel_aspect(path, frames, h_spacing, v_spacing):
+    """Write an MP4 with OpenCV, then declare its pixel aspect as the container does: a 'pasp'
+    box (hSpacing:vSpacing) appended to the video sample entry, the sizes of the boxes that
+    hold it grown by its 16 bytes (OpenCV puts 'moov' after 'mdat', so no chunk offset moves)."""
+    import struct
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 24, (w, h))
+    for f in frames:
+        writer.write(f)
+    writer.release()
+    data = bytearray(open(str(path), "rb").read())
+    pasp = struct.pack(">I4sII", 16, b"pasp", h_spacing, v_spacing)
+    chain = []                       # (offset, size) of moov .. the sample entry
+
+    def walk(off, end, children):
+        while off < end:
+            size, kind = struct.unpack(">I4s", data[off:off + 8])
+            if kind in children:
+                chain.append(off)
+                start = off + (16 if kind == b"stsd" else 8)
+                if kind in (b"mp4v", b"avc1"):
+                    return off + size
+                found = walk(start, off + size, children)
+                if found:
+                    return found
+                chain.pop()
+            off += size
+        return None
+
+    end = walk(0, len(data), (b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd", b"mp4v", b"avc1"))
+    assert end is not None and struct.unpack(">4s", data[chain[0] + 4:chain[0] + 8])[0] == b"moov"
+    assert data.find(b"mdat") < chain[0], "moov before mdat: chunk offsets would move"
+    for off in chain:
+        size = struct.unpack(">I", data[off:off + 4])[0]
+        data[off:off + 4] = struct.pack(">I", size + 16)
+    data[end:end] = pasp
+    open(str(path), "wb").write(bytes(data))
+    return str(path)
+
+
+def test_a_movies_sample_aspect_is_its_pixel_aspect(tmp_path):
+    """A 2:1 anamorphic movie plate is read with pixel aspect 2 (the stream's sample aspect)
+    and the rendered EXR says so; a movie without one stays square."""
+    rng = np.random.default_rng(1)
+    frames = [cv2.GaussianBlur(rng.integers(0, 256, (48, 64), dtype=np.uint8), (0, 0), 3) for _ in range(3)]
+    frames = [np.repeat(f[..., None], 3, -1) for f in frames]
+    movie = _movie_with_pixel_aspect(tmp_path / "plate.mp4", frames, 2, 1)
+    with PlateSource(movie) as src:
+        assert src.kind == "movie" and src.pixel_aspect == 2.0
+        assert src.read(1).pixel_aspect == 2.0
+    cv2.imwrite(str(tmp_path / "still.png"), (rng.uniform(0, 255, (48, 128, 3))).astype(np.uint8))
+    job = RenderJob(plate=movie, frames=[1, 2], references=[RefSpec(path=str(tmp_path / "still.png"))],
+                    output=str(tmp_path / "out.####.exr"), settings={"feature_size": 128})
+    run_render(job, progress=False, warn=lambda m: None)
+    out = read_image(str(tmp_path / "out.0002.exr"))
+    assert (out.width, out.height, out.pixel_aspect) == (64, 48, 2.0)
+    square = _movie_with_pixel_aspect(tmp_path / "square.mp4", frames, 1, 1)
+    with PlateSource(square) as src:
+        assert src.pixel_aspect == 1.0

@@ -4,7 +4,8 @@ Numbering: like Nuke's Read node, the frames of a movie are numbered from 1 (the
 frame 1). :func:`read_movie_frame` takes a 0-based ``index`` (index 0 = frame 1); the returned
 :class:`ImageData` carries ``frame = index + 1``. Pixels are the decoded 8-bit sRGB/Rec.709 video
 values scaled to [0, 1] float32 RGB; ``is_float_format`` is False so colourspace "auto" treats
-them as sRGB. OpenCV is imported on first use.
+them as sRGB. The stream's sample aspect ratio is the pictures' pixel aspect (``PixelAspectRatio``
+in their spec, as for an anamorphic EXR). OpenCV is imported on first use.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class MovieReader:
         self.width = int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.pixel_aspect = _sample_aspect(self._cap.get(cv2.CAP_PROP_SAR_NUM), self._cap.get(cv2.CAP_PROP_SAR_DEN))
         if self.width * self.height > max_pixels:
             self.close()
             raise InputError(f"movie claims {self.width}x{self.height} pixels, more than the limit of {max_pixels}",
@@ -103,6 +105,8 @@ class MovieReader:
         spec.channelnames = ("R", "G", "B")
         spec.attribute("oiio:ColorSpace", "srgb_rec709_scene")
         spec.attribute("oiio:Movie", 1)
+        if self.pixel_aspect != 1.0:
+            spec.attribute("PixelAspectRatio", float(self.pixel_aspect))
         if self.fps > 0:
             num, den = _fps_rational(self.fps)
             spec.attribute("FramesPerSecond", oiio.TypeRational, (num, den))
@@ -124,6 +128,19 @@ class MovieReader:
             self.close()
         except Exception:
             pass
+
+
+def _sample_aspect(num: float, den: float) -> float:
+    """The stream's sample (pixel) aspect ratio, e.g. 2.0 for a 2:1 anamorphic encode; 1.0
+    when the stream declares none (0:1) or something no plate has (outside 1/10 .. 10)."""
+    try:
+        num, den = float(num), float(den)
+    except (TypeError, ValueError):
+        return 1.0
+    if not (num > 0 and den > 0):
+        return 1.0
+    aspect = num / den
+    return aspect if 0.1 <= aspect <= 10.0 else 1.0
 
 
 def _fps_rational(fps: float):

@@ -31,7 +31,7 @@ class PlateSource:
     False. ``max_pixels`` and ``allow_nonfinite`` are passed to :func:`read_image`.
 
     Attributes: ``frames`` (sorted list of frame numbers), ``width``/``height`` (data window of the
-    first frame), ``pixel_aspect`` (its PixelAspectRatio; 1.0 for movies), ``kind``
+    first frame), ``pixel_aspect`` (its PixelAspectRatio; a movie's sample aspect), ``kind``
     ("sequence" | "movie" | "still"), ``source`` (the path given).
     """
 
@@ -60,7 +60,7 @@ class PlateSource:
                                  file=self.source, frame=outside[0])
             self.frames = wanted
             self.width, self.height = self._movie.width, self._movie.height
-            self.pixel_aspect = 1.0
+            self.pixel_aspect = self._movie.pixel_aspect
             return
 
         if is_pattern(self.source):
