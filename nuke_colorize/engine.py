@@ -269,7 +269,7 @@ class Engine:
 
         See :meth:`run_chains` for what is walked and computed.
         """
-        blender = FrameBlender(segments, wanted, getattr(self.backend, "blend_distance_power", 1.0))
+        blender = FrameBlender(segments, wanted, self.backend.blend_distance_power)
         for seg, f, res in self.run_chains(segments, wanted, on_frame):
             out = blender.add(seg, f, res)
             if out is not None:

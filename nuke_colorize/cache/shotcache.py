@@ -224,7 +224,7 @@ class ShotCache:
             run.total = sum(self._steps(ctx, s, fr) for s, fr in plan)
             # frames between two keyframes come from two chains: written once both are walked
             ctx.blender = FrameBlender([s for s, _ in plan], want,
-                                       getattr(ctx.col.backend, "blend_distance_power", 1.0))
+                                       ctx.col.backend.blend_distance_power)
             bar = ProgressBar(len(want), enabled=progress)
             self._event(event="start", done=0, total=run.total, frames=len(todo),
                         segments=[ctx.index.dirname(s) for s, _ in plan])
