@@ -135,6 +135,18 @@ CASES: List[Case] = [
            b_shot(shot(plate="../plate/plate.####.exr", references=[{"frame": 1, "image": "../ref.png"}],
                        output="../new/col.####.exr", cache="cache", frames=[1, 2]), name="sub/shot.json"),
            render_shot("sub/shot.json")),
+    # ---- OCIO config: one that does not load is refused (OpenImageIO would fall back quietly)
+    refuse("shot-ocio-config-missing", b_shot(shot(colorspace="ACEScg", ocio_config="show/config.ocio")),
+           render_shot(), 2, ("shot.json", "OCIO config not found", "show/config.ocio")),
+    refuse("shot-ocio-config-garbage",
+           b_shot(shot(colorspace="ACEScg", ocio_config="config.ocio"),
+                  then=lambda d: (d / "config.ocio").write_text("roles: [unterminated\n")),
+           render_shot(), 2, ("shot.json", "cannot load OCIO config", "config.ocio")),
+    refuse("shot-ocio-config-not-a-string", b_shot(shot(ocio_config=["a.ocio"])), render_shot(), 2,
+           ("shot.json", "'ocio_config' must be")),
+    refuse("shot-ocio-name-unknown-to-config",
+           b_shot(shot(colorspace="No Such Space", ocio_config="ocio://cg-config-v1.0.0_aces-v1.3_ocio-v2.1")),
+           render_shot(), 2, ("plate.0001.exr", "No Such Space", "cannot convert")),
     # ---- outputs that would destroy inputs
     refuse("shot-output-equals-plate", b_shot(shot(output="plate/plate.####.exr")), render_shot(), 2,
            ("overwrite", "plate")),
