@@ -151,11 +151,14 @@ def test_a_nuke_builtin_config_is_found_in_the_installation(comp, fake_nuke, mon
     assert farm_prep.shot["ocio_config"] == farm_config
     assert os.path.dirname(farm_prep.shot_path) == os.path.dirname(prep.shot_path)
     monkeypatch.setitem(fake_nuke.env, "ExecutablePath", str(install / "Nuke15.1"))
+    # Nuke's ACES CG config without a file here: the OCIO built-in config it is made from
+    fake_nuke.root()["OCIO_config"].setValue("fn-nuke_cg-config-v1.0.0_aces-v1.3_ocio-v2.1")
+    assert nc.prepare(node).shot["ocio_config"] == "ocio://cg-config-v1.0.0_aces-v1.3_ocio-v2.1"
     # a config this installation does not have: linear Rec.709, and the status says which one
-    fake_nuke.root()["OCIO_config"].setValue("studio-config-v9")
+    fake_nuke.root()["OCIO_config"].setValue("show_grade_v9")
     prep = nc.prepare(node)
     assert "ocio_config" not in prep.shot and prep.shot["colorspace"] == "linear"
-    assert any("studio-config-v9" in w and "$OCIO" in w for w in prep.warnings)
+    assert any("show_grade_v9" in w and "$OCIO" in w for w in prep.warnings)
 
 
 def test_nuke_colour_management_hands_nuke_default_for_ocio_names_only(comp, fake_nuke, monkeypatch, tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 import nuke
 
@@ -125,8 +126,10 @@ def nuke_config_dirs():
 
 
 def builtin_config_file(name):
-    """The config file of one of Nuke's built-in OCIO configs (``nuke-default``,
-    ``aces_1.2``...), or None when this installation has no such file."""
+    """The config of one of Nuke's built-in OCIO configs (``nuke-default``, ``aces_1.2``...):
+    its file in this installation; else, for the ACES CG/studio configs (``fn-nuke_cg-config-
+    v1.0.0_aces-v1.3_ocio-v2.1``...), the ``ocio://`` URI of the OCIO built-in config they are
+    made from (the engine refuses it clearly if its OCIO lacks it); else None."""
     if not name or "/" in name or "\\" in name or name.startswith("."):
         return None
     for folder in nuke_config_dirs():
@@ -134,6 +137,9 @@ def builtin_config_file(name):
                           os.path.join(folder, name, name + ".ocio")):
             if os.path.isfile(candidate):
                 return candidate
+    stem = name[len("fn-nuke_"):] if name.startswith("fn-nuke_") else name
+    if re.match(r"^(cg|studio)-config-v[0-9][A-Za-z0-9._-]*$", stem):
+        return "ocio://" + stem
     return None
 
 
