@@ -1,15 +1,19 @@
 """Where would one more painted keyframe help most? (``nuke-colorize suggest-keyframe``)
 
 Input: the backend's mean confidence per frame over the shot, c(t) in [0, 1] (keyframes
-are 1). A new keyframe at frame k takes over the frames that would then be nearer to k
-than to any existing keyframe (the engine splits a shot at the midpoints between
-keyframes), and its help fades with distance along the chain as tracking loses hold. So
+are 1). A new keyframe at frame k anchors chains that the engine blends with the existing
+chains on every frame between k's neighbouring keyframes a < k < b (by confidence: the chain
+that still tracks a pixel decides its colour), and its help fades with distance along the
+chain as tracking loses hold. So
 
-    gain(k) = sum over frames s taken over by k of (1 - c(s)) * exp(-|s - k| / reach)
+    gain(k) = sum over frames a < s < b of (1 - c(s)) * exp(-|s - k| / reach)
 
 and the suggestions are the frames with the largest gain, chosen greedily: after each pick
-the pick is treated as a keyframe with confidence 1 on the frames it takes over, so a second
-suggestion goes where the first does not already help.
+the pick is treated as a keyframe, the confidence of the frames between its neighbours
+raised to at least exp(-|s - k| / reach), so a second suggestion goes where the first does
+not already help. (Counting only the frames nearer to k than to a or b, as when the engine
+split shots at the midpoints, picked worse: bench/suggest_keyframe.py, six DAVIS clips,
+38.76 dB against 38.93.)
 """
 from __future__ import annotations
 
@@ -30,11 +34,16 @@ def gains(confidence: Dict[int, float], keyframes: Sequence[int], reach: float =
     else:
         d_old = np.full(fr.shape, np.inf)
     out = {}
+    ka = np.array(keys, np.float64)
     for k in frames:
         if k in keys:
             continue
         d = np.abs(fr - k)
-        taken = d < d_old
+        # two-sided: between its neighbouring keyframes the new chain is blended with the old
+        # ones, so it helps every frame there as far as its track holds
+        lo = ka[ka < k].max() if (ka < k).any() else -np.inf
+        hi = ka[ka > k].min() if (ka > k).any() else np.inf
+        taken = (fr > lo) & (fr < hi)
         out[k] = float(np.sum(miss[taken] * np.exp(-d[taken] / max(1e-6, reach))))
     return out
 
@@ -55,9 +64,9 @@ def suggest(confidence: Dict[int, float], keyframes: Sequence[int], count: int =
         out.append({"frame": int(k), "gain": round(g[k], 4), "confidence": round(float(confidence[k]), 4)})
         keys.append(k)
         # frames the pick takes over now count as covered (with the confidence decay)
+        lo = max([j for j in keys if j < k], default=-math.inf)
+        hi = min([j for j in keys if j > k], default=math.inf)
         for s in conf:
-            if math.isfinite(reach):
-                near = min(abs(s - j) for j in keys)
-                if abs(s - k) == near:
-                    conf[s] = max(conf[s], math.exp(-abs(s - k) / max(1e-6, reach)))
+            if math.isfinite(reach) and lo < s < hi:
+                conf[s] = max(conf[s], math.exp(-abs(s - k) / max(1e-6, reach)))
     return out

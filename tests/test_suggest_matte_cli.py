@@ -1,5 +1,6 @@
 """``render --matte`` and ``suggest-keyframe`` on a small synthetic shot, plus the ranking rule."""
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,15 @@ def test_gain_prefers_the_longest_low_confidence_stretch_away_from_keyframes():
     picks = suggest(conf, [0], count=2, reach=10)
     assert picks[0]["frame"] == best
     assert abs(picks[1]["frame"] - best) > 5        # the second goes where the first does not help
+
+
+def test_a_new_keyframe_helps_every_frame_between_its_neighbouring_keyframes():
+    """The engine blends the chains from both sides of a keyframe, so a frame nearer to the
+    old keyframe still gains from a new one (fading with distance); frames beyond the next
+    keyframe do not."""
+    conf = {f: 1.0 for f in range(0, 61)}
+    conf[2] = 0.0          # near keyframe 0, badly coloured
+    conf[45] = 0.0         # beyond keyframe 40
+    g = gains(conf, [0, 40], reach=10)
+    assert g[10] == pytest.approx(math.exp(-8 / 10))      # frame 2 counts, frame 45 does not
+    assert g[50] == pytest.approx(math.exp(-5 / 10))      # frame 45 counts, frame 2 does not
