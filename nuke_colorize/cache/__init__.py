@@ -37,7 +37,7 @@ def shot_from_render_args(args) -> Shot:
             shot.confidence_layer = True
         if getattr(args, "confidence_out", None):
             shot.confidence_output = os.path.abspath(args.confidence_out)
-        if ocio_config_arg(args):   # overrides the shot file's
+        if ocio_config_arg(args):   # overrides the shot file's; checked before any cache folder is made
             from ..color import check_ocio_config
             shot.ocio_config = ocio_config_arg(args)
             check_ocio_config(shot.ocio_config)

@@ -46,7 +46,6 @@ def register(sub) -> None:
 def run_index(args) -> int:
     from ..library.index import update_index
     from ..pipeline import resolve_device
-
     from .render import ocio_config_arg
 
     index, report = update_index(args.folder, args.output, colorspace=args.colorspace,
@@ -67,7 +66,9 @@ def run_query(args) -> int:
     from ..library.auto import check_count, plan_scenes
     from ..library.index import LibraryIndex
     from ..pipeline import resolve_device
+    from ..color import check_ocio_config
     from ..render import PlateLuma
+    from .render import ocio_config_arg
 
     k = check_count(args.top, "--top")
     index = LibraryIndex.load(args.index)
@@ -76,11 +77,10 @@ def run_query(args) -> int:
     def warn(msg: str) -> None:
         print(f"nuke-colorize: note: {msg}", file=sys.stderr)
 
+    config = ocio_config_arg(args)
+    check_ocio_config(config)   # PlateLuma converts without checking (make_colorizer is not used)
     with PlateSource(args.plate, frames) as source:
-        from .render import ocio_config_arg
-        from ..color import check_ocio_config
-        check_ocio_config(ocio_config_arg(args))
-        luma = PlateLuma(source, args.colorspace, warn, ocio_config_arg(args))
+        luma = PlateLuma(source, args.colorspace, warn, config)
         plans, changes = plan_scenes(luma, source.frames, index, k, device=resolve_device(args.device))
     if args.json:
         print(json.dumps({"index": os.path.abspath(args.index), "plate": args.plate,

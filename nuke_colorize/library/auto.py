@@ -23,6 +23,7 @@ from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tu
 
 import numpy as np
 
+from ..color import COLORSPACES
 from ..errors import InputError
 from . import descriptors as D
 from .index import LibraryIndex
@@ -140,7 +141,7 @@ def index_colorspace(library: str, ocio_config: Optional[str], warn: Callable[[s
     """The colourspace a library's stills were indexed in; warns when it is an OCIO name of
     another config than the render's (the stills are read through the render's)."""
     colorspace, config = LibraryIndex.stills_colorspace(library)
-    if colorspace not in ("auto", "linear", "srgb", "rec709", "cineon") and (config or None) != (ocio_config or None):
+    if colorspace not in COLORSPACES and (config or None) != (ocio_config or None):
         warn(f"{library}: stills indexed as {colorspace} of OCIO config {config or '$OCIO'}; "
              f"this render converts through {ocio_config or '$OCIO'}")
     return colorspace

@@ -160,7 +160,7 @@ def ocio_config():
     return builtin_config_file(name)
 
 
-BASIC_COLORSPACES = frozenset(("auto", "linear", "srgb", "rec709", "cineon"))
+BASIC_COLORSPACES = frozenset(_COLORSPACE_NAMES.values()) | {"auto"}   # the engine's own, not OCIO names
 
 
 def shot_ocio_config(shot):
