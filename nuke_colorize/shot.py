@@ -309,16 +309,19 @@ class Shot:
 
     def _ocio_identity(self) -> Dict[str, Any]:
         """The key's entry for the OCIO config the shot's OCIO names go through: a file's
-        content (SHA-256: the same config at another path or with another mtime, as Nuke's
-        own configs on each farm machine, gives the same key), a URI as such; ``$OCIO``'s
+        content and that of the LUT files it reads (SHA-256, :mod:`nuke_colorize.host.ocio_files`:
+        the same config at another path or with another mtime, as Nuke's own configs on each
+        farm machine, gives the same key; an edited LUT another), a URI as such; ``$OCIO``'s
         when the shot names none; nothing when no OCIO name is used (shots without OCIO
         keep their key)."""
         if not self.uses_ocio():
             return {}
         config = self.ocio_config or os.environ.get("OCIO") or ""
         if config and not config.startswith("ocio://") and os.path.isfile(config):
-            from .io import file_sha256
-            return {"ocio": "sha256:" + file_sha256(config)}
+            from .host.ocio_files import config_identity
+            identity = config_identity(config, "sha256")
+            if identity:
+                return {"ocio": identity}
         return {"ocio": config}
 
     def save(self, path: str) -> str:

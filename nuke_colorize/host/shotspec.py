@@ -23,6 +23,7 @@ import re
 import socket
 
 from .files import atomic_write_text
+from .ocio_files import config_identity
 
 SHOT_FILE = "shot.json"
 OUTPUT_NAME = "colour.####.exr"
@@ -115,15 +116,12 @@ def file_identity(path):
 
 def config_digest(config):
     """An OCIO config as the version sees it: ``ocio://`` URIs as they are, a file by the
-    SHA-1 of its content (the same config installed at another path on a farm machine, with
-    another mtime, is the same version), a missing file by its path."""
+    SHA-1 of its content and of the LUT files it reads (:mod:`.ocio_files`: the same config
+    installed at another path on a farm machine, with another mtime, is the same version; an
+    edited LUT makes another), a missing file by its path."""
     if config.startswith("ocio://"):
         return config
-    try:
-        with open(config, "rb") as fh:
-            return "sha1:" + hashlib.sha1(fh.read()).hexdigest()
-    except OSError:
-        return config
+    return config_identity(config, "sha1") or config
 
 
 def version_key(shot, files=()):
