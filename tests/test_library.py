@@ -233,3 +233,32 @@ def test_the_index_keeps_the_stills_colourspace_and_automatic_references_use_it(
     assert scene_references([], plan)[0].colorspace is None                   # auto: the job's rule
     # an index written before the colourspace was recorded reads as auto
     assert I.LibraryIndex.stills_colorspace(str(tmp_path / "missing.npz")) == ("auto", None)
+
+
+def test_stills_indexed_through_an_ocio_config_are_read_through_it(monkeypatch):
+    """A render with no config of its own and no OCIO names of its own (as the Nuke node
+    writes when only the library uses OCIO) reads the stills through the config they were
+    indexed with; a render that has its own config, or OCIO names relying on $OCIO, keeps
+    it and is warned."""
+    from types import SimpleNamespace
+
+    from nuke_colorize.library import auto
+    monkeypatch.setattr(I.LibraryIndex, "stills_colorspace",
+                        staticmethod(lambda path: ("show_log", "/configs/show.ocio")))
+    notes = []
+    assert auto.index_colorspace("lib.npz", None, notes.append, own_ocio_names=False) == \
+        ("show_log", "/configs/show.ocio")
+    assert notes == []
+    assert auto.index_colorspace("lib.npz", None, notes.append, own_ocio_names=True) == ("show_log", None)
+    assert auto.index_colorspace("lib.npz", "/configs/other.ocio", notes.append, False) == \
+        ("show_log", "/configs/other.ocio")
+    assert len(notes) == 2 and "show.ocio" in notes[0] and "other.ocio" in notes[1]
+    assert auto.index_colorspace("lib.npz", "/configs/show.ocio", notes.append, True) == \
+        ("show_log", "/configs/show.ocio") and len(notes) == 2
+    monkeypatch.setattr(I.LibraryIndex, "stills_colorspace", staticmethod(lambda path: ("srgb", None)))
+    assert auto.index_colorspace("lib.npz", None, notes.append, False) == ("srgb", None) and len(notes) == 2
+    job = SimpleNamespace(colorspace="auto", ref_colorspace="auto", out_colorspace="linear",
+                          references=[SimpleNamespace(colorspace=None)])
+    assert not auto._job_ocio_names(job)
+    job.references[0].colorspace = "ACEScg"
+    assert auto._job_ocio_names(job)

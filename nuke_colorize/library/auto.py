@@ -137,14 +137,29 @@ def scene_references(job_refs, plan: ScenePlan, colorspace: str = "auto"):
     return own + [RefSpec(path=m.path, colorspace=cs) for m in plan.matches]
 
 
-def index_colorspace(library: str, ocio_config: Optional[str], warn: Callable[[str], None]) -> str:
-    """The colourspace a library's stills were indexed in; warns when it is an OCIO name of
-    another config than the render's (the stills are read through the render's)."""
+def index_colorspace(library: str, ocio_config: Optional[str], warn: Callable[[str], None],
+                     own_ocio_names: bool = True) -> Tuple[str, Optional[str]]:
+    """(the colourspace a library's stills were indexed in, the OCIO config the render
+    should convert through). A render without a config of its own whose own colourspaces
+    are not OCIO names (``own_ocio_names`` False) reads the stills through the config they
+    were indexed with, so a shot that uses OCIO only through its library (e.g. one written
+    by the Nuke node, which hands over a config only for OCIO names it uses) reads them as
+    they were indexed on any machine. Otherwise the render's config (or ``$OCIO``) stays,
+    with a warning when the stills were indexed in another one."""
     colorspace, config = LibraryIndex.stills_colorspace(library)
-    if colorspace not in COLORSPACES and (config or None) != (ocio_config or None):
-        warn(f"{library}: stills indexed as {colorspace} of OCIO config {config or '$OCIO'}; "
-             f"this render converts through {ocio_config or '$OCIO'}")
-    return colorspace
+    if colorspace in COLORSPACES or (config or None) == (ocio_config or None):
+        return colorspace, ocio_config
+    if ocio_config is None and config and not own_ocio_names:
+        return colorspace, config
+    warn(f"{library}: stills indexed as {colorspace} of OCIO config {config or '$OCIO'}; "
+         f"this render converts through {ocio_config or '$OCIO'}")
+    return colorspace, ocio_config
+
+
+def _job_ocio_names(job) -> bool:
+    """True when a colourspace the job names itself (plate, references, output) is an OCIO name."""
+    names = [job.colorspace, job.ref_colorspace, job.out_colorspace] + [r.colorspace for r in job.references]
+    return any(n is not None and n not in COLORSPACES for n in names)
 
 
 def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool = True,
@@ -157,7 +172,7 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
     t0 = time.time()
     check_outputs(job, [job.plate] + [r.path for r in job.references])
     plans = plan_for_job(job, warn)
-    still_cs = index_colorspace(job.library, job.ocio_config, warn)
+    still_cs, config = index_colorspace(job.library, job.ocio_config, warn, _job_ocio_names(job))
     want = set(job.frames if wanted is None else wanted)
     summary: Dict[str, Any] = {"frames": 0, "computed": [], "outputs": [], "library": job.library,
                                "scenes": [p.to_dict() for p in plans]}
@@ -167,7 +182,7 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
             continue
         sub = dataclasses.replace(job, frames=plan.frames(),
                                   references=scene_references(job.references, plan, still_cs),
-                                  library=None, auto_references=0,
+                                  library=None, auto_references=0, ocio_config=config,
                                   metadata=dict(job.metadata, **plan.metadata(job.library)))
         if len(plans) > 1 and progress:
             warn(f"scene {plan.first}-{plan.last}: {len(plan.matches)} reference(s) from the library")
@@ -235,7 +250,7 @@ def scene_shots(shot, warn: Optional[Callable[[str], None]] = None):
 def _scene_shots(shot, plans: Sequence[ScenePlan]):
     from ..shot import Shot
 
-    still_cs = index_colorspace(shot.library, shot.ocio_config, lambda m: None)
+    still_cs, config = index_colorspace(shot.library, shot.ocio_config, lambda m: None, shot.uses_ocio())
     out = []
     for plan in plans:
         d = shot.to_dict()
@@ -247,6 +262,8 @@ def _scene_shots(shot, plans: Sequence[ScenePlan]):
             + [dict({"image": r.path}, **({"colorspace": r.colorspace} if r.colorspace else {}))
                for r in scene_references([], plan, still_cs)]
         d["cache"] = os.path.join(shot.cache, SCENES_DIR, f"{plan.first}-{plan.last}")
+        if config is not None:
+            d["ocio_config"] = config
         sub = Shot.from_dict(d, os.path.dirname(shot.path or shot.cache), path=shot.path)
         sub.job_metadata = plan.metadata(shot.library)
         out.append((plan, sub))
