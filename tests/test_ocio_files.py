@@ -116,3 +116,18 @@ def test_engine_key_and_node_version_change_when_a_lut_is_edited(tmp_path):
         fh.write("Version 1\nFrom 0 1\nLength 2\nComponents 1\n{\n0\n0.5\n}\n")
     assert shot._ocio_identity() != before
     assert config_digest(cfg) != digest
+
+
+def test_a_large_lut_is_identified_by_samples_that_see_a_regrade(tmp_path):
+    cfg = _write(str(tmp_path / "config.ocio"), "search_path: luts\ncolorspaces:\n  - !<ColorSpace>\n"
+                 "    name: look\n    to_reference: !<FileTransform> {src: big.spi3d}\n")
+    lut = tmp_path / "luts" / "big.spi3d"
+    lut.parent.mkdir()
+    rng = __import__("numpy").random.default_rng(0)
+    body = "\n".join("%.6f %.6f %.6f" % tuple(v) for v in rng.random((150000, 3)))
+    lut.write_text(body)
+    assert lut.stat().st_size > ocio_files.FULL_HASH_BYTES
+    ident = ocio_files.config_identity(cfg)
+    regraded = "\n".join("%.6f %.6f %.6f" % tuple(v) for v in rng.random((150000, 3)))
+    lut.write_text(regraded[:len(body)].ljust(len(body)))       # same size, new values
+    assert ocio_files.config_identity(cfg) != ident

@@ -6,8 +6,9 @@ through its ``search_path`` (relative to the config's folder; colon-separated or
 list) and possibly named through context variables (``$VAR``, ``${VAR}``, ``%VAR%``: the
 environment, else the config's ``environment:`` defaults). A cache keyed on the config file
 alone would keep frames converted through a LUT that has since been edited. The identity
-hashes the config's bytes, then each referenced file's name and content: the same config
-and LUTs installed at other paths, with other mtimes (farm machines), give the same identity.
+hashes the config's bytes, then each referenced file's name and content (LUTs over 2 MB by
+their size and three samples: :func:`_hash_file`): the same config and LUTs installed at
+other paths, with other mtimes (farm machines), give the same identity.
 
 The config is read as text (a YAML subset, no YAML library): ``search_path``, ``src`` and
 the ``environment`` block are all this needs.
@@ -118,8 +119,28 @@ def config_identity(config, algorithm="sha256"):
             if path is None:
                 h.update(b"<missing>")
                 continue
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            _hash_file(h, path, whole=src is None)
         _memo[key] = "%s:%s" % (algorithm, h.hexdigest())
     return _memo[key]
+
+
+FULL_HASH_BYTES = 2 << 20   # files up to this size are hashed whole
+SAMPLE_BYTES = 512 << 10    # larger LUTs: their size and three samples of this size
+
+
+def _hash_file(h, path, whole=False):
+    """Feed ``path``'s content to ``h``: whole when ``whole`` or at most FULL_HASH_BYTES,
+    else its size and SAMPLE_BYTES from its start, middle and end. Configs such as ACES 1.x
+    read hundreds of LUTs, dozens of them 3D LUTs of several MB; a regraded 3D LUT changes
+    values throughout, so the samples see the edit, while a first render does not read the
+    whole LUT folder (possibly over the network) to name its config."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        if whole or size <= FULL_HASH_BYTES:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+            return
+        h.update(b"size:%d" % size)
+        for offset in (0, (size - SAMPLE_BYTES) // 2, size - SAMPLE_BYTES):
+            fh.seek(offset)
+            h.update(fh.read(SAMPLE_BYTES))
