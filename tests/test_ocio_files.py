@@ -23,6 +23,12 @@ colorspaces:
       children:
         - !<FileTransform> {src: "grade.cube", interpolation: best}
         - !<FileTransform> {src: show.spi1d}
+        - !<ColorSpaceTransform> {src: raw, dst: show_log}
+  - !<ColorSpace>
+    name: via
+    from_reference: !<ColorSpaceTransform>
+      src: raw
+      dst: grade
 """
 
 CONFIG_V2 = """ocio_profile_version: 2

@@ -69,8 +69,19 @@ def parse_config(text):
                 key, sep, value = item.partition(":")
                 if sep and key.strip():
                     env[key.strip()] = _unquote(value.split(" #")[0])
-    srcs = [next(g for g in m.groups() if g is not None).strip() for m in _SRC.finditer(text)]
+    srcs = [next(g for g in m.groups() if g is not None).strip() for m in _SRC.finditer(text)
+            if _tag_before(text, m.start()) in ("FileTransform", None)]
     return search, [s for s in srcs if s], env
+
+
+def _tag_before(text, pos):
+    """The YAML tag (``!<Name>``) nearest before ``pos``: the transform a ``src`` key belongs
+    to, in flow and block style alike (ColorSpaceTransform's ``src`` names a colourspace)."""
+    i = text.rfind("!<", 0, pos)
+    if i < 0:
+        return None
+    j = text.find(">", i)
+    return text[i + 2:j] if 0 <= j < pos else None
 
 
 def _expand(value, defaults):
