@@ -35,6 +35,12 @@ _KAPPA = 24389.0 / 27.0
 
 COLORSPACES = ("auto", "linear", "srgb", "rec709", "cineon")
 
+
+def names_ocio(names) -> bool:
+    """True when one of the colourspace ``names`` (None entries skipped) is an OCIO name, not
+    one of :data:`COLORSPACES`: then an OCIO config takes part in the conversions."""
+    return any(n is not None and n not in COLORSPACES for n in names)
+
 # Kodak Cineon printing-density log as Nuke's "Cineon" colourspace reads it: code value 95
 # (of 1023) is black, 685 is white (linear 1.0), 0.002 density per code value, film gamma 0.6.
 _CIN_BLACK, _CIN_WHITE, _CIN_STEP = 95.0, 685.0, 0.002 / 0.6

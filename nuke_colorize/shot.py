@@ -302,10 +302,9 @@ class Shot:
 
     def uses_ocio(self) -> bool:
         """True when a colourspace of the shot is an OCIO name (not auto/linear/srgb/rec709/cineon)."""
-        from .color import COLORSPACES
-        names = [self.colorspace, self.ref_colorspace, self.out_colorspace] + \
-            [r.colorspace for r in self.references if r.colorspace]
-        return any(n not in COLORSPACES for n in names)
+        from .color import names_ocio
+        return names_ocio([self.colorspace, self.ref_colorspace, self.out_colorspace] +
+                          [r.colorspace for r in self.references])
 
     def _ocio_identity(self) -> Dict[str, Any]:
         """The key's entry for the OCIO config the shot's OCIO names go through: a file's

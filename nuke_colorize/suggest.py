@@ -18,9 +18,16 @@ split shots at the midpoints, picked worse: bench/suggest_keyframe.py, six DAVIS
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+
+
+def neighbours(keyframes: Sequence[int], k: int) -> Tuple[float, float]:
+    """The keyframes either side of frame ``k`` (-inf / inf where there is none): a keyframe
+    at ``k`` helps the frames strictly between them."""
+    return (max((j for j in keyframes if j < k), default=-math.inf),
+            min((j for j in keyframes if j > k), default=math.inf))
 
 
 def gains(confidence: Dict[int, float], keyframes: Sequence[int], reach: float = 25.0) -> Dict[int, float]:
@@ -29,20 +36,14 @@ def gains(confidence: Dict[int, float], keyframes: Sequence[int], reach: float =
     keys = sorted(set(int(k) for k in keyframes))
     miss = np.array([1.0 - float(np.clip(confidence[f], 0.0, 1.0)) for f in frames])
     fr = np.array(frames, dtype=np.float64)
-    if keys:
-        d_old = np.min(np.abs(fr[:, None] - np.array(keys, np.float64)[None, :]), axis=1)
-    else:
-        d_old = np.full(fr.shape, np.inf)
     out = {}
-    ka = np.array(keys, np.float64)
     for k in frames:
         if k in keys:
             continue
         d = np.abs(fr - k)
         # two-sided: between its neighbouring keyframes the new chain is blended with the old
         # ones, so it helps every frame there as far as its track holds
-        lo = ka[ka < k].max() if (ka < k).any() else -np.inf
-        hi = ka[ka > k].min() if (ka > k).any() else np.inf
+        lo, hi = neighbours(keys, k)
         taken = (fr > lo) & (fr < hi)
         out[k] = float(np.sum(miss[taken] * np.exp(-d[taken] / max(1e-6, reach))))
     return out
@@ -64,8 +65,7 @@ def suggest(confidence: Dict[int, float], keyframes: Sequence[int], count: int =
         out.append({"frame": int(k), "gain": round(g[k], 4), "confidence": round(float(confidence[k]), 4)})
         keys.append(k)
         # frames the pick takes over now count as covered (with the confidence decay)
-        lo = max([j for j in keys if j < k], default=-math.inf)
-        hi = min([j for j in keys if j > k], default=math.inf)
+        lo, hi = neighbours(keys, k)
         for s in conf:
             if math.isfinite(reach) and lo < s < hi:
                 conf[s] = max(conf[s], math.exp(-abs(s - k) / max(1e-6, reach)))

@@ -117,20 +117,21 @@ def config_identity(config, algorithm="sha256"):
     of its bytes alone. Memoised on the files' size and mtime."""
     try:
         files = [(None, config)] + referenced_files(config)
-        stamp = tuple((p, os.stat(p).st_size, os.stat(p).st_mtime_ns) if p else (s, None, None)
-                      for s, p in files)
+        stats = [os.stat(p) if p else None for _, p in files]
+        stamp = tuple((p, st.st_size, st.st_mtime_ns) if st else (s, None, None)
+                      for (s, p), st in zip(files, stats))
     except OSError:
         return None
     key = (algorithm, stamp)
     if key not in _memo:
         h = hashlib.new(algorithm)
-        for src, path in files:
+        for (src, path), st in zip(files, stats):
             if src is not None:
                 h.update(b"\0" + src.encode("utf-8") + b"\0")
             if path is None:
                 h.update(b"<missing>")
                 continue
-            _hash_file(h, path, whole=src is None)
+            _hash_file(h, path, st.st_size, whole=src is None)
         _memo[key] = "%s:%s" % (algorithm, h.hexdigest())
     return _memo[key]
 
@@ -139,13 +140,12 @@ FULL_HASH_BYTES = 2 << 20   # files up to this size are hashed whole
 SAMPLE_BYTES = 512 << 10    # larger LUTs: their size and three samples of this size
 
 
-def _hash_file(h, path, whole=False):
-    """Feed ``path``'s content to ``h``: whole when ``whole`` or at most FULL_HASH_BYTES,
+def _hash_file(h, path, size, whole=False):
+    """Feed ``path``'s content (``size`` bytes) to ``h``: whole when ``whole`` or at most FULL_HASH_BYTES,
     else its size and SAMPLE_BYTES from its start, middle and end. Configs such as ACES 1.x
     read hundreds of LUTs, dozens of them 3D LUTs of several MB; a regraded 3D LUT changes
     values throughout, so the samples see the edit, while a first render does not read the
     whole LUT folder (possibly over the network) to name its config."""
-    size = os.path.getsize(path)
     with open(path, "rb") as fh:
         if whole or size <= FULL_HASH_BYTES:
             for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -23,7 +23,7 @@ from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tu
 
 import numpy as np
 
-from ..color import COLORSPACES
+from ..color import COLORSPACES, names_ocio
 from ..errors import InputError
 from . import descriptors as D
 from .index import LibraryIndex
@@ -158,8 +158,8 @@ def index_colorspace(library: str, ocio_config: Optional[str], warn: Callable[[s
 
 def _job_ocio_names(job) -> bool:
     """True when a colourspace the job names itself (plate, references, output) is an OCIO name."""
-    names = [job.colorspace, job.ref_colorspace, job.out_colorspace] + [r.colorspace for r in job.references]
-    return any(n is not None and n not in COLORSPACES for n in names)
+    return names_ocio([job.colorspace, job.ref_colorspace, job.out_colorspace] +
+                      [r.colorspace for r in job.references])
 
 
 def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool = True,
