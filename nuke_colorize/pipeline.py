@@ -2,7 +2,7 @@
 luminance-keeping recombination out.
 
     plate luminance (linear Y, plate res) --y_to_L, area resize--> TargetFrame (working res)
-    engine/backend --> ab at working res --guided upsample on plate L--> ab at plate res
+    engine/backend --> ab at working res --bilinear up, guided filter where unsure--> ab at plate res
     recombine(plate Y, ab) --> linear RGB with the plate's exact luminance
 
 This module knows nothing about files: callers pass callables that return luminance, so
@@ -23,12 +23,11 @@ from .backends import make_backend
 from .backends.base import Backend, Reference, Result, TargetFrame
 from .engine import Engine, Segment, StateStore, plan_segments
 from .io.matte import resize_ids
-from .refine import guided_filter, upsample_guided
+from .refine import refine_unsure
 
-#: guided filter of the chroma on the plate's L*/100: radius (pixels of the working
-#: resolution) when upsampling, radius when the working resolution is the plate's, eps
-REFINE_RADIUS_UPSAMPLE = 4
-REFINE_RADIUS_SAME_SIZE = 2
+#: guided filter of unsure chroma on the plate's L*/100 at plate resolution: radius
+#: (plate pixels), eps
+REFINE_RADIUS = 2
 REFINE_EPS = 1e-3
 
 
@@ -206,18 +205,12 @@ class Colorizer:
         y = self.luma(frame)
         ab = self._keyframe_ab(frame)
         if ab is None:
+            # at plate resolution (bilinear from the working one): where the result is
+            # unsure, a small guided filter on the plate's L* pulls chroma edges smeared by
+            # the chain's warps back towards the luminance edges; confident colour is kept.
+            # The chain's state is untouched, so nothing compounds.
             guide = np.clip(self._plate_L(frame) / 100.0, 0.0, 1.0).astype(np.float32)
-            if result.ab.shape[:2] == y.shape:
-                # already at plate resolution: where the result is unsure, a small guided
-                # filter pulls chroma edges smeared by the chain's warps back towards the
-                # luminance edges and averages speckle; confident colour (tracked from a
-                # keyframe, well matched) is kept as it is. The chain's state is untouched,
-                # so nothing compounds.
-                c = np.clip(np.asarray(result.confidence, np.float32), 0.0, 1.0)[..., None]
-                filtered = guided_filter(guide, result.ab, radius=REFINE_RADIUS_SAME_SIZE, eps=REFINE_EPS)
-                ab = c * result.ab + (1.0 - c) * filtered
-            else:
-                ab = upsample_guided(result.ab, guide, radius=REFINE_RADIUS_UPSAMPLE, eps=REFINE_EPS)
+            ab = refine_unsure(result.ab, guide, result.confidence, radius=REFINE_RADIUS, eps=REFINE_EPS)
         conf = result.confidence
         if conf.shape != y.shape:
             conf = cv2.resize(conf, (self.plate_w, self.plate_h), interpolation=cv2.INTER_LINEAR)

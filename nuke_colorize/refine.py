@@ -1,10 +1,17 @@
-"""Edge-aware upsampling of chroma guided by the plate's full-resolution luminance.
+"""Edge-aware refinement and upsampling of chroma guided by luminance.
 
 The guided filter of He, Sun and Tang (ECCV 2010 / TPAMI 2013), written on
 ``cv2.boxFilter`` so it needs no contrib build of OpenCV: for a guide ``I`` and input ``p``
 the output is locally ``q = a I + b`` with ``a = cov(I, p) / (var(I) + eps)``, so chroma
 edges snap to luminance edges. The fast variant computes ``a`` and ``b`` at a lower
 resolution and upsamples them (the coefficients are smooth).
+
+The filter is a smoother as much as an edge-snapper: true chroma is not locally linear in
+L* over large windows. Measured on DAVIS frames (true a*b* area-downsampled by 8 and
+brought back, 4 clips, PSNR of the recombined RGB): bilinear 36.4 dB, bicubic 37.8,
+:func:`upsample_guided` with radius 4 at the low resolution 28.7, radius 1 32.8. So it is
+used with small radii, and as a correction of unsure colour (:func:`refine_unsure`), not
+as the upsampler of trusted colour.
 """
 from __future__ import annotations
 
@@ -80,3 +87,37 @@ def upsample_guided(src: np.ndarray, guide: np.ndarray, radius: int = 8,
     B = cv2.resize(b, (W, H), interpolation=cv2.INTER_LINEAR).reshape(H, W, p.shape[2])
     out = A * guide.astype(np.float32)[..., None] + B
     return out if src.ndim == 3 else out[..., 0]
+
+
+def refine_unsure(ab: np.ndarray, guide: np.ndarray, confidence: np.ndarray,
+                  radius: int = 2, eps: float = 1e-3) -> np.ndarray:
+    """Chroma at the guide's resolution, filtered on the guide only as far as it is unsure.
+
+    ``ab`` is first resized bilinearly to the guide's size when it is smaller; then
+    ``c * ab + (1 - c) * guided_filter(ab)``: where the colour is unsure, a small guided
+    filter pulls chroma edges smeared by warps back to the luminance edges and averages
+    speckle; confident colour (tracked from a keyframe, well matched) is kept as it is.
+    Measured (DAVIS P1, six clips' first 30 frames, plate 854x480 colourised at half size):
+    34.35 dB; bilinear alone 34.33, bicubic alone 34.28 (it overshoots at chroma edges),
+    with radius 4 here 34.34, :func:`upsample_guided` (radius 4 at working resolution, the
+    pipeline's upsampler until 2026-12-06) 33.39; at a quarter size 33.56 against 31.97.
+
+    Args:
+        ab: (h, w, C) float32 chroma at working resolution (h <= H, w <= W).
+        guide: (H, W) float32 in [0, 1], the plate's L*/100.
+        confidence: (h, w) or (H, W) float32 in [0, 1].
+        radius: guided-filter radius in pixels of the guide.
+        eps: regularisation (guide units squared).
+
+    Returns:
+        (H, W, C) float32.
+    """
+    H, W = guide.shape
+    ab = np.ascontiguousarray(ab, dtype=np.float32)
+    if ab.shape[:2] != (H, W):
+        ab = cv2.resize(ab, (W, H), interpolation=cv2.INTER_LINEAR).reshape(H, W, -1)
+    c = np.asarray(confidence, np.float32)
+    if c.shape != (H, W):
+        c = cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR)
+    c = np.clip(c, 0.0, 1.0)[..., None]
+    return c * ab + (1.0 - c) * guided_filter(guide, ab, radius, eps)
