@@ -121,3 +121,54 @@ def refine_unsure(ab: np.ndarray, guide: np.ndarray, confidence: np.ndarray,
         c = cv2.resize(c, (W, H), interpolation=cv2.INTER_LINEAR)
     c = np.clip(c, 0.0, 1.0)[..., None]
     return c * ab + (1.0 - c) * guided_filter(guide, ab, radius, eps)
+
+
+def cross_bilateral(src: np.ndarray, src_guide: np.ndarray, ref_guide: np.ndarray,
+                    sigma_space: float, sigma_range: float) -> np.ndarray:
+    """Each pixel of ``src`` replaced by the average of its neighbours whose guide value is
+    close to this pixel's *reference* guide value (a joint bilateral filter across two guides).
+
+    Used on colour read from another frame: ``src`` and ``src_guide`` are that frame's
+    chroma and L* resampled onto this frame (e.g. along a track), ``ref_guide`` this frame's
+    own L*. Where the resampling landed a pixel on the wrong side of an edge, neighbours of
+    the right luminance outweigh it.
+
+    Args:
+        src: (H, W, C) float32.
+        src_guide: (H, W) float32, aligned with ``src``.
+        ref_guide: (H, W) float32, same units as ``src_guide``.
+        sigma_space: Gaussian width in pixels; the window's radius is ``floor(sigma_space)``
+            (below 1: ``src`` is returned as it is).
+        sigma_range: Gaussian width in guide units.
+
+    Returns:
+        (H, W, C) float32. Weights are floored at exp(-80), so a pixel whose neighbours all
+        differ wildly in the guide gets their spatially weighted mean.
+    """
+    r = int(float(sigma_space))
+    src = np.ascontiguousarray(src, dtype=np.float32)
+    if r <= 0:
+        return src
+    H, W, C = src.shape
+    gp = cv2.copyMakeBorder(np.ascontiguousarray(src_guide, np.float32), r, r, r, r, cv2.BORDER_REPLICATE)
+    planes = [cv2.copyMakeBorder(np.ascontiguousarray(src[..., c]), r, r, r, r, cv2.BORDER_REPLICATE)
+              for c in range(C)]
+    ref = np.ascontiguousarray(ref_guide, np.float32)
+    acc = [np.zeros((H, W), np.float32) for _ in range(C)]
+    wsum = np.zeros((H, W), np.float32)
+    d = np.empty((H, W), np.float32)
+    wt = np.empty((H, W), np.float32)
+    k = -0.5 / float(sigma_range) ** 2
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            sy, sx = slice(r + dy, r + dy + H), slice(r + dx, r + dx + W)
+            cv2.subtract(gp[sy, sx], ref, dst=d)
+            cv2.multiply(d, d, dst=d, scale=k)
+            if dx or dy:
+                np.add(d, np.float32(-0.5 * (dx * dx + dy * dy) / float(sigma_space) ** 2), out=d)
+            np.maximum(d, np.float32(-80.0), out=d)
+            cv2.exp(d, dst=wt)
+            for c in range(C):
+                cv2.accumulateProduct(wt, planes[c][sy, sx], acc[c])
+            cv2.accumulate(wt, wsum)
+    return np.dstack([a / wsum for a in acc])

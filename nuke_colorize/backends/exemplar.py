@@ -44,7 +44,7 @@ from ..correspond import instances, luma_key, luma_prior, position, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
 from ..flow import PRESETS as FLOW_PRESETS, L_to_u8, dis_flow_pair, fb_consistent, pixel_grid, warp
-from ..refine import upsample_guided
+from ..refine import cross_bilateral, upsample_guided
 from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 
@@ -84,6 +84,9 @@ def reported_confidence(conf: np.ndarray, tracked: Optional[np.ndarray], untrack
 
 class ExemplarBackend(Backend):
     name = "exemplar"
+    # 17: with keyframes, matched colour upsampled from its grid with a guided filter of
+    # radius 1 cell instead of 4 (keyed_refine_radius); tracked colour re-read from the
+    # track's neighbours of the target's L* (track_bilateral);
     # 16: reported confidence of untracked colour scaled by untracked_confidence (0.25;
     # colour unchanged at working resolution);
     # 15: the track reads the keyframe's chroma blurred by 1 pixel per 1000 of the long
@@ -96,7 +99,7 @@ class ExemplarBackend(Backend):
     # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "16"
+    version = "17"
     #: reported confidence falls where the track to the keyframe is lost (engine.blend_weight)
     blend_distance_power = 0.5
 
@@ -115,13 +118,20 @@ class ExemplarBackend(Backend):
             "conf_floor": 0.5,          # similarity mapped to zero reliability
             "untracked_confidence": 0.25,  # reported confidence of colour not tracked from a
                                            # keyframe, as a fraction of its reliability
-            "refine_radius": 4,
+            "refine_radius": 4,         # guided upsampling of the matched colour from the match
+                                        # grid (radius in cells), stills only
+            "keyed_refine_radius": 1,   # the same with keyframes (luminance-keyed colour; v16: 4)
             "refine_eps": 2e-3,
             "track": True,              # dense track to the chain's keyframe
             "track_sigma": 8.0,         # L* difference at which the track confidence falls to 1/e
             "track_keep": 0.7,          # track confidence kept through a flow-inconsistent frame
             "track_chroma_blur": 1.0,   # Gaussian sigma of the keyframe chroma the track reads, in
                                         # pixels per 1000 of the long side (0 = as it is)
+            "track_bilateral": 1.75,    # tracked colour re-read from the track's neighbours of the
+                                        # target's own L* (cross bilateral): spatial sigma in pixels
+                                        # per 1000 of the long side (window radius floor(sigma);
+                                        # off below 1 pixel, i.e. long sides under ~570)
+            "track_bilateral_L": 4.0,   # its range sigma, L*
             # spatiotemporal restriction of the matching (Akimoto et al.)
             "restrict": "instance",     # none | dense | instance | both (dense: opt-in, see README)
             "mask_radius": 9,           # R of the tracking window, in cells of a 96-cell grid
@@ -148,9 +158,10 @@ class ExemplarBackend(Backend):
     #: (low, high) bounds of the numeric settings (inclusive; None = unbounded).
     RANGES = {"max_working_size": (16, 16384), "feature_size": (64, 2048),
               "temperature": (1e-4, 10.0), "topk": (0, 4096), "coarse_k": (1, 4096), "reanchor": (0.0, 1.0),
-              "conf_floor": (-1.0, 0.999), "untracked_confidence": (0.0, 1.0), "refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
+              "conf_floor": (-1.0, 0.999), "untracked_confidence": (0.0, 1.0), "refine_radius": (0, 64), "keyed_refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
               "track_sigma": (1e-3, 100.0), "track_keep": (0.0, 1.0),
-              "track_chroma_blur": (0.0, 100.0), "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
+              "track_chroma_blur": (0.0, 100.0), "track_bilateral": (0.0, 100.0), "track_bilateral_L": (0.1, 100.0),
+              "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
               "mask_margin": (0, 8), "mask_slack": (0.0, 2.0), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
               "restrict_slack": (0.0, 2.0), "luma_prior": (0.0, 1.0), "luma_sigma": (0.5, 100.0),
               "luma_key_spacing": (2.0, 100.0), "luma_key_prior": (1e-3, 100.0)}
@@ -432,9 +443,11 @@ class ExemplarBackend(Backend):
         conf = conf.cpu().numpy().reshape(gh, gw).astype(np.float32)
         fb = fallback.cpu().numpy().reshape(gh, gw).astype(np.float32)
         guide = np.clip(L / 100.0, 0, 1).astype(np.float32)
-        ab_up = upsample_guided(ab, guide, radius=int(self.settings["refine_radius"]),
-                                eps=float(self.settings["refine_eps"]))
         centres = self._keyed
+        # with keyframe tables the plain colour is only their fallback: it keeps the grid's
+        # detail as the tables do (bilinear between cells); stills' colour alone is smoothed
+        radius = self.settings["refine_radius" if centres is None else "keyed_refine_radius"]
+        ab_up = upsample_guided(ab, guide, radius=int(radius), eps=float(self.settings["refine_eps"]))
         if centres is not None:
             ab_up = luma_key.slice_tables(out[:, 2:], (gh, gw), L, centres, ab_up,
                                           float(self.settings["luma_key_prior"]))
@@ -474,6 +487,9 @@ class ExemplarBackend(Backend):
         geo = warp(prev_state["tconf"], f_tp) * (keep + (1.0 - keep) * valid)
         ab_t = warp(self._track_ab[anchor], disp)
         L_t = warp(ref.lab[..., 0], disp)
+        sb = float(self.settings["track_bilateral"]) * max(h, w) / 1000.0
+        if sb >= 1.0:
+            ab_t = cross_bilateral(ab_t, L_t, L, sb, float(self.settings["track_bilateral_L"]))
         dL = cv2.GaussianBlur(np.abs(L_t - L), (0, 0), 2.0)
         sigma = float(self.settings["track_sigma"])
         photo = np.exp(-(dL / sigma) ** 2)
