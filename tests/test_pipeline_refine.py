@@ -61,8 +61,9 @@ def _upsampling_colorizer(y):
 
 def test_upsampling_keeps_confident_chroma_detail():
     """Plate twice the working size: confident colour is upsampled bilinearly, so chroma
-    detail of a few working pixels survives (the guided upsampling used until v17 averaged
-    it over ~20 working pixels: on DAVIS, P1 at a plate twice the working size lost 1.2 dB)."""
+    detail of a few working pixels survives (the guided upsampling used until 2026-12-06 averaged
+    it over ~20 working pixels: on six DAVIS clips, P1 with the plate at twice the working
+    size scored 33.39 dB with it, 34.35 now, 34.55 at native size)."""
     y = np.full((96, 128), 0.18, np.float32)
     col = _upsampling_colorizer(y)
     xs = (np.arange(128, dtype=np.float32) + 0.5) / 2.0 - 0.5          # plate x in working pixels
