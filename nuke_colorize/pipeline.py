@@ -203,6 +203,9 @@ class Colorizer:
     def finish(self, frame: int, result: Result) -> FrameOutput:
         """Working-resolution result -> plate-resolution output keeping plate luminance."""
         y = self.luma(frame)
+        conf = result.confidence
+        if conf.shape != y.shape:
+            conf = cv2.resize(conf, (self.plate_w, self.plate_h), interpolation=cv2.INTER_LINEAR)
         ab = self._keyframe_ab(frame)
         if ab is None:
             # at plate resolution (bilinear from the working one): where the result is
@@ -210,10 +213,7 @@ class Colorizer:
             # the chain's warps back towards the luminance edges; confident colour is kept.
             # The chain's state is untouched, so nothing compounds.
             guide = np.clip(self._plate_L(frame) / 100.0, 0.0, 1.0).astype(np.float32)
-            ab = refine_unsure(result.ab, guide, result.confidence, radius=REFINE_RADIUS, eps=REFINE_EPS)
-        conf = result.confidence
-        if conf.shape != y.shape:
-            conf = cv2.resize(conf, (self.plate_w, self.plate_h), interpolation=cv2.INTER_LINEAR)
+            ab = refine_unsure(result.ab, guide, conf, radius=REFINE_RADIUS, eps=REFINE_EPS)
         rgb = color.recombine(y, ab, max_value=self.max_value, saturation=self.saturation)
         return FrameOutput(frame=frame, rgb=rgb, ab=ab, confidence=np.clip(conf, 0, 1))
 

@@ -24,47 +24,32 @@ from conftest import davis_clip
 #  distance fall-off instead of the linear one: blackswan 0,last 37.19 -> 37.34; v17 (keyed
 #  matches upsampled with radius 1; the track's cross-bilateral re-read is off below ~570
 #  pixels): 34.86 / 40.91 / 37.44)
-CASES = [
-    ("blackswan", "0", 34.86),
-    ("dog", "0", 40.91),
-    ("blackswan", "0,last", 37.44),
-]
-FLOORS = {("blackswan", "0"): 34.2, ("dog", "0"): 40.3,   # ~0.5 dB under the measurement
-          ("blackswan", "0,last"): 36.6}
-
-
-@pytest.mark.davis
-@pytest.mark.parametrize("clip,refs,_measured", CASES)
-def test_psnr_floor(clip, refs, _measured):
-    import torch
-
-    from nuke_colorize.evaluate import evaluate_clip
-
-    torch.set_num_threads(2)
-    res = evaluate_clip(davis_clip(clip), refs=refs, size=(192, 108), limit_frames=24)
-    print(clip, res.get("psnr_non_keyframes"), res.get("flicker"), res.get("flicker_gt"))
-    assert res["psnr_non_keyframes"] >= FLOORS[(clip, refs)]
-    assert res["flicker"] <= 1.1 * res["flicker_gt"]
-
-
 # Plates larger than the working size (every 2K/4K plate: the default working size is 1024
 # pixels): 384x216 frames colourised at 192x108 and brought to plate resolution by the
 # pipeline (bilinear, guided filter where unsure). Measured 2026-12-06: blackswan 34.10,
 # dog 40.44 (v17: 34.18 / 40.47); the guided upsampling used before measured 31.83 / 39.14.
-UPSAMPLED = [("blackswan", 34.18), ("dog", 40.47)]
-UPSAMPLED_FLOORS = {"blackswan": 33.6, "dog": 39.9}
+NATIVE = ((192, 108), None)
+UPSAMPLED = ((384, 216), {"max_working_size": 192})
+# (clip, refs, (size, settings), measured, floor ~0.5 dB under the measurement)
+CASES = [
+    ("blackswan", "0", NATIVE, 34.86, 34.2),
+    ("dog", "0", NATIVE, 40.91, 40.3),
+    ("blackswan", "0,last", NATIVE, 37.44, 36.6),
+    ("blackswan", "0", UPSAMPLED, 34.18, 33.6),
+    ("dog", "0", UPSAMPLED, 40.47, 39.9),
+]
 
 
 @pytest.mark.davis
-@pytest.mark.parametrize("clip,_measured", UPSAMPLED)
-def test_psnr_floor_plate_larger_than_working_size(clip, _measured):
+@pytest.mark.parametrize("clip,refs,setup,_measured,floor", CASES)
+def test_psnr_floor(clip, refs, setup, _measured, floor):
     import torch
 
     from nuke_colorize.evaluate import evaluate_clip
 
     torch.set_num_threads(2)
-    res = evaluate_clip(davis_clip(clip), refs="0", size=(384, 216), limit_frames=24,
-                        settings={"max_working_size": 192})
+    size, settings = setup
+    res = evaluate_clip(davis_clip(clip), refs=refs, size=size, limit_frames=24, settings=settings)
     print(clip, res.get("psnr_non_keyframes"), res.get("flicker"), res.get("flicker_gt"))
-    assert res["psnr_non_keyframes"] >= UPSAMPLED_FLOORS[clip]
+    assert res["psnr_non_keyframes"] >= floor
     assert res["flicker"] <= 1.1 * res["flicker_gt"]

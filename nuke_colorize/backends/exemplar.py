@@ -487,9 +487,8 @@ class ExemplarBackend(Backend):
         geo = warp(prev_state["tconf"], f_tp) * (keep + (1.0 - keep) * valid)
         ab_t = warp(self._track_ab[anchor], disp)
         L_t = warp(ref.lab[..., 0], disp)
-        sb = float(self.settings["track_bilateral"]) * max(h, w) / 1000.0
-        if sb >= 1.0:
-            ab_t = cross_bilateral(ab_t, L_t, L, sb, float(self.settings["track_bilateral_L"]))
+        ab_t = cross_bilateral(ab_t, L_t, L, float(self.settings["track_bilateral"]) * max(h, w) / 1000.0,
+                               float(self.settings["track_bilateral_L"]))   # identity below 1 pixel
         dL = cv2.GaussianBlur(np.abs(L_t - L), (0, 0), 2.0)
         sigma = float(self.settings["track_sigma"])
         photo = np.exp(-(dL / sigma) ** 2)
