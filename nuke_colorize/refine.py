@@ -24,6 +24,30 @@ def _box(x: np.ndarray, r: int) -> np.ndarray:
                          borderType=cv2.BORDER_REFLECT)
 
 
+def _mean_coefficients(I: np.ndarray, p: np.ndarray, radius: int, eps: float):
+    """Per channel ``k`` of ``p`` (H, W, C) float32, guide ``I`` (H, W) float32: yields
+    ``(k, mean_a, mean_b)``, the window means of the guided filter's local linear
+    coefficients (each (H, W) float32, fresh arrays); the filter's output is
+    ``mean_a * I + mean_b``.
+
+    One channel at a time with OpenCV's in-place arithmetic: at 3840x2160 numpy's
+    temporaries made the confidence-gated refinement twice as slow.
+    """
+    mI = _box(I, radius)
+    den = _box(cv2.multiply(I, I), radius)
+    den -= cv2.multiply(mI, mI)
+    den += np.float32(eps)                       # var(I) + eps
+    tmp = np.empty(I.shape, np.float32)
+    for k in range(p.shape[2]):
+        pk = np.ascontiguousarray(p[..., k])
+        mp = _box(pk, radius)
+        a = _box(cv2.multiply(I, pk, dst=tmp), radius)
+        a -= cv2.multiply(mI, mp, dst=tmp)       # cov(I, p)
+        cv2.divide(a, den, dst=a)
+        mp -= cv2.multiply(a, mI, dst=tmp)       # b = mean(p) - a mean(I)
+        yield k, _box(a, radius), _box(mp, radius)
+
+
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """Guided filter with a grey guide.
 
@@ -41,25 +65,11 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     squeeze = p.ndim == 2
     if squeeze:
         p = p[..., None]
-    # one channel at a time with OpenCV's in-place arithmetic: at 3840x2160 numpy's
-    # temporaries made the confidence-gated refinement twice as slow
-    mI = _box(I, radius)
-    den = _box(cv2.multiply(I, I), radius)
-    den -= cv2.multiply(mI, mI)
-    den += np.float32(eps)                       # var(I) + eps
     out = np.empty(p.shape, np.float32)
-    tmp = np.empty(I.shape, np.float32)
-    for k in range(p.shape[2]):
-        pk = np.ascontiguousarray(p[..., k])
-        mp = _box(pk, radius)
-        a = _box(cv2.multiply(I, pk, dst=tmp), radius)
-        a -= cv2.multiply(mI, mp, dst=tmp)       # cov(I, p)
-        cv2.divide(a, den, dst=a)
-        mp -= cv2.multiply(a, mI, dst=tmp)       # b = mean(p) - a mean(I)
-        q = _box(a, radius)
-        cv2.multiply(q, I, dst=q)
-        q += _box(mp, radius)
-        out[..., k] = q
+    for k, a, b in _mean_coefficients(I, p, radius, eps):
+        cv2.multiply(a, I, dst=a)
+        a += b
+        out[..., k] = a
     return out[..., 0] if squeeze else out
 
 
@@ -87,14 +97,11 @@ def upsample_guided(src: np.ndarray, guide: np.ndarray, radius: int = 8,
         return guided_filter(guide, src, radius, eps)
     g_lo = cv2.resize(np.ascontiguousarray(guide, np.float32), (w, h), interpolation=cv2.INTER_AREA)
     p = src if src.ndim == 3 else src[..., None]
-    mI = _box(g_lo, radius)
-    vI = _box(g_lo * g_lo, radius) - mI * mI
-    mp = _box(p, radius).reshape(p.shape)
-    mIp = _box(g_lo[..., None] * p, radius).reshape(p.shape)
-    a = (mIp - mI[..., None] * mp) / (vI[..., None] + eps)
-    b = mp - a * mI[..., None]
-    a = _box(a, radius).reshape(p.shape)
-    b = _box(b, radius).reshape(p.shape)
+    a = np.empty(p.shape, np.float32)
+    b = np.empty(p.shape, np.float32)
+    for k, ak, bk in _mean_coefficients(g_lo, p, radius, eps):
+        a[..., k], b[..., k] = ak, bk
+    # all channels in one resize (OpenCV's per-channel path differs in the last bits)
     A = cv2.resize(a, (W, H), interpolation=cv2.INTER_LINEAR).reshape(H, W, p.shape[2])
     B = cv2.resize(b, (W, H), interpolation=cv2.INTER_LINEAR).reshape(H, W, p.shape[2])
     out = A * guide.astype(np.float32)[..., None] + B
