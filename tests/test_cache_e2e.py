@@ -23,7 +23,8 @@ from conftest import write_oiio as _write
 CMD = [sys.executable, "-m", "nuke_colorize"]
 N, W, H = 40, 64, 48
 CHAIN_FRAMES = 79   # chains 1-fwd 1..19, 20-bwd 20..2, 20-fwd 20..39, 40-bwd 40..21, 40-fwd 40
-SETTINGS = {"feature_size": 128, "max_working_size": 128}
+# (memory every 3 chain steps: remembered frames come back from the cache in resumed chains)
+SETTINGS = {"feature_size": 128, "max_working_size": 128, "memory_every": 3}
 TIMEOUT = 120
 
 
@@ -114,6 +115,10 @@ def copy_cache(root: Path, name: str) -> None:
     shutil.copytree(root / "cache_base", root / f"cache_{name}")
 
 
+def _set_args():
+    return [a for k, v in SETTINGS.items() for a in ("--set", f"{k}={v}")]
+
+
 # ---------------------------------------------------------------------- tests
 def test_random_order_in_fresh_processes_matches_the_sequential_render(clip):
     root, base = clip
@@ -133,13 +138,13 @@ def test_random_order_in_fresh_processes_matches_the_sequential_render(clip):
 
     # an implied shot (plain render arguments + --cache) in a fresh process: same bytes
     run("render", "--plate", root / "plate/plate.####.exr", *_ref_args(root), "--out", root / "out_implied/colour.####.exr",
-        "--set", "feature_size=128", "--set", "max_working_size=128",
+        *_set_args(),
         "--cache", root / "cache_implied", "--frames", "17-17", "--quiet")
     assert outputs(root / "out_implied") == {"colour.0017.exr": base["colour.0017.exr"]}
 
     # the uncached renderer with the same thread count gives the same bytes as well
     run("render", "--plate", root / "plate/plate.####.exr", *_ref_args(root), "--out", root / "out_plain/colour.####.exr",
-        "--set", "feature_size=128", "--set", "max_working_size=128", "--quiet",
+        *_set_args(), "--quiet",
         env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert outputs(root / "out_plain") == base
 
@@ -306,8 +311,7 @@ def test_temporal_smoothing_any_order_matches_the_sequential_render(clip):
         assert data == want[name], name
 
     run("render", "--plate", root / "plate/plate.####.exr", *_ref_args(root), "--out",
-        root / "out_smooth_plain/colour.####.exr", "--set", "feature_size=128", "--set",
-        "max_working_size=128", "--temporal-smoothing", "1", "--frames", f"1-{N}", "--quiet",
+        root / "out_smooth_plain/colour.####.exr", *_set_args(), "--temporal-smoothing", "1", "--frames", f"1-{N}", "--quiet",
         env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert outputs(root / "out_smooth_plain") == want
 

@@ -328,3 +328,32 @@ def test_tracking_masks_bring_their_slack_and_instance_ids_stay_hard():
     assert restriction(masks=False, labels=True, restrict_slack=0.3)[1] == pytest.approx(0.3)
     assert restriction(masks=True, labels=False, mask_slack=0.0)[1] is None
     assert restriction(masks=False, labels=False) == (None, None)
+
+
+def test_remembered_frames_are_restricted_by_their_own_instance_ids():
+    """A remembered frame's cells (stacked after the references) are allowed only for target
+    cells of the same instance; the reference block keeps its own restriction."""
+    import torch
+
+    from nuke_colorize.backends.base import Reference
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+    from nuke_colorize.correspond import memory
+
+    L, (left, right) = _two_objects()
+    ids = np.zeros(L.shape, np.int32)
+    ids[left], ids[right] = 1, 2
+    ref = Reference(lab=np.dstack([L, np.zeros(L.shape + (2,), np.float32)]), frame=0, matte=ids)
+    be = ExemplarBackend({"feature_size": 128, "restrict": "instance"})
+    be.set_references([ref])
+    grid = be._blocks[0][2]
+    n = grid[0] * grid[1]
+    target = instances.to_grid(ids, grid)
+    swapped = np.where(target == 1, 2, np.where(target == 2, 1, target)).astype(np.int32)
+    mem = memory.MemoryFrame(torch.zeros((n, be._keys.shape[1] + 1)), torch.zeros((n, 2)), grid, labels=swapped)
+    allowed, _ = be._restriction(grid, 0, None, target, None, [mem])
+    got = allowed(slice(0, n)).numpy()
+    assert got.shape == (n, 2 * n)
+    assert np.array_equal(got[:, :n], target[:, None] == target[None, :])
+    assert np.array_equal(got[:, n:], target[:, None] == swapped[None, :])
+    # without the chain's instance map the memory is not restricted (nor is anything else)
+    assert be._restriction(grid, 0, None, None, None, [mem]) == (None, None)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from ..correspond import features as feats
-from ..correspond import instances, luma_key, luma_prior, position, tracking
+from ..correspond import instances, luma_key, luma_prior, memory, position, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
 from ..flow import PRESETS as FLOW_PRESETS, L_to_u8, dis_flow_pair, fb_consistent, pixel_grid, warp
@@ -84,6 +84,8 @@ def reported_confidence(conf: np.ndarray, tracked: Optional[np.ndarray], untrack
 
 class ExemplarBackend(Backend):
     name = "exemplar"
+    # 18: keyframe-anchored chains also match against two of their own earlier frames (one
+    # every 10 chain steps), whose colour counts as far as it was confident (memory);
     # 17: with keyframes, matched colour upsampled from its grid with a guided filter of
     # radius 1 cell instead of 4 (keyed_refine_radius); tracked colour re-read from the
     # track's neighbours of the target's L* (track_bilateral);
@@ -99,7 +101,7 @@ class ExemplarBackend(Backend):
     # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "17"
+    version = "18"
     #: reported confidence falls where the track to the keyframe is lost (engine.blend_weight)
     blend_distance_power = 0.5
 
@@ -149,6 +151,9 @@ class ExemplarBackend(Backend):
             "luma_key": True,           # keyframe matches carry colour per L* (not per cell)
             "luma_key_spacing": 8.0,    # L* between the bins of the luminance-keyed colour
             "luma_key_prior": 0.1,      # weight (cell fraction) of the plain matched colour
+            "memory_every": 10,         # chain steps between remembered frames (0 = no memory)
+            "memory_count": 2,          # remembered frames matched beside the references
+            "memory_penalty": 0.2,      # similarity lost by remembered colour of confidence 0
             "restrict_slack": 0.0,      # > 0: also fall back where the best allowed match is this
                                         # much less similar than the best overall (0 = paper: off)
         }
@@ -164,7 +169,8 @@ class ExemplarBackend(Backend):
               "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
               "mask_margin": (0, 8), "mask_slack": (0.0, 2.0), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
               "restrict_slack": (0.0, 2.0), "luma_prior": (0.0, 1.0), "luma_sigma": (0.5, 100.0),
-              "luma_key_spacing": (2.0, 100.0), "luma_key_prior": (1e-3, 100.0)}
+              "luma_key_spacing": (2.0, 100.0), "luma_key_prior": (1e-3, 100.0),
+              "memory_every": (0, 100000), "memory_count": (1, 16), "memory_penalty": (0.0, 10.0)}
 
     TAP_IDS = (6, 13, 16)
     #: width of the smoothing of the track's displacement for the positional prior, as a
@@ -183,6 +189,7 @@ class ExemplarBackend(Backend):
         self._keyed: Optional[np.ndarray] = None     # L* bins of the keyed colour, when in use
         self._track_ab: List[Optional[np.ndarray]] = []   # per reference: chroma the track reads
         self._memo: "OrderedDict[Tuple[int, str], torch.Tensor]" = OrderedDict()
+        self._mem_memo: "OrderedDict[str, torch.Tensor]" = OrderedDict()
 
     # ------------------------------------------------------------------ features
     def _grid_size(self, w: int, h: int):
@@ -370,7 +377,7 @@ class ExemplarBackend(Backend):
     # ------------------------------------------------------------------ restriction
     def _restriction(self, grid: Tuple[int, int], anchor: Optional[int],
                      masks: Optional[np.ndarray], labels: Optional[np.ndarray],
-                     raw_labels: Optional[np.ndarray]
+                     raw_labels: Optional[np.ndarray], remembered: "List[memory.MemoryFrame]" = ()
                      ) -> Tuple[Optional[Callable[[slice], torch.Tensor]], Optional[float]]:
         """The ``allowed`` callable of :func:`softmax_warp` for one target frame (or None)
         and the slack of its fallback (None: only rows with no allowed candidate fall back).
@@ -378,7 +385,10 @@ class ExemplarBackend(Backend):
         Per reference block (stacked in one softmax): the chain's anchor keyframe is
         restricted by the dense-tracking masks and by the instance map carried along the
         chain (``labels``, reference IDs); other references with a matte by this frame's own
-        matte IDs (``raw_labels``); external stills are not restricted.
+        matte IDs (``raw_labels``); external stills are not restricted. Remembered frames
+        (stacked after the references) by the instance map they had, in the same reference
+        IDs, when the chain carries one; tracking masks lead to the keyframe only and do not
+        restrict them.
 
         Instance IDs come from the compositor and are hard: ``restrict_slack`` (default off).
         Tracking masks are estimates: a chain of windowed matches can lose a deforming or
@@ -390,6 +400,12 @@ class ExemplarBackend(Backend):
         m_total = int(self._keys.shape[0])
         margin = int(self.settings["mask_margin"])
         parts: List[Tuple[int, int, List[Callable[[slice], torch.Tensor]]]] = []
+        for mem in remembered:
+            n = int(mem.keys.shape[0])
+            if labels is not None and mem.labels is not None:
+                parts.append((m_total, m_total + n,
+                              [lambda sl, t=labels, r=mem.labels: instances.allowed_rows(t, r, sl)]))
+            m_total += n
         for i, (a, b, ref_grid) in enumerate(self._blocks):
             tests: List[Callable[[slice], torch.Tensor]] = []
             if i == anchor and masks is not None and ref_grid == grid:
@@ -422,22 +438,29 @@ class ExemplarBackend(Backend):
 
     @torch.inference_mode()
     def _match(self, L: np.ndarray, q: torch.Tensor,
-               allowed: Optional[Callable[[slice], torch.Tensor]] = None, slack: Optional[float] = None):
+               allowed: Optional[Callable[[slice], torch.Tensor]] = None, slack: Optional[float] = None,
+               remembered: "List[memory.MemoryFrame]" = ()):
         """Matched ab (H, W, 2), similarity (H, W) in [-1, 1] and the fallback map (H, W)
-        in [0, 1] (1 where the restriction left no candidate, or none within ``slack``)."""
+        in [0, 1] (1 where the restriction left no candidate, or none within ``slack``).
+        ``remembered`` frames join the references in the softmax (:mod:`..correspond.memory`)."""
         h, w = L.shape
         _, _, (gw, gh) = self._grid_size(w, h)
         common = dict(temperature=float(self.settings["temperature"]), allowed=allowed,
                       topk=int(self.settings["topk"]),
                       slack=slack)
-        if self.settings["search"] == "coarse_to_fine":
-            if self._pooled is None:
-                self._pooled = pool_keys(self._keys, self._blocks)
-            ab, conf, fallback = softmax_warp_c2f(q, (gh, gw), self._keys, self._blocks, self._values,
+        c2f = self.settings["search"] == "coarse_to_fine"
+        if c2f and self._pooled is None:
+            self._pooled = pool_keys(self._keys, self._blocks)
+        keys, blocks, values, pooled = self._keys, self._blocks, self._values, self._pooled
+        if remembered:
+            keys, blocks, values, pooled = memory.stack(keys, blocks, values, pooled if c2f else None, remembered)
+            q = memory.with_query_column(q)
+        if c2f:
+            ab, conf, fallback = softmax_warp_c2f(q, (gh, gw), keys, blocks, values,
                                                   coarse_k=int(self.settings["coarse_k"]),
-                                                  pooled=self._pooled, **common)
+                                                  pooled=pooled, **common)
         else:
-            ab, conf, fallback = softmax_warp(q, self._keys, self._values, **common)
+            ab, conf, fallback = softmax_warp(q, keys, values, **common)
         out = ab.cpu().numpy().astype(np.float32)
         ab = np.ascontiguousarray(out[:, :2]).reshape(gh, gw, 2)
         conf = conf.cpu().numpy().reshape(gh, gw).astype(np.float32)
@@ -548,9 +571,11 @@ class ExemplarBackend(Backend):
                 if not self.settings["instance_gate"]:
                     inst = None
         raw = instances.to_grid(target.matte, grid) if target.matte is not None and self._instance else None
-        allowed, slack = self._restriction(grid, anchor, masks, labels, raw)
+        remembered = self._recall(previous, L.shape, grid) if anchor is not None else []
+        allowed, slack = self._restriction(grid, anchor, masks, labels, raw, remembered)
         ab_m, conf_m, fallback = self._match(
-            L, self._query_positions(self._query_luma(q, L, grid), grid, L, anchor, previous), allowed, slack)
+            L, self._query_positions(self._query_luma(q, L, grid), grid, L, anchor, previous), allowed, slack,
+            remembered)
         rel = self._reliability(conf_m) * (1.0 - (1.0 - float(self.settings["fallback_confidence"])) * fallback)
         c_t: Optional[np.ndarray] = None
         if previous is None:
@@ -575,8 +600,77 @@ class ExemplarBackend(Backend):
         conf = np.clip(conf, 0, 1).astype(np.float32)
         state.update(ab=ab, L=L, conf=conf)
         info = {"fallback": float(fallback.mean())} if allowed is not None else {}
-        return Result(ab=ab, confidence=reported_confidence(conf, c_t, float(self.settings["untracked_confidence"])),
-                      state=state, info=info)
+        reported = reported_confidence(conf, c_t, float(self.settings["untracked_confidence"]))
+        if anchor is not None and previous is not None:
+            state.update(self._remember(previous, q, L, ab, reported, grid, labels))
+        return Result(ab=ab, confidence=reported, state=state, info=info)
+
+    # ------------------------------------------------------------------ memory
+    def _recall(self, previous: Optional[Previous], shape: Tuple[int, int],
+                grid: Tuple[int, int]) -> "List[memory.MemoryFrame]":
+        """The remembered frames the previous frame's state carries (newest first), as
+        match candidates; none when the memory is off or the frames are of another size.
+
+        Each slot ``mem<i>_*`` holds a frame's luminance ``L`` (H, W) (its features are
+        recomputed from it, memoised: the same bits as when it was colourised), the values
+        the softmax carries ``v`` (h * w, V), its cells' reported confidence ``c`` (h * w,)
+        and, with instance mattes, its cells' instance IDs ``lab`` (h * w,)."""
+        if previous is None or int(self.settings["memory_every"]) <= 0:
+            return []
+        width = int(self._keys.shape[1])
+        penalty = float(self.settings["memory_penalty"])
+        out = []
+        for i in range(int(self.settings["memory_count"])):
+            st = previous.state
+            if f"mem{i}_L" not in st:
+                break
+            Lm = st[f"mem{i}_L"]
+            if Lm.shape != tuple(shape):
+                break
+            f = self._query_luma(self._memory_features(Lm), Lm, grid)
+            out.append(memory.MemoryFrame(
+                keys=memory.memory_keys(f, width, st[f"mem{i}_c"], penalty),
+                values=torch.from_numpy(np.ascontiguousarray(st[f"mem{i}_v"], dtype=np.float32)),
+                grid=grid, labels=st.get(f"mem{i}_lab")))
+        return out
+
+    def _memory_features(self, L: np.ndarray, features: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Features of a remembered frame's luminance, memoised by content (``features``:
+        already computed, to store)."""
+        key = hashlib.blake2b(np.ascontiguousarray(L).tobytes(), digest_size=16).hexdigest()
+        if key not in self._mem_memo:
+            self._mem_memo[key] = features if features is not None else self._features(L)
+            while len(self._mem_memo) > int(self.settings["memory_count"]) + 1:
+                self._mem_memo.popitem(last=False)
+        return self._mem_memo[key]
+
+    def _remember(self, previous: Previous, q: torch.Tensor, L: np.ndarray, ab: np.ndarray,
+                  reported: np.ndarray, grid: Tuple[int, int], labels: Optional[np.ndarray]
+                  ) -> Dict[str, np.ndarray]:
+        """The memory this frame hands on: the previous frame's slots, and every
+        ``memory_every`` chain steps this frame pushed in front (the oldest dropped)."""
+        every = int(self.settings["memory_every"])
+        if every <= 0:
+            return {}
+        step = int(previous.state["mem_step"][0]) + 1 if "mem_step" in previous.state else 1
+        count = int(self.settings["memory_count"])
+        slots = [{k[len(f"mem{i}_"):]: v for k, v in previous.state.items() if k.startswith(f"mem{i}_")}
+                 for i in range(count)]
+        slots = [sl for sl in slots if sl]
+        if step % every == 0:
+            gh, gw = grid
+            v = cv2.resize(ab, (gw, gh), interpolation=cv2.INTER_AREA).reshape(-1, 2)
+            if self._keyed is not None:
+                v = np.concatenate([v, luma_key.cell_tables(L, ab, grid, self._keyed)], 1)
+            new = {"L": L, "v": np.ascontiguousarray(v, dtype=np.float32), "c": memory.cell_confidence(reported, grid)}
+            if labels is not None:
+                new["lab"] = np.asarray(labels, np.int32)
+            self._memory_features(L, q)
+            slots = ([new] + slots)[:count]
+        out: Dict[str, np.ndarray] = {"mem_step": np.array([step], np.int32)}
+        for i, sl in enumerate(slots):
+            out.update({f"mem{i}_{k}": v for k, v in sl.items()})
+        return out
 
     def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:
         res = super().keyframe_result(target, reference)
