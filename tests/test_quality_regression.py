@@ -23,11 +23,12 @@ from conftest import davis_clip
 #  34.77, unchanged at this size; the engine's blend of two chains by the square root of the
 #  distance fall-off instead of the linear one: blackswan 0,last 37.19 -> 37.34; v17 (keyed
 #  matches upsampled with radius 1; the track's cross-bilateral re-read is off below ~570
-#  pixels): 34.86 / 40.91 / 37.44)
+#  pixels): 34.86 / 40.91 / 37.44; v18 (memory of the chain's own frames): 34.86 / 40.91 /
+#  37.44, unchanged to 0.01 on these 24 frames)
 # Plates larger than the working size (every 2K/4K plate: the default working size is 1024
 # pixels): 384x216 frames colourised at 192x108 and brought to plate resolution by the
 # pipeline (bilinear, guided filter where unsure). Measured 2026-12-06: blackswan 34.10,
-# dog 40.44 (v17: 34.18 / 40.47); the guided upsampling used before measured 31.83 / 39.14.
+# dog 40.44 (v17 and v18: 34.18 / 40.47); the guided upsampling used before measured 31.83 / 39.14.
 NATIVE = ((192, 108), None)
 UPSAMPLED = ((384, 216), {"max_working_size": 192})
 # (clip, refs, (size, settings), measured, floor ~0.5 dB under the measurement)

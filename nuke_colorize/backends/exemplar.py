@@ -13,6 +13,8 @@ Per frame t (all at working resolution, L in [0, 100], ab in CIE units):
    (:mod:`..correspond.luma_prior`). A keyframe cell carries its colour per L* bin, not
    only its mean, so each target pixel reads the matched colour of its own luminance
    (:mod:`..correspond.luma_key`: a dark collar in a bright cell stays dark-coloured).
+   A chain anchored on a keyframe also matches against a few of its own earlier frames
+   (:mod:`..correspond.memory`), each position handicapped by how unsure its colour was.
 2. *Propagate*: the previous frame's ab is warped along DIS flow (target -> previous);
    a forward-backward check marks where that flow is trustworthy.
 3. *Track*: with a keyframe reference, every pixel's position in the keyframe is carried
@@ -190,6 +192,10 @@ class ExemplarBackend(Backend):
         self._track_ab: List[Optional[np.ndarray]] = []   # per reference: chroma the track reads
         self._memo: "OrderedDict[Tuple[int, str], torch.Tensor]" = OrderedDict()
         self._mem_memo: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+        # remembered frames by content, and the references stacked with the last ones used
+        # (the memory changes every ``memory_every`` frames, the stacking is not free)
+        self._mem_frames: "OrderedDict[str, memory.MemoryFrame]" = OrderedDict()
+        self._stacked: Optional[tuple] = None
 
     # ------------------------------------------------------------------ features
     def _grid_size(self, w: int, h: int):
@@ -257,6 +263,8 @@ class ExemplarBackend(Backend):
             keys = self._with_positions(keys)
         self._keys = torch.cat(keys, 0) if keys else None
         self._values = torch.cat(vals, 0).to(self.device) if vals else None
+        self._mem_frames.clear()
+        self._stacked = None
         self._pooled = None     # coarse keys of the coarse-to-fine search, made on first use
 
     def _tracked_chroma(self, ref: Reference) -> Optional[np.ndarray]:
@@ -453,7 +461,13 @@ class ExemplarBackend(Backend):
             self._pooled = pool_keys(self._keys, self._blocks)
         keys, blocks, values, pooled = self._keys, self._blocks, self._values, self._pooled
         if remembered:
-            keys, blocks, values, pooled = memory.stack(keys, blocks, values, pooled if c2f else None, remembered)
+            memo = self._stacked
+            if (memo is not None and memo[1] is self._keys and len(memo[0]) == len(remembered)
+                    and all(a is b for a, b in zip(memo[0], remembered))):
+                keys, blocks, values, pooled = memo[2]
+            else:
+                keys, blocks, values, pooled = memory.stack(keys, blocks, values, pooled if c2f else None, remembered)
+                self._stacked = (tuple(remembered), self._keys, (keys, blocks, values, pooled))
             q = memory.with_query_column(q)
         if c2f:
             ab, conf, fallback = softmax_warp_c2f(q, (gh, gw), keys, blocks, values,
@@ -627,11 +641,20 @@ class ExemplarBackend(Backend):
             Lm = st[f"mem{i}_L"]
             if Lm.shape != tuple(shape):
                 break
-            f = self._query_luma(self._memory_features(Lm), Lm, grid)
-            out.append(memory.MemoryFrame(
-                keys=memory.memory_keys(f, width, st[f"mem{i}_c"], penalty),
-                values=torch.from_numpy(np.ascontiguousarray(st[f"mem{i}_v"], dtype=np.float32)),
-                grid=grid, labels=st.get(f"mem{i}_lab")))
+            parts = [Lm, st[f"mem{i}_c"], st[f"mem{i}_v"]] + ([st[f"mem{i}_lab"]] if f"mem{i}_lab" in st else [])
+            h = hashlib.blake2b(digest_size=16)
+            for a in parts:
+                h.update(np.ascontiguousarray(a).tobytes())
+            key = h.hexdigest()
+            if key not in self._mem_frames:
+                f = self._query_luma(self._memory_features(Lm), Lm, grid)
+                self._mem_frames[key] = memory.MemoryFrame(
+                    keys=memory.memory_keys(f, width, st[f"mem{i}_c"], penalty),
+                    values=torch.from_numpy(np.ascontiguousarray(st[f"mem{i}_v"], dtype=np.float32)),
+                    grid=grid, labels=st.get(f"mem{i}_lab"))
+                while len(self._mem_frames) > int(self.settings["memory_count"]) + 1:
+                    self._mem_frames.popitem(last=False)
+            out.append(self._mem_frames[key])
         return out
 
     def _memory_features(self, L: np.ndarray, features: Optional[torch.Tensor] = None) -> torch.Tensor:
