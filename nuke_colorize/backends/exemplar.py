@@ -238,18 +238,13 @@ class ExemplarBackend(Backend):
         keys, vals, self._blocks, self._ref_labels = [], [], [], []
         start = 0
         # tables only when a keyframe is there to fill them (stills carry the plain colour)
-        centres = self._key_centres if any(r.is_keyframe for r in references) else None
-        self._keyed = centres
+        self._keyed = self._key_centres if any(r.is_keyframe for r in references) else None
         for ref in references:
             L = ref.lab[..., 0]
             h, w = L.shape
             _, _, (gw, gh) = self._grid_size(w, h)
             keys.append(self._features(L))
-            ab = cv2.resize(ref.lab[..., 1:].astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA)
-            v = ab.reshape(-1, 2)
-            if centres is not None:
-                v = np.concatenate([v, luma_key.cell_tables(L, ref.lab[..., 1:], (gh, gw), centres)
-                                    if ref.is_keyframe else np.zeros((gh * gw, 3 * len(centres)), np.float32)], 1)
+            v = self._cell_values(L, ref.lab[..., 1:], (gh, gw), tables=ref.is_keyframe)
             vals.append(torch.from_numpy(np.ascontiguousarray(v)))
             self._blocks.append((start, start + gh * gw, (gh, gw)))
             start += gh * gw
@@ -266,6 +261,19 @@ class ExemplarBackend(Backend):
         self._mem_frames.clear()
         self._stacked = None
         self._pooled = None     # coarse keys of the coarse-to-fine search, made on first use
+
+    def _cell_values(self, L: np.ndarray, ab: np.ndarray, grid: Tuple[int, int], tables: bool = True) -> np.ndarray:
+        """What the softmax carries from an image's cells, (h * w, V) float32: its a*b*
+        (H, W, 2) averaged per cell of ``grid``, then, when the luminance-keyed colour is in
+        use, its per-L* tables (:func:`luma_key.cell_tables`; zeros with ``tables`` off: a
+        still's luminance is not the plate's)."""
+        gh, gw = grid
+        v = cv2.resize(ab.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA).reshape(-1, 2)
+        if self._keyed is None:
+            return v
+        t = (luma_key.cell_tables(L, ab, grid, self._keyed) if tables
+             else np.zeros((gh * gw, 3 * len(self._keyed)), np.float32))
+        return np.concatenate([v, t], 1)
 
     def _tracked_chroma(self, ref: Reference) -> Optional[np.ndarray]:
         """The a*b* (H, W, 2) float32 the dense track reads from a keyframe (None for stills).
@@ -462,12 +470,11 @@ class ExemplarBackend(Backend):
         keys, blocks, values, pooled = self._keys, self._blocks, self._values, self._pooled
         if remembered:
             memo = self._stacked
-            if (memo is not None and memo[1] is self._keys and len(memo[0]) == len(remembered)
-                    and all(a is b for a, b in zip(memo[0], remembered))):
-                keys, blocks, values, pooled = memo[2]
+            if memo is not None and len(memo[0]) == len(remembered) and all(a is b for a, b in zip(memo[0], remembered)):
+                keys, blocks, values, pooled = memo[1]
             else:
                 keys, blocks, values, pooled = memory.stack(keys, blocks, values, pooled if c2f else None, remembered)
-                self._stacked = (tuple(remembered), self._keys, (keys, blocks, values, pooled))
+                self._stacked = (tuple(remembered), (keys, blocks, values, pooled))
             q = memory.with_query_column(q)
         if c2f:
             ab, conf, fallback = softmax_warp_c2f(q, (gh, gw), keys, blocks, values,
@@ -681,11 +688,7 @@ class ExemplarBackend(Backend):
                  for i in range(count)]
         slots = [sl for sl in slots if sl]
         if step % every == 0:
-            gh, gw = grid
-            v = cv2.resize(ab, (gw, gh), interpolation=cv2.INTER_AREA).reshape(-1, 2)
-            if self._keyed is not None:
-                v = np.concatenate([v, luma_key.cell_tables(L, ab, grid, self._keyed)], 1)
-            new = {"L": L, "v": np.ascontiguousarray(v, dtype=np.float32), "c": memory.cell_confidence(reported, grid)}
+            new = {"L": L, "v": self._cell_values(L, ab, grid), "c": memory.cell_confidence(reported, grid)}
             if labels is not None:
                 new["lab"] = np.asarray(labels, np.int32)
             self._memory_features(L, q)
