@@ -36,7 +36,7 @@ def _index(refs, ids=None, base=None):
 
 def test_frames_round_trip_losslessly_in_half_the_bytes(tmp_path):
     res = _result(h=64, w=96)
-    arrays = encode_result(res, 7, "c" * 64)
+    arrays, _ = encode_result(res, 7, "c" * 64)
     assert "ab" not in arrays and "confidence" not in arrays         # aliases of state.ab / state.conf
     assert arrays["state.ab"].dtype == np.float16 and arrays["state.anchor"].dtype == np.int32
     path = tmp_path / "f.npz"
@@ -53,7 +53,7 @@ def test_frames_round_trip_losslessly_in_half_the_bytes(tmp_path):
 
 
 def test_checksum_catches_a_changed_array_in_a_valid_file(tmp_path):
-    arrays = encode_result(_result(), 3, "d" * 64)
+    arrays, _ = encode_result(_result(), 3, "d" * 64)
     arrays["state.L"] = arrays["state.L"].copy()
     arrays["state.L"][2, 3] += 1                                     # zip stays valid, data does not
     path = tmp_path / "f.npz"
@@ -84,6 +84,116 @@ def test_disk_store_drops_damaged_files_and_reports_them(tmp_path):
     store2 = DiskStore(str(tmp_path), _index([_ref(1, "a")], ids={2: "new"}))
     store2.put(seg, 2, res)
     assert os.listdir(os.path.dirname(path)) == [os.path.basename(store2.path(seg, 2))]
+
+
+def _carried(seed, memory):
+    """A result whose state also carries ``memory`` (arrays a chain hands on unchanged)."""
+    res = _result(seed, h=48, w=64)
+    res.state.update(memory)
+    return canonical_state(res)
+
+
+def test_arrays_carried_along_the_chain_are_stored_once(tmp_path):
+    seg = plan_segments(range(1, 8), [1])[0]
+    rng = np.random.default_rng(5)
+    mem_a = {"mem0_L": rng.random((48, 64)).astype(np.float32) * 100,
+             "mem0_v": rng.normal(0, 9, (40, 60)).astype(np.float32),
+             "mem0_c": rng.random(40).astype(np.float32)}               # 160 bytes: kept inline
+    mem_b = {"mem0_L": rng.random((48, 64)).astype(np.float32) * 100,
+             "mem0_v": rng.normal(0, 9, (40, 60)).astype(np.float32),
+             "mem0_c": rng.random(40).astype(np.float32),
+             "mem1_L": mem_a["mem0_L"], "mem1_v": mem_a["mem0_v"], "mem1_c": mem_a["mem0_c"]}
+    results = {2: _carried(2, mem_a), 3: _carried(3, mem_a), 4: _carried(4, mem_a), 5: _carried(5, mem_b)}
+    store = DiskStore(str(tmp_path), _index([_ref(1, "a")]))
+    for f in (2, 3, 4, 5):
+        store.put(seg, f, results[f])
+    size = {f: os.path.getsize(store.path(seg, f)) for f in results}
+    carried = sum(canonical_state(results[2]).state[k].astype(np.float16).nbytes for k in ("mem0_L", "mem0_v"))
+    assert size[3] <= size[2] - carried + 1024 and size[4] == size[3]
+    assert size[5] <= size[2] + 1024                     # the new slot stored, the old one pointed to
+
+    def meta(f):
+        with np.load(store.path(seg, f)) as z:
+            return json.loads(bytes(z["__meta__"]))
+    name2 = os.path.basename(store.path(seg, 2))
+    assert meta(2)["refs"] == {}
+    assert {k: v[:2] for k, v in meta(4)["refs"].items()} == {      # to the file that holds them
+        "state.mem0_L": [name2, "state.mem0_L"], "state.mem0_v": [name2, "state.mem0_v"]}
+    assert {k: v[:2] for k, v in meta(5)["refs"].items()} == {      # renamed slot, same array
+        "state.mem1_L": [name2, "state.mem0_L"], "state.mem1_v": [name2, "state.mem0_v"]}
+    fresh = DiskStore(str(tmp_path), _index([_ref(1, "a")]))        # another process reads it back
+    for f, res in results.items():
+        back = fresh.get(seg, f)
+        for k, v in res.state.items():
+            assert back.state[k].dtype == v.dtype and np.array_equal(back.state[k], v), (f, k)
+        assert np.array_equal(back.ab, res.ab) and np.array_equal(back.confidence, res.confidence)
+
+    # the file a frame points to damaged: the frame is dropped quietly, the damaged one reported
+    seen = []
+    store = DiskStore(str(tmp_path), _index([_ref(1, "a")]), on_corrupt=lambda p, why: seen.append(p))
+    with open(store.path(seg, 2), "r+b") as fh:
+        fh.truncate(200)
+    assert store.get(seg, 4) is None and not store.has(seg, 4) and seen == []
+    assert store.get(seg, 2) is None and seen == [store.path(seg, 2)]
+    # the file recomputed (same content, as the engine's determinism guarantees) serves again
+    store.put(seg, 2, results[2])
+    assert np.array_equal(store.get(seg, 5).state["mem1_L"], results[5].state["mem1_L"])
+    # a reference whose array changed under it is refused (its SHA-256 is recorded)
+    other = _carried(9, {k: v + 1 for k, v in mem_a.items()})
+    store.put(seg, 2, other)
+    assert store.get(seg, 3) is None and not store.has(seg, 3)
+
+
+def test_engine_resumes_identically_over_frames_that_point_to_a_lost_file(tmp_path):
+    """A chain carrying an array for several frames, stored with references; the file holding
+    the array is lost or damaged: the engine recomputes what it must from the nearest good
+    frame and gives the same results as an uninterrupted run."""
+    from nuke_colorize.backends.base import Backend, TargetFrame
+
+    class Carrier(Backend):
+        name = "carrier"
+
+        def colorize(self, target, previous):
+            ab = np.full(target.L.shape + (2,), float(target.frame), np.float32)
+            state = {"ab": ab, "L": target.L}
+            mem = previous.state.get("mem") if previous is not None else None
+            if mem is None or target.frame % 4 == 0:
+                mem = np.full((40, 60), float(target.frame), np.float32)
+            state["mem"] = mem
+            return Result(ab=ab, confidence=np.ones(target.L.shape, np.float32), state=state)
+
+    frames = list(range(1, 13))
+    seg = plan_segments(frames, [])[0]
+
+    def run(store, wanted=None):
+        backend = Carrier()
+        backend.set_references([])
+        eng = Engine(backend, [], lambda f: TargetFrame(f, np.full((8, 8), 50.0, np.float32)), store)
+        out = {f: r for f, r in eng.run([seg], wanted)}
+        return out, eng.computed
+
+    store = DiskStore(str(tmp_path), _index([]))
+    first, computed = run(store)
+    assert computed == frames
+    with np.load(store.path(seg, 11)) as z:
+        assert json.loads(bytes(z["__meta__"]))["refs"]["state.mem"][0] == os.path.basename(store.path(seg, 8))
+    os.unlink(store.path(seg, 8))                   # holds "mem" for frames 8..11
+    # the walk recomputes 8 (same bytes under the same name) before it reads 9..11
+    again, computed = run(DiskStore(str(tmp_path), _index([])), wanted=[11])
+    assert computed == [8]
+    assert np.array_equal(again[11].state["mem"], first[11].state["mem"])
+    # 8 damaged instead: 11, 10, 9 are read first, dropped quietly, 8 is reported; all recomputed
+    with open(store.path(seg, 8), "r+b") as fh:
+        fh.truncate(300)
+    seen = []
+    again, computed = run(DiskStore(str(tmp_path), _index([]), on_corrupt=lambda p, why: seen.append(p)),
+                          wanted=[11])
+    assert computed == [8, 9, 10, 11] and seen == [store.path(seg, 8)]
+    assert np.array_equal(again[11].state["mem"], first[11].state["mem"])
+    again, computed = run(DiskStore(str(tmp_path), _index([])))
+    assert computed == []
+    for f in frames:
+        assert np.array_equal(first[f].state["mem"], again[f].state["mem"]) and np.array_equal(first[f].ab, again[f].ab)
 
 
 def test_segment_keys_follow_the_dependency_rule():
