@@ -255,3 +255,21 @@ def test_file_locks_exclude_and_share(tmp_path):
     with c:
         assert c.held
     assert not c.held
+
+
+def test_references_outside_the_segment_folder_are_refused(tmp_path):
+    """A frame file whose reference names another folder (a hand-made or hostile file) is
+    not followed: reading it fails, the file outside is never opened."""
+    from nuke_colorize.cache.store import META, MissingReference, _checksum
+    outside = tmp_path / "outside.npz"
+    np.savez(outside, **{"state.mem": np.zeros((40, 60), np.float16)})
+    (tmp_path / "seg").mkdir()
+    arrays, _ = encode_result(_result(), 4, "e" * 64)
+    meta = json.loads(bytes(arrays.pop(META)))
+    for bad in ("../outside.npz", str(outside), "sub/../../outside.npz"):
+        meta["refs"] = {"state.mem": [bad, "state.mem", "0" * 64]}
+        assert meta["checksum"] == _checksum(arrays)
+        path = tmp_path / "seg" / "f4.npz"
+        np.savez(path, **arrays, **{META: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
+        with pytest.raises(MissingReference, match="bad reference"):
+            decode_result(str(path), 4, "e" * 64)
