@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nuke_colorize.correspond.affinity import normalize, softmax_warp
+from nuke_colorize.correspond.affinity import normalize, softmax_warp, widen
 from nuke_colorize.correspond.coarse_to_fine import _coarse_mask, pool_keys, pool2x2, softmax_warp_c2f
 
 
@@ -118,3 +118,36 @@ def test_coarse_mask_is_any_fine_pair_under_each_coarse_pair(qgrid, kgrids):
     # a tile of whole rows from an even row on: the rows of that tile only
     tile = slice(2 * w, h * w)
     assert torch.equal(_coarse_mask(fine[tile], h - 2, w, blocks), expect[-(-w // 2):])
+
+
+@pytest.mark.parametrize("coarse_k", [2, 10 ** 6])
+def test_mask_of_the_first_blocks_leaves_the_later_free(coarse_k):
+    """A mask covering only the first key block (the references; remembered frames stacked
+    after it, unrestricted) gives exactly what the same mask widened with allowed columns
+    gives, in both warps; a row the restriction empties keeps the free block's candidates."""
+    qgrid, kgrids = (6, 8), [(6, 8), (5, 7)]
+    blocks, start = [], 0
+    for g in kgrids:
+        blocks.append((start, start + g[0] * g[1], g))
+        start += g[0] * g[1]
+    q, keys = _feats(48, seed=8), _feats(start, seed=9)
+    values = torch.randn(start, 2, generator=torch.Generator().manual_seed(10))
+    first = torch.from_numpy(np.random.default_rng(1).random((48, 48)) < 0.1)
+    first[5] = False
+    full = torch.cat([first, torch.ones((48, start - 48), dtype=torch.bool)], 1)
+    assert torch.equal(widen(first, start), full)
+    for slack in (None, 0.1):
+        a = softmax_warp(q, keys, values, temperature=0.05, allowed=lambda sl: first[sl], slack=slack)
+        b = softmax_warp(q, keys, values, temperature=0.05, allowed=lambda sl: full[sl], slack=slack)
+        for x, y in zip(a, b):
+            assert torch.equal(x, y)
+        c = softmax_warp_c2f(q, qgrid, keys, blocks, values, temperature=0.05, topk=8, coarse_k=coarse_k,
+                             allowed=lambda sl: first[sl], slack=slack, tile_cells=5)
+        d = softmax_warp_c2f(q, qgrid, keys, blocks, values, temperature=0.05, topk=8, coarse_k=coarse_k,
+                             allowed=lambda sl: full[sl], slack=slack, tile_cells=5)
+        for x, y in zip(c, d):
+            assert torch.equal(x, y)
+        if slack is None:                         # the free block still offers row 5 a candidate
+            assert not bool(c[2][5])
+    with pytest.raises(ValueError, match="inside the key block"):
+        _coarse_mask(full[:, :50], 6, 8, blocks)

@@ -437,17 +437,21 @@ class ExemplarBackend(Backend):
                 parts.append((a, b, tests))
         if not parts:
             return None, None
+        # the mask covers the keys up to the last restricted block only: keys after it (the
+        # remembered frames, when nothing restricts them) are free without a column each
+        # (:func:`~..correspond.affinity.widen`)
+        width = max(b for _, b, _ in parts)
 
         def allowed(sl: slice) -> torch.Tensor:
             out: Optional[torch.Tensor] = None
             for a, b, tests in parts:
                 for test in tests:
                     got = test(sl)                    # a fresh tensor: may be written
-                    if out is None and (a, b) == (0, m_total):
+                    if out is None and (a, b) == (0, width):
                         out = got
                         continue
                     if out is None:
-                        out = torch.ones((got.shape[0], m_total), dtype=torch.bool)
+                        out = torch.ones((got.shape[0], width), dtype=torch.bool)
                     out[:, a:b] &= got
             return out
         return allowed, slack

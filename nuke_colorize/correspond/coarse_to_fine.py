@@ -77,15 +77,22 @@ def _or_pairs(mask: torch.Tensor, dim: int) -> torch.Tensor:
 
 def _coarse_mask(fine: torch.Tensor, rows: int, width: int,
                  blocks: Sequence[Tuple[int, int, Tuple[int, int]]]) -> torch.Tensor:
-    """(tf, M) fine allowed mask of a tile -> (tc, Mc): any allowed fine pair under a coarse
+    """(tf, M') fine allowed mask of a tile -> (tc, Mc): any allowed fine pair under a coarse
     pair. The tile's tf = rows * width query cells are whole rows of the query grid starting
     at an even row; each key block is pooled on its own grid (the order of
-    :func:`pool_keys`)."""
+    :func:`pool_keys`). Blocks at or after column M' (a mask of the first keys only) are
+    allowed; M' must end on a block boundary."""
     m = fine.shape[1]
-    g = _or_pairs(_or_pairs(fine.reshape(rows, width, m), 0), 1)          # (hc, wc, M)
-    per_query = g.reshape(-1, m)                                            # (tc, M)
+    g = _or_pairs(_or_pairs(fine.reshape(rows, width, m), 0), 1)          # (hc, wc, M')
+    per_query = g.reshape(-1, m)                                            # (tc, M')
     parts = []
     for a, b, (gh, gw) in blocks:
+        if a >= m:
+            n_c = (-(-gh // 2)) * (-(-gw // 2))
+            parts.append(torch.ones((per_query.shape[0], n_c), dtype=torch.bool, device=fine.device))
+            continue
+        if b > m:
+            raise ValueError(f"restriction mask of {m} columns ends inside the key block {a}:{b}")
         k = _or_pairs(_or_pairs(per_query[:, a:b].reshape(-1, gh, gw), 1), 2)
         parts.append(k.reshape(per_query.shape[0], -1))
     return torch.cat(parts, dim=1)
@@ -120,8 +127,10 @@ def _scores(q: torch.Tensor, qkids: torch.Tensor, keys: torch.Tensor, kids: torc
 
 
 def _lookup(fine_ok: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-    """(tf, M) bool mask, (tf, K) candidate rows (-1 = none) -> (tf, K) bool (False for none)."""
-    return fine_ok.gather(1, cand.clamp_min(0)) & (cand >= 0)
+    """(tf, M') bool mask of the first M' keys, (tf, K) candidate rows (-1 = none) -> (tf, K)
+    bool (False for none, True for keys at or after M')."""
+    m = fine_ok.shape[1]
+    return (fine_ok.gather(1, cand.clamp(0, m - 1)) | (cand >= m)) & (cand >= 0)
 
 
 def weighted_rows(weights: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -162,7 +171,8 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         temperature: softmax temperature on cosine similarity.
         topk: fine candidates entering the softmax (<= 4 * coarse_k; 0 = all searched).
         coarse_k: coarse key cells kept per coarse query cell (per search).
-        allowed: optional callable, fine query row slice -> (rows, M) bool restriction.
+        allowed: optional callable, fine query row slice -> (rows, M) bool restriction, or
+            (rows, M') for the first M' keys, ending on a block boundary (later ones free).
         slack: as in :func:`affinity.softmax_warp`.
         tile_cells: coarse query cells per tile (memory bound).
         pooled: :func:`pool_keys` of ``keys`` and ``blocks``, when already computed.
