@@ -3,8 +3,8 @@
 Usage: python bench/tracking_masks.py [--clip DIR] [--frames 100] [--threads 2] [--matte-dir DIR]
 
 Runs the default backend over the same frames with ``restrict=none`` and with
-``restrict=dense`` (and ``both`` when a matte folder is given, e.g. the DAVIS annotations),
-reference = first frame, and prints seconds per frame of each, the difference, and the
+``restrict=dense`` (and ``instance`` and ``both`` when a matte folder is given, e.g. the DAVIS
+annotations), reference = first frame, and prints seconds per frame of each, the difference, and the
 size of the dense-tracking masks as the shot cache stores them (compressed bit sets),
 per frame and per 100 frames. Targets (issue 3): <= 0.3 s/frame extra, <= 50 MB / 100 frames.
 """
@@ -63,12 +63,13 @@ def main() -> None:
         matte = lambda i: (cv2.imread(mfiles[i], cv2.IMREAD_GRAYSCALE) > 127).astype(np.int32)  # noqa: E731
     print(f"clip {args.clip} ({len(frames)} frames at {size[0]}x{size[1]}), {args.threads} threads")
     base, _, _ = run(frames, ys, size, "none", None)
-    print(f"restrict=none : {base:.3f} s/frame")
-    for mode in (["dense", "both"] if matte else ["dense"]):
-        dt, mb, ib = run(frames, ys, size, mode, matte if mode == "both" else None)
+    print(f"restrict=none    : {base:.3f} s/frame")
+    for mode in (["dense", "instance", "both"] if matte else ["dense"]):
+        dt, mb, ib = run(frames, ys, size, mode, matte if mode != "dense" else None)
         per = float(np.mean(mb)) if mb else 0.0
-        print(f"restrict={mode:5s}: {dt:.3f} s/frame (+{dt - base:.3f}); tracking masks "
-              f"{per / 1024:.1f} kB/frame = {per * 100 / 2 ** 20:.2f} MB per 100 frames"
+        print(f"restrict={mode:8s}: {dt:.3f} s/frame (+{dt - base:.3f})"
+              + (f"; tracking masks {per / 1024:.1f} kB/frame = {per * 100 / 2 ** 20:.2f} MB per 100 frames"
+                 if mb else "")
               + (f"; instance maps {np.mean(ib) / 1024:.1f} kB/frame" if ib else ""))
 
 

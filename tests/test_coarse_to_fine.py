@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nuke_colorize.correspond.affinity import normalize, softmax_warp, widen
+from nuke_colorize.correspond.affinity import normalize, softmax_warp
 from nuke_colorize.correspond.coarse_to_fine import _coarse_mask, pool_keys, pool2x2, softmax_warp_c2f
 
 
@@ -120,34 +120,57 @@ def test_coarse_mask_is_any_fine_pair_under_each_coarse_pair(qgrid, kgrids):
     assert torch.equal(_coarse_mask(fine[tile], h - 2, w, blocks), expect[-(-w // 2):])
 
 
-@pytest.mark.parametrize("coarse_k", [2, 10 ** 6])
-def test_mask_of_the_first_blocks_leaves_the_later_free(coarse_k):
-    """A mask covering only the first key block (the references; remembered frames stacked
-    after it, unrestricted) gives exactly what the same mask widened with allowed columns
-    gives, in both warps; a row the restriction empties keeps the free block's candidates."""
-    qgrid, kgrids = (6, 8), [(6, 8), (5, 7)]
+def _blocks(grids):
     blocks, start = [], 0
-    for g in kgrids:
+    for g in grids:
         blocks.append((start, start + g[0] * g[1], g))
         start += g[0] * g[1]
-    q, keys = _feats(48, seed=8), _feats(start, seed=9)
-    values = torch.randn(start, 2, generator=torch.Generator().manual_seed(10))
-    first = torch.from_numpy(np.random.default_rng(1).random((48, 48)) < 0.1)
-    first[5] = False
-    full = torch.cat([first, torch.ones((48, start - 48), dtype=torch.bool)], 1)
-    assert torch.equal(widen(first, start), full)
-    for slack in (None, 0.1):
-        a = softmax_warp(q, keys, values, temperature=0.05, allowed=lambda sl: first[sl], slack=slack)
-        b = softmax_warp(q, keys, values, temperature=0.05, allowed=lambda sl: full[sl], slack=slack)
-        for x, y in zip(a, b):
-            assert torch.equal(x, y)
-        c = softmax_warp_c2f(q, qgrid, keys, blocks, values, temperature=0.05, topk=8, coarse_k=coarse_k,
-                             allowed=lambda sl: first[sl], slack=slack, tile_cells=5)
-        d = softmax_warp_c2f(q, qgrid, keys, blocks, values, temperature=0.05, topk=8, coarse_k=coarse_k,
-                             allowed=lambda sl: full[sl], slack=slack, tile_cells=5)
-        for x, y in zip(c, d):
-            assert torch.equal(x, y)
-        if slack is None:                         # the free block still offers row 5 a candidate
-            assert not bool(c[2][5])
-    with pytest.raises(ValueError, match="inside the key block"):
-        _coarse_mask(full[:, :50], 6, 8, blocks)
+    return blocks, start
+
+
+@pytest.mark.parametrize("qgrid,kgrids,n_labels", [((6, 8), [(6, 8), (5, 7), (6, 8)], 3),
+                                                    ((7, 9), [(5, 7), (7, 9), (4, 4)], 2),
+                                                    ((6, 8), [(6, 8), (5, 7), (6, 8)], 70)])
+def test_restriction_rules_search_as_their_plain_mask(qgrid, kgrids, n_labels):
+    """A :class:`Restriction` (a block restricted by tracking masks and labels, one by labels
+    only, one free) gives bit for bit what its plain (rows, M) mask gives in the
+    coarse-to-fine search, with few candidates and with all, with and without slack; and
+    with more labels than a bit set holds. Unknown query labels match a whole block."""
+    from nuke_colorize.correspond.restriction import Restriction, Rule
+
+    blocks, m = _blocks(kgrids)
+    n = qgrid[0] * qgrid[1]
+    rng = np.random.default_rng(2)
+    q, keys = _feats(n, seed=11), _feats(m, seed=12)
+    values = torch.randn(m, 2, generator=torch.Generator().manual_seed(13))
+    qlab = rng.integers(0, n_labels, n).astype(np.int32)
+    qlab[:4] = -1
+    klab = [rng.integers(0, n_labels, b - a).astype(np.int32) for a, b, _ in blocks]
+    tmask = torch.from_numpy(rng.random((n, blocks[0][1])) < 0.3)
+    rules = [Rule(*blocks[0], mask=lambda sl: tmask[sl].clone(), labels=(qlab, klab[0])),
+             Rule(*blocks[1], labels=(qlab, klab[1]))]
+    r = Restriction(m, rules)
+    plain = r(slice(0, n))
+    want = torch.ones((n, m), dtype=torch.bool)
+    want[:, :blocks[0][1]] = tmask & ((torch.from_numpy(qlab)[:, None] == torch.from_numpy(klab[0])[None])
+                                      | torch.from_numpy(qlab == -1)[:, None])
+    want[:, blocks[1][0]:blocks[1][1]] = ((torch.from_numpy(qlab)[:, None] == torch.from_numpy(klab[1])[None])
+                                          | torch.from_numpy(qlab == -1)[:, None])
+    assert torch.equal(plain, want)
+    for coarse_k in (2, 10 ** 6):
+        for slack in (None, 0.1):
+            got = softmax_warp_c2f(q, qgrid, keys, blocks, values, temperature=0.05, topk=8, coarse_k=coarse_k,
+                                   allowed=r, slack=slack, tile_cells=5)
+            ref = softmax_warp_c2f(q, qgrid, keys, blocks, values, temperature=0.05, topk=8, coarse_k=coarse_k,
+                                   allowed=lambda sl: plain[sl], slack=slack, tile_cells=5)
+            for x, y in zip(got, ref):
+                assert torch.equal(x, y)
+    # tile by tile, the coarse mask and the candidate look-ups themselves are the plain mask's
+    w = qgrid[1]
+    for r0 in range(0, qgrid[0], 2):
+        sl = slice(r0 * w, min(qgrid[0], r0 + 2) * w)
+        rows = (sl.stop - sl.start) // w
+        tile = r.tile(sl, rows, w, blocks)
+        assert torch.equal(tile.coarse(), _coarse_mask(plain[sl], rows, w, blocks))
+        cand = torch.from_numpy(rng.integers(-1, m, (sl.stop - sl.start, 12)))
+        assert torch.equal(tile.lookup(cand), plain[sl].gather(1, cand.clamp_min(0)) & (cand >= 0))

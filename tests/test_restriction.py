@@ -126,6 +126,29 @@ def test_iou_association_renames_ids_and_leaves_newcomers_unknown():
     assert out[19, 0] == 0                # background stays background
 
 
+@pytest.mark.parametrize("offset", [0, 3_000_000_000])
+def test_iou_table_is_intersection_over_union_of_every_overlapping_pair(offset):
+    """Counted against the definition, for small IDs (counted) and IDs far apart (sorted),
+    unknown pixels of either map left out."""
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 4, (30, 40)).astype(np.int64)
+    b = rng.integers(0, 3, (30, 40)).astype(np.int64)
+    a[a == 3] = 7 + offset
+    a[:5] = instances.UNKNOWN
+    b[:, :3] = instances.UNKNOWN
+    got = instances.iou_table(a, b)
+    ok = (a != instances.UNKNOWN) & (b != instances.UNKNOWN)
+    want = {}
+    for i in np.unique(a[ok]):
+        for j in np.unique(b[ok]):
+            inter = int(((a == i) & (b == j) & ok).sum())
+            if inter:
+                union = int((((a == i) | (b == j)) & ok).sum())
+                want[(int(i), int(j))] = inter / union
+    assert got.keys() == want.keys()
+    assert all(abs(got[k] - want[k]) < 1e-12 for k in want)
+
+
 def test_ids_carried_along_the_flow_on_frames_without_a_matte():
     prev = np.zeros((10, 10), np.int32)
     prev[:, 2:4] = 3

@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from ..correspond import features as feats
-from ..correspond import instances, luma_key, luma_prior, memory, position, tracking
+from ..correspond import instances, luma_key, luma_prior, memory, position, restriction, tracking
 from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
 from ..flow import PRESETS as FLOW_PRESETS, L_to_u8, dis_flow_pair, fb_consistent, pixel_grid, warp
@@ -394,8 +394,8 @@ class ExemplarBackend(Backend):
     def _restriction(self, grid: Tuple[int, int], anchor: Optional[int],
                      masks: Optional[np.ndarray], labels: Optional[np.ndarray],
                      raw_labels: Optional[np.ndarray], remembered: "List[memory.MemoryFrame]" = ()
-                     ) -> Tuple[Optional[Callable[[slice], torch.Tensor]], Optional[float]]:
-        """The ``allowed`` callable of :func:`softmax_warp` for one target frame (or None)
+                     ) -> Tuple[Optional[restriction.Restriction], Optional[float]]:
+        """The ``allowed`` restriction of the softmax for one target frame (or None)
         and the slack of its fallback (None: only rows with no allowed candidate fall back).
 
         Per reference block (stacked in one softmax): the chain's anchor keyframe is
@@ -415,46 +415,26 @@ class ExemplarBackend(Backend):
         slack = float(self.settings["restrict_slack"]) or None
         m_total = int(self._keys.shape[0])
         margin = int(self.settings["mask_margin"])
-        parts: List[Tuple[int, int, List[Callable[[slice], torch.Tensor]]]] = []
+        rules: List[restriction.Rule] = []
         for mem in remembered:
             n = int(mem.keys.shape[0])
             if labels is not None and mem.labels is not None:
-                parts.append((m_total, m_total + n,
-                              [lambda sl, t=labels, r=mem.labels: instances.allowed_rows(t, r, sl)]))
+                rules.append(restriction.Rule(m_total, m_total + n, mem.grid, labels=(labels, mem.labels)))
             m_total += n
         for i, (a, b, ref_grid) in enumerate(self._blocks):
-            tests: List[Callable[[slice], torch.Tensor]] = []
+            dense = None
             if i == anchor and masks is not None and ref_grid == grid:
                 if float(self.settings["mask_slack"]) > 0:
                     slack = min(slack or 2.0, float(self.settings["mask_slack"]))
-                tests.append(lambda sl, m=masks, n=b - a, g=ref_grid:
-                             tracking.unpack_rows(m, sl, n, g, margin))
+                dense = (lambda sl, m=masks, n=b - a, g=ref_grid: tracking.unpack_rows(m, sl, n, g, margin))
             ref_lab = self._ref_labels[i] if self._instance else None
             own = labels if i == anchor else raw_labels
-            if ref_lab is not None and own is not None:
-                tests.append(lambda sl, t=own, r=ref_lab: instances.allowed_rows(t, r, sl))
-            if tests:
-                parts.append((a, b, tests))
-        if not parts:
+            ids = (own, ref_lab) if ref_lab is not None and own is not None else None
+            if dense is not None or ids is not None:
+                rules.append(restriction.Rule(a, b, ref_grid, mask=dense, labels=ids))
+        if not rules:
             return None, None
-        # the mask covers the keys up to the last restricted block only: keys after it (the
-        # remembered frames, when nothing restricts them) are free without a column each
-        # (:func:`~..correspond.affinity.widen`)
-        width = max(b for _, b, _ in parts)
-
-        def allowed(sl: slice) -> torch.Tensor:
-            out: Optional[torch.Tensor] = None
-            for a, b, tests in parts:
-                for test in tests:
-                    got = test(sl)                    # a fresh tensor: may be written
-                    if out is None and (a, b) == (0, width):
-                        out = got
-                        continue
-                    if out is None:
-                        out = torch.ones((got.shape[0], width), dtype=torch.bool)
-                    out[:, a:b] &= got
-            return out
-        return allowed, slack
+        return restriction.Restriction(m_total, rules), slack
 
     @torch.inference_mode()
     def _match(self, L: np.ndarray, q: torch.Tensor,

@@ -8,9 +8,7 @@ the affinity is ``A = q @ k.T`` (N, M) in [-1, 1]. The warp is
 and the confidence is ``max_m A[n, m]`` (N,). An optional boolean ``allowed`` (N, M) mask
 restricts the softmax to permitted candidates (Akimoto et al., eq. 6-7); rows with no
 allowed candidate (or, with ``slack``, no plausible one) fall back to the unrestricted
-softmax and are flagged. A mask may cover only the first M' <= M keys (:func:`widen`): the
-keys after them are free, so callers whose later keys are never restricted (the chain's
-remembered frames, stacked last) do not build and scan their columns.
+softmax and are flagged.
 
 Rows are processed in tiles so the (tile, M) block stays under ``budget_bytes``; the result
 does not depend on the tile size (each row is computed independently).
@@ -35,17 +33,6 @@ def normalize(feat: torch.Tensor, dim: int = -1, eps: float = 1e-6) -> torch.Ten
     return feat / feat.norm(dim=dim, keepdim=True).clamp_min(eps)
 
 
-def widen(mask: torch.Tensor, m: int) -> torch.Tensor:
-    """A (rows, M') restriction of the first M' <= ``m`` keys -> (rows, m), the later keys
-    allowed."""
-    if mask.shape[1] == m:
-        return mask
-    if mask.shape[1] > m:
-        raise ValueError(f"restriction mask has {mask.shape[1]} columns for {m} keys")
-    free = torch.ones((mask.shape[0], m - mask.shape[1]), dtype=torch.bool, device=mask.device)
-    return torch.cat([mask, free], 1)
-
-
 def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                  temperature: float = 0.01,
                  allowed: Optional[Callable[[slice], torch.Tensor]] = None,
@@ -61,8 +48,7 @@ def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         values: (M, V) what to carry (e.g. reference ab, V = 2).
         temperature: softmax temperature on cosine similarity (smaller = sharper).
         allowed: optional callable giving the boolean (rows, M) restriction mask for a
-            row slice of the queries (so the full N x M mask is never materialised);
-            (rows, M') with M' < M restricts the first M' keys only (:func:`widen`).
+            row slice of the queries (so the full N x M mask is never materialised).
         topk: if > 0, only the k best candidates of each row enter the softmax.
         slack: if given, a row whose best allowed similarity is more than ``slack`` below its
             best unrestricted similarity also falls back (the restriction excludes what the
@@ -83,7 +69,7 @@ def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
         sl = slice(s, min(n, s + step))
         a = query[sl] @ kt                                   # (t, M)
         if allowed is not None:
-            mask = widen(allowed(sl), m)
+            mask = allowed(sl)
             empty = ~mask.any(dim=1)
             if slack is not None:
                 best_free = a.max(dim=1).values

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .affinity import normalize
+from .restriction import Restriction, coarse_of_block
 
 
 def pool2x2(feat: torch.Tensor, grid: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -65,37 +66,13 @@ def pool_keys(keys: torch.Tensor, blocks: Sequence[Tuple[int, int, Tuple[int, in
     return torch.cat(coarse, 0), torch.cat(kids, 0)
 
 
-def _or_pairs(mask: torch.Tensor, dim: int) -> torch.Tensor:
-    """OR of neighbouring pairs along ``dim`` (size n -> ceil(n/2); the odd end alone).
-    Elementwise on strided slices: fast on bool, unlike a reduction over a small axis."""
-    n = mask.shape[dim]
-    even, odd = mask.narrow(dim, 0, n - n % 2), mask.narrow(dim, n - 1, 1)
-    pairs = even.unflatten(dim, (n // 2, 2))
-    out = pairs.select(dim + 1, 0) | pairs.select(dim + 1, 1)
-    return torch.cat([out, odd], dim) if n % 2 else out
-
-
 def _coarse_mask(fine: torch.Tensor, rows: int, width: int,
                  blocks: Sequence[Tuple[int, int, Tuple[int, int]]]) -> torch.Tensor:
-    """(tf, M') fine allowed mask of a tile -> (tc, Mc): any allowed fine pair under a coarse
+    """(tf, M) fine allowed mask of a tile -> (tc, Mc): any allowed fine pair under a coarse
     pair. The tile's tf = rows * width query cells are whole rows of the query grid starting
     at an even row; each key block is pooled on its own grid (the order of
-    :func:`pool_keys`). Blocks at or after column M' (a mask of the first keys only) are
-    allowed; M' must end on a block boundary."""
-    m = fine.shape[1]
-    g = _or_pairs(_or_pairs(fine.reshape(rows, width, m), 0), 1)          # (hc, wc, M')
-    per_query = g.reshape(-1, m)                                            # (tc, M')
-    parts = []
-    for a, b, (gh, gw) in blocks:
-        if a >= m:
-            n_c = (-(-gh // 2)) * (-(-gw // 2))
-            parts.append(torch.ones((per_query.shape[0], n_c), dtype=torch.bool, device=fine.device))
-            continue
-        if b > m:
-            raise ValueError(f"restriction mask of {m} columns ends inside the key block {a}:{b}")
-        k = _or_pairs(_or_pairs(per_query[:, a:b].reshape(-1, gh, gw), 1), 2)
-        parts.append(k.reshape(per_query.shape[0], -1))
-    return torch.cat(parts, dim=1)
+    :func:`pool_keys`)."""
+    return torch.cat([coarse_of_block(fine[:, a:b], rows, width, g) for a, b, g in blocks], dim=1)
 
 
 def _scores(q: torch.Tensor, qkids: torch.Tensor, keys: torch.Tensor, kids: torch.Tensor,
@@ -127,10 +104,8 @@ def _scores(q: torch.Tensor, qkids: torch.Tensor, keys: torch.Tensor, kids: torc
 
 
 def _lookup(fine_ok: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-    """(tf, M') bool mask of the first M' keys, (tf, K) candidate rows (-1 = none) -> (tf, K)
-    bool (False for none, True for keys at or after M')."""
-    m = fine_ok.shape[1]
-    return (fine_ok.gather(1, cand.clamp(0, m - 1)) | (cand >= m)) & (cand >= 0)
+    """(tf, M) bool mask, (tf, K) candidate rows (-1 = none) -> (tf, K) bool (False for none)."""
+    return fine_ok.gather(1, cand.clamp_min(0)) & (cand >= 0)
 
 
 def weighted_rows(weights: torch.Tensor, index: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -172,7 +147,7 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         topk: fine candidates entering the softmax (<= 4 * coarse_k; 0 = all searched).
         coarse_k: coarse key cells kept per coarse query cell (per search).
         allowed: optional callable, fine query row slice -> (rows, M) bool restriction, or
-            (rows, M') for the first M' keys, ending on a block boundary (later ones free).
+            a :class:`~.restriction.Restriction` (same result, cheaper).
         slack: as in :func:`affinity.softmax_warp`.
         tile_cells: coarse query cells per tile (memory bound).
         pooled: :func:`pool_keys` of ``keys`` and ``blocks``, when already computed.
@@ -206,10 +181,15 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         a, cand = _scores(q, qkids, keys, kids, a_c.topk(k, dim=1).indices)
         if allowed is not None:
             # the restricted search; rows with no allowed candidate keep the free one
-            fine_ok = allowed(sl_f)
-            m_c = _coarse_mask(fine_ok, (sl_f.stop - sl_f.start) // w, w, blocks)
+            rows = (sl_f.stop - sl_f.start) // w
+            if isinstance(allowed, Restriction):
+                tile = allowed.tile(sl_f, rows, w, blocks)
+                m_c, lookup = tile.coarse(), tile.lookup
+            else:
+                fine_ok = allowed(sl_f)
+                m_c, lookup = _coarse_mask(fine_ok, rows, w, blocks), (lambda c, f=fine_ok: _lookup(f, c))
             a_r, cand_r = _scores(q, qkids, keys, kids, a_c.masked_fill(~m_c, -2.0).topk(k, dim=1).indices)
-            mask = _lookup(fine_ok, cand_r)
+            mask = lookup(cand_r)
             empty = ~mask.any(dim=1)
             if slack is not None:
                 best_free = torch.maximum(a.max(dim=1).values, a_r.max(dim=1).values)

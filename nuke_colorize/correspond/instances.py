@@ -48,16 +48,28 @@ def same_instance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b) | (a == UNKNOWN) | (b == UNKNOWN)
 
 
+def _codes(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``numpy.unique(x, return_inverse=True)`` of a 1-D int64 array; by counting when the
+    IDs span less than 65536 values (mattes: a handful of small IDs), ~10x faster than the
+    sort on a 854x480 frame."""
+    lo, hi = int(x.min()), int(x.max())
+    if hi - lo >= 1 << 16:
+        return np.unique(x, return_inverse=True)
+    present = np.flatnonzero(np.bincount(x - lo, minlength=hi - lo + 1))
+    lut = np.zeros(hi - lo + 1, np.int64)
+    lut[present] = np.arange(present.size)
+    return present + lo, lut[x - lo]
+
+
 def iou_table(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], float]:
     """IoU of every (label of a, label of b) pair that overlaps (unknown labels ignored)."""
     ok = (a != UNKNOWN) & (b != UNKNOWN)
     a, b = a[ok].astype(np.int64), b[ok].astype(np.int64)
     if a.size == 0:
         return {}
-    ua, ia = np.unique(a, return_inverse=True)
-    ub, ib = np.unique(b, return_inverse=True)
-    inter = np.zeros((ua.size, ub.size), np.int64)
-    np.add.at(inter, (ia, ib), 1)
+    ua, ia = _codes(a)
+    ub, ib = _codes(b)
+    inter = np.bincount(ia * ub.size + ib, minlength=ua.size * ub.size).reshape(ua.size, ub.size)
     area_a = inter.sum(axis=1)
     area_b = inter.sum(axis=0)
     out = {}
