@@ -67,7 +67,7 @@ def main() -> None:
     for mode in (["dense", "instance", "both"] if matte else ["dense"]):
         dt, mb, ib = run(frames, ys, size, mode, matte if mode != "dense" else None)
         per = float(np.mean(mb)) if mb else 0.0
-        print(f"restrict={mode:8s}: {dt:.3f} s/frame (+{dt - base:.3f})"
+        print(f"restrict={mode:8s}: {dt:.3f} s/frame ({dt - base:+.3f})"
               + (f"; tracking masks {per / 1024:.1f} kB/frame = {per * 100 / 2 ** 20:.2f} MB per 100 frames"
                  if mb else "")
               + (f"; instance maps {np.mean(ib) / 1024:.1f} kB/frame" if ib else ""))
