@@ -20,6 +20,14 @@ def _feats(n, c=24, seed=0):
     return normalize(torch.randn(n, c, generator=g), dim=1)
 
 
+def _blocks(grids):
+    blocks, start = [], 0
+    for g in grids:
+        blocks.append((start, start + g[0] * g[1], g))
+        start += g[0] * g[1]
+    return blocks, start
+
+
 @pytest.mark.parametrize("grid", [(6, 8), (5, 7)])
 def test_pool_children_cover_every_cell_once(grid):
     h, w = grid
@@ -40,10 +48,7 @@ def test_pool_children_cover_every_cell_once(grid):
 @pytest.mark.parametrize("qgrid,kgrids", [((6, 8), [(6, 8)]), ((5, 7), [(4, 6), (3, 5)])])
 def test_all_candidates_equals_exhaustive(qgrid, kgrids):
     q = _feats(qgrid[0] * qgrid[1], seed=1)
-    blocks, start = [], 0
-    for g in kgrids:
-        blocks.append((start, start + g[0] * g[1], g))
-        start += g[0] * g[1]
+    blocks, start = _blocks(kgrids)
     keys = _feats(start, seed=2)
     values = torch.randn(start, 2, generator=torch.Generator().manual_seed(3)) * 40
     for topk in (0, 8):
@@ -103,10 +108,7 @@ def test_grid_mismatch_is_an_error():
 def test_coarse_mask_is_any_fine_pair_under_each_coarse_pair(qgrid, kgrids):
     """The pooled restriction equals its definition, spelt out through parents/children."""
     h, w = qgrid
-    blocks, start = [], 0
-    for g in kgrids:
-        blocks.append((start, start + g[0] * g[1], g))
-        start += g[0] * g[1]
+    blocks, start = _blocks(kgrids)
     fine = torch.rand((h * w, start), generator=torch.Generator().manual_seed(3)) < 0.02
     _, kids = pool_keys(_feats(start), blocks)
     par = parents(qgrid)
@@ -118,14 +120,6 @@ def test_coarse_mask_is_any_fine_pair_under_each_coarse_pair(qgrid, kgrids):
     # a tile of whole rows from an even row on: the rows of that tile only
     tile = slice(2 * w, h * w)
     assert torch.equal(_coarse_mask(fine[tile], h - 2, w, blocks), expect[-(-w // 2):])
-
-
-def _blocks(grids):
-    blocks, start = [], 0
-    for g in grids:
-        blocks.append((start, start + g[0] * g[1], g))
-        start += g[0] * g[1]
-    return blocks, start
 
 
 @pytest.mark.parametrize("qgrid,kgrids,n_labels", [((6, 8), [(6, 8), (5, 7), (6, 8)], 3),

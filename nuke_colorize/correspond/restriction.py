@@ -108,14 +108,14 @@ class Rule:
 
     def lookup(self, sl: slice, cand: torch.Tensor, fine: Optional[torch.Tensor]) -> torch.Tensor:
         """(tf, K) bool for candidate key rows ``cand`` (stacked rows, any block): whether
-        each is allowed by this rule; False outside the block."""
-        inside = (cand >= self.start) & (cand < self.end)
+        each is allowed by this rule. Meaningless for candidates outside the block (the
+        caller, :meth:`TileRestriction.lookup`, masks them)."""
         local = (cand - self.start).clamp(0, self.end - self.start - 1)
         if fine is not None:
-            return fine.gather(1, local) & inside
+            return fine.gather(1, local)
         t = torch.from_numpy(np.ascontiguousarray(self.labels[0][sl]))[:, None]
         r = torch.from_numpy(np.ascontiguousarray(self.labels[1]))[local]
-        return ((t == r) | (t == UNKNOWN)) & inside
+        return (t == r) | (t == UNKNOWN)
 
 
 class Restriction:
