@@ -168,3 +168,44 @@ def test_restriction_rules_search_as_their_plain_mask(qgrid, kgrids, n_labels):
         assert torch.equal(tile.coarse(), _coarse_mask(plain[sl], rows, w, blocks))
         cand = torch.from_numpy(rng.integers(-1, m, (sl.stop - sl.start, 12)))
         assert torch.equal(tile.lookup(cand), plain[sl].gather(1, cand.clamp_min(0)) & (cand >= 0))
+
+
+@pytest.mark.parametrize("coarse_k,slack", [(3, None), (5, 0.1)])
+def test_reused_free_candidates_equal_a_second_search(monkeypatch, coarse_k, slack):
+    """Coarse cells whose free candidates the restriction keeps reuse the free search; the
+    result equals scoring every cell's restricted candidates again, bit for bit. The mask
+    keeps everything for the left half of the query grid (reused) and, for the right half,
+    half of the first reference's cells and none of the second's (searched again)."""
+    import nuke_colorize.correspond.coarse_to_fine as c2f
+    qgrid, kgrids = (10, 12), [(8, 10), (7, 9)]
+    n = qgrid[0] * qgrid[1]
+    q = _feats(n, seed=11)
+    blocks, m = _blocks(kgrids)
+    keys = _feats(m, seed=12)
+    values = torch.randn(m, 2, generator=torch.Generator().manual_seed(13)) * 30
+    rng = np.random.default_rng(5)
+    allowed = torch.from_numpy(rng.random((n, m)) < 0.5)
+    allowed[:, blocks[1][0]:] = False
+    xs = torch.arange(n) % qgrid[1]
+    allowed[xs < qgrid[1] // 2] = True
+    calls = []
+    real = c2f._restricted_scores
+
+    def counted(q_, qkids, keys_, kids, a_c, m_c, top_c, fs, fc):
+        calls.append(int((~m_c.gather(1, top_c).all(dim=1)).sum()))
+        return real(q_, qkids, keys_, kids, a_c, m_c, top_c, fs, fc)
+
+    def always_again(q_, qkids, keys_, kids, a_c, m_c, top_c, fs, fc):
+        idx = a_c.masked_fill(~m_c, -2.0).topk(top_c.shape[1], dim=1).indices
+        return c2f._scores(q_, qkids, keys_, kids, idx)
+
+    kw = dict(temperature=0.03, topk=6, coarse_k=coarse_k, allowed=lambda sl: allowed[sl],
+              slack=slack, tile_cells=7)
+    monkeypatch.setattr(c2f, "_restricted_scores", counted)
+    got = c2f.softmax_warp_c2f(q, qgrid, keys, blocks, values, **kw)
+    monkeypatch.setattr(c2f, "_restricted_scores", always_again)
+    want = c2f.softmax_warp_c2f(q, qgrid, keys, blocks, values, **kw)
+    coarse_cells = -(-qgrid[0] // 2) * -(-qgrid[1] // 2)
+    assert 0 < sum(calls) <= coarse_cells // 2      # the right half at most is searched again
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)

@@ -103,6 +103,32 @@ def _scores(q: torch.Tensor, qkids: torch.Tensor, keys: torch.Tensor, kids: torc
     return scores, cand
 
 
+def _restricted_scores(q: torch.Tensor, qkids: torch.Tensor, keys: torch.Tensor, kids: torch.Tensor,
+                       a_c: torch.Tensor, m_c: torch.Tensor, top_c: torch.Tensor,
+                       free_scores: torch.Tensor, free_cand: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The restricted search's fine scores and candidates, (tf, 4K) each, as
+    :func:`_scores` of the restricted coarse top-k.
+
+    A coarse query cell whose free candidates ``top_c`` (tc, K) are all allowed by the
+    coarse mask ``m_c`` (tc, Mc) has the same restricted candidates (the allowed scores are
+    unchanged and every one left out was below them), so its fine queries reuse the free
+    search's ``free_scores`` / ``free_cand`` and only the other cells are scored again.
+    ``a_c`` (tc, Mc): the coarse scores.
+    """
+    redo = ~m_c.gather(1, top_c).all(dim=1)                               # (tc,)
+    if not bool(redo.any()):
+        return free_scores, free_cand
+    idx = a_c[redo].masked_fill(~m_c[redo], -2.0).topk(top_c.shape[1], dim=1).indices
+    sub_kids = qkids[redo]
+    a_s, cand_s = _scores(q, sub_kids, keys, kids, idx)
+    rows = sub_kids[sub_kids >= 0]
+    scores, cand = free_scores.clone(), free_cand.clone()
+    scores[rows] = a_s[rows]
+    cand[rows] = cand_s[rows]
+    return scores, cand
+
+
 def _lookup(fine_ok: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
     """(tf, M) bool mask, (tf, K) candidate rows (-1 = none) -> (tf, K) bool (False for none)."""
     return fine_ok.gather(1, cand.clamp_min(0)) & (cand >= 0)
@@ -178,7 +204,8 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         a_c = qc[sl_c] @ kt                                      # (tc, Mc)
         q = query[sl_f]
         qkids = torch.where(qkids_all[sl_c] >= 0, qkids_all[sl_c] - sl_f.start, -1)
-        a, cand = _scores(q, qkids, keys, kids, a_c.topk(k, dim=1).indices)
+        top_c = a_c.topk(k, dim=1).indices
+        a, cand = _scores(q, qkids, keys, kids, top_c)
         if allowed is not None:
             # the restricted search; rows with no allowed candidate keep the free one
             rows = (sl_f.stop - sl_f.start) // w
@@ -188,7 +215,7 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
             else:
                 fine_ok = allowed(sl_f)
                 m_c, lookup = _coarse_mask(fine_ok, rows, w, blocks), (lambda c, f=fine_ok: _lookup(f, c))
-            a_r, cand_r = _scores(q, qkids, keys, kids, a_c.masked_fill(~m_c, -2.0).topk(k, dim=1).indices)
+            a_r, cand_r = _restricted_scores(q, qkids, keys, kids, a_c, m_c, top_c, a, cand)
             mask = lookup(cand_r)
             empty = ~mask.any(dim=1)
             if slack is not None:
