@@ -13,7 +13,8 @@ result equals the exhaustive warp exactly.
 Restriction masks (``allowed``, Akimoto et al. eq. 6-7) act at both levels: a coarse pair
 is allowed when any of its fine pairs is, and the restricted search runs beside an
 unrestricted one, so a row whose candidates are all excluded falls back to the unrestricted
-match (flagged), as in the exhaustive warp.
+match (flagged), as in the exhaustive warp. Coarse cells whose free candidates are all
+allowed reuse the free search's scores (:func:`_restricted_scores`).
 
 Grids are row-major: fine cell (y, x) of a (h, w) grid is row ``y * w + x``; several key
 grids (references) are stacked along M as ``blocks`` = [(start, end, (h, w)), ...].
