@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from nuke_colorize.backends.base import Result  # noqa: E402
 from nuke_colorize.color import chroma_of  # noqa: E402
-from nuke_colorize.engine import BLEND_EPS, Engine, blend_results, blend_weight  # noqa: E402
+from nuke_colorize.engine import Engine, blend_results, blend_weight, pixel_blend_weights  # noqa: E402
 from nuke_colorize.evaluate import grey_plate, list_frames, load_ground_truth, u8_to_linear  # noqa: E402
 from nuke_colorize.pipeline import Colorizer, ReferenceInput  # noqa: E402
 
@@ -69,6 +69,8 @@ def collect(clip_dir: str, step: int, grid: int, limit: int) -> Dict[str, np.nda
     T = len(gt)
     refs = [ReferenceInput(rgb=u8_to_linear(gt[i]), frame=i, path=paths[i]) for i in (0, T - 1)]
     col = Colorizer(lambda f: grey_plate(gt[f]), (w, h), refs)
+    if (col.work_w, col.work_h) != (w, h):
+        raise SystemExit("run at the working size (plates up to the backend's limit)")
     segs = col.segments(list(range(T)))
     power = col.backend.blend_distance_power
     engine = Engine(col.backend, col.references, col.target, None)
@@ -84,12 +86,10 @@ def collect(clip_dir: str, step: int, grid: int, limit: int) -> Dict[str, np.nda
         if len(pending[f]) < 2:
             continue
         parts = sorted(pending.pop(f), key=lambda p: p[0].direction, reverse=True)
-        if col.work_w != w or col.work_h != h:
-            raise SystemExit("run at the working size (plates up to the backend's limit)")
         ab = [np.asarray(r.ab, np.float32) for _, r in parts]
         conf = [np.asarray(r.confidence, np.float32) for _, r in parts]
         dist = tuple(blend_weight(s, f, power) for s, _ in parts)
-        wts = [np.float32(d) * (c + np.float32(BLEND_EPS)) for d, c in zip(dist, conf)]
+        wts = pixel_blend_weights(parts, f, power)
         rule = blend_results(parts, f, power).ab
         out["x"].append(pixel_features(ab, conf, grey_plate(gt[f]), dist)[sub].reshape(-1, len(FEATURES)))
         out["alpha"].append((wts[0] / (wts[0] + wts[1]))[sub].ravel())

@@ -132,18 +132,25 @@ def blend_weight(seg: Segment, frame: int, power: float = 1.0) -> float:
 BLEND_EPS = 1e-3
 
 
+def pixel_blend_weights(parts: Sequence[Tuple[Segment, Result]], frame: int,
+                        power: float = 1.0) -> List[np.ndarray]:
+    """Unnormalised per-pixel weight of each chain's result for ``frame``, (H, W) float32
+    each: ``blend_weight(seg_i, frame, power) * (confidence_i + 1e-3)``."""
+    return [np.float32(blend_weight(s, frame, power)) * (np.asarray(r.confidence, np.float32) + np.float32(BLEND_EPS))
+            for s, r in parts]
+
+
 def blend_results(parts: Sequence[Tuple[Segment, Result]], frame: int, power: float = 1.0) -> Result:
     """Blend the results two (or more) chains gave for ``frame``.
 
-    Per pixel, chain *i* weighs ``blend_weight(seg_i, frame, power) * (confidence_i + 1e-3)``;
-    ab (H, W, 2) and confidence (H, W) in [0, 1] are the weighted means. The state keeps
-    only the luminance ``L`` (the temporal stage reads it); chains continue from their own
-    unblended states. One part is returned unchanged.
+    Per pixel, chain *i* weighs as :func:`pixel_blend_weights` says; ab (H, W, 2) and
+    confidence (H, W) in [0, 1] are the weighted means. The state keeps only the luminance
+    ``L`` (the temporal stage reads it); chains continue from their own unblended states.
+    One part is returned unchanged.
     """
     if len(parts) == 1:
         return parts[0][1]
-    ws = [np.float32(blend_weight(s, frame, power)) * (np.asarray(r.confidence, np.float32) + np.float32(BLEND_EPS))
-          for s, r in parts]
+    ws = pixel_blend_weights(parts, frame, power)
     total = sum(ws)
     ab = sum(w[..., None] * np.asarray(r.ab, np.float32) for w, (_, r) in zip(ws, parts)) / total[..., None]
     conf = sum(w * np.asarray(r.confidence, np.float32) for w, (_, r) in zip(ws, parts)) / total
