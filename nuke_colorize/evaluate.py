@@ -238,7 +238,8 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
                   device: str = "cpu", limit_frames: Optional[int] = None,
                   on_frame: Optional[Callable[[int, int], None]] = None,
                   temporal_smoothing: float = 0.0,
-                  stills: Optional[Any] = None) -> Dict[str, Any]:
+                  stills: Optional[Any] = None,
+                  degrade: Optional[Any] = None) -> Dict[str, Any]:
     """Colourise the grey version of a true-colour clip and score it against the truth.
 
     Args:
@@ -250,6 +251,9 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
             there (atomically).
         matte_dir: optional folder of instance mattes named like the frames.
         limit_frames: evaluate only the first N frames.
+        degrade: optional :class:`nuke_colorize.degradation.Degradation` applied to the
+            true-colour frames (in linear light, then encoded to 8-bit sRGB again) before
+            anything else: the truth, the grey plate and the reference frames all carry it.
         on_frame: called as ``on_frame(done, total)`` after each colourised frame.
         temporal_smoothing: strength of the pipeline's temporal smoothing stage (0 = off).
         stills: automatic mode (``refs`` is then ignored): colour stills (sRGB JPEG/PNG
@@ -269,6 +273,8 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     if limit_frames:
         paths = paths[:int(limit_frames)]
     gt = load_ground_truth(paths, size)
+    if degrade:
+        gt = [linear_to_u8(degrade.apply(u8_to_linear(g), t)) for t, g in enumerate(gt)]
     T = len(gt)
     H, W = gt[0].shape[:2]
     if min(H, W) < metrics.SSIM_WINDOW:
@@ -369,6 +375,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         "backend": backend,
         "settings": dict(settings or {}),
         "temporal_smoothing": float(temporal_smoothing),
+        "degrade": degrade.describe() if degrade else None,
         "keyframes_in_mean": True,
         "psnr": _mean(psnrs),
         "ssim": _mean(ssims),

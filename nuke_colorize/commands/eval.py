@@ -61,6 +61,10 @@ def register(subparsers) -> None:
     p.add_argument("--limit-frames", type=int, metavar="N", help="only the first N frames of each clip")
     p.add_argument("--temporal-smoothing", type=float, default=0.0, metavar="STRENGTH",
                    help="temporal smoothing stage of the pipeline (0 = off, the default)")
+    p.add_argument("--degrade", metavar="flicker=A,grain=S[,seed=N]",
+                   help="score on degraded footage, as archival scans are: per-frame exposure "
+                        "flicker (exposure x exp(-U(0, A))) and luminance grain of relative std S, applied to the "
+                        "true-colour frames before the plate and references are taken")
     p.add_argument("--auto-library-root", metavar="DIR",
                    help="automatic mode, leave-one-out: references are retrieved (per scene) from the "
                         "frames of every clip under DIR except the clip being evaluated; --refs is ignored")
@@ -148,6 +152,8 @@ def run(args) -> int:
     smoothing = check_strength(args.temporal_smoothing)
     if args.out:
         _check_out(args.out, clips)
+    from ..degradation import parse_degradation
+    degrade = parse_degradation(args.degrade)
     auto = _auto_library(args) if args.auto_library_root else None
     results = []
     for n, clip in enumerate(clips, 1):
@@ -165,7 +171,7 @@ def run(args) -> int:
         r = evaluate_clip(clip, refs=args.refs, size=size, backend=backend, settings=settings,
                           out_dir=out_dir, matte_dir=matte_dir, device=args.device,
                           limit_frames=args.limit_frames, on_frame=on_frame, temporal_smoothing=smoothing,
-                          stills=auto(clip) if auto else None)
+                          stills=auto(clip) if auto else None, degrade=degrade)
         results.append(r)
         print(("\r" if interactive else "")
               + f"[{n}/{len(clips)}] {name}: {r['frames']} frames  PSNR {r['psnr']:.2f} dB "
@@ -175,7 +181,8 @@ def run(args) -> int:
               file=sys.stderr, flush=True)
     summary = summarise(results)
     summary.update(refs=args.refs, size=args.size, backend=backend, settings=settings,
-                   keyframes_in_mean=True, temporal_smoothing=smoothing)
+                   keyframes_in_mean=True, temporal_smoothing=smoothing,
+                   degrade=degrade.describe() if degrade else None)
     if auto:
         summary.update(refs="auto", auto_library_root=os.path.abspath(args.auto_library_root),
                        auto_references=args.auto_references)
@@ -192,6 +199,7 @@ def run(args) -> int:
                 f"{args.auto_library_root})" if auto else args.refs)
         print(f"refs {refs}; size {args.size or 'native'}; backend {backend}; "
               f"temporal smoothing {smoothing:g}; "
+              + (f"degraded ({degrade.describe()}); " if degrade else "") +
               "means include the reference frames; flicker in CIE a*b* units "
               "(GT = the footage's own); CDC over frame gaps 1,2,4")
     return 0
