@@ -4,8 +4,9 @@ Black-and-white scans that studios colourise are rarely clean: exposure flickers
 to frame (uneven development, shutter, lamp) and film grain modulates the luminance of every
 pixel. ``nuke-colorize eval --degrade flicker=A,grain=S`` degrades the true-colour clip
 *before* its grey plate and its reference frames are taken, so the truth, the plate and the
-painted keyframe all show the same degradation (as a painter paints the scan), and the score
-says how much colour the degradation costs.
+painted keyframe all show the same degradation (as a painter paints the scan). The truth
+changes with the degradation, so scores compare between runs at one degradation (or as
+margins over the grey plate's own score).
 
 Both degradations multiply a frame's linear RGB by one factor per pixel, the same for R, G
 and B: luminance changes, chromaticity does not.
@@ -67,8 +68,8 @@ _LIMITS = {"flicker": 1.0, "grain": 0.3}
 def parse_degradation(spec: Optional[str]) -> Optional[Degradation]:
     """``"flicker=0.2,grain=0.05[,seed=3]"`` -> :class:`Degradation`; None or "" -> None.
 
-    Raises InputError on unknown keys, non-numbers or values out of range
-    (flicker 0-1, grain 0-0.3).
+    Raises InputError on unknown keys, repeated keys, non-numbers or values out of range
+    (flicker 0-1, grain 0-0.3, seed >= 0).
     """
     if not spec:
         return None
@@ -85,6 +86,8 @@ def parse_degradation(spec: Optional[str]) -> Optional[Degradation]:
             values[key] = int(value) if key == "seed" else float(value)
         except ValueError:
             raise InputError(f"--degrade: {key}={value.strip()!r} is not a number") from None
+        if key == "seed" and values[key] < 0:
+            raise InputError(f"--degrade: seed={values[key]} is negative")
         if key in _LIMITS and not 0.0 <= values[key] <= _LIMITS[key]:
             raise InputError(f"--degrade: {key}={values[key]:g} is outside 0-{_LIMITS[key]:g}")
     return Degradation(**values)

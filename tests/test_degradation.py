@@ -26,7 +26,8 @@ def test_parse_degradation():
     assert parse_degradation("grain=0.05, flicker=0.1,seed=3") == Degradation(0.1, 0.05, 3)
     for bad, words in (("flicker", "cannot read"), ("blur=2", "cannot read"), ("grain=x", "not a number"),
                        ("flicker=-0.1", "outside 0-1"), ("grain=0.5", "outside 0-0.3"),
-                       ("flicker=0.1,flicker=0.2", "given twice"), ("seed=1.5", "not a number")):
+                       ("flicker=0.1,flicker=0.2", "given twice"), ("seed=1.5", "not a number"),
+                       ("seed=-2", "negative"), ("flicker=nan", "outside")):
         with pytest.raises(InputError, match=words):
             parse_degradation(bad)
     assert not Degradation() and not parse_degradation("seed=4")
