@@ -12,7 +12,7 @@ from nuke_colorize.color import chroma_of, luminance
 from nuke_colorize.degradation import Degradation, parse_degradation
 from nuke_colorize.errors import InputError
 
-from test_eval import _fast_settings, _write_clip
+from test_eval import _fast_args, _fast_settings, _write_clip
 
 
 def _frame(seed=0, h=40, w=50):
@@ -78,8 +78,7 @@ def test_eval_scores_the_degraded_truth(tmp_path, capsys):
     # the keyframe is the degraded frame 0, its colour kept exactly: far above grey either way
     assert r["per_frame"][0]["psnr"] > r["psnr_grey"] + 10
     rc = main(["eval", "--clip", clip, "--refs", "0", "--limit-frames", "3", "--json",
-               "--degrade", "flicker=0.3,grain=0.05,seed=5"]
-              + [a for k, v in (fast or {}).items() for a in ("--set", f"{k}={v}")])
+               "--degrade", "flicker=0.3,grain=0.05,seed=5"] + _fast_args())
     assert rc == 0
     js = json.loads(capsys.readouterr().out)
     assert js["summary"]["degrade"] == "flicker=0.3,grain=0.05,seed=5"

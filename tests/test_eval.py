@@ -41,6 +41,11 @@ def _fast_settings():
     return {"feature_size": 128} if "feature_size" in backend_class("exemplar").default_settings() else None
 
 
+def _fast_args():
+    """:func:`_fast_settings` as ``--set key=value`` command-line arguments."""
+    return [a for k, v in (_fast_settings() or {}).items() for a in ("--set", f"{k}={v}")]
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     return _write_clip(str(tmp_path_factory.mktemp("clips") / "square"))
@@ -119,7 +124,7 @@ def test_flicker_of_evaluation_matches_metric_function(clip):
 
 def test_cli_eval_table_json_and_errors(clip, tmp_path, capsys):
     root = os.path.dirname(clip)
-    fast = [a for k, v in (_fast_settings() or {}).items() for a in ("--set", f"{k}={v}")]
+    fast = _fast_args()
     rc = main(["eval", "--clips-root", root, "--refs", "0,last", "--size", "64x48",
                "--limit-frames", "5", "--json", "--out", str(tmp_path / "o")] + fast)
     assert rc == 0
@@ -169,7 +174,7 @@ def test_parse_settings_and_mattes(clip, tmp_path, capsys):
     assert [os.path.basename(p) for p in mp] == [f"{t:05d}.png" for t in range(4)]
     ids = evaluate._read_matte(mp[1], (48, 32))
     assert ids.shape == (32, 48) and ids.dtype == np.int32 and set(np.unique(ids)) == {0, 255}
-    fast = [a for k, v in (_fast_settings() or {}).items() for a in ("--set", f"{k}={v}")]
+    fast = _fast_args()
     assert main(["eval", "--clip", clip, "--limit-frames", "4", "--matte-root", str(mroot), "--json"] + fast) == 0
     r = json.loads(capsys.readouterr().out)["clips"][0]
     # inner/outer PSNR: the regions' squared errors add up to the whole frame's
