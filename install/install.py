@@ -12,7 +12,7 @@ What it does (every step is idempotent; ``--uninstall`` undoes exactly what was 
 2. The plug-in folder (``<nuke dir>/nuke_colorize`` unless ``--plugin-dir``): ``init.py``
    (paths and the render hook only: it runs on every farm task), ``menu.py`` (toolbar and
    menu), ``gizmos/Colorize.nk``, ``python/`` (the host side of the package: standard library
-   only, plus qtpy for the reference panel) and ``nuke_colorize.json`` (where the engine is,
+   only, plus qtpy and the ``packaging`` module it imports, for the reference panel) and ``nuke_colorize.json`` (where the engine is,
    and every file written, for the uninstall).
 3. Wiring: a marked block in ``<nuke dir>/init.py`` that adds the plug-in folder, or with
    ``--studio`` nothing is touched and the NUKE_PATH line to add to the studio environment is
@@ -84,8 +84,11 @@ def package_version():
     raise InstallError("cannot read the package version from %s" % init)
 
 
-def plugin_files(qtpy_dir=None):
-    """{relative path in the plug-in folder: bytes} for everything the plug-in ships."""
+def plugin_files(ui_dirs=()):
+    """{relative path in the plug-in folder: bytes} for everything the plug-in ships.
+
+    ui_dirs: folders of pure-Python packages the reference panel imports (qtpy and its
+    dependency ``packaging``), copied under ``python/``."""
     files = {}
     pkg = os.path.join(REPO, "nuke_colorize")
     for name in HOST_FILES:
@@ -99,13 +102,13 @@ def plugin_files(qtpy_dir=None):
                     full = os.path.join(folder, name)
                     rel = os.path.relpath(full, pkg)
                     files[os.path.join("python", "nuke_colorize", rel)] = read_bytes(full)
-    if qtpy_dir:
-        for folder, dirs, names in os.walk(qtpy_dir):
+    for top in ui_dirs:
+        for folder, dirs, names in os.walk(top):
             dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "tests"))
             for name in sorted(names):
-                if name.endswith(".py"):
+                if name.endswith(".py") or name == "py.typed":
                     full = os.path.join(folder, name)
-                    rel = os.path.relpath(full, os.path.dirname(qtpy_dir))
+                    rel = os.path.relpath(full, os.path.dirname(top))
                     files[os.path.join("python", rel)] = read_bytes(full)
     files[os.path.join("gizmos", "Colorize.nk")] = read_bytes(os.path.join(REPO, "gizmos", "Colorize.nk"))
     for name in ("init.py", "menu.py"):
@@ -115,10 +118,13 @@ def plugin_files(qtpy_dir=None):
 
 # ----------------------------------------------------------------------------- engine
 def probe_engine(python):
-    """(version, qtpy folder or None) of nuke-colorize in ``python``; raises InstallError."""
-    code = ("import json, nuke_colorize\n"
-            "try:\n    import qtpy, os\n    q = os.path.dirname(qtpy.__file__)\nexcept ImportError:\n    q = None\n"
-            "print(json.dumps({'version': nuke_colorize.__version__, 'qtpy': q}))")
+    """(version, [folders of qtpy and of ``packaging``, which qtpy imports] or []) of
+    nuke-colorize in ``python``; raises InstallError."""
+    code = ("import json, os, nuke_colorize\n"
+            "try:\n    import qtpy, packaging\n"
+            "    q = [os.path.dirname(m.__file__) for m in (qtpy, packaging)]\n"
+            "except ImportError:\n    q = []\n"
+            "print(json.dumps({'version': nuke_colorize.__version__, 'ui': q}))")
     import tempfile
     try:  # from a neutral folder, so a nuke_colorize in the current folder does not count
         out = subprocess.check_output([python, "-c", code], stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
@@ -127,7 +133,7 @@ def probe_engine(python):
         raise InstallError("%s cannot import nuke_colorize: %s %s"
                            % (python, err, detail.decode("utf-8", "replace").strip()[-300:]))
     info = json.loads(out.decode("utf-8").strip().splitlines()[-1])
-    return info["version"], info["qtpy"]
+    return info["version"], info["ui"]
 
 
 def venv_python(engine_dir):
@@ -137,24 +143,24 @@ def venv_python(engine_dir):
 
 
 def ensure_engine(args, plugin_dir, previous):
-    """(engine python, created by us, qtpy folder)."""
+    """(engine python, created by us, folders of the panel's packages)."""
     want = package_version()
     if args.engine_python:
         python = os.path.abspath(os.path.expanduser(args.engine_python))
-        version, qtpy_dir = probe_engine(python)
+        version, ui_dirs = probe_engine(python)
         if version != want:
             raise InstallError("%s has nuke-colorize %s, this repository is %s" % (python, version, want))
-        return python, False, qtpy_dir
+        return python, False, ui_dirs
     engine_dir = os.path.abspath(os.path.expanduser(args.engine_dir or os.path.join(plugin_dir, "engine")))
     python = venv_python(engine_dir)
     ours = engine_dir.startswith(plugin_dir + os.sep)
     created = ours or (bool(previous.get("engine_created")) and previous.get("engine_python") == python)
     if os.path.isfile(python):
         try:
-            version, qtpy_dir = probe_engine(python)
+            version, ui_dirs = probe_engine(python)
             if version == want:
                 log("reusing the engine in %s" % engine_dir)
-                return python, created, qtpy_dir
+                return python, created, ui_dirs
         except InstallError:
             pass
     if not os.path.isfile(python):
@@ -164,8 +170,8 @@ def ensure_engine(args, plugin_dir, previous):
     log("installing nuke-colorize into the engine (this downloads torch the first time)")
     # qtpy only to copy it into the plug-in (Nuke brings its own PySide); no PySide in the engine
     subprocess.check_call([python, "-m", "pip", "install", "--upgrade", REPO, "qtpy>=2.3"])
-    version, qtpy_dir = probe_engine(python)
-    return python, created, qtpy_dir
+    version, ui_dirs = probe_engine(python)
+    return python, created, ui_dirs
 
 
 # ----------------------------------------------------------------------------- init.py block
@@ -248,8 +254,8 @@ def install(args):
     nuke_dir = os.path.abspath(os.path.expanduser(args.nuke_dir))
     plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
     previous = read_config(plugin_dir)
-    python, created, qtpy_dir = ensure_engine(args, plugin_dir, previous)
-    files = plugin_files(qtpy_dir)
+    python, created, ui_dirs = ensure_engine(args, plugin_dir, previous)
+    files = plugin_files(ui_dirs)
     files["init.py"] = files["init.py"].replace(b"@PLUGIN_DIR@", plugin_dir.encode("utf-8"))
     changed = [rel for rel, data in sorted(files.items()) if write_if_changed(os.path.join(plugin_dir, rel), data)]
     stale = sorted(set(previous.get("files", [])) - set(files) - {CONFIG_NAME})

@@ -19,9 +19,22 @@ where a bare mock would not be:
   test pumps the "main thread" with ``nuke._process_main_thread()``), menus and toolbars,
   ``pluginAddPath`` (runs the folder's init.py like Nuke's start-up does).
 
+Where real Nuke is less convenient than a mock, the fake follows Nuke (13-16):
+* a node's knobChanged runs only while its control panel is open (``_user_set`` opens it,
+  as a panel edit needs it; ``_connect`` wires an input from the node graph); ``_idle`` runs
+  every node's ``updateUI`` script and ``addUpdateUI`` callbacks, as Nuke's idle update does;
+* a string knob's ``value()`` is TCL-evaluated (the fake knows ``[getenv NAME]``), ``getText()``
+  is the text as typed; a File_Knob's ``value()`` reads a ``####`` sequence back as ``%04d``;
+* ``Node.dependencies()`` follows expression links unless given ``nuke.INPUTS`` etc.;
+* ``nuke.execute`` in the GUI raises RuntimeError("Cancelled") when ``_state.cancel_execute``
+  (the user's Cancel on its progress bar);
+* ``scriptOpen`` runs onCreate scripts before the root is attached: ``nuke.root()`` raises
+  ValueError then.
+
 Test helpers start with an underscore: ``_reset``, ``_user_set`` (a knob edit in the panel:
-sets the value, then runs knobChanged), ``_press`` (click a button), ``_startup`` (Nuke's
-start-up sequence over a ~/.nuke folder), ``_process_main_thread``, ``_messages``.
+sets the value, then runs knobChanged), ``_connect``, ``_idle``, ``_press`` (click a button),
+``_startup`` (Nuke's start-up sequence over a ~/.nuke folder), ``_process_main_thread``,
+``_messages``.
 """
 from __future__ import absolute_import
 
@@ -76,6 +89,12 @@ _FLAG_NAMES = {"STARTLINE": STARTLINE, "ENDLINE": ENDLINE, "INVISIBLE": INVISIBL
                "DISABLED": DISABLED, "NO_ANIMATION": NO_ANIMATION, "READ_ONLY": READ_ONLY}
 
 
+# Node.dependencies() / dependent() filters (real values)
+EXPRESSIONS = 1
+INPUTS = 2
+HIDDEN_INPUTS = 4
+
+
 class CancelledError(RuntimeError):
     pass
 
@@ -95,6 +114,9 @@ class _State(object):
         self.messages = []
         self.progress = []
         self.cancel_tasks = False
+        self.cancel_execute = False  # the user presses Cancel on nuke.execute's progress bar
+        self.open_panels = set()  # ids of nodes whose control panel is open
+        self.loading = False  # scriptOpen in progress: nuke.root() is not attached yet
         self.formats = {}
         self.executing = False
 
@@ -276,13 +298,24 @@ class Knob(object):
         return "<%s %s>" % (self.Class(), self._name)
 
 
+def _tcl(text):
+    """TCL substitution as a string knob's value() does it; the fake knows ``[getenv NAME]``."""
+    return re.sub(r"\[getenv\s+(\w+)\]", lambda m: os.environ.get(m.group(1), ""), text)
+
+
 class String_Knob(Knob):
+    """value() is the *evaluated* text (TCL ``[...]`` substituted, as in Nuke); getText() and
+    toScript() the text as typed."""
     _default = ""
 
     def _check(self, value):
         if not isinstance(value, str):
             raise TypeError("%s: expected a string, got %s" % (self._name, type(value).__name__))
         return value
+
+    def value(self, *args):
+        v = Knob.value(self)
+        return _tcl(v) if isinstance(v, str) else v
 
     def getText(self, *args):
         return self._value
@@ -296,11 +329,21 @@ class String_Knob(Knob):
 
 class EvalString_Knob(String_Knob):
     def evaluate(self, *args):
-        """The value with TCL substitutions; the fake knows ``[getenv NAME]`` only."""
-        return re.sub(r"\[getenv\s+(\w+)\]", lambda m: os.environ.get(m.group(1), ""), self.value())
+        return self.value()
+
+
+def _hashes_to_printf(text):
+    """``####`` -> ``%04d`` (a File_Knob's value() is in this "technical notation")."""
+    return re.sub(r"#+", lambda m: "%%0%dd" % len(m.group(0)) if len(m.group(0)) > 1 else "%d", text)
 
 
 class File_Knob(EvalString_Knob):
+    """value(): evaluated, and a sequence's ``####`` normalised to ``%04d`` as Nuke does."""
+
+    def value(self, *args):
+        v = EvalString_Knob.value(self)
+        return _hashes_to_printf(v) if isinstance(v, str) else v
+
     def fromUserText(self, text):
         return self.setValue(text)
 
@@ -779,8 +822,19 @@ class Node(object):
             self._inputs[i] = node
         return True
 
-    def dependencies(self, what=None):
-        return [n for _, n in sorted(self._inputs.items()) if n is not None]
+    def dependencies(self, what=EXPRESSIONS | INPUTS | HIDDEN_INPUTS):
+        """Connected inputs (INPUTS), and with EXPRESSIONS (part of the default, as in Nuke)
+        the nodes this node's knob expressions name."""
+        out = [n for _, n in sorted(self._inputs.items()) if n is not None] if what & INPUTS else []
+        if what & EXPRESSIONS and self._group is not None:
+            names = set()
+            for k in self._knobs.values():
+                if k._expression:
+                    names.update(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\.[A-Za-z_]", k._expression))
+            for n in self._group._children:
+                if n.name() in names and n is not self and n not in out:
+                    out.append(n)
+        return out
 
     def dependent(self, what=None, forceEvaluate=True):
         group = self._group
@@ -805,10 +859,15 @@ class Node(object):
         return self._knobs["ypos"].value()
 
     def showControlPanel(self, forceFloat=False):
-        pass
+        if id(self) not in _state.open_panels:
+            _state.open_panels.add(id(self))
+            _knob_changed(self, self.knob("showPanel") or Knob("showPanel"))
 
     def hideControlPanel(self):
-        pass
+        _state.open_panels.discard(id(self))
+
+    def shown(self):
+        return id(self) in _state.open_panels
 
     def error(self):
         return False
@@ -1185,6 +1244,8 @@ class Root(Group):
 
 # ----------------------------------------------------------------------------- module API
 def root():
+    if _state.loading:  # onCreate while a script loads: the root is made last (as seen in Nuke)
+        raise ValueError("A PythonObject is not attached to a node")
     return _state.root
 
 
@@ -1459,10 +1520,7 @@ def _run_node_python(node, knob_name):
                     "%s.%s" % (node.fullName(), knob_name))
 
 
-def _user_set(knob, value):
-    """What a panel edit does: set the value, then run the node's knobChanged (and globals)."""
-    knob.setValue(value)
-    node = knob.node()
+def _knob_changed(node, knob):
     kc = node.knob("knobChanged")
     if kc is not None and kc.value():
         _run_python(kc.value(), node, knob, "%s.knobChanged" % node.fullName())
@@ -1472,6 +1530,32 @@ def _user_set(knob, value):
             call(*args, **kwargs)
         finally:
             _state.this.pop()
+
+
+def _user_set(knob, value):
+    """What a panel edit does: the panel is open (an edit there needs it), the value is set,
+    then the node's knobChanged (and global knobChanged callbacks) run."""
+    node = knob.node()
+    node.showControlPanel()
+    knob.setValue(value)
+    _knob_changed(node, knob)
+
+
+def _connect(node, i, up):
+    """The user wires input ``i`` of ``node`` in the node graph. As in Nuke 13-17.0, the
+    node's knobChanged sees "inputChange" only while its control panel is open; otherwise
+    only the idle updateUI pass (:func:`_idle`) notices."""
+    node.setInput(i, up)
+    if node.shown():
+        _knob_changed(node, node.knob("inputChange") or Knob("inputChange"))
+
+
+def _idle():
+    """Nuke's idle UI update: every node's ``updateUI`` script and addUpdateUI callbacks run
+    (panels open or not)."""
+    for n in allNodes(group=root(), recurseGroups=True):
+        _run_node_python(n, "updateUI")
+        _run_callbacks("updateUIs", n)
 
 
 def _press(knob):
@@ -1554,6 +1638,10 @@ def addKnobChanged(call, args=(), kwargs={}, nodeClass="*", node=None):
     _add("knobChangeds", call, args, kwargs, nodeClass)
 
 
+def addUpdateUI(call, args=(), kwargs={}, nodeClass="*"):
+    _add("updateUIs", call, args, kwargs, nodeClass)
+
+
 # --------------------------------------------------------------------------- execute
 def execute(nameOrNode, start=None, end=None, incr=1, views=None, continueOnError=False):
     """Render a Write node over [start, end]; runs the render callbacks like Nuke does."""
@@ -1574,6 +1662,8 @@ def execute(nameOrNode, start=None, end=None, incr=1, views=None, continueOnErro
     frames = list(range(int(start), int(end) + (1 if incr > 0 else -1), incr))
     if _state.executing:
         raise RuntimeError("I'm already executing something else")
+    if env["gui"] and _state.cancel_execute:
+        raise RuntimeError("Cancelled")
     _state.executing = True
     try:
         _execute_frames(node, frames, continueOnError)
@@ -1973,9 +2063,13 @@ def scriptOpen(filename):
         else:
             body_nodes.append(d)
     made = _build(body_nodes, r, {}, None, text)
+    _state.loading = True
+    try:
+        for d in nkfile.iter_nodes(body_nodes):
+            _run_node_python(made[id(d)], "onCreate")
+    finally:
+        _state.loading = False
     r["name"].setValue(filename)
-    for d in nkfile.iter_nodes(body_nodes):
-        _run_node_python(made[id(d)], "onCreate")
     _run_callbacks("onScriptLoads", r)
 
 

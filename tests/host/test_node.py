@@ -36,28 +36,28 @@ def shot(fake_nuke, tmp_path):
 def test_node_points_its_read_at_a_version_of_the_shot(shot, fake_nuke, tmp_path):
     node, read, ref, still = shot
     colour_read = node.node("ColourRead")
-    first = colour_read["file"].value()
+    first = colour_read["file"].getText()
     root = str(tmp_path / "colorize_cache" / "Colorize1")
     assert first.startswith(os.path.join(root, "v_")) and first.endswith("colour.####.exr")
     assert (colour_read["first"].value(), colour_read["last"].value()) == (1, 5)
     assert node["status"].value() == "cached 0/5 frames; press Analyze"
     # another reference -> another version (never the old frames)
     fake_nuke._user_set(node["references"], "2 %s\nstill %s" % (ref, still))
-    second = colour_read["file"].value()
+    second = colour_read["file"].getText()
     assert second != first
     # repainting the reference file in place also makes a new version
     fake_nuke._user_set(node["references"], "1 %s\nstill %s" % (ref, still))
-    assert colour_read["file"].value() == first
+    assert colour_read["file"].getText() == first
     os.utime(ref, (time.time() + 10, time.time() + 10))
     fake_nuke._user_set(node["references"], "1 %s\nstill %s" % (ref, still))
-    assert colour_read["file"].value() not in (first, second)
+    assert colour_read["file"].getText() not in (first, second)
 
 
 def test_problems_show_in_the_status_line(shot, fake_nuke):
     node, read, ref, still = shot
     fake_nuke._user_set(node["references"], "10O1 %s" % ref)
     assert node["status"].value().startswith("not ready: references line 1: '10O1'")
-    assert node.node("ColourRead")["file"].value() == ""
+    assert node.node("ColourRead")["file"].getText() == ""
     fake_nuke._user_set(node["references"], "1 /no/such/ref.png")
     assert "file not found: /no/such/ref.png" in node["status"].value()
     fake_nuke._user_set(node["references"], "1 %s" % ref)
@@ -74,11 +74,11 @@ def test_analyze_blocking_writes_the_shot_file_and_fills_the_cache(shot, fake_nu
         data = json.load(fh)
     assert set(data) == {"plate", "frames", "colorspace", "references", "backend", "output", "cache", "settings",
                          "confidence_layer"}
-    assert data["plate"] == read["file"].value() and data["frames"] == [1, 5]
+    assert data["plate"] == read["file"].getText() and data["frames"] == [1, 5]
     assert data["references"] == [{"frame": 1, "image": ref}, {"image": still}]
     assert data["backend"] == "exemplar" and data["colorspace"] == "auto"
     assert data["settings"] == {"max_working_size": 256}
-    assert data["output"] == node.node("ColourRead")["file"].value()
+    assert data["output"] == node.node("ColourRead")["file"].getText()
     assert node["shot_file"].value() == prep.shot_path
     assert all(os.path.isfile(frame_path(data["output"], f)) for f in range(1, 6))
     assert node["status"].value() == "cached 5/5 frames: ready"
@@ -95,7 +95,7 @@ def test_temporal_smoothing_knob_goes_into_the_shot_and_makes_a_version(shot, fa
     fake_nuke._user_set(node["temporal_smoothing"], 1.5)
     on = nc.prepare(node)
     assert on.shot["temporal_smoothing"] == 1.5
-    assert on.output != off.output and node.node("ColourRead")["file"].value() == on.output
+    assert on.output != off.output and node.node("ColourRead")["file"].getText() == on.output
     fake_nuke._user_set(node["temporal_smoothing"], 0.0)
     assert nc.prepare(node).output == off.output         # back to the unsmoothed version
 
@@ -209,7 +209,7 @@ def test_render_fails_or_computes_missing_frames(shot, fake_nuke, engine_client,
         fake_nuke.execute(write, f, f)
         px = oiio.ImageBuf(frame_path(out, f)).get_pixels(oiio.FLOAT)
         assert px[0, 0, 0] == pytest.approx(f / 10000.0, abs=1e-7)
-    cached = node.node("ColourRead")["file"].value()
+    cached = node.node("ColourRead")["file"].getText()
     assert [f for f in range(1, 6) if os.path.isfile(frame_path(cached, f))] == [2, 4, 5]
     assert nc.refresh(node) is not None
     assert node["status"].value() == "cached 3/5 frames (2, 4-5); press Analyze"
@@ -222,7 +222,7 @@ def test_clear_cache_removes_results_and_shows_stale_state(shot, fake_nuke, engi
     assert node["status"].value().startswith("cached 0/5 frames; 5 stale")
     nc.clear_cache(node)
     assert node["status"].value() == "cached 0/5 frames; press Analyze"
-    root = os.path.dirname(os.path.dirname(node.node("ColourRead")["file"].value()))
+    root = os.path.dirname(os.path.dirname(node.node("ColourRead")["file"].getText()))
     assert [n for n in os.listdir(root) if n.startswith("v_")] == []
 
 

@@ -3,11 +3,14 @@
 The node reads its result through an internal Read (``ColourRead``) pointed at the output of
 the current *version* of its shot (see :mod:`nuke_colorize.host.shotspec`): every knob change
 re-points it, so the viewer shows either colour computed for exactly these inputs or an error
-("not analysed"), never colour left over from other references or settings.
+("not analysed"), never colour left over from other references or settings. Nuke 13-17.0 call
+a node's knobChanged only while its control panel is open, so the gizmo's updateUI (run at
+idle, panel open or not) also re-points the Read when the node's knobs or its inputs' trees
+have changed since it last looked (:func:`update_ui`); renders re-point it before each frame.
 
 Public functions (called from the gizmo's knobs, the menu and the render hook):
-``create``, ``on_create``, ``knob_changed``, ``analyze``, ``clear_cache``, ``update_status``,
-``prepare``, ``refresh``, ``is_colorize``, ``all_shots``, ``set_references``.
+``create``, ``on_create``, ``knob_changed``, ``update_ui``, ``analyze``, ``clear_cache``,
+``update_status``, ``prepare``, ``refresh``, ``is_colorize``, ``all_shots``, ``set_references``.
 """
 from __future__ import annotations
 
@@ -73,8 +76,11 @@ class Prepared(object):
 def cache_root(node):
     value = node["cache_dir"].value().strip()
     if value:
-        return os.path.abspath(os.path.expanduser(value))
-    script = nuke.root()["name"].value()
+        return os.path.abspath(sources.absolute(value))
+    try:
+        script = nuke.root()["name"].value()
+    except ValueError:  # onCreate while the script loads: the root does not exist yet
+        raise NodeError("the script has not finished loading")
     if not script:
         raise NodeError("save the script first, or set the node's cache folder")
     return os.path.join(os.path.dirname(os.path.abspath(script)), "colorize_cache")
@@ -92,9 +98,13 @@ def frame_range(node):
     return first, last
 
 
-def reference_rows(node):
+def reference_rows(node, as_typed=False):
+    """The references table's rows: paths with TCL (``[getenv SHOW]``) evaluated, as the engine
+    needs them; with ``as_typed``, the text as the user typed it (for editing the table)."""
+    knob = node["references"]
+    text = knob.getText() if as_typed and hasattr(knob, "getText") else knob.value()
     try:
-        return refmod.parse_table(node["references"].value())
+        return refmod.parse_table(text)
     except refmod.RefTableError as err:
         raise NodeError(str(err))
 
@@ -160,7 +170,7 @@ def library_index(node):
     value = str(_knob_value(node, "library", "") or "").strip()
     if not value:
         return None
-    path = os.path.abspath(os.path.expanduser(value))
+    path = os.path.abspath(sources.absolute(value))
     if not os.path.isfile(path):
         raise NodeError("library index not found: %s (make one with: nuke-colorize library index DIR -o %s)"
                         % (path, path))
@@ -215,11 +225,26 @@ def set_read(node, prep):
     shot_file = node.knob("shot_file")  # absent in nodes made by older versions of the gizmo
     if shot_file is not None and shot_file.value() != prep.shot_path:
         shot_file.setValue(prep.shot_path)
-    if read["file"].value() != prep.output:
+    # a File_Knob's value() reads back "%04d" for "####": compare in one notation, so an
+    # unchanged version does not touch the Read (no re-validation, no dirty script)
+    if fr.to_hashes(read["file"].value()) != fr.to_hashes(prep.output):
         read["file"].setValue(prep.output)
     for k, v in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
         if read[k].value() != v:
             read[k].setValue(v)
+    _match_format(read, node.input(sources.PLATE))
+
+
+def _match_format(read, plate):
+    """Give the Read the plate's format (the result has the plate's size and pixel aspect):
+    setting a Read's file from Python does not re-read the format from the file."""
+    if plate is None:
+        return
+    want = plate.format()
+    have = read["format"].value()
+    if have is None or (have.width(), have.height(), have.pixelAspect()) != \
+            (want.width(), want.height(), want.pixelAspect()):
+        read["format"].setValue(want)
 
 
 def clear_read(node):
@@ -272,9 +297,52 @@ def update_status(node):
 
 # ----------------------------------------------------------------------------- callbacks
 def on_create(node):
-    """The gizmo's onCreate (also runs when a script loads): re-point the Read, quietly."""
-    if is_colorize(node):
-        refresh(node)
+    """The gizmo's onCreate (also runs when a script loads): re-point the Read, quietly.
+
+    While a script loads the root node does not exist yet: the Read keeps its saved file until
+    the first idle update (:func:`update_ui`) or a render's per-frame check re-points it."""
+    if not is_colorize(node):
+        return
+    _WATCHED.pop(node.fullName(), None)   # a (re)loaded node: the next idle update looks afresh
+    try:
+        nuke.root()["name"]
+    except ValueError:
+        return
+    refresh(node)
+
+
+_WATCHED = {}   # node's full name -> what update_ui last saw
+
+
+def watch_signature(node):
+    """What the node's version depends on that can change while its panel is closed: its own
+    shot knobs and the node trees on its inputs (knob values, connections; not file contents,
+    which a refresh checks)."""
+    parts = []
+    for name in sorted(_SHOT_KNOBS):
+        knob = node.knob(name)
+        if knob is not None:
+            parts.append("%s=%s" % (name, knob.toScript()))
+    for i in (sources.PLATE, sources.REFERENCE, sources.MATTE):
+        up = node.input(i)
+        parts.append("in%d=%s" % (i, "-" if up is None else sources.tree_signature(up, (0, 0), files=False)))
+    return "\n".join(parts)
+
+
+def update_ui(node):
+    """The gizmo's updateUI (Nuke's idle update, panel open or closed): refresh when the
+    node's knobs or upstream trees changed since the last look. Never raises."""
+    if not is_colorize(node):
+        return
+    try:
+        key = node.fullName()
+        sig = watch_signature(node)
+    except (ValueError, RuntimeError, NameError):   # mid-load or mid-delete
+        return
+    if _WATCHED.get(key) == sig:
+        return
+    _WATCHED[key] = sig
+    refresh(node)
 
 
 def knob_changed(node, knob):
@@ -384,7 +452,8 @@ def clear_cache(node, client=None):
 
 # ----------------------------------------------------------------------------- references
 def set_references(node, rows):
-    """Replace the references table (list of RefRow) and refresh, as a panel edit would."""
+    """Replace the references table (list of RefRow, paths as typed: see
+    ``reference_rows(as_typed=True)``) and refresh, as a panel edit would."""
     node["references"].setValue(refmod.format_table(rows))
     refresh(node)
 

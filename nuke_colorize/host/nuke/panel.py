@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from .. import frames as fr
 from .. import status as statusmod
-from ..references import RefTableError, parse_table
 from . import jobs
 from . import node as node_mod
 from . import sources
@@ -22,11 +21,14 @@ class NukeShotSource(object):
         out = []
         for n in node_mod.all_shots():
             prep = node_mod.refresh(n)
-            try:
-                rows = parse_table(n["references"].value())
-            except RefTableError:
-                rows = []
-            refs = [RefInfo(r, self._thumbnail(n, r)) for r in rows]
+            try:   # rows as typed (the panel edits and writes them back); thumbnails evaluated
+                rows = node_mod.reference_rows(n, as_typed=True)
+                shown = node_mod.reference_rows(n)
+            except node_mod.NodeError:
+                rows = shown = []
+            if len(shown) != len(rows):
+                shown = rows
+            refs = [RefInfo(r, self._thumbnail(n, e)) for r, e in zip(rows, shown)]
             if prep is None:
                 out.append(ShotInfo(n.fullName(), node_mod.shot_name(n), None, refs, [],
                                     error=n["status"].value()))

@@ -50,7 +50,7 @@ def upstream_colorize(node):
             parent = sources._parent_group(n)
             if parent is not None:
                 todo.append(parent.input(n["number"].value()))
-        todo.extend(n.dependencies())
+        todo.extend(n.dependencies(nuke.INPUTS | nuke.HIDDEN_INPUTS))  # not expression links
     return found
 
 

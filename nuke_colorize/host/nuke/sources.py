@@ -66,7 +66,8 @@ def plain_read(node):
 
 
 def read_file(read):
-    """A Read's file pattern with TCL expressions (``[getenv SHOT]``...) evaluated."""
+    """A Read's file pattern, absolute (see :func:`absolute`), TCL expressions (``[getenv
+    SHOT]``...) evaluated, frame token as ``####``."""
     text = read["file"].value()
     if "[" in text:
         try:
@@ -75,7 +76,18 @@ def read_file(read):
             evaluated = None
         if evaluated:
             text = evaluated
-    return fr.to_hashes(text)
+    return fr.to_hashes(absolute(text)) if text else text
+
+
+def absolute(path):
+    """A path as Nuke resolves a file knob's: ``~`` expanded, a relative path taken from the
+    script's project directory (Project Settings, TCL evaluated) when one is set, else from
+    Nuke's working folder. The engine runs in another process and needs it absolute."""
+    path = os.path.expanduser(path)
+    if not path or os.path.isabs(path):
+        return path
+    base = os.path.expanduser(_root_value("project_directory"))
+    return os.path.normpath(os.path.join(base if base else os.getcwd(), path))
 
 
 def read_colorspace(read):
@@ -192,8 +204,11 @@ def ocio_without_config():
     return _root_value("OCIO_config") or "of the script"
 
 
-def tree_signature(node, frames):
-    """12 hex digits that change whenever the pixels ``node`` produces over ``frames`` may."""
+def tree_signature(node, frames, files=True):
+    """12 hex digits that change whenever the pixels ``node`` produces over ``frames`` may.
+
+    ``files=False`` leaves out the identity (size, mtime) of the Reads' files: the nodes,
+    their knobs and connections only (cheap enough for an idle-time check)."""
     h = hashlib.sha1()
     ids = {}
 
@@ -209,7 +224,7 @@ def tree_signature(node, frames):
             if name in _UI_KNOBS or knob.Class() in _UI_KNOB_CLASSES:
                 continue
             parts.append("%s=%s" % (name, knob.toScript()))
-        if n.Class() == "Read":
+        if n.Class() == "Read" and files:
             first, last = n["first"].value(), n["last"].value()
             for f in range(max(frames[0], first), min(frames[1], last) + 1):
                 parts.append("%d:%s" % (f, file_identity(fr.frame_path(read_file(n), f))))
@@ -301,7 +316,11 @@ def render_precomp(group, index, pattern, frame_list):
             write["create_directories"].setValue(True)
             write.setInput(0, inp)
             for a, b in fr.to_ranges(frame_list):
-                nuke.execute(write, a, b, 1)
+                try:
+                    nuke.execute(write, a, b, 1)
+                except RuntimeError as err:   # also what the user's Cancel on its progress bar raises
+                    raise SourceError("rendering the %s input to %s stopped: %s"
+                                      % (INPUT_NAMES[index], os.path.dirname(pattern), err))
         finally:
             nuke.delete(write)
 
@@ -317,7 +336,7 @@ def reference_images(group, rows, shot_root, write=False):
     refs, user_files = [], []
     for row in rows:
         if row.source == "file":
-            path = os.path.expanduser(row.path)
+            path = absolute(row.path)
             if not os.path.isfile(path):
                 raise SourceError("references line %s: file not found: %s" % (row.line, path))
             refs.append((row.frame, path, None))

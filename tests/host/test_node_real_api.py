@@ -1,0 +1,180 @@
+"""The Colorize node against behaviours of real Nuke that a permissive fake would hide.
+
+Each case is a documented behaviour of Nuke 13-16 (the fake now has it too):
+* a node's knobChanged runs only while its control panel is open ("Use addUpdateUI() for
+  changes that should happen even when the panel is closed", nuke.addKnobChanged, 13.2);
+* a File_Knob's value() reads back a ``####`` sequence as ``%04d``;
+* a string knob's value() is TCL-evaluated, getText() is the text as typed;
+* Node.dependencies() follows expression links unless told which connections to follow;
+* nuke.execute raises when the user presses Cancel on its progress bar (GUI);
+* onCreate runs while a script loads, before the root node is attached.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from hostkit import make_plate, make_ref
+from hostkit import engine_client, fake_nuke  # noqa: F401  (pytest fixtures)
+from nuke_colorize.host.nuke import node as nc
+from nuke_colorize.host.nuke import render
+
+
+@pytest.fixture
+def shot(fake_nuke, tmp_path):
+    """A Read plate (frames 1-5, 16x12), a Colorize node on it, one keyframe; panel closed."""
+    nuke = fake_nuke
+    plate = make_plate(tmp_path / "plate", 1, 5)
+    read = nuke.nodes.Read(file=plate, first=1, last=5)
+    read.setSelected(True)
+    node = nc.create()
+    ref = make_ref(tmp_path / "refs" / "key_0001.png")
+    node["references"].setValue("1 %s" % ref)
+    nc.refresh(node)
+    node.hideControlPanel()
+    return node, read, ref
+
+
+def _count_sets(knob, calls):
+    original = knob.setValue
+
+    def counting(value, *args):
+        calls.append(value)
+        return original(value, *args)
+    knob.setValue = counting
+
+
+def test_closed_panel_rewiring_is_seen_at_idle(shot, fake_nuke, tmp_path):
+    node, read, ref = shot
+    colour_read = node.node("ColourRead")
+    first = colour_read["file"].getText()
+    assert first.endswith("colour.####.exr")
+    other = fake_nuke.nodes.Read(file=make_plate(tmp_path / "plate2", 1, 5), first=1, last=5)
+    fake_nuke._connect(node, 0, other)            # panel closed: knobChanged does not run
+    assert colour_read["file"].getText() == first
+    fake_nuke._idle()                             # the gizmo's updateUI notices
+    second = colour_read["file"].getText()
+    assert second != first and second.endswith("colour.####.exr")
+    # an upstream knob edit (no callback on the Colorize node at all) is also seen
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, other)
+    fake_nuke._connect(node, 0, grade)
+    fake_nuke._idle()
+    third = colour_read["file"].getText()
+    grade["white"].setValue(0.5)
+    fake_nuke._idle()
+    assert len({first, second, third, colour_read["file"].getText()}) == 4
+    # with the panel open, the same rewiring is seen at once through knobChanged
+    node.showControlPanel()
+    fake_nuke._connect(node, 0, read)
+    assert colour_read["file"].getText() == first
+
+
+def test_idle_and_refresh_leave_an_unchanged_read_alone(shot, fake_nuke):
+    node, read, ref = shot
+    colour_read = node.node("ColourRead")
+    fake_nuke._idle()
+    calls = []
+    for name in ("file", "first", "last", "format"):
+        _count_sets(colour_read[name], calls)
+    nc.refresh(node)          # the file knob reads back "%04d": still the same version
+    for _ in range(3):
+        fake_nuke._idle()     # nothing changed: no refresh at all
+    assert colour_read["file"].value().endswith("colour.%04d.exr")
+    assert calls == []
+
+
+def test_the_read_gets_the_plate_format(shot, fake_nuke):
+    node, read, ref = shot
+    fake_nuke.root()["format"].setValue("HD_1080")
+    nc.refresh(node)
+    fmt = node.node("ColourRead").format()
+    assert (fmt.width(), fmt.height()) == (16, 12) == (node.input(0).width(), node.input(0).height())
+
+
+def test_expression_links_do_not_pull_a_colorize_node_into_a_render(shot, fake_nuke, tmp_path):
+    node, read, ref = shot
+    other = fake_nuke.nodes.Read(file=make_plate(tmp_path / "plate2", 1, 5), first=1, last=5)
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, other)
+    grade["mix"].setExpression("%s.first_frame > 0" % node.name())
+    write = fake_nuke.nodes.Write(file=str(tmp_path / "w" / "w.####.exr"))
+    write.setInput(0, grade)
+    assert node in grade.dependencies()                   # Nuke's default follows the link
+    assert render.upstream_colorize(write) == []          # the render hook does not
+    write.setInput(0, node)
+    assert render.upstream_colorize(write) == [node]
+
+
+def test_references_keep_tcl_as_typed(shot, fake_nuke, monkeypatch):
+    node, read, ref = shot
+    monkeypatch.setenv("NC_REF_DIR", os.path.dirname(ref))
+    typed = "1 [getenv NC_REF_DIR]/%s" % os.path.basename(ref)
+    node["references"].setValue(typed)
+    prep = nc.prepare(node)
+    assert prep.shot["references"][0]["image"] == ref   # the engine gets the evaluated path
+    rows = nc.reference_rows(node, as_typed=True)
+    nc.set_references(node, rows)                      # a panel edit writes the rows back
+    assert node["references"].getText() == typed
+
+
+def test_panel_lists_typed_rows_with_evaluated_thumbnails(shot, fake_nuke, monkeypatch):
+    from nuke_colorize.host.nuke.panel import NukeShotSource
+    node, read, ref = shot
+    monkeypatch.setenv("NC_REF_DIR", os.path.dirname(ref))
+    node["references"].setValue("1 [getenv NC_REF_DIR]/%s" % os.path.basename(ref))
+    (info,) = NukeShotSource().shots()
+    assert info.references[0].row.path.startswith("[getenv NC_REF_DIR]/")
+    assert info.references[0].thumbnail == ref
+
+
+def test_cancelled_precomp_is_a_message_not_a_traceback(shot, fake_nuke, engine_client):
+    node, read, ref = shot
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    node.setInput(0, grade)
+    fake_nuke.env["gui"] = True
+    fake_nuke._state.cancel_execute = True
+    assert nc.analyze(node) is None
+    ((kind, message),) = fake_nuke._messages
+    assert kind == "message"
+    assert "rendering the plate input to" in message and "stopped: Cancelled" in message
+    assert not [n for n in node.nodes() if n.Class() == "Write"]   # temporary Write removed
+
+
+def test_script_load_keeps_the_saved_read_until_idle(shot, fake_nuke, tmp_path):
+    node, read, ref = shot
+    script = str(tmp_path / "comp.nk")
+    fake_nuke.scriptSaveAs(script)
+    saved = node.node("ColourRead")["file"].getText()
+    fake_nuke._reset()
+    fake_nuke.scriptOpen(script)          # onCreate runs before the root exists: no error
+    again = fake_nuke.toNode("Colorize1")
+    assert again.node("ColourRead")["file"].getText() == saved
+    fake_nuke._idle()
+    assert again.node("ColourRead")["file"].getText() == saved
+    assert again["status"].value() == "cached 0/5 frames; press Analyze"
+    # the reference was repainted while the script was closed: the first idle look sees it
+    fake_nuke._reset()
+    os.utime(ref, (os.stat(ref).st_atime + 10, os.stat(ref).st_mtime + 10))
+    fake_nuke.scriptOpen(script)
+    fake_nuke._idle()
+    moved = fake_nuke.toNode("Colorize1").node("ColourRead")["file"].getText()
+    assert moved != saved and moved.endswith("colour.####.exr")
+
+
+def test_relative_paths_resolve_from_the_project_directory(shot, fake_nuke, tmp_path, monkeypatch):
+    node, read, ref = shot
+    monkeypatch.chdir(str(tmp_path / "refs"))      # Nuke's working folder is somewhere else
+    fake_nuke.root()["project_directory"].setValue(str(tmp_path))
+    read["file"].setValue("plate/plate.####.exr")
+    node["references"].setValue("1 refs/key_0001.png")
+    node["cache_dir"].setValue("cache")
+    prep = nc.prepare(node)
+    assert prep.shot["plate"] == str(tmp_path / "plate" / "plate.####.exr")
+    assert prep.shot["references"][0]["image"] == ref
+    assert prep.output.startswith(str(tmp_path / "cache") + os.sep)
+    fake_nuke.root()["project_directory"].setValue("")   # unset: Nuke's working folder
+    with pytest.raises(nc.NodeError, match="file not found: %s" % (tmp_path / "refs" / "refs" / "key_0001.png")):
+        nc.prepare(node)
