@@ -36,14 +36,32 @@ def L_to_u8(L: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(L, np.float32) * 2.55 + 0.5, 0, 255).astype(np.uint8)
 
 
+#: OpenCV's DIS picks its pyramid depth from the image's longer side and then fails (or,
+#: for some presets, crashes the process) when the shorter side vanishes at the coarsest
+#: scale: 7x5 raises, 64x8 and 1024x12 segfault. Smaller images are padded (edge pixels
+#: repeated) to at least MIN_SIDE on each side and 1/MAX_ASPECT of the longer side, and the
+#: flow cropped back; 1,008 sizes from 1x1 to 4000x120 and 120x4000, four presets, ran clean
+#: this way (each in a forked process, 2026-12-07).
+MIN_SIDE = 32
+MAX_ASPECT = 8
+
+
 def dis_flow(a_u8: np.ndarray, b_u8: np.ndarray, preset: str = "medium") -> np.ndarray:
     """DIS flow from A to B: (H, W) uint8 each -> (H, W, 2) float32 with A(x) ~ B(x + flow).
 
-    Deterministic for identical inputs (single-threaded inside OpenCV's DIS).
+    Deterministic for identical inputs (single-threaded inside OpenCV's DIS). Any size from
+    1x1 up (small or very elongated images are padded for DIS, see MIN_SIDE).
     """
     dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
     for name, value in _TUNED.get(preset, {}).items():
         getattr(dis, "set" + name)(value)
+    h, w = a_u8.shape[:2]
+    ph = max(h, MIN_SIDE, -(-w // MAX_ASPECT)) - h
+    pw = max(w, MIN_SIDE, -(-h // MAX_ASPECT)) - w
+    if ph or pw:
+        a_u8, b_u8 = (cv2.copyMakeBorder(np.ascontiguousarray(x), 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+                      for x in (a_u8, b_u8))
+        return np.ascontiguousarray(dis.calc(a_u8, b_u8, None)[:h, :w])
     return dis.calc(np.ascontiguousarray(a_u8), np.ascontiguousarray(b_u8), None)
 
 

@@ -110,14 +110,15 @@ class PlateLuma:
 LOG_EXTENSIONS = ("dpx", "cin")
 
 
-def output_colorspace(out_cs: str, output_pattern: str, plate_cs: str) -> str:
-    """``auto``: float outputs (EXR, float TIFF) linear; a log plate's DPX/Cineon outputs in
-    Cineon log (as Nuke's Write node defaults them); other integer outputs in the plate's
-    display encoding (sRGB unless the plate was rec709)."""
+def output_colorspace(out_cs: str, output_pattern: str, plate_cs: str, plate_is_float: bool = False) -> str:
+    """``auto``: float outputs (EXR; TIFF of a float plate, which is written float) linear, as
+    ``--colorspace auto`` reads them back; a log plate's DPX/Cineon outputs in Cineon log (as
+    Nuke's Write node defaults them); other integer outputs in the plate's display encoding
+    (sRGB unless the plate was rec709)."""
     if out_cs != "auto":
         return out_cs
     ext = output_pattern.lower().rsplit(".", 1)[-1]
-    if ext in ("exr", "hdr"):
+    if ext in ("exr", "hdr") or (plate_is_float and ext in ("tif", "tiff")):
         return "linear"
     if plate_cs == "cineon" and ext in LOG_EXTENSIONS:
         return "cineon"
@@ -286,7 +287,8 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
         raise InputError(f"the colourised result has {bad} NaN/Inf values; the frame was not written",
                          file=frame_path(job.output, out.frame), frame=out.frame,
                          hint=f"a backend setting out of range? settings: {json.dumps(job.settings)}")
-    cs = output_colorspace(job.out_colorspace, job.output, plate_cs)
+    cs = output_colorspace(job.out_colorspace, job.output, plate_cs,
+                           bool(plate_img is not None and plate_img.is_float_format))
     rgb = color.from_linear(out.rgb, cs, file=job.output, config=job.ocio_config)
     pixels, names = compose_channels(rgb, plate_img)
     if job.confidence_layer:

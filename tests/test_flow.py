@@ -83,3 +83,26 @@ def test_pair_reraises_the_side_threads_error_and_leaves_no_thread():
     assert not [t for t in threading.enumerate() if t.name == "dis"]
     dis_flow_pair(a, b, "fine")
     assert not [t for t in threading.enumerate() if t.name == "dis"]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 5), (64, 8), (8, 64), (1024, 12), (40, 11)])
+@pytest.mark.parametrize("preset", ["medium", "fine", "fast"])
+def test_dis_flow_takes_tiny_and_elongated_images(size, preset):
+    """OpenCV's DIS raises on 7x5 and crashes the process on 64x8 or 1024x12 (medium):
+    small and elongated images are padded for it. A horizontal shift of a texture that is
+    constant down the columns is then followed about as well as on a 64-row image of it."""
+    w, h = size
+    rng = np.random.default_rng(0)
+    row = cv2.GaussianBlur(rng.random((1, w + 2)).astype(np.float32), (0, 0), 1.5)[0]
+    row = (row - row.min()) / max(float(row.max() - row.min()), 1e-6) * 200 + 20
+
+    def shifted(rows):
+        base = np.tile(row, (rows, 1)).astype(np.uint8)
+        return np.ascontiguousarray(base[:, 2:]), np.ascontiguousarray(base[:, :-2])  # a(x) = b(x + 2)
+
+    flow = dis_flow(*shifted(h), preset)
+    assert flow.shape == (h, w, 2) and np.isfinite(flow).all()
+    if w >= 40 and h < 32:
+        tall = dis_flow(*shifted(64), preset)
+        err = abs(float(np.median(flow[:, 4:-4, 0])) - 2.0)
+        assert err <= abs(float(np.median(tall[:, 4:-4, 0])) - 2.0) + 0.3

@@ -87,6 +87,42 @@ def test_exr_float_on_request_and_attributes(tmp_path):
     assert back.spec.getattribute("nuke_colorize:strength") == pytest.approx(0.75)
 
 
+def test_exr_default_is_half_unless_the_frame_exceeds_half_range(tmp_path):
+    px = _ramp(4, 5, 3, 0, 2)
+    write_image(str(tmp_path / "h.exr"), px, ["R", "G", "B"])
+    assert str(read_image(str(tmp_path / "h.exr")).spec.format) == "half"
+    px[1, 2] = (1.0e5, 7.0e4, -9.0e4)           # a float plate's highlight: Inf as half
+    write_image(str(tmp_path / "f.exr"), px, ["R", "G", "B"])
+    back = read_image(str(tmp_path / "f.exr"))
+    assert str(back.spec.format) == "float" and np.isfinite(back.pixels).all()
+    np.testing.assert_array_equal(back.pixels, px)
+
+
+def test_writes_are_byte_identical_whatever_the_clock(tmp_path):
+    """The EXR and TIFF writers stamp DateTime when none is given, and the DPX writer the path
+    it writes to (our temporary file): a frame written again a second later (another farm
+    task, a resumed render) must still be the same bytes."""
+    import time
+    px = _ramp(6, 5, 3, 0, 1)
+    exts = ("exr", "tif", "dpx", "png")
+    for ext in exts:
+        write_image(str(tmp_path / "a" / ("f." + ext)), px, ["R", "G", "B"])
+    time.sleep(1.1)
+    for ext in exts:
+        write_image(str(tmp_path / "b" / ("f." + ext)), px, ["R", "G", "B"])
+        first = (tmp_path / "a" / ("f." + ext)).read_bytes()
+        assert first == (tmp_path / "b" / ("f." + ext)).read_bytes(), ext
+        assert not read_image(str(tmp_path / "a" / ("f." + ext))).spec.getattribute("DateTime")
+        assert b".tmp-" not in first     # DPX keeps a file name in its header: the final one
+
+
+def test_float_tiff_output_is_linear_like_exr():
+    from nuke_colorize.render import output_colorspace
+    assert output_colorspace("auto", "/o/c.####.tif", "linear", plate_is_float=True) == "linear"
+    assert output_colorspace("auto", "/o/c.####.tiff", "srgb", plate_is_float=False) == "srgb"
+    assert output_colorspace("auto", "/o/c.####.exr", "srgb") == "linear"
+
+
 def test_multipart_exr_parts_become_extra_channels(tmp_path):
     path = str(tmp_path / "mp.exr")
     s1 = oiio.ImageSpec(5, 4, 3, "half")

@@ -470,10 +470,20 @@ def _family(path: str) -> str:
     return _FAMILY.get(os.path.splitext(path)[1].lower(), "other")
 
 
+HALF_MAX = 65504.0
+
+
+def _beyond_half(px: np.ndarray) -> bool:
+    """True when a finite value of ``px`` is outside what a half float holds (|v| > 65504)."""
+    finite = px[np.isfinite(px)]
+    return bool(finite.size) and float(np.abs(finite).max()) > HALF_MAX
+
+
 def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     """Pixel type used when ``write_image`` gets no ``dtype``.
 
-    .exr half; .dpx uint10; .jpg uint8; .png uint16 when ``like`` is a 16-bit integer file, else
+    .exr half (``write_image`` writes a frame holding values beyond half's range, 65504, as
+    float instead); .dpx uint10; .jpg uint8; .png uint16 when ``like`` is a 16-bit integer file, else
     uint8; .tif float when ``like`` is a float file, else uint16; other extensions float for float
     ``like``, else uint8.
     """
@@ -593,7 +603,10 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         raise ValueError(f"pixels {px.shape} do not match {len(channels)} channel names {channels}")
     fam = _family(path)
     px, channels = _select_channels(px, channels, fam)
-    dtype = dtype or default_dtype(path, like)
+    if dtype is None:
+        dtype = default_dtype(path, like)
+        if dtype == "half" and _beyond_half(px):
+            dtype = "float"   # half would turn these into Inf: this frame is written 32-bit
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     if _DTYPES[dtype] not in ("half", "float"):
@@ -622,6 +635,11 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         spec.attribute("compression", comp)
     for name, value in (attributes or {}).items():
         spec.attribute(str(name), value)
+    if not spec.getattribute("DateTime"):
+        # the EXR and TIFF writers stamp the time of writing when no DateTime is given: an
+        # empty one writes none, so a frame's bytes depend only on its inputs (a plate frame's
+        # own DateTime, e.g. an EXR's, is carried as it is)
+        spec.attribute("DateTime", "")
 
     with atomic_path(path) as tmp:
         out = oiio.ImageOutput.create(tmp)
@@ -643,6 +661,19 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         err = err or ("" if closed else out.geterror())
         if not ok or err:
             raise _write_failure(err, path, tmp, px.nbytes)
+        if fam == "dpx":
+            _set_dpx_file_name(tmp, os.path.basename(path))
+
+
+def _set_dpx_file_name(written: str, name: str) -> None:
+    """Put ``name`` in a DPX file's header "file name" field (100 bytes at offset 36), where
+    OpenImageIO records the path it wrote to: the temporary file's, different every time."""
+    field = name.encode("utf-8")[:99]
+    with open(written, "r+b") as fh:
+        if fh.read(4) not in (b"SDPX", b"XPDS"):
+            return
+        fh.seek(36)
+        fh.write(field + b"\0" * (100 - len(field)))
 
 
 def check_writable(path) -> None:
