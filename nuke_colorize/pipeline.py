@@ -23,6 +23,7 @@ from .backends import make_backend
 from .backends.base import Backend, Reference, Result, TargetFrame
 from .engine import Engine, Segment, StateStore, plan_segments
 from .io.matte import resize_ids
+from .io.windows import Windows
 from .refine import refine_unsure
 
 #: guided filter of unsure chroma on the plate's L*/100 at plate resolution: radius
@@ -40,12 +41,16 @@ class ReferenceInput:
     path: origin, for messages and metadata.
     pixel_aspect: the file's pixel aspect (pixel width / height), for the shape check of a
         keyframe painted on a desqueezed anamorphic frame.
+    windows: the file's data and display window (None: an array with no file behind it),
+        by which :func:`nuke_colorize.render.place_keyframe` lines a keyframe painted at the
+        plate's format up with the plate's data window.
     """
 
     rgb: np.ndarray
     frame: Optional[int] = None
     path: str = ""
     pixel_aspect: float = 1.0
+    windows: Optional[Windows] = None
 
 
 @dataclass
@@ -83,7 +88,8 @@ def prepare_references(refs: Sequence[ReferenceInput], work_w: int, work_h: int)
     """Convert user references to Lab at working resolution.
 
     Keyframes are resampled to exactly the working size (they must line up with the
-    plate); stills keep their own aspect with the long side matched to the working size.
+    plate: one placed by its windows already has the plate's size); stills keep their own
+    aspect with the long side matched to the working size.
     """
     out = []
     for r in refs:

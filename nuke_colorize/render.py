@@ -5,6 +5,7 @@ Nuke worker. Every output frame is written atomically; inputs are never written 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from .errors import InputError
 from .io import PlateSource, check_writable, frame_path, is_pattern, read_image, same_target, write_image
 from .io.image import compose_channels
 from .io.matte import MatteReader
+from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
 
 
@@ -76,7 +78,8 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     if len(img.rgb_indices) < 3 or color.is_grey(rgb, tol=2e-3):
         raise InputError("reference has no colour (greyscale image)", file=spec.path,
                          frame=spec.frame, hint="give a colour still or a colour-painted frame")
-    return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path, pixel_aspect=img.pixel_aspect)
+    return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path, pixel_aspect=img.pixel_aspect,
+                          windows=img.windows)
 
 
 class PlateLuma:
@@ -228,12 +231,38 @@ def _finite(value) -> bool:
         return False
 
 
+def place_keyframe(ref: ReferenceInput, plate: Windows,
+                   warn: Callable[[str], None] = lambda m: None) -> ReferenceInput:
+    """A keyframe painted at the plate's format (the same display window: an EXR with its own
+    data window, or a PNG/JPEG of the display size) lined up as a compositor does: its pixels
+    put at their display coordinates and exactly the plate frame's data window taken, so the
+    result's rgb is (H, W, 3) at the plate's data size. Plate pixels the painting does not
+    hold (an overscan plate painted at the format, a painting with a smaller data window)
+    repeat its nearest edge pixel, with a note. A keyframe of another display window is
+    returned unchanged (resampled by shape; see :func:`check_keyframe_shape`)."""
+    if not same_format(ref.windows, plate) or ref.windows.data == plate.data:
+        return ref
+    src, dst = ref.windows.data, plate.data
+    covered = overlap(src, dst)
+    if covered == 0:
+        raise InputError(f"keyframe reference's data window {describe(src)} lies outside the plate's "
+                         f"data window {describe(dst)} (same format {describe(plate.display)})",
+                         file=ref.path, frame=ref.frame,
+                         hint="paint the keyframe on the plate's frame or at its format")
+    if covered < dst[2] * dst[3]:
+        warn(f"{ref.path}: keyframe {ref.frame} holds {covered} of the plate's {dst[2] * dst[3]} pixels "
+             f"(data window {describe(src)}, plate {describe(dst)}): the others repeat its nearest edge pixel")
+    rgb = np.ascontiguousarray(place(np.asarray(ref.rgb, np.float32), src, dst))
+    return dataclasses.replace(ref, rgb=rgb, windows=Windows(dst, plate.display))
+
+
 def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int], plate_aspect: float = 1.0) -> None:
     """A keyframe reference is a plate frame painted in colour: any resolution, but the plate's
     shape. Another aspect ratio would put every colour in the wrong place. The shape is that of
     the pixels (also a painted frame whose file lost the plate's pixel aspect) or of the
     picture (an anamorphic frame painted desqueezed: each file's pixel aspect applied); either
-    way the keyframe is resampled onto the plate's pixels."""
+    way the keyframe is resampled onto the plate's pixels. A keyframe at the plate's format is
+    placed by its windows first (:func:`place_keyframe`) and has the plate's size here."""
     rh, rw = ref.rgb.shape[:2]
     pw, ph = int(plate_size[0]), int(plate_size[1])
     pixels = (rw / rh) / (pw / ph)
@@ -261,16 +290,17 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH, or --library INDEX")
     color.check_ocio_config(job.ocio_config)   # before any OCIO name is converted through it
     refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn, job.ocio_config) for r in job.references]
-    for r in refs:
+    for i, r in enumerate(refs):
         if r.frame is not None and r.frame not in job.frames:
             raise InputError(f"reference frame {r.frame} is outside the frame range "
                              f"{job.frames[0]}-{job.frames[-1]}", file=r.path, frame=r.frame)
         if r.frame is not None:
+            refs[i] = r = place_keyframe(r, source.windows(r.frame), warn)
             check_keyframe_shape(r, (source.width, source.height), source.pixel_aspect)
     check_settings(job.backend, job.settings)  # after the cheap checks: imports the backend (torch)
     luma(job.frames[0])  # resolves the plate's colourspace, notes colour plates
     max_value = 1.0 if luma.resolved in ("srgb", "rec709") else None
-    matte = MatteReader(job.matte, (source.width, source.height)) if job.matte else None
+    matte = MatteReader(job.matte, (source.width, source.height), source.windows) if job.matte else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
                      resolve_device(job.device), matte=matte, store=store, max_value=max_value,
                      saturation=job.saturation, temporal_smoothing=job.temporal_smoothing)

@@ -2,7 +2,8 @@
 
 Modules: :mod:`.sequence` (patterns and frame ranges), :mod:`.atomic` (temp + fsync + rename),
 :mod:`.image` (read/write one image), :mod:`.movie` (movies through OpenCV), :mod:`.plate`
-(a checked plate of frames). OpenImageIO and OpenCV are imported on first use only.
+(a checked plate of frames), :mod:`.windows` (data/display windows: lining images up).
+OpenImageIO and OpenCV are imported on first use only.
 """
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ import numpy as np
 from ..errors import InputError
 from .atomic import OutputError, atomic_path, temp_path_for
 from .sequence import file_keys, frame_path, is_pattern, match_frame
+from .windows import Windows, spec_windows
 
 DEFAULT_MAX_PIXELS = 2 ** 28  # 268 M pixels, e.g. 16384 x 16384
 MAX_CHANNELS = 1024
@@ -193,6 +194,11 @@ class ImageData:
         """(x, y, width, height) of the display window (Nuke's format)."""
         s = self.spec
         return int(s.full_x), int(s.full_y), int(s.full_width), int(s.full_height)
+
+    @property
+    def windows(self) -> Windows:
+        """Data and display window (see :mod:`nuke_colorize.io.windows`)."""
+        return spec_windows(self.spec)
 
     @property
     def pixel_aspect(self) -> float:

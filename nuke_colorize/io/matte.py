@@ -14,6 +14,11 @@
 * **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535);
   float files: the rounded value when any exceeds 1 (an ID pass), otherwise > 0.5 -> 1.
 
+A matte with the plate's display window (format) is placed by its data window, as a
+compositor lines up a matte with its own bounding box: the plate's data window is taken,
+pixels outside the matte's data window are background (0). A matte of another format is
+resampled (nearest) when it has the plate's aspect.
+
 Frames without a matte file are allowed (``None``): the IDs are carried along the optical
 flow from the frames that have one (see :mod:`nuke_colorize.correspond.instances`).
 """
@@ -21,13 +26,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import InputError
 from .image import ImageData, read_image
 from .sequence import frame_path
+from .windows import Windows, place, same_format
 
 _CRYPTO = re.compile(r"^(.*?)00\.(r|red)$", re.IGNORECASE)
 _RGBA = {"r", "g", "b", "a", "red", "green", "blue", "alpha", "y"}
@@ -93,13 +99,18 @@ class MatteReader:
 
     Args:
         pattern: matte pattern (``matte.####.png``) or a single file used for every frame.
-        plate_size: (width, height); mattes of the plate's aspect at another resolution are
-            resampled (nearest), another aspect is refused.
+        plate_size: (width, height) of the plate's data window.
+        plate_windows: frame -> the plate frame's :class:`~nuke_colorize.io.windows.Windows`
+            (None: the plate has none). A matte with the plate's display window is placed by
+            its data window (outside it: 0); other mattes of the plate's aspect at another
+            resolution are resampled (nearest), another aspect is refused.
     """
 
-    def __init__(self, pattern: str, plate_size: Tuple[int, int]):
+    def __init__(self, pattern: str, plate_size: Tuple[int, int],
+                 plate_windows: Optional[Callable[[int], Windows]] = None):
         self.pattern = pattern
         self.plate_size = (int(plate_size[0]), int(plate_size[1]))
+        self.plate_windows = plate_windows
         self.read_files: List[str] = []
 
     def path(self, frame: int) -> str:
@@ -112,6 +123,10 @@ class MatteReader:
         img = read_image(path, allow_nonfinite=True)
         ids = ids_from_image(img)
         self.read_files.append(path)
+        if self.plate_windows is not None:
+            plate = self.plate_windows(frame)
+            if same_format(img.windows, plate):
+                ids = place(ids, img.windows.data, plate.data, fill=0)
         h, w = ids.shape
         pw, ph = self.plate_size
         if (w, h) != (pw, ph):

@@ -20,6 +20,7 @@ from .image import (DEFAULT_MAX_PIXELS, ImageData, check_readable, read_image, r
                     spec_pixel_aspect)
 from .movie import MovieReader, is_movie
 from .sequence import format_frames, frame_path, is_pattern, scan_frames
+from .windows import Windows, spec_windows
 
 
 class PlateSource:
@@ -121,6 +122,15 @@ class PlateSource:
     def path(self, frame: int) -> str:
         """File holding ``frame`` (the movie or still itself for those kinds)."""
         return frame_path(self.source, int(frame)) if self.kind == "sequence" else self.source
+
+    def windows(self, frame: int) -> Windows:
+        """Data and display window of ``frame`` (from its header, no pixels read; a movie's
+        frames have none: both its frame size at 0, 0)."""
+        frame = int(frame)
+        if self.kind == "movie":
+            return Windows.of_size(self.width, self.height)
+        return spec_windows(read_spec(self.path(frame), frame if self.kind == "sequence" else None,
+                                      max_pixels=self.max_pixels))
 
     # -- reading
     def read(self, frame: int) -> ImageData:
