@@ -9,9 +9,10 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import signal
 import sys
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from . import __version__
 from .errors import ColorizeError
@@ -49,6 +50,30 @@ def _interrupted() -> int:
     return 128 + int(_TERMINATED[0]) if _TERMINATED else 130
 
 
+_NEGATIVE_KEYFRAME = re.compile(r"^-\d+=")
+
+
+def join_negative_refs(argv: Sequence[str]) -> List[str]:
+    """``--ref -2=PATH`` -> ``--ref=-2=PATH``: argparse takes a value that starts with ``-``
+    and is not a plain negative number for an option, so a keyframe at a negative frame
+    would only be accepted written as ``--ref=-2=PATH``. Tokens after ``--`` are left alone."""
+    out: List[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        tok = args[i]
+        if tok == "--":
+            out += args[i:]
+            break
+        if tok == "--ref" and i + 1 < len(args) and _NEGATIVE_KEYFRAME.match(args[i + 1]):
+            out.append(f"--ref={args[i + 1]}")
+            i += 2
+            continue
+        out.append(tok)
+        i += 1
+    return out
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     try:
         signal.signal(signal.SIGTERM, _terminate)
@@ -56,7 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         pass
     try:  # building the parser imports the command modules (numpy, ...): Ctrl-C may land here too
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(join_negative_refs(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         return _interrupted()
     if not getattr(args, "func", None):

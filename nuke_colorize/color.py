@@ -180,6 +180,34 @@ def check_ocio_config(config: Optional[str], *, file: Optional[str] = None) -> N
                          hint="give a valid config.ocio or an ocio:// built-in config name")
 
 
+def check_output_colorspace(colorspace: str, *, config: Optional[str] = None) -> None:
+    """Refuse an output colourspace that linear Rec.709 does not convert to (an unknown OCIO
+    name) before anything is computed: one pixel goes through :func:`from_linear`, the
+    conversion the first written frame would make."""
+    if colorspace in COLORSPACES:
+        return
+    try:
+        from_linear(np.full((1, 1, 3), 0.18, np.float32), colorspace, config=config)
+    except InputError as err:
+        raise InputError(f"output colourspace {colorspace!r} (--out-colorspace): {err.problem}",
+                         hint=err.hint) from None
+
+
+MAX_SATURATION = 4.0   # chroma multiplier: the range of Nuke's Saturation knob; beyond it every
+                       # colour sits on the gamut boundary anyway (recombine pulls it back)
+
+
+def check_saturation(value, what: str = "--saturation", file: Optional[str] = None) -> float:
+    """``value`` as a chroma multiplier (a number from 0 to :data:`MAX_SATURATION`), else
+    :class:`InputError`."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) \
+        and 0 <= value <= MAX_SATURATION
+    if not ok:
+        raise InputError(f"{what} {value!r} is not a chroma multiplier", file=file,
+                         hint=f"give a number from 0 (grey) to {MAX_SATURATION:g}; 1 keeps the prediction")
+    return float(value)
+
+
 def _ocio_convert(rgb: np.ndarray, src: str, dst: str, *, file: Optional[str],
                   config: Optional[str] = None) -> np.ndarray:
     import OpenImageIO as oiio

@@ -20,7 +20,7 @@ from . import color
 from .errors import InputError
 from .io import PlateSource, check_writable, frame_path, is_pattern, read_image, same_target, write_image
 from .io.image import compose_channels
-from .io.matte import MatteReader
+from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
 
@@ -36,10 +36,32 @@ class RefSpec:
 
     @classmethod
     def parse(cls, text: str) -> "RefSpec":
+        """``--ref`` text -> RefSpec; an empty path (``--ref 1=``, ``--ref ""``) is refused
+        naming the argument (a later "file does not exist" could not say which)."""
         head, sep, tail = text.partition("=")
         if sep and head.strip().lstrip("-").isdigit():
-            return cls(path=tail.strip(), frame=int(head))
-        return cls(path=text.strip())
+            spec = cls(path=tail.strip(), frame=int(head))
+        else:
+            spec = cls(path=text.strip())
+        if not spec.path:
+            raise InputError(f"--ref {text!r} names no image", frame=spec.frame,
+                             hint="give --ref FRAME=PATH for a keyframe or --ref PATH for a still")
+        return spec
+
+
+def check_references(refs: Sequence[RefSpec]) -> None:
+    """Refuse two keyframe references for one frame (which would win is arbitrary)."""
+    seen: Dict[int, str] = {}
+    for r in refs:
+        if r.frame is None:
+            continue
+        if r.frame in seen:
+            first = seen[r.frame]
+            what = (f"{first} and {r.path}" if os.path.normpath(first) != os.path.normpath(r.path)
+                    else f"{r.path}, given twice")
+            raise InputError(f"two keyframe references for one frame: {what}", frame=r.frame,
+                             hint="give one reference per frame; another image can be a still, without FRAME=")
+        seen[r.frame] = r.path
 
 
 @dataclass
@@ -275,6 +297,18 @@ def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int], plate_a
                           "give a still of another shape without FRAME=")
 
 
+def check_job(job: RenderJob) -> None:
+    """Checks of the job's own values that need no model and no pixel (before anything is
+    computed): two keyframes for one frame, an output colourspace that does not convert
+    (else found only when the first frame is written), a matte pattern naming no file."""
+    check_references(job.references)
+    color.check_ocio_config(job.ocio_config)   # before any OCIO name is converted through it
+    if job.out_colorspace != "auto":
+        color.check_output_colorspace(job.out_colorspace, config=job.ocio_config)
+    if job.matte:
+        check_matte_pattern(job.matte, job.frames)
+
+
 def preflight(job: RenderJob, source: PlateSource) -> None:
     """Cheap checks before any model is loaded (they read headers and may create and remove a
     probe file in the output folder, so read-only callers such as ``cache status`` skip them):
@@ -288,7 +322,7 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
                    warn: Callable[[str], None], store=None) -> Colorizer:
     if not job.references:
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH, or --library INDEX")
-    color.check_ocio_config(job.ocio_config)   # before any OCIO name is converted through it
+    check_job(job)
     refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn, job.ocio_config) for r in job.references]
     for i, r in enumerate(refs):
         if r.frame is not None and r.frame not in job.frames:

@@ -153,9 +153,8 @@ class Shot:
             stem = os.path.splitext(os.path.basename(path))[0] if path else "shot"
             cache = os.path.join(base_dir, f"{stem}_cache")
         output = p("output") or os.path.join(cache, DEFAULT_OUTPUT_NAME)
-        saturation = data.get("saturation", 1.0)
-        if isinstance(saturation, bool) or not isinstance(saturation, (int, float)) or saturation < 0:
-            raise InputError(f"'saturation' must be a number >= 0, got {saturation!r}", file=where)
+        from .color import check_saturation
+        saturation = check_saturation(data.get("saturation", 1.0), "'saturation'", where)
         from .temporal import check_strength, default_strength
         if "temporal_smoothing" in data:     # given (null included: refused as not a number)
             smoothing = check_strength(data["temporal_smoothing"], "'temporal_smoothing'", where)
@@ -285,9 +284,10 @@ class Shot:
             with PlateSource(self.plate, self.frame_list()) as src:
                 plate_ids = [src.identity(f, self.content_hash) for f in src.frames]
         matte_ids: List[str] = []
-        if self.matte:
-            with PlateSource(self.matte, self.frame_list()) as src:
-                matte_ids = [src.identity(f, self.content_hash) for f in src.frames]
+        if self.matte:   # frames may lack a matte (as in _Context.frame_identity): "absent"
+            from .io import frame_path
+            paths = [frame_path(self.matte, f) for f in self.frame_list()]
+            matte_ids = [self.file_identity(p) if os.path.exists(p) else "absent" for p in paths]
         shot = self.to_dict()
         shot.pop("ocio_config", None)   # identified by content below (_ocio_identity)
         body = {"format": KEY_FORMAT, "version": __version__, "shot": shot,
@@ -400,7 +400,8 @@ def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str,
     if not isinstance(value, list) or not value:
         raise InputError("'references' must be a non-empty list", file=where,
                          hint='e.g. [{"frame": 1001, "image": "ref_1001.png"}, {"image": "still.jpg"}]')
-    refs, seen = [], set()
+    refs: List[ShotReference] = []
+    seen: Dict[int, Tuple[str, int]] = {}
     for i, item in enumerate(value):
         if not isinstance(item, dict):
             raise InputError(f"reference #{i + 1} must be an object with 'image' (and 'frame')", file=where)
@@ -420,8 +421,12 @@ def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str,
                                  f"{frames[0]}-{frames[1]}", file=where, frame=frame,
                                  hint="give it as a still (no 'frame') or widen 'frames'")
             if frame in seen:
-                raise InputError(f"two references for frame {frame}", file=where, frame=frame)
-            seen.add(frame)
+                first, at = seen[frame]
+                raise InputError(f"two references for frame {frame}: {first} (reference #{at}) and "
+                                 f"{image.strip()} (reference #{i + 1})",
+                                 file=where, frame=frame, hint="give one reference per frame; another "
+                                                               "image can be a still, without 'frame'")
+            seen[frame] = (image.strip(), i + 1)
         cs = item.get("colorspace")
         if cs is not None and (not isinstance(cs, str) or not cs.strip()):
             raise InputError(f"reference #{i + 1} 'colorspace' must be a colourspace name, got {cs!r}",

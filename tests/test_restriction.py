@@ -8,7 +8,8 @@ import torch
 
 from nuke_colorize.correspond import instances, tracking
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
-from nuke_colorize.io.matte import ids_from_image, resize_ids
+from nuke_colorize.errors import InputError
+from nuke_colorize.io.matte import channel_role, check_pattern, ids_from_image, resize_ids
 
 
 # ---------------------------------------------------------------- restricted softmax
@@ -196,6 +197,36 @@ def test_one_channel_per_object_and_integer_id_mattes():
     assert ids.tolist() == [[1, 0, 0], [0, 0, 2]]
     grey8 = np.array([[0, 255 / 255.0], [7 / 255.0, 0]], np.float32)[..., None]
     assert ids_from_image(_Img(grey8, ["Y"], False, "uint8")).tolist() == [[0, 255], [7, 0]]
+
+
+@pytest.mark.parametrize("names", [["car.alpha", "person.alpha"], ["matte.a", "matte.b"],
+                                   ["R", "G", "B", "A", "car.alpha", "person.alpha"],
+                                   ["rgba.R", "rgba.G", "rgba.B", "rgba.A", "car.a", "person.a"]])
+def test_layer_qualified_alpha_channels_are_objects_not_alpha(names):
+    """Only top-level R/G/B/A (and the rgba layer's) are colour / alpha: ``car.alpha`` or
+    ``matte.a`` name an object, as ``car`` does."""
+    px = np.zeros((2, 3, len(names)), np.float32)
+    px[..., :len(names) - 2] = 0.9            # colour / alpha planes, when there are any: ignored
+    px[0, 0, -2] = 1.0
+    px[1, 2, -1] = 0.8
+    assert ids_from_image(_Img(px, names, True)).tolist() == [[1, 0, 0], [0, 0, 2]]
+
+
+@pytest.mark.parametrize("name,role", [("R", "r"), ("alpha", "alpha"), ("rgba.A", "a"), ("Y", "y"),
+                                       ("car.alpha", ""), ("matte.a", ""), ("matte.b", ""), ("obj1", ""),
+                                       ("CryptoObject00.R", "")])
+def test_channel_role(name, role):
+    assert channel_role(name) == role
+
+
+def test_matte_pattern_naming_no_file_in_the_range_is_refused(tmp_path):
+    (tmp_path / "m.0003.png").write_bytes(b"x")
+    check_pattern(str(tmp_path / "m.####.png"), [1, 2, 3])           # one frame is enough
+    with pytest.raises(InputError) as exc:
+        check_pattern(str(tmp_path / "m.####.png"), [1, 2])
+    assert "m.####.png" in str(exc.value) and "frames 1-2" in str(exc.value)
+    with pytest.raises(InputError, match="matches no file"):
+        check_pattern(str(tmp_path / "single.png"), [1, 2])             # one file for every frame
 
 
 # ---------------------------------------------------------------- the "two cars" case

@@ -185,9 +185,27 @@ class Backend(abc.ABC):
 
 
 def check_settings(backend: str, settings: Dict[str, Any], choices: Dict[str, Sequence[str]],
-                   ranges: Dict[str, Tuple[Optional[float], Optional[float]]]) -> None:
-    """Refuse settings of the wrong type or outside their range, naming the setting."""
+                   ranges: Dict[str, Tuple[Optional[float], Optional[float]]],
+                   integers: Sequence[str] = (),
+                   list_ranges: Optional[Dict[str, Tuple[int, Optional[float], Optional[float]]]] = None) -> None:
+    """Refuse settings of the wrong type or outside their range, naming the setting.
+
+    ``ranges``: key -> (low, high), inclusive, None = unbounded; ``integers``: keys of
+    ``ranges`` that take whole numbers only (4.0 passes, 2.5 does not: it would be
+    truncated where it is used); ``list_ranges``: key -> (length, low, high) of a list of
+    numbers, checked element by element."""
     from ..errors import InputError
+    for key, (length, lo, hi) in (list_ranges or {}).items():
+        v = settings.get(key)
+        ok = isinstance(v, (list, tuple)) and len(v) == length and all(
+            not isinstance(x, bool) and isinstance(x, (int, float)) and np.isfinite(x) for x in v)
+        if not ok:
+            raise InputError(f"backend '{backend}' setting {key}={v!r} must be a list of {length} numbers",
+                             hint=f"e.g. --set {key}={[1.0] * length}")
+        for i, x in enumerate(v):
+            if (lo is not None and x < lo) or (hi is not None and x > hi):
+                raise InputError(f"backend '{backend}' setting {key}={list(v)!r}: value #{i + 1} ({x!r}) "
+                                 f"is outside [{lo}, {hi}]", hint=f"use values between {lo} and {hi}")
     for key, allowed_values in choices.items():
         if settings.get(key) not in allowed_values:
             raise InputError(f"backend '{backend}' setting {key}={settings.get(key)!r} is not one of "
@@ -200,3 +218,6 @@ def check_settings(backend: str, settings: Dict[str, Any], choices: Dict[str, Se
         if (lo is not None and v < lo) or (hi is not None and v > hi):
             raise InputError(f"backend '{backend}' setting {key}={v!r} is outside [{lo}, {hi}]",
                              hint=f"use a value between {lo} and {hi}")
+        if key in integers and float(v) != int(v):
+            raise InputError(f"backend '{backend}' setting {key}={v!r} must be a whole number",
+                             hint=f"e.g. --set {key}={int(v)}")

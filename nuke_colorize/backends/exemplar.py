@@ -172,7 +172,12 @@ class ExemplarBackend(Backend):
               "mask_margin": (0, 8), "mask_slack": (0.0, 2.0), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
               "restrict_slack": (0.0, 2.0), "luma_prior": (0.0, 1.0), "luma_sigma": (0.5, 100.0),
               "luma_key_spacing": (2.0, 100.0), "luma_key_prior": (1e-3, 100.0),
-              "memory_every": (0, 100000), "memory_count": (1, 16), "memory_penalty": (0.0, 10.0)}
+              "memory_every": (0, 100000), "memory_count": (1, 16), "memory_penalty": (0.0, 10.0),
+              # position_sigma: below 0.05 of the long side the anchor lattice (1 / (sigma / sqrt 2)
+              # per axis) grows the keys by thousands of columns per cell; 0 divides by zero
+              "position_prior": (0.0, 1.0), "position_sigma": (0.05, 10.0)}
+    #: lists of numbers: (length, low, high) of each element
+    LIST_RANGES = {"tap_weights": (3, 0.0, 100.0)}   # + a positive sum (see __init__)
 
     TAP_IDS = (6, 13, 16)
     #: width of the smoothing of the track's displacement for the positional prior, as a
@@ -181,7 +186,15 @@ class ExemplarBackend(Backend):
 
     def __init__(self, settings=None, device: str = "cpu"):
         super().__init__(settings, device)
-        check_settings(self.name, self.settings, self.CHOICES, self.RANGES)
+        defaults = self.default_settings()
+        check_settings(self.name, self.settings, self.CHOICES, self.RANGES,
+                       integers=[k for k in self.RANGES if type(defaults.get(k)) is int],
+                       list_ranges=self.LIST_RANGES)
+        if not sum(float(w) for w in self.settings["tap_weights"]) > 0:
+            from ..errors import InputError
+            raise InputError(f"backend '{self.name}' setting tap_weights={list(self.settings['tap_weights'])!r} "
+                             f"weighs no feature tap (all 0)", hint="give at least one weight above 0, "
+                                                                    "e.g. --set tap_weights=[1,1,1]")
         self.net = feats.load_mobilenetv2(device)
         self._keys: Optional[torch.Tensor] = None
         self._pooled: Optional[Tuple[torch.Tensor, torch.Tensor]] = None

@@ -21,11 +21,12 @@ def shot_from_render_args(args) -> Shot:
     ``--confidence-layer`` / ``--confidence-out`` to add outputs), or the implied shot of
     ``--plate/--ref/--out --cache DIR`` covering every plate frame on disk."""
     from ..commands.render import library_options, ocio_config_arg, parse_settings
-    from ..render import RefSpec
+    from ..render import RefSpec, check_references
 
     if args.shot:
         given = [o for o, v in (("--plate", args.plate), ("--ref", args.ref), ("--out", args.out),
-                                ("--set", args.set), ("--library", getattr(args, "library", None)),
+                                ("--set", args.set), ("--matte", getattr(args, "matte", None)),
+                                ("--library", getattr(args, "library", None)),
                                 ("--auto-references", getattr(args, "auto_references", None))) if v]
         if given:
             raise InputError(f"{', '.join(given)} cannot be combined with --shot",
@@ -47,7 +48,10 @@ def shot_from_render_args(args) -> Shot:
         return shot
     if not args.plate or not (args.ref or getattr(args, "library", None)):
         raise InputError("render --cache needs --plate and at least one --ref or --library (or use --shot)")
+    from ..color import check_saturation
+    check_saturation(args.saturation)   # named as the option, not as the implied shot's key
     refs = [RefSpec.parse(r) for r in args.ref]
+    check_references(refs)
     return Shot.implied(plate=args.plate, references=[(r.frame, r.path) for r in refs],
                         output=args.out, cache=args.cache, base_dir=os.getcwd(),
                         backend=args.backend, settings=parse_settings(args.set),
@@ -55,6 +59,7 @@ def shot_from_render_args(args) -> Shot:
                         out_colorspace=args.out_colorspace, device=args.device,
                         confidence_output=args.confidence_out,
                         confidence_layer=bool(args.confidence_layer), saturation=float(args.saturation),
+                        matte=getattr(args, "matte", None),
                         temporal_smoothing=getattr(args, "temporal_smoothing", None),
                         ocio_config=ocio_config_arg(args),
                         **library_options(args))

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
+from typing import Tuple
 
 import numpy as np
 
@@ -34,7 +36,21 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def parse_size(text: str) -> Tuple[int, int]:
+    """``--size WxH`` -> (w, h), both positive integers; anything else is refused."""
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
+    w, h = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if not m or w < 1 or h < 1:
+        raise InputError(f"--size {text!r} is not a plate size",
+                         hint="give WIDTHxHEIGHT in pixels, both at least 1, e.g. --size 640x360")
+    return w, h
+
+
 def run(args) -> int:
+    w, h = parse_size(args.size)   # before anything is read or written
+    if args.frames < 1:
+        raise InputError(f"--frames {args.frames} is not a number of frames", hint="give 1 or more, e.g. --frames 48")
+
     import cv2
 
     from .. import color
@@ -42,7 +58,6 @@ def run(args) -> int:
     from ..render import RefSpec, RenderJob, run_render
 
     clip = demo_clip()
-    w, h = (int(v) for v in args.size.lower().split("x"))
     out = os.path.abspath(args.out)
     plate_dir = os.path.join(out, "plate")
     os.makedirs(plate_dir, exist_ok=True)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 
@@ -44,7 +43,7 @@ def add_render_options(p) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="backend setting, e.g. --set max_working_size=960")
     p.add_argument("--saturation", type=float, default=1.0,
-                   help="chroma multiplier on output (default 1.0: as predicted)")
+                   help="chroma multiplier on output, 0 to 4 (default 1.0: as predicted)")
     p.add_argument("--temporal-smoothing", type=float, default=None, metavar="STRENGTH",
                    help="smooth chroma along optical flow (three passes over +-2 frames; 0 = off; "
                         "1 = consistent neighbours count as much as the frame itself; default 1 "
@@ -90,14 +89,14 @@ def frames_of(plate: str, frames_text) -> list:
 
 
 def job_from_args(args):
-    from ..render import RefSpec, RenderJob
+    from ..color import check_saturation
+    from ..render import RefSpec, RenderJob, check_references
 
     if not args.plate or not args.out:
         raise InputError("render needs --plate and --out (or --shot)")
-    if not (math.isfinite(args.saturation) and args.saturation >= 0):
-        raise InputError(f"--saturation {args.saturation} is not a chroma multiplier",
-                         hint="give a number from 0 (grey) upwards; 1 keeps the prediction")
+    check_saturation(args.saturation)
     refs = [RefSpec.parse(r) for r in args.ref]
+    check_references(refs)
     return RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=refs,
                      output=args.out, colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
                      out_colorspace=args.out_colorspace, backend=args.backend,

@@ -34,6 +34,11 @@ def register(sub) -> None:
 def _job(args):
     from ..render import RefSpec, RenderJob
     if args.shot:
+        given = [o for o, v in (("--plate", args.plate), ("--ref", args.ref), ("--matte", args.matte),
+                                ("--set", args.set)) if v]
+        if given:   # else silently ignored: the shot file decides them
+            raise InputError(f"{', '.join(given)} cannot be combined with --shot",
+                             hint="put them in the shot file, or leave out --shot")
         from ..shot import Shot
         return Shot.load(args.shot).job()
     if not args.plate:

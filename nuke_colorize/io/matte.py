@@ -19,8 +19,14 @@ compositor lines up a matte with its own bounding box: the plate's data window i
 pixels outside the matte's data window are background (0). A matte of another format is
 resampled (nearest) when it has the plate's aspect.
 
+Channel names: only top-level ``R``/``G``/``B``/``A`` (``red`` ... ``alpha``, ``Y``) and
+the ``rgba.`` layer's are colour / alpha channels; a channel of any other layer is an object
+channel whatever its last component (``car.alpha``, ``person.alpha``, ``matte.a``,
+``matte.b``).
+
 Frames without a matte file are allowed (``None``): the IDs are carried along the optical
-flow from the frames that have one (see :mod:`nuke_colorize.correspond.instances`).
+flow from the frames that have one (see :mod:`nuke_colorize.correspond.instances`); a
+pattern that names no file on any frame of the range is refused (:func:`check_pattern`).
 """
 from __future__ import annotations
 
@@ -32,11 +38,20 @@ import numpy as np
 
 from ..errors import InputError
 from .image import ImageData, read_image
-from .sequence import frame_path
+from .sequence import format_frames, frame_path
 from .windows import Windows, place, same_format
 
 _CRYPTO = re.compile(r"^(.*?)00\.(r|red)$", re.IGNORECASE)
 _RGBA = {"r", "g", "b", "a", "red", "green", "blue", "alpha", "y"}
+_COLOUR_LAYERS = {"", "rgba", "rgb"}   # layers whose r/g/b/a channels are colour / alpha
+
+
+def channel_role(name: str) -> str:
+    """What a matte channel name is for ``ids_from_image``: its lower-case colour/alpha name
+    (``r``, ``alpha``, ...) for a top-level or ``rgba.`` channel, else ``""`` (an object
+    channel: ``obj1``, ``car.alpha``, ``matte.a``, ``matte.b``)."""
+    layer, _, last = name.lower().rpartition(".")
+    return last if layer in _COLOUR_LAYERS and last in _RGBA else ""
 
 
 def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
@@ -74,8 +89,8 @@ def ids_from_image(img: ImageData) -> np.ndarray:
         ids = (bits & np.uint32(0x3FFFFFFF)).astype(np.int32)
         ids[(px[..., covc] <= 0) | (ids == 0)] = 0
         return ids
-    names = [c.split(".")[-1].lower() for c in img.channels]
-    non_colour = [i for i, n in enumerate(names) if n not in _RGBA]
+    names = [channel_role(c) for c in img.channels]
+    non_colour = [i for i, n in enumerate(names) if not n]
     if img.is_float_format and len(non_colour) >= 2:
         mats = px[..., non_colour]
         best = mats.argmax(axis=2)
@@ -92,6 +107,20 @@ def ids_from_image(img: ImageData) -> np.ndarray:
     if float(np.nanmax(v)) > 1.0:
         return np.rint(np.clip(v, 0, 2 ** 30)).astype(np.int32)
     return (v > 0.5).astype(np.int32)
+
+
+def check_pattern(pattern: str, frames: Sequence[int]) -> None:
+    """Refuse a matte pattern (or single file) that names no existing file on any of
+    ``frames``: mattes may be missing on some frames, but none at all is a wrong pattern
+    (a typo, the wrong padding or folder), not a shot without mattes."""
+    frames = list(frames)
+    if not frames or any(os.path.isfile(frame_path(pattern, f)) for f in frames):
+        return
+    rng = format_frames(frames)
+    raise InputError(f"the matte pattern matches no file in frames {rng} (mattes may be "
+                     f"missing on some frames, not on all)", file=pattern,
+                     hint="check its folder, name and padding, #### being 4 digits, or leave out "
+                          "the mattes")
 
 
 class MatteReader:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Dict, List
 
+import numpy as np
 import pytest
 
 import rb_harness as hx
@@ -83,6 +84,12 @@ def cleanup_tmpfs(d: Path):
     hx.unmount(d / "full")
 
 
+def b_matte_frame_1(d: Path):
+    ids = np.zeros((hx.H, hx.W, 1), np.float32)
+    ids[12:28, 8:20] = 3 / 255.0
+    hx.oiio_write(d / "mattes" / "m.0001.png", ids, ["Y"], "uint8")
+
+
 def render_shot(path="shot.json", *extra) -> List[str]:
     return ["render", "--shot", path, "--quiet", *extra]
 
@@ -126,6 +133,24 @@ CASES: List[Case] = [
            ("shot.json", "'saturation'")),
     refuse("shot-settings-wrong-type", b_shot(shot(settings={"max_working_size": "big"})), render_shot(), 2,
            ("max_working_size", "number")),
+    refuse("shot-saturation-huge", b_shot(shot(saturation=1e30)), render_shot(), 2,
+           ("shot.json", "'saturation'", "from 0 (grey) to 4")),
+    refuse("shot-saturation-nan", b_shot(text=json.dumps(shot(saturation=float("nan")))), render_shot(), 2,
+           ("shot.json", "'saturation'")),
+    refuse("shot-two-references-one-frame",
+           b_shot(shot(references=[{"frame": 2, "image": "ref.png"}, {"frame": 2, "image": "ref2.png"}])),
+           render_shot(), 2, ("shot.json", "frame 2", "ref.png (reference #1)", "ref2.png (reference #2)")),
+    refuse("shot-out-colorspace-unknown", b_shot(shot(out_colorspace="bogus")), render_shot(), 2,
+           ("output colourspace 'bogus'",)),
+    refuse("shot-settings-position-sigma-zero",
+           b_shot(shot(settings={"feature_size": 64, "max_working_size": 64, "position_sigma": 0})), render_shot(), 2,
+           ("position_sigma=0", "outside")),
+    refuse("shot-matte-matches-no-file", b_shot(shot(matte="mattes/m.####.png")), render_shot(), 2,
+           ("mattes/m.####.png", "matches no file", "frames 1-3")),
+    refuse("shot-combined-with-matte", b_shot(shot()), render_shot("shot.json", "--matte", "m.####.png"), 2,
+           ("--matte", "--shot")),
+    accept("accept-shot-sparse-mattes",   # a matte on frame 1 only: the others carried along the flow
+           b_shot(shot(matte="mattes/m.####.png", frames=[1, 2]), then=b_matte_frame_1), render_shot()),
     refuse("shot-combined-with-plate", b_shot(shot()), render_shot("shot.json", "--plate", "x.####.exr"), 2,
            ("--plate", "--shot")),
     # ---- relative paths: taken from the shot file's folder, never from the working folder

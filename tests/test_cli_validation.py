@@ -1,0 +1,152 @@
+"""Validation of command-line values that the robustness table's rows do not reach in detail:
+``--ref`` at negative frames, empty and duplicate references, ``demo --size``,
+``--saturation``, ``--out-colorspace`` and the exemplar backend's setting ranges."""
+import numpy as np
+import pytest
+
+from conftest import write_oiio as _write
+from nuke_colorize.cli import join_negative_refs, main
+from nuke_colorize.errors import InputError
+
+W, H = 64, 48
+
+
+# ---------------------------------------------------------------- --ref -2=PATH
+@pytest.mark.parametrize("argv,want", [
+    (["render", "--ref", "-2=a.png"], ["render", "--ref=-2=a.png"]),
+    (["render", "--ref", "-1001=/x/a.png", "--ref", "3=b.png"], ["render", "--ref=-1001=/x/a.png", "--ref", "3=b.png"]),
+    (["render", "--ref", "-2"], ["render", "--ref", "-2"]),                   # not FRAME=PATH: left alone
+    (["render", "--ref-colorspace", "-2=x"], ["render", "--ref-colorspace", "-2=x"]),
+    (["render", "--", "--ref", "-2=a.png"], ["render", "--", "--ref", "-2=a.png"]),
+    (["render", "--ref=-2=a.png"], ["render", "--ref=-2=a.png"]),
+])
+def test_join_negative_refs(argv, want):
+    assert join_negative_refs(argv) == want
+
+
+def test_render_with_a_keyframe_at_a_negative_frame(tmp_path, capsys):
+    from nuke_colorize.io import write_image
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    for f in (-3, -2, -1):
+        y = 0.1 + 0.7 * xx / W + 0.01 * f
+        _write(tmp_path / "plate" / f"plate.{f:04d}.exr", np.repeat(y[..., None], 3, -1), "half")
+    ref = np.stack([0.2 + 0.6 * xx / W, np.full_like(xx, 0.35), 0.8 - 0.6 * yy / H], -1)
+    write_image(str(tmp_path / "ref.png"), ref, ["R", "G", "B"])
+    code = main(["render", "--plate", str(tmp_path / "plate/plate.####.exr"), "--frames=-3--1",
+                 "--ref", f"-2={tmp_path / 'ref.png'}", "--out", str(tmp_path / "out/c.####.exr"),
+                 "--set", "feature_size=64", "--set", "max_working_size=64", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["c.-001.exr", "c.-002.exr", "c.-003.exr"]
+
+
+# ---------------------------------------------------------------- references
+@pytest.mark.parametrize("text", ["1=", "1= ", "", "  "])
+def test_empty_reference_path_names_the_argument(text):
+    from nuke_colorize.render import RefSpec
+    with pytest.raises(InputError) as exc:
+        RefSpec.parse(text)
+    assert f"--ref {text!r} names no image" in str(exc.value)
+
+
+def test_two_keyframes_for_one_frame_are_refused_naming_both():
+    from nuke_colorize.render import RefSpec, check_references
+    check_references([RefSpec("a.png", 2), RefSpec("b.png", 3), RefSpec("still.png"), RefSpec("still.png")])
+    with pytest.raises(InputError) as exc:
+        check_references([RefSpec("a.png", 2), RefSpec("s.png"), RefSpec("b.png", 2)])
+    assert str(exc.value).startswith("frame 2: two keyframe references for one frame: a.png and b.png")
+    with pytest.raises(InputError, match="a.png, given twice"):
+        check_references([RefSpec("a.png", 2), RefSpec("./a.png", 2)])
+
+
+def test_shot_file_two_references_for_one_frame_names_both(tmp_path):
+    from nuke_colorize.shot import Shot
+    with pytest.raises(InputError) as exc:
+        Shot.from_dict({"plate": "p.####.exr", "frames": [1, 3],
+                        "references": [{"frame": 2, "image": "a.png"}, {"image": "s.png"},
+                                       {"frame": 2, "image": "b.png"}]}, str(tmp_path))
+    assert "two references for frame 2: a.png (reference #1) and b.png (reference #3)" in str(exc.value)
+
+
+# ---------------------------------------------------------------- demo --size
+@pytest.mark.parametrize("text,want", [("640x360", (640, 360)), ("64X36", (64, 36)), (" 8 x 8 ", (8, 8)),
+                                       ("1x1", (1, 1))])
+def test_demo_size_accepts_w_x_h(text, want):
+    from nuke_colorize.commands.demo import parse_size
+    assert parse_size(text) == want
+
+
+@pytest.mark.parametrize("text", ["abc", "64x36x2", "0x36", "64x0", "64", "x36", "64x-3", "6.5x3", ""])
+def test_demo_size_refuses_malformed_or_non_positive(text):
+    from nuke_colorize.commands.demo import parse_size
+    with pytest.raises(InputError, match="is not a plate size"):
+        parse_size(text)
+
+
+def test_demo_refuses_a_bad_size_before_writing_anything(tmp_path, capsys):
+    assert main(["demo", "--size", "0x36", "--out", str(tmp_path / "demo")]) == 2
+    assert "--size '0x36'" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
+
+
+# ---------------------------------------------------------------- saturation, output colourspace
+@pytest.mark.parametrize("value", [0, 0.0, 1, 2.5, 4])
+def test_saturation_range_accepts(value):
+    from nuke_colorize.color import check_saturation
+    assert check_saturation(value) == float(value)
+
+
+@pytest.mark.parametrize("value", [-0.1, 4.01, 1e30, float("nan"), float("inf"), True, "1", None])
+def test_saturation_range_refuses(value):
+    from nuke_colorize.color import check_saturation
+    with pytest.raises(InputError, match="not a chroma multiplier"):
+        check_saturation(value)
+
+
+def test_output_colorspace_is_checked_without_pixels():
+    from nuke_colorize.color import check_output_colorspace
+    for ok in ("auto", "linear", "srgb", "rec709", "cineon", "ACEScg"):
+        check_output_colorspace(ok)
+    with pytest.raises(InputError, match="output colourspace 'bogus'"):
+        check_output_colorspace("bogus")
+
+
+# ---------------------------------------------------------------- exemplar settings
+def test_every_numeric_exemplar_setting_has_a_range():
+    from nuke_colorize.backends.exemplar import ExemplarBackend as B
+    d = B.default_settings()
+    numeric = {k for k, v in d.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    lists = {k for k, v in d.items() if isinstance(v, (list, tuple))}
+    assert numeric <= set(B.RANGES), sorted(numeric - set(B.RANGES))
+    assert lists <= set(B.LIST_RANGES), sorted(lists - set(B.LIST_RANGES))
+    for k, (lo, hi) in B.RANGES.items():       # the defaults themselves are in range
+        assert lo <= d[k] <= hi, k
+
+
+@pytest.mark.parametrize("settings,fragment", [
+    ({"position_sigma": 0}, "position_sigma=0 is outside [0.05, 10.0]"),
+    ({"position_sigma": -1}, "position_sigma=-1 is outside"),
+    ({"position_prior": -5}, "position_prior=-5 is outside [0.0, 1.0]"),
+    ({"position_prior": 1e30}, "position_prior=1e+30 is outside"),
+    ({"tap_weights": [-1, 1, 1]}, "value #1 (-1) is outside [0.0, 100.0]"),
+    ({"tap_weights": [1, 1, 1e30]}, "value #3"),
+    ({"tap_weights": [0, 0, 0]}, "weighs no feature tap"),
+    ({"tap_weights": [1, 1]}, "must be a list of 3 numbers"),
+    ({"tap_weights": [1, float("nan"), 1]}, "must be a list of 3 numbers"),
+    ({"tap_weights": [1, True, 1]}, "must be a list of 3 numbers"),
+    ({"topk": 2.5}, "topk=2.5 must be a whole number"),
+    ({"memory_count": 1.5}, "memory_count=1.5 must be a whole number"),
+])
+def test_exemplar_settings_out_of_range_are_refused_before_the_network_loads(settings, fragment, monkeypatch):
+    from nuke_colorize.backends import exemplar
+    monkeypatch.setattr(exemplar.feats, "load_mobilenetv2", lambda device: pytest.fail("network loaded"))
+    with pytest.raises(InputError) as exc:
+        exemplar.ExemplarBackend(settings)
+    assert fragment in str(exc.value)
+
+
+def test_exemplar_settings_in_range_are_accepted(monkeypatch):
+    from nuke_colorize.backends import exemplar
+    monkeypatch.setattr(exemplar.feats, "load_mobilenetv2", lambda device: None)
+    b = exemplar.ExemplarBackend({"position_sigma": 0.05, "position_prior": 0.0, "tap_weights": [0, 0, 1],
+                                  "topk": 8.0})
+    assert b.settings["topk"] == 8.0
