@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Dict, List
@@ -236,6 +237,16 @@ def b_models(first: str):
     return build
 
 
+def b_library(folder: str, index: str):
+    """A folder holding a copy of the colour reference and a good index of it."""
+    def build(d: Path):
+        (d / folder).mkdir()
+        shutil.copy(d / "ref.png", d / folder / "ref.png")
+        res = hx.run_cli(["library", "index", folder, "-o", index, "--quiet"], d)
+        assert res.code == 0, res.stderr
+    return build
+
+
 def b_zip(member: str, content: str = "evil"):
     def build(d: Path):
         import torch
@@ -431,6 +442,9 @@ CASES: List[Case] = [
     # ---- library of stills (automatic references)
     Case("library-index-output-is-a-still", b_nothing, ["library", "index", ".", "-o", "ref.png", "--quiet"], 2,
          ("ref.png", "not a library index", "not written over")),
+    Case("library-index-colorspace-typo", b_library("lib", "lib.ncindex"),
+         ["library", "index", "lib", "-o", "lib.ncindex", "--colorspace", "Rec709", "--quiet"], 2,
+         ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
     Case("library-given-a-folder", b_nothing, render_argv("--library", "plate", refs=()), 2,
          ("plate", "folder, not a library index")),
     # ---- host bridge command line
