@@ -208,6 +208,7 @@ class ShotCache:
         from ..render import ProgressBar
 
         t0 = time.time()
+        self.shot.check_plate()   # a missing plate frame is refused before the cache folder is made
         lock = self._open_writable()
         run = _Run(total=0)
         ctx = None
@@ -338,6 +339,7 @@ class ShotCache:
     # ------------------------------------------------------------------ status
     def status(self) -> Dict[str, Any]:
         """Coverage per segment of the shot as it is now (reads only; creates nothing)."""
+        self.shot.check_plate()
         exists = os.path.isdir(self.root)
         manifest = read_manifest(self.root) if exists else None
         ctx = self._context()
