@@ -208,6 +208,26 @@ def check_saturation(value, what: str = "--saturation", file: Optional[str] = No
     return float(value)
 
 
+def check_colorspace(colorspace: str, config: Optional[str] = None, *, what: str = "--colorspace",
+                     file: Optional[str] = None) -> None:
+    """Refuse a colourspace that is neither one of :data:`COLORSPACES` nor an OCIO colourspace of
+    ``config`` (None: $OCIO or the built-in config), before anything is read or written."""
+    if not isinstance(colorspace, str) or not colorspace.strip():
+        raise InputError(f"{what} must be a colourspace name, got {colorspace!r}", file=file,
+                         hint="auto|linear|srgb|rec709|cineon or an OCIO colourspace name")
+    if colorspace in COLORSPACES:
+        return
+    try:
+        to_linear(np.full((1, 1, 3), 0.5, np.float32), colorspace, config=config)
+    except InputError as err:
+        near = colorspace.lower().replace(".", "").replace("_", "").replace("-", "").replace(" ", "")
+        guess = next((c for c in COLORSPACES if c == near or (c == "srgb" and near in ("srgbtexture", "srgb"))),
+                     None)
+        hint = f"did you mean {guess}? " if guess else ""
+        raise InputError(f"unknown colourspace '{colorspace}' ({what}): {err.problem}", file=file,
+                         hint=hint + (err.hint or "")) from None
+
+
 def _ocio_convert(rgb: np.ndarray, src: str, dst: str, *, file: Optional[str],
                   config: Optional[str] = None) -> np.ndarray:
     import OpenImageIO as oiio

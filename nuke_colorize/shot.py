@@ -234,9 +234,16 @@ class Shot:
         """The engine's chains for this shot (:func:`nuke_colorize.engine.plan_segments`)."""
         return plan_segments(self.frame_list(), self.keyframes)
 
+    def check_plate(self) -> None:
+        """Refuse a plate sequence that lacks a frame of the shot, naming the first one, before
+        the frame list is made (a mistyped ``frames`` can span millions of frames)."""
+        from .io.plate import check_frame_range
+        check_frame_range(self.plate, *self.frames)
+
     def job(self):
         """The :class:`nuke_colorize.render.RenderJob` this shot renders."""
         from .render import RefSpec, RenderJob
+        self.check_plate()
         return RenderJob(plate=self.plate, frames=self.frame_list(),
                          references=[RefSpec(path=r.image, frame=r.frame, colorspace=r.colorspace)
                                      for r in self.references],
@@ -281,6 +288,7 @@ class Shot:
         from . import __version__
         from .io import PlateSource
         if plate_ids is None:
+            self.check_plate()
             with PlateSource(self.plate, self.frame_list()) as src:
                 plate_ids = [src.identity(f, self.content_hash) for f in src.frames]
         matte_ids: List[str] = []
@@ -367,6 +375,9 @@ def _int(value: Any, what: str, where: str) -> int:
     return int(value)
 
 
+MAX_FRAME = 10 ** 9   # frame numbers are within -MAX_FRAME < f < MAX_FRAME
+
+
 def _frames(value: Any, plate: str, where: str) -> Tuple[int, int]:
     if value is None:
         from .io import PlateSource
@@ -375,6 +386,11 @@ def _frames(value: Any, plate: str, where: str) -> Tuple[int, int]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise InputError(f"'frames' must be [first, last], got {value!r}", file=where)
     first, last = (_int(v, "'frames'", where) for v in value)
+    for v in (first, last):
+        if not -MAX_FRAME < v < MAX_FRAME:
+            raise InputError(f"'frames' {v} is out of range: frame numbers are within "
+                             f"-{MAX_FRAME - 1}..{MAX_FRAME - 1}", file=where,
+                             hint="give the plate's first and last frame, e.g. [1001, 1100]")
     if first > last:
         raise InputError(f"'frames' first {first} is after last {last}", file=where)
     return first, last

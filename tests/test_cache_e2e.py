@@ -286,6 +286,45 @@ def test_other_versions_and_settings_are_never_used_silently(clip):
     assert sorted(os.listdir(root / "cache_versions")) == ["cache.lock"]
 
 
+def test_clear_removes_only_what_the_cache_wrote(clip):
+    """`cache clear` never deletes a user's file: not in the cache folder, not in its default
+    ``output/`` folder (even when the shot writes its output elsewhere), not outputs written
+    elsewhere; it removes the cache's own entries and, when the shot's output is the default
+    one, the output frames it wrote there."""
+    root, base = clip
+    copy_cache(root, "userfiles")
+    cache = root / "cache_userfiles"
+    os.makedirs(cache / "output")
+    (cache / "output" / "notes.txt").write_text("keep")
+    (cache / "notes.txt").write_text("keep too")
+    os.makedirs(cache / "segments" / "mine")
+    (cache / "segments" / "mine" / "x.txt").write_text("mine")
+    # output elsewhere: <cache>/output is not the shot's, nothing in it is touched
+    shot = write_shot(root, "userfiles.json")
+    run("render", "--shot", shot, "--frames", "1-2", "--quiet")
+    assert sorted(os.listdir(root / "out_userfiles")) == ["colour.0001.exr", "colour.0002.exr"]
+    proc = run("cache", "clear", shot)
+    assert "removed 13 item(s)" in proc.stderr   # 5 segments, their locks, manifest (+ lock), locks/
+    assert (cache / "output" / "notes.txt").read_text() == "keep"
+    assert (cache / "notes.txt").read_text() == "keep too"
+    assert (cache / "segments" / "mine" / "x.txt").read_text() == "mine"
+    assert sorted(os.listdir(cache)) == ["cache.lock", "notes.txt", "output", "segments"]
+    assert sorted(os.listdir(root / "out_userfiles")) == ["colour.0001.exr", "colour.0002.exr"]
+    # the default output (<cache>/output/colour.####.exr): its frames go, the user's file stays
+    shot = write_shot(root, "userfiles.json", output=None)
+    run("render", "--shot", shot, "--frames", "1-2", "--quiet")
+    assert sorted(os.listdir(cache / "output")) == ["colour.0001.exr", "colour.0002.exr", "notes.txt"]
+    assert outputs(cache / "output") == {k: base[k] for k in ("colour.0001.exr", "colour.0002.exr")}
+    run("cache", "clear", shot)
+    assert sorted(os.listdir(cache / "output")) == ["notes.txt"]
+    assert sorted(os.listdir(cache)) == ["cache.lock", "notes.txt", "output", "segments"]
+    # without a user file the output folder goes too
+    (cache / "output" / "notes.txt").unlink()
+    run("render", "--shot", shot, "--frames", "40-40", "--quiet")
+    run("cache", "clear", shot)
+    assert sorted(os.listdir(cache)) == ["cache.lock", "notes.txt", "segments"]
+
+
 def test_temporal_smoothing_any_order_matches_the_sequential_render(clip):
     """With ``temporal_smoothing`` each output also needs its neighbours' states (+-2 frames,
     across chain boundaries): single frames in fresh processes on a fresh cache, a sequential

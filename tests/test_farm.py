@@ -439,6 +439,77 @@ def test_deadline_submit_without_deadlinecommand_says_so(tmp_path, monkeypatch, 
     assert (tmp_path / "d" / "render.job_info.job").is_file()  # the files are still written
 
 
+# ------------------------------------------------------------------------------ same-named shot files
+TWO_SHOTS_NK = """version 15.1 v3
+Root {
+ inputs 0
+ first_frame 1001
+ last_frame 1010
+}
+Colorize {
+ shot_file s1/shot.json
+ name Colorize1
+}
+Colorize {
+ shot_file s2/shot.json
+ name Colorize2
+}
+Write {
+ file out/colour.####.exr
+ name Write1
+}
+"""
+
+
+def test_shot_files_of_the_same_name_get_their_own_jobs_and_layers(tmp_path, capsys):
+    """The Nuke node writes every shot as v_<key>/shot.json: two of them in one script (or given
+    as --shot) each get their pre-pass jobs (Deadline) and layers (OpenCue), named after the
+    stem and the folder, the same on every run; a name of its own stays as it was."""
+    from nuke_colorize.farm.plan import shot_tags
+    nk = tmp_path / "comp.nk"
+    nk.write_text(TWO_SHOTS_NK)
+    (tmp_path / "s1").mkdir()
+    (tmp_path / "s2").mkdir()
+    s1 = _shot(tmp_path / "s1" / "shot.json", keyframes=(1001,))
+    s2 = _shot(tmp_path / "s2" / "shot.json", keyframes=(1004, 1008))
+    plan = build_plan(str(nk))
+    assert [(t.label, t.shot) for t in plan.prepass] == [
+        ("shot.s1_1001-1010", str(s1)), ("shot.s2_1001-1006", str(s2)), ("shot.s2_1007-1010", str(s2))]
+    assert [t.label for t in build_plan(str(nk), shots=[str(s2), str(s1), str(s2)]).prepass] == [
+        "shot.s2_1001-1006", "shot.s2_1007-1010", "shot.s1_1001-1010"]           # given twice: built once
+    assert shot_tags(["/a/x/shot.json", "/b/x/shot.json", "/c/y/shot.json", "/d/other.json"])[2:] == \
+        ["shot.y", "other"]
+    deep = shot_tags(["/a/x/shot.json", "/b/x/shot.json"])
+    assert deep[0].startswith("shot.x.") and deep[1].startswith("shot.x.") and deep[0] != deep[1]
+    assert shot_tags(["/a/x/shot.json", "/b/x/shot.json"]) == deep                   # stable
+    # Deadline: four distinct pre-pass jobs, each building its own shot, all before the render
+    out = tmp_path / "dl"
+    assert cli_main(["farm", "deadline", str(nk), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    names = sorted(n for n in os.listdir(out) if n.endswith(".job_info.job"))
+    assert names == ["prepass_shot.s1_1001-1010.job_info.job", "prepass_shot.s2_1001-1006.job_info.job",
+                     "prepass_shot.s2_1007-1010.job_info.job", "render.job_info.job"]
+    args = {n: deadline.parse_info((out / n.replace("job_info", "plugin_info")).read_text())["Arguments"]
+            for n in names[:-1]}
+    assert args == {"prepass_shot.s1_1001-1010.job_info.job": f"cache build {s1} --frames 1001-1010",
+                    "prepass_shot.s2_1001-1006.job_info.job": f"cache build {s2} --frames 1001-1006",
+                    "prepass_shot.s2_1007-1010.job_info.job": f"cache build {s2} --frames 1007-1010"}
+    submit = printed.split("submit with: ", 1)[1]
+    assert all(submit.count(str(out / n)) == 1 for n in names)
+    # OpenCue: one layer per task (pyoutline refuses two layers of one name)
+    assert cli_main(["farm", "opencue", str(nk), "--dry-run"]) == 0
+    root = ET.fromstring(capsys.readouterr().out.split("?>", 1)[1].split(">", 1)[1].rsplit("would submit", 1)[0].strip())
+    layers = {l.get("name"): l.findtext("cmd") for l in root.iter("layer")}
+    assert list(layers) == ["cache_shot_s1_1001-1010", "cache_shot_s2_1001-1006", "cache_shot_s2_1007-1010", "render"]
+    assert layers["cache_shot_s1_1001-1010"].endswith(f"cache build {s1} --frames 1001-1010")
+    assert cli_main(["farm", "opencue", str(nk), "--shot", str(s1), "--shot", str(s2), "--dry-run"]) == 0
+    capsys.readouterr()
+    # OpenJD: one shot parameter each, as before
+    assert cli_main(["farm", "openjd", str(nk), "-o", str(tmp_path / "ojd")]) == 0
+    values = (tmp_path / "ojd" / "parameter_values.yaml").read_text()
+    assert str(s1) in values and str(s2) in values
+
+
 # ------------------------------------------------------------------------------ OpenCue
 def test_opencue_spec_has_cache_layers_and_dependent_chunked_render(tmp_path):
     shot = _shot(tmp_path / "s.json")

@@ -145,6 +145,43 @@ def test_index_never_writes_over_a_file_that_is_not_an_index(tmp_path, capsys):
     assert len(I.LibraryIndex.load(str(out))) == 1
 
 
+def test_a_mistyped_colourspace_never_empties_an_index(tmp_path, capsys):
+    """`library index --colorspace Rec709` (a typo): one line, exit 2, before anything is read or
+    written; and an index whose every still now fails is kept, not replaced by an empty one."""
+    lib, out = tmp_path / "lib", tmp_path / "lib.ncindex"
+    _still(lib / "a.png", 1)
+    _still(lib / "b" / "c.jpg", 2)
+    assert main(["library", "index", str(lib), "-o", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    good = out.read_bytes()
+    for cs in ("Rec709", "NoSuchSpace"):
+        assert main(["library", "index", str(lib), "-o", str(out), "--colorspace", cs, "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and f"unknown colourspace '{cs}' (--colorspace)" in err
+        assert out.read_bytes() == good
+    assert main(["library", "index", str(lib), "-o", str(tmp_path / "new.ncindex"), "--colorspace", "Rec709"]) == 2
+    assert "did you mean rec709?" in capsys.readouterr().err
+    assert not (tmp_path / "new.ncindex").exists()
+    with pytest.raises(InputError, match="unknown colourspace 'bogus'"):
+        I.build_index(str(lib), colorspace="bogus", progress=False)
+    # an OCIO name of the (built-in) config is a colourspace
+    I.update_index(str(lib), str(tmp_path / "acescg.ncindex"), colorspace="ACEScg", progress=False)
+    assert I.LibraryIndex.load(str(tmp_path / "acescg.ncindex")).colorspace == "ACEScg"
+    # every still fails (here: they turned grey): the index there is kept
+    _still(lib / "a.png", 1, grey=True, size=(97, 64))
+    _still(lib / "b" / "c.jpg", 2, grey=True, size=(97, 64))
+    assert main(["library", "index", str(lib), "-o", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "every still failed (2, e.g. " in err[-1] and "greyscale" in err[-1]
+    assert "with 2 still(s) is kept, not replaced by an empty one" in err[-1]
+    assert out.read_bytes() == good
+    # a folder emptied on purpose still updates the index (nothing failed: the stills are gone)
+    for p in (lib / "a.png", lib / "b" / "c.jpg"):
+        os.unlink(p)
+    assert main(["library", "index", str(lib), "-o", str(out), "--quiet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dropped"] == 2 and len(I.LibraryIndex.load(str(out))) == 0
+
+
 def test_greedy_cover_prefers_a_complementary_still_to_a_near_duplicate():
     # query regions 0-1 sky-like, 2-3 car-like; stills 0 and 1 are near duplicates (sky), 2 has the car.
     # By their own mean, 0 > 1 > 2; the set {0, 2} covers the plate, {0, 1} does not.

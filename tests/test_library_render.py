@@ -205,3 +205,58 @@ def test_automatic_mode_smooths_by_default_and_keyframed_shots_do_not(scene_setu
         return oiio.ImageBuf(str(tmp_path / name / "c.0002.exr")).get_pixels(oiio.FLOAT)   # pixels (the header has a date)
     default, one, zero = render("d", []), render("one", ["--temporal-smoothing", "1"]), render("zero", ["--temporal-smoothing", "0"])
     assert np.array_equal(default, one) and not np.array_equal(default, zero)
+
+
+def test_switching_between_library_and_references_is_reported_and_cleared(scene_setup, tmp_path, capsys):
+    """A shot that switches between automatic references (``scenes/`` + the plan) and plain
+    references (``segments/``) in one cache folder: `cache status` reports the other mode's
+    data, `cache clear --stale` removes it, `cache clear` removes both; user files stay."""
+    root = scene_setup
+    shot_file, cache = tmp_path / "shot.json", tmp_path / "shot_cache"
+    common = {"plate": str(root / "plate" / "p.####.png"), "settings": {"max_working_size": 64, "feature_size": 128}}
+    auto = dict(common, library=str(root / "lib.npz"), auto_references=1)
+    plain = dict(common, references=[{"frame": 1, "image": str(root / "lib" / "cows" / "00000.jpg")}])
+
+    def cli(*args):
+        assert main(list(args[:1]) + [args[1], str(shot_file)] + list(args[2:])) == 0
+        return capsys.readouterr()
+
+    def status():
+        return json.loads(cli("cache", "status", "--json").out)
+
+    shot_file.write_text(json.dumps(auto))
+    cli("cache", "build", "--quiet", "--no-output")
+    os.makedirs(cache / "output")
+    (cache / "notes.txt").write_text("mine")
+    (cache / "output" / "notes.txt").write_text("mine too")
+    shot_file.write_text(json.dumps(plain))
+    st = status()
+    assert st["other_layout"] == [str(cache / "scenes"), str(cache / PLAN_FILE)] and st["other_layout_bytes"] > 10000
+    text = cli("cache", "status").out
+    assert "scenes, auto_references.json (" in text and "unused by this shot (it has no library)" in text
+    cli("cache", "build", "--quiet")
+    assert sorted(os.listdir(cache / "output")) == ["colour.0001.exr", "colour.0002.exr", "colour.0003.exr",
+                                                    "colour.0004.exr", "colour.0005.exr", "colour.0006.exr", "notes.txt"]
+    err = cli("cache", "clear", "--stale").err
+    assert not (cache / "scenes").exists() and not (cache / PLAN_FILE).exists()
+    assert "removed 0 item(s)" not in err
+    st = status()
+    assert st["other_layout"] == [] and st["other_layout_bytes"] == 0 and st["complete"]   # its own data kept
+
+    shot_file.write_text(json.dumps(auto))
+    st = status()
+    assert len(st["other_layout"]) == 2 and st["other_layout"][-1] == str(cache / "manifest.json")
+    assert st["other_layout"][0].startswith(str(cache / "segments" / "1-fwd-1."))
+    assert "segments and manifest of a shot without a library" in cli("cache", "status").out
+    cli("cache", "build", "--quiet", "--no-output")
+    cli("cache", "clear", "--stale")
+    assert sorted(os.listdir(cache)) == ["auto_references.json", "cache.lock", "notes.txt", "output", "scenes"]
+    assert status()["other_layout"] == [] and status()["complete"]
+
+    # clear (either mode) removes both layouts and the output frames, never the user's files
+    shot_file.write_text(json.dumps(plain))
+    cli("cache", "build", "--quiet", "--no-output")
+    cli("cache", "clear")
+    assert sorted(os.listdir(cache)) == ["cache.lock", "notes.txt", "output"]
+    assert sorted(os.listdir(cache / "output")) == ["notes.txt"]
+    assert (cache / "output" / "notes.txt").read_text() == "mine too"

@@ -61,6 +61,8 @@ def test_relative_paths_and_defaults(shotdir):
     ({"settings": {"max_working_size": 64, "feature_sise": 1}}, "unknown setting(s) ['feature_sise']"),
     ({"frames": [10, 1]}, "first 10 is after last 1"),
     ({"frames": [1, "10"]}, "must be an integer"),
+    ({"frames": [1, 10 ** 20]}, "'frames' 100000000000000000000 is out of range"),
+    ({"frames": [-10 ** 9, 1]}, "'frames' -1000000000 is out of range"),
     ({"references": [{"frame": 11, "image": "refs/a.png"}]}, "outside the shot's frames 1-10"),
     ({"references": [{"frame": 2, "image": "refs/a.png"}, {"frame": 2, "image": "refs/b.png"}]},
      "two references for frame 2"),
@@ -75,6 +77,38 @@ def test_invalid_descriptions_name_the_problem(shotdir, over, words):
     with pytest.raises(InputError) as err:
         Shot.load(str(path))
     assert words in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_huge_frame_range_reports_the_first_missing_frame_at_once(shotdir):
+    """``frames`` [1, 50000000] on a 10-frame plate: the first missing frame is named without
+    making a list of the range (megabytes of imports, not gigabytes) and before the cache folder exists."""
+    import tracemalloc
+
+    from nuke_colorize.cache import ShotCache
+    shot = Shot.load(str(_shot(shotdir, frames=[1, 50_000_000])))
+    assert shot.frames == (1, 50_000_000)                       # loading reads no plate frame
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as err:
+            shot.job()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000                                   # a list of the range: ~2 GB
+    assert err.value.frame == 11 and err.value.file == str(shotdir / "plate" / "p.0011.exr")
+    assert "49999990 of 50000000 requested frames missing: 11-50000000" in str(err.value)
+    with pytest.raises(InputError, match="frame 11"):
+        ShotCache(shot).render()
+    with pytest.raises(InputError, match="frame 11"):
+        shot.key()
+    assert not os.path.exists(shot.cache)
+    # holes: counted from one listing, the first named
+    for f in (4, 7, 8):
+        os.unlink(shotdir / "plate" / f"p.{f:04d}.exr")
+    with pytest.raises(InputError) as err:
+        Shot.load(str(_shot(shotdir, frames=[2, 12], references=[{"image": "refs/a.png"}]))).job()
+    assert err.value.frame == 4 and "5 of 11 requested frames missing: 4,7-8,11-12" in str(err.value)
+    assert Shot.load(str(_shot(shotdir, frames=[1, 3]))).job().frames == [1, 2, 3]
 
 
 def test_not_json_and_missing_file(shotdir):

@@ -22,23 +22,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import __version__
 from ..engine import Engine, FrameBlender, Segment, emits
 from ..errors import CacheError, InputError
-from ..io import PlateSource, atomic_write_text, cleanup_stale_temps, format_frames, frame_path
+from ..io import (PlateSource, atomic_write_text, cleanup_stale_temps, format_frames, frame_path, is_pattern,
+                  match_frame)
+from ..io.atomic import _TEMP_RE as TEMP_RE
 from ..shot import Shot
 from . import determinism
 from .filelock import FileLock
 from .keys import CACHE_FORMAT, SegmentIndex
-from .manifest import WRITER, read_manifest, update_manifest
+from .manifest import MANIFEST, WRITER, read_manifest, update_manifest
 from .store import DiskStore
 
 GLOBAL_LOCK = "cache.lock"
@@ -205,6 +208,7 @@ class ShotCache:
         from ..render import ProgressBar
 
         t0 = time.time()
+        self.shot.check_plate()   # a missing plate frame is refused before the cache folder is made
         lock = self._open_writable()
         run = _Run(total=0)
         ctx = None
@@ -335,6 +339,7 @@ class ShotCache:
     # ------------------------------------------------------------------ status
     def status(self) -> Dict[str, Any]:
         """Coverage per segment of the shot as it is now (reads only; creates nothing)."""
+        self.shot.check_plate()
         exists = os.path.isdir(self.root)
         manifest = read_manifest(self.root) if exists else None
         ctx = self._context()
@@ -352,17 +357,19 @@ class ShotCache:
             seg_root = os.path.join(self.root, "segments")
             if os.path.isdir(seg_root):
                 for d in sorted(os.listdir(seg_root)):
-                    if d not in current and os.path.isdir(os.path.join(seg_root, d)):
+                    if d not in current and SEGMENT_DIR_RE.match(d) and os.path.isdir(os.path.join(seg_root, d)):
                         stale.append(d)
                         stale_bytes += _folder_bytes(os.path.join(seg_root, d))
             outputs = [f for f in ctx.job.frames if os.path.isfile(frame_path(self.shot.output, f))]
             total = sum(s["frames"] for s in segs)
             stored = sum(s["stored"] for s in segs)
+            other, other_bytes = other_layout(self.root, auto=False)
             return {"shot": self.shot.display_name(), "shot_file": self.shot.path, "shot_key": ctx.shot_key(),
                     "cache": self.root, "exists": exists, "frames": list(self.shot.frames),
                     "segments": segs, "stored": stored, "total": total, "complete": stored == total,
                     "outputs": len(outputs), "output": self.shot.output,
                     "stale_segments": stale, "stale_bytes": stale_bytes,
+                    "other_layout": other, "other_layout_bytes": other_bytes,
                     "written_by": (manifest or {}).get("written_by"),
                     "determinism": (manifest or {}).get("determinism"), "threads": self.shot.threads}
         finally:
@@ -370,34 +377,140 @@ class ShotCache:
 
     # ------------------------------------------------------------------ clear
     def clear(self, stale_only: bool = False) -> Dict[str, Any]:
-        """Delete the cache (segments, manifest, locks and the default ``output/`` folder), or
-        with ``stale_only`` only the segment folders the shot no longer uses. Refused while
+        """Delete what the cache wrote: its segment folders, lock files and manifest, the data of
+        automatic references left by an earlier version of the shot (``scenes/``,
+        ``auto_references.json``) and, when the shot's output lives in the default ``output/``
+        folder of the cache, the output frames in it. Any other file in the cache folder (or in
+        ``output/``) stays, and so does every output written elsewhere. With ``stale_only`` only
+        the segment folders the shot no longer uses and the other layout's data. Refused while
         another process builds or renders from it."""
         if not os.path.isdir(self.root):
             return {"cache": self.root, "removed": []}
+        removed: List[str] = []
         lock = FileLock(os.path.join(self.root, GLOBAL_LOCK))
         if not lock.acquire(shared=False, blocking=False):
             raise CacheError("the cache is in use by another process (a build or render is running)",
                              file=self.root, hint="wait for it to finish or stop it, then clear again")
-        removed: List[str] = []
         try:
-            seg_root = os.path.join(self.root, "segments")
+            current = None
             if stale_only:
                 ctx = self._context()
                 try:
                     current = {ctx.index.dirname(s) for s in ctx.segments}
                 finally:
                     ctx.close()
-                for d in sorted(os.listdir(seg_root)) if os.path.isdir(seg_root) else []:
-                    if d not in current:
-                        _remove(os.path.join(seg_root, d), removed)
-                        _remove(os.path.join(self.root, "locks", d + ".lock"), removed)
-            else:
-                for name in ("segments", "locks", "manifest.json", "output"):
-                    _remove(os.path.join(self.root, name), removed)
-            return {"cache": self.root, "removed": removed}
+            clear_segments(self.root, removed, keep=current)
+            if not stale_only:
+                clear_outputs(self.shot, removed)
         finally:
             lock.release()
+        from ..library.auto import clear_auto_layout   # left by the shot with a library
+        clear_auto_layout(self.root, removed)
+        return {"cache": self.root, "removed": removed}
+
+
+# ---------------------------------------------------------------------- what the cache wrote
+SEGMENT_DIR_RE = re.compile(r"^(?:cold|-?\d+)-(?:fwd|bwd)-(?:-?\d+)\.[0-9a-f]{16}\Z")
+PLAIN_LAYOUT = ("segments", "locks", "manifest.json")
+
+
+def clear_segments(root: str, removed: List[str], keep: Optional[Collection[str]] = None) -> None:
+    """Remove the segment folders of the cache folder ``root`` (those named as the cache names
+    them) with their lock files; with ``keep`` (segment folder names) all but those, and the
+    manifest stays. Without ``keep`` also the manifest and its lock, and the ``segments`` and
+    ``locks`` folders once empty. Other files are left alone. The caller holds the cache's
+    exclusive lock."""
+    seg_root = os.path.join(root, "segments")
+    lock_root = os.path.join(root, "locks")
+    for d in _listdir(seg_root):
+        if SEGMENT_DIR_RE.match(d) and (keep is None or d not in keep) \
+                and os.path.isdir(os.path.join(seg_root, d)):
+            _remove(os.path.join(seg_root, d), removed)
+            _remove(os.path.join(lock_root, d + ".lock"), removed)
+    if keep is not None:
+        return
+    for name in _listdir(lock_root):   # locks of segments removed earlier, the manifest's
+        stem = name[:-len(".lock")] if name.endswith(".lock") else None
+        if stem is not None and (stem == "manifest" or SEGMENT_DIR_RE.match(stem)):
+            _remove(os.path.join(lock_root, name), removed)
+    _remove(os.path.join(root, MANIFEST), removed)
+    _remove_temps(root, {MANIFEST}, removed)
+    for folder in (seg_root, lock_root):
+        _rmdir_if_empty(folder, removed)
+
+
+def clear_outputs(shot: Shot, removed: List[str]) -> None:
+    """Remove the shot's output frames (and confidence frames) that live in its cache's default
+    ``output/`` folder: files named by the shot's output pattern and temp files of their writers.
+    Outputs written anywhere else, and other files in ``output/``, are never touched."""
+    out_dir = os.path.join(os.path.abspath(shot.cache), "output")
+    if not os.path.isdir(out_dir):
+        return
+    real = os.path.realpath(out_dir)
+    for pattern in (shot.output, shot.confidence_output):
+        if not pattern or os.path.realpath(os.path.dirname(os.path.abspath(pattern))) != real:
+            continue
+        for name in _listdir(out_dir):
+            path = os.path.join(out_dir, name)
+            if _names_output(pattern, path) and os.path.isfile(path):
+                _remove(path, removed)
+        _remove_temps(out_dir, lambda n: _names_output(pattern, os.path.join(out_dir, n)), removed)
+    _rmdir_if_empty(out_dir, removed)
+
+
+def _names_output(pattern: str, path: str) -> bool:
+    base = os.path.join(os.path.dirname(path), os.path.basename(pattern))
+    if is_pattern(base):
+        return match_frame(base, path) is not None
+    return os.path.basename(path) == os.path.basename(pattern)
+
+
+def other_layout(root: str, auto: bool) -> Tuple[List[str], int]:
+    """(entries, bytes) of the layout the shot does not use in its cache folder ``root``: with
+    ``auto`` (a shot with a library) the plain layout's segments and manifest, else the
+    automatic references' scene caches and plan. Left there when the shot switched modes."""
+    if auto:
+        items = [os.path.join(root, "segments", d) for d in _listdir(os.path.join(root, "segments"))
+                 if SEGMENT_DIR_RE.match(d)]
+        if os.path.isfile(os.path.join(root, MANIFEST)):
+            items.append(os.path.join(root, MANIFEST))
+    else:
+        from ..library.auto import PLAN_FILE, SCENES_DIR
+        items = [os.path.join(root, n) for n in (SCENES_DIR, PLAN_FILE) if os.path.lexists(os.path.join(root, n))]
+    total = sum(_folder_bytes(p) if os.path.isdir(p) else _size(p) for p in items)
+    return items, total
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _listdir(folder: str) -> List[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
+
+
+def _rmdir_if_empty(folder: str, removed: List[str]) -> None:
+    try:
+        os.rmdir(folder)
+    except OSError:
+        return
+    removed.append(folder)
+
+
+def _remove_temps(folder: str, names, removed: List[str]) -> None:
+    """Remove temp files (:func:`nuke_colorize.io.atomic.temp_path_for`) of the files ``names``
+    (a collection of names, or a predicate) in ``folder``."""
+    wanted = names if callable(names) else (lambda n: n in names)
+    for name in _listdir(folder):
+        m = TEMP_RE.match(name)
+        if m and wanted(m.group("name")):
+            _remove(os.path.join(folder, name), removed)
 
 
 def _remove(path: str, removed: List[str]) -> None:

@@ -80,6 +80,7 @@ def run_status(args) -> int:
     if st["stale_segments"]:
         out.append(f"  {len(st['stale_segments'])} segment folder(s) ({st['stale_bytes'] / 1e6:.1f} MB) belong to "
                    f"other references, settings or versions: `cache clear --stale` removes them")
+    out += _other_layout_lines(st, "scene caches and plan of automatic references, unused by this shot (it has no library)")
     print("\n".join(out))
     return 0
 
@@ -90,6 +91,15 @@ def _segment_lines(segments, indent: str):
         rng = f"{s['first']}-{s['last']}"
         out.append(f"{indent}{s['name']:<34} {rng:>13} {s['stored']:>4}/{s['frames']:<4}  {s['state']}")
     return out
+
+
+def _other_layout_lines(st, what: str):
+    if not st.get("other_layout"):
+        return []
+    names = ", ".join(os.path.relpath(p, st["cache"]) for p in st["other_layout"][:3])
+    more = f" and {len(st['other_layout']) - 3} more" if len(st["other_layout"]) > 3 else ""
+    return [f"  {names}{more} ({st['other_layout_bytes'] / 1e6:.1f} MB): {what}: "
+            f"`cache clear --stale` removes them"]
 
 
 def _auto_status(shot, as_json: bool) -> int:
@@ -113,6 +123,7 @@ def _auto_status(shot, as_json: bool) -> int:
     if st["stale_scenes"] or st["stale_bytes"]:
         out.append(f"  {len(st['stale_scenes'])} scene cache(s) no longer planned and stale segments "
                    f"({st['stale_bytes'] / 1e6:.1f} MB): `cache clear --stale` removes them")
+    out += _other_layout_lines(st, "segments and manifest of a shot without a library, unused by this shot (it has one)")
     print("\n".join(out))
     return 0
 

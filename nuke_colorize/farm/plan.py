@@ -20,6 +20,7 @@ range, else the union of the shots' ranges.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -42,6 +43,7 @@ class PrepassTask:
     anchor: int
     first: int
     last: int
+    tag: str = ""   # the shot's name in the plan (see shot_tags); default: the file's stem
 
     @property
     def frames(self) -> str:
@@ -49,9 +51,33 @@ class PrepassTask:
 
     @property
     def label(self) -> str:
-        """Short unique-per-shot name, e.g. ``shot_1001-1050``."""
-        stem = os.path.splitext(os.path.basename(self.shot))[0]
+        """Short name, unique in its plan, e.g. ``shot_1001-1050`` (``shot.v_1a2b_1001-1050``
+        when two shots of the plan have files of the same name)."""
+        stem = self.tag or os.path.splitext(os.path.basename(self.shot))[0]
         return f"{stem}_{self.first}-{self.last}"
+
+
+def shot_tags(paths: Sequence[str]) -> List[str]:
+    """A name per shot file, unique among ``paths`` and the same on every run: the file's stem;
+    for files of the same name (the Nuke node writes every shot as ``v_<key>/shot.json``)
+    the stem and the parent folder's name, plus a hash of the path if that is not enough."""
+    def stem(p: str) -> str:
+        return os.path.splitext(os.path.basename(p))[0]
+
+    def with_parent(p: str) -> str:
+        return f"{stem(p)}.{os.path.basename(os.path.dirname(p))}"
+
+    def with_hash(p: str) -> str:
+        return f"{with_parent(p)}.{hashlib.sha1(os.path.abspath(p).encode('utf-8')).hexdigest()[:8]}"
+
+    def same(t: str) -> str:   # as the schedulers' names see it (OpenCue layers: no '.', '_' runs)
+        return sanitize_name(t).replace(".", "_").lower()
+
+    tags = [stem(p) for p in paths]
+    for rule in (with_parent, with_hash):
+        seen = [same(t) for t in tags]
+        tags = [rule(p) if seen.count(same(t)) > 1 else t for p, t in zip(paths, tags)]
+    return tags
 
 
 @dataclass
@@ -148,6 +174,7 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
             raise InputError("--shot is only for Nuke scripts; the source is already a shot file",
                              file=source)
         shot_paths = [source]
+    shot_paths = list(dict.fromkeys(shot_paths))   # a shot given twice is built once
     infos = [load_shot_info(p) for p in shot_paths]
     shot_span = (min(s.frames[0] for s in infos), max(s.frames[1] for s in infos))
     if frames:
@@ -160,9 +187,9 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
         raise InputError(f"frames {rng[0]}-{rng[1]} are outside the shot's {shot_span[0]}-{shot_span[1]}",
                          file=source)
     prepass = []
-    for info in infos:
+    for info, tag in zip(infos, shot_tags([i.path for i in infos])):
         for anchor, a, b in info.segments_within(*rng):
-            prepass.append(PrepassTask(shot=info.path, anchor=anchor, first=a, last=b))
+            prepass.append(PrepassTask(shot=info.path, anchor=anchor, first=a, last=b, tag=tag))
     if not prepass:
         raise InputError(f"frames {rng[0]}-{rng[1]} do not overlap any shot's frames", file=source)
     stem = os.path.splitext(os.path.basename(source))[0]

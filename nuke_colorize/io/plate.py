@@ -193,6 +193,39 @@ class PlateSource:
         self.close()
 
 
+def check_frame_range(pattern: str, first: int, last: int) -> None:
+    """Raise :class:`PlateSource`'s missing-frame :class:`InputError` for frames ``first..last``
+    of a sequence ``pattern`` without making the list of the range: the frames are checked in
+    order up to the first missing one, and what is missing is counted from one listing of the
+    folder. Movies and stills pass (their own checks run when they are opened)."""
+    if is_movie(pattern) or not is_pattern(pattern):
+        return
+    first, last = int(first), int(last)
+    f = first
+    while f <= last and os.path.isfile(frame_path(pattern, f)):
+        f += 1
+    if f > last:
+        return
+    path = frame_path(pattern, f)
+    _refuse_if_present(path, f)
+    present = [g for g in scan_frames(pattern) if first <= g <= last]
+    gaps, expected = [], first
+    for g in present:
+        if g > expected:
+            gaps.append((expected, g - 1))
+        expected = g + 1
+    if expected <= last:
+        gaps.append((expected, last))
+    total = last - first + 1
+    if gaps and gaps[0][0] == f:
+        count = total - len(present)
+        shown = ",".join(f"{a}-{b}" if b > a else str(a) for a, b in gaps[:5]) + (",..." if len(gaps) > 5 else "")
+        detail = f"{count} of {total} requested frames missing: {shown}"
+    else:   # the folder cannot be listed as the files were found: name the first one only
+        detail = f"the first missing of the {total} requested frames {first}-{last}"
+    raise InputError(f"missing frame: file does not exist ({detail})", file=path, frame=f)
+
+
 def _refuse_if_present(path: str, frame: int) -> None:
     """A frame that is there but is no plain file (symlink loop, broken link, folder, device):
     raise the InputError that says which, rather than "missing frame"."""

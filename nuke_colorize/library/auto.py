@@ -283,8 +283,8 @@ def render_auto_shot(shot, wanted: Optional[Sequence[int]] = None, write_outputs
         if outside:
             raise InputError(f"frame {outside[0]} is outside the shot's frames {lo}-{hi}",
                              file=shot.path, frame=outside[0])
+    pairs = scene_shots(shot)   # checks the plate's frames first (the shot's key)
     want = set(range(lo, hi + 1) if wanted is None else wanted)
-    pairs = scene_shots(shot)
     summary: Dict[str, Any] = {"frames": 0, "computed": [], "loaded": 0, "outputs": [], "corrupt": [],
                                "library": shot.library, "cache": os.path.abspath(shot.cache),
                                "scenes": [p.to_dict() for p, _ in pairs]}
@@ -310,7 +310,7 @@ def auto_status(shot) -> Dict[str, Any]:
     """``cache status`` of a shot with ``library`` (reads only; plans nothing): the stored plan's
     scenes, each with its own cache's status, and scene caches the plan no longer uses."""
     from ..cache import ShotCache
-    from ..cache.shotcache import _folder_bytes
+    from ..cache.shotcache import _folder_bytes, other_layout
     from ..io.sequence import frame_path
 
     plans = stored_plan(shot)
@@ -329,21 +329,26 @@ def auto_status(shot) -> Dict[str, Any]:
         stale_bytes += st["stale_bytes"]
     lo, hi = shot.frames
     outputs = sum(os.path.isfile(frame_path(shot.output, f)) for f in range(lo, hi + 1))
+    other, other_bytes = other_layout(shot.cache, auto=True)
     return {"shot": shot.display_name(), "shot_file": shot.path, "shot_key": shot.key(),
             "cache": os.path.abspath(shot.cache), "exists": os.path.isdir(shot.cache),
             "frames": [lo, hi], "library": shot.library, "planned": plans is not None,
             "scenes": scenes, "stored": sum(s["stored"] for s in scenes),
             "total": sum(s["total"] for s in scenes),
             "complete": plans is not None and all(s["complete"] for s in scenes),
-            "outputs": outputs, "output": shot.output, "stale_scenes": stale, "stale_bytes": stale_bytes}
+            "outputs": outputs, "output": shot.output, "stale_scenes": stale, "stale_bytes": stale_bytes,
+            "other_layout": other, "other_layout_bytes": other_bytes}
 
 
 def auto_clear(shot, stale_only: bool = False) -> Dict[str, Any]:
-    """``cache clear`` of a shot with ``library``: everything (the plan, every scene's cache, the
-    default output folder), or with ``stale_only`` the scene caches the stored plan no longer
-    uses and, in the scenes it uses, their stale segments. Each scene cache is refused while a
-    build or render holds it."""
+    """``cache clear`` of a shot with ``library``: everything the cache wrote (the plan, every
+    scene's cache, the output frames when they live in the cache's default ``output/`` folder,
+    segments of the shot's plain layout from before it had a library), or with ``stale_only``
+    the scene caches the stored plan no longer uses, in the scenes it uses their stale
+    segments, and the plain layout's segments. Other files in the cache folder stay. Each scene
+    cache is refused while a build or render holds it."""
     from ..cache import ShotCache
+    from ..cache.shotcache import clear_outputs
 
     removed: List[str] = []
     root = os.path.join(shot.cache, SCENES_DIR)
@@ -356,14 +361,52 @@ def auto_clear(shot, stale_only: bool = False) -> Dict[str, Any]:
     for plan, sub in _scene_shots(shot, plans or []):
         if f"{plan.first}-{plan.last}" in keep:
             removed += ShotCache(sub).clear(stale_only=True)["removed"]
-    for d in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-        if d not in keep and os.path.isdir(os.path.join(root, d)):
-            removed += _clear_folder(os.path.join(root, d))
+    _clear_scenes(root, keep, removed)
+    _clear_plain_layout(shot.cache, removed)   # the shot's segments from before it had a library
     if not stale_only:
-        from ..cache.shotcache import _remove
-        for name in (PLAN_FILE, SCENES_DIR, "output"):
-            _remove(os.path.join(shot.cache, name), removed)
+        from ..cache.shotcache import _remove, _remove_temps
+        _remove(os.path.join(shot.cache, PLAN_FILE), removed)
+        _remove_temps(shot.cache, {PLAN_FILE}, removed)
+        clear_outputs(shot, removed)
     return {"cache": os.path.abspath(shot.cache), "removed": removed}
+
+
+def clear_auto_layout(cache: str, removed: List[str]) -> None:
+    """Remove every scene cache and the plan from the cache folder ``cache`` of a shot without a
+    library (left there when the shot had one); other files stay."""
+    from ..cache.shotcache import _remove, _remove_temps
+    _clear_scenes(os.path.join(cache, SCENES_DIR), set(), removed)
+    _remove(os.path.join(cache, PLAN_FILE), removed)
+    _remove_temps(cache, {PLAN_FILE}, removed)
+
+
+def _clear_scenes(root: str, keep: Collection[str], removed: List[str]) -> None:
+    """Remove the scene cache folders under ``root`` (``<cache>/scenes``) but those in ``keep``;
+    the folder itself once empty."""
+    from ..cache.shotcache import _rmdir_if_empty
+    for d in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+        if d not in keep and os.path.isdir(os.path.join(root, d)) and not os.path.islink(os.path.join(root, d)):
+            removed += _clear_folder(os.path.join(root, d))
+    _rmdir_if_empty(root, removed)
+
+
+def _clear_plain_layout(cache: str, removed: List[str]) -> None:
+    """Remove the segments, locks and manifest a shot without a library wrote into ``cache``
+    (under the cache's exclusive lock; refused while a build or render holds it)."""
+    from ..cache.filelock import FileLock
+    from ..cache.shotcache import GLOBAL_LOCK, other_layout, clear_segments
+    from ..errors import CacheError
+
+    if not other_layout(cache, auto=True)[0]:
+        return
+    lock = FileLock(os.path.join(cache, GLOBAL_LOCK))
+    if not lock.acquire(shared=False, blocking=False):
+        raise CacheError("the cache is in use by another process (a build or render is running)",
+                         file=os.path.abspath(cache), hint="wait for it to finish or stop it, then clear again")
+    try:
+        clear_segments(cache, removed)
+    finally:
+        lock.release()
 
 
 def _clear_folder(folder: str) -> List[str]:

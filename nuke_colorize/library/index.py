@@ -253,6 +253,7 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
     if not os.path.isdir(root):
         raise InputError("library folder not found", file=root)
     color.check_ocio_config(ocio_config)
+    color.check_colorspace(colorspace, ocio_config)
     old: Dict[str, Tuple[Entry, int]] = {}
     if previous is not None:
         old = {e.path: (e, i) for i, e in enumerate(previous.entries)}
@@ -322,7 +323,10 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
     other existing file at ``index_path`` (a still, a shot file: a mistyped ``-o``) is
     refused, never written over, and so is a folder."""
     index_path = os.path.abspath(os.path.expanduser(index_path))
+    color.check_ocio_config(kw.get("ocio_config"))
+    color.check_colorspace(kw.get("colorspace", "auto"), kw.get("ocio_config"))
     previous = None
+    kept = 0   # stills of the index there now (an empty index never replaces them)
     if os.path.isdir(index_path):
         raise InputError("the index to write is a folder", file=index_path,
                          hint="give the index a file name of its own, e.g. -o library.ncindex")
@@ -334,6 +338,7 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
         except InputError:
             raise InputError("exists and is not a library index: not written over", file=index_path,
                              hint="choose another -o, or remove the file if it is a damaged index") from None
+        kept = len(previous) if previous is not None else 0
         if previous is not None and previous.root != os.path.abspath(os.path.expanduser(root)):
             print(f"nuke-colorize: note: {index_path} indexed {previous.root}; rebuilding for {root}",
                   file=sys.stderr)
@@ -344,5 +349,10 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
                   f"recomputing every still as {wanted[0]}", file=sys.stderr)
             previous = None
     index, report = build_index(root, previous, **kw)
+    if not len(index) and report.failed and kept:
+        path, problem = report.failed[0]
+        raise InputError(f"every still failed ({len(report.failed)}, e.g. {path}: {problem}); the index "
+                         f"there with {kept} still(s) is kept, not replaced by an empty one", file=index_path,
+                         hint="check --colorspace / --ocio-config and the stills, then index again")
     index.save(index_path)
     return index, report

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Dict, List
@@ -233,6 +234,16 @@ def b_models(first: str):
         for n in NAMES[1:]:
             (m / n).write_bytes(b"junk")
         return {"NUKE_COLORIZE_MODELS": str(m)}
+    return build
+
+
+def b_library(folder: str, index: str):
+    """A folder holding a copy of the colour reference and a good index of it."""
+    def build(d: Path):
+        (d / folder).mkdir()
+        shutil.copy(d / "ref.png", d / folder / "ref.png")
+        res = hx.run_cli(["library", "index", folder, "-o", index, "--quiet"], d)
+        assert res.code == 0, res.stderr
     return build
 
 
@@ -477,6 +488,9 @@ CASES: List[Case] = [
     # ---- library of stills (automatic references)
     Case("library-index-output-is-a-still", b_nothing, ["library", "index", ".", "-o", "ref.png", "--quiet"], 2,
          ("ref.png", "not a library index", "not written over")),
+    Case("library-index-colorspace-typo", b_library("lib", "lib.ncindex"),
+         ["library", "index", "lib", "-o", "lib.ncindex", "--colorspace", "Rec709", "--quiet"], 2,
+         ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
     Case("library-given-a-folder", b_nothing, render_argv("--library", "plate", refs=()), 2,
          ("plate", "folder, not a library index")),
     # ---- host bridge command line

@@ -125,6 +125,12 @@ CASES: List[Case] = [
            render_shot(), 2, ("shot.json", "colour")),
     refuse("shot-frames-string", b_shot(shot(frames="1-3")), render_shot(), 2, ("shot.json", "'frames'")),
     refuse("shot-frames-reversed", b_shot(shot(frames=[3, 1])), render_shot(), 2, ("shot.json", "'frames'")),
+    refuse("shot-frames-overflow", b_shot(shot(frames=[1, 10 ** 20])), render_shot(), 2,
+           ("shot.json", "'frames' 100000000000000000000 is out of range")),
+    # a mistyped last frame: the first missing frame, found without listing fifty million
+    refuse("shot-frames-huge-range", b_shot(shot(frames=[1, 50_000_000])), render_shot(), 2,
+           (f"plate.{hx.NFRAMES + 1:04d}.exr", "missing frame", "of 50000000 requested frames missing"),
+           new_files=()),
     refuse("shot-plate-number", b_shot(shot(plate=42)), render_shot(), 2, ("shot.json", "'plate'")),
     refuse("shot-references-empty", b_shot(shot(references=[])), render_shot(), 2, ("shot.json", "'references'")),
     refuse("shot-reference-outside", b_shot(shot(references=[{"frame": 9, "image": "ref.png"}])), render_shot(), 2,
