@@ -19,7 +19,7 @@ import numpy as np
 from . import color
 from .errors import InputError
 from .io import PlateSource, check_writable, frame_path, is_pattern, read_image, same_target, write_image
-from .io.image import compose_channels
+from .io.image import compose_channels, default_dtype
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -297,6 +297,22 @@ def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int], plate_a
                           "give a still of another shape without FRAME=")
 
 
+def output_ceiling(job: RenderJob, source: PlateSource, plate_cs: str) -> Optional[float]:
+    """The largest linear value the output file holds (an integer format: 1.0 in sRGB/Rec.709
+    or linear encoding, Cineon's code 1.0 in log), or None (float files; an OCIO colourspace,
+    whose range is not known here). The recombination keeps colours under it by reducing
+    chroma, so the plate's luminance survives the file's clipping wherever it fits at all."""
+    plate = source.read(job.frames[0])
+    if default_dtype(job.output, plate) in ("half", "float"):
+        return None
+    cs = output_colorspace(job.out_colorspace, job.output, plate_cs, plate.is_float_format)
+    if cs in ("srgb", "rec709", "linear"):
+        return 1.0
+    if cs == "cineon":
+        return float(color.cineon_to_linear(np.float32(1.0)))
+    return None
+
+
 def check_job(job: RenderJob) -> None:
     """Checks of the job's own values that need no model and no pixel (before anything is
     computed): two keyframes for one frame, an output colourspace that does not convert
@@ -333,7 +349,7 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
             check_keyframe_shape(r, (source.width, source.height), source.pixel_aspect)
     check_settings(job.backend, job.settings)  # after the cheap checks: imports the backend (torch)
     luma(job.frames[0])  # resolves the plate's colourspace, notes colour plates
-    max_value = 1.0 if luma.resolved in ("srgb", "rec709") else None
+    max_value = 1.0 if luma.resolved in ("srgb", "rec709") else output_ceiling(job, source, luma.resolved)
     matte = MatteReader(job.matte, (source.width, source.height), source.windows) if job.matte else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
                      resolve_device(job.device), matte=matte, store=store, max_value=max_value,
