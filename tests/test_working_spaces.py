@@ -13,6 +13,8 @@ from nuke_colorize.shot import Shot
 
 
 def test_a_reference_may_carry_its_own_colourspace(tmp_path):
+    for f in (1, 2, 3):   # job() checks the plate has the shot's frames
+        write_image(str(tmp_path / f"p.{f:04d}.exr"), np.full((4, 6, 3), 0.2, np.float32), ["R", "G", "B"])
     data = {"plate": str(tmp_path / "p.####.exr"), "frames": [1, 3],
             "references": [{"frame": 1, "image": "key.exr", "colorspace": "ACEScg"}, {"image": "still.png"}],
             "cache": str(tmp_path / "cache")}
