@@ -472,6 +472,19 @@ CASES: List[Case] = [
     Case("suggest-ref-negative-frame-token", b_nothing,
          ["suggest-keyframe", "--plate", PLATE, "--ref", "-2=ref.png", "--quiet"] + hx.TINY, 2,
          ("ref.png", "frame -2", "outside the frame range")),
+    # ---- suggest-keyframe: values that cannot rank frames, options that do not apply
+    Case("suggest-reach-infinite", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--reach", "inf"] + hx.TINY, 2,
+         ("--reach inf", "finite number of frames > 0")),
+    Case("suggest-saturation", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--saturation", "2"] + hx.TINY, 2,
+         ("--saturation does not apply to suggest-keyframe",)),
+    Case("suggest-temporal-smoothing", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--temporal-smoothing", "1"]
+         + hx.TINY, 2, ("--temporal-smoothing does not apply to suggest-keyframe",)),
+    Case("suggest-out-colorspace", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--out-colorspace", "srgb"]
+         + hx.TINY, 2, ("--out-colorspace does not apply to suggest-keyframe",)),
     # ---- eval: --out and --refs refused before any clip is computed
     Case("eval-out-is-a-file", b_clips({"sq": 3}), ["eval", "--clip", "clips/sq", "--out", "ref.png"], 2,
          ("ref.png", "is a file, not a folder")),
