@@ -74,6 +74,39 @@ def join_negative_refs(argv: Sequence[str]) -> List[str]:
     return out
 
 
+SIGPIPE_EXIT = 128 + 13   # what a shell reports for a process ended by SIGPIPE
+
+
+def _stdout_closed() -> bool:
+    """True when the reader of stdout has gone (``... | head -1`` after its line): flushing
+    fails with a broken pipe, or the pipe reports an error (POLLERR: no reader) when nothing
+    is buffered. Any other broken pipe (a worker's or farm client's) is not stdout's."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError, AttributeError):
+        return False
+    try:
+        import select
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)
+        return any(ev & select.POLLERR for _fd, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError, ImportError):
+        return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's flush at exit has nowhere to fail
+    (it would print 'Exception ignored ... BrokenPipeError' and exit 120)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     try:
         signal.signal(signal.SIGTERM, _terminate)
@@ -88,7 +121,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        if sys.stdout is not None:
+            sys.stdout.flush()   # a reader gone before the last buffered output is met here
+        return code
+    except BrokenPipeError:
+        if not _stdout_closed():
+            if args.debug:
+                raise
+            print("nuke-colorize: internal error: BrokenPipeError: a pipe to another process closed "
+                  "(run with --debug for the traceback)", file=sys.stderr)
+            return 1
+        # the reader of stdout stopped reading (``| head``): quietly, as a SIGPIPE would
+        _quiet_stdout()
+        return SIGPIPE_EXIT
     except ColorizeError as err:
         if args.debug:
             raise
@@ -119,6 +165,13 @@ def run() -> None:
     library teardown (OpenCV / PyTorch thread pools, C++ static destructors) in whatever state
     the signal caught them, which now and then aborts (SIGABRT) or waits forever."""
     code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:   # the reader left after main returned
+        _quiet_stdout()
+        code = SIGPIPE_EXIT
+    except (OSError, ValueError):
+        pass
     if _INTERRUPTED:
         for stream in (sys.stdout, sys.stderr):
             try:

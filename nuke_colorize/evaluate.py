@@ -75,11 +75,13 @@ def parse_size(spec: Optional[str]) -> Optional[Tuple[int, int]]:
     return w, h
 
 
-def parse_refs(spec: str, n_frames: int) -> List[int]:
+def parse_refs(spec: str, n_frames: int, clip: Optional[str] = None,
+               hint: Optional[str] = None) -> List[int]:
     """Reference indices from ``"0"``, ``"0,last"``, ``"9"``, ``"first"``, ``"-1"``.
 
     Indices count from 0 in the clip's sorted frame order; ``last`` (or -1) is the final
-    frame. Returns sorted unique indices; out of range -> :class:`InputError`.
+    frame. Returns sorted unique indices; out of range -> :class:`InputError` naming ``clip``
+    (the clip folder) when given.
     """
     out = []
     for tok in str(spec).split(","):
@@ -99,7 +101,8 @@ def parse_refs(spec: str, n_frames: int) -> List[int]:
             if i < 0:
                 i += n_frames
         if not 0 <= i < n_frames:
-            raise InputError(f"reference index {tok} is outside the clip (0-{n_frames - 1})")
+            raise InputError(f"--refs {tok}: reference index outside the clip's {n_frames} frame"
+                             f"{'s' if n_frames != 1 else ''} (0-{n_frames - 1})", file=clip, hint=hint)
         out.append(i)
     if not out:
         raise InputError("no reference frame given", hint="e.g. --refs 0")
@@ -290,7 +293,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
             [{"frames": [0, T - 1], "references": [{"image": p} for p in stills]}]
         references = []
     else:
-        ref_idx = parse_refs(refs, T)
+        ref_idx = parse_refs(refs, T, clip_dir)
         references = [ReferenceInput(rgb=u8_to_linear(gt[i]), frame=i, path=paths[i]) for i in ref_idx]
 
     matte = None
@@ -364,6 +367,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
                          file=clip_dir, frame=missing[0])
 
     fl_pred, fl_gt = flick.result()
+    grey_truth = all(is_grey(g) for g in gt)
     non_key = [psnrs[f] for f in range(T) if f not in ref_idx]
     result: Dict[str, Any] = {
         "clip": os.path.basename(clip_dir.rstrip(os.sep)),
@@ -386,7 +390,8 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         "auto_scenes": scenes,
         "flicker": fl_pred,
         "flicker_gt": fl_gt,
-        "flicker_ratio": (fl_pred / fl_gt) if fl_gt and not math.isnan(fl_gt) else math.nan,
+        "flicker_ratio": flicker_ratio(fl_pred, fl_gt),
+        "grey_truth": grey_truth,
         "colourfulness": _mean(colour_pred),
         "colourfulness_gt": _mean(colour_gt),
         "cdc": metrics.cdc_from_histograms(hists),
@@ -404,6 +409,31 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     if out_dir:
         result["outputs"] = write_outputs(result, gt, contact_pred, out_dir)
     return result
+
+
+# flicker of the truth below this (CIE a*b* units; the table shows 3 decimals) is no flicker:
+# a grey truth measures ~5e-15, float noise of its chroma, and a ratio over it is meaningless
+FLICKER_GT_FLOOR = 1e-3
+# a truth whose every pixel has its R, G and B codes within this of each other holds no colour
+GREY_SPREAD = 2
+
+
+def flicker_ratio(fl_pred: float, fl_gt: float) -> Optional[float]:
+    """Flicker of the prediction / flicker of the truth: NaN when either was not measured,
+    None (undefined, shown as '-') when the truth does not flicker (below :data:`FLICKER_GT_FLOOR`)."""
+    if math.isnan(fl_pred) or math.isnan(fl_gt):
+        return math.nan
+    if fl_gt < FLICKER_GT_FLOOR:
+        return None
+    return fl_pred / fl_gt
+
+
+def is_grey(img_u8: np.ndarray) -> bool:
+    """True when an (H, W, 3) uint8 frame holds no colour: every pixel's R, G and B within
+    :data:`GREY_SPREAD` codes (PSNR against such a truth only measures how grey the output stays)."""
+    px = np.asarray(img_u8)
+    spread = px.max(axis=-1).astype(np.int16) - px.min(axis=-1).astype(np.int16)
+    return bool(spread.max(initial=0) <= GREY_SPREAD)
 
 
 def _grey255(gt_u8: np.ndarray) -> np.ndarray:
@@ -476,11 +506,18 @@ SUMMARY_KEYS = ("psnr", "ssim", "psnr_non_keyframes", "psnr_inner", "psnr_outer"
 def summarise(results: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     """Mean over clips of each per-clip number (each clip weighs the same), plus frame total.
 
-    ``flicker_ratio`` of the summary is mean flicker / mean GT flicker over clips.
+    ``flicker_ratio`` of the summary is mean flicker / mean GT flicker over the clips whose
+    ratio is defined (a clip whose truth does not flicker, e.g. a grey one, is left out; None
+    when no clip has a ratio). Values that are None are left out of every mean.
     """
     out: Dict[str, Any] = {"clips": len(results), "frames": int(sum(r["frames"] for r in results))}
     for k in SUMMARY_KEYS:
-        out[k] = _mean([float(r[k]) for r in results])
-    if out["flicker_gt"] and not math.isnan(out["flicker_gt"]):
-        out["flicker_ratio"] = out["flicker"] / out["flicker_gt"]
+        out[k] = _mean([float(r[k]) for r in results if r.get(k) is not None])
+    rated = [r for r in results if r.get("flicker_ratio") is not None and not math.isnan(r["flicker_ratio"])]
+    if rated:
+        out["flicker_ratio"] = flicker_ratio(_mean([float(r["flicker"]) for r in rated]),
+                                             _mean([float(r["flicker_gt"]) for r in rated]))
+    elif any(r.get("flicker_ratio", math.nan) is None for r in results):
+        out["flicker_ratio"] = None
+    out["grey_truth_clips"] = [r["clip"] for r in results if r.get("grey_truth")]
     return out

@@ -30,8 +30,19 @@ def neighbours(keyframes: Sequence[int], k: int) -> Tuple[float, float]:
             min((j for j in keyframes if j > k), default=math.inf))
 
 
+def check_reach(reach: float) -> float:
+    """``reach`` as a float: a finite number of frames > 0, else ValueError. (Infinite reach
+    means no fading: every frame between two keyframes would gain alike wherever the new one
+    goes, so the ranking would say nothing.)"""
+    r = float(reach)
+    if not (math.isfinite(r) and r > 0):
+        raise ValueError(f"reach must be a finite number of frames > 0, not {reach!r}")
+    return r
+
+
 def gains(confidence: Dict[int, float], keyframes: Sequence[int], reach: float = 25.0) -> Dict[int, float]:
     """Gain of a new keyframe at each non-keyframe frame (see module docstring)."""
+    reach = check_reach(reach)
     frames = sorted(confidence)
     keys = sorted(set(int(k) for k in keyframes))
     miss = np.array([1.0 - float(np.clip(confidence[f], 0.0, 1.0)) for f in frames])
@@ -52,6 +63,7 @@ def gains(confidence: Dict[int, float], keyframes: Sequence[int], reach: float =
 def suggest(confidence: Dict[int, float], keyframes: Sequence[int], count: int = 3,
             reach: float = 25.0) -> List[Dict[str, float]]:
     """Up to ``count`` suggestions ``{"frame", "gain", "confidence"}``, best first."""
+    reach = check_reach(reach)
     keys = list(keyframes)
     conf = dict(confidence)
     out = []
@@ -67,6 +79,6 @@ def suggest(confidence: Dict[int, float], keyframes: Sequence[int], count: int =
         # frames the pick takes over now count as covered (with the confidence decay)
         lo, hi = neighbours(keys, k)
         for s in conf:
-            if math.isfinite(reach) and lo < s < hi:
+            if lo < s < hi:
                 conf[s] = max(conf[s], math.exp(-abs(s - k) / max(1e-6, reach)))
     return out

@@ -150,3 +150,45 @@ def test_exemplar_settings_in_range_are_accepted(monkeypatch):
     b = exemplar.ExemplarBackend({"position_sigma": 0.05, "position_prior": 0.0, "tap_weights": [0, 0, 1],
                                   "topk": 8.0})
     assert b.settings["topk"] == 8.0
+
+
+# ---------------------------------------------------------------- stdout closed by its reader
+def _run_with_closed_stdout(argv):
+    """Run the CLI with stdout a pipe whose reader has already gone (``... | head -1`` after
+    its line): every write to stdout fails with EPIPE."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    r, w = os.pipe()
+    os.close(r)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    try:
+        return subprocess.run([sys.executable, "-m", "nuke_colorize", *argv], stdout=w,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env, timeout=120)
+    finally:
+        os.close(w)
+
+
+@pytest.mark.parametrize("argv", [["models", "list", "--json"], ["models", "list"], ["--help"]])
+def test_a_closed_stdout_ends_the_command_quietly(argv):
+    p = _run_with_closed_stdout(argv)
+    assert p.returncode in (0, 141), p.stderr
+    assert p.stderr.decode() == ""       # no 'internal error: BrokenPipeError', no 'Exception ignored'
+
+
+def test_a_broken_pipe_that_is_not_stdout_stays_an_internal_error(monkeypatch, capsys):
+    """A pipe to another process (a farm client, a worker's engine) breaking is a failure to report."""
+    from nuke_colorize import cli
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["models", "list"])
+
+    def broken(_args):
+        raise BrokenPipeError(32, "Broken pipe")
+    args.func = broken
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    monkeypatch.setattr(parser, "parse_args", lambda argv: args)
+    assert cli.main(["models", "list"]) == 1          # stdout (pytest's capture) is still open
+    assert "internal error: BrokenPipeError" in capsys.readouterr().err

@@ -145,7 +145,8 @@ def test_cli_eval_table_json_and_errors(clip, tmp_path, capsys):
     assert main(["eval", "--clip", str(tmp_path / "missing")]) == 2
     assert "clip folder not found" in capsys.readouterr().err
     assert main(["eval", "--clip", clip, "--refs", "99"]) == 2
-    assert "outside the clip" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "outside the clip" in err and clip in err
     # --out = the clips' root: the report would land among the clip's frames; refused, nothing written
     frames_before = sorted(os.listdir(clip))
     assert main(["eval", "--clips-root", root, "--out", root]) == 2
@@ -203,3 +204,118 @@ def test_davis_clip_tiny():
     # grey alone is about 24 dB on DAVIS at this protocol; colourisation must beat it clearly
     assert r["psnr"] > 28.0
     assert r["flicker_gt"] > 0 and r["flicker"] < 3 * r["flicker_gt"]
+
+
+# ---------------------------------------------------------------- refused before any clip is computed
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if a clip is evaluated: these refusals must come before any work."""
+    def evaluate_clip(*a, **k):
+        raise AssertionError("a clip was evaluated before the refusal")
+    monkeypatch.setattr(evaluate, "evaluate_clip", evaluate_clip)
+
+
+def _err_line(capsys):
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("nuke-colorize: error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_eval_out_that_is_a_file_is_refused_up_front(clip, tmp_path, capsys, no_work):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main(["eval", "--clip", clip, "--out", str(afile)]) == 2
+    line = _err_line(capsys)
+    assert str(afile) in line and "is a file, not a folder" in line
+    assert main(["eval", "--clip", clip, "--out", str(afile / "sub")]) == 2
+    line = _err_line(capsys)
+    assert str(afile) in line and "is a file" in line and "cannot be made under it" in line
+    assert afile.read_text() == ""
+
+
+def test_eval_out_that_cannot_be_made_is_refused_up_front(clip, tmp_path, capsys, no_work):
+    if os.path.isdir("/proc/self"):       # a virtual folder: no folder can be made in it, even by root
+        assert main(["eval", "--clip", clip, "--out", "/proc/evalout"]) == 2
+        line = _err_line(capsys)
+        assert "/proc/evalout" in line and "cannot be made or written" in line and "/proc" in line
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK):
+            return                            # root ignores the mode
+        assert main(["eval", "--clip", clip, "--out", str(ro / "runs")]) == 2
+        assert "cannot be made or written" in _err_line(capsys)
+    finally:
+        ro.chmod(0o755)
+    assert list(ro.iterdir()) == []           # the probe left nothing behind
+
+
+def test_eval_out_report_paths_taken_by_folders_are_refused(clip, tmp_path, capsys, no_work):
+    (tmp_path / "o" / "summary.json").mkdir(parents=True)
+    assert main(["eval", "--clip", clip, "--out", str(tmp_path / "o")]) == 2
+    assert "summary.json" in _err_line(capsys)
+    (tmp_path / "o2").mkdir()
+    (tmp_path / "o2" / "square").write_text("")        # the clip's report folder is a file
+    assert main(["eval", "--clip", clip, "--out", str(tmp_path / "o2")]) == 2
+    line = _err_line(capsys)
+    assert os.path.join("o2", "square") in line and "is a file" in line
+    assert not [n for n in os.listdir(tmp_path / "o") if n.startswith(".nc-eval-probe")]
+
+
+def test_eval_refs_checked_for_every_clip_before_any_work(tmp_path, capsys, no_work):
+    root = tmp_path / "clips"
+    _write_clip(str(root / "a_long"), n=5)
+    _write_clip(str(root / "b_two"), n=2)
+    assert main(["eval", "--clips-root", str(root), "--refs", "4"]) == 2
+    line = _err_line(capsys)
+    assert str(root / "b_two") in line and "--refs 4" in line and "outside the clip's 2 frames (0-1)" in line
+    # --limit-frames shortens every clip: said so in the refusal
+    assert main(["eval", "--clips-root", str(root), "--refs", "3", "--limit-frames", "3"]) == 2
+    line = _err_line(capsys)
+    assert str(root / "a_long") in line and "--limit-frames 3" in line
+
+
+# ---------------------------------------------------------------- a clip without colour
+def test_flicker_ratio_is_undefined_when_the_truth_does_not_flicker():
+    assert evaluate.flicker_ratio(6.8e-6, 5.2e-15) is None        # a grey truth: float noise
+    assert evaluate.flicker_ratio(0.3, 1.2) == pytest.approx(0.25)
+    assert math.isnan(evaluate.flicker_ratio(math.nan, math.nan))
+    grey = {"clip": "grey", "frames": 3, "grey_truth": True, "flicker": 6.8e-6, "flicker_gt": 5e-15,
+            "flicker_ratio": None}
+    colour = {"clip": "colour", "frames": 3, "grey_truth": False, "flicker": 0.3, "flicker_gt": 1.2,
+              "flicker_ratio": 0.25}
+    for r in (grey, colour):
+        r.update({k: 1.0 for k in evaluate.SUMMARY_KEYS if k not in r})
+    s = evaluate.summarise([grey, colour])
+    assert s["flicker_ratio"] == pytest.approx(0.25)                # the grey clip is left out
+    assert s["grey_truth_clips"] == ["grey"]
+    assert evaluate.summarise([grey])["flicker_ratio"] is None
+    from nuke_colorize.commands.eval import format_table
+    table = format_table([grey, colour], s)
+    row = [ln for ln in table.splitlines() if ln.startswith("grey")][0]
+    assert " - " in row and "1355" not in table
+
+
+def test_is_grey():
+    g = np.full((16, 16, 3), 90, np.uint8)
+    assert evaluate.is_grey(g)
+    g[3, 3] = (90, 92, 91)                                           # within 2 codes: still grey
+    assert evaluate.is_grey(g)
+    g[4, 4] = (120, 90, 90)
+    assert not evaluate.is_grey(g)
+
+
+def test_eval_of_a_grey_clip_notes_it_and_reports_no_flicker_ratio(tmp_path, capsys):
+    folder = tmp_path / "grey"
+    _write_clip(str(folder), n=3)
+    for p in folder.iterdir():             # the same frames without their colour
+        img = cv2.imread(str(p))
+        cv2.imwrite(str(p), cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
+    assert main(["eval", "--clip", str(folder), "--json"] + _fast_args()) == 0
+    cap = capsys.readouterr()
+    c = json.loads(cap.out)["clips"][0]
+    assert c["grey_truth"] is True and c["flicker_ratio"] is None and c["flicker_gt"] < 1e-6
+    notes = [ln for ln in cap.err.splitlines() if "note:" in ln]
+    assert len(notes) == 1 and str(folder) in notes[0] and "no colour" in notes[0] and "PSNR" in notes[0]

@@ -96,3 +96,52 @@ def test_a_new_keyframe_helps_every_frame_between_its_neighbouring_keyframes():
     g = gains(conf, [0, 40], reach=10)
     assert g[10] == pytest.approx(math.exp(-8 / 10))      # frame 2 counts, frame 45 does not
     assert g[50] == pytest.approx(math.exp(-5 / 10))      # frame 45 counts, frame 2 does not
+
+
+def _suggest_argv(root, *extra):
+    return ["suggest-keyframe", "--plate", str(root / "plate/plate.####.exr"), "--frames", f"1-{N}",
+            "--ref", f"1={root / 'ref_1.png'}", "--set", "feature_size=96", "--quiet", *extra]
+
+
+@pytest.mark.parametrize("reach", ["inf", "-inf", "nan", "0", "-3"])
+def test_suggest_keyframe_refuses_a_reach_that_is_not_a_finite_positive_number(shot, capsys, monkeypatch, reach):
+    import nuke_colorize.render as render_mod
+    monkeypatch.setattr(render_mod, "make_colorizer", lambda *a, **k: pytest.fail("the shot was colourised"))
+    assert main(_suggest_argv(shot, f"--reach={reach}")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("nuke-colorize: error: --reach ")
+    assert "finite number of frames > 0" in err
+
+
+def test_suggest_with_infinite_reach_is_refused_by_the_ranking_too():
+    conf = {f: 0.5 for f in range(10)}
+    for reach in (math.inf, math.nan, 0.0, -1.0):
+        with pytest.raises(ValueError, match="finite number of frames"):
+            suggest(conf, [0], count=2, reach=reach)
+        with pytest.raises(ValueError):
+            gains(conf, [0], reach=reach)
+    # a very long (finite) reach: one keyframe covers the shot, the first pick is not a neighbour
+    picks = suggest(conf, [0], count=3, reach=1e9)
+    assert picks[0]["frame"] > 1 and all(p["gain"] < 1e-6 for p in picks[1:])
+
+
+@pytest.mark.parametrize("extra,named", [
+    (["--saturation", "2"], "--saturation does not apply"),
+    (["--temporal-smoothing", "1"], "--temporal-smoothing does not apply"),
+    (["--out-colorspace", "srgb"], "--out-colorspace does not apply"),
+    (["--out-colorspace=linear", "--saturation=0"], "--out-colorspace, --saturation do not apply"),
+])
+def test_suggest_keyframe_refuses_output_only_options(shot, capsys, monkeypatch, extra, named):
+    import nuke_colorize.render as render_mod
+    monkeypatch.setattr(render_mod, "make_colorizer", lambda *a, **k: pytest.fail("the shot was colourised"))
+    assert main(_suggest_argv(shot, *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and named in err and "suggest-keyframe" in err
+
+
+def test_suggest_keyframe_help_does_not_offer_output_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["suggest-keyframe", "--help"])
+    out = capsys.readouterr().out
+    assert "--reach" in out and "--saturation" not in out and "--out-colorspace" not in out \
+        and "--temporal-smoothing" not in out

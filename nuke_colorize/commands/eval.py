@@ -99,7 +99,9 @@ def collect_clips(clips: List[str], clips_root: Optional[str] = None) -> List[st
 
 
 def _cell(fmt: str, v) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if v is None:   # undefined, e.g. the flicker ratio of a truth that does not flicker
+        return "-"
+    if isinstance(v, float) and math.isnan(v):
         return "n/a"
     if isinstance(v, float) and math.isinf(v):
         return "inf"
@@ -121,10 +123,15 @@ def format_table(results: List[Dict[str, Any]], summary: Dict[str, Any]) -> str:
     return "\n".join([line(rows[0]), sep] + [line(r) for r in rows[1:-1]] + [sep, line(rows[-1])])
 
 
+REPORT_FILES = ("contact_sheet.png", "psnr.png", "metrics.json")
+
+
 def _check_out(out: str, clips: List[str]) -> None:
     """Refuse an ``--out`` whose per-clip report folder would be a clip's own folder (the
     contact sheet and plot would join the clip's frames and break its next evaluation) or
-    shared by two clips of the same name (the second report would replace the first)."""
+    shared by two clips of the same name (the second report would replace the first), and
+    one that cannot be made or written (a file, under a file, a read-only or virtual folder):
+    found here, before any clip is computed, not when the first report is written."""
     seen: Dict[str, str] = {}
     for clip in clips:
         name = os.path.basename(clip.rstrip(os.sep))
@@ -136,6 +143,59 @@ def _check_out(out: str, clips: List[str]) -> None:
             raise InputError(f"two clips named {name} would write one report folder ({seen[report]} and {clip})",
                              file=clip, hint="evaluate them in separate runs, with different --out")
         seen[report] = clip
+    _check_writable_folder(out)
+    for clip in clips:
+        report = os.path.join(out, os.path.basename(clip.rstrip(os.sep)))
+        if os.path.lexists(report):
+            _check_writable_folder(report)
+            for f in REPORT_FILES:
+                if os.path.isdir(os.path.join(report, f)):
+                    raise InputError("is a folder: the report file cannot be written there",
+                                     file=os.path.join(report, f), hint="remove it or choose another --out")
+    if os.path.isdir(os.path.join(out, "summary.json")):
+        raise InputError("is a folder: the summary cannot be written there", file=os.path.join(out, "summary.json"),
+                         hint="remove it or choose another --out")
+
+
+def _check_writable_folder(folder: str) -> None:
+    """Refuse ``folder`` (``--out`` or a report folder in it) when it is not a folder or
+    cannot be made and written: tried by making (and removing) a probe folder in it, or in
+    its nearest existing parent when it does not exist yet. Nothing is left behind."""
+    import tempfile
+
+    path = os.path.abspath(folder)
+    probe_in = path
+    while not os.path.lexists(probe_in):
+        parent = os.path.dirname(probe_in)
+        if parent == probe_in:
+            break
+        probe_in = parent
+    if not os.path.isdir(probe_in):
+        if probe_in == path:
+            raise InputError("is a file, not a folder: the evaluation report cannot be written there",
+                             file=folder, hint="give --out a folder, e.g. runs/p1")
+        raise InputError(f"is a file, so the report folder {folder} cannot be made under it",
+                         file=probe_in, hint="give --out a folder, e.g. runs/p1")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".nc-eval-probe-", dir=probe_in))
+    except OSError as err:
+        where = "" if probe_in == path else f" (making a folder in {probe_in} failed)"
+        raise InputError(f"the report folder cannot be made or written{where}: {err.strerror or err}",
+                         file=folder, hint="give --out a writable folder") from None
+
+
+def check_refs(spec: str, clips: List[str], limit_frames: Optional[int] = None) -> None:
+    """Check ``--refs`` against every clip before any is evaluated: the frame counts come
+    from listing the clip folders (see :func:`nuke_colorize.evaluate.list_frames`); an index
+    outside a clip is refused naming that clip's folder."""
+    from ..evaluate import list_frames, parse_refs
+
+    for clip in clips:
+        n = len(list_frames(clip))
+        hint = None
+        if limit_frames and limit_frames < n:
+            n, hint = int(limit_frames), f"--limit-frames {limit_frames} keeps only the first {limit_frames}"
+        parse_refs(spec, n, clip, hint=hint)
 
 
 def run(args) -> int:
@@ -150,10 +210,12 @@ def run(args) -> int:
         raise InputError("--limit-frames must be at least 2")
     from ..temporal import check_strength
     smoothing = check_strength(args.temporal_smoothing)
-    if args.out:
-        _check_out(args.out, clips)
+    if not args.auto_library_root:   # automatic mode ignores --refs
+        check_refs(args.refs, clips, args.limit_frames)
     from ..degradation import parse_degradation
     degrade = parse_degradation(args.degrade)
+    if args.out:
+        _check_out(args.out, clips)
     auto = _auto_library(args) if args.auto_library_root else None
     results = []
     for n, clip in enumerate(clips, 1):
@@ -179,6 +241,10 @@ def run(args) -> int:
               f"SSIM {r['ssim']:.4f}  flicker {r['flicker']:.3f} (GT {r['flicker_gt']:.3f})  "
               f"{r['seconds_per_frame']:.3f} s/frame  ({time.time() - t0:.0f} s with metrics)",
               file=sys.stderr, flush=True)
+        if r.get("grey_truth"):
+            print(f"nuke-colorize: note: {clip}: the clip holds no colour (its truth is grey): PSNR and SSIM "
+                  "only measure how grey the output stays, and the flicker ratio is undefined ('-')",
+                  file=sys.stderr, flush=True)
     summary = summarise(results)
     summary.update(refs=args.refs, size=args.size, backend=backend, settings=settings,
                    keyframes_in_mean=True, temporal_smoothing=smoothing,

@@ -1,6 +1,7 @@
 """``nuke-colorize render``: colourise a plate sequence with one or more references."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -25,29 +26,53 @@ def parse_settings(items) -> dict:
     return out
 
 
-def add_render_options(p) -> None:
-    """Options shared by render-like commands (render, cache build via implied shots)."""
+# options of the output only: they change the delivered colours, not the colourisation or
+# its confidence (``suggest-keyframe`` refuses them rather than ignore them)
+OUTPUT_ONLY_OPTIONS = ("--out-colorspace", "--saturation", "--temporal-smoothing")
+
+
+def add_render_options(p, output: bool = True) -> None:
+    """Options shared by render-like commands (render, suggest-keyframe). ``output=False``
+    (a command that writes no image): the options of :data:`OUTPUT_ONLY_OPTIONS` are not
+    offered (hidden from the help); given anyway, they are left as a value for
+    :func:`refuse_output_options` to refuse."""
     p.add_argument("--backend", default=DEFAULT_BACKEND, choices=sorted(REGISTRY))
     p.add_argument("--colorspace", default="auto",
                    help="plate colourspace: auto|linear|srgb|rec709|cineon or an OCIO name "
                         "(auto: float files linear, DPX/Cineon files whose header says log Cineon, "
                         "other integer files sRGB)")
     p.add_argument("--ref-colorspace", default="auto", help="references' colourspace (same choices)")
-    p.add_argument("--out-colorspace", default="auto",
-                   help="output colourspace (auto: EXR linear, DPX of a log plate Cineon, "
-                        "other integer formats sRGB)")
+    if output:
+        p.add_argument("--out-colorspace", default="auto",
+                       help="output colourspace (auto: EXR linear, DPX of a log plate Cineon, "
+                            "other integer formats sRGB)")
     p.add_argument("--ocio-config", metavar="CONFIG",
                    help="OCIO config (a config.ocio or an ocio:// URI) that the OCIO colourspace "
                         "names belong to (default: $OCIO, else OpenImageIO's built-in config)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
                    help="backend setting, e.g. --set max_working_size=960")
+    if not output:
+        for opt in OUTPUT_ONLY_OPTIONS:   # taken as text, refused by refuse_output_options
+            p.add_argument(opt, default=None, metavar="VALUE", help=argparse.SUPPRESS)
+        return
     p.add_argument("--saturation", type=float, default=1.0,
                    help="chroma multiplier on output, 0 to 4 (default 1.0: as predicted)")
     p.add_argument("--temporal-smoothing", type=float, default=None, metavar="STRENGTH",
                    help="smooth chroma along optical flow (three passes over +-2 frames; 0 = off; "
                         "1 = consistent neighbours count as much as the frame itself; default 1 "
                         "with --library and no keyframe --ref, else 0)")
+
+
+def refuse_output_options(args, command: str) -> None:
+    """Refuse the output-only options given to ``command`` (added with ``output=False``): one
+    line naming the option, rather than accept it and silently ignore it."""
+    given = [o for o in OUTPUT_ONLY_OPTIONS if getattr(args, o[2:].replace("-", "_"), None) is not None]
+    if given:
+        raise InputError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to {command}: "
+                         f"{'it changes' if len(given) == 1 else 'they change'} the delivered colours, "
+                         "not the confidence a suggestion is ranked by",
+                         hint=f"leave {'it' if len(given) == 1 else 'them'} out; they are options of render")
 
 
 def register(sub) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import sys
 
+import math
+
 from ..errors import InputError
-from .render import add_render_options, frames_of, ocio_config_arg, parse_settings
+from .render import add_render_options, frames_of, ocio_config_arg, parse_settings, refuse_output_options
 
 
 def register(sub) -> None:
@@ -24,10 +26,11 @@ def register(sub) -> None:
     p.add_argument("--matte", metavar="PATTERN", help="instance mattes (see render --matte)")
     p.add_argument("--count", type=int, default=3, help="number of suggestions (default 3)")
     p.add_argument("--reach", type=float, default=25.0,
-                   help="frames over which a keyframe's help fades to 1/e (default 25)")
+                   help="frames over which a keyframe's help fades to 1/e, a finite number > 0 "
+                        "(default 25)")
     p.add_argument("--json", action="store_true", help="print JSON (suggestions and per-frame confidence)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_render_options(p)
+    add_render_options(p, output=False)   # nothing is written: no output options
     p.set_defaults(func=run)
 
 
@@ -54,8 +57,13 @@ def run(args) -> int:
     from ..render import PlateLuma, ProgressBar, make_colorizer
     from ..suggest import suggest
 
-    if args.count < 1 or not args.reach > 0:
-        raise InputError("--count must be >= 1 and --reach > 0")
+    refuse_output_options(args, "suggest-keyframe")
+    if args.count < 1:
+        raise InputError(f"--count {args.count}: must be at least 1")
+    if not (math.isfinite(args.reach) and args.reach > 0):
+        raise InputError(f"--reach {args.reach:g}: must be a finite number of frames > 0",
+                         hint="the distance over which a keyframe's help fades to 1/e, e.g. 25; with no "
+                              "fading every frame would rank alike")
     job = _job(args)
     warn = lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr)  # noqa: E731
     with PlateSource(job.plate, job.frames) as source:

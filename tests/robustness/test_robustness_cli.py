@@ -169,6 +169,20 @@ def nan_column(px: np.ndarray, x: int = 5) -> np.ndarray:
     return px
 
 
+def b_clips(frames: Dict[str, int], then=None):
+    """True-colour clips for ``eval``: clips/<name>/00000.png ... (a colour image panning)."""
+    def build(d: Path):
+        from nuke_colorize.io import write_image
+        rgb = hx.colour_ref()
+        for name, n in frames.items():
+            (d / "clips" / name).mkdir(parents=True)
+            for t in range(n):
+                write_image(str(d / "clips" / name / f"{t:05d}.png"), np.roll(rgb, 2 * t, axis=1), ["R", "G", "B"])
+        if then:
+            then(d)
+    return build
+
+
 def b_frame_is_folder_out(d: Path):
     p = d / "out" / "col.0001.exr"
     p.unlink()
@@ -458,6 +472,33 @@ CASES: List[Case] = [
     Case("suggest-ref-negative-frame-token", b_nothing,
          ["suggest-keyframe", "--plate", PLATE, "--ref", "-2=ref.png", "--quiet"] + hx.TINY, 2,
          ("ref.png", "frame -2", "outside the frame range")),
+    # ---- suggest-keyframe: values that cannot rank frames, options that do not apply
+    Case("suggest-reach-infinite", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--reach", "inf"] + hx.TINY, 2,
+         ("--reach inf", "finite number of frames > 0")),
+    Case("suggest-saturation", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--saturation", "2"] + hx.TINY, 2,
+         ("--saturation does not apply to suggest-keyframe",)),
+    Case("suggest-temporal-smoothing", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--temporal-smoothing", "1"]
+         + hx.TINY, 2, ("--temporal-smoothing does not apply to suggest-keyframe",)),
+    Case("suggest-out-colorspace", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--out-colorspace", "srgb"]
+         + hx.TINY, 2, ("--out-colorspace does not apply to suggest-keyframe",)),
+    # ---- eval: --out and --refs refused before any clip is computed
+    Case("eval-out-is-a-file", b_clips({"sq": 3}), ["eval", "--clip", "clips/sq", "--out", "ref.png"], 2,
+         ("ref.png", "is a file, not a folder")),
+    Case("eval-out-under-a-file", b_clips({"sq": 3}), ["eval", "--clip", "clips/sq", "--out", "ref.png/runs"], 2,
+         ("ref.png", "is a file", "ref.png/runs cannot be made under it")),
+    Case("eval-out-in-proc", b_clips({"sq": 3}), ["eval", "--clip", "clips/sq", "--out", "/proc/evalout"], 2,
+         ("/proc/evalout", "cannot be made or written"),
+         skip=None if os.path.isdir("/proc/self") else "no /proc"),
+    Case("eval-out-read-only-folder", b_clips({"sq": 3}, lambda d: (d / "ro").mkdir(mode=0o555)),
+         ["eval", "--clip", "clips/sq", "--out", "ro/runs"], 2, ("ro/runs", "cannot be made or written"),
+         honour_modes=True, cleanup=hx.restore_modes),
+    Case("eval-refs-outside-one-clip", b_clips({"long": 4, "two": 2}),
+         ["eval", "--clips-root", "clips", "--refs", "3"], 2,
+         ("clips/two", "--refs 3", "outside the clip's 2 frames (0-1)")),
     # ---- demo
     Case("demo-size-not-a-size", b_nothing, ["demo", "--size", "abc", "--out", "demo"], 2, ("--size 'abc'",)),
     Case("demo-size-three-parts", b_nothing, ["demo", "--size", "64x36x2", "--out", "demo"], 2,
