@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import sys
 import time
 import zipfile
@@ -118,16 +119,107 @@ def install_hint(model: str = DEEPEXEMPLAR) -> str:
 
 
 # ------------------------------------------------------------------ safe loading
-def _refused_pickle(err: BaseException) -> bool:
-    return isinstance(err, pickle.UnpicklingError) and "weights only" in str(err).lower()
+#: words of torch's weights-only refusals that mean "the pickle names a callable or class
+#: other than tensors" (it would run code, or build objects such as numpy arrays)
+_CODE_WORDS = ("global", "reduce", "instantiate", "can only build", "can only create",
+               "unsupported class", "persistent_load", "persistent load")
+#: pickle opcodes that import or call something (a plain state dict of tensors, written by
+#: pickle itself, has none of them outside torch's own rebuild functions)
+_CALL_OPCODES = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX"}
+_SCAN_BYTES = 16 << 20
+
+
+def _named_global(text: str) -> Optional[str]:
+    """The module.name torch names in a weights-only refusal ('GLOBAL posix.system ...')."""
+    m = re.search(r"GLOBAL\s+([A-Za-z_][\w.]*)", text)
+    return m.group(1).rstrip(".") if m else None
+
+
+def _plain_pickle_calls(path: Path) -> Optional[str]:
+    """When ``path`` is one complete plain pickle (not a PyTorch file) that imports or calls
+    something, what it calls ('posix.system', or 'a function'); else None.
+
+    Only parses opcodes (pickletools), never runs them. Random bytes, web pages and truncated
+    data fail to parse and give None."""
+    import io
+    import pickletools
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_SCAN_BYTES)
+    except OSError:
+        return None
+    called, strings = None, []
+    try:
+        for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
+            if isinstance(arg, str):
+                strings = (strings + [arg])[-2:]
+            if op.name == "GLOBAL" and called is None:
+                called = str(arg).replace(" ", ".")
+            elif op.name == "STACK_GLOBAL" and called is None:
+                called = ".".join(strings) if len(strings) == 2 else "a function"
+            elif op.name in _CALL_OPCODES and called is None:
+                called = "a function"
+            if op.name == "STOP":
+                return called
+    except Exception:  # noqa: BLE001 - not a pickle: damaged or some other kind of file
+        return None
+    return None
+
+
+def _unreadable(path: Path) -> str:
+    """The problem said of a file that is not a readable checkpoint (a web page, empty, ...)."""
+    generic = "not a readable checkpoint (damaged or truncated, or not a PyTorch file)"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError:
+        return generic
+    if not head:
+        return "not a readable checkpoint: the file is empty (damaged or truncated download)"
+    low = head.lstrip().lower()
+    if low.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")) or b"<html" in low:
+        return ("not a readable checkpoint: the file is a web page, not a PyTorch file "
+                "(an error page saved under the checkpoint's name?)")
+    return generic
+
+
+def _load_refusal(err: BaseException, path: Path) -> str:
+    """The one-line problem for a file ``torch.load(weights_only=True)`` refused or could not read.
+
+    Two different things end up as the same UnpicklingError: a checkpoint whose pickle names
+    code or non-tensor objects (os.system, numpy arrays: refused, never executed), and bytes the
+    restricted unpickler cannot parse at all (random data, a web page, a truncated file). The
+    error text tells them apart ("GLOBAL x.y", "reduce", ... vs "Unsupported operand", "invalid
+    load key"); a plain pickle that torch stops at its first opcode is parsed (not run) to see
+    whether it calls anything."""
+    text = str(err)
+    if isinstance(err, pickle.UnpicklingError) and "weights only" in text.lower():
+        # torch's own words on what it met come after this marker (the rest is boilerplate)
+        detail = text.split("WeightsUnpickler error:", 1)[-1].lower()
+        called = _named_global(text)
+        if called is None and "unsupported operand" in detail:
+            called = _plain_pickle_calls(path)   # garbage, or a plain pickle that calls something
+        elif called is None and any(w in detail for w in _CODE_WORDS):
+            called = "objects other than tensors"
+        if called is not None:
+            return ("refused to load: the file contains pickled code or objects other than tensors "
+                    f"(it would call {called}); it is not an official checkpoint and nothing in it "
+                    "was executed")
+    return _unreadable(path)
 
 
 def load_state_dict(path: Path, role: str, model: str = DEEPEXEMPLAR) -> Dict[str, "object"]:
     """Load one weights file with ``weights_only=True`` and check it against the layout.
 
     Raises :class:`ModelError` (one line: file, problem, how to install) when the file is
-    missing, unreadable or truncated, contains executable pickle code, or has a wrong layout.
+    missing, unreadable, truncated or not a checkpoint at all, names code or objects other than
+    tensors in its pickle (never executed), or has a wrong layout. torch's warnings while
+    parsing (e.g. about the pickle protocol of a file that is not a checkpoint) are silenced:
+    the refusal is the one line said about the file.
     """
+    import warnings
+
     import torch
 
     path = Path(path)
@@ -136,14 +228,11 @@ def load_state_dict(path: Path, role: str, model: str = DEEPEXEMPLAR) -> Dict[st
         raise ModelError(f"{MODELS[model]['title'].split(' (')[0]} weights file missing "
                          f"(expected at {path})", file=path.name, hint=hint)
     try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure to parse is the file's fault
-        if _refused_pickle(err):
-            raise ModelError("refused to load: the file contains pickled code, not only weights "
-                             "(it is not an official checkpoint and was not executed)",
-                             file=str(path), hint=hint) from None
-        raise ModelError(f"unreadable weights file, damaged or truncated ({type(err).__name__})",
-                         file=str(path), hint=hint) from None
+        raise ModelError(_load_refusal(err, path), file=str(path), hint=hint) from None
     problems = layout.check_state_dict(state, role)
     if problems:
         raise ModelError("not the expected weights: " + "; ".join(problems), file=str(path), hint=hint)
@@ -176,35 +265,73 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_installed(folder: Optional[Path] = None) -> Dict[str, dict]:
-    """name -> record from ``installed.json`` ({} when absent or unreadable)."""
-    p = (folder or models_dir()) / INSTALLED_NAME
+def read_installed(folder: Optional[Path] = None) -> Dict[str, object]:
+    """name -> record from ``installed.json`` ({} when absent or unreadable).
+
+    Records are returned as found: check one with :func:`valid_record` before using it (a
+    hand-edited file may hold ``"vgg19_conv.pth": "x"``)."""
+    return _read_records(folder or models_dir())[0]
+
+
+def _read_records(folder: Path) -> Tuple[Dict[str, object], str]:
+    """(name -> record, problem): problem is "" when ``installed.json`` is absent or sound,
+    else what is wrong with it as a whole (its records are then {})."""
+    p = folder / INSTALLED_NAME
     try:
         with open(p, "r", encoding="utf-8") as fh:
             data = json.load(fh)
-        files = data.get("files", {})
-        return files if isinstance(files, dict) else {}
-    except (OSError, ValueError, AttributeError):
-        return {}
+    except FileNotFoundError:
+        return {}, ""
+    except (OSError, ValueError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else "not valid JSON"
+        return {}, f"{INSTALLED_NAME} is unreadable: {why}"
+    files = data.get("files") if isinstance(data, dict) else None
+    if not isinstance(files, dict):
+        return {}, f"{INSTALLED_NAME} is damaged: no 'files' object"
+    return files, ""
+
+
+def valid_record(rec: object) -> bool:
+    """True for a record as ``models install`` writes it: an object with a 64-hex ``sha256``
+    and a whole, non-negative ``size``."""
+    if not isinstance(rec, dict):
+        return False
+    digest, size = rec.get("sha256"), rec.get("size")
+    return (isinstance(digest, str) and len(digest) == 64
+            and all(c in "0123456789abcdef" for c in digest.lower())
+            and isinstance(size, int) and not isinstance(size, bool) and size >= 0)
+
+
+def _record_of(records: Dict[str, object], problem: str, name: str) -> Tuple[Optional[dict], str]:
+    """(record, damage) for ``name``: the record when sound; damage says what is wrong with a
+    record that is there but unusable (or with installed.json as a whole), else ""."""
+    if problem:
+        return None, problem
+    if name not in records:
+        return None, ""
+    rec = records[name]
+    if valid_record(rec):
+        return rec, ""  # type: ignore[return-value]
+    return None, f"its record in {INSTALLED_NAME} is damaged: not an object with sha256 and size"
 
 
 def weights_fingerprint(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) -> str:
     """Short stable identity of the installed weights (for cache keys).
 
-    Uses the SHA-256 recorded by ``models install`` when the file size still matches,
-    otherwise hashes the file.
+    Uses the SHA-256 recorded by ``models install`` when the record is sound and the file size
+    still matches, otherwise hashes the file.
     """
     folder = models_dir() if folder is None else Path(folder)
-    records = read_installed(folder)
+    records, problem = _read_records(folder)
     h = hashlib.sha256()
     for f in model_files(model):
         p = folder / f["name"]
-        rec = records.get(f["name"], {})
+        rec, _damage = _record_of(records, problem, f["name"])
         try:
             size = p.stat().st_size
         except OSError:
             size = -1
-        digest = rec.get("sha256") if rec.get("size") == size else None
+        digest = rec["sha256"] if rec is not None and rec["size"] == size else None
         h.update(f"{f['name']}={digest or (sha256_of(p) if size >= 0 else 'missing')};".encode())
     return h.hexdigest()[:16]
 
@@ -218,22 +345,36 @@ def _unsafe_member(name: str) -> bool:
     return any(p == ".." for p in parts)
 
 
-def _pick(candidates: List[str], archive_path: str, name: str, source: str) -> Optional[str]:
-    """Choose the member/file for ``archive_path`` among paths whose basename is ``name``."""
+def _parts(path: str) -> Tuple[str, ...]:
+    return PurePosixPath(path.replace("\\", "/")).parts
+
+
+def _pick(candidates: List[str], archive_path: str, name: str, source: str,
+          is_zip: bool = False) -> Optional[str]:
+    """Choose the member/file for ``archive_path`` among paths whose basename is ``name``.
+
+    A candidate is the official one when its last path components are exactly those of
+    ``archive_path`` (``x/data/vgg19_conv.pth`` is, ``olddata/vgg19_conv.pth`` is not)."""
     if not candidates:
         return None
-    exact = [c for c in candidates if c.replace("\\", "/").endswith(archive_path)]
+    want = _parts(archive_path)
+    exact = [c for c in candidates if _parts(c)[-len(want):] == want]
+    if len(exact) > 1:
+        exact = [c for c in exact if _parts(c) == want] or exact
     if len(exact) == 1:
         return exact[0]
     if len(candidates) == 1:
         return candidates[0]
+    hint = (f"unzip it and install from a folder holding only the wanted {name}" if is_zip
+            else f"point --from at a folder holding only the wanted {name}")
     raise ModelError(f"several files named {name} in the source ({', '.join(sorted(candidates)[:3])})",
-                     file=source, hint=f"point --from at a folder holding only the wanted {name}")
+                     file=source, hint=hint)
 
 
 @contextlib.contextmanager
-def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, object]]]:
-    """Yield name -> (label, opener) for each file of ``model`` found in ``source``."""
+def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, object, Optional[zipfile.ZipInfo]]]]:
+    """Yield name -> (label, opener, zip member info or None) for each file of ``model`` found
+    in ``source``."""
     files = model_files(model)
     if source.is_dir():
         found: Dict[str, List[str]] = {}
@@ -247,7 +388,7 @@ def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, obj
             rel = _pick(found.get(f["name"], []), f["archive_path"], f["name"], str(source))
             if rel is not None:
                 full = source / rel
-                out[f["name"]] = (str(full), lambda full=full: open(full, "rb"))
+                out[f["name"]] = (str(full), lambda full=full: open(full, "rb"), None)
         yield out
         return
     if not zipfile.is_zipfile(source):
@@ -271,33 +412,97 @@ def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, obj
                 sizes[i.filename] = i.file_size
         out = {}
         for f in files:
-            member = _pick(by_name.get(f["name"], []), f["archive_path"], f["name"], str(source))
+            listed = by_name.get(f["name"], [])
+            member = _pick(list(dict.fromkeys(listed)), f["archive_path"], f["name"], str(source), is_zip=True)
             if member is None:
                 continue
+            if listed.count(member) > 1:
+                # which copy is meant cannot be told (zipfile would open the last one)
+                times = "twice" if listed.count(member) == 2 else f"{listed.count(member)} times"
+                raise ModelError(f"the archive lists {member} {times}; it is damaged "
+                                 "or was put together by hand, and nothing was installed", file=str(source),
+                                 hint="re-create the zip with one copy, or unzip it and install from the folder")
             if sizes[member] > MAX_FILE_BYTES:
                 raise ModelError(f"refused archive: member '{member}' claims {sizes[member]} bytes",
                                  file=str(source))
-            out[f["name"]] = (f"{source}!{member}", lambda member=member: zf.open(member, "r"))
+            out[f["name"]] = (f"{source}!{member}", lambda member=member: zf.open(member, "r"),
+                              zf.getinfo(member))
         yield out
 
 
+class _SourceReadError(Exception):
+    """Reading the source file or zip member failed (wraps the original error)."""
+
+    def __init__(self, err: BaseException):
+        super().__init__(str(err))
+        self.err = err
+
+
 def _copy_limited(src, dst_path: str) -> Tuple[str, int]:
-    """Copy the open binary stream ``src`` to ``dst_path``; return (sha256, size)."""
+    """Copy the open binary stream ``src`` to ``dst_path``; return (sha256, size).
+
+    A failure to read ``src`` is raised as :class:`_SourceReadError` (the source's fault), a
+    failure to write as OutputError (the destination's)."""
+    from .io.atomic import OutputError
+
     h = hashlib.sha256()
     n = 0
-    with open(dst_path, "wb") as out:
+    try:
+        out = open(dst_path, "wb")
+    except OSError as err:
+        raise OutputError(f"cannot write: {err.strerror or err}", file=dst_path) from None
+    with out:
         while True:
-            chunk = src.read(1 << 20)
+            try:
+                chunk = src.read(1 << 20)
+            except Exception as err:  # noqa: BLE001 - CRC, codec, truncation, I/O: see _read_failure
+                raise _SourceReadError(err) from None
             if not chunk:
                 break
             n += len(chunk)
             if n > MAX_FILE_BYTES:
                 raise ModelError("refused: file larger than any published weights file", file=dst_path)
             h.update(chunk)
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+            try:
+                out.write(chunk)
+            except OSError as err:
+                raise OutputError(f"cannot write: {err.strerror or err}", file=dst_path) from None
+        try:
+            out.flush()
+            os.fsync(out.fileno())
+        except OSError as err:
+            raise OutputError(f"cannot write: {err.strerror or err}", file=dst_path) from None
     return h.hexdigest(), n
+
+
+#: zip compression methods Python cannot read, by number (APPNOTE 4.4.5)
+_ZIP_METHODS = {1: "Shrink", 6: "Implode", 9: "Deflate64", 10: "PKWARE Implode", 18: "IBM TERSE",
+                19: "IBM LZ77", 93: "Zstandard", 95: "XZ", 96: "JPEG", 97: "WavPack", 98: "PPMd",
+                99: "AES encryption"}
+
+
+def _read_failure(err: BaseException, source: Path, info: Optional[zipfile.ZipInfo], label: str) -> ModelError:
+    """The one-line refusal for a source file or zip member that could not be read."""
+    nothing = "nothing was installed"
+    if info is None:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else (str(err) or type(err).__name__)
+        return ModelError(f"cannot read the file ({why}); {nothing}", file=label,
+                          hint="check the file's permissions, or copy the folder again")
+    member = info.filename
+    text = str(err)
+    if (isinstance(err, RuntimeError) and "encrypt" in text.lower()) or info.flag_bits & 0x1:
+        return ModelError(f"member '{member}' is encrypted (password protected); {nothing}", file=str(source),
+                          hint="unzip it with its password and install from the folder, or download "
+                               f"the archive again from {MODELS[DEEPEXEMPLAR]['download']}")
+    if isinstance(err, NotImplementedError):
+        method = _ZIP_METHODS.get(info.compress_type, f"method {info.compress_type}")
+        return ModelError(f"member '{member}' uses a compression method that is not supported ({method}); "
+                          f"{nothing}", file=str(source),
+                          hint="re-zip it with ordinary deflate compression, or unzip it and install "
+                               "from the folder")
+    why = "CRC-32 check failed" if "crc" in text.lower() else (" ".join(text.split()) or type(err).__name__)
+    return ModelError(f"member '{member}' is damaged ({why}); {nothing}", file=str(source),
+                      hint="download the archive again")
 
 
 @dataclass
@@ -307,7 +512,7 @@ class FileStatus:
     name: str
     role: str
     path: Path
-    status: str            # ok | missing | invalid | modified | unrecorded
+    status: str            # ok | missing | invalid | modified | unrecorded | damaged (its record)
     detail: str = ""
     sha256: str = ""
     size: int = 0
@@ -339,15 +544,21 @@ def install(source: str, folder: Optional[Path] = None, model: str = DEEPEXEMPLA
             for f in files:
                 final = folder / f["name"]
                 tmp = stack.enter_context(atomic_path(final))
-                label, opener = found[f["name"]]
-                with opener() as stream:
-                    digest, size = _copy_limited(stream, tmp)
+                label, opener, info = found[f["name"]]
+                try:
+                    with opener() as stream:
+                        digest, size = _copy_limited(stream, tmp)
+                except _SourceReadError as err:
+                    raise _read_failure(err.err, src, info, label) from None
+                except (OSError, RuntimeError, NotImplementedError, zipfile.BadZipFile, ValueError) as err:
+                    # opening failed: permissions; an encrypted or unsupported zip member
+                    raise _read_failure(err, src, info, label) from None
                 try:
                     load_state_dict(Path(tmp), f["role"], model)
                 except ModelError as err:
                     raise ModelError(err.problem, file=label, hint="nothing was installed") from None
                 done.append(FileStatus(f["name"], f["role"], final, "ok", "installed", digest, size))
-    records = read_installed(folder)
+    records = {n: r for n, r in read_installed(folder).items() if valid_record(r)}
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for st in done:
         records[st.name] = {"model": model, "role": st.role, "sha256": st.sha256, "size": st.size,
@@ -361,18 +572,21 @@ def install(source: str, folder: Optional[Path] = None, model: str = DEEPEXEMPLA
 
 # ------------------------------------------------------------------ list / verify
 def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool = False) -> List[FileStatus]:
-    """State of each file of ``model``. ``deep`` loads and checks every file and its SHA-256."""
+    """State of each file of ``model``. ``deep`` loads and checks every file and its SHA-256.
+
+    A file whose record in ``installed.json`` is damaged (or the whole file is) is "damaged":
+    it cannot be checked against what was installed, and ``models verify`` refuses it."""
     folder = models_dir() if folder is None else Path(folder)
-    records = read_installed(folder)
+    records, problem = _read_records(folder)
     out = []
     for f in model_files(model):
         p = folder / f["name"]
-        rec = records.get(f["name"])
+        rec, damage = _record_of(records, problem, f["name"])
         if not p.is_file():
             out.append(FileStatus(f["name"], f["role"], p, "missing", "not installed"))
             continue
         size = p.stat().st_size
-        st = FileStatus(f["name"], f["role"], p, "ok", "", (rec or {}).get("sha256", ""), size)
+        st = FileStatus(f["name"], f["role"], p, "ok", "", rec["sha256"] if rec else "", size)
         if deep:
             try:
                 load_state_dict(p, f["role"], model)
@@ -381,17 +595,21 @@ def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool 
                 out.append(st)
                 continue
             digest = sha256_of(p)
-            if rec is None:
+            if damage:
+                st.status, st.detail = "damaged", f"layout ok; {damage}"
+            elif rec is None:
                 st.status, st.detail = "unrecorded", "layout ok; not recorded by 'models install'"
-            elif rec.get("sha256") != digest:
+            elif rec["sha256"] != digest:
                 st.status, st.detail = "modified", "layout ok; SHA-256 differs from the installed copy"
             else:
                 st.detail = "layout ok; SHA-256 matches"
             st.sha256 = digest
         else:
-            if rec is None:
+            if damage:
+                st.status, st.detail = "damaged", f"present; {damage}"
+            elif rec is None:
                 st.status, st.detail = "unrecorded", "present; not recorded by 'models install'"
-            elif rec.get("size") != size:
+            elif rec["size"] != size:
                 st.status, st.detail = "modified", "size differs from the installed copy"
             else:
                 st.detail = "installed"
@@ -401,4 +619,4 @@ def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool 
 
 __all__ = ["ENV_VAR", "DEEPEXEMPLAR", "MODELS", "manifest", "manifest_text", "models_dir",
            "load_state_dict", "load_model_states", "install", "status", "FileStatus",
-           "weights_fingerprint", "install_hint", "sha256_of", "read_installed"]
+           "weights_fingerprint", "install_hint", "sha256_of", "read_installed", "valid_record"]

@@ -254,3 +254,35 @@ def test_dense_settings_are_checked(backend_factory):
         backend_factory(restrict="sideways")
     with pytest.raises(InputError, match="mask_threshold"):
         backend_factory(mask_threshold=0.0)
+
+
+@pytest.mark.parametrize("key,value", [("working_size", 2.7), ("working_size", 300.5),
+                                       ("mask_margin", 1.5), ("mask_radius", 2.5)])
+def test_integer_settings_refuse_fractions(backend_factory, key, value):
+    """Whole-number settings are refused with a fraction, not truncated (2.7 -> 2), as the
+    exemplar backend does."""
+    with pytest.raises(InputError) as ei:
+        backend_factory(**{key: value})
+    msg = str(ei.value)
+    assert f"{key}={value!r}" in msg and "whole number" in msg and "too small" not in msg
+
+
+def test_integer_settings_accept_whole_floats(backend_factory):
+    b = backend_factory(working_size=200.0, mask_margin=2.0, mask_radius=5.0)
+    assert b.settings["working_size"] == 200 and isinstance(b.settings["working_size"], int)
+    with pytest.raises(InputError, match="finite"):
+        backend_factory(working_size=float("inf"))
+
+
+def test_damaged_installed_record_does_not_break_the_backend(models, monkeypatch):
+    """A hand-edited installed.json ("vgg19_conv.pth": "x") is ignored for the weights'
+    identity: the file is hashed instead, the backend is made as usual."""
+    monkeypatch.setenv(weights.ENV_VAR, str(models))
+    fp = weights.weights_fingerprint(folder=models)
+    rec = models / weights.INSTALLED_NAME
+    rec.write_text('{"files": {"vgg19_conv.pth": "x", "colornet_iter_76000.pth": [1]}}')
+    try:
+        assert weights.weights_fingerprint(folder=models) == fp
+        assert make_backend("deepexemplar").settings_key()["weights"] == fp
+    finally:
+        rec.unlink()

@@ -12,6 +12,7 @@ import pickle
 import shutil
 import zipfile
 from pathlib import Path
+from typing import Optional
 
 import pytest
 import torch
@@ -128,23 +129,75 @@ def test_truncated_file_is_one_clear_error(official, tmp_path):
     data = (official / layout.ARCHIVE_PATHS["correspondence"]).read_bytes()
     p = tmp_path / "nonlocal_net_iter_76000.pth"
     p.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelError, match="damaged or truncated"):
+    with pytest.raises(ModelError, match="damaged or truncated") as ei:
         weights.load_state_dict(p, "correspondence")
+    assert "not a readable checkpoint" in str(ei.value) and "pickled code" not in str(ei.value)
 
 
-@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
-@pytest.mark.parametrize("writer", ["torch_save", "raw_pickle"])
+@pytest.mark.parametrize("writer", ["torch_save", "torch_legacy", "raw_pickle"])
 def test_code_carrying_pickle_is_refused_and_never_runs(tmp_path, writer):
     marker = tmp_path / "pwned.txt"
     p = tmp_path / "colornet_iter_76000.pth"
     if writer == "torch_save":
         torch.save({"conv1_1.0.weight": Evil(str(marker))}, str(p))
+    elif writer == "torch_legacy":
+        torch.save({"conv1_1.0.weight": Evil(str(marker))}, str(p), _use_new_zipfile_serialization=False)
     else:
         p.write_bytes(pickle.dumps(Evil(str(marker))))
-    with pytest.raises(ModelError) as ei:
-        weights.load_state_dict(p, "colorization")
-    assert "pickled code" in str(ei.value)
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ModelError) as ei:
+            weights.load_state_dict(p, "colorization")
+    msg = str(ei.value)
+    assert "pickled code" in msg and "it would call" in msg and "open" in msg and "\n" not in msg
+    assert "not a readable checkpoint" not in msg
     assert not marker.exists()
+    # torch's multi-line "Detected pickle protocol 4" UserWarning is not printed before the refusal
+    assert [str(w.message) for w in caught] == []
+
+
+def _numpy_state_dict(path):
+    import numpy as np
+    torch.save({"conv1_1.0.weight": np.zeros(3)}, str(path))
+
+
+@pytest.mark.parametrize("kind", ["random", "html", "empty", "plain_pickle", "numpy"])
+def test_damaged_or_foreign_file_is_not_called_code(tmp_path, kind):
+    """Bytes torch's restricted unpickler cannot parse are 'not a readable checkpoint'; only a
+    pickle naming a callable or non-tensor class (numpy arrays) is refused as pickled code."""
+    import numpy as np
+    p = tmp_path / "vgg19_conv.pth"
+    if kind == "random":
+        p.write_bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    elif kind == "html":
+        p.write_bytes(b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
+                      b"<body><h1>Not Found</h1></body></html>\n")
+    elif kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "plain_pickle":
+        p.write_bytes(pickle.dumps({"conv1_1.weight": [1.0, 2.0]}, protocol=4))
+    else:
+        _numpy_state_dict(p)
+    with pytest.raises(ModelError) as ei:
+        weights.load_state_dict(p, "vgg19")
+    msg = str(ei.value)
+    assert str(p) in msg and "\n" not in msg and ei.value.exit_code == 3
+    if kind == "numpy":
+        assert "pickled code or objects other than tensors" in msg and "numpy" in msg
+    else:
+        assert "not a readable checkpoint" in msg and "pickled code" not in msg
+        assert {"html": "web page", "empty": "empty"}.get(kind, "not a PyTorch file") in msg
+
+
+def test_verify_reports_a_damaged_file_as_unreadable_not_code(official, tmp_path, capsys):
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    (dest / "vgg19_conv.pth").write_bytes(b"<html><body>Not Found</body></html>")
+    assert cli_main(["models", "--models-dir", str(dest), "verify"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "vgg19_conv.pth" in err
+    assert "not a readable checkpoint" in err and "pickled code" not in err
 
 
 def test_missing_files_named_with_location_and_install_command(tmp_path):
@@ -258,3 +311,134 @@ def test_weights_fingerprint_follows_content(official, tmp_path):
     assert weights.weights_fingerprint(folder=dest) == a
     torch.save(layout.random_state_dict("vgg19", seed=5), str(dest / "vgg19_conv.pth"))
     assert weights.weights_fingerprint(folder=dest) != a
+
+
+# ------------------------------------------------------------------ broken archives
+def _patch_zip_headers(z: Path, member: str, *, flags: int = 0, method: Optional[int] = None) -> None:
+    """Set bits in ``member``'s general-purpose flags, or its compression method, in both its
+    local header and its central-directory entry."""
+    import struct
+    data = bytearray(z.read_bytes())
+    off = zipfile.ZipFile(z).getinfo(member).header_offset
+    cd = data.find(b"PK\x01\x02")
+    while cd != -1:
+        n = struct.unpack("<H", data[cd + 28:cd + 30])[0]
+        if bytes(data[cd + 46:cd + 46 + n]).decode() == member:
+            break
+        cd = data.find(b"PK\x01\x02", cd + 4)
+    for at_flags in (off + 6, cd + 8):
+        struct.pack_into("<H", data, at_flags, struct.unpack("<H", data[at_flags:at_flags + 2])[0] | flags)
+        if method is not None:
+            struct.pack_into("<H", data, at_flags + 2, method)
+    z.write_bytes(bytes(data))
+
+
+def _small_zip(z: Path, first: bytes = b"w" * 200_000, duplicate: bool = False) -> None:
+    """The three official member names, the first holding ``first`` (stored), the others junk."""
+    import warnings
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(layout.ARCHIVE_PATHS["correspondence"], first)
+        zf.writestr(layout.ARCHIVE_PATHS["colorization"], b"junk")
+        zf.writestr(layout.ARCHIVE_PATHS["vgg19"], b"junk")
+        if duplicate:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")   # zipfile warns "Duplicate name"
+                zf.writestr(layout.ARCHIVE_PATHS["vgg19"], b"junk")
+
+
+@pytest.mark.parametrize("damage,expect", [
+    ("crc", ("is damaged (CRC-32 check failed)", "download the archive again")),
+    ("deflate64", ("compression method that is not supported (Deflate64)", "re-zip it with ordinary deflate",
+                   "unzip it and install from the folder")),
+    ("encrypted", ("is encrypted", "unzip it with its password")),
+])
+def test_unreadable_zip_member_is_one_clear_error(tmp_path, capsys, damage, expect):
+    z = tmp_path / "colorization_checkpoint.zip"
+    _small_zip(z)
+    member = layout.ARCHIVE_PATHS["correspondence"]
+    if damage == "crc":
+        data = bytearray(z.read_bytes())
+        data[zipfile.ZipFile(z).getinfo(member).header_offset + 30 + len(member) + 1000] ^= 0xFF
+        z.write_bytes(bytes(data))
+    elif damage == "deflate64":
+        _patch_zip_headers(z, member, method=9)
+    else:
+        _patch_zip_headers(z, member, flags=0x1)
+    dest = tmp_path / "models"
+    with pytest.raises(ModelError) as ei:
+        weights.install(str(z), dest)
+    msg = str(ei.value)
+    assert str(z) in msg and f"member '{member}'" in msg and "nothing was installed" in msg
+    for frag in expect:
+        assert frag in msg
+    assert ei.value.exit_code == 3
+    assert not dest.exists() or list(dest.iterdir()) == []
+    # through the CLI: one line, exit 3, no "internal error"
+    assert cli_main(["models", "--models-dir", str(dest), "install", "--from", str(z)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "internal error" not in err and expect[0] in err
+    assert not dest.exists() or list(dest.iterdir()) == []
+
+
+def test_zip_listing_a_member_twice_gets_a_zip_hint(tmp_path):
+    z = tmp_path / "colorization_checkpoint.zip"
+    _small_zip(z, duplicate=True)
+    with pytest.raises(ModelError) as ei:
+        weights.install(str(z), tmp_path / "models")
+    msg = str(ei.value)
+    assert str(z) in msg and "lists data/vgg19_conv.pth twice" in msg
+    assert "re-create the zip" in msg and "unzip it and install from the folder" in msg
+    assert "point --from at a folder" not in msg
+    assert not (tmp_path / "models").exists() or list((tmp_path / "models").iterdir()) == []
+
+
+# ------------------------------------------------------------------ choosing the file
+def test_pick_matches_whole_path_components():
+    vgg = layout.ARCHIVE_PATHS["vgg19"]   # data/vgg19_conv.pth
+    pick = weights._pick
+    assert pick(["olddata/vgg19_conv.pth", "data/vgg19_conv.pth"], vgg, "vgg19_conv.pth", "src") == vgg
+    assert pick(["data/vgg19_conv.pth", "olddata/vgg19_conv.pth"], vgg, "vgg19_conv.pth", "src") == vgg
+    assert pick(["release/data/vgg19_conv.pth", "x/mydata/vgg19_conv.pth"], vgg, "vgg19_conv.pth",
+                "src") == "release/data/vgg19_conv.pth"
+    assert pick(["data/vgg19_conv.pth", "backup/data/vgg19_conv.pth"], vgg, "vgg19_conv.pth", "src") == vgg
+    assert pick(["data\\vgg19_conv.pth", "olddata\\vgg19_conv.pth"], vgg, "vgg19_conv.pth",
+                "src") == "data\\vgg19_conv.pth"
+    assert pick(["olddata/vgg19_conv.pth"], vgg, "vgg19_conv.pth", "src") == "olddata/vgg19_conv.pth"
+    with pytest.raises(ModelError, match="several files named vgg19_conv.pth"):
+        pick(["olddata/vgg19_conv.pth", "mydata/vgg19_conv.pth"], vgg, "vgg19_conv.pth", "src")
+    with pytest.raises(ModelError, match="unzip it and install from a folder"):
+        pick(["olddata/vgg19_conv.pth", "mydata/vgg19_conv.pth"], vgg, "vgg19_conv.pth", "src", is_zip=True)
+
+
+def test_folder_with_official_and_lookalike_path_installs_the_official_one(official, tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(official, src)
+    (src / "olddata").mkdir()
+    (src / "olddata" / "vgg19_conv.pth").write_bytes(b"an old, broken copy")
+    done = weights.install(str(src), tmp_path / "models")
+    assert len(done) == 3
+    installed = (tmp_path / "models" / "vgg19_conv.pth").read_bytes()
+    assert installed == (official / "data" / "vgg19_conv.pth").read_bytes()
+
+
+# ------------------------------------------------------------------ damaged installed.json
+@pytest.mark.parametrize("content", ['{"files": {"vgg19_conv.pth": "x"}}',
+                                     '{"files": {"vgg19_conv.pth": {"sha256": 5, "size": "big"}}}',
+                                     '{"files": "x"}', "not json at all"])
+def test_damaged_installed_json_is_reported_not_a_crash(official, tmp_path, capsys, content):
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    fp = weights.weights_fingerprint(folder=dest)
+    (dest / "installed.json").write_text(content)
+    assert weights.weights_fingerprint(folder=dest) == fp     # hashes the file instead
+    assert cli_main(["models", "--models-dir", str(dest), "list"]) == 0
+    out = capsys.readouterr().out
+    assert "damaged    vgg19_conv.pth" in out and "installed.json" in out
+    assert cli_main(["models", "--models-dir", str(dest), "verify"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "internal error" not in err
+    assert "damaged" in err and "installed.json" in err and "models install" in err
+    # installing again repairs the record
+    weights.install(str(official), dest)
+    assert [s.status for s in weights.status(dest)] == ["ok"] * 3
+    assert json.loads((dest / "installed.json").read_text())["files"]["vgg19_conv.pth"]["size"] > 0

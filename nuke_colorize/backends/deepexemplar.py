@@ -25,6 +25,9 @@ Settings:
         state (the shot cache keeps them). They restrict the chain's keyframe only.
     precision: "float32" (default, the published behaviour) or "bfloat16" (CPUs with
         AVX512-BF16/AMX or recent GPUs: about twice as fast, small numerical differences).
+
+working_size, mask_radius and mask_margin take whole numbers only (300.0 passes, 2.7 is
+refused rather than truncated), as the exemplar backend's integer settings do.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, devic
 RESTRICT_CHOICES = ("none", "instance", "dense", "both")
 MASK_RANGES = {"mask_radius": (1, 64), "mask_threshold": (0.01, 1.0), "mask_margin": (0, 8),
                "mask_temperature": (1e-4, 10.0)}
+MASK_INTEGERS = ("mask_radius", "mask_margin")   # whole numbers: 1.5 would be truncated where used
 
 
 def _resolve_device(device: str) -> str:
@@ -108,20 +112,25 @@ class DeepExemplarBackend(Backend):
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
         super().__init__(settings, device)
         s = self.settings
+        ws = s["working_size"]
+        if isinstance(ws, float) and math.isfinite(ws) and ws != int(ws):
+            # refused, not truncated (2.7 would silently become 2), as for the exemplar backend
+            raise InputError(f"backend '{self.name}' setting working_size={ws!r} must be a whole number",
+                             hint=f"e.g. --set working_size={max(16, round(ws))}")
         try:
-            s["working_size"] = int(s["working_size"])
+            s["working_size"] = int(ws)
             s["temperature"] = float(s["temperature"])
             s["affinity_mb"] = float(s["affinity_mb"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InputError("deepexemplar settings working_size, temperature and affinity_mb "
-                             "must be numbers") from None
+                             "must be finite numbers") from None
         if s["working_size"] < 16:
             raise InputError(f"working_size {s['working_size']} is too small (minimum 16)")
         if not s["temperature"] > 0:
             raise InputError("temperature must be > 0")
         if s["affinity_mb"] < 1:
             raise InputError("affinity_mb must be at least 1")
-        check_settings(self.name, s, {"restrict": RESTRICT_CHOICES}, MASK_RANGES)
+        check_settings(self.name, s, {"restrict": RESTRICT_CHOICES}, MASK_RANGES, integers=MASK_INTEGERS)
         if s["precision"] not in ("float32", "bfloat16"):
             raise InputError(f"precision '{s['precision']}' is not float32 or bfloat16")
         self.device = _resolve_device(device)

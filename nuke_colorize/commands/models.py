@@ -70,7 +70,8 @@ def run(args) -> int:
             print(f"  get:      {m['download']}")
             for s in states:
                 print(f"  {s.status:<10} {s.name:<32} {s.detail}")
-    bad = [s for states in report.values() for s in states if s.status in ("missing", "invalid", "modified")]
+    unusable = ("missing", "invalid", "modified", "damaged")
+    bad = [s for states in report.values() for s in states if s.status in unusable]
     if deep and bad:
         first = bad[0]
         raise ModelError(f"{len(bad)} weights file(s) not usable; first: {first.name} is {first.status}"

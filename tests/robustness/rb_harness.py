@@ -130,6 +130,33 @@ def exr_claiming(path: Path, width: int, height: int) -> None:
     Path(path).write_bytes(bytes(data))
 
 
+def patch_zip_member(z: Path, member: str, *, flags: int = 0, method: Optional[int] = None) -> None:
+    """Set bits of ``member``'s general-purpose flags (1 = encrypted) or its compression method
+    (9 = Deflate64), in both its local header and its central-directory entry."""
+    import zipfile
+    data = bytearray(Path(z).read_bytes())
+    off = zipfile.ZipFile(z).getinfo(member).header_offset
+    cd = data.find(b"PK\x01\x02")
+    while cd != -1:
+        n = struct.unpack("<H", data[cd + 28:cd + 30])[0]
+        if bytes(data[cd + 46:cd + 46 + n]).decode() == member:
+            break
+        cd = data.find(b"PK\x01\x02", cd + 4)
+    for at in (off + 6, cd + 8):
+        struct.pack_into("<H", data, at, struct.unpack("<H", data[at:at + 2])[0] | flags)
+        if method is not None:
+            struct.pack_into("<H", data, at + 2, method)
+    Path(z).write_bytes(bytes(data))
+
+
+def flip_zip_member_byte(z: Path, member: str, at: int = 1000) -> None:
+    """Damage a stored member's data (its CRC-32 no longer matches)."""
+    import zipfile
+    data = bytearray(Path(z).read_bytes())
+    data[zipfile.ZipFile(z).getinfo(member).header_offset + 30 + len(member.encode()) + at] ^= 0xFF
+    Path(z).write_bytes(bytes(data))
+
+
 # ---------------------------------------------------------------- folder snapshots
 def sha256(path: Path) -> str:
     h = hashlib.sha256()

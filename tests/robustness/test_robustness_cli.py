@@ -238,6 +238,13 @@ def b_models(first: str):
         elif first == "truncated":
             torch.save({"layer.weight": torch.zeros(64, 64)}, str(p))
             hx.truncate(p, 0.5)
+        elif first == "random":
+            p.write_bytes(np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        elif first == "html":
+            p.write_bytes(b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
+                          b"<body><h1>Not Found</h1></body></html>\n")
+        elif first == "numpy":
+            torch.save({"layer.weight": np.zeros(3)}, str(p))
         elif first == "wrong_shape":
             from nuke_colorize.networks import layout
             sd = {k: torch.zeros(1).expand(s) for k, s in layout.expected_shapes("correspondence").items()}
@@ -276,6 +283,43 @@ def b_zip(member: str, content: str = "evil"):
             for arc in ARCHIVE[1:]:
                 zf.writestr(arc, b"junk")
     return build
+
+
+INSTALL_ZIP = ["models", "--models-dir", "installed", "install", "--from", "colorization_checkpoint.zip"]
+
+
+def b_zip_broken(damage: str):
+    """colorization_checkpoint.zip whose first member (stored) cannot be read: damaged data
+    (CRC), an unsupported compression method (Deflate64), encrypted; or the zip lists one
+    member twice."""
+    def build(d: Path):
+        import warnings
+        z = d / "colorization_checkpoint.zip"
+        with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr(ARCHIVE[0], b"w" * 100_000)
+            for arc in ARCHIVE[1:]:
+                zf.writestr(arc, b"junk")
+            if damage == "duplicate":
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    zf.writestr(ARCHIVE[2], b"junk")
+        if damage == "crc":
+            hx.flip_zip_member_byte(z, ARCHIVE[0])
+        elif damage == "deflate64":
+            hx.patch_zip_member(z, ARCHIVE[0], method=9)
+        elif damage == "encrypted":
+            hx.patch_zip_member(z, ARCHIVE[0], flags=0x1)
+    return build
+
+
+def b_models_damaged_record(d: Path):
+    """models/ holding files of the official layout, installed.json's record of one a string."""
+    from nuke_colorize.networks.layout import save_random_checkpoints
+    m = d / "models"
+    m.mkdir()
+    save_random_checkpoints(m, seed=0)
+    (m / "installed.json").write_text('{"format": 1, "files": {"vgg19_conv.pth": "x"}}')
+    return {"NUKE_COLORIZE_MODELS": str(m)}
 
 
 def no_marker(d: Path, res: hx.Result):
@@ -523,6 +567,29 @@ CASES: List[Case] = [
          (NAMES[0], "not the expected weights"), check=wrong_key_named),
     Case("weights-missing", lambda d: {"NUKE_COLORIZE_MODELS": str(d / "empty-models")},
          render_argv("--backend", "deepexemplar", tiny=False), 3, ("weights file missing", "models install")),
+    Case("weights-zip-member-crc", b_zip_broken("crc"), INSTALL_ZIP, 3,
+         ("colorization_checkpoint.zip", ARCHIVE[0], "is damaged", "CRC-32", "nothing was installed")),
+    Case("weights-zip-member-deflate64", b_zip_broken("deflate64"), INSTALL_ZIP, 3,
+         ("colorization_checkpoint.zip", ARCHIVE[0], "compression method", "Deflate64", "re-zip it",
+          "unzip it and install from the folder")),
+    Case("weights-zip-member-encrypted", b_zip_broken("encrypted"), INSTALL_ZIP, 3,
+         ("colorization_checkpoint.zip", ARCHIVE[0], "encrypted", "nothing was installed")),
+    Case("weights-zip-member-twice", b_zip_broken("duplicate"), INSTALL_ZIP, 3,
+         ("colorization_checkpoint.zip", "lists data/vgg19_conv.pth twice", "re-create the zip")),
+    Case("weights-random-bytes-verify", b_models("random"), ["models", "verify"], 3,
+         (NAMES[0], "not a readable checkpoint", "not a PyTorch file")),
+    Case("weights-html-page-verify", b_models("html"), ["models", "verify"], 3,
+         (NAMES[0], "not a readable checkpoint", "web page")),
+    Case("weights-numpy-value-verify", b_models("numpy"), ["models", "verify"], 3,
+         (NAMES[0], "objects other than tensors", "numpy")),
+    Case("weights-installed-json-damaged-verify", b_models_damaged_record, ["models", "verify"], 3,
+         ("vgg19_conv.pth", "damaged", "installed.json")),
+    Case("set-deepexemplar-working-size-fractional", b_nothing,
+         render_argv("--backend", "deepexemplar", "--set", "working_size=2.7", tiny=False), 2,
+         ("working_size=2.7", "whole number")),
+    Case("set-deepexemplar-mask-margin-fractional", b_nothing,
+         render_argv("--backend", "deepexemplar", "--set", "mask_margin=1.5", tiny=False), 2,
+         ("mask_margin=1.5", "whole number")),
     Case("weights-install-not-zip", b_write("notzip.zip", b"PK but not really"),
          ["models", "--models-dir", "installed", "install", "--from", "notzip.zip"], 2,
          ("notzip.zip", "not a zip")),
