@@ -19,6 +19,10 @@ results, so a frame blended in another process or order is bit-identical too.
 """
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import weakref
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
@@ -161,17 +165,40 @@ def blend_results(parts: Sequence[Tuple[Segment, Result]], frame: int, power: fl
     return Result(ab=ab.astype(np.float32), confidence=conf.astype(np.float32), state=state, info=info)
 
 
+#: bytes of results a FrameBlender keeps in memory while they wait for their other chain;
+#: beyond it they wait on disk (a gap of 1,000 frames between two keyframes holds ~4.4 GB at
+#: a 1024x540 working size). ``NUKE_COLORIZE_BLEND_MEMORY`` (bytes) overrides it.
+BLEND_MEMORY_BUDGET = 512 * 2 ** 20
+
+
+class _OnDisk:
+    """A waiting result's arrays in a file of the blender's spill folder (its info in memory)."""
+
+    def __init__(self, path: str, info: Dict) -> None:
+        self.path, self.info = path, info
+
+    def load(self) -> Result:
+        with np.load(self.path) as z:
+            res = Result(ab=z["ab"], confidence=z["confidence"],
+                         state={k[6:]: z[k] for k in z.files if k.startswith("state_")}, info=self.info)
+        os.remove(self.path)
+        return res
+
+
 class FrameBlender:
     """Collects the per-chain results of a run and releases each frame once every chain
     that emits it has delivered (``add`` returns the blended :class:`Result`, else None).
 
     Results waiting for their other chain are kept without their recurrent state, in
     float16 (lossless: results are canonical float16 values): 8 bytes per working pixel
-    (ab, confidence, L), about 3.3 MB per frame at 854x480.
+    (ab, confidence, L), about 3.3 MB per frame at 854x480. Up to ``memory_budget`` bytes of
+    them stay in memory (default :data:`BLEND_MEMORY_BUDGET`), the rest wait in a private
+    temporary folder (``$TMPDIR``), removed when the blender goes; reading them back gives the
+    same bits, so the blend does not depend on where a result waited.
     """
 
     def __init__(self, segments: Sequence[Segment], wanted: Optional[Iterable[int]] = None,
-                 power: float = 1.0):
+                 power: float = 1.0, memory_budget: Optional[int] = None):
         self.power = float(power)   # of the distance fall-off (:func:`blend_weight`)
         want = None if wanted is None else set(int(f) for f in wanted)
         self.cover: Dict[int, List[Segment]] = {}
@@ -179,22 +206,58 @@ class FrameBlender:
             for f in s.frames:
                 if emits(s, f) and (want is None or f in want):
                     self.cover.setdefault(f, []).append(s)
-        self.pending: Dict[int, Dict[str, Result]] = {}
+        self.pending: Dict[int, Dict[str, object]] = {}
+        if memory_budget is None:
+            memory_budget = int(os.environ.get("NUKE_COLORIZE_BLEND_MEMORY", BLEND_MEMORY_BUDGET))
+        self.memory_budget = int(memory_budget)
+        self.held = 0          # bytes of waiting results in memory
+        self._spill: Optional[str] = None
+        self._spilled = 0
 
     def add(self, seg: Segment, frame: int, result: Result) -> Optional[Result]:
         need = self.cover.get(frame, [seg])
         if len(need) == 1:
             return result
         got = self.pending.setdefault(frame, {})
-        got[seg.name] = Result(ab=np.asarray(result.ab).astype(np.float16),
-                               confidence=np.asarray(result.confidence).astype(np.float16),
-                               state={k: np.asarray(v).astype(np.float16)
-                                      for k, v in result.state.items() if k == "L"},
-                               info=dict(result.info))
-        if any(s.name not in got for s in need):
+        waiting = Result(ab=np.asarray(result.ab).astype(np.float16),
+                         confidence=np.asarray(result.confidence).astype(np.float16),
+                         state={k: np.asarray(v).astype(np.float16)
+                                for k, v in result.state.items() if k == "L"},
+                         info=dict(result.info))
+        if any(s.name not in got for s in need if s.name != seg.name):
+            got[seg.name] = self._hold(waiting, frame, seg.name)
             return None
         del self.pending[frame]
-        return blend_results([(s, got[s.name]) for s in need], frame, self.power)
+        ready = [(s, waiting if s.name == seg.name else self._release(got[s.name])) for s in need]
+        return blend_results(ready, frame, self.power)
+
+    @staticmethod
+    def _nbytes(res: Result) -> int:
+        return res.ab.nbytes + res.confidence.nbytes + sum(v.nbytes for v in res.state.values())
+
+    def _hold(self, res: Result, frame: int, name: str):
+        size = self._nbytes(res)
+        if self.held + size <= self.memory_budget:
+            self.held += size
+            return res
+        try:
+            if self._spill is None:
+                self._spill = tempfile.mkdtemp(prefix="nuke-colorize-blend-")
+                weakref.finalize(self, shutil.rmtree, self._spill, True)
+            self._spilled += 1
+            path = os.path.join(self._spill, f"{frame}_{self._spilled}.npz")
+            np.savez(path, ab=res.ab, confidence=res.confidence,
+                     **{"state_" + k: v for k, v in res.state.items()})
+            return _OnDisk(path, res.info)
+        except OSError:   # no room for the spill: keep it in memory after all
+            self.held += size
+            return res
+
+    def _release(self, item) -> Result:
+        if isinstance(item, _OnDisk):
+            return item.load()
+        self.held -= self._nbytes(item)
+        return item
 
 
 def chain_references(seg: Segment, references: Sequence[Reference]) -> List[Reference]:

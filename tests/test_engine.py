@@ -136,3 +136,38 @@ def test_frames_between_keyframes_blend_both_chains_in_any_order():
     assert got[4].ab[0, 0, 0] == out[4] and sorted(e.computed) == sorted([1, 2, 3, 4] + [11, 10, 9, 8, 7, 6, 5, 4])
     e2 = engine(store)
     assert dict(e2.run(segs, wanted=[4]))[4].ab[0, 0, 0] == out[4] and e2.computed == []
+
+
+def test_results_waiting_for_their_other_chain_spill_to_disk_beyond_the_budget(tmp_path, monkeypatch):
+    """Two keyframes 40 frames apart: the first chain's 39 results wait for the second. With no
+    memory allowed they wait on disk (in $TMPDIR), come back as the same bits, and the
+    blender's folder is gone afterwards; memory held stays at zero."""
+    import os
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    segs = plan_segments(range(0, 41), [0, 40])
+
+    def res(f, s):
+        g = np.random.default_rng(f * 7 + len(s.name))
+        return Result(ab=g.normal(0, 20, (6, 5, 2)).astype(np.float32),
+                      confidence=g.uniform(0, 1, (6, 5)).astype(np.float32),
+                      state={"L": g.uniform(0, 100, (6, 5)).astype(np.float32), "ab": np.zeros(1)},
+                      info={"f": f})
+    order = [(s, f) for s in segs for f in s.frames]
+    in_memory, on_disk = FrameBlender(segs), FrameBlender(segs, memory_budget=0)
+    a, b, peak = {}, {}, 0
+    for s, f in order:
+        x, y = in_memory.add(s, f, res(f, s)), on_disk.add(s, f, res(f, s))
+        if x is not None:
+            a[f], b[f] = x, y
+        peak = max(peak, len(os.listdir(on_disk._spill)) if on_disk._spill else 0)
+    assert sorted(a) == sorted(b) == list(range(41)) and peak == 39
+    assert all(np.array_equal(a[f].ab, b[f].ab) and np.array_equal(a[f].confidence, b[f].confidence)
+               and np.array_equal(a[f].state["L"], b[f].state["L"]) for f in a)
+    assert a[20].info == b[20].info and in_memory.held == 0 and on_disk.held == 0
+    assert os.listdir(on_disk._spill) == []
+    folder = on_disk._spill
+    del on_disk
+    import gc
+    gc.collect()
+    assert not os.path.exists(folder) and folder.startswith(str(tmp_path))
