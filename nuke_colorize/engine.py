@@ -171,6 +171,15 @@ def blend_results(parts: Sequence[Tuple[Segment, Result]], frame: int, power: fl
 BLEND_MEMORY_BUDGET = 512 * 2 ** 20
 
 
+def _env_bytes(name: str, default: int) -> int:
+    """A byte count from the environment (a whole number >= 0), else ``default``."""
+    try:
+        value = int(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 class _OnDisk:
     """A waiting result's arrays in a file of the blender's spill folder (its info in memory)."""
 
@@ -208,7 +217,7 @@ class FrameBlender:
                     self.cover.setdefault(f, []).append(s)
         self.pending: Dict[int, Dict[str, object]] = {}
         if memory_budget is None:
-            memory_budget = int(os.environ.get("NUKE_COLORIZE_BLEND_MEMORY", BLEND_MEMORY_BUDGET))
+            memory_budget = _env_bytes("NUKE_COLORIZE_BLEND_MEMORY", BLEND_MEMORY_BUDGET)
         self.memory_budget = int(memory_budget)
         self.held = 0          # bytes of waiting results in memory
         self._spill: Optional[str] = None
@@ -240,6 +249,7 @@ class FrameBlender:
         if self.held + size <= self.memory_budget:
             self.held += size
             return res
+        path = None
         try:
             if self._spill is None:
                 self._spill = tempfile.mkdtemp(prefix="nuke-colorize-blend-")
@@ -250,6 +260,8 @@ class FrameBlender:
                      **{"state_" + k: v for k, v in res.state.items()})
             return _OnDisk(path, res.info)
         except OSError:   # no room for the spill: keep it in memory after all
+            if path is not None and os.path.exists(path):
+                os.remove(path)
             self.held += size
             return res
 
