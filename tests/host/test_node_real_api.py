@@ -178,3 +178,11 @@ def test_relative_paths_resolve_from_the_project_directory(shot, fake_nuke, tmp_
     fake_nuke.root()["project_directory"].setValue("")   # unset: Nuke's working folder
     with pytest.raises(nc.NodeError, match="file not found: %s" % (tmp_path / "refs" / "refs" / "key_0001.png")):
         nc.prepare(node)
+
+
+def test_idle_update_reports_an_unexpected_failure_in_the_status_line(shot, fake_nuke, monkeypatch):
+    node, read, ref = shot
+    monkeypatch.setattr(nc, "prepare", lambda *a, **k: (_ for _ in ()).throw(OSError("disk went away")))
+    node["references"].setValue("1 %s\n" % ref)      # a change the idle update will notice
+    fake_nuke._idle()                                 # no exception reaches Nuke
+    assert node["status"].value() == "not ready: disk went away"

@@ -342,7 +342,10 @@ def update_ui(node):
     if _WATCHED.get(key) == sig:
         return
     _WATCHED[key] = sig
-    refresh(node)
+    try:
+        refresh(node)
+    except Exception as err:  # noqa: BLE001 - an idle callback must not raise into Nuke's UI loop
+        _set_status(node, "not ready: %s" % err)
 
 
 def knob_changed(node, knob):
