@@ -297,12 +297,12 @@ def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int], plate_a
                           "give a still of another shape without FRAME=")
 
 
-def output_ceiling(job: RenderJob, source: PlateSource, plate_cs: str) -> Optional[float]:
+def output_ceiling(job: RenderJob, plate, plate_cs: str) -> Optional[float]:
     """The largest linear value the output file holds (an integer format: 1.0 in sRGB/Rec.709
     or linear encoding, Cineon's code 1.0 in log), or None (float files; an OCIO colourspace,
     whose range is not known here). The recombination keeps colours under it by reducing
-    chroma, so the plate's luminance survives the file's clipping wherever it fits at all."""
-    plate = source.read(job.frames[0])
+    chroma, so the plate's luminance survives the file's clipping wherever it fits at all.
+    ``plate``: a plate frame's ImageData (its pixel type decides TIFF's)."""
     if default_dtype(job.output, plate) in ("half", "float"):
         return None
     cs = output_colorspace(job.out_colorspace, job.output, plate_cs, plate.is_float_format)
@@ -349,7 +349,7 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
             check_keyframe_shape(r, (source.width, source.height), source.pixel_aspect)
     check_settings(job.backend, job.settings)  # after the cheap checks: imports the backend (torch)
     luma(job.frames[0])  # resolves the plate's colourspace, notes colour plates
-    max_value = 1.0 if luma.resolved in ("srgb", "rec709") else output_ceiling(job, source, luma.resolved)
+    max_value = 1.0 if luma.resolved in ("srgb", "rec709") else output_ceiling(job, luma.last, luma.resolved)
     matte = MatteReader(job.matte, (source.width, source.height), source.windows) if job.matte else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
                      resolve_device(job.device), matte=matte, store=store, max_value=max_value,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -43,3 +44,23 @@ def write_oiio(path, px, fmt: str) -> None:
     assert out.open(str(path), oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], fmt))
     out.write_image(px)
     out.close()
+
+
+def patch_zip_member(z: Path, member: str, *, flags: int = 0, method: Optional[int] = None) -> None:
+    """Set bits of ``member``'s general-purpose flags (1 = encrypted) or its compression method
+    (9 = Deflate64), in both its local header and its central-directory entry."""
+    import struct
+    import zipfile
+    data = bytearray(Path(z).read_bytes())
+    off = zipfile.ZipFile(z).getinfo(member).header_offset
+    cd = data.find(b"PK\x01\x02")
+    while cd != -1:
+        n = struct.unpack("<H", data[cd + 28:cd + 30])[0]
+        if bytes(data[cd + 46:cd + 46 + n]).decode() == member:
+            break
+        cd = data.find(b"PK\x01\x02", cd + 4)
+    for at in (off + 6, cd + 8):
+        struct.pack_into("<H", data, at, struct.unpack("<H", data[at:at + 2])[0] | flags)
+        if method is not None:
+            struct.pack_into("<H", data, at + 2, method)
+    Path(z).write_bytes(bytes(data))

@@ -12,7 +12,6 @@ import pickle
 import shutil
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 import pytest
 import torch
@@ -22,7 +21,7 @@ from nuke_colorize.cli import main as cli_main
 from nuke_colorize.errors import InputError, ModelError
 from nuke_colorize.networks import layout
 
-from conftest import LAYOUT_JSON, REPO
+from conftest import LAYOUT_JSON, REPO, patch_zip_member
 
 NAMES = {role: Path(p).name for role, p in layout.ARCHIVE_PATHS.items()}
 
@@ -314,25 +313,6 @@ def test_weights_fingerprint_follows_content(official, tmp_path):
 
 
 # ------------------------------------------------------------------ broken archives
-def _patch_zip_headers(z: Path, member: str, *, flags: int = 0, method: Optional[int] = None) -> None:
-    """Set bits in ``member``'s general-purpose flags, or its compression method, in both its
-    local header and its central-directory entry."""
-    import struct
-    data = bytearray(z.read_bytes())
-    off = zipfile.ZipFile(z).getinfo(member).header_offset
-    cd = data.find(b"PK\x01\x02")
-    while cd != -1:
-        n = struct.unpack("<H", data[cd + 28:cd + 30])[0]
-        if bytes(data[cd + 46:cd + 46 + n]).decode() == member:
-            break
-        cd = data.find(b"PK\x01\x02", cd + 4)
-    for at_flags in (off + 6, cd + 8):
-        struct.pack_into("<H", data, at_flags, struct.unpack("<H", data[at_flags:at_flags + 2])[0] | flags)
-        if method is not None:
-            struct.pack_into("<H", data, at_flags + 2, method)
-    z.write_bytes(bytes(data))
-
-
 def _small_zip(z: Path, first: bytes = b"w" * 200_000, duplicate: bool = False) -> None:
     """The three official member names, the first holding ``first`` (stored), the others junk."""
     import warnings
@@ -361,9 +341,9 @@ def test_unreadable_zip_member_is_one_clear_error(tmp_path, capsys, damage, expe
         data[zipfile.ZipFile(z).getinfo(member).header_offset + 30 + len(member) + 1000] ^= 0xFF
         z.write_bytes(bytes(data))
     elif damage == "deflate64":
-        _patch_zip_headers(z, member, method=9)
+        patch_zip_member(z, member, method=9)
     else:
-        _patch_zip_headers(z, member, flags=0x1)
+        patch_zip_member(z, member, flags=0x1)
     dest = tmp_path / "models"
     with pytest.raises(ModelError) as ei:
         weights.install(str(z), dest)

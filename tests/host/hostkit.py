@@ -80,3 +80,13 @@ def make_plate(folder, first=1, last=5, w=16, h=12):
 def make_ref(path, color=(200, 80, 40), w=16, h=12):
     write_png(path, np.tile(np.array(color, np.uint8), (h, w, 1)))
     return str(path)
+
+
+def colorize_on_plate(nuke, tmp_path):
+    """A Read plate (frames 1-5, 16x12) selected, a Colorize node made on it from the toolbar
+    entry, and a keyframe file for frame 1: (node, read, keyframe path)."""
+    from nuke_colorize.host.nuke import node as nc
+    read = nuke.nodes.Read(file=make_plate(tmp_path / "plate", 1, 5), first=1, last=5)
+    read.setSelected(True)
+    node = nc.create()
+    return node, read, make_ref(tmp_path / "refs" / "key_0001.png")

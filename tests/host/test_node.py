@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from hostkit import make_plate, make_ref
+from hostkit import colorize_on_plate, make_plate, make_ref
 from hostkit import engine_client, fake_nuke  # noqa: F401  (pytest fixtures)
 from nuke_colorize.host.frames import frame_path
 from nuke_colorize.host.nuke import node as nc
@@ -23,11 +23,7 @@ from nuke_colorize.host.nuke import render
 def shot(fake_nuke, tmp_path):
     """A Read plate (frames 1-5), a Colorize node on it, one keyframe and one still."""
     nuke = fake_nuke
-    plate = make_plate(tmp_path / "plate", 1, 5)
-    read = nuke.nodes.Read(file=plate, first=1, last=5)
-    read.setSelected(True)
-    node = nc.create()
-    ref = make_ref(tmp_path / "refs" / "key_0001.png")
+    node, read, ref = colorize_on_plate(nuke, tmp_path)
     still = make_ref(tmp_path / "refs" / "still.png", (30, 160, 90))
     nuke._user_set(node["references"], "1 %s\nstill %s" % (ref, still))
     return node, read, ref, still

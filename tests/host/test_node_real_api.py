@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from hostkit import make_plate, make_ref
+from hostkit import colorize_on_plate, make_plate
 from hostkit import engine_client, fake_nuke  # noqa: F401  (pytest fixtures)
 from nuke_colorize.host.nuke import node as nc
 from nuke_colorize.host.nuke import render
@@ -24,12 +24,7 @@ from nuke_colorize.host.nuke import render
 @pytest.fixture
 def shot(fake_nuke, tmp_path):
     """A Read plate (frames 1-5, 16x12), a Colorize node on it, one keyframe; panel closed."""
-    nuke = fake_nuke
-    plate = make_plate(tmp_path / "plate", 1, 5)
-    read = nuke.nodes.Read(file=plate, first=1, last=5)
-    read.setSelected(True)
-    node = nc.create()
-    ref = make_ref(tmp_path / "refs" / "key_0001.png")
+    node, read, ref = colorize_on_plate(fake_nuke, tmp_path)
     node["references"].setValue("1 %s" % ref)
     nc.refresh(node)
     node.hideControlPanel()

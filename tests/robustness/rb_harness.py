@@ -32,6 +32,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from conftest import patch_zip_member  # noqa: F401  (shared with tests/test_models_weights.py)
+
 W, H, NFRAMES = 64, 48, 3
 TINY = ["--set", "feature_size=64", "--set", "max_working_size=64"]
 PLATE = "plate/plate.####.exr"
@@ -128,25 +130,6 @@ def exr_claiming(path: Path, width: int, height: int) -> None:
         at = data.index(name) + len(name) + 4
         data[at:at + 16] = struct.pack("<iiii", 0, 0, width - 1, height - 1)
     Path(path).write_bytes(bytes(data))
-
-
-def patch_zip_member(z: Path, member: str, *, flags: int = 0, method: Optional[int] = None) -> None:
-    """Set bits of ``member``'s general-purpose flags (1 = encrypted) or its compression method
-    (9 = Deflate64), in both its local header and its central-directory entry."""
-    import zipfile
-    data = bytearray(Path(z).read_bytes())
-    off = zipfile.ZipFile(z).getinfo(member).header_offset
-    cd = data.find(b"PK\x01\x02")
-    while cd != -1:
-        n = struct.unpack("<H", data[cd + 28:cd + 30])[0]
-        if bytes(data[cd + 46:cd + 46 + n]).decode() == member:
-            break
-        cd = data.find(b"PK\x01\x02", cd + 4)
-    for at in (off + 6, cd + 8):
-        struct.pack_into("<H", data, at, struct.unpack("<H", data[at:at + 2])[0] | flags)
-        if method is not None:
-            struct.pack_into("<H", data, at + 2, method)
-    Path(z).write_bytes(bytes(data))
 
 
 def flip_zip_member_byte(z: Path, member: str, at: int = 1000) -> None:
