@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from . import color
-from .backends import make_backend
+from .backends import lazy_backend
 from .backends.base import Backend, Reference, Result, TargetFrame
 from .engine import Engine, Segment, StateStore, plan_segments
 from .io.matte import resize_ids
@@ -70,8 +70,8 @@ class FrameOutput:
 def resolve_device(device: str = "auto") -> str:
     """``auto`` -> ``cuda`` when available, else ``cpu``."""
     if device == "auto":
-        import torch
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        from . import torchinfo
+        return "cuda" if torchinfo.cuda_available() else "cpu"
     return device
 
 
@@ -137,8 +137,9 @@ class Colorizer:
                  saturation: float = 1.0, temporal_smoothing: float = 0.0):
         self.luma_fn = luma
         self.plate_w, self.plate_h = int(plate_size[0]), int(plate_size[1])
+        # built on the first computed frame: a render read from the shot cache never loads it
         self.backend: Backend = backend if isinstance(backend, Backend) else \
-            make_backend(backend, settings, resolve_device(device))
+            lazy_backend(backend, settings, resolve_device(device))
         self.work_w, self.work_h = self.backend.working_size(self.plate_w, self.plate_h)
         self.inputs = list(references)
         self.references = prepare_references(references, self.work_w, self.work_h)

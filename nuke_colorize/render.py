@@ -220,9 +220,9 @@ def check_settings(backend: str, settings: Dict[str, Any]) -> None:
     """Refuse a ``--set`` value whose type differs from the backend's default (a word where a
     number belongs, a non-finite number): found here, not as a crash in the middle of a frame.
     Unknown keys are left to the backend, which names the known ones."""
-    from .backends import backend_class
+    from .backends import backend_settings
 
-    defaults = backend_class(backend).default_settings()
+    defaults = backend_settings(backend).default_settings()
     for key, value in (settings or {}).items():
         if key not in defaults:
             continue
@@ -347,7 +347,7 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
         if r.frame is not None:
             refs[i] = r = place_keyframe(r, source.windows(r.frame), warn)
             check_keyframe_shape(r, (source.width, source.height), source.pixel_aspect)
-    check_settings(job.backend, job.settings)  # after the cheap checks: imports the backend (torch)
+    check_settings(job.backend, job.settings)
     luma(job.frames[0])  # resolves the plate's colourspace, notes colour plates
     max_value = 1.0 if luma.resolved in ("srgb", "rec709") else output_ceiling(job, luma.last, luma.resolved)
     matte = MatteReader(job.matte, (source.width, source.height), source.windows) if job.matte else None

@@ -340,8 +340,8 @@ class Shot:
 
 def class_settings_key(backend: str, settings: Dict[str, Any]) -> Dict[str, Any]:
     """A backend's ``settings_key`` without building it (no network is loaded)."""
-    from .backends import backend_class
-    cls = backend_class(backend)
+    from .backends import backend_settings
+    cls = backend_settings(backend)
     merged = dict(cls.default_settings())
     merged.update(settings)
     return {"backend": cls.name, "version": getattr(cls, "version", "1"), "settings": merged}
@@ -453,9 +453,9 @@ def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str,
 
 
 def _settings(value: Any, backend: str, where: str) -> Dict[str, Any]:
-    from .backends import backend_class
+    from .backends import backend_settings
     try:
-        declared = backend_class(backend).default_settings()
+        declared = backend_settings(backend).default_settings()
     except InputError as err:
         raise InputError(err.problem, file=where, hint=err.hint) from None
     if value is None:

@@ -244,16 +244,23 @@ def load_model_states(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) 
 
     All missing files are named in one message (the first with its full expected path).
     """
+    folder = check_model_files(model, folder)
+    return {f["role"]: load_state_dict(folder / f["name"], f["role"], model) for f in model_files(model)}
+
+
+def check_model_files(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) -> Path:
+    """The models folder, after checking every file of ``model`` is there (cheap: no file is
+    read). All missing files are named in one ModelError (the first with its full expected
+    path)."""
     folder = models_dir() if folder is None else Path(folder)
-    files = model_files(model)
-    missing = [f for f in files if not (folder / f["name"]).is_file()]
+    missing = [f for f in model_files(model) if not (folder / f["name"]).is_file()]
     if missing:
         others = ", ".join(f["name"] for f in missing[1:])
         more = f"; also missing: {others}" if others else ""
         raise ModelError(f"{MODELS[model]['title'].split(' (')[0]} weights file missing "
                          f"(expected at {folder / missing[0]['name']}{more})",
                          file=missing[0]["name"], hint=install_hint(model))
-    return {f["role"]: load_state_dict(folder / f["name"], f["role"], model) for f in files}
+    return folder
 
 
 # ------------------------------------------------------------------ hashes and records

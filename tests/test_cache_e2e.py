@@ -357,3 +357,36 @@ def test_temporal_smoothing_any_order_matches_the_sequential_render(clip):
     proc = run("render", "--shot", shot, "--temporal-smoothing", "-1", "--quiet", ok=False)
     assert proc.returncode != 0 and "not a smoothing strength" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+NO_TORCH = """
+import sys
+from nuke_colorize.cli import main
+code = main(sys.argv[1:])
+print("torch loaded:", "torch" in sys.modules, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_a_render_read_from_the_cache_never_loads_torch_and_writes_the_same_bytes(clip):
+    """Farm render tasks only read the cache: no torch, no networks (about 1.6 s and several
+    hundred MB per task), same output bytes; the manifest keeps the CPU capability of the
+    process that computed the frames."""
+    root, base = clip
+    copy_cache(root, "notorch")
+    shot = write_shot(root, "notorch.json")
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, "render", "--shot", str(shot), "--json", "--quiet"],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["computed"] == [] and summary["loaded"] > 0
+    assert "torch loaded: False" in proc.stderr
+    assert outputs(root / "out_notorch") == base
+    status = subprocess.run([sys.executable, "-c", NO_TORCH, "cache", "status", str(shot), "--json"],
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    assert status.returncode == 0 and json.loads(status.stdout)["complete"], status.stderr[-3000:]
+    assert "torch loaded: False" in status.stderr
+    computed_by = json.loads((root / "cache_base" / "manifest.json").read_text())["determinism"]
+    kept = json.loads((root / "cache_notorch" / "manifest.json").read_text())["determinism"]
+    assert computed_by["cpu_capability"] not in (None, "unknown")
+    assert kept == computed_by

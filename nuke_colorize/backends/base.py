@@ -103,14 +103,11 @@ class Result:
     info: Dict[str, Any] = field(default_factory=dict)
 
 
-class Backend(abc.ABC):
-    """One colorization method.
-
-    Lifecycle: ``backend = make_backend(name, settings, device)``; ``backend.set_references(refs)``
-    once per shot (reference-side work such as features is computed here and reused);
-    then ``backend.colorize(target, previous)`` per frame in chain order.
-    ``settings_key()`` must change whenever a setting that changes the output changes
-    (the shot cache keys on it).
+class BackendSettings:
+    """What a backend is, without running it: its name, version, validated settings, working
+    size and cache identity (:meth:`settings_key`). Cheap to build and never imports torch, so
+    that work needing only these (a render read entirely from the shot cache, settings
+    checks) does not load the networks; each backend's class derives from its settings class.
     """
 
     name: str = ""
@@ -128,7 +125,6 @@ class Backend(abc.ABC):
                              hint=f"known: {sorted(self.settings)}")
         self.settings.update(settings or {})
         self.device = device
-        self.references: List[Reference] = []
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
@@ -150,6 +146,21 @@ class Backend(abc.ABC):
             return int(width), int(height)
         s = limit / float(max(width, height))
         return max(8, int(round(width * s))), max(8, int(round(height * s)))
+
+
+class Backend(BackendSettings, abc.ABC):
+    """One colorization method.
+
+    Lifecycle: ``backend = make_backend(name, settings, device)``; ``backend.set_references(refs)``
+    once per shot (reference-side work such as features is computed here and reused);
+    then ``backend.colorize(target, previous)`` per frame in chain order.
+    ``settings_key()`` must change whenever a setting that changes the output changes
+    (the shot cache keys on it).
+    """
+
+    def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
+        super().__init__(settings, device)
+        self.references: List[Reference] = []
 
     def set_references(self, references: List[Reference]) -> None:
         self.references = list(references)

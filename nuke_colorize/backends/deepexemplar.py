@@ -40,7 +40,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .base import Backend, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
+from .base import Backend, BackendSettings, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, device) -> net
 RESTRICT_CHOICES = ("none", "instance", "dense", "both")
@@ -50,9 +50,11 @@ MASK_INTEGERS = ("mask_radius", "mask_margin")   # whole numbers: 1.5 would be t
 
 
 def _resolve_device(device: str) -> str:
+    d = (device or "cpu").lower()
+    if d == "cpu":
+        return d
     import torch
 
-    d = (device or "cpu").lower()
     if d == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if d.startswith("cuda") and not torch.cuda.is_available():
@@ -95,8 +97,10 @@ def working_size_for(width: int, height: int, short_side: int) -> Tuple[int, int
     return max(1, int(round(width * s))), max(1, int(round(height * s)))
 
 
-class DeepExemplarBackend(Backend):
-    """The official DeepExemplar networks at any aspect, reference side cached."""
+class DeepExemplarSettings(BackendSettings):
+    """Settings, validation, working size and cache identity of the deepexemplar backend,
+    without loading the networks (or torch, for device ``cpu``). A missing weights file is
+    refused here, with the message :func:`nuke_colorize.weights.check_model_files` gives."""
 
     name = "deepexemplar"
     # 4: dense-tracking masks of large grids scored by tiles (low bits may differ)
@@ -104,7 +108,7 @@ class DeepExemplarBackend(Backend):
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
-        from ..networks.deepexemplar import OFFICIAL_TEMPERATURE
+        from ..networks import OFFICIAL_TEMPERATURE
         return {"working_size": 216, "temperature": OFFICIAL_TEMPERATURE, "affinity_mb": 256,
                 "precision": "float32", "restrict": "instance", "mask_radius": 9,
                 "mask_threshold": 0.2, "mask_margin": 1, "mask_temperature": 0.01}
@@ -134,20 +138,38 @@ class DeepExemplarBackend(Backend):
         if s["precision"] not in ("float32", "bfloat16"):
             raise InputError(f"precision '{s['precision']}' is not float32 or bfloat16")
         self.device = _resolve_device(device)
-        self.net, self.weights_id = _load_net(self.device)
-        self._keys: List[Any] = []
-        self._ref_labels: List[Tuple[int, Optional[np.ndarray]]] = []
-        self._memo: "OrderedDict[Tuple[int, str], Any]" = OrderedDict()   # (frame, L digest) -> cells
+        from .. import weights
+        weights.check_model_files(weights.DEEPEXEMPLAR)   # ModelError naming the missing file
+        self._fingerprint: Optional[str] = None
 
-    # ------------------------------------------------------------------ interface
     def settings_key(self) -> Dict[str, Any]:
         key = super().settings_key()
         key["weights"] = self.weights_id
         return key
 
+    @property
+    def weights_id(self) -> str:
+        """Fingerprint of the installed weights (:func:`nuke_colorize.weights.weights_fingerprint`)."""
+        if self._fingerprint is None:
+            from .. import weights
+            self._fingerprint = weights.weights_fingerprint(weights.DEEPEXEMPLAR)
+        return self._fingerprint
+
     def working_size(self, width: int, height: int) -> Tuple[int, int]:
         return working_size_for(width, height, self.settings["working_size"])
 
+
+class DeepExemplarBackend(DeepExemplarSettings, Backend):
+    """The official DeepExemplar networks at any aspect, reference side cached."""
+
+    def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
+        super().__init__(settings, device)
+        self.net, self._fingerprint = _load_net(self.device)
+        self._keys: List[Any] = []
+        self._ref_labels: List[Tuple[int, Optional[np.ndarray]]] = []
+        self._memo: "OrderedDict[Tuple[int, str], Any]" = OrderedDict()   # (frame, L digest) -> cells
+
+    # ------------------------------------------------------------------ interface
     def _autocast(self):
         import contextlib
 

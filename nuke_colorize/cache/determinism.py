@@ -14,33 +14,55 @@ the manifest records the capability so such a mix can be found.
 """
 from __future__ import annotations
 
-from typing import Any, Dict
+import sys
+from typing import Any, Dict, Optional
+
+from .. import torchinfo
+
+#: the thread count of the last :func:`fix_threads`, applied to torch when it is loaded
+_threads: Optional[int] = None
 
 
 def fix_threads(threads: int) -> None:
-    """Set PyTorch's intra-op and OpenCV's thread counts to ``threads`` (>= 1)."""
+    """Set OpenCV's and PyTorch's intra-op thread counts to ``threads`` (>= 1).
+
+    torch is not imported for this: when it is not loaded yet, the count is applied by
+    :func:`apply_torch_threads`, which whatever runs torch next calls first (a render read
+    entirely from the cache never loads it; :class:`nuke_colorize.backends.lazy.LazyBackend`)."""
     import cv2
+
+    global _threads
+    _threads = max(1, int(threads))
+    cv2.setNumThreads(_threads)
+    if "torch" in sys.modules:
+        apply_torch_threads()
+
+
+def apply_torch_threads() -> None:
+    """Give torch the thread count of the last :func:`fix_threads` (nothing if none)."""
+    if _threads is None:
+        return
     import torch
 
-    n = max(1, int(threads))
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-    cv2.setNumThreads(n)
+    if torch.get_num_threads() != _threads:
+        torch.set_num_threads(_threads)
 
 
 def stack_versions() -> Dict[str, str]:
     """Versions of the numeric libraries whose results the cache keys on."""
     import cv2
     import numpy
-    import torch
 
-    return {"torch": str(torch.__version__), "opencv": str(cv2.__version__), "numpy": str(numpy.__version__)}
+    return {"torch": torchinfo.version(), "opencv": str(cv2.__version__), "numpy": str(numpy.__version__)}
 
 
-def cpu_capability() -> str:
+def cpu_capability() -> Optional[str]:
+    """The instruction set torch's CPU kernels dispatch to (e.g. ``AVX2``), or None when torch
+    is not loaded (this process computed nothing with it)."""
+    if "torch" not in sys.modules:
+        return None
     try:
-        import torch
-        return str(torch.backends.cpu.get_cpu_capability())
+        return str(sys.modules["torch"].backends.cpu.get_cpu_capability())
     except Exception:  # noqa: BLE001 - informational only
         return "unknown"
 

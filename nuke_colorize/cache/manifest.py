@@ -1,7 +1,8 @@
 """``manifest.json``: what a cache folder holds, for people and for the version check.
 
 Written atomically under ``locks/manifest.lock`` (read, merge, replace) at the start of every
-build. It records the cache format, the version and determinism rule of the last writer, the
+build. It records the cache format, the version and determinism rule of the last writer (with
+the CPU capability of the last process that computed frames, recorded after it did), the
 current shot (key, frames, description) and one entry per segment folder ever written (anchor,
 direction, start, key, references, writer). Stored frames are *not* listed: the files are the
 truth, so a killed build never leaves the manifest claiming frames that are not there.
@@ -62,7 +63,10 @@ def update_manifest(root: str, shot_entry: Dict[str, Any], segments: Dict[str, D
         data: Dict[str, Any] = dict(old) if old else {}
         data["format"] = CACHE_FORMAT
         data["written_by"] = WRITER
-        data["determinism"] = determinism
+        det = dict(determinism)
+        if det.get("cpu_capability") is None:   # not known before torch runs (record_cpu_capability)
+            det["cpu_capability"] = ((old or {}).get("determinism") or {}).get("cpu_capability")
+        data["determinism"] = det
         data["shot"] = shot_entry
         segs = dict(data.get("segments") or {})
         for name, entry in segments.items():
@@ -71,3 +75,16 @@ def update_manifest(root: str, shot_entry: Dict[str, Any], segments: Dict[str, D
         data["segments"] = segs
         atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")
     return old
+
+
+def record_cpu_capability(root: str, capability: Optional[str]) -> None:
+    """Record the CPU instruction set of a process that computed frames into the cache
+    (informational: machines dispatching different sets may differ in the last bits)."""
+    if capability is None:
+        return
+    with FileLock(os.path.join(root, "locks", "manifest.lock")):
+        data = read_manifest(root)
+        if data is None or (data.get("determinism") or {}).get("cpu_capability") == capability:
+            return
+        data["determinism"] = dict(data.get("determinism") or {}, cpu_capability=capability)
+        atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -41,7 +41,7 @@ from ..shot import Shot
 from . import determinism
 from .filelock import FileLock
 from .keys import CACHE_FORMAT, SegmentIndex
-from .manifest import MANIFEST, WRITER, read_manifest, update_manifest
+from .manifest import MANIFEST, WRITER, read_manifest, record_cpu_capability, update_manifest
 from .store import DiskStore
 
 GLOBAL_LOCK = "cache.lock"
@@ -244,6 +244,8 @@ class ShotCache:
                     self._segment_locked(ctx, pending.pop(0), run, write_outputs, bar, blocking=True)
             for g, r in (ctx.stage.flush() if ctx.stage is not None else []):
                 self._write_output(ctx, g, r, run)
+            if run.computed:
+                record_cpu_capability(self.root, determinism.cpu_capability())
             dt = time.time() - t0
             run.total = max(run.total, run.done)
             summary = {"frames": len(todo), "seconds": round(dt, 3),
@@ -412,6 +414,9 @@ class ShotCache:
 # ---------------------------------------------------------------------- what the cache wrote
 SEGMENT_DIR_RE = re.compile(r"^(?:cold|-?\d+)-(?:fwd|bwd)-(?:-?\d+)\.[0-9a-f]{16}\Z")
 PLAIN_LAYOUT = ("segments", "locks", "manifest.json")
+#: what a shot with a library keeps in its cache folder (:mod:`nuke_colorize.library.auto`)
+SCENES_DIR = "scenes"
+PLAN_FILE = "auto_references.json"
 
 
 def clear_segments(root: str, removed: List[str], keep: Optional[Collection[str]] = None) -> None:
@@ -475,7 +480,6 @@ def other_layout(root: str, auto: bool) -> Tuple[List[str], int]:
         if os.path.isfile(os.path.join(root, MANIFEST)):
             items.append(os.path.join(root, MANIFEST))
     else:
-        from ..library.auto import PLAN_FILE, SCENES_DIR
         items = [os.path.join(root, n) for n in (SCENES_DIR, PLAN_FILE) if os.path.lexists(os.path.join(root, n))]
     total = sum(_folder_bytes(p) if os.path.isdir(p) else _size(p) for p in items)
     return items, total

@@ -24,6 +24,7 @@ from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tu
 import numpy as np
 
 from ..color import COLORSPACES, names_ocio
+from ..cache.shotcache import PLAN_FILE, SCENES_DIR
 from ..errors import InputError
 from . import descriptors as D
 from .index import LibraryIndex
@@ -31,9 +32,7 @@ from .query import Match, rank
 
 SAMPLES = 5
 METADATA_KEY = "nuke_colorize:auto_references"
-PLAN_FILE = "auto_references.json"
 PLAN_FORMAT = 1
-SCENES_DIR = "scenes"
 
 
 @dataclass

@@ -8,3 +8,6 @@
 
 Importing this package does not import torch; the submodules do.
 """
+#: the softmax temperature the official test script passes to the warp (winner-takes-all)
+OFFICIAL_TEMPERATURE = 1e-10
+

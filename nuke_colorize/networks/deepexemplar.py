@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..correspond.affinity import softmax_warp
+from . import OFFICIAL_TEMPERATURE
 from .colornet import ColorNet
 from .correspondence import CorrespondenceNet
 from .vgg19 import VGG19Features, caffe_input_from_L, caffe_input_from_rgb
@@ -33,7 +34,6 @@ from .vgg19 import VGG19Features, caffe_input_from_L, caffe_input_from_rgb
 MULTIPLE = 8          # image sides are padded to a multiple of this (and to at least MIN_SIDE)
 MIN_SIDE = 32         # relu5_2 (stride 16) needs 2 cells for its reflection padding
 FEATURE_STRIDE = 4    # the correspondence works at 1/4 of the image size
-OFFICIAL_TEMPERATURE = 1e-10   # what the official test script passes to the warp
 ARGMAX_TEMPERATURE = 1e-6      # at or below this the softmax is a hard argmax in float32
 L_CENTER = 50.0       # the networks see L* - 50
 
