@@ -209,11 +209,14 @@ class ShotCache:
 
         t0 = time.time()
         self.shot.check_plate()   # a missing plate frame is refused before the cache folder is made
-        lock = self._open_writable()
         run = _Run(total=0)
-        ctx = None
+        ctx = self._context(run)  # so are bad references and settings (nothing here writes)
         try:
-            ctx = self._context(run)
+            lock = self._open_writable()
+        except BaseException:
+            ctx.close()
+            raise
+        try:
             todo = self._wanted(ctx, wanted)
             self._register(ctx)
             if write_outputs:  # temp files of killed writers (dead pid, a minute old)
@@ -261,8 +264,7 @@ class ShotCache:
                         loaded=run.loaded, seconds=round(dt, 3))
             return summary
         finally:
-            if ctx is not None:
-                ctx.close()
+            ctx.close()
             lock.release()
 
     def _segment_locked(self, ctx: _Context, item, run: _Run, write_outputs: bool, bar,

@@ -2,8 +2,9 @@
 :mod:`test_robustness_cli`: exit code, ONE stderr line naming file and problem, no traceback,
 inputs and earlier outputs byte-identical, no temporary files.
 
-A refused shot may leave an empty cache folder (and its lock file) behind: ``cache/**`` files
-are allowed, output files are not. Commands run with ``--quiet`` (no announce line).
+A refused shot leaves no file behind: bad shot files, references, settings and outputs are
+refused before the cache folder is made (only the cache rows allow their own). Commands run
+with ``--quiet`` (no announce line).
 """
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def accept(id_, build, argv):
 
 
 def refuse(id_, build, argv, code, fragments, **kw):
-    kw.setdefault("new_files", CACHE_FILES)
+    kw.setdefault("new_files", ())
     return Case(id_, build, argv, code, fragments, **kw)
 
 
