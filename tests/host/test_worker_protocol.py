@@ -180,3 +180,39 @@ def test_a_dead_worker_fails_its_requests_and_the_next_request_restarts_it(tmp_p
         assert client.call("ping", timeout=30)["pid"] != first_pid
     finally:
         client.close()
+
+
+def test_nukes_python_variables_do_not_reach_the_engine(monkeypatch, tmp_path):
+    """Nuke's embedded Python sets PYTHONHOME (and studios PYTHONPATH) for itself: the engine's
+    Python, another version, must not get them (with Nuke's PYTHONHOME it cannot start)."""
+    monkeypatch.setenv("PYTHONHOME", str(tmp_path / "Nuke13.0v1"))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "Nuke13.0v1" / "lib" / "python3.7"))
+    client = bridge.WorkerClient(command=[sys.executable, "-m", "nuke_colorize"],
+                                 log_path=str(tmp_path / "worker.log"))
+    try:
+        assert client.call("ping", timeout=60)["ok"] is True
+    finally:
+        client.close()
+    env = bridge.engine_env()
+    assert "PYTHONHOME" not in env and "PYTHONPATH" not in env and env["PATH"] == os.environ["PATH"]
+
+
+def _failing_engine(text):
+    """An 'engine python' that cannot run the worker: prints ``text`` on stderr, exits 1."""
+    return [sys.executable, "-c", "import sys; sys.stderr.write(%r); sys.exit(1)" % (text + "\n")]
+
+
+def test_an_engine_that_cannot_start_says_what_to_do(tmp_path):
+    client = bridge.WorkerClient(command=_failing_engine("/opt/py/bin/python: No module named nuke_colorize"),
+                                 log_path=str(tmp_path / "worker.log"))
+    with pytest.raises(bridge.WorkerError) as info:
+        client.call("ping", timeout=30)
+    message = str(info.value)
+    assert "could not start" in message and "No module named nuke_colorize" in message
+    assert "install/install.py" in message and bridge.ENV_PYTHON in message
+    # the next worker's failure quotes its own lines, not the earlier worker's
+    client.command = _failing_engine("second engine is broken too")
+    with pytest.raises(bridge.WorkerError) as info:
+        client.call("ping", timeout=30)
+    assert "second engine is broken too" in str(info.value)
+    assert "No module named" not in str(info.value)
