@@ -148,6 +148,26 @@ def test_cancel_from_the_progress_bar_keeps_done_frames(shot, fake_nuke, engine_
     assert not fake_nuke._messages  # a cancel is not an error
 
 
+def test_analyze_of_a_shot_already_analysing_reports_to_the_second_caller(shot, fake_nuke, engine_client):
+    """Analyze pressed on the node, then in the reference panel: the panel follows the running
+    job (progress, then done) instead of waiting forever for a job that never reports to it."""
+    from nuke_colorize.host.nuke.panel import NukeShotSource
+    node, read, ref, still = shot
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.2")
+    fake_nuke.env["gui"] = True
+    first = nc.analyze(node)
+    seen, finished = [], []
+    second = NukeShotSource(engine_client).analyze(node.fullName(), lambda *a: seen.append(a),
+                                                     lambda ok, msg: finished.append((ok, msg)))
+    assert second is first
+    assert first.wait(30)
+    fake_nuke._process_main_thread()
+    assert finished == [(True, "")]
+    assert seen and seen[-1][:2] == (5, 5)
+    assert node["status"].value() == "cached 5/5 frames: ready"
+
+
 def test_a_plate_from_a_node_tree_is_precomputed_once(shot, fake_nuke, engine_client, tmp_path):
     node, read, ref, still = shot
     grade = fake_nuke.nodes.Grade()

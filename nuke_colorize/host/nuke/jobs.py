@@ -31,6 +31,7 @@ class Job(object):
         self.error = None
         self.result = None
         self.progress = []  # (done, total) seen
+        self.listeners = []  # (on_progress, on_done) of everyone who asked for this analysis
         self.done = threading.Event()
 
     def cancel(self):
@@ -48,24 +49,27 @@ def running(shot_path):
 
 
 def start(node_name, prep, frames, client=None, on_progress=None, on_done=None):
-    """Start analysing in the background; returns the Job (the running one if already busy).
+    """Start analysing in the background; returns the Job (the running one if already busy:
+    the callbacks then follow that job).
 
     ``on_progress(done, total, frame)`` and ``on_done(job)`` are called on the main thread.
     """
     busy = running(prep.shot_path)
     if busy is not None:
+        busy.listeners.append((on_progress, on_done))
         return busy
     job = Job(node_name, prep, frames, client or get_client())
+    job.listeners.append((on_progress, on_done))
     with _lock:
         _running[prep.shot_path] = job
-    job.thread = threading.Thread(target=_run, args=(job, on_progress, on_done),
+    job.thread = threading.Thread(target=_run, args=(job,),
                                   name="nuke-colorize-analyze")
     job.thread.daemon = True
     job.thread.start()
     return job
 
 
-def _run(job, on_progress, on_done):
+def _run(job):
     task = nuke.ProgressTask("Colorize %s" % job.node_name)
     task.setMessage("starting the engine")
     try:
@@ -84,8 +88,9 @@ def _run(job, on_progress, on_done):
                     task.setProgress(int(100 * done / total))
                     label = "frame %s" % msg["frame"] if "frame" in msg else msg.get("stage", "")
                     task.setMessage("%s (%d/%d)" % (label, done, total))
-                    if on_progress is not None:
-                        nuke.executeInMainThread(on_progress, (done, total, msg.get("frame")))
+                    for on_progress, _ in list(job.listeners):
+                        if on_progress is not None:
+                            nuke.executeInMainThread(on_progress, (done, total, msg.get("frame")))
         job.result = req.result
         if job.result.get("event") == "error":
             job.error = job.result.get("message") or "the engine reported an error"
@@ -97,18 +102,19 @@ def _run(job, on_progress, on_done):
         with _lock:
             if _running.get(job.prep.shot_path) is job:
                 del _running[job.prep.shot_path]
-        nuke.executeInMainThread(_finished, (job, on_done))
+        nuke.executeInMainThread(_finished, (job,))
         job.done.set()
 
 
-def _finished(job, on_done):
+def _finished(job):
     from . import node as node_mod
     node = node_mod.to_node(job.node_name)
     if node is not None and node_mod.is_colorize(node):
         node_mod.update_status(node)
-    if on_done is not None:
+    callbacks = [on_done for _, on_done in job.listeners if on_done is not None]
+    for on_done in callbacks:
         on_done(job)
-    elif job.error and not job.cancelled:
+    if not callbacks and job.error and not job.cancelled:
         nuke.message("%s: analysis failed: %s" % (job.node_name, job.error))
 
 
