@@ -221,6 +221,14 @@ class WorkerClient(object):
                 "install/install.py, or set %s to the python of an environment where nuke-colorize "
                 "is installed" % (self._python, code, self.last_words(), ENV_PYTHON))
 
+    def kill(self):
+        """Stop the worker at once (it does not answer); the next request starts a new one."""
+        with self._lock:
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
     def close(self, timeout=5.0):
         """Ask the worker to stop (it stops its jobs too); kill it if it does not."""
         if not self.alive():

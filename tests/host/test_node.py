@@ -148,6 +148,29 @@ def test_cancel_from_the_progress_bar_keeps_done_frames(shot, fake_nuke, engine_
     assert not fake_nuke._messages  # a cancel is not an error
 
 
+def test_cancel_stops_a_worker_that_hangs(fake_nuke, tmp_path, monkeypatch):
+    """A worker that takes requests but never answers (hung): Cancel ends the job anyway (the
+    worker is stopped; the next request starts a new one) instead of a progress bar forever
+    and a shot that stays 'busy' until Nuke restarts."""
+    import sys
+    import types
+    from nuke_colorize.host import bridge
+    from nuke_colorize.host.nuke import jobs
+    monkeypatch.setattr(jobs, "CANCEL_TIMEOUT_S", 1.0, raising=False)
+    hung = [sys.executable, "-c", "import sys\nfor line in sys.stdin.buffer:\n    pass"]
+    client = bridge.WorkerClient(command=hung, log_path=str(tmp_path / "worker.log"))
+    try:
+        prep = types.SimpleNamespace(shot_path=str(tmp_path / "shot.json"))
+        job = jobs.start("Colorize1", prep, (1, 10), client=client)
+        time.sleep(0.3)
+        job.cancel()
+        assert job.wait(15), "the cancelled job never ended"
+        assert job.cancelled and job.error is None
+        assert client.proc.poll() is not None and jobs.running(prep.shot_path) is None
+    finally:
+        client.close()
+
+
 def test_analyze_of_a_shot_already_analysing_reports_to_the_second_caller(shot, fake_nuke, engine_client):
     """Analyze pressed on the node, then in the reference panel: the panel follows the running
     job (progress, then done) instead of waiting forever for a job that never reports to it."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import nuke
 
@@ -16,6 +17,9 @@ from ..bridge import EngineNotConfigured, WorkerError, get_client
 
 _running = {}
 _lock = threading.Lock()
+# A worker that has not ended a cancelled analysis this long after the cancel (it stops its
+# engine within 10 s) hangs: it is stopped, and the next request starts a new one.
+CANCEL_TIMEOUT_S = 30.0
 
 
 class Job(object):
@@ -75,12 +79,18 @@ def _run(job):
     try:
         req = job.client.request("analyze", shot=job.prep.shot_path, frames=list(job.frames))
         job.request = req
-        sent_cancel = False
+        sent_cancel = None
+        result = None
         for msg in req.events():
-            if not sent_cancel and (task.isCancelled() or job.cancel_requested):
+            if sent_cancel is None and (task.isCancelled() or job.cancel_requested):
                 req.cancel()
-                sent_cancel = True
+                sent_cancel = time.time()
                 task.setMessage("cancelling (frames already done are kept)")
+            elif sent_cancel is not None and time.time() - sent_cancel > CANCEL_TIMEOUT_S:
+                job.client.kill()
+                result = {"event": "result", "ok": False, "cancelled": True,
+                          "message": "the engine did not stop: its worker was ended"}
+                break
             if msg and msg.get("event") == "progress":
                 done, total = msg.get("done"), msg.get("total")
                 if isinstance(done, int) and isinstance(total, int) and total > 0:
@@ -91,7 +101,7 @@ def _run(job):
                     for on_progress, _ in list(job.listeners):
                         if on_progress is not None:
                             nuke.executeInMainThread(on_progress, (done, total, msg.get("frame")))
-        job.result = req.result
+        job.result = result or req.result
         if job.result.get("event") == "error":
             job.error = job.result.get("message") or "the engine reported an error"
         job.cancelled = bool(job.result.get("cancelled"))
