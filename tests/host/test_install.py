@@ -146,3 +146,67 @@ def test_engine_without_the_package_is_refused(tmp_path):
     assert proc.returncode == 1
     assert "cannot import nuke_colorize" in proc.stderr.decode()
     assert not (tmp_path / "init.py").exists()
+
+
+@pytest.mark.parametrize("before", [
+    b"# -*- coding: latin-1 -*-\n# caf\xe9\nimport nuke",          # not UTF-8, no final newline
+    b"\xef\xbb\xbfimport nuke\r\nnuke.pluginAddPath('/studio')",     # BOM, CRLF, no final newline
+    b"import nuke\r\nprint('x')\r\n",                                # CRLF
+    b"",                                                             # empty file
+], ids=["latin1", "bom-crlf-no-newline", "crlf", "empty"])
+def test_install_and_uninstall_restore_init_py_byte_for_byte(tmp_path, before):
+    nuke_dir = tmp_path / "my nuke dir"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(before)
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    installed = (nuke_dir / "init.py").read_bytes()
+    assert installed.startswith(before) and b"pluginAddPath" in installed[len(before):]
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    assert (nuke_dir / "init.py").read_bytes() == installed
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").read_bytes() == before
+    assert not (nuke_dir / "nuke_colorize").exists()
+
+
+def test_uninstall_after_an_editor_turned_init_py_into_crlf(tmp_path):
+    """Installed into an LF file without a final newline; then a Windows editor saved the whole
+    file with CRLF newlines: the uninstall leaves the user's lines, in the editor's newlines."""
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(b"import nuke\nx = 1")
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    (nuke_dir / "init.py").write_bytes((nuke_dir / "init.py").read_bytes().replace(b"\n", b"\r\n"))
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").read_bytes() == b"import nuke\r\nx = 1"
+
+
+def test_block_path_is_ascii_python_in_any_encoding(tmp_path):
+    nuke_dir = tmp_path / "caf\u00e9" / ".nuke"
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    data = (nuke_dir / "init.py").read_bytes()
+    data.decode("ascii")
+    namespace = {}
+    line = [ln for ln in data.decode("ascii").splitlines() if "pluginAddPath" in ln][0]
+    exec(line.replace("nuke.pluginAddPath", "added = str"), namespace)
+    assert namespace["added"] == str(nuke_dir / "nuke_colorize")
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert not (nuke_dir / "init.py").exists()
+
+
+def test_studio_uninstall_leaves_a_personal_install_alone(tmp_path):
+    """A personal install in ~/.nuke and a studio one: removing the studio plug-in must not
+    take the personal plug-in's block out of ~/.nuke/init.py (that disabled it)."""
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(USER_INIT)
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    personal = (nuke_dir / "init.py").read_bytes()
+    studio = tmp_path / "studio" / "nuke_colorize"
+    run_install("--nuke-dir", str(nuke_dir), "--plugin-dir", str(studio), "--engine-python", ENGINE, "--studio")
+    out = run_install("--nuke-dir", str(nuke_dir), "--plugin-dir", str(studio), "--uninstall")
+    assert "another plug-in folder" in out
+    assert not studio.exists()
+    assert (nuke_dir / "init.py").read_bytes() == personal
+    assert (nuke_dir / "nuke_colorize" / "init.py").is_file()
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").read_bytes() == USER_INIT
