@@ -270,6 +270,12 @@ class WorkerClient(object):
                 self.stray.append(msg)
             else:
                 req._put(msg)
+        # the worker closed its stdout: it is exiting. Reap it, so that one killed while idle
+        # does not stay a zombie until the next request.
+        try:
+            proc.wait(timeout=30.0)
+        except subprocess.TimeoutExpired:
+            pass
 
     # ---------------------------------------------------------------- requests
     def request(self, cmd, **params):

@@ -216,3 +216,26 @@ def test_an_engine_that_cannot_start_says_what_to_do(tmp_path):
         client.call("ping", timeout=30)
     assert "second engine is broken too" in str(info.value)
     assert "No module named" not in str(info.value)
+
+
+def _process_state(pid):
+    """The state letter in /proc/PID/stat ("Z": zombie), or None when the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
+def test_a_worker_killed_while_idle_is_reaped(client):
+    """No request in flight when the worker is killed (SIGKILL, the OOM killer): it must not
+    stay a zombie of Nuke's until the next request."""
+    client.call("ping", timeout=30)
+    pid = client.proc.pid
+    os.kill(pid, 9)
+    t0 = time.time()
+    while _process_state(pid) is not None and time.time() - t0 < 10:
+        time.sleep(0.05)
+    assert _process_state(pid) is None, "worker left as a zombie (state %s)" % _process_state(pid)
+    assert client.call("ping", timeout=30)["pid"] != pid  # and the next request starts a new one
