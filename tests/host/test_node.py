@@ -265,6 +265,26 @@ def test_clear_cache_removes_results_and_shows_stale_state(shot, fake_nuke, engi
     assert [n for n in os.listdir(root) if n.startswith("v_")] == []
 
 
+def test_clear_cache_while_the_shot_is_analysing_is_refused(shot, fake_nuke, engine_client):
+    """Clear cache pressed during Analyze of the same shot deleted the version folders (and
+    precomps) under the running engine, which went on writing into them. It is refused now."""
+    node, read, ref, still = shot
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
+    fake_nuke.env["gui"] = True
+    job = nc.analyze(node)
+    for _ in range(200):
+        if job.progress:
+            break
+        time.sleep(0.05)
+    nc.clear_cache(node)
+    assert any("being analysed" in text for kind, text in fake_nuke._messages if kind == "message")
+    assert job.wait(30)
+    fake_nuke._process_main_thread()
+    assert job.error is None
+    assert node["status"].value() == "cached 5/5 frames: ready"
+
+
 def test_matte_input_goes_into_the_shot(shot, fake_nuke, tmp_path):
     node, read, ref, still = shot
     mattes = make_plate(tmp_path / "mattes", 1, 5)

@@ -7,6 +7,7 @@ progress lines (for ``nuke -t`` scripts and farm logs).
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -50,6 +51,17 @@ def running(shot_path):
     with _lock:
         job = _running.get(shot_path)
     return job if job is not None and not job.done.is_set() else None
+
+
+def running_under(folder):
+    """A running job whose shot file is inside ``folder`` (any version of a shot), or None."""
+    prefix = os.path.join(folder, "")
+    with _lock:
+        jobs = list(_running.values())
+    for job in jobs:
+        if not job.done.is_set() and job.prep.shot_path.startswith(prefix):
+            return job
+    return None
 
 
 def start(node_name, prep, frames, client=None, on_progress=None, on_done=None):
