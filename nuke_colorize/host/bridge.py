@@ -139,7 +139,8 @@ class Request(object):
         return self.result
 
     def cancel(self):
-        if not self.finished:
+        # a worker that has exited has stopped its jobs: starting a new one to cancel is waste
+        if not self.finished and (self.proc is None or self.proc.poll() is None):
             self.client.request("cancel", target=self.id)
 
 

@@ -239,3 +239,19 @@ def test_a_worker_killed_while_idle_is_reaped(client):
         time.sleep(0.05)
     assert _process_state(pid) is None, "worker left as a zombie (state %s)" % _process_state(pid)
     assert client.call("ping", timeout=30)["pid"] != pid  # and the next request starts a new one
+
+
+def test_cancel_after_the_worker_died_does_not_start_a_new_worker(tmp_path):
+    client = make_client(tmp_path, delay="0.3")
+    try:
+        shot, _ = write_shot(tmp_path, 1, 40)
+        req = client.request("analyze", shot=shot)
+        dead = client.proc
+        dead.kill()
+        dead.wait()
+        req.cancel()
+        assert client.proc is dead  # nothing started just to deliver the cancel
+        with pytest.raises(bridge.WorkerError, match="killed by signal"):
+            req.wait(timeout=30)
+    finally:
+        client.close()
