@@ -284,7 +284,8 @@ def install(args):
     previous = read_config(plugin_dir)
     python, created, ui_dirs = ensure_engine(args, plugin_dir, previous)
     files = plugin_files(ui_dirs)
-    files["init.py"] = files["init.py"].replace(b"@PLUGIN_DIR@", plugin_dir.encode("utf-8"))
+    # an ASCII Python literal: the folder's name may hold any character (or byte, on Linux)
+    files["init.py"] = files["init.py"].replace(b'r"@PLUGIN_DIR@"', ascii(plugin_dir).encode("ascii"))
     changed = [rel for rel, data in sorted(files.items()) if write_if_changed(os.path.join(plugin_dir, rel), data)]
     stale = sorted(set(previous.get("files", [])) - set(files) - {CONFIG_NAME})
     for rel in stale:

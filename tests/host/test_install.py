@@ -22,8 +22,8 @@ USER_INIT = b"import nuke\nnuke.pluginAddPath('/studio/tools')"  # no final newl
 def run_install(*args, expect=0):
     proc = subprocess.run([sys.executable, str(INSTALL)] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=120)
-    assert proc.returncode == expect, proc.stderr.decode()
-    return proc.stdout.decode()
+    assert proc.returncode == expect, proc.stderr.decode("utf-8", "replace")
+    return proc.stdout.decode("utf-8", "surrogateescape")  # paths may be any bytes
 
 
 def tree(folder):
@@ -210,3 +210,24 @@ def test_studio_uninstall_leaves_a_personal_install_alone(tmp_path):
     assert (nuke_dir / "nuke_colorize" / "init.py").is_file()
     run_install("--nuke-dir", str(nuke_dir), "--uninstall")
     assert (nuke_dir / "init.py").read_bytes() == USER_INIT
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of arbitrary bytes: Linux")
+def test_install_into_a_folder_whose_name_is_not_utf8(tmp_path):
+    """A home folder named in latin-1 (bytes that are not UTF-8): the installer stopped with a
+    UnicodeEncodeError after writing part of the plug-in."""
+    nuke_dir = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9", b".nuke"))
+    os.makedirs(nuke_dir)
+    with open(os.path.join(nuke_dir, "init.py"), "wb") as fh:
+        fh.write(USER_INIT)
+    run_install("--nuke-dir", nuke_dir, "--engine-python", ENGINE)
+    plugin_init = os.path.join(nuke_dir, "nuke_colorize", "init.py")
+    with open(plugin_init, "rb") as fh:
+        compile(fh.read(), plugin_init, "exec")
+    res = start_nuke(sys.executable, nuke_dir)
+    assert res["package"].startswith(os.path.join(nuke_dir, "nuke_colorize")), res
+    assert res["hooks"] == ["nuke_colorize.host.nuke.render"]
+    run_install("--nuke-dir", nuke_dir, "--uninstall")
+    with open(os.path.join(nuke_dir, "init.py"), "rb") as fh:
+        assert fh.read() == USER_INIT
+    assert os.listdir(nuke_dir) == ["init.py"]
