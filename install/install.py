@@ -283,6 +283,8 @@ def install(args):
     plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
     previous = read_config(plugin_dir)
     python, created, ui_dirs = ensure_engine(args, plugin_dir, previous)
+    if previous.get("engine_python") != python:
+        _remove_engine(previous)  # ours and no longer used: the uninstall would not find it again
     files = plugin_files(ui_dirs)
     # an ASCII Python literal: the folder's name may hold any character (or byte, on Linux)
     files["init.py"] = files["init.py"].replace(b'r"@PLUGIN_DIR@"', ascii(plugin_dir).encode("ascii"))
@@ -331,6 +333,16 @@ def _remove_file(plugin_dir, rel):
         folder = os.path.dirname(folder)
 
 
+def _remove_engine(config):
+    """Delete the engine venv ``config`` records as created by the installer."""
+    engine_python = config.get("engine_python", "")
+    if config.get("engine_created") and engine_python:
+        engine_dir = os.path.dirname(os.path.dirname(engine_python))
+        if os.path.isfile(os.path.join(engine_dir, "pyvenv.cfg")):
+            shutil.rmtree(engine_dir)
+            log("removed the engine environment %s" % engine_dir)
+
+
 def uninstall(args):
     nuke_dir = os.path.abspath(os.path.expanduser(args.nuke_dir))
     plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
@@ -344,12 +356,7 @@ def uninstall(args):
     for folder, dirs, names in os.walk(plugin_dir, topdown=False):
         if os.path.basename(folder) == "__pycache__":
             shutil.rmtree(folder, ignore_errors=True)
-    engine_python = config.get("engine_python", "")
-    if config.get("engine_created") and engine_python:
-        engine_dir = os.path.dirname(os.path.dirname(engine_python))
-        if os.path.isfile(os.path.join(engine_dir, "pyvenv.cfg")):
-            shutil.rmtree(engine_dir)
-            log("removed the engine environment %s" % engine_dir)
+    _remove_engine(config)
     for folder, dirs, names in os.walk(plugin_dir, topdown=False):
         try:
             os.rmdir(folder)

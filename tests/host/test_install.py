@@ -231,3 +231,25 @@ def test_install_into_a_folder_whose_name_is_not_utf8(tmp_path):
     with open(os.path.join(nuke_dir, "init.py"), "rb") as fh:
         assert fh.read() == USER_INIT
     assert os.listdir(nuke_dir) == ["init.py"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a shell script stands for the venv's python")
+def test_switching_to_another_engine_removes_the_engine_we_created(tmp_path):
+    """Installed with the engine venv in the plug-in folder, then re-installed with
+    --engine-python: the venv we made was forgotten (engine_created false), and the uninstall
+    left it behind (gigabytes) as 'files not written by the installer'."""
+    nuke_dir = tmp_path / ".nuke"
+    engine = nuke_dir / "nuke_colorize" / "engine"
+    (engine / "bin").mkdir(parents=True)
+    (engine / "pyvenv.cfg").write_text("home = %s\n" % os.path.dirname(ENGINE))
+    wrapper = engine / "bin" / "python"  # stands for a venv the installer made (no pip install)
+    wrapper.write_text('#!/bin/sh\nexec %s "$@"\n' % ENGINE)
+    wrapper.chmod(0o755)
+    run_install("--nuke-dir", str(nuke_dir))
+    config = json.loads((nuke_dir / "nuke_colorize" / "nuke_colorize.json").read_text())
+    assert config["engine_created"] is True and config["engine_python"] == str(engine / "bin" / "python")
+    out = run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    assert not engine.exists() and "removed the engine environment" in out
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert not (nuke_dir / "nuke_colorize").exists()
+    assert os.path.isfile(ENGINE)
