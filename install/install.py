@@ -127,17 +127,22 @@ def probe_engine(python):
             "print(json.dumps({'version': nuke_colorize.__version__, 'ui': q}))")
     import tempfile
     # as Nuke's bridge starts it: from a neutral folder (a nuke_colorize in the current folder
-    # does not count) and without PYTHONHOME/PYTHONPATH (the bridge leaves them out)
-    env = dict((k, v) for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH"))
+    # does not count) and without PYTHONHOME/PYTHONPATH
     try:
         out = subprocess.check_output([python, "-c", code], stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(),
-                                      env=env)
+                                      env=engine_env())
     except (OSError, subprocess.CalledProcessError) as err:
         detail = getattr(err, "output", b"") or b""
         raise InstallError("%s cannot import nuke_colorize: %s %s"
                            % (python, err, detail.decode("utf-8", "replace").strip()[-300:]))
     info = json.loads(out.decode("utf-8").strip().splitlines()[-1])
     return info["version"], info["ui"]
+
+
+def engine_env():
+    """The environment the engine's python runs in, here as under Nuke's bridge: without
+    PYTHONHOME/PYTHONPATH (pip would count packages on the shell's PYTHONPATH as installed)."""
+    return dict((k, v) for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH"))
 
 
 def venv_python(engine_dir):
@@ -173,7 +178,7 @@ def ensure_engine(args, plugin_dir, previous):
         created = True
     log("installing nuke-colorize into the engine (this downloads torch the first time)")
     # qtpy only to copy it into the plug-in (Nuke brings its own PySide); no PySide in the engine
-    subprocess.check_call([python, "-m", "pip", "install", "--upgrade", REPO, "qtpy>=2.3"])
+    subprocess.check_call([python, "-m", "pip", "install", "--upgrade", REPO, "qtpy>=2.3"], env=engine_env())
     version, ui_dirs = probe_engine(python)
     return python, created, ui_dirs
 

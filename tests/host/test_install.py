@@ -253,3 +253,28 @@ def test_switching_to_another_engine_removes_the_engine_we_created(tmp_path):
     run_install("--nuke-dir", str(nuke_dir), "--uninstall")
     assert not (nuke_dir / "nuke_colorize").exists()
     assert os.path.isfile(ENGINE)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a shell script stands for the venv's python")
+def test_engine_packages_are_installed_without_the_shells_pythonpath(tmp_path):
+    """pip counts packages on PYTHONPATH as installed: run from a shell with a studio
+    PYTHONPATH, the engine venv got nuke-colorize without numpy, torch... which Nuke's bridge
+    (no PYTHONPATH) then cannot import. The installer's pip runs without PYTHONPATH/PYTHONHOME."""
+    nuke_dir = tmp_path / ".nuke"
+    engine = nuke_dir / "nuke_colorize" / "engine"
+    (engine / "bin").mkdir(parents=True)
+    (engine / "pyvenv.cfg").write_text("home = %s\n" % os.path.dirname(ENGINE))
+    seen = tmp_path / "pip_env.txt"
+    wrapper = engine / "bin" / "python"  # an engine without nuke-colorize until "pip" has run
+    wrapper.write_text('#!/bin/sh\n'
+                       'if [ "$1 $2" = "-m pip" ]; then echo "PYTHONPATH=$PYTHONPATH" > %s; exit 0; fi\n'
+                       '[ -f %s ] || exit 1\n'
+                       'exec %s "$@"\n' % (seen, seen, ENGINE))
+    wrapper.chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "studio" / "site-packages"))
+    proc = subprocess.run([sys.executable, str(INSTALL), "--nuke-dir", str(nuke_dir)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    assert seen.read_text() == "PYTHONPATH=\n"
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert not (nuke_dir / "nuke_colorize").exists()
