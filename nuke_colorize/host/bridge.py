@@ -188,6 +188,11 @@ class WorkerClient(object):
                     command + ["worker"] + self.worker_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=log, bufsize=0, close_fds=True,
                     env=self.env if self.env is not None else engine_env(), **kwargs)
+            except OSError as err:  # not executable, a noexec mount, not a program for this machine
+                raise EngineNotConfigured("cannot run the nuke-colorize engine python %s: %s (re-run "
+                                          "install/install.py, or set %s to the python of an environment "
+                                          "where nuke-colorize is installed)"
+                                          % (command[0], err.strerror or err, ENV_PYTHON))
             finally:
                 log.close()
             self._reader = threading.Thread(target=self._read_loop, args=(self.proc,),

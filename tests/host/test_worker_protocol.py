@@ -255,3 +255,16 @@ def test_cancel_after_the_worker_died_does_not_start_a_new_worker(tmp_path):
             req.wait(timeout=30)
     finally:
         client.close()
+
+
+def test_an_engine_python_that_cannot_be_run_is_explained(monkeypatch, tmp_path):
+    """A configured engine python that exists but cannot be executed (mode, a noexec farm
+    mount) raised a bare PermissionError, which the node's Clear cache and the render hook do
+    not catch; it is EngineNotConfigured with what to do, like a missing engine."""
+    python = tmp_path / "python"
+    python.write_text("not a program")
+    monkeypatch.setenv(bridge.ENV_PYTHON, str(python))
+    client = bridge.WorkerClient(log_path=str(tmp_path / "worker.log"))
+    with pytest.raises(bridge.EngineNotConfigured) as info:
+        client.call("ping", timeout=10)
+    assert str(python) in str(info.value) and "install/install.py" in str(info.value)
