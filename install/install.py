@@ -126,14 +126,23 @@ def probe_engine(python):
             "except ImportError:\n    q = []\n"
             "print(json.dumps({'version': nuke_colorize.__version__, 'ui': q}))")
     import tempfile
-    try:  # from a neutral folder, so a nuke_colorize in the current folder does not count
-        out = subprocess.check_output([python, "-c", code], stderr=subprocess.STDOUT, cwd=tempfile.gettempdir())
+    # as Nuke's bridge starts it: from a neutral folder (a nuke_colorize in the current folder
+    # does not count) and without PYTHONHOME/PYTHONPATH
+    try:
+        out = subprocess.check_output([python, "-c", code], stderr=subprocess.STDOUT, cwd=tempfile.gettempdir(),
+                                      env=engine_env())
     except (OSError, subprocess.CalledProcessError) as err:
         detail = getattr(err, "output", b"") or b""
         raise InstallError("%s cannot import nuke_colorize: %s %s"
                            % (python, err, detail.decode("utf-8", "replace").strip()[-300:]))
     info = json.loads(out.decode("utf-8").strip().splitlines()[-1])
     return info["version"], info["ui"]
+
+
+def engine_env():
+    """The environment the engine's python runs in, here as under Nuke's bridge: without
+    PYTHONHOME/PYTHONPATH (pip would count packages on the shell's PYTHONPATH as installed)."""
+    return dict((k, v) for k, v in os.environ.items() if k not in ("PYTHONHOME", "PYTHONPATH"))
 
 
 def venv_python(engine_dir):
@@ -169,7 +178,7 @@ def ensure_engine(args, plugin_dir, previous):
         created = True
     log("installing nuke-colorize into the engine (this downloads torch the first time)")
     # qtpy only to copy it into the plug-in (Nuke brings its own PySide); no PySide in the engine
-    subprocess.check_call([python, "-m", "pip", "install", "--upgrade", REPO, "qtpy>=2.3"])
+    subprocess.check_call([python, "-m", "pip", "install", "--upgrade", REPO, "qtpy>=2.3"], env=engine_env())
     version, ui_dirs = probe_engine(python)
     return python, created, ui_dirs
 
@@ -179,9 +188,24 @@ def block_text(plugin_dir, flags):
     return "\n".join([
         "%s %s%s" % (BEGIN, BLOCK_NOTE, "".join(" " + f for f in flags)),
         "import nuke",
-        "nuke.pluginAddPath(%r)" % plugin_dir,
+        _add_path_line(plugin_dir),
         END,
     ]) + "\n"
+
+
+def _add_path_line(plugin_dir):
+    """The block's pluginAddPath line, ASCII whatever the path (``ascii()`` escapes the rest), so
+    that it means the same in an init.py of any encoding."""
+    return "nuke.pluginAddPath(%s)" % ascii(plugin_dir)
+
+
+def _decode(data):
+    """init.py bytes -> text and back (_encode) byte for byte, whatever the file's encoding."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _encode(text):
+    return text.encode("utf-8", "surrogateescape")
 
 
 def find_block(text):
@@ -193,15 +217,17 @@ def find_block(text):
     if stop < 0:
         raise InstallError("init.py has the start of a nuke-colorize block but not its end (%s)" % END)
     end = stop + len(END)
-    if text[end:end + 1] == "\n":
-        end += 1
+    for newline in ("\r\n", "\n"):  # an editor may have turned the file's newlines into CRLF
+        if text.startswith(newline, end):
+            end += len(newline)
+            break
     return start, end
 
 
 def add_block(init_py, plugin_dir):
     """Insert or replace the block; the header records what to undo. True when changed."""
     exists = os.path.isfile(init_py)
-    text = read_bytes(init_py).decode("utf-8") if exists else ""
+    text = _decode(read_bytes(init_py)) if exists else ""
     span = find_block(text)
     if span is not None:
         header = text[span[0]:text.find("\n", span[0])]
@@ -216,26 +242,33 @@ def add_block(init_py, plugin_dir):
             flags.append(FLAG_NEWLINE)
             prefix += "\n"
         new = prefix + block_text(plugin_dir, flags)
-    return write_if_changed(init_py, new.encode("utf-8"))
+    return write_if_changed(init_py, _encode(new))
 
 
-def remove_block(init_py):
-    """Remove the block, restoring the file byte for byte. True when something was removed."""
+def remove_block(init_py, plugin_dir):
+    """Remove the block that adds ``plugin_dir``, restoring the file byte for byte. True when
+    something was removed; a block of another plug-in folder (a personal install beside the
+    studio one being removed) is left alone."""
     if not os.path.isfile(init_py):
         return False
-    text = read_bytes(init_py).decode("utf-8")
+    text = _decode(read_bytes(init_py))
     span = find_block(text)
     if span is None:
         return False
+    block = text[span[0]:span[1]]
+    if _add_path_line(plugin_dir) not in block and "nuke.pluginAddPath(%r)" % plugin_dir not in block:
+        log("%s adds another plug-in folder: left as it is" % init_py)
+        return False
     header = text[span[0]:text.find("\n", span[0])]
     before, after = text[:span[0]], text[span[1]:]
-    if FLAG_NEWLINE in header and before.endswith("\n") and not after:
-        before = before[:-1]
+    newline = "\r\n" if header.endswith("\r") else "\n"
+    if FLAG_NEWLINE in header and before.endswith(newline) and not after:
+        before = before[:-len(newline)]
     new = before + after
     if FLAG_CREATED in header and not new.strip():
         os.remove(init_py)
     else:
-        write_if_changed(init_py, new.encode("utf-8"))
+        write_if_changed(init_py, _encode(new))
     return True
 
 
@@ -255,8 +288,11 @@ def install(args):
     plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
     previous = read_config(plugin_dir)
     python, created, ui_dirs = ensure_engine(args, plugin_dir, previous)
+    if previous.get("engine_python") != python:
+        _remove_engine(previous)  # ours and no longer used: the uninstall would not find it again
     files = plugin_files(ui_dirs)
-    files["init.py"] = files["init.py"].replace(b"@PLUGIN_DIR@", plugin_dir.encode("utf-8"))
+    # an ASCII Python literal: the folder's name may hold any character (or byte, on Linux)
+    files["init.py"] = files["init.py"].replace(b'r"@PLUGIN_DIR@"', ascii(plugin_dir).encode("ascii"))
     changed = [rel for rel, data in sorted(files.items()) if write_if_changed(os.path.join(plugin_dir, rel), data)]
     stale = sorted(set(previous.get("files", [])) - set(files) - {CONFIG_NAME})
     for rel in stale:
@@ -302,11 +338,21 @@ def _remove_file(plugin_dir, rel):
         folder = os.path.dirname(folder)
 
 
+def _remove_engine(config):
+    """Delete the engine venv ``config`` records as created by the installer."""
+    engine_python = config.get("engine_python", "")
+    if config.get("engine_created") and engine_python:
+        engine_dir = os.path.dirname(os.path.dirname(engine_python))
+        if os.path.isfile(os.path.join(engine_dir, "pyvenv.cfg")):
+            shutil.rmtree(engine_dir)
+            log("removed the engine environment %s" % engine_dir)
+
+
 def uninstall(args):
     nuke_dir = os.path.abspath(os.path.expanduser(args.nuke_dir))
     plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
     config = read_config(plugin_dir)
-    removed_block = remove_block(os.path.join(nuke_dir, "init.py"))
+    removed_block = remove_block(os.path.join(nuke_dir, "init.py"), plugin_dir)
     if not config and not removed_block:
         log("nothing to remove in %s" % plugin_dir)
         return 0
@@ -315,12 +361,7 @@ def uninstall(args):
     for folder, dirs, names in os.walk(plugin_dir, topdown=False):
         if os.path.basename(folder) == "__pycache__":
             shutil.rmtree(folder, ignore_errors=True)
-    engine_python = config.get("engine_python", "")
-    if config.get("engine_created") and engine_python:
-        engine_dir = os.path.dirname(os.path.dirname(engine_python))
-        if os.path.isfile(os.path.join(engine_dir, "pyvenv.cfg")):
-            shutil.rmtree(engine_dir)
-            log("removed the engine environment %s" % engine_dir)
+    _remove_engine(config)
     for folder, dirs, names in os.walk(plugin_dir, topdown=False):
         try:
             os.rmdir(folder)

@@ -25,6 +25,10 @@ from . import protocol
 CONFIG_NAME = "nuke_colorize.json"
 ENV_PYTHON = "NUKE_COLORIZE_PYTHON"
 ENV_CONFIG = "NUKE_COLORIZE_CONFIG"
+# Set by (or for) Nuke's embedded Python; they would point the engine's Python, another
+# version in another environment, at Nuke's standard library (it then cannot even start:
+# "No module named 'encodings'") or at Nuke's packages.
+HOST_PYTHON_VARS = ("PYTHONHOME", "PYTHONPATH")
 
 
 class EngineNotConfigured(RuntimeError):
@@ -68,6 +72,15 @@ def engine_python(config_path=None):
     return path
 
 
+def engine_env(base=None):
+    """The environment the engine runs in: ``base`` (default this process's) without
+    :data:`HOST_PYTHON_VARS`."""
+    env = dict(os.environ if base is None else base)
+    for name in HOST_PYTHON_VARS:
+        env.pop(name, None)
+    return env
+
+
 def engine_command(config_path=None):
     """argv prefix that runs engine sub-commands: ``[python, -m, nuke_colorize]``."""
     return [engine_python(config_path), "-m", "nuke_colorize"]
@@ -106,8 +119,7 @@ class Request(object):
                     if not self._queue.empty():
                         continue
                     self.finished = True
-                    raise WorkerError("the nuke-colorize worker stopped unexpectedly%s"
-                                      % self.client.last_words())
+                    raise WorkerError(self.client.exit_message(self.proc))
                 if timeout is not None and time.time() - last > timeout:
                     raise WorkerError("no answer from the nuke-colorize worker for %s within %.0f s"
                                       % (self.cmd, timeout))
@@ -127,7 +139,8 @@ class Request(object):
         return self.result
 
     def cancel(self):
-        if not self.finished:
+        # a worker that has exited has stopped its jobs: starting a new one to cancel is waste
+        if not self.finished and (self.proc is None or self.proc.poll() is None):
             self.client.request("cancel", target=self.id)
 
 
@@ -136,7 +149,8 @@ class WorkerClient(object):
 
     ``command`` is the argv prefix that runs the engine CLI (default :func:`engine_command`).
     The worker's stderr goes to ``log_path`` (a file in the temp folder by default) so the pipe
-    can never fill up; its tail is quoted when the worker dies.
+    can never fill up; its tail is quoted when the worker dies. ``env`` is the worker's
+    environment (default: :func:`engine_env`).
     """
 
     def __init__(self, command=None, log_path=None, env=None, worker_args=()):
@@ -151,6 +165,9 @@ class WorkerClient(object):
         self._next_id = 1
         self._pending = {}
         self._reader = None
+        self._log_start = 0      # where the current worker's lines start in the log
+        self._heard_pid = None   # pid of the last worker that sent a valid message
+        self._python = None      # the engine python the current worker was started with
         self.stray = []  # messages the worker sent without a known id (kept for diagnostics)
 
     # ---------------------------------------------------------------- process
@@ -159,14 +176,23 @@ class WorkerClient(object):
             if self.proc is not None and self.proc.poll() is None:
                 return
             command = self.command or engine_command()
+            self._python = command[0]
             log = open(self.log_path, "ab")
+            log.seek(0, os.SEEK_END)
+            self._log_start = log.tell()
             try:
                 kwargs = {}
                 if os.name == "nt":
                     kwargs["creationflags"] = getattr(subprocess, "CREATE_NO_WINDOW", 0)
                 self.proc = subprocess.Popen(
                     command + ["worker"] + self.worker_args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=log, bufsize=0, close_fds=True, env=self.env, **kwargs)
+                    stderr=log, bufsize=0, close_fds=True,
+                    env=self.env if self.env is not None else engine_env(), **kwargs)
+            except OSError as err:  # not executable, a noexec mount, not a program for this machine
+                raise EngineNotConfigured("cannot run the nuke-colorize engine python %s: %s (re-run "
+                                          "install/install.py, or set %s to the python of an environment "
+                                          "where nuke-colorize is installed)"
+                                          % (command[0], err.strerror or err, ENV_PYTHON))
             finally:
                 log.close()
             self._reader = threading.Thread(target=self._read_loop, args=(self.proc,),
@@ -178,14 +204,36 @@ class WorkerClient(object):
         return self.proc is not None and self.proc.poll() is None
 
     def last_words(self, lines=5):
+        """The last lines the current worker wrote to its log (not those of earlier workers)."""
         try:
             with open(self.log_path, "rb") as fh:
                 fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, fh.tell() - 4000))
+                fh.seek(max(self._log_start, fh.tell() - 4000))
                 tail = fh.read().decode("utf-8", "replace").strip().splitlines()[-lines:]
         except OSError:
             return ""
         return (": " + " | ".join(tail)) if tail else ""
+
+    def exit_message(self, proc):
+        """What to tell the user when the worker ``proc`` has gone.
+
+        A worker that exits before it ever answered could not start: the engine environment
+        is broken or is not nuke-colorize's, and the message says how to fix that."""
+        code = proc.poll()
+        if code is None or code < 0 or proc.pid == self._heard_pid:
+            how = "killed by signal %d" % -code if code is not None and code < 0 else "exit code %s" % code
+            return "the nuke-colorize worker stopped unexpectedly (%s)%s" % (how, self.last_words())
+        return ("the nuke-colorize engine could not start (%s exited with code %d)%s. Re-run "
+                "install/install.py, or set %s to the python of an environment where nuke-colorize "
+                "is installed" % (self._python, code, self.last_words(), ENV_PYTHON))
+
+    def kill(self):
+        """Stop the worker at once (it does not answer); the next request starts a new one."""
+        with self._lock:
+            proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
     def close(self, timeout=5.0):
         """Ask the worker to stop (it stops its jobs too); kill it if it does not."""
@@ -218,6 +266,7 @@ class WorkerClient(object):
             except protocol.ProtocolError as err:
                 self.stray.append({"event": "error", "message": str(err)})
                 continue
+            self._heard_pid = proc.pid
             with self._lock:
                 req = self._pending.get(msg.get("id"))
                 if req is not None and msg.get("event") in protocol.FINAL_EVENTS:
@@ -227,6 +276,12 @@ class WorkerClient(object):
                 self.stray.append(msg)
             else:
                 req._put(msg)
+        # the worker closed its stdout: it is exiting. Reap it, so that one killed while idle
+        # does not stay a zombie until the next request.
+        try:
+            proc.wait(timeout=30.0)
+        except subprocess.TimeoutExpired:
+            pass
 
     # ---------------------------------------------------------------- requests
     def request(self, cmd, **params):
@@ -249,7 +304,11 @@ class WorkerClient(object):
             except (OSError, ValueError):
                 with self._lock:
                     self._pending.pop(rid, None)
-                raise WorkerError("could not talk to the nuke-colorize worker%s" % self.last_words())
+                try:
+                    proc.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    raise WorkerError("could not talk to the nuke-colorize worker%s" % self.last_words())
+                raise WorkerError(self.exit_message(proc))
         return req
 
     def call(self, cmd, timeout=60.0, **params):

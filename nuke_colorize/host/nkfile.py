@@ -19,7 +19,9 @@ enumeration values, ``parent.knob`` expressions, and that embedded Python compil
 """
 from __future__ import annotations
 
+import ast
 import re
+import sys
 
 # ----------------------------------------------------------------------------- schema
 # Knob names per class (what Nuke writes for these classes), plus knobs every node has.
@@ -453,8 +455,12 @@ def iter_nodes(nodes):
 
 
 def _check_python(code, what, line, problems, source):
+    """Embedded Python must compile in Nuke 13's Python, 3.7, whichever Python validates."""
     try:
-        compile(code, what, "exec")
+        if sys.version_info >= (3, 8):
+            ast.parse(code, what, feature_version=(3, 7))
+        else:
+            compile(code, what, "exec")
     except SyntaxError as err:
         problems.append(NkError("%s: Python does not compile: %s (line %s of the code)"
                                 % (what, err.msg, err.lineno), line, source))

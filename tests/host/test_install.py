@@ -22,8 +22,8 @@ USER_INIT = b"import nuke\nnuke.pluginAddPath('/studio/tools')"  # no final newl
 def run_install(*args, expect=0):
     proc = subprocess.run([sys.executable, str(INSTALL)] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=120)
-    assert proc.returncode == expect, proc.stderr.decode()
-    return proc.stdout.decode()
+    assert proc.returncode == expect, proc.stderr.decode("utf-8", "replace")
+    return proc.stdout.decode("utf-8", "surrogateescape")  # paths may be any bytes
 
 
 def tree(folder):
@@ -146,3 +146,135 @@ def test_engine_without_the_package_is_refused(tmp_path):
     assert proc.returncode == 1
     assert "cannot import nuke_colorize" in proc.stderr.decode()
     assert not (tmp_path / "init.py").exists()
+
+
+@pytest.mark.parametrize("before", [
+    b"# -*- coding: latin-1 -*-\n# caf\xe9\nimport nuke",          # not UTF-8, no final newline
+    b"\xef\xbb\xbfimport nuke\r\nnuke.pluginAddPath('/studio')",     # BOM, CRLF, no final newline
+    b"import nuke\r\nprint('x')\r\n",                                # CRLF
+    b"",                                                             # empty file
+], ids=["latin1", "bom-crlf-no-newline", "crlf", "empty"])
+def test_install_and_uninstall_restore_init_py_byte_for_byte(tmp_path, before):
+    nuke_dir = tmp_path / "my nuke dir"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(before)
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    installed = (nuke_dir / "init.py").read_bytes()
+    assert installed.startswith(before) and b"pluginAddPath" in installed[len(before):]
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    assert (nuke_dir / "init.py").read_bytes() == installed
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").read_bytes() == before
+    assert not (nuke_dir / "nuke_colorize").exists()
+
+
+def test_uninstall_after_an_editor_turned_init_py_into_crlf(tmp_path):
+    """Installed into an LF file without a final newline; then a Windows editor saved the whole
+    file with CRLF newlines: the uninstall leaves the user's lines, in the editor's newlines."""
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(b"import nuke\nx = 1")
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    (nuke_dir / "init.py").write_bytes((nuke_dir / "init.py").read_bytes().replace(b"\n", b"\r\n"))
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").read_bytes() == b"import nuke\r\nx = 1"
+
+
+def test_block_path_is_ascii_python_in_any_encoding(tmp_path):
+    nuke_dir = tmp_path / "caf\u00e9" / ".nuke"
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    data = (nuke_dir / "init.py").read_bytes()
+    data.decode("ascii")
+    namespace = {}
+    line = [ln for ln in data.decode("ascii").splitlines() if "pluginAddPath" in ln][0]
+    exec(line.replace("nuke.pluginAddPath", "added = str"), namespace)
+    assert namespace["added"] == str(nuke_dir / "nuke_colorize")
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert not (nuke_dir / "init.py").exists()
+
+
+def test_studio_uninstall_leaves_a_personal_install_alone(tmp_path):
+    """A personal install in ~/.nuke and a studio one: removing the studio plug-in must not
+    take the personal plug-in's block out of ~/.nuke/init.py (that disabled it)."""
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(USER_INIT)
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    personal = (nuke_dir / "init.py").read_bytes()
+    studio = tmp_path / "studio" / "nuke_colorize"
+    run_install("--nuke-dir", str(nuke_dir), "--plugin-dir", str(studio), "--engine-python", ENGINE, "--studio")
+    out = run_install("--nuke-dir", str(nuke_dir), "--plugin-dir", str(studio), "--uninstall")
+    assert "another plug-in folder" in out
+    assert not studio.exists()
+    assert (nuke_dir / "init.py").read_bytes() == personal
+    assert (nuke_dir / "nuke_colorize" / "init.py").is_file()
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").read_bytes() == USER_INIT
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="file names of arbitrary bytes: Linux")
+def test_install_into_a_folder_whose_name_is_not_utf8(tmp_path):
+    """A home folder named in latin-1 (bytes that are not UTF-8): the installer stopped with a
+    UnicodeEncodeError after writing part of the plug-in."""
+    nuke_dir = os.fsdecode(os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9", b".nuke"))
+    os.makedirs(nuke_dir)
+    with open(os.path.join(nuke_dir, "init.py"), "wb") as fh:
+        fh.write(USER_INIT)
+    run_install("--nuke-dir", nuke_dir, "--engine-python", ENGINE)
+    plugin_init = os.path.join(nuke_dir, "nuke_colorize", "init.py")
+    with open(plugin_init, "rb") as fh:
+        compile(fh.read(), plugin_init, "exec")
+    res = start_nuke(sys.executable, nuke_dir)
+    assert res["package"].startswith(os.path.join(nuke_dir, "nuke_colorize")), res
+    assert res["hooks"] == ["nuke_colorize.host.nuke.render"]
+    run_install("--nuke-dir", nuke_dir, "--uninstall")
+    with open(os.path.join(nuke_dir, "init.py"), "rb") as fh:
+        assert fh.read() == USER_INIT
+    assert os.listdir(nuke_dir) == ["init.py"]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a shell script stands for the venv's python")
+def test_switching_to_another_engine_removes_the_engine_we_created(tmp_path):
+    """Installed with the engine venv in the plug-in folder, then re-installed with
+    --engine-python: the venv we made was forgotten (engine_created false), and the uninstall
+    left it behind (gigabytes) as 'files not written by the installer'."""
+    nuke_dir = tmp_path / ".nuke"
+    engine = nuke_dir / "nuke_colorize" / "engine"
+    (engine / "bin").mkdir(parents=True)
+    (engine / "pyvenv.cfg").write_text("home = %s\n" % os.path.dirname(ENGINE))
+    wrapper = engine / "bin" / "python"  # stands for a venv the installer made (no pip install)
+    wrapper.write_text('#!/bin/sh\nexec %s "$@"\n' % ENGINE)
+    wrapper.chmod(0o755)
+    run_install("--nuke-dir", str(nuke_dir))
+    config = json.loads((nuke_dir / "nuke_colorize" / "nuke_colorize.json").read_text())
+    assert config["engine_created"] is True and config["engine_python"] == str(engine / "bin" / "python")
+    out = run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    assert not engine.exists() and "removed the engine environment" in out
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert not (nuke_dir / "nuke_colorize").exists()
+    assert os.path.isfile(ENGINE)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a shell script stands for the venv's python")
+def test_engine_packages_are_installed_without_the_shells_pythonpath(tmp_path):
+    """pip counts packages on PYTHONPATH as installed: run from a shell with a studio
+    PYTHONPATH, the engine venv got nuke-colorize without numpy, torch... which Nuke's bridge
+    (no PYTHONPATH) then cannot import. The installer's pip runs without PYTHONPATH/PYTHONHOME."""
+    nuke_dir = tmp_path / ".nuke"
+    engine = nuke_dir / "nuke_colorize" / "engine"
+    (engine / "bin").mkdir(parents=True)
+    (engine / "pyvenv.cfg").write_text("home = %s\n" % os.path.dirname(ENGINE))
+    seen = tmp_path / "pip_env.txt"
+    wrapper = engine / "bin" / "python"  # an engine without nuke-colorize until "pip" has run
+    wrapper.write_text('#!/bin/sh\n'
+                       'if [ "$1 $2" = "-m pip" ]; then echo "PYTHONPATH=$PYTHONPATH" > %s; exit 0; fi\n'
+                       '[ -f %s ] || exit 1\n'
+                       'exec %s "$@"\n' % (seen, seen, ENGINE))
+    wrapper.chmod(0o755)
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "studio" / "site-packages"))
+    proc = subprocess.run([sys.executable, str(INSTALL), "--nuke-dir", str(nuke_dir)], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode("utf-8", "replace")
+    assert seen.read_text() == "PYTHONPATH=\n"
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert not (nuke_dir / "nuke_colorize").exists()

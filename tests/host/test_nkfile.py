@@ -72,6 +72,8 @@ def test_a_good_group_parses_with_stack_order_and_escapes():
     ("Read {\n addUserKnob {20 t}\n addUserKnob {99 x}\n}\n", "unknown type 99"),
     ("Read {\n addUserKnob {3 x}\n}\n", "before any tab"),
     ("Read {\n addUserKnob {20 t}\n addUserKnob {22 b T \"if x\\n  pass\"}\n}\n", "does not compile"),
+    ("Read {\n addUserKnob {20 t}\n addUserKnob {22 b T \"if (n := 2):\\n  pass\"}\n}\n",
+     "does not compile"),  # Python 3.8 syntax: Nuke 13 embeds 3.7
     ("Read {\n addUserKnob {20 t}\n addUserKnob {4 m M {a b}}\n m c\n}\n", "'c' is not one of"),
     ("Read {\n addUserKnob {20 t}\n addUserKnob {6 b +STRATLINE}\n}\n", "unknown flag +STRATLINE"),
     ("Read {\n addUserKnob {20 t}\n addUserKnob {6 b q 1}\n}\n", "unknown option 'q'"),

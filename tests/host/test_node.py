@@ -148,6 +148,49 @@ def test_cancel_from_the_progress_bar_keeps_done_frames(shot, fake_nuke, engine_
     assert not fake_nuke._messages  # a cancel is not an error
 
 
+def test_cancel_stops_a_worker_that_hangs(fake_nuke, tmp_path, monkeypatch):
+    """A worker that takes requests but never answers (hung): Cancel ends the job anyway (the
+    worker is stopped; the next request starts a new one) instead of a progress bar forever
+    and a shot that stays 'busy' until Nuke restarts."""
+    import sys
+    import types
+    from nuke_colorize.host import bridge
+    from nuke_colorize.host.nuke import jobs
+    monkeypatch.setattr(jobs, "CANCEL_TIMEOUT_S", 1.0, raising=False)
+    hung = [sys.executable, "-c", "import sys\nfor line in sys.stdin.buffer:\n    pass"]
+    client = bridge.WorkerClient(command=hung, log_path=str(tmp_path / "worker.log"))
+    try:
+        prep = types.SimpleNamespace(shot_path=str(tmp_path / "shot.json"))
+        job = jobs.start("Colorize1", prep, (1, 10), client=client)
+        time.sleep(0.3)
+        job.cancel()
+        assert job.wait(15), "the cancelled job never ended"
+        assert job.cancelled and job.error is None
+        assert client.proc.poll() is not None and jobs.running(prep.shot_path) is None
+    finally:
+        client.close()
+
+
+def test_analyze_of_a_shot_already_analysing_reports_to_the_second_caller(shot, fake_nuke, engine_client):
+    """Analyze pressed on the node, then in the reference panel: the panel follows the running
+    job (progress, then done) instead of waiting forever for a job that never reports to it."""
+    from nuke_colorize.host.nuke.panel import NukeShotSource
+    node, read, ref, still = shot
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.2")
+    fake_nuke.env["gui"] = True
+    first = nc.analyze(node)
+    seen, finished = [], []
+    second = NukeShotSource(engine_client).analyze(node.fullName(), lambda *a: seen.append(a),
+                                                     lambda ok, msg: finished.append((ok, msg)))
+    assert second is first
+    assert first.wait(30)
+    fake_nuke._process_main_thread()
+    assert finished == [(True, "")]
+    assert seen and seen[-1][:2] == (5, 5)
+    assert node["status"].value() == "cached 5/5 frames: ready"
+
+
 def test_a_plate_from_a_node_tree_is_precomputed_once(shot, fake_nuke, engine_client, tmp_path):
     node, read, ref, still = shot
     grade = fake_nuke.nodes.Grade()
@@ -220,6 +263,26 @@ def test_clear_cache_removes_results_and_shows_stale_state(shot, fake_nuke, engi
     assert node["status"].value() == "cached 0/5 frames; press Analyze"
     root = os.path.dirname(os.path.dirname(node.node("ColourRead")["file"].getText()))
     assert [n for n in os.listdir(root) if n.startswith("v_")] == []
+
+
+def test_clear_cache_while_the_shot_is_analysing_is_refused(shot, fake_nuke, engine_client):
+    """Clear cache pressed during Analyze of the same shot deleted the version folders (and
+    precomps) under the running engine, which went on writing into them. It is refused now."""
+    node, read, ref, still = shot
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
+    fake_nuke.env["gui"] = True
+    job = nc.analyze(node)
+    for _ in range(200):
+        if job.progress:
+            break
+        time.sleep(0.05)
+    nc.clear_cache(node)
+    assert any("being analysed" in text for kind, text in fake_nuke._messages if kind == "message")
+    assert job.wait(30)
+    fake_nuke._process_main_thread()
+    assert job.error is None
+    assert node["status"].value() == "cached 5/5 frames: ready"
 
 
 def test_matte_input_goes_into_the_shot(shot, fake_nuke, tmp_path):

@@ -180,3 +180,91 @@ def test_a_dead_worker_fails_its_requests_and_the_next_request_restarts_it(tmp_p
         assert client.call("ping", timeout=30)["pid"] != first_pid
     finally:
         client.close()
+
+
+def test_nukes_python_variables_do_not_reach_the_engine(monkeypatch, tmp_path):
+    """Nuke's embedded Python sets PYTHONHOME (and studios PYTHONPATH) for itself: the engine's
+    Python, another version, must not get them (with Nuke's PYTHONHOME it cannot start)."""
+    monkeypatch.setenv("PYTHONHOME", str(tmp_path / "Nuke13.0v1"))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "Nuke13.0v1" / "lib" / "python3.7"))
+    client = bridge.WorkerClient(command=[sys.executable, "-m", "nuke_colorize"],
+                                 log_path=str(tmp_path / "worker.log"))
+    try:
+        assert client.call("ping", timeout=60)["ok"] is True
+    finally:
+        client.close()
+    env = bridge.engine_env()
+    assert "PYTHONHOME" not in env and "PYTHONPATH" not in env and env["PATH"] == os.environ["PATH"]
+
+
+def _failing_engine(text):
+    """An 'engine python' that cannot run the worker: prints ``text`` on stderr, exits 1."""
+    return [sys.executable, "-c", "import sys; sys.stderr.write(%r); sys.exit(1)" % (text + "\n")]
+
+
+def test_an_engine_that_cannot_start_says_what_to_do(tmp_path):
+    client = bridge.WorkerClient(command=_failing_engine("/opt/py/bin/python: No module named nuke_colorize"),
+                                 log_path=str(tmp_path / "worker.log"))
+    with pytest.raises(bridge.WorkerError) as info:
+        client.call("ping", timeout=30)
+    message = str(info.value)
+    assert "could not start" in message and "No module named nuke_colorize" in message
+    assert "install/install.py" in message and bridge.ENV_PYTHON in message
+    # the next worker's failure quotes its own lines, not the earlier worker's
+    client.command = _failing_engine("second engine is broken too")
+    with pytest.raises(bridge.WorkerError) as info:
+        client.call("ping", timeout=30)
+    assert "second engine is broken too" in str(info.value)
+    assert "No module named" not in str(info.value)
+
+
+def _process_state(pid):
+    """The state letter in /proc/PID/stat ("Z": zombie), or None when the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
+def test_a_worker_killed_while_idle_is_reaped(client):
+    """No request in flight when the worker is killed (SIGKILL, the OOM killer): it must not
+    stay a zombie of Nuke's until the next request."""
+    client.call("ping", timeout=30)
+    pid = client.proc.pid
+    os.kill(pid, 9)
+    t0 = time.time()
+    while _process_state(pid) is not None and time.time() - t0 < 10:
+        time.sleep(0.05)
+    assert _process_state(pid) is None, "worker left as a zombie (state %s)" % _process_state(pid)
+    assert client.call("ping", timeout=30)["pid"] != pid  # and the next request starts a new one
+
+
+def test_cancel_after_the_worker_died_does_not_start_a_new_worker(tmp_path):
+    client = make_client(tmp_path, delay="0.3")
+    try:
+        shot, _ = write_shot(tmp_path, 1, 40)
+        req = client.request("analyze", shot=shot)
+        dead = client.proc
+        dead.kill()
+        dead.wait()
+        req.cancel()
+        assert client.proc is dead  # nothing started just to deliver the cancel
+        with pytest.raises(bridge.WorkerError, match="killed by signal"):
+            req.wait(timeout=30)
+    finally:
+        client.close()
+
+
+def test_an_engine_python_that_cannot_be_run_is_explained(monkeypatch, tmp_path):
+    """A configured engine python that exists but cannot be executed (mode, a noexec farm
+    mount) raised a bare PermissionError, which the node's Clear cache and the render hook do
+    not catch; it is EngineNotConfigured with what to do, like a missing engine."""
+    python = tmp_path / "python"
+    python.write_text("not a program")
+    monkeypatch.setenv(bridge.ENV_PYTHON, str(python))
+    client = bridge.WorkerClient(log_path=str(tmp_path / "worker.log"))
+    with pytest.raises(bridge.EngineNotConfigured) as info:
+        client.call("ping", timeout=10)
+    assert str(python) in str(info.value) and "install/install.py" in str(info.value)

@@ -7,8 +7,10 @@ progress lines (for ``nuke -t`` scripts and farm logs).
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import time
 
 import nuke
 
@@ -16,6 +18,9 @@ from ..bridge import EngineNotConfigured, WorkerError, get_client
 
 _running = {}
 _lock = threading.Lock()
+# A worker that has not ended a cancelled analysis this long after the cancel (it stops its
+# engine within 10 s) hangs: it is stopped, and the next request starts a new one.
+CANCEL_TIMEOUT_S = 30.0
 
 
 class Job(object):
@@ -31,6 +36,7 @@ class Job(object):
         self.error = None
         self.result = None
         self.progress = []  # (done, total) seen
+        self.listeners = []  # (on_progress, on_done) of everyone who asked for this analysis
         self.done = threading.Event()
 
     def cancel(self):
@@ -47,36 +53,56 @@ def running(shot_path):
     return job if job is not None and not job.done.is_set() else None
 
 
+def running_under(folder):
+    """A running job whose shot file is inside ``folder`` (any version of a shot), or None."""
+    prefix = os.path.join(folder, "")
+    with _lock:
+        jobs = list(_running.values())
+    for job in jobs:
+        if not job.done.is_set() and job.prep.shot_path.startswith(prefix):
+            return job
+    return None
+
+
 def start(node_name, prep, frames, client=None, on_progress=None, on_done=None):
-    """Start analysing in the background; returns the Job (the running one if already busy).
+    """Start analysing in the background; returns the Job (the running one if already busy:
+    the callbacks then follow that job).
 
     ``on_progress(done, total, frame)`` and ``on_done(job)`` are called on the main thread.
     """
     busy = running(prep.shot_path)
     if busy is not None:
+        busy.listeners.append((on_progress, on_done))
         return busy
     job = Job(node_name, prep, frames, client or get_client())
+    job.listeners.append((on_progress, on_done))
     with _lock:
         _running[prep.shot_path] = job
-    job.thread = threading.Thread(target=_run, args=(job, on_progress, on_done),
+    job.thread = threading.Thread(target=_run, args=(job,),
                                   name="nuke-colorize-analyze")
     job.thread.daemon = True
     job.thread.start()
     return job
 
 
-def _run(job, on_progress, on_done):
+def _run(job):
     task = nuke.ProgressTask("Colorize %s" % job.node_name)
     task.setMessage("starting the engine")
     try:
         req = job.client.request("analyze", shot=job.prep.shot_path, frames=list(job.frames))
         job.request = req
-        sent_cancel = False
+        sent_cancel = None
+        result = None
         for msg in req.events():
-            if not sent_cancel and (task.isCancelled() or job.cancel_requested):
+            if sent_cancel is None and (task.isCancelled() or job.cancel_requested):
                 req.cancel()
-                sent_cancel = True
+                sent_cancel = time.time()
                 task.setMessage("cancelling (frames already done are kept)")
+            elif sent_cancel is not None and time.time() - sent_cancel > CANCEL_TIMEOUT_S:
+                job.client.kill()
+                result = {"event": "result", "ok": False, "cancelled": True,
+                          "message": "the engine did not stop: its worker was ended"}
+                break
             if msg and msg.get("event") == "progress":
                 done, total = msg.get("done"), msg.get("total")
                 if isinstance(done, int) and isinstance(total, int) and total > 0:
@@ -84,9 +110,10 @@ def _run(job, on_progress, on_done):
                     task.setProgress(int(100 * done / total))
                     label = "frame %s" % msg["frame"] if "frame" in msg else msg.get("stage", "")
                     task.setMessage("%s (%d/%d)" % (label, done, total))
-                    if on_progress is not None:
-                        nuke.executeInMainThread(on_progress, (done, total, msg.get("frame")))
-        job.result = req.result
+                    for on_progress, _ in list(job.listeners):
+                        if on_progress is not None:
+                            nuke.executeInMainThread(on_progress, (done, total, msg.get("frame")))
+        job.result = result or req.result
         if job.result.get("event") == "error":
             job.error = job.result.get("message") or "the engine reported an error"
         job.cancelled = bool(job.result.get("cancelled"))
@@ -97,18 +124,19 @@ def _run(job, on_progress, on_done):
         with _lock:
             if _running.get(job.prep.shot_path) is job:
                 del _running[job.prep.shot_path]
-        nuke.executeInMainThread(_finished, (job, on_done))
+        nuke.executeInMainThread(_finished, (job,))
         job.done.set()
 
 
-def _finished(job, on_done):
+def _finished(job):
     from . import node as node_mod
     node = node_mod.to_node(job.node_name)
     if node is not None and node_mod.is_colorize(node):
         node_mod.update_status(node)
-    if on_done is not None:
+    callbacks = [on_done for _, on_done in job.listeners if on_done is not None]
+    for on_done in callbacks:
         on_done(job)
-    elif job.error and not job.cancelled:
+    if not callbacks and job.error and not job.cancelled:
         nuke.message("%s: analysis failed: %s" % (job.node_name, job.error))
 
 

@@ -429,10 +429,15 @@ def analyze(node, client=None, frames=None):
 
 def clear_cache(node, client=None):
     """Button "Clear cache": the engine clears the shot cache; the node's results go too."""
+    from . import jobs
     try:
         root = shotspec.shot_root(cache_root(node), shot_name(node))
     except NodeError as err:
         _report(node, err)
+        return
+    if jobs.running_under(root) is not None:
+        _report(node, "shot '%s' is being analysed: cancel the analysis (its progress bar) before "
+                      "clearing the cache" % shot_name(node))
         return
     if nuke.env["gui"] and not nuke.ask("Delete the cache and results of shot '%s'?\n%s"
                                         % (shot_name(node), root)):
