@@ -276,15 +276,31 @@ def L_to_y(L: np.ndarray) -> np.ndarray:
     return _finv((np.asarray(L, dtype=np.float64) + 16.0) / 116.0).astype(np.float32)
 
 
+#: pixels converted at a time by :func:`rgb_to_lab` (its float64 temporaries: ~200 MB)
+LAB_CHUNK = 1 << 20
+
+
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """(..., 3) linear Rec.709 RGB -> (..., 3) CIE Lab (D65), float32."""
-    rgb = np.asarray(rgb, dtype=np.float64)
-    xyz = rgb @ _RGB2XYZ.T / _WHITE
+    """(..., 3) linear Rec.709 RGB -> (..., 3) CIE Lab (D65), float32.
+
+    Computed in float64, :data:`LAB_CHUNK` pixels at a time (a 4K frame at once took about
+    1.5 GB of temporaries); each pixel's value does not depend on the chunking."""
+    src = np.asarray(rgb)
+    flat = src.reshape(-1, 3)
+    out = np.empty(flat.shape, np.float32)
+    for i in range(0, flat.shape[0], LAB_CHUNK):
+        out[i:i + LAB_CHUNK] = _rgb_to_lab64(flat[i:i + LAB_CHUNK])
+    return out.reshape(src.shape)
+
+
+def _rgb_to_lab64(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) linear RGB -> (N, 3) float64 Lab."""
+    xyz = np.asarray(rgb, dtype=np.float64) @ _RGB2XYZ.T / _WHITE
     f = _f(xyz)
     L = 116.0 * f[..., 1] - 16.0
     a = 500.0 * (f[..., 0] - f[..., 1])
     b = 200.0 * (f[..., 1] - f[..., 2])
-    return np.stack([L, a, b], axis=-1).astype(np.float32)
+    return np.stack([L, a, b], axis=-1)
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:

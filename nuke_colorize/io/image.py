@@ -481,7 +481,12 @@ HALF_MAX = 65504.0
 
 def _beyond_half(px: np.ndarray) -> bool:
     """True when a finite value of ``px`` is outside what a half float holds (|v| > 65504)."""
-    finite = px[np.isfinite(px)]
+    if not px.size:
+        return False
+    lo, hi = float(px.min()), float(px.max())   # no temporary arrays: the common case
+    if -HALF_MAX <= lo and hi <= HALF_MAX:
+        return False
+    finite = px[np.isfinite(px)]   # NaN, Inf or a large value: look at the finite ones only
     return bool(finite.size) and float(np.abs(finite).max()) > HALF_MAX
 
 
