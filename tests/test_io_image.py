@@ -142,6 +142,53 @@ def test_multipart_exr_parts_become_extra_channels(tmp_path):
     assert (img.pixels[..., 3] == 7.0).all() and (img.rgb == 0.5).all()
 
 
+
+def test_half_exr_output_keeps_float_alpha_and_extra_channels_bit_identical(tmp_path):
+    """A float plate's alpha and a float depth (in the plate's part or a part of its own) pass
+    through the default half EXR bit for bit; the new colour and a new layer are half. Before,
+    every channel was written half: alpha off by up to 2.4e-4, depth (values ~1000) by 0.25."""
+    src = str(tmp_path / "plate.exr")
+    rgba_z = _ramp(6, 8, 5, 0.0, 1.0, seed=3)
+    rgba_z[..., 4] = 1000.0 + 7.0 * rgba_z[..., 4]     # depth: needs float precision
+    spec = oiio.ImageSpec(8, 6, 5, "float")
+    spec.channelnames = ("R", "G", "B", "A", "depth.Z")
+    spec.channelformats = tuple(oiio.TypeDesc(t) for t in ("half", "half", "half", "float", "float"))
+    spec.attribute("name", "rgba")
+    motion = oiio.ImageSpec(8, 6, 2, "float")
+    motion.channelnames = ("u", "v")
+    motion.attribute("name", "motion")
+    uv = _ramp(6, 8, 2, -3.0, 3.0, seed=4)
+    out = oiio.ImageOutput.create(src)
+    assert out.open(src, (spec, motion)), out.geterror()
+    assert out.write_image(rgba_z)
+    assert out.open(src, motion, "AppendSubimage"), out.geterror()
+    assert out.write_image(uv)
+    assert out.close()
+    img = read_image(src)
+    assert img.channels == ["R", "G", "B", "A", "depth.Z", "motion.u", "motion.v"]
+    assert [img.stored_format(i) for i in range(7)] == ["half"] * 3 + ["float"] * 4
+
+    pixels, names = compose_channels(img.rgb * 0.5, img)
+    pixels = np.concatenate([pixels, np.full((6, 8, 1), 0.3, np.float32)], axis=2)
+    write_image(str(tmp_path / "out.exr"), pixels, names + ["confidence.Y"], like=img)
+    back = read_image(str(tmp_path / "out.exr"))
+    stored = {c: back.stored_format(i) for i, c in enumerate(back.channels)}   # EXR sorts layers
+    assert stored == {"R": "half", "G": "half", "B": "half", "A": "float", "depth.Z": "float",
+                      "motion.u": "float", "motion.v": "float", "confidence.Y": "half"}
+    at = {c: back.pixels[..., i] for i, c in enumerate(back.channels)}
+    np.testing.assert_array_equal(at["A"], rgba_z[..., 3])
+    np.testing.assert_array_equal(at["depth.Z"], rgba_z[..., 4])
+    np.testing.assert_array_equal(np.dstack([at["motion.u"], at["motion.v"]]), uv)
+    np.testing.assert_array_equal(at["confidence.Y"], 0.3 * np.ones((6, 8), np.float16))
+
+    # an 8-bit PNG's alpha (k/255, not a half value) into EXR: float, the values read exactly
+    png = str(tmp_path / "p.png")
+    _oiio_write(png, np.dstack([_ramp(6, 8, 3), np.arange(48, dtype=np.float32).reshape(6, 8) / 255]),
+                "uint8", ["R", "G", "B", "A"])
+    pimg = read_image(png)
+    write_image(str(tmp_path / "p.exr"), *compose_channels(pimg.rgb, pimg), like=pimg)
+    np.testing.assert_array_equal(read_image(str(tmp_path / "p.exr")).alpha, pimg.alpha)
+
 def test_png_16bit_round_trip_keeps_bit_depth(tmp_path):
     src = tmp_path / "in.png"
     vals = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 911 % 65536).astype(np.float32) / 65535

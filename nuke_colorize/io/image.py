@@ -160,7 +160,9 @@ class ImageData:
     :attr:`premultiplied`. ``spec`` is a copy of the file's ImageSpec: ``spec.x``,
     ``spec.y`` are the data window origin, ``spec.full_*`` the display window, ``spec.format``
     the original pixel type. ``is_float_format`` is True for half/float files, which
-    :func:`nuke_colorize.color.resolve_colorspace` treats as linear.
+    :func:`nuke_colorize.color.resolve_colorspace` treats as linear. ``channel_formats`` is each
+    channel's stored pixel type ("half", "float", "uint16"...; an EXR may mix them, e.g. half
+    RGBA and float depth, also across parts), None: ``spec.format`` for all.
     """
 
     pixels: np.ndarray
@@ -169,6 +171,7 @@ class ImageData:
     path: str
     frame: Optional[int] = None
     is_float_format: bool = False
+    channel_formats: Optional[List[str]] = None
 
     # -- shape
     @property
@@ -248,6 +251,12 @@ class ImageData:
     @property
     def extra_channel_names(self) -> List[str]:
         return [self.channels[i] for i in self.extra_channel_indices]
+
+    def stored_format(self, index: int) -> str:
+        """Pixel type the file stores channel ``index`` in ("half", "float", "uint8"...)."""
+        if self.channel_formats is not None:
+            return self.channel_formats[index]
+        return str(self.spec.format)
 
     @property
     def extra_pixels(self) -> np.ndarray:
@@ -379,6 +388,14 @@ def _read_part(inp, subimage: int, nch: int, h: int, w: int, path: str, frame: O
     return data.reshape(h, w, nch)
 
 
+def _channel_formats(spec) -> List[str]:
+    """Stored pixel type of each channel of an ImageSpec ("half", "float", "uint16"...)."""
+    per_channel = list(spec.channelformats or ())
+    if len(per_channel) == int(spec.nchannels):
+        return [str(t) for t in per_channel]
+    return [str(spec.format)] * int(spec.nchannels)
+
+
 def _is_float_type(fmt) -> bool:
     oiio = _oiio()
     return fmt.basetype in (oiio.HALF, oiio.FLOAT, oiio.DOUBLE)
@@ -401,6 +418,7 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
         h, w, nch = int(spec.height), int(spec.width), int(spec.nchannels)
         planes = [_read_part(inp, 0, nch, h, w, path, frame)]
         channels = [str(c) for c in spec.channelnames]
+        formats = _channel_formats(spec)
         is_float = _is_float_type(spec.format)
         window = (spec.x, spec.y, spec.width, spec.height)
         # Further parts of a multi-part EXR with the same data window become extra channels.
@@ -412,13 +430,14 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
                 part = str(ps.getattribute("name") or f"part{sub}")
                 planes.append(_read_part(inp, sub, int(ps.nchannels), h, w, path, frame))
                 channels += [c if c.startswith(part + ".") else f"{part}.{c}" for c in ps.channelnames]
+                formats += _channel_formats(ps)
             sub += 1
         inp.geterror()  # seek past the last part sets an error on some readers: clear it
     finally:
         inp.close()
     pixels = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
     img = ImageData(pixels=pixels, channels=channels, spec=spec, path=path,
-                    frame=frame, is_float_format=is_float)
+                    frame=frame, is_float_format=is_float, channel_formats=formats)
     if not allow_nonfinite and is_float:
         check_finite(img)
     return img
@@ -530,6 +549,21 @@ def _select_channels(pixels: np.ndarray, channels: List[str], fam: str) -> Tuple
     return np.ascontiguousarray(pixels[..., idx]), names
 
 
+def _carried_formats(channels: List[str], like: ImageData, base: str) -> List[str]:
+    """Pixel type of each channel of a half EXR written ``like`` an input: the colour channels
+    (and channels ``like`` does not have, e.g. a confidence layer) in ``base``; ``like``'s alpha
+    and extra channels (matched by name) in half only where ``like`` stores them in half, else
+    float, which holds every value read from a float or integer file exactly (alpha and depth
+    pass through bit for bit)."""
+    rgb, alpha = channel_layout(channels)
+    like_index = {name: i for i, name in enumerate(like.channels)}
+    out = []
+    for i, name in enumerate(channels):
+        src = like.alpha_index if i == alpha else (None if i in rgb else like_index.get(name))
+        out.append(base if src is None or like.stored_format(src) == "half" else "float")
+    return out
+
+
 def _copy_attributes(spec, like: ImageData, fam: str) -> None:
     for attr in like.spec.extra_attribs:
         name = str(attr.name)
@@ -592,7 +626,9 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     so, like a Nuke Write node writing its input unchanged). ``compression``: EXR default
     "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata (timecode, camera data, custom
     attributes; not its storage details or colourspace tag), pixel aspect and, when the pixels
-    have its data-window size, the data window origin and display window. ``attributes`` are set
+    have its data-window size, the data window origin and display window; in a half EXR, the
+    alpha and extra channels carried from ``like`` keep its pixel type where that is not half
+    (a float plate's alpha, a float depth.Z stay float: bit-identical). ``attributes`` are set
     last (e.g. ``{"oiio:ColorSpace": "lin_rec709_scene"}``). ``protected``: input paths or
     patterns that must never be written: :class:`OutputError` (an InputError) if ``path``
     resolves to one of them. Formats with fixed layouts drop what they cannot hold: PNG keeps
@@ -621,6 +657,10 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
 
     spec = oiio.ImageSpec(w, h, nch, _DTYPES[dtype])
     spec.channelnames = tuple(channels)
+    if like is not None and fam == "openexr" and _DTYPES[dtype] == "half":
+        formats = _carried_formats(channels, like, "half")
+        if any(f != "half" for f in formats):
+            spec.channelformats = tuple(oiio.TypeDesc(f) for f in formats)
     alpha_index = channel_layout(channels)[1]
     spec.alpha_channel = -1 if alpha_index is None else alpha_index
     if like is not None:
