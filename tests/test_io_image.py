@@ -247,6 +247,43 @@ def test_tiff_float_round_trip_with_seven_channels(tmp_path):
     assert back.channels == img.channels
 
 
+def _read_premultiplied(path):
+    """Pixels as an application honouring the file's alpha flag sees them (OpenImageIO's default
+    read premultiplies unassociated alpha)."""
+    inp = oiio.ImageInput.open(str(path))
+    px = inp.read_image(oiio.FLOAT)
+    inp.close()
+    return np.asarray(px)
+
+
+@pytest.mark.parametrize("unassociated", [0, 1])
+def test_tiff_output_keeps_the_plates_alpha_association(tmp_path, unassociated):
+    """A premultiplied TIFF plate (ExtraSamples "associated", what Nuke writes) gives a TIFF
+    output that says premultiplied too, and an unassociated one stays unassociated. Before,
+    every TIFF output said unassociated: readers multiplied the premultiplied colour by alpha
+    again (here 0.575 under alpha 0.58 read back as 0.333)."""
+    rgb = _ramp(6, 8, 3, 0.2, 1.0, seed=5)
+    a = np.linspace(0.1, 1.0, 48, dtype=np.float32).reshape(6, 8)
+    src = tmp_path / "plate.tif"
+    _oiio_write(src, np.dstack([rgb * a[..., None], a]), "uint16", ["R", "G", "B", "A"],
+                attrs={"oiio:UnassociatedAlpha": unassociated})
+    img = read_image(str(src))
+    assert img.premultiplied == (not unassociated)
+    out = tmp_path / "out.tif"
+    write_image(str(out), *compose_channels(img.rgb, img), like=img)
+    back = read_image(str(out))
+    assert back.premultiplied == img.premultiplied
+    np.testing.assert_array_equal(back.pixels, img.pixels)
+    np.testing.assert_allclose(_read_premultiplied(out), _read_premultiplied(src), atol=1e-6)
+
+    # an EXR plate is premultiplied: its TIFF output says so
+    exr = tmp_path / "plate.exr"
+    _oiio_write(exr, np.dstack([rgb * a[..., None], a]), "float", ["R", "G", "B", "A"])
+    eimg = read_image(str(exr))
+    write_image(str(tmp_path / "e.tif"), *compose_channels(eimg.rgb, eimg), like=eimg)
+    assert read_image(str(tmp_path / "e.tif")).premultiplied
+
+
 def test_tiff_8_and_16_bit(tmp_path):
     px = _ramp(3, 4, 3)
     for dtype, step in (("uint8", 255), ("uint16", 65535)):

@@ -623,7 +623,8 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     other formats store them as uint16); default from the extension, see :func:`default_dtype`.
     Integer types store [0, 1] (values are clipped, NaN becomes 0). Pixel values are stored as
     given: colour is never (un)premultiplied by alpha (formats with unassociated alpha are tagged
-    so, like a Nuke Write node writing its input unchanged). ``compression``: EXR default
+    so, like a Nuke Write node writing its input unchanged; a TIFF, which can say either, says
+    what ``like`` holds: associated for a premultiplied input such as an EXR). ``compression``: EXR default
     "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata (timecode, camera data, custom
     attributes; not its storage details or colourspace tag), pixel aspect and, when the pixels
     have its data-window size, the data window origin and display window; in a half EXR, the
@@ -674,7 +675,8 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         bits = 10 if dtype == "uint10" else 12
         spec.attribute("oiio:BitsPerSample", bits)
         px = _as_bit_replicated_uint16(px, bits)
-    if spec.alpha_channel >= 0 and fam != "openexr":
+    keeps_association = fam == "tiff" and like is not None and like.premultiplied
+    if spec.alpha_channel >= 0 and fam != "openexr" and not keeps_association:
         spec.attribute("oiio:UnassociatedAlpha", 1)  # store the values as given, no un-premultiply
     comp = compression or {"openexr": "zip", "tiff": "zip", "jpeg": "jpeg:95"}.get(fam)
     if comp:
