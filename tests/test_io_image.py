@@ -311,6 +311,31 @@ def test_dpx_10bit_round_trip(tmp_path):
     assert np.abs(read_image(str(tmp_path / "q.dpx")).pixels - q).max() <= 0.52 / 1023   # rounded to the nearest code
 
 
+@pytest.mark.parametrize("bits", [12, 16])
+def test_dpx_output_keeps_a_12_or_16_bit_plates_precision(tmp_path, bits):
+    """A 12- or 16-bit DPX plate's DPX output keeps its bit depth, so pixels that are the
+    plate's come back as the same codes. Before, every DPX was written 10-bit: a 16-bit grey
+    plate's values moved by up to half a 10-bit code (4.9e-4), 32 of its 16-bit codes."""
+    codes = (np.arange(6 * 8 * 3).reshape(6, 8, 3) * 997 % (1 << bits)).astype(np.float32)
+    src = tmp_path / "plate.dpx"
+    _oiio_write(src, codes / ((1 << bits) - 1), "uint16", ["R", "G", "B"], attrs={"oiio:BitsPerSample": bits})
+    img = read_image(str(src))
+    assert default_dtype(str(tmp_path / "o.dpx"), img) == f"uint{bits}"
+    write_image(str(tmp_path / "o.dpx"), img.rgb, ["R", "G", "B"], like=img)
+    back = read_image(str(tmp_path / "o.dpx"))
+    assert back.spec.getattribute("oiio:BitsPerSample") == bits
+    np.testing.assert_array_equal(back.pixels, img.pixels)
+    # 8-bit and float plates still give the 10-bit default
+    assert default_dtype("o.dpx", _as_image(tmp_path, "uint8")) == "uint10"
+    assert default_dtype("o.dpx", _as_image(tmp_path, "half")) == "uint10"
+
+
+def _as_image(tmp_path, fmt):
+    path = tmp_path / ("x.exr" if fmt == "half" else "x.png")
+    _oiio_write(path, _ramp(2, 3, 3), fmt)
+    return read_image(str(path))
+
+
 def test_integer_write_clips_and_zeroes_nan(tmp_path):
     px = np.array([[[-0.5, 1.5, np.nan]]], np.float32)
     p = tmp_path / "c.png"

@@ -508,7 +508,8 @@ def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     """Pixel type used when ``write_image`` gets no ``dtype``.
 
     .exr half (``write_image`` writes a frame holding values beyond half's range, 65504, as
-    float instead); .dpx uint10; .jpg uint8; .png uint16 when ``like`` is a 16-bit integer file, else
+    float instead); .dpx uint10, or uint12/uint16 when ``like`` is a 12- or 16-bit integer file
+    (a 16-bit DPX or TIFF plate keeps its precision); .jpg uint8; .png uint16 when ``like`` is a 16-bit integer file, else
     uint8; .tif float when ``like`` is a float file, else uint16; other extensions float for float
     ``like``, else uint8.
     """
@@ -518,7 +519,8 @@ def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     if fam == "openexr":
         return "half"
     if fam == "dpx":
-        return "uint10"
+        bits = _integer_bits(like) if like is not None and not like_float else 0
+        return "uint16" if bits > 12 else "uint12" if bits > 10 else "uint10"
     if fam == "jpeg":
         return "uint8"
     if fam == "png":
@@ -526,6 +528,15 @@ def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     if fam == "tiff":
         return "float" if like_float else "uint16"
     return "float" if like_float else "uint8"
+
+
+def _integer_bits(img: ImageData) -> int:
+    """Bits per sample of an integer file (a 12-bit DPX: 12, not the 16 it is read as)."""
+    try:
+        bits = int(img.spec.getattribute("oiio:BitsPerSample") or 0)
+    except (TypeError, ValueError):
+        bits = 0
+    return bits or {"uint8": 8, "int8": 8, "uint16": 16, "int16": 16}.get(str(img.spec.format), 0)
 
 
 def _select_channels(pixels: np.ndarray, channels: List[str], fam: str) -> Tuple[np.ndarray, List[str]]:
