@@ -356,6 +356,35 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
                      saturation=job.saturation, temporal_smoothing=job.temporal_smoothing)
 
 
+#: CIE xy of the red, green, blue primaries and the white (D65) of Rec.709 / sRGB, as an EXR's
+#: ``chromaticities`` attribute lists them
+REC709_CHROMATICITIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+#: OpenImageIO's names of the built-in encodings, for headers that can say them (a PNG's
+#: gAMA/sRGB chunks); other names tag nothing there
+_OIIO_COLORSPACE = {"linear": "lin_rec709_scene", "srgb": "srgb_rec709_scene"}
+
+
+def encoding_attributes(out_cs: str, path: str, plate_img, plate_cs: str) -> Dict[str, Any]:
+    """Header attributes that say how an output frame's pixels are encoded.
+
+    ``chromaticities`` (the plate's are not copied: they describe its pixels): when the plate
+    declares primaries, Rec.709's for outputs in linear/srgb/rec709/cineon (what the output
+    holds, whatever the plate was), the plate's own for an output in the plate's own OCIO
+    colourspace, none otherwise. A PNG is tagged with its encoding: OpenImageIO otherwise
+    writes sRGB chunks (sRGB, gAMA 1/2.2) on linear or Rec.709-encoded pixels too.
+    """
+    attrs: Dict[str, Any] = {}
+    chroma = plate_img.spec.getattribute("chromaticities") if plate_img is not None else None
+    if chroma is not None:
+        if out_cs in color.COLORSPACES:
+            attrs["chromaticities"] = REC709_CHROMATICITIES
+        elif out_cs == plate_cs:
+            attrs["chromaticities"] = tuple(float(v) for v in chroma)
+    if path.lower().endswith(".png"):
+        attrs["oiio:ColorSpace"] = _OIIO_COLORSPACE.get(out_cs, out_cs)
+    return attrs
+
+
 def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
                 protected: Sequence[str], attributes: Dict[str, Any]) -> List[str]:
     """Write one finished frame (and its confidence) atomically; returns the paths.
@@ -375,7 +404,7 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
         pixels = np.concatenate([pixels, out.confidence[..., None]], axis=2)
         names = names + ["confidence.Y"]
     path = frame_path(job.output, out.frame)
-    attributes = dict(attributes, **job.metadata)
+    attributes = {**attributes, **encoding_attributes(cs, path, plate_img, plate_cs), **job.metadata}
     if cs == "cineon" and path.lower().endswith(".dpx"):
         attributes.setdefault("dpx:Transfer", "Printing density")   # the header says what it holds
     write_image(path, pixels, names, like=plate_img, protected=protected, attributes=attributes)

@@ -58,7 +58,8 @@ _SKIP_ATTRS = {"compression", "planarconfig", "oiio:ColorSpace", "oiio:Gamma", "
                "openexr:chunkCount", "tiff:RowsPerStrip", "tiff:Compression",
                "tiff:PhotometricInterpretation", "tiff:PlanarConfiguration", "tiff:ColorSpace",
                "dpx:ImageDescriptor", "dpx:Packing", "dpx:Transfer", "dpx:Colorimetric",
-               "jpeg:subsampling", "png:compressionLevel", "PixelAspectRatio", "name"}
+               "jpeg:subsampling", "png:compressionLevel", "PixelAspectRatio", "name",
+               "chromaticities"}   # the input's primaries: the output's pixels may have others
 _FORMAT_PREFIXES = {"openexr", "tiff", "png", "jpeg", "dpx", "oiio"}
 
 
@@ -637,11 +638,12 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     so, like a Nuke Write node writing its input unchanged; a TIFF, which can say either, says
     what ``like`` holds: associated for a premultiplied input such as an EXR). ``compression``: EXR default
     "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata (timecode, camera data, custom
-    attributes; not its storage details or colourspace tag), pixel aspect and, when the pixels
+    attributes; not its storage details, colourspace tag or chromaticities), pixel aspect and, when the pixels
     have its data-window size, the data window origin and display window; in a half EXR, the
     alpha and extra channels carried from ``like`` keep its pixel type where that is not half
     (a float plate's alpha, a float depth.Z stay float: bit-identical). ``attributes`` are set
-    last (e.g. ``{"oiio:ColorSpace": "lin_rec709_scene"}``). ``protected``: input paths or
+    last (e.g. ``{"oiio:ColorSpace": "lin_rec709_scene"}``; a tuple of numbers as float[N],
+    e.g. ``chromaticities``). ``protected``: input paths or
     patterns that must never be written: :class:`OutputError` (an InputError) if ``path``
     resolves to one of them. Formats with fixed layouts drop what they cannot hold: PNG keeps
     Y/YA/RGB/RGBA, JPEG Y/RGB, DPX Y/RGB/RGBA; EXR and TIFF keep every channel.
@@ -693,7 +695,10 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     if comp:
         spec.attribute("compression", comp)
     for name, value in (attributes or {}).items():
-        spec.attribute(str(name), value)
+        if isinstance(value, (tuple, list)):   # e.g. chromaticities: float[8]
+            spec.attribute(str(name), oiio.TypeDesc(f"float[{len(value)}]"), tuple(float(v) for v in value))
+        else:
+            spec.attribute(str(name), value)
     if not spec.getattribute("DateTime"):
         # the EXR and TIFF writers stamp the time of writing when no DateTime is given: an
         # empty one writes none, so a frame's bytes depend only on its inputs (a plate frame's
