@@ -336,6 +336,26 @@ def _as_image(tmp_path, fmt):
     return read_image(str(path))
 
 
+@pytest.mark.parametrize("origin, display, want_data, want_display", [
+    ((5, 3), (0, 0, 40, 30), (5, 3, 30, 20), (0, 0, 40, 30)),     # crop: kept
+    ((-5, -3), (0, 0, 20, 14), (0, 0, 30, 20), (0, 0, 30, 20)),   # overscan: the data is the picture
+    ((7, 9), (2, 4, 30, 20), (5, 5, 30, 20), (0, 0, 30, 20)),     # display origin: both moved
+])
+def test_dpx_output_keeps_the_data_window_in_its_place_in_the_format(tmp_path, origin, display,
+                                                                       want_data, want_display):
+    """DPX stores a data window origin (not a negative one) and the display window's size (not
+    its origin). Before, an overscan plate's data window was put at 0, 0 in the kept 20x14
+    format (the picture shifted 5, 3 pixels against it), and a display window at (2, 4) was
+    put at 0, 0 under a data window left at (7, 9) (shifted 2, 4)."""
+    src = tmp_path / "plate.exr"
+    _oiio_write(src, _ramp(20, 30, 3), "half", origin=origin, full=display)
+    img = read_image(str(src))
+    write_image(str(tmp_path / "o.dpx"), img.rgb, ["R", "G", "B"], like=img)
+    back = read_image(str(tmp_path / "o.dpx"))
+    assert back.windows.data == want_data and back.windows.display == want_display
+    np.testing.assert_allclose(back.pixels, img.pixels, atol=0.52 / 1023)
+
+
 def test_integer_write_clips_and_zeroes_nan(tmp_path):
     px = np.array([[[-0.5, 1.5, np.nan]]], np.float32)
     p = tmp_path / "c.png"

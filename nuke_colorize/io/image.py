@@ -710,10 +710,18 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         if out is None:
             raise OutputError(f"no writer for this file type: {' '.join(oiio.geterror().split())}"
                               .replace(tmp, path), file=path)
-        if (spec.x or spec.y) and not out.supports("origin") or \
-                (spec.x < 0 or spec.y < 0) and not out.supports("negativeorigin"):
+        if (spec.full_x or spec.full_y) and fam != "openexr" and out.supports("displaywindow"):
+            # a DPX header keeps the display window's size, not its origin: both windows move
+            # so that the data window keeps its place in the format
+            spec.x, spec.y = spec.x - spec.full_x, spec.y - spec.full_y
+            spec.full_x = spec.full_y = 0
+        moved = (spec.x or spec.y) and not out.supports("origin") or \
+            (spec.x < 0 or spec.y < 0) and not out.supports("negativeorigin")
+        if moved:
             spec.x = spec.y = 0
-        if not out.supports("displaywindow"):
+        if moved or not out.supports("displaywindow"):
+            # no display window, or the data window could not stay where it is in it (a DPX of
+            # an overscan plate): the file's picture is the data window, not shifted in a format
             spec.full_x, spec.full_y, spec.full_width, spec.full_height = spec.x, spec.y, w, h
         if not out.open(tmp, spec):  # never write after a failed open: OpenImageIO may crash
             raise _write_failure(out.geterror(), path, tmp, px.nbytes)
