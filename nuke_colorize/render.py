@@ -131,6 +131,18 @@ class PlateLuma:
             self.colour_plate_noted = True
         return color.luminance(rgb)
 
+    def alpha(self, frame: int) -> Optional[np.ndarray]:
+        """(H, W) alpha of ``frame`` when the plate is premultiplied with an alpha (EXR, an
+        associated-alpha TIFF), else None; for :class:`~nuke_colorize.pipeline.Colorizer`,
+        which puts the colour on the unpremultiplied luminance. Reads the frame again only
+        when it is not the last one read (and keeps it as ``last`` for the output)."""
+        if self.last is None or (self.last.alpha_index is None or not self.last.premultiplied):
+            return None
+        if self.last.frame != frame:
+            self.last = self.source.read(frame)
+        img = self.last
+        return img.alpha if img.premultiplied else None
+
 
 LOG_EXTENSIONS = ("dpx", "cin")
 
@@ -353,7 +365,8 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
     matte = MatteReader(job.matte, (source.width, source.height), source.windows) if job.matte else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
                      resolve_device(job.device), matte=matte, store=store, max_value=max_value,
-                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing)
+                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing,
+                     alpha=luma.alpha)
 
 
 #: CIE xy of the red, green, blue primaries and the white (D65) of Rec.709 / sRGB, as an EXR's
