@@ -93,10 +93,12 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
                    warn: Callable[[str], None] = lambda m: None,
                    ocio_config: Optional[str] = None) -> ReferenceInput:
     """Read a reference image to linear RGB (OCIO names through ``ocio_config``); greyscale
-    references are refused."""
+    references are refused. A premultiplied reference with alpha (a keyframe painted on a
+    premultiplied plate) gives the colour of its unpremultiplied pixels, which is what the
+    output puts on the plate's unpremultiplied luminance (see :class:`PlateLuma.alpha`)."""
     img = read_image(spec.path)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
-    rgb = color.to_linear(img.rgb, cs, file=spec.path, config=ocio_config)
+    rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
     if len(img.rgb_indices) < 3 or color.is_grey(rgb, tol=2e-3):
         raise InputError("reference has no colour (greyscale image)", file=spec.path,
                          frame=spec.frame, hint="give a colour still or a colour-painted frame")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import OpenImageIO as oiio
+import pytest
 
 from nuke_colorize import color
 from nuke_colorize.io import read_image
@@ -28,11 +29,15 @@ def _write(path, px, channels, fmt="half"):
     assert out.close()
 
 
-def test_keyframe_colour_on_a_premultiplied_plate_is_the_painted_colour_at_every_alpha(tmp_path):
+@pytest.mark.parametrize("key_premultiplied", [False, True])
+def test_keyframe_colour_on_a_premultiplied_plate_is_the_painted_colour_at_every_alpha(
+        tmp_path, key_premultiplied):
     """Keyframe frame (its painted chroma is used as it is): where the plate's alpha is 0.5 or
-    0.25, the unpremultiplied output has the keyframe's chroma, as where it is 1. Before, the
-    chroma went on the premultiplied luminance: 1.26x the painted chroma at alpha 0.5 (mean
-    a*b* error 7.6 there against 0.015 at alpha 1), 1.59x at alpha 0.25 (error 15.0)."""
+    0.25, the unpremultiplied output has the keyframe's chroma, as where it is 1, whether the
+    keyframe is opaque or premultiplied with the plate's alpha (painted over the keyed plate
+    in a compositor). Before, the chroma went on the premultiplied luminance: for an opaque
+    keyframe 1.26x the painted chroma at alpha 0.5 (mean a*b* error 7.6 there against 0.015
+    at alpha 1), 1.59x at alpha 0.25 (error 15.0)."""
     rgb = _scene()
     alpha = np.ones((H, W), np.float32)
     alpha[:, 20:40] = 0.5
@@ -40,7 +45,10 @@ def test_keyframe_colour_on_a_premultiplied_plate_is_the_painted_colour_at_every
     y = color.luminance(rgb) * alpha
     for f in (1, 2):
         _write(tmp_path / f"p.{f:04d}.exr", np.dstack([y, y, y, alpha]), ["R", "G", "B", "A"])
-    _write(tmp_path / "key.exr", rgb, ["R", "G", "B"], "float")
+    if key_premultiplied:
+        _write(tmp_path / "key.exr", np.dstack([rgb * alpha[..., None], alpha]), ["R", "G", "B", "A"], "float")
+    else:
+        _write(tmp_path / "key.exr", rgb, ["R", "G", "B"], "float")
     job = RenderJob(plate=str(tmp_path / "p.####.exr"), frames=[1, 2],
                     references=[RefSpec(path=str(tmp_path / "key.exr"), frame=1)],
                     output=str(tmp_path / "o.####.exr"), settings={"feature_size": 96})

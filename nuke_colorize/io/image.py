@@ -238,6 +238,18 @@ class ImageData:
         return np.ascontiguousarray(self.pixels[..., self.rgb_indices], dtype=np.float32)
 
     @property
+    def unpremultiplied_rgb(self) -> np.ndarray:
+        """(H, W, 3) float32 colour of what the pixels show: :attr:`rgb` divided by alpha where a
+        premultiplied image's alpha is between 0 and 1 (elsewhere, and for images without alpha
+        or with unassociated alpha, :attr:`rgb` as stored)."""
+        rgb = self.rgb
+        a = self.alpha
+        if a is None or not self.premultiplied:
+            return rgb
+        a = np.where((a > 0) & (a < 1), a, np.float32(1.0))
+        return (rgb / a[..., None]).astype(np.float32)
+
+    @property
     def alpha(self) -> Optional[np.ndarray]:
         """(H, W) float32 alpha, or None."""
         a = self.alpha_index
