@@ -356,6 +356,42 @@ def test_dpx_output_keeps_the_data_window_in_its_place_in_the_format(tmp_path, o
     np.testing.assert_allclose(back.pixels, img.pixels, atol=0.52 / 1023)
 
 
+def _gray_icc_profile() -> np.ndarray:
+    """A minimal ICC v2 Gray profile (gamma 2.2, D50 white), as a grey scan carries, as bytes."""
+    import struct
+
+    def s15(*v):
+        return b"".join(struct.pack(">i", round(x * 65536)) for x in v)
+    tags = [(b"wtpt", b"XYZ \0\0\0\0" + s15(0.9642, 1.0, 0.8249)),
+            (b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, 563) + b"\0\0")]
+    table, data, off = struct.pack(">I", len(tags)), b"", 128 + 4 + 12 * len(tags)
+    for sig, body in tags:
+        table += sig + struct.pack(">II", off + len(data), len(body))
+        data += body
+    size = off + len(data)
+    head = (struct.pack(">I", size) + b"none" + struct.pack(">I", 0x02100000) + b"mntrGRAYXYZ "
+            + b"\0" * 12 + b"acspAPPL" + b"\0" * 24 + s15(0.9642, 1.0, 0.8249) + b"none" + b"\0" * 44)
+    assert len(head) == 128
+    return np.frombuffer(head + table + data, np.uint8)
+
+
+@pytest.mark.parametrize("ext", ["tif", "jpg"])
+def test_output_does_not_carry_the_plates_icc_profile(tmp_path, ext):
+    """A grey scan's Gray ICC profile describes its encoding, not the output's (RGB, in the
+    output colourspace). Before, it was copied: an RGB TIFF/JPEG with a 'GRAY' profile, which
+    colour-managed applications refuse or misread."""
+    prof = _gray_icc_profile()
+    src = tmp_path / "plate.tif"
+    _oiio_write(src, _ramp(6, 8, 1), "uint16", ["Y"],
+                attrs={"ICCProfile": (oiio.TypeDesc(f"uint8[{len(prof)}]"), prof), "Artist": "scan dept"})
+    img = read_image(str(src))
+    assert len(img.spec.getattribute("ICCProfile")) == len(prof)
+    write_image(str(tmp_path / f"o.{ext}"), img.rgb * np.float32([1.0, 0.8, 0.6]), ["R", "G", "B"], like=img)
+    back = read_image(str(tmp_path / f"o.{ext}"))
+    assert back.spec.getattribute("ICCProfile") is None
+    assert back.spec.getattribute("Artist") == "scan dept"      # other metadata still carried
+
+
 def test_integer_write_clips_and_zeroes_nan(tmp_path):
     px = np.array([[[-0.5, 1.5, np.nan]]], np.float32)
     p = tmp_path / "c.png"

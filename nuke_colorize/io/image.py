@@ -59,7 +59,9 @@ _SKIP_ATTRS = {"compression", "planarconfig", "oiio:ColorSpace", "oiio:Gamma", "
                "tiff:PhotometricInterpretation", "tiff:PlanarConfiguration", "tiff:ColorSpace",
                "dpx:ImageDescriptor", "dpx:Packing", "dpx:Transfer", "dpx:Colorimetric",
                "jpeg:subsampling", "png:compressionLevel", "PixelAspectRatio", "name",
-               "chromaticities"}   # the input's primaries: the output's pixels may have others
+               # the input's primaries / colour profile: the output's pixels are in the output's
+               # colourspace (a grey plate's Gray ICC profile on an RGB output is not even valid)
+               "chromaticities", "ICCProfile", "Exif:ColorSpace"}
 _FORMAT_PREFIXES = {"openexr", "tiff", "png", "jpeg", "dpx", "oiio"}
 
 
@@ -648,16 +650,17 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     Integer types store [0, 1] (values are clipped, NaN becomes 0). Pixel values are stored as
     given: colour is never (un)premultiplied by alpha (formats with unassociated alpha are tagged
     so, like a Nuke Write node writing its input unchanged; a TIFF, which can say either, says
-    what ``like`` holds: associated for a premultiplied input such as an EXR). ``compression``: EXR default
-    "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata (timecode, camera data, custom
-    attributes; not its storage details, colourspace tag or chromaticities), pixel aspect and, when the pixels
-    have its data-window size, the data window origin and display window; in a half EXR, the
-    alpha and extra channels carried from ``like`` keep its pixel type where that is not half
-    (a float plate's alpha, a float depth.Z stay float: bit-identical). ``attributes`` are set
-    last (e.g. ``{"oiio:ColorSpace": "lin_rec709_scene"}``; a tuple of numbers as float[N],
-    e.g. ``chromaticities``). ``protected``: input paths or
-    patterns that must never be written: :class:`OutputError` (an InputError) if ``path``
-    resolves to one of them. Formats with fixed layouts drop what they cannot hold: PNG keeps
+    what ``like`` holds: associated for a premultiplied input such as an EXR).
+    ``compression``: EXR default "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata
+    (timecode, camera data, custom attributes; not its storage details, colourspace tag,
+    chromaticities or ICC profile), pixel aspect and, when the pixels have its data-window
+    size, the data window origin and display window; in a half EXR, the alpha and extra
+    channels carried from ``like`` keep its pixel type where that is not half (a float plate's
+    alpha, a float depth.Z stay float: bit-identical). ``attributes`` are set last (e.g.
+    ``{"oiio:ColorSpace": "lin_rec709_scene"}``; a tuple of numbers as float[N], e.g.
+    ``chromaticities``). ``protected``: input paths or patterns that must never be written:
+    :class:`OutputError` (an InputError) if ``path`` resolves to one of them. Formats with
+    fixed layouts drop what they cannot hold: PNG keeps
     Y/YA/RGB/RGBA, JPEG Y/RGB, DPX Y/RGB/RGBA; EXR and TIFF keep every channel.
     """
     oiio = _oiio()
