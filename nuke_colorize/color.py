@@ -314,7 +314,7 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
 
 
 def recombine(y: np.ndarray, ab: np.ndarray, *, max_value: Optional[float] = None,
-              saturation: float = 1.0) -> np.ndarray:
+              saturation: float = 1.0, alpha: Optional[np.ndarray] = None) -> np.ndarray:
     """Put chroma ``ab`` on the plate's own luminance ``y``.
 
     Args:
@@ -323,6 +323,11 @@ def recombine(y: np.ndarray, ab: np.ndarray, *, max_value: Optional[float] = Non
         max_value: if given (display-referred output, e.g. 1.0), channels are also kept
             below it where the luminance allows.
         saturation: multiplies the chroma before gamut handling (1.0 = as predicted).
+        alpha: (H, W) alpha of a premultiplied ``y`` (None: not premultiplied). Where it is
+            in (0, 1) the chroma goes on the unpremultiplied ``y / alpha`` and the colour is
+            multiplied back: a pixel's unpremultiplied colour has chroma ``ab`` at any alpha
+            (put on ``y`` itself it would come out ``alpha ** -1/3`` times as saturated:
+            1.26x at alpha 0.5).
 
     Returns:
         (H, W, 3) linear RGB whose luminance equals ``y`` (to float32 rounding): chroma is
@@ -335,7 +340,12 @@ def recombine(y: np.ndarray, ab: np.ndarray, *, max_value: Optional[float] = Non
     rows = max(1, (1 << 20) // max(1, y.shape[1]))   # ~1 Mpixel strips bound the temporaries
     for r0 in range(0, y.shape[0], rows):
         sl = slice(r0, r0 + rows)
-        out[sl] = _recombine_strip(y[sl], ab[sl], max_value, saturation)
+        if alpha is None:
+            out[sl] = _recombine_strip(y[sl], ab[sl], max_value, saturation)
+            continue
+        a = np.asarray(alpha[sl], dtype=np.float32)
+        a = np.where((a > 0) & (a < 1), a, np.float32(1.0))
+        out[sl] = _recombine_strip(y[sl] / a, ab[sl], max_value, saturation) * a[..., None]
     return out
 
 

@@ -127,6 +127,9 @@ class Colorizer:
         saturation: chroma multiplier at recombination (1.0 = none).
         temporal_smoothing: strength of the temporal smoothing stage (0 = off; see
             :mod:`nuke_colorize.temporal`).
+        alpha: optional frame -> (H, W) alpha of a premultiplied plate (or None): the
+            output's colour is put on the unpremultiplied luminance (see
+            :func:`nuke_colorize.color.recombine`). Output only: the engine sees ``luma``.
     """
 
     def __init__(self, luma: Callable[[int], np.ndarray], plate_size: Tuple[int, int],
@@ -134,8 +137,10 @@ class Colorizer:
                  settings: Optional[dict] = None, device: str = "cpu",
                  matte: Optional[Callable[[int], np.ndarray]] = None,
                  store: Optional[StateStore] = None, max_value: Optional[float] = None,
-                 saturation: float = 1.0, temporal_smoothing: float = 0.0):
+                 saturation: float = 1.0, temporal_smoothing: float = 0.0,
+                 alpha: Optional[Callable[[int], Optional[np.ndarray]]] = None):
         self.luma_fn = luma
+        self.alpha_fn = alpha
         self.plate_w, self.plate_h = int(plate_size[0]), int(plate_size[1])
         # built on the first computed frame: a render read from the shot cache never loads it
         self.backend: Backend = backend if isinstance(backend, Backend) else \
@@ -221,7 +226,8 @@ class Colorizer:
             # The chain's state is untouched, so nothing compounds.
             guide = np.clip(self._plate_L(frame) / 100.0, 0.0, 1.0).astype(np.float32)
             ab = refine_unsure(result.ab, guide, conf, radius=REFINE_RADIUS, eps=REFINE_EPS)
-        rgb = color.recombine(y, ab, max_value=self.max_value, saturation=self.saturation)
+        alpha = self.alpha_fn(frame) if self.alpha_fn is not None else None
+        rgb = color.recombine(y, ab, max_value=self.max_value, saturation=self.saturation, alpha=alpha)
         return FrameOutput(frame=frame, rgb=rgb, ab=ab, confidence=np.clip(conf, 0, 1))
 
     # -------------------------------------------------------------- running

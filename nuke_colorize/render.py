@@ -93,10 +93,12 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
                    warn: Callable[[str], None] = lambda m: None,
                    ocio_config: Optional[str] = None) -> ReferenceInput:
     """Read a reference image to linear RGB (OCIO names through ``ocio_config``); greyscale
-    references are refused."""
+    references are refused. A premultiplied reference with alpha (a keyframe painted on a
+    premultiplied plate) gives the colour of its unpremultiplied pixels, which is what the
+    output puts on the plate's unpremultiplied luminance (see :class:`PlateLuma.alpha`)."""
     img = read_image(spec.path)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
-    rgb = color.to_linear(img.rgb, cs, file=spec.path, config=ocio_config)
+    rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
     if len(img.rgb_indices) < 3 or color.is_grey(rgb, tol=2e-3):
         raise InputError("reference has no colour (greyscale image)", file=spec.path,
                          frame=spec.frame, hint="give a colour still or a colour-painted frame")
@@ -130,6 +132,18 @@ class PlateLuma:
             self.warn(f"{img.path}: colour plate: only its luminance is used (colour is replaced)")
             self.colour_plate_noted = True
         return color.luminance(rgb)
+
+    def alpha(self, frame: int) -> Optional[np.ndarray]:
+        """(H, W) alpha of ``frame`` when the plate is premultiplied with an alpha (EXR, an
+        associated-alpha TIFF), else None; for :class:`~nuke_colorize.pipeline.Colorizer`,
+        which puts the colour on the unpremultiplied luminance. Reads the frame again only
+        when it is not the last one read (and keeps it as ``last`` for the output)."""
+        if self.last is None or (self.last.alpha_index is None or not self.last.premultiplied):
+            return None
+        if self.last.frame != frame:
+            self.last = self.source.read(frame)
+        img = self.last
+        return img.alpha if img.premultiplied else None
 
 
 LOG_EXTENSIONS = ("dpx", "cin")
@@ -353,7 +367,37 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
     matte = MatteReader(job.matte, (source.width, source.height), source.windows) if job.matte else None
     return Colorizer(luma, (source.width, source.height), refs, job.backend, job.settings,
                      resolve_device(job.device), matte=matte, store=store, max_value=max_value,
-                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing)
+                     saturation=job.saturation, temporal_smoothing=job.temporal_smoothing,
+                     alpha=luma.alpha)
+
+
+#: CIE xy of the red, green, blue primaries and the white (D65) of Rec.709 / sRGB, as an EXR's
+#: ``chromaticities`` attribute lists them
+REC709_CHROMATICITIES = (0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290)
+#: OpenImageIO's names of the built-in encodings, for headers that can say them (a PNG's
+#: gAMA/sRGB chunks); other names tag nothing there
+_OIIO_COLORSPACE = {"linear": "lin_rec709_scene", "srgb": "srgb_rec709_scene"}
+
+
+def encoding_attributes(out_cs: str, path: str, plate_img, plate_cs: str) -> Dict[str, Any]:
+    """Header attributes that say how an output frame's pixels are encoded.
+
+    ``chromaticities`` (the plate's are not copied: they describe its pixels): when the plate
+    declares primaries, Rec.709's for outputs in linear/srgb/rec709/cineon (what the output
+    holds, whatever the plate was), the plate's own for an output in the plate's own OCIO
+    colourspace, none otherwise. A PNG is tagged with its encoding: OpenImageIO otherwise
+    writes sRGB chunks (sRGB, gAMA 1/2.2) on linear or Rec.709-encoded pixels too.
+    """
+    attrs: Dict[str, Any] = {}
+    chroma = plate_img.spec.getattribute("chromaticities") if plate_img is not None else None
+    if chroma is not None:
+        if out_cs in color.COLORSPACES:
+            attrs["chromaticities"] = REC709_CHROMATICITIES
+        elif out_cs == plate_cs:
+            attrs["chromaticities"] = tuple(float(v) for v in chroma)
+    if path.lower().endswith(".png"):
+        attrs["oiio:ColorSpace"] = _OIIO_COLORSPACE.get(out_cs, out_cs)
+    return attrs
 
 
 def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
@@ -375,7 +419,7 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
         pixels = np.concatenate([pixels, out.confidence[..., None]], axis=2)
         names = names + ["confidence.Y"]
     path = frame_path(job.output, out.frame)
-    attributes = dict(attributes, **job.metadata)
+    attributes = {**attributes, **encoding_attributes(cs, path, plate_img, plate_cs), **job.metadata}
     if cs == "cineon" and path.lower().endswith(".dpx"):
         attributes.setdefault("dpx:Transfer", "Printing density")   # the header says what it holds
     write_image(path, pixels, names, like=plate_img, protected=protected, attributes=attributes)

@@ -42,3 +42,22 @@ def test_recombine_display_referred_bound_and_saturation_zero_is_grey():
     assert np.abs(color.luminance(out) - y).max() < 1e-5
     grey = color.recombine(y, ab, saturation=0.0)
     assert np.allclose(grey, 0.9, atol=1e-5)
+
+
+def test_recombine_on_premultiplied_luminance_colours_the_unpremultiplied_pixel():
+    """A premultiplied plate's edge pixel (alpha 0.5, 0.2) gets, once unpremultiplied, the same
+    colour as an opaque pixel of the same content: chroma (20, 10) stays (20, 10). Put on the
+    premultiplied luminance itself, it came out (25.2, 12.6) at alpha 0.5 and (34.2, 17.1) at
+    0.2. The luminance is still the plate's; alpha 0 and 1 change nothing."""
+    alpha = np.array([[1.0, 0.5, 0.2, 0.0]], np.float32)
+    y = np.float32(0.4) * alpha
+    y[0, 3] = 0.05                                      # an emissive pixel of alpha 0
+    ab = np.tile(np.array([20.0, 10.0], np.float32), (1, 4, 1))
+    out = color.recombine(y, ab, alpha=alpha)
+    unpremultiplied = out[0, :3] / alpha[0, :3, None]
+    assert color.chroma_of(unpremultiplied[None]) == pytest.approx(np.tile([20.0, 10.0], (1, 3, 1)), abs=1e-3)
+    np.testing.assert_allclose(unpremultiplied, np.repeat(unpremultiplied[:1], 3, axis=0), rtol=1e-6)
+    np.testing.assert_allclose(color.luminance(out), y, rtol=1e-6)
+    np.testing.assert_array_equal(out[0, [0, 3]], color.recombine(y, ab)[0, [0, 3]])
+    # bounded output: the unpremultiplied colour is kept below the bound, so the pixel too
+    assert color.recombine(y, ab * 4, alpha=alpha, max_value=1.0).max() <= 1.0 + 1e-6

@@ -142,6 +142,53 @@ def test_multipart_exr_parts_become_extra_channels(tmp_path):
     assert (img.pixels[..., 3] == 7.0).all() and (img.rgb == 0.5).all()
 
 
+
+def test_half_exr_output_keeps_float_alpha_and_extra_channels_bit_identical(tmp_path):
+    """A float plate's alpha and a float depth (in the plate's part or a part of its own) pass
+    through the default half EXR bit for bit; the new colour and a new layer are half. Before,
+    every channel was written half: alpha off by up to 2.4e-4, depth (values ~1000) by 0.25."""
+    src = str(tmp_path / "plate.exr")
+    rgba_z = _ramp(6, 8, 5, 0.0, 1.0, seed=3)
+    rgba_z[..., 4] = 1000.0 + 7.0 * rgba_z[..., 4]     # depth: needs float precision
+    spec = oiio.ImageSpec(8, 6, 5, "float")
+    spec.channelnames = ("R", "G", "B", "A", "depth.Z")
+    spec.channelformats = tuple(oiio.TypeDesc(t) for t in ("half", "half", "half", "float", "float"))
+    spec.attribute("name", "rgba")
+    motion = oiio.ImageSpec(8, 6, 2, "float")
+    motion.channelnames = ("u", "v")
+    motion.attribute("name", "motion")
+    uv = _ramp(6, 8, 2, -3.0, 3.0, seed=4)
+    out = oiio.ImageOutput.create(src)
+    assert out.open(src, (spec, motion)), out.geterror()
+    assert out.write_image(rgba_z)
+    assert out.open(src, motion, "AppendSubimage"), out.geterror()
+    assert out.write_image(uv)
+    assert out.close()
+    img = read_image(src)
+    assert img.channels == ["R", "G", "B", "A", "depth.Z", "motion.u", "motion.v"]
+    assert [img.stored_format(i) for i in range(7)] == ["half"] * 3 + ["float"] * 4
+
+    pixels, names = compose_channels(img.rgb * 0.5, img)
+    pixels = np.concatenate([pixels, np.full((6, 8, 1), 0.3, np.float32)], axis=2)
+    write_image(str(tmp_path / "out.exr"), pixels, names + ["confidence.Y"], like=img)
+    back = read_image(str(tmp_path / "out.exr"))
+    stored = {c: back.stored_format(i) for i, c in enumerate(back.channels)}   # EXR sorts layers
+    assert stored == {"R": "half", "G": "half", "B": "half", "A": "float", "depth.Z": "float",
+                      "motion.u": "float", "motion.v": "float", "confidence.Y": "half"}
+    at = {c: back.pixels[..., i] for i, c in enumerate(back.channels)}
+    np.testing.assert_array_equal(at["A"], rgba_z[..., 3])
+    np.testing.assert_array_equal(at["depth.Z"], rgba_z[..., 4])
+    np.testing.assert_array_equal(np.dstack([at["motion.u"], at["motion.v"]]), uv)
+    np.testing.assert_array_equal(at["confidence.Y"], 0.3 * np.ones((6, 8), np.float16))
+
+    # an 8-bit PNG's alpha (k/255, not a half value) into EXR: float, the values read exactly
+    png = str(tmp_path / "p.png")
+    _oiio_write(png, np.dstack([_ramp(6, 8, 3), np.arange(48, dtype=np.float32).reshape(6, 8) / 255]),
+                "uint8", ["R", "G", "B", "A"])
+    pimg = read_image(png)
+    write_image(str(tmp_path / "p.exr"), *compose_channels(pimg.rgb, pimg), like=pimg)
+    np.testing.assert_array_equal(read_image(str(tmp_path / "p.exr")).alpha, pimg.alpha)
+
 def test_png_16bit_round_trip_keeps_bit_depth(tmp_path):
     src = tmp_path / "in.png"
     vals = (np.arange(4 * 6 * 3).reshape(4, 6, 3) * 911 % 65536).astype(np.float32) / 65535
@@ -200,6 +247,43 @@ def test_tiff_float_round_trip_with_seven_channels(tmp_path):
     assert back.channels == img.channels
 
 
+def _read_premultiplied(path):
+    """Pixels as an application honouring the file's alpha flag sees them (OpenImageIO's default
+    read premultiplies unassociated alpha)."""
+    inp = oiio.ImageInput.open(str(path))
+    px = inp.read_image(oiio.FLOAT)
+    inp.close()
+    return np.asarray(px)
+
+
+@pytest.mark.parametrize("unassociated", [0, 1])
+def test_tiff_output_keeps_the_plates_alpha_association(tmp_path, unassociated):
+    """A premultiplied TIFF plate (ExtraSamples "associated", what Nuke writes) gives a TIFF
+    output that says premultiplied too, and an unassociated one stays unassociated. Before,
+    every TIFF output said unassociated: readers multiplied the premultiplied colour by alpha
+    again (here 0.575 under alpha 0.58 read back as 0.333)."""
+    rgb = _ramp(6, 8, 3, 0.2, 1.0, seed=5)
+    a = np.linspace(0.1, 1.0, 48, dtype=np.float32).reshape(6, 8)
+    src = tmp_path / "plate.tif"
+    _oiio_write(src, np.dstack([rgb * a[..., None], a]), "uint16", ["R", "G", "B", "A"],
+                attrs={"oiio:UnassociatedAlpha": unassociated})
+    img = read_image(str(src))
+    assert img.premultiplied == (not unassociated)
+    out = tmp_path / "out.tif"
+    write_image(str(out), *compose_channels(img.rgb, img), like=img)
+    back = read_image(str(out))
+    assert back.premultiplied == img.premultiplied
+    np.testing.assert_array_equal(back.pixels, img.pixels)
+    np.testing.assert_allclose(_read_premultiplied(out), _read_premultiplied(src), atol=1e-6)
+
+    # an EXR plate is premultiplied: its TIFF output says so
+    exr = tmp_path / "plate.exr"
+    _oiio_write(exr, np.dstack([rgb * a[..., None], a]), "float", ["R", "G", "B", "A"])
+    eimg = read_image(str(exr))
+    write_image(str(tmp_path / "e.tif"), *compose_channels(eimg.rgb, eimg), like=eimg)
+    assert read_image(str(tmp_path / "e.tif")).premultiplied
+
+
 def test_tiff_8_and_16_bit(tmp_path):
     px = _ramp(3, 4, 3)
     for dtype, step in (("uint8", 255), ("uint16", 65535)):
@@ -225,6 +309,87 @@ def test_dpx_10bit_round_trip(tmp_path):
     q = _ramp(4, 6, 3)
     write_image(str(tmp_path / "q.dpx"), q, ["R", "G", "B"])
     assert np.abs(read_image(str(tmp_path / "q.dpx")).pixels - q).max() <= 0.52 / 1023   # rounded to the nearest code
+
+
+@pytest.mark.parametrize("bits", [12, 16])
+def test_dpx_output_keeps_a_12_or_16_bit_plates_precision(tmp_path, bits):
+    """A 12- or 16-bit DPX plate's DPX output keeps its bit depth, so pixels that are the
+    plate's come back as the same codes. Before, every DPX was written 10-bit: a 16-bit grey
+    plate's values moved by up to half a 10-bit code (4.9e-4), 32 of its 16-bit codes."""
+    codes = (np.arange(6 * 8 * 3).reshape(6, 8, 3) * 997 % (1 << bits)).astype(np.float32)
+    src = tmp_path / "plate.dpx"
+    _oiio_write(src, codes / ((1 << bits) - 1), "uint16", ["R", "G", "B"], attrs={"oiio:BitsPerSample": bits})
+    img = read_image(str(src))
+    assert default_dtype(str(tmp_path / "o.dpx"), img) == f"uint{bits}"
+    write_image(str(tmp_path / "o.dpx"), img.rgb, ["R", "G", "B"], like=img)
+    back = read_image(str(tmp_path / "o.dpx"))
+    assert back.spec.getattribute("oiio:BitsPerSample") == bits
+    np.testing.assert_array_equal(back.pixels, img.pixels)
+    # 8-bit and float plates still give the 10-bit default
+    assert default_dtype("o.dpx", _as_image(tmp_path, "uint8")) == "uint10"
+    assert default_dtype("o.dpx", _as_image(tmp_path, "half")) == "uint10"
+
+
+def _as_image(tmp_path, fmt):
+    path = tmp_path / ("x.exr" if fmt == "half" else "x.png")
+    _oiio_write(path, _ramp(2, 3, 3), fmt)
+    return read_image(str(path))
+
+
+@pytest.mark.parametrize("origin, display, want_data, want_display", [
+    ((5, 3), (0, 0, 40, 30), (5, 3, 30, 20), (0, 0, 40, 30)),     # crop: kept
+    ((-5, -3), (0, 0, 20, 14), (0, 0, 30, 20), (0, 0, 30, 20)),   # overscan: the data is the picture
+    ((7, 9), (2, 4, 30, 20), (5, 5, 30, 20), (0, 0, 30, 20)),     # display origin: both moved
+])
+def test_dpx_output_keeps_the_data_window_in_its_place_in_the_format(tmp_path, origin, display,
+                                                                       want_data, want_display):
+    """DPX stores a data window origin (not a negative one) and the display window's size (not
+    its origin). Before, an overscan plate's data window was put at 0, 0 in the kept 20x14
+    format (the picture shifted 5, 3 pixels against it), and a display window at (2, 4) was
+    put at 0, 0 under a data window left at (7, 9) (shifted 2, 4)."""
+    src = tmp_path / "plate.exr"
+    _oiio_write(src, _ramp(20, 30, 3), "half", origin=origin, full=display)
+    img = read_image(str(src))
+    write_image(str(tmp_path / "o.dpx"), img.rgb, ["R", "G", "B"], like=img)
+    back = read_image(str(tmp_path / "o.dpx"))
+    assert back.windows.data == want_data and back.windows.display == want_display
+    np.testing.assert_allclose(back.pixels, img.pixels, atol=0.52 / 1023)
+
+
+def _gray_icc_profile() -> np.ndarray:
+    """A minimal ICC v2 Gray profile (gamma 2.2, D50 white), as a grey scan carries, as bytes."""
+    import struct
+
+    def s15(*v):
+        return b"".join(struct.pack(">i", round(x * 65536)) for x in v)
+    tags = [(b"wtpt", b"XYZ \0\0\0\0" + s15(0.9642, 1.0, 0.8249)),
+            (b"kTRC", b"curv\0\0\0\0" + struct.pack(">IH", 1, 563) + b"\0\0")]
+    table, data, off = struct.pack(">I", len(tags)), b"", 128 + 4 + 12 * len(tags)
+    for sig, body in tags:
+        table += sig + struct.pack(">II", off + len(data), len(body))
+        data += body
+    size = off + len(data)
+    head = (struct.pack(">I", size) + b"none" + struct.pack(">I", 0x02100000) + b"mntrGRAYXYZ "
+            + b"\0" * 12 + b"acspAPPL" + b"\0" * 24 + s15(0.9642, 1.0, 0.8249) + b"none" + b"\0" * 44)
+    assert len(head) == 128
+    return np.frombuffer(head + table + data, np.uint8)
+
+
+@pytest.mark.parametrize("ext", ["tif", "jpg"])
+def test_output_does_not_carry_the_plates_icc_profile(tmp_path, ext):
+    """A grey scan's Gray ICC profile describes its encoding, not the output's (RGB, in the
+    output colourspace). Before, it was copied: an RGB TIFF/JPEG with a 'GRAY' profile, which
+    colour-managed applications refuse or misread."""
+    prof = _gray_icc_profile()
+    src = tmp_path / "plate.tif"
+    _oiio_write(src, _ramp(6, 8, 1), "uint16", ["Y"],
+                attrs={"ICCProfile": (oiio.TypeDesc(f"uint8[{len(prof)}]"), prof), "Artist": "scan dept"})
+    img = read_image(str(src))
+    assert len(img.spec.getattribute("ICCProfile")) == len(prof)
+    write_image(str(tmp_path / f"o.{ext}"), img.rgb * np.float32([1.0, 0.8, 0.6]), ["R", "G", "B"], like=img)
+    back = read_image(str(tmp_path / f"o.{ext}"))
+    assert back.spec.getattribute("ICCProfile") is None
+    assert back.spec.getattribute("Artist") == "scan dept"      # other metadata still carried
 
 
 def test_integer_write_clips_and_zeroes_nan(tmp_path):

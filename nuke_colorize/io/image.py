@@ -58,7 +58,10 @@ _SKIP_ATTRS = {"compression", "planarconfig", "oiio:ColorSpace", "oiio:Gamma", "
                "openexr:chunkCount", "tiff:RowsPerStrip", "tiff:Compression",
                "tiff:PhotometricInterpretation", "tiff:PlanarConfiguration", "tiff:ColorSpace",
                "dpx:ImageDescriptor", "dpx:Packing", "dpx:Transfer", "dpx:Colorimetric",
-               "jpeg:subsampling", "png:compressionLevel", "PixelAspectRatio", "name"}
+               "jpeg:subsampling", "png:compressionLevel", "PixelAspectRatio", "name",
+               # the input's primaries / colour profile: the output's pixels are in the output's
+               # colourspace (a grey plate's Gray ICC profile on an RGB output is not even valid)
+               "chromaticities", "ICCProfile", "Exif:ColorSpace"}
 _FORMAT_PREFIXES = {"openexr", "tiff", "png", "jpeg", "dpx", "oiio"}
 
 
@@ -160,7 +163,9 @@ class ImageData:
     :attr:`premultiplied`. ``spec`` is a copy of the file's ImageSpec: ``spec.x``,
     ``spec.y`` are the data window origin, ``spec.full_*`` the display window, ``spec.format``
     the original pixel type. ``is_float_format`` is True for half/float files, which
-    :func:`nuke_colorize.color.resolve_colorspace` treats as linear.
+    :func:`nuke_colorize.color.resolve_colorspace` treats as linear. ``channel_formats`` is each
+    channel's stored pixel type ("half", "float", "uint16"...; an EXR may mix them, e.g. half
+    RGBA and float depth, also across parts), None: ``spec.format`` for all.
     """
 
     pixels: np.ndarray
@@ -169,6 +174,7 @@ class ImageData:
     path: str
     frame: Optional[int] = None
     is_float_format: bool = False
+    channel_formats: Optional[List[str]] = None
 
     # -- shape
     @property
@@ -234,6 +240,18 @@ class ImageData:
         return np.ascontiguousarray(self.pixels[..., self.rgb_indices], dtype=np.float32)
 
     @property
+    def unpremultiplied_rgb(self) -> np.ndarray:
+        """(H, W, 3) float32 colour of what the pixels show: :attr:`rgb` divided by alpha where a
+        premultiplied image's alpha is between 0 and 1 (elsewhere, and for images without alpha
+        or with unassociated alpha, :attr:`rgb` as stored)."""
+        rgb = self.rgb
+        a = self.alpha
+        if a is None or not self.premultiplied:
+            return rgb
+        a = np.where((a > 0) & (a < 1), a, np.float32(1.0))
+        return (rgb / a[..., None]).astype(np.float32)
+
+    @property
     def alpha(self) -> Optional[np.ndarray]:
         """(H, W) float32 alpha, or None."""
         a = self.alpha_index
@@ -248,6 +266,12 @@ class ImageData:
     @property
     def extra_channel_names(self) -> List[str]:
         return [self.channels[i] for i in self.extra_channel_indices]
+
+    def stored_format(self, index: int) -> str:
+        """Pixel type the file stores channel ``index`` in ("half", "float", "uint8"...)."""
+        if self.channel_formats is not None:
+            return self.channel_formats[index]
+        return str(self.spec.format)
 
     @property
     def extra_pixels(self) -> np.ndarray:
@@ -379,6 +403,14 @@ def _read_part(inp, subimage: int, nch: int, h: int, w: int, path: str, frame: O
     return data.reshape(h, w, nch)
 
 
+def _channel_formats(spec) -> List[str]:
+    """Stored pixel type of each channel of an ImageSpec ("half", "float", "uint16"...)."""
+    per_channel = list(spec.channelformats or ())
+    if len(per_channel) == int(spec.nchannels):
+        return [str(t) for t in per_channel]
+    return [str(spec.format)] * int(spec.nchannels)
+
+
 def _is_float_type(fmt) -> bool:
     oiio = _oiio()
     return fmt.basetype in (oiio.HALF, oiio.FLOAT, oiio.DOUBLE)
@@ -401,6 +433,7 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
         h, w, nch = int(spec.height), int(spec.width), int(spec.nchannels)
         planes = [_read_part(inp, 0, nch, h, w, path, frame)]
         channels = [str(c) for c in spec.channelnames]
+        formats = _channel_formats(spec)
         is_float = _is_float_type(spec.format)
         window = (spec.x, spec.y, spec.width, spec.height)
         # Further parts of a multi-part EXR with the same data window become extra channels.
@@ -412,13 +445,14 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
                 part = str(ps.getattribute("name") or f"part{sub}")
                 planes.append(_read_part(inp, sub, int(ps.nchannels), h, w, path, frame))
                 channels += [c if c.startswith(part + ".") else f"{part}.{c}" for c in ps.channelnames]
+                formats += _channel_formats(ps)
             sub += 1
         inp.geterror()  # seek past the last part sets an error on some readers: clear it
     finally:
         inp.close()
     pixels = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
     img = ImageData(pixels=pixels, channels=channels, spec=spec, path=path,
-                    frame=frame, is_float_format=is_float)
+                    frame=frame, is_float_format=is_float, channel_formats=formats)
     if not allow_nonfinite and is_float:
         check_finite(img)
     return img
@@ -494,7 +528,8 @@ def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     """Pixel type used when ``write_image`` gets no ``dtype``.
 
     .exr half (``write_image`` writes a frame holding values beyond half's range, 65504, as
-    float instead); .dpx uint10; .jpg uint8; .png uint16 when ``like`` is a 16-bit integer file, else
+    float instead); .dpx uint10, or uint12/uint16 when ``like`` is a 12- or 16-bit integer file
+    (a 16-bit DPX or TIFF plate keeps its precision); .jpg uint8; .png uint16 when ``like`` is a 16-bit integer file, else
     uint8; .tif float when ``like`` is a float file, else uint16; other extensions float for float
     ``like``, else uint8.
     """
@@ -504,7 +539,8 @@ def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     if fam == "openexr":
         return "half"
     if fam == "dpx":
-        return "uint10"
+        bits = _integer_bits(like) if like is not None and not like_float else 0
+        return "uint16" if bits > 12 else "uint12" if bits > 10 else "uint10"
     if fam == "jpeg":
         return "uint8"
     if fam == "png":
@@ -512,6 +548,15 @@ def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     if fam == "tiff":
         return "float" if like_float else "uint16"
     return "float" if like_float else "uint8"
+
+
+def _integer_bits(img: ImageData) -> int:
+    """Bits per sample of an integer file (a 12-bit DPX: 12, not the 16 it is read as)."""
+    try:
+        bits = int(img.spec.getattribute("oiio:BitsPerSample") or 0)
+    except (TypeError, ValueError):
+        bits = 0
+    return bits or {"uint8": 8, "int8": 8, "uint16": 16, "int16": 16}.get(str(img.spec.format), 0)
 
 
 def _select_channels(pixels: np.ndarray, channels: List[str], fam: str) -> Tuple[np.ndarray, List[str]]:
@@ -533,6 +578,21 @@ def _select_channels(pixels: np.ndarray, channels: List[str], fam: str) -> Tuple
     if idx == list(range(len(channels))) and names == list(channels):
         return pixels, channels
     return np.ascontiguousarray(pixels[..., idx]), names
+
+
+def _carried_formats(channels: List[str], like: ImageData, base: str) -> List[str]:
+    """Pixel type of each channel of a half EXR written ``like`` an input: the colour channels
+    (and channels ``like`` does not have, e.g. a confidence layer) in ``base``; ``like``'s alpha
+    and extra channels (matched by name) in half only where ``like`` stores them in half, else
+    float, which holds every value read from a float or integer file exactly (alpha and depth
+    pass through bit for bit)."""
+    rgb, alpha = channel_layout(channels)
+    like_index = {name: i for i, name in enumerate(like.channels)}
+    out = []
+    for i, name in enumerate(channels):
+        src = like.alpha_index if i == alpha else (None if i in rgb else like_index.get(name))
+        out.append(base if src is None or like.stored_format(src) == "half" else "float")
+    return out
 
 
 def _copy_attributes(spec, like: ImageData, fam: str) -> None:
@@ -594,13 +654,18 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     other formats store them as uint16); default from the extension, see :func:`default_dtype`.
     Integer types store [0, 1] (values are clipped, NaN becomes 0). Pixel values are stored as
     given: colour is never (un)premultiplied by alpha (formats with unassociated alpha are tagged
-    so, like a Nuke Write node writing its input unchanged). ``compression``: EXR default
-    "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata (timecode, camera data, custom
-    attributes; not its storage details or colourspace tag), pixel aspect and, when the pixels
-    have its data-window size, the data window origin and display window. ``attributes`` are set
-    last (e.g. ``{"oiio:ColorSpace": "lin_rec709_scene"}``). ``protected``: input paths or
-    patterns that must never be written: :class:`OutputError` (an InputError) if ``path``
-    resolves to one of them. Formats with fixed layouts drop what they cannot hold: PNG keeps
+    so, like a Nuke Write node writing its input unchanged; a TIFF, which can say either, says
+    what ``like`` holds: associated for a premultiplied input such as an EXR).
+    ``compression``: EXR default "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata
+    (timecode, camera data, custom attributes; not its storage details, colourspace tag,
+    chromaticities or ICC profile), pixel aspect and, when the pixels have its data-window
+    size, the data window origin and display window; in a half EXR, the alpha and extra
+    channels carried from ``like`` keep its pixel type where that is not half (a float plate's
+    alpha, a float depth.Z stay float: bit-identical). ``attributes`` are set last (e.g.
+    ``{"oiio:ColorSpace": "lin_rec709_scene"}``; a tuple of numbers as float[N], e.g.
+    ``chromaticities``). ``protected``: input paths or patterns that must never be written:
+    :class:`OutputError` (an InputError) if ``path`` resolves to one of them. Formats with
+    fixed layouts drop what they cannot hold: PNG keeps
     Y/YA/RGB/RGBA, JPEG Y/RGB, DPX Y/RGB/RGBA; EXR and TIFF keep every channel.
     """
     oiio = _oiio()
@@ -626,6 +691,10 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
 
     spec = oiio.ImageSpec(w, h, nch, _DTYPES[dtype])
     spec.channelnames = tuple(channels)
+    if like is not None and fam == "openexr" and _DTYPES[dtype] == "half":
+        formats = _carried_formats(channels, like, "half")
+        if any(f != "half" for f in formats):
+            spec.channelformats = tuple(oiio.TypeDesc(f) for f in formats)
     alpha_index = channel_layout(channels)[1]
     spec.alpha_channel = -1 if alpha_index is None else alpha_index
     if like is not None:
@@ -639,13 +708,17 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         bits = 10 if dtype == "uint10" else 12
         spec.attribute("oiio:BitsPerSample", bits)
         px = _as_bit_replicated_uint16(px, bits)
-    if spec.alpha_channel >= 0 and fam != "openexr":
+    keeps_association = fam == "tiff" and like is not None and like.premultiplied
+    if spec.alpha_channel >= 0 and fam != "openexr" and not keeps_association:
         spec.attribute("oiio:UnassociatedAlpha", 1)  # store the values as given, no un-premultiply
     comp = compression or {"openexr": "zip", "tiff": "zip", "jpeg": "jpeg:95"}.get(fam)
     if comp:
         spec.attribute("compression", comp)
     for name, value in (attributes or {}).items():
-        spec.attribute(str(name), value)
+        if isinstance(value, (tuple, list)):   # e.g. chromaticities: float[8]
+            spec.attribute(str(name), oiio.TypeDesc(f"float[{len(value)}]"), tuple(float(v) for v in value))
+        else:
+            spec.attribute(str(name), value)
     if not spec.getattribute("DateTime"):
         # the EXR and TIFF writers stamp the time of writing when no DateTime is given: an
         # empty one writes none, so a frame's bytes depend only on its inputs (a plate frame's
@@ -657,10 +730,18 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         if out is None:
             raise OutputError(f"no writer for this file type: {' '.join(oiio.geterror().split())}"
                               .replace(tmp, path), file=path)
-        if (spec.x or spec.y) and not out.supports("origin") or \
-                (spec.x < 0 or spec.y < 0) and not out.supports("negativeorigin"):
+        if (spec.full_x or spec.full_y) and fam != "openexr" and out.supports("displaywindow"):
+            # a DPX header keeps the display window's size, not its origin: both windows move
+            # so that the data window keeps its place in the format
+            spec.x, spec.y = spec.x - spec.full_x, spec.y - spec.full_y
+            spec.full_x = spec.full_y = 0
+        moved = (spec.x or spec.y) and not out.supports("origin") or \
+            (spec.x < 0 or spec.y < 0) and not out.supports("negativeorigin")
+        if moved:
             spec.x = spec.y = 0
-        if not out.supports("displaywindow"):
+        if moved or not out.supports("displaywindow"):
+            # no display window, or the data window could not stay where it is in it (a DPX of
+            # an overscan plate): the file's picture is the data window, not shifted in a format
             spec.full_x, spec.full_y, spec.full_width, spec.full_height = spec.x, spec.y, w, h
         if not out.open(tmp, spec):  # never write after a failed open: OpenImageIO may crash
             raise _write_failure(out.geterror(), path, tmp, px.nbytes)

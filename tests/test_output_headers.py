@@ -1,0 +1,80 @@
+"""What an output frame's header says about its pixels' encoding (render.write_frame): the
+primaries (EXR ``chromaticities``) and a PNG's transfer chunks match what the file holds."""
+from __future__ import annotations
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from nuke_colorize.io import read_image
+from nuke_colorize.pipeline import FrameOutput
+from nuke_colorize.render import REC709_CHROMATICITIES, RenderJob, write_frame
+
+AP1 = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)   # ACEScg primaries, ACES white
+
+
+def _plate(tmp_path, chromaticities=AP1):
+    """A 6x4 grey half EXR plate frame, declaring ``chromaticities`` (None: no attribute)."""
+    path = str(tmp_path / "plate.0001.exr")
+    spec = oiio.ImageSpec(6, 4, 3, "half")
+    if chromaticities is not None:
+        spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), chromaticities)
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, spec), out.geterror()
+    assert out.write_image(np.full((4, 6, 3), 0.18, np.float32))
+    assert out.close()
+    return read_image(path)
+
+
+def _write(tmp_path, plate, out_name, out_cs="auto", plate_cs="linear"):
+    """write_frame of one colour frame (a warm tone of the plate's luminance) -> its path."""
+    job = RenderJob(plate=str(tmp_path / "plate.####.exr"), frames=[1], references=[],
+                    output=str(tmp_path / out_name), out_colorspace=out_cs)
+    rgb = np.empty((4, 6, 3), np.float32)
+    rgb[:] = (0.25, 0.165, 0.12)
+    out = FrameOutput(frame=1, rgb=rgb, ab=np.zeros((4, 6, 2), np.float32),
+                      confidence=np.ones((4, 6), np.float32))
+    return write_frame(job, out, plate, plate_cs, [], {})[0]
+
+
+def _chromaticities(path):
+    value = read_image(path).spec.getattribute("chromaticities")
+    return None if value is None else tuple(float(v) for v in value)
+
+
+def test_exr_output_states_the_primaries_it_holds_not_the_plates(tmp_path):
+    """A plate declaring ACEScg (AP1) primaries, read as linear Rec.709 (auto): the output's
+    pixels are linear Rec.709, and its header now says so. Before, the plate's AP1
+    chromaticities were copied onto Rec.709 pixels: a reader honouring them saw other colours."""
+    plate = _plate(tmp_path)
+    path = _write(tmp_path, plate, "colour.####.exr")
+    assert _chromaticities(path) == pytest.approx(REC709_CHROMATICITIES, abs=1e-6)
+    # the output in the plate's own OCIO colourspace keeps the plate's primaries; another
+    # OCIO colourspace (primaries not known here) states none
+    assert _chromaticities(_write(tmp_path, plate, "aces.####.exr", "ACEScg", "ACEScg")) == \
+        pytest.approx(AP1, abs=1e-6)
+    assert _chromaticities(_write(tmp_path, plate, "cct.####.exr", "ACEScct", "ACEScg")) is None
+    # a plate without chromaticities gives an output without (headers as before)
+    assert _chromaticities(_write(tmp_path, _plate(tmp_path, None), "plain.####.exr")) is None
+
+
+def _png_chunks(path):
+    raw = open(path, "rb").read()
+    chunks, i = {}, 8
+    while i < len(raw):
+        n = int.from_bytes(raw[i:i + 4], "big")
+        chunks[raw[i + 4:i + 8].decode("latin-1")] = raw[i + 8:i + 8 + n]
+        i += 12 + n
+    return chunks
+
+
+@pytest.mark.parametrize("out_cs, srgb_chunk, gamma", [
+    ("srgb", True, 45455),      # the default: sRGB, gAMA 1/2.2
+    ("linear", False, 100000),  # before: sRGB and gAMA 1/2.2 on linear pixels
+    ("rec709", False, None),    # no PNG tag for the Rec.709 OETF: none rather than sRGB's
+])
+def test_png_output_transfer_chunks_match_its_encoding(tmp_path, out_cs, srgb_chunk, gamma):
+    path = _write(tmp_path, _plate(tmp_path, None), "colour.####.png", out_cs)
+    chunks = _png_chunks(path)
+    assert ("sRGB" in chunks) == srgb_chunk
+    assert (int.from_bytes(chunks["gAMA"], "big") if "gAMA" in chunks else None) == gamma
