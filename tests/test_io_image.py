@@ -490,3 +490,32 @@ def test_read_image_with_pattern_and_frame(tmp_path):
     with pytest.raises(InputError) as err:
         read_image(str(tmp_path / "p.####.exr"), 8)
     assert "frame 8" in str(err.value) and "p.0008.exr" in str(err.value) and "missing frame" in str(err.value)
+
+
+def test_colour_only_in_a_named_layer_is_read_by_name_not_position(tmp_path):
+    """An EXR whose colour is only in a layer (``beauty.R/G/B`` beside ``depth.Z``): read by
+    name. By position, a file listing ``beauty.B`` first read it as red, and ``depth.Z`` as
+    the 4th channel became the alpha (then divided into premultiplied colour)."""
+    import OpenImageIO as oiio
+    from nuke_colorize.io.image import channel_layout, read_image
+
+    assert channel_layout(["beauty.B", "beauty.G", "beauty.R"]) == ([2, 1, 0], None)
+    assert channel_layout(["beauty.R", "beauty.G", "beauty.B", "depth.Z"]) == ([0, 1, 2], None)
+    assert channel_layout(["diffuse.Z", "beauty.R", "beauty.G", "beauty.B", "beauty.A"]) == ([1, 2, 3], 4)
+    assert channel_layout(["R", "G", "B", "A"]) == ([0, 1, 2], 3)        # unchanged
+    assert channel_layout(["R", "G", "B", "channel3"]) == ([0, 1, 2], 3)
+    rng = np.random.default_rng(1)
+    px = rng.random((6, 10, 4)).astype(np.float32)
+    px[..., 3] = 0.5 + 1000 * px[..., 3]                     # depth, never an alpha
+    spec = oiio.ImageSpec(10, 6, 4, oiio.FLOAT)
+    spec.channelnames = ("beauty.R", "beauty.G", "beauty.B", "depth.Z")
+    path = tmp_path / "layered.exr"
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(px)
+    out.close()
+    img = read_image(str(path))
+    names = list(img.channels)
+    want = px[..., [("beauty.R", "beauty.G", "beauty.B", "depth.Z").index(n) for n in names]]
+    assert np.array_equal(img.pixels, want)
+    assert np.array_equal(img.rgb, px[..., :3]) and img.alpha is None

@@ -127,8 +127,10 @@ def held_stderr():
 def channel_layout(channels: Sequence[str]) -> Tuple[List[int], Optional[int]]:
     """Which channels are colour and alpha: -> ([r, g, b] indices, alpha index or None).
 
-    Names first (``R G B``, ``Y``, ``A``/``alpha``, with or without an ``rgba.`` prefix), else
-    position: 1 ch -> [0, 0, 0]; 2 ch -> [0, 0, 0] + alpha 1; 3 ch -> RGB; 4+ ch -> RGB + alpha 3.
+    Names first (``R G B``, ``Y``, ``A``/``alpha``, with or without an ``rgba.`` prefix; else
+    the first named layer holding R, G and B, e.g. ``beauty.R``, with its alpha), else
+    position: 1 ch -> [0, 0, 0]; 2 ch -> [0, 0, 0] + alpha 1; 3 ch -> RGB; 4+ ch -> RGB + alpha 3
+    (no positional alpha among layer-qualified channels such as ``depth.Z``).
     ``R G B channel3`` (an unflagged 4th channel) also counts channel 3 as alpha.
     """
     names = [c.upper()[5:] if c.upper().startswith("RGBA.") else c.upper() for c in channels]
@@ -145,13 +147,35 @@ def channel_layout(channels: Sequence[str]) -> Tuple[List[int], Optional[int]]:
     if "Y" in names:
         y = names.index("Y")
         return [y, y, y], alpha
+    layered = _layer_rgb(names)
+    if layered is not None:
+        return layered[0], alpha if alpha is not None else layered[1]
+    if any("." in c for c in names):
+        alpha = None   # a layer's channel (depth.Z, a matte) is not an alpha by its position
     if n == 1:
         return [0, 0, 0], None
     if n == 2:
-        return [0, 0, 0], 1
+        return [0, 0, 0], alpha if any("." in c for c in names) else 1
     if n == 3:
-        return [0, 1, 2], None
-    return [0, 1, 2], 3
+        return [0, 1, 2], alpha
+    return [0, 1, 2], alpha if any("." in c for c in names) else 3
+
+
+def _layer_rgb(names: Sequence[str]) -> Optional[Tuple[List[int], Optional[int]]]:
+    """The colour of an image whose colour is only in named layers (``beauty.R``...): the first
+    layer, in channel order, with R, G and B -> ([r, g, b], that layer's A/alpha or None);
+    None when there is no such layer. Taking channels by position there would read
+    ``beauty.B`` as red or ``depth.Z`` as alpha."""
+    layers: Dict[str, Dict[str, int]] = {}
+    for i, c in enumerate(names):
+        layer, dot, ch = c.rpartition(".")
+        if dot and layer:
+            layers.setdefault(layer, {}).setdefault(ch, i)
+    for chans in layers.values():
+        if all(k in chans for k in ("R", "G", "B")):
+            a = chans.get("A", chans.get("ALPHA"))
+            return [chans["R"], chans["G"], chans["B"]], a
+    return None
 
 
 @dataclass
