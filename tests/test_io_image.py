@@ -87,6 +87,25 @@ def test_exr_float_on_request_and_attributes(tmp_path):
     assert back.spec.getattribute("nuke_colorize:strength") == pytest.approx(0.75)
 
 
+def test_a_far_depth_beyond_half_range_leaves_the_colour_half(tmp_path):
+    """Only the channels half cannot hold become float: a depth of 1e10 (the sky) no longer
+    makes the colour 32-bit; a highlight in one colour channel makes all three float."""
+    px = _ramp(4, 5, 5, 0, 2)
+    px[..., 4] = 1e10
+    write_image(str(tmp_path / "d.exr"), px, ["R", "G", "B", "A", "depth.Z"])
+    spec = oiio.ImageInput.open(str(tmp_path / "d.exr")).spec()
+    fmt = {n: str(spec.channelformat(i)) for i, n in enumerate(spec.channelnames)}
+    assert fmt == {"R": "half", "G": "half", "B": "half", "A": "half", "depth.Z": "float"}
+    back = read_image(str(tmp_path / "d.exr"))
+    assert (back.pixels[..., back.channels.index("depth.Z")] == 1e10).all()
+    px[..., 4] = 1.0
+    px[0, 0, 1] = 7.0e4
+    write_image(str(tmp_path / "g.exr"), px, ["R", "G", "B", "A", "depth.Z"])
+    spec = oiio.ImageInput.open(str(tmp_path / "g.exr")).spec()
+    fmt = {n: str(spec.channelformat(i)) for i, n in enumerate(spec.channelnames)}
+    assert fmt == {"R": "float", "G": "float", "B": "float", "A": "half", "depth.Z": "half"}
+
+
 def test_exr_default_is_half_unless_the_frame_exceeds_half_range(tmp_path):
     px = _ramp(4, 5, 3, 0, 2)
     write_image(str(tmp_path / "h.exr"), px, ["R", "G", "B"])

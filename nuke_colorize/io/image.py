@@ -548,10 +548,24 @@ def _beyond_half(px: np.ndarray) -> bool:
     return bool(finite.size) and float(np.abs(finite).max()) > HALF_MAX
 
 
+def _beyond_half_as_float(px: np.ndarray, channels: List[str], formats: List[str]) -> List[str]:
+    """``formats`` with float for the channels half would turn to Inf (a value beyond 65504,
+    e.g. a float plate's highlight or a depth of 1e10 for the sky): the colour channels
+    together, every other channel on its own, so a far depth leaves the colour half."""
+    rgb = sorted(set(channel_layout(channels)[0]))
+    groups = [rgb] + [[i] for i in range(len(channels)) if i not in rgb]
+    out = list(formats)
+    for group in groups:
+        if any(out[i] == "half" for i in group) and any(_beyond_half(px[..., i]) for i in group):
+            for i in group:
+                out[i] = "float"
+    return out
+
+
 def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     """Pixel type used when ``write_image`` gets no ``dtype``.
 
-    .exr half (``write_image`` writes a frame holding values beyond half's range, 65504, as
+    .exr half (``write_image`` writes the channels holding values beyond half's range, 65504, as
     float instead); .dpx uint10, or uint12/uint16 when ``like`` is a 12- or 16-bit integer file
     (a 16-bit DPX or TIFF plate keeps its precision); .jpg uint8; .png uint16 when ``like`` is a 16-bit integer file, else
     uint8; .tif float when ``like`` is a float file, else uint16; other extensions float for float
@@ -703,10 +717,9 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         raise ValueError(f"pixels {px.shape} do not match {len(channels)} channel names {channels}")
     fam = _family(path)
     px, channels = _select_channels(px, channels, fam)
-    if dtype is None:
+    auto = dtype is None
+    if auto:
         dtype = default_dtype(path, like)
-        if dtype == "half" and _beyond_half(px):
-            dtype = "float"   # half would turn these into Inf: this frame is written 32-bit
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     if _DTYPES[dtype] not in ("half", "float"):
@@ -715,9 +728,14 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
 
     spec = oiio.ImageSpec(w, h, nch, _DTYPES[dtype])
     spec.channelnames = tuple(channels)
-    if like is not None and fam == "openexr" and _DTYPES[dtype] == "half":
-        formats = _carried_formats(channels, like, "half")
-        if any(f != "half" for f in formats):
+    if fam == "openexr" and _DTYPES[dtype] == "half":
+        formats = _carried_formats(channels, like, "half") if like is not None else ["half"] * nch
+        if auto:
+            formats = _beyond_half_as_float(px, channels, formats)
+        if all(f == "float" for f in formats):
+            spec = oiio.ImageSpec(w, h, nch, "float")
+            spec.channelnames = tuple(channels)
+        elif any(f != "half" for f in formats):
             spec.channelformats = tuple(oiio.TypeDesc(f) for f in formats)
     alpha_index = channel_layout(channels)[1]
     spec.alpha_channel = -1 if alpha_index is None else alpha_index
