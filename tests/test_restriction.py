@@ -9,7 +9,7 @@ import torch
 from nuke_colorize.correspond import instances, tracking
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
 from nuke_colorize.errors import InputError
-from nuke_colorize.io.matte import channel_role, check_pattern, ids_from_image, resize_ids
+from nuke_colorize.io.matte import MatteReader, channel_role, check_pattern, ids_from_image, resize_ids
 
 
 # ---------------------------------------------------------------- restricted softmax
@@ -411,3 +411,16 @@ def test_remembered_frames_are_restricted_by_their_own_instance_ids():
     assert np.array_equal(got[:, n:], target[:, None] == swapped[None, :])
     # without the chain's instance map the memory is not restricted (nor is anything else)
     assert be._restriction(grid, 0, None, None, None, [mem]) == (None, None)
+
+
+def test_unreadable_matte_names_file_and_frame(tmp_path):
+    """A truncated matte file is one error naming the file *and the frame* (the frame was left
+    out: ``m.0002.png: not a readable image``)."""
+    from conftest import write_oiio
+    write_oiio(tmp_path / "m.0001.png", np.zeros((6, 8, 1), np.uint8), "uint8")
+    (tmp_path / "m.0002.png").write_bytes((tmp_path / "m.0001.png").read_bytes()[:40])
+    reader = MatteReader(str(tmp_path / "m.####.png"), (8, 6))
+    assert reader(1).shape == (6, 8)
+    with pytest.raises(InputError) as exc:
+        reader(2)
+    assert "m.0002.png" in str(exc.value) and "frame 2" in str(exc.value) and "not a readable image" in str(exc.value)

@@ -149,7 +149,7 @@ class MatteReader:
         path = self.path(frame)
         if not os.path.exists(path):
             return None
-        img = read_image(path, allow_nonfinite=True)
+        img = read_image(path, frame, allow_nonfinite=True)   # errors name the frame too
         ids = ids_from_image(img)
         self.read_files.append(path)
         if self.plate_windows is not None:
