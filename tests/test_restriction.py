@@ -424,3 +424,76 @@ def test_unreadable_matte_names_file_and_frame(tmp_path):
     with pytest.raises(InputError) as exc:
         reader(2)
     assert "m.0002.png" in str(exc.value) and "frame 2" in str(exc.value) and "not a readable image" in str(exc.value)
+
+
+def _write_channels(path, planes, names, formats=None, attrs=()):
+    """Write (H, W) float planes as one EXR with these channel names (per-channel formats,
+    e.g. half colour + float Cryptomatte) and string attributes."""
+    import OpenImageIO as oiio
+    px = np.ascontiguousarray(np.stack(planes, -1), np.float32)
+    spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], "float")
+    spec.channelnames = list(names)
+    if formats:
+        spec.channelformats = [oiio.TypeDesc(f) for f in formats]
+    for k, v in attrs:
+        spec.attribute(k, v)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), out.geterror()
+    out.write_image(px)
+    out.close()
+
+
+def _murmur3_32(data: bytes, seed: int = 0) -> int:
+    """MurmurHash3 x86 32-bit, the Cryptomatte name hash."""
+    import struct
+    c1, c2, h, n, m = 0xCC9E2D51, 0x1B873593, seed, len(data), 0xFFFFFFFF
+    rotl = lambda x, r: ((x << r) | (x >> (32 - r))) & m
+    for i in range(0, n - n % 4, 4):
+        h = (rotl(h ^ (rotl(struct.unpack("<I", data[i:i + 4])[0] * c1 & m, 15) * c2 & m), 13) * 5 + 0xE6546B64) & m
+    k = int.from_bytes(data[n - n % 4:], "little")
+    if n % 4:
+        h ^= rotl(k * c1 & m, 15) * c2 & m
+    h ^= n
+    for shift, mul in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+        h = (h ^ (h >> shift)) * mul & m
+    return h ^ (h >> 16)
+
+
+def _crypto_float(name: str) -> np.float32:
+    """A name's Cryptomatte ID as stored: the hash's bits as a float32 (exponent 0 / 255 avoided)."""
+    h = _murmur3_32(name.encode())
+    if (h >> 23) & 0xFF in (0, 255):
+        h ^= 1 << 23
+    return np.array([h], np.uint32).view(np.float32)[0]
+
+
+@pytest.mark.parametrize("layers", [("CryptoMaterial", "CryptoObject"), ("crypto_asset", "crypto_object")])
+def test_cryptomatte_exr_reads_the_object_layer_not_the_first_layer(tmp_path, layers):
+    """A renderer's Cryptomatte EXR holds several layers, stored alphabetically (Material before
+    Object; Arnold's crypto_asset before crypto_object). Instances are the objects: two cars
+    sharing one paint must be two IDs. Reading the first layer gave one ID for both."""
+    h, w = 4, 8
+    other, objects = layers
+    planes, names, formats, attrs = [np.zeros((h, w), np.float32)] * 4, ["R", "G", "B", "A"], ["half"] * 4, []
+    car, person, paint = _crypto_float("car"), _crypto_float("person"), _crypto_float("red_paint")
+    obj_id = np.where(np.arange(w) < 4, car, person).astype(np.float32)[None].repeat(h, 0)
+    cov0 = np.ones((h, w), np.float32)
+    obj_id[:, 3], cov0[:, 3] = car, 0.6                     # an edge: car 0.6, person 0.4 (rank 1)
+    rank1_id = np.where(np.arange(w) == 3, person, 0).astype(np.float32)[None].repeat(h, 0)
+    rank1_cov = np.where(np.arange(w) == 3, 0.4, 0).astype(np.float32)[None].repeat(h, 0)
+    for layer, (i0, c0, i1, c1) in ((other, (np.full((h, w), paint, np.float32), cov0, 0 * cov0, 0 * cov0)),
+                                    (objects, (obj_id, cov0, rank1_id, rank1_cov))):
+        planes += [i0, c0, i1, c1]
+        names += [f"{layer}00.{c}" for c in "RGBA"]
+        formats += ["float"] * 4
+        key = f"{_murmur3_32(layer.encode()):08x}"[:7]
+        attrs += [(f"cryptomatte/{key}/name", layer), (f"cryptomatte/{key}/hash", "MurmurHash3_32"),
+                  (f"cryptomatte/{key}/conversion", "uint32_to_float32"),
+                  (f"cryptomatte/{key}/manifest", '{"car":"%08x","person":"%08x"}'
+                   % (_murmur3_32(b"car"), _murmur3_32(b"person")))]
+    _write_channels(tmp_path / "crypto.0001.exr", planes, names, formats, attrs)
+    ids = MatteReader(str(tmp_path / "crypto.####.exr"), (w, h))(1)
+    want_car, want_person = (int(np.float32(v).view(np.uint32)) & 0x3FFFFFFF for v in (car, person))
+    assert ids[:, :4].tolist() == [[want_car] * 4] * h
+    assert ids[:, 4:].tolist() == [[want_person] * 4] * h
+

@@ -5,7 +5,8 @@
 * **Cryptomatte** (an EXR with a ``<layer>00`` channel set, e.g. ``CryptoObject00.R/G/B/A``):
   the rank-0 ID (``00.R``, a float whose bits are the name hash) where its coverage
   (``00.G``) is > 0; the hash bits become the ID (masked to 30 bits), so the same object
-  keeps its ID on every frame.
+  keeps its ID on every frame. Of several layers the object layer is read (a name with
+  "object": ``CryptoObject``, ``crypto_object``), else the first (:func:`cryptomatte_layer`).
 * **Several matte channels in a float file** (not RGB; e.g. ``obj1``, ``obj2`` or
   ``matte.car``, ``matte.person``): one channel per object; ID = 1 + index of the strongest
   channel where it exceeds 0.5.
@@ -55,9 +56,13 @@ def channel_role(name: str) -> str:
 
 
 def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
-    """(ID channel index, coverage channel index) of the first Cryptomatte layer, or None."""
+    """(rank-0 ID channel index, its coverage channel index) of the file's Cryptomatte layer,
+    or None. With several layers (renderers write ``CryptoAsset``, ``CryptoMaterial`` and
+    ``CryptoObject``, stored in alphabetical order) the first whose name contains "object"
+    is taken: instances are objects, not materials; else the first layer."""
     names = list(channels)
     lower = [c.lower() for c in names]
+    found = []
     for i, c in enumerate(names):
         m = _CRYPTO.match(c)
         if not m:
@@ -65,8 +70,10 @@ def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
         base = m.group(1).lower()
         for cov in (base + "00.g", base + "00.green"):
             if cov in lower:
-                return i, lower.index(cov)
-    return None
+                found.append((base, (i, lower.index(cov))))
+                break
+    objects = [pair for base, pair in found if "object" in base]
+    return (objects or [pair for _, pair in found] or [None])[0]
 
 
 def _int_values(img: ImageData, ch: int) -> np.ndarray:
