@@ -497,3 +497,15 @@ def test_cryptomatte_exr_reads_the_object_layer_not_the_first_layer(tmp_path, la
     assert ids[:, :4].tolist() == [[want_car] * 4] * h
     assert ids[:, 4:].tolist() == [[want_person] * 4] * h
 
+
+def test_one_object_channel_beside_rgba_is_that_object(tmp_path):
+    """A float matte holding R/G/B/A and one object channel (``car.alpha``): the object is read,
+    not R (R = 0.2 everywhere gave an empty matte)."""
+    h, w = 2, 3
+    car = np.zeros((h, w), np.float32)
+    car[0, 0], car[1, 2] = 1.0, 0.8
+    grey = np.full((h, w), 0.2, np.float32)
+    _write_channels(tmp_path / "m.0001.exr", [grey, grey, grey, np.ones((h, w), np.float32), car],
+                    ["R", "G", "B", "A", "car.alpha"])
+    assert MatteReader(str(tmp_path / "m.####.exr"), (w, h))(1).tolist() == [[1, 0, 0], [0, 0, 1]]
+

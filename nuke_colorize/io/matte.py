@@ -9,7 +9,8 @@
   "object": ``CryptoObject``, ``crypto_object``), else the first (:func:`cryptomatte_layer`).
 * **Several matte channels in a float file** (not RGB; e.g. ``obj1``, ``obj2`` or
   ``matte.car``, ``matte.person``): one channel per object; ID = 1 + index of the strongest
-  channel where it exceeds 0.5.
+  channel where it exceeds 0.5. A single such channel beside R/G/B/A (``car.alpha``) is the
+  file's one channel (next rule), not ignored.
 * **Colour-coded IDs** (3+ channels of an integer file, e.g. an indexed/palette PNG): each
   distinct colour one ID (black = background).
 * **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535);
@@ -108,6 +109,8 @@ def ids_from_image(img: ImageData) -> np.ndarray:
         r, g, b = (_int_values(img, c) for c in colour[:3])
         return (r + 256 * g + 65536 * b).astype(np.int32)
     ch = colour[0] if colour else 0
+    if img.is_float_format and len(non_colour) == 1:
+        ch = non_colour[0]          # one object channel beside R/G/B/A: that object, not R
     if not img.is_float_format:
         return _int_values(img, ch)
     v = px[..., ch]
