@@ -509,3 +509,17 @@ def test_one_object_channel_beside_rgba_is_that_object(tmp_path):
                     ["R", "G", "B", "A", "car.alpha"])
     assert MatteReader(str(tmp_path / "m.####.exr"), (w, h))(1).tolist() == [[1, 0, 0], [0, 0, 1]]
 
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_in_an_id_matte_is_refused_naming_file_frame_and_where(tmp_path, bad):
+    """NaN in a float ID matte became the ID -2147483648 (Inf 2**30) without a word."""
+    ids = np.array([[0, bad, 2], [2, 0, 7]], np.float32)
+    _write_channels(tmp_path / "m.0003.exr", [ids], ["Y"])
+    with pytest.raises(InputError) as exc:
+        MatteReader(str(tmp_path / "m.####.exr"), (3, 2))(3)
+    msg = str(exc.value)
+    assert "m.0003.exr" in msg and "frame 3" in msg and "1 matte pixels are NaN/Inf" in msg and "x=1, y=0" in msg
+    two = [np.zeros((2, 3), np.float32), np.array([[0, 1, bad], [0, 0, 0]], np.float32)]
+    _write_channels(tmp_path / "o.0003.exr", two, ["car", "person"])
+    with pytest.raises(InputError, match="x=2, y=0"):
+        MatteReader(str(tmp_path / "o.####.exr"), (3, 2))(3)

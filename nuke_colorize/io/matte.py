@@ -16,6 +16,9 @@
 * **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535);
   float files: the rounded value when any exceeds 1 (an ID pass), otherwise > 0.5 -> 1.
 
+NaN or Inf in the channels read for IDs (float files) is refused, naming file, frame and
+where (:class:`~nuke_colorize.errors.InputError`).
+
 A matte with the plate's display window (format) is placed by its data window, as a
 compositor lines up a matte with its own bounding box: the plate's data window is taken,
 pixels outside the matte's data window are background (0). A matte of another format is
@@ -87,12 +90,26 @@ def _storage(img: ImageData):
     return np.uint16 if "16" in fmt and "half" not in fmt else np.uint8
 
 
+def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
+    """InputError naming file, frame, count and first position when the matte channels used
+    for IDs hold NaN or Inf (a NaN cast to int32 would be a bogus ID -2147483648)."""
+    bad = ~np.isfinite(img.pixels[..., list(channels)]).all(axis=2)
+    n = int(bad.sum())
+    if n:
+        ys, xs = np.nonzero(bad)
+        x0, y0 = img.origin
+        raise InputError(f"{n} matte pixels are NaN/Inf (first at x={int(xs[0]) + x0}, y={int(ys[0]) + y0} "
+                         f"from the top-left)", file=img.path, frame=img.frame,
+                         hint="replace them upstream, e.g. with an Expression node: isnan(r) || isinf(r) ? 0 : r")
+
+
 def ids_from_image(img: ImageData) -> np.ndarray:
     """Instance IDs of one decoded matte image (rules in the module docstring)."""
     px = img.pixels
     crypto = cryptomatte_layer(img.channels)
     if crypto is not None:
         idc, covc = crypto
+        _check_finite(img, [idc, covc])
         bits = np.ascontiguousarray(px[..., idc], dtype=np.float32).view(np.uint32)
         ids = (bits & np.uint32(0x3FFFFFFF)).astype(np.int32)
         ids[(px[..., covc] <= 0) | (ids == 0)] = 0
@@ -100,6 +117,7 @@ def ids_from_image(img: ImageData) -> np.ndarray:
     names = [channel_role(c) for c in img.channels]
     non_colour = [i for i, n in enumerate(names) if not n]
     if img.is_float_format and len(non_colour) >= 2:
+        _check_finite(img, non_colour)
         mats = px[..., non_colour]
         best = mats.argmax(axis=2)
         strong = mats.max(axis=2) > 0.5
@@ -113,6 +131,7 @@ def ids_from_image(img: ImageData) -> np.ndarray:
         ch = non_colour[0]          # one object channel beside R/G/B/A: that object, not R
     if not img.is_float_format:
         return _int_values(img, ch)
+    _check_finite(img, [ch])
     v = px[..., ch]
     if float(np.nanmax(v)) > 1.0:
         return np.rint(np.clip(v, 0, 2 ** 30)).astype(np.int32)
