@@ -127,6 +127,28 @@ def test_iou_association_renames_ids_and_leaves_newcomers_unknown():
     assert out[19, 0] == 0                # background stays background
 
 
+def test_an_id_without_iou_partner_keeps_its_number_when_the_reference_has_it():
+    """An object that left the frame (or was hidden) and comes back overlaps nothing carried:
+    it was UNKNOWN (unrestricted, free to take another object's colour) for the rest of the
+    chain. With the reference's IDs known it keeps the compositor's ID, unless another target
+    ID already took that reference ID."""
+    carried = np.zeros((20, 20), np.int32)
+    carried[12:18, 12:18] = 2
+    target = np.zeros((20, 20), np.int32)
+    target[2:8, 2:8] = 1                  # object 1 back, where nothing was carried
+    target[12:18, 12:18] = 2
+    target[0:2, 15:20] = 9                # an ID the reference never had
+    out = instances.associate(target, carried, 0.3, known=np.array([0, 1, 2]))
+    assert (out[2:8, 2:8] == 1).all() and (out[12:18, 12:18] == 2).all()
+    assert (out[0:2, 15:20] == instances.UNKNOWN).all()
+    assert (instances.associate(target, carried, 0.3)[2:8, 2:8] == instances.UNKNOWN).all()
+    renamed = target.copy()
+    renamed[12:18, 12:18] = 1             # inconsistent numbering: 1 is paired with 2 by IoU ...
+    renamed[2:8, 2:8] = 2                 # ... so the newcomer 2 may not take reference ID 2
+    out = instances.associate(renamed, carried, 0.3, known=np.array([0, 1, 2]))
+    assert (out[12:18, 12:18] == 2).all() and (out[2:8, 2:8] == instances.UNKNOWN).all()
+
+
 @pytest.mark.parametrize("offset", [0, 3_000_000_000])
 def test_iou_table_is_intersection_over_union_of_every_overlapping_pair(offset):
     """Counted against the definition, for small IDs (counted) and IDs far apart (sorted),
@@ -268,6 +290,53 @@ def test_instance_mattes_keep_identical_looking_objects_apart():
     err = lambda lr: np.abs(lr[0] - (10, -60)).sum() + np.abs(lr[1] - (60, 40)).sum()
     assert err(results["instance"]) < 0.3 * err(results["none"])
 
+
+
+def _vanishing_object_shot(n=5, w=214, h=120, size=36, gone=(3, 4)):
+    """Linear RGB frames 1..n and ID mattes: a red object (ID 1) and a blue one (ID 2) of
+    identical luminance texture drift 2 px/frame over a textured background; object 1 is
+    gone (plate and matte) on the frames ``gone``. Returns [(rgb, ids)], colours, size."""
+    from nuke_colorize.color import luminance
+    red, blue = np.array([0.8, 0.15, 0.1], np.float32), np.array([0.1, 0.25, 0.9], np.float32)
+    bg = (0.6 + 0.4 * np.random.default_rng(1).random((h, w)).astype(np.float32))[..., None] * (0.35, 0.4, 0.3)
+    tex = 0.4 + 0.6 * np.random.default_rng(2).random((size, size)).astype(np.float32)
+    out = []
+    for f in range(1, n + 1):
+        rgb, ids = bg.astype(np.float32).copy(), np.zeros((h, w), np.int32)
+        for x, col, k in ((30 + 2 * f, red, 1), (140 + 2 * f, blue, 2)):
+            if k == 1 and f in gone:
+                continue
+            rgb[40:40 + size, x:x + size] = tex[..., None] * (col / luminance(col[None, None])[0, 0] * 0.3)
+            ids[40:40 + size, x:x + size] = k
+        out.append((rgb, ids))
+    return out, (red, blue), size
+
+
+def test_an_object_that_vanishes_and_comes_back_takes_only_its_own_colour():
+    """Two objects of identical texture, red (ID 1) and blue (ID 2) on keyframe 1; object 1 is
+    gone on frames 3-4 and back on frame 5. Before, its ID found no IoU partner and stayed
+    unknown: on frame 5 its a*b* sat 0.38 of the way from red to blue (30% of its pixels
+    nearer blue; 0.52 and 57% in a 214x120 render at the default feature size). Now it keeps
+    ID 1: 0.06, no pixel nearer blue."""
+    from nuke_colorize.backends.base import Previous, Reference, TargetFrame
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+    from nuke_colorize.color import luminance, rgb_to_lab, y_to_L
+
+    frames, (red, blue), size = _vanishing_object_shot()
+    lab0 = rgb_to_lab(frames[0][0]).astype(np.float32)
+    ref = Reference(lab=lab0, frame=1, matte=frames[0][1])
+    be = ExemplarBackend({"feature_size": 384, "restrict": "instance"})
+    be.set_references([ref])
+    state = be.keyframe_result(TargetFrame(frame=1, L=lab0[..., 0], matte=frames[0][1]), ref).state
+    for f, (rgb, ids) in enumerate(frames[1:], start=2):
+        L = y_to_L(luminance(rgb)).astype(np.float32)
+        res = be.colorize(TargetFrame(frame=f, L=L, matte=ids), Previous(frame=f - 1, state=state))
+        state = res.state
+    x = 30 + 2 * 5
+    inner = res.ab[44:40 + size - 4, x + 4:x + size - 4].reshape(-1, 2)
+    a_red, a_blue = (rgb_to_lab(c[None, None])[0, 0, 1:] for c in (red, blue))
+    toward_blue = (inner - a_red) @ (a_blue - a_red) / float((a_blue - a_red) @ (a_blue - a_red))
+    assert float(np.mean(toward_blue)) < 0.15 and float(np.mean(toward_blue > 0.5)) < 0.02
 
 def test_flow_candidates_point_to_the_cell_the_flow_reaches():
     gh, gw, cell = 4, 6, 8

@@ -103,7 +103,9 @@ class ExemplarBackend(Backend):
     # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "18"
+    # 19: with mattes, an object coming back into view keeps its matte ID when the keyframe's
+    # matte has it (it was left unrestricted; colour unchanged without mattes)
+    version = "19"
     #: reported confidence falls where the track to the keyframe is lost (engine.blend_weight)
     blend_distance_power = 0.5
 
@@ -264,6 +266,8 @@ class ExemplarBackend(Backend):
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
                                     if ref.matte is not None else None)
         self._track_ab = [self._tracked_chroma(ref) for ref in references]
+        # each keyframe's own matte IDs: an object coming back into view keeps its ID
+        self._ref_known = [np.unique(ref.matte) if ref.matte is not None else None for ref in references]
         self._slots = {}
         if self._luma_weight > 0:
             keys = self._with_luma(keys)
@@ -579,7 +583,8 @@ class ExemplarBackend(Backend):
                 state["tmask"] = tracking.compress(masks)
             if self._instance and "inst" in previous.state:
                 prev_inst = tracking.decompress(previous.state["inst"])
-                inst = instances.next_map(prev_inst, f_tp, target.matte, float(self.settings["instance_iou"]))
+                inst = instances.next_map(prev_inst, f_tp, target.matte, float(self.settings["instance_iou"]),
+                                          self._ref_known[anchor] if anchor is not None else None)
                 if inst is not None:
                     state["inst"] = tracking.compress(inst.astype(np.int32))
                     labels = instances.to_grid(inst, grid)
