@@ -172,6 +172,20 @@ def test_iou_table_is_intersection_over_union_of_every_overlapping_pair(offset):
     assert all(abs(got[k] - want[k]) < 1e-12 for k in want)
 
 
+
+def test_association_of_70000_ids_grows_with_the_pixels_not_the_ids_squared():
+    """A per-object ID pass of a crowd or particles: 70225 distinct IDs (>= 65536) on a 265x265
+    map. The IoU table was a dense IDs x IDs array (4.9e9 counts, 39 GB: MemoryError or the
+    OOM killer) and the relabelling one pass over the frame per ID. Now both follow the pixels."""
+    side = 265
+    target = (np.arange(side * side).reshape(side, side) + 70000).astype(np.int32)
+    carried = np.roll(target, 1, axis=1)                 # each ID moved one pixel to the right
+    table = instances.iou_table(target, carried)
+    assert len(table) == side * side and set(table.values()) == {1.0}   # one pixel each, one partner
+    assert table[(70001, 70000)] == 1.0
+    out = instances.associate(target, carried, 0.3, known=np.array([0]))
+    assert out.dtype == np.int32 and np.array_equal(out, carried)      # renamed to the carried IDs
+
 def test_ids_carried_along_the_flow_on_frames_without_a_matte():
     prev = np.zeros((10, 10), np.int32)
     prev[:, 2:4] = 3

@@ -63,21 +63,26 @@ def _codes(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def iou_table(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], float]:
-    """IoU of every (label of a, label of b) pair that overlaps (unknown labels ignored)."""
+    """IoU of every (label of a, label of b) pair that overlaps (unknown labels ignored).
+    Time and memory grow with the pixels, not with the product of the IDs' counts."""
     ok = (a != UNKNOWN) & (b != UNKNOWN)
     a, b = a[ok].astype(np.int64), b[ok].astype(np.int64)
     if a.size == 0:
         return {}
     ua, ia = _codes(a)
     ub, ib = _codes(b)
-    inter = np.bincount(ia * ub.size + ib, minlength=ua.size * ub.size).reshape(ua.size, ub.size)
-    area_a = inter.sum(axis=1)
-    area_b = inter.sum(axis=0)
-    out = {}
-    for i, j in zip(*np.nonzero(inter)):
-        union = area_a[i] + area_b[j] - inter[i, j]
-        out[(int(ua[i]), int(ub[j]))] = float(inter[i, j]) / float(union)
-    return out
+    area_a = np.bincount(ia, minlength=ua.size)
+    area_b = np.bincount(ib, minlength=ub.size)
+    pair = ia * ub.size + ib
+    if ua.size * ub.size <= 4 * pair.size:        # a handful of IDs: a dense table
+        count = np.bincount(pair, minlength=ua.size * ub.size)
+        pair = np.flatnonzero(count)
+        count = count[pair]
+    else:   # thousands of IDs: only the pairs that occur (a dense table would be IDs^2)
+        pair, count = np.unique(pair, return_counts=True)
+    i, j = pair // ub.size, pair % ub.size
+    iou = count / (area_a[i] + area_b[j] - count)
+    return {(int(x), int(y)): float(v) for x, y, v in zip(ua[i], ub[j], iou)}
 
 
 def associate(target_ids: np.ndarray, carried: np.ndarray, min_iou: float = 0.3,
@@ -112,10 +117,9 @@ def associate(target_ids: np.ndarray, carried: np.ndarray, min_iou: float = 0.3,
             if t not in mapping and t != UNKNOWN and t not in used and bool(np.isin(t, known)):
                 mapping[t] = t
                 used.add(t)
-    out = np.full(target_ids.shape, UNKNOWN, np.int32)
-    for t, r in mapping.items():
-        out[target_ids == t] = r
-    return out
+    ids, index = _codes(np.asarray(target_ids, np.int64).reshape(-1))
+    lut = np.array([mapping.get(int(t), UNKNOWN) for t in ids], np.int32)
+    return lut[index].reshape(target_ids.shape)
 
 
 def allowed_rows(target_grid: np.ndarray, ref_grid: np.ndarray, rows: slice) -> torch.Tensor:
