@@ -606,3 +606,21 @@ def test_nan_or_inf_in_an_id_matte_is_refused_naming_file_frame_and_where(tmp_pa
     _write_channels(tmp_path / "o.0003.exr", two, ["car", "person"])
     with pytest.raises(InputError, match="x=2, y=0"):
         MatteReader(str(tmp_path / "o.####.exr"), (3, 2))(3)
+
+
+def test_16bit_colour_coded_ids_keep_distinct_colours_apart(tmp_path):
+    """A 16-bit colour-coded matte: (256, 0, 0) and (0, 1, 0) both became ID 256, and large
+    16-bit colours overflowed int32 (negative IDs, even -1 = unknown). Each colour is one
+    positive ID now, the same on every frame; black stays background."""
+    from conftest import write_oiio
+    colours = [(0, 0, 0), (256, 0, 0), (0, 1, 0), (65535, 65535, 65535), (32768, 13107, 45875), (1, 0, 0)]
+    px = np.array([colours], np.uint16)
+    for f in (1, 2):
+        write_oiio(tmp_path / f"c.{f:04d}.png", px, "uint16")
+    reader = MatteReader(str(tmp_path / "c.####.png"), (len(colours), 1))
+    ids = reader(1)[0].tolist()
+    assert ids[0] == 0 and all(i > 0 for i in ids[1:]) and len(set(ids)) == len(colours)
+    assert reader(2)[0].tolist() == ids
+    eight = np.array([[(0, 0, 0), (3, 0, 0), (0, 1, 0)]], np.uint8)     # 8-bit: exact as before
+    write_oiio(tmp_path / "e.0001.png", eight, "uint8")
+    assert MatteReader(str(tmp_path / "e.####.png"), (3, 1))(1).tolist() == [[0, 3, 256]]

@@ -12,7 +12,7 @@
   channel where it exceeds 0.5. A single such channel beside R/G/B/A (``car.alpha``) is the
   file's one channel (next rule), not ignored.
 * **Colour-coded IDs** (3+ channels of an integer file, e.g. an indexed/palette PNG): each
-  distinct colour one ID (black = background).
+  distinct colour one ID (black = background; 16-bit colours hashed, :func:`colour_ids`).
 * **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535);
   float files: the rounded value when any exceeds 1 (an ID pass), otherwise > 0.5 -> 1.
 
@@ -103,6 +103,20 @@ def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
                          hint="replace them upstream, e.g. with an Expression node: isnan(r) || isinf(r) ? 0 : r")
 
 
+def colour_ids(r: np.ndarray, g: np.ndarray, b: np.ndarray, bits: int = 8) -> np.ndarray:
+    """(H, W) int32 IDs of a colour-coded matte from its integer channels (0 .. 2**bits - 1):
+    8-bit colours as r + 256 g + 65536 b (exact); a 16-bit colour's 48 bits folded to 30 by a
+    multiplicative hash (distinct colours collide with odds ~n^2 / 2^31; the product
+    r + 256 g + 65536 b overflowed int32 and merged colours such as (256, 0, 0) and (0, 1, 0)).
+    Black is 0 either way, and no ID is negative."""
+    r, g, b = (np.asarray(c, np.int64) for c in (r, g, b))
+    if bits <= 8:
+        return (r + 256 * g + 65536 * b).astype(np.int32)
+    key = (r | (g << 16) | (b << 32)).astype(np.uint64)
+    folded = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(34)).astype(np.int64)
+    return np.where(key == 0, 0, np.maximum(folded, 1)).astype(np.int32)
+
+
 def ids_from_image(img: ImageData) -> np.ndarray:
     """Instance IDs of one decoded matte image (rules in the module docstring)."""
     px = img.pixels
@@ -124,8 +138,8 @@ def ids_from_image(img: ImageData) -> np.ndarray:
         return np.where(strong, best + 1, 0).astype(np.int32)
     colour = [i for i, n in enumerate(names) if n in ("r", "g", "b", "red", "green", "blue")]
     if not img.is_float_format and len(colour) >= 3:
-        r, g, b = (_int_values(img, c) for c in colour[:3])
-        return (r + 256 * g + 65536 * b).astype(np.int32)
+        return colour_ids(*(_int_values(img, c) for c in colour[:3]),
+                          bits=16 if _storage(img) is np.uint16 else 8)
     ch = colour[0] if colour else 0
     if img.is_float_format and len(non_colour) == 1:
         ch = non_colour[0]          # one object channel beside R/G/B/A: that object, not R
