@@ -624,3 +624,23 @@ def test_16bit_colour_coded_ids_keep_distinct_colours_apart(tmp_path):
     eight = np.array([[(0, 0, 0), (3, 0, 0), (0, 1, 0)]], np.uint8)     # 8-bit: exact as before
     write_oiio(tmp_path / "e.0001.png", eight, "uint8")
     assert MatteReader(str(tmp_path / "e.####.png"), (3, 1))(1).tolist() == [[0, 3, 256]]
+
+
+@pytest.mark.parametrize("data", [(10, 5, 190, 105), (-10, -6, 234, 132)])
+def test_proxy_matte_of_the_format_lines_up_with_a_cropped_or_overscan_plate(tmp_path, data):
+    """A matte rendered at half the plate's format (107x60 for 214x120) on a plate whose data
+    window is cropped (190x105 at 10, 5) or overscan was refused: "matte is 107x60 but the
+    plate is 190x105 (another shape)". It is the format at another resolution: scaled to the
+    format and placed on the data window, the object lands where a full-format matte puts it."""
+    from conftest import write_oiio
+    from nuke_colorize.io.windows import Windows
+    full = np.zeros((120, 214, 1), np.uint8)
+    full[50:70, 100:120] = 3
+    write_oiio(tmp_path / "full.0001.png", full, "uint8")
+    write_oiio(tmp_path / "half.0001.png", full[::2, ::2].copy(), "uint8")
+    plate = Windows(data, (0, 0, 214, 120))
+    read = lambda name: MatteReader(str(tmp_path / f"{name}.####.png"), data[2:], lambda f: plate)(1)
+    want = read("full")
+    ys, xs = np.nonzero(want == 3)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (50 - data[1], 69 - data[1], 100 - data[0], 119 - data[0])
+    assert np.array_equal(read("half"), want)

@@ -22,7 +22,9 @@ where (:class:`~nuke_colorize.errors.InputError`).
 A matte with the plate's display window (format) is placed by its data window, as a
 compositor lines up a matte with its own bounding box: the plate's data window is taken,
 pixels outside the matte's data window are background (0). A matte of another format is
-resampled (nearest) when it has the plate's aspect.
+resampled (nearest) when it has the plate's aspect; when the plate's data window is cropped
+or overscan, a matte (without windows of its own) of the aspect of the plate's format is
+that format at another resolution: scaled to it, then placed.
 
 Channel names: only top-level ``R``/``G``/``B``/``A`` (``red`` ... ``alpha``, ``Y``) and
 the ``rgba.`` layer's are colour / alpha channels; a channel of any other layer is an object
@@ -174,8 +176,9 @@ class MatteReader:
         plate_size: (width, height) of the plate's data window.
         plate_windows: frame -> the plate frame's :class:`~nuke_colorize.io.windows.Windows`
             (None: the plate has none). A matte with the plate's display window is placed by
-            its data window (outside it: 0); other mattes of the plate's aspect at another
-            resolution are resampled (nearest), another aspect is refused.
+            its data window (outside it: 0); one of the format's aspect at another resolution
+            is scaled to the format and placed alike; other mattes of the plate's aspect are
+            resampled (nearest), another aspect is refused.
     """
 
     def __init__(self, pattern: str, plate_size: Tuple[int, int],
@@ -199,14 +202,24 @@ class MatteReader:
             plate = self.plate_windows(frame)
             if same_format(img.windows, plate):
                 ids = place(ids, img.windows.data, plate.data, fill=0)
+            elif plate.data != plate.display and img.windows.data == img.windows.display \
+                    and _same_aspect(ids.shape[::-1], plate.display[2:]):
+                # the plate's format at another resolution (a proxy): scaled to the format, then
+                # placed on the plate's cropped or overscan data window as a same-format matte
+                ids = place(resize_ids(ids, plate.display[2:]), plate.display, plate.data, fill=0)
         h, w = ids.shape
         pw, ph = self.plate_size
         if (w, h) != (pw, ph):
-            if abs((w / h) / (pw / ph) - 1.0) > 0.01:
+            if not _same_aspect((w, h), (pw, ph)):
                 raise InputError(f"matte is {w}x{h} but the plate is {pw}x{ph} (another shape)",
                                  file=path, frame=frame, hint="render the matte at the plate's format")
             ids = resize_ids(ids, (pw, ph))
         return ids
+
+
+def _same_aspect(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
+    """Two (w, h) sizes of the same aspect within 1%."""
+    return abs((a[0] / a[1]) / (b[0] / b[1]) - 1.0) <= 0.01
 
 
 def resize_ids(ids: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
