@@ -431,6 +431,13 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
     return paths
 
 
+def absolute_path(path: str) -> str:
+    """``path`` as a shot file resolves it (``~`` expanded, made absolute from the current
+    folder, normalised): output metadata names references the same way whether the render
+    went through a shot cache or not, so both write the same bytes."""
+    return os.path.normpath(os.path.abspath(os.path.expanduser(path)))
+
+
 def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=None,
                progress: bool = True, warn: Callable[[str], None] = None,
                on_computed: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
@@ -449,7 +456,7 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         col = make_colorizer(job, source, luma, warn, store)
         attributes = {"nuke_colorize:backend": job.backend,
                       "nuke_colorize:references": json.dumps(
-                          [{"frame": r.frame, "image": r.path} for r in job.references])}
+                          [{"frame": r.frame, "image": absolute_path(r.path)} for r in job.references])}
         todo = list(wanted) if wanted is not None else list(job.frames)
         bar = ProgressBar(len(todo), enabled=progress)
         written: List[str] = []

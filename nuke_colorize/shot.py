@@ -20,7 +20,7 @@ among them belong to; default ``$OCIO``, else OpenImageIO's built-in config); ``
 ``auto_references`` best stills, default 3; ``references`` may then be left out);
 ``saturation``; ``temporal_smoothing`` (strength of the flow-guided chroma smoothing, 0 = off;
 default 1 with ``library`` and no keyframe reference, else 0);
-``matte`` pattern (instance IDs in the first channel); ``cache`` folder
+``matte`` pattern (instance IDs, read as :mod:`nuke_colorize.io.matte` says); ``cache`` folder
 (default ``<shot file folder>/<shot file name>_cache``); ``content_hash`` (identify plate and
 reference files by SHA-256 instead of size + mtime); ``threads`` (the fixed CPU thread count of
 the determinism rule, default 1); ``name``.

@@ -120,6 +120,15 @@ def test_settings_and_cache_key(backend_factory, models):
         b.colorize(TargetFrame(frame=0, L=np.zeros((32, 32), np.float32)), None)
 
 
+
+@pytest.mark.parametrize("setting", [{"temperature": float("inf")}, {"affinity_mb": float("nan")},
+                                     {"affinity_mb": float("inf")}])
+def test_non_finite_temperature_or_affinity_budget_is_refused(backend_factory, setting):
+    """The message said "must be finite numbers", yet inf and NaN passed the checks (NaN < 1 is
+    False): affinity_mb=nan then failed on the first frame with a traceback (int(nan))."""
+    with pytest.raises(InputError, match="must be finite numbers"):
+        backend_factory(**setting)
+
 def test_bfloat16_precision_runs(backend_factory):
     b = backend_factory(precision="bfloat16")
     b.set_references([Reference(lab=_lab(32, 40, 1))])

@@ -9,7 +9,7 @@ import torch
 from nuke_colorize.correspond import instances, tracking
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
 from nuke_colorize.errors import InputError
-from nuke_colorize.io.matte import channel_role, check_pattern, ids_from_image, resize_ids
+from nuke_colorize.io.matte import MatteReader, channel_role, check_pattern, ids_from_image, resize_ids
 
 
 # ---------------------------------------------------------------- restricted softmax
@@ -127,6 +127,28 @@ def test_iou_association_renames_ids_and_leaves_newcomers_unknown():
     assert out[19, 0] == 0                # background stays background
 
 
+def test_an_id_without_iou_partner_keeps_its_number_when_the_reference_has_it():
+    """An object that left the frame (or was hidden) and comes back overlaps nothing carried:
+    it was UNKNOWN (unrestricted, free to take another object's colour) for the rest of the
+    chain. With the reference's IDs known it keeps the compositor's ID, unless another target
+    ID already took that reference ID."""
+    carried = np.zeros((20, 20), np.int32)
+    carried[12:18, 12:18] = 2
+    target = np.zeros((20, 20), np.int32)
+    target[2:8, 2:8] = 1                  # object 1 back, where nothing was carried
+    target[12:18, 12:18] = 2
+    target[0:2, 15:20] = 9                # an ID the reference never had
+    out = instances.associate(target, carried, 0.3, known=np.array([0, 1, 2]))
+    assert (out[2:8, 2:8] == 1).all() and (out[12:18, 12:18] == 2).all()
+    assert (out[0:2, 15:20] == instances.UNKNOWN).all()
+    assert (instances.associate(target, carried, 0.3)[2:8, 2:8] == instances.UNKNOWN).all()
+    renamed = target.copy()
+    renamed[12:18, 12:18] = 1             # inconsistent numbering: 1 is paired with 2 by IoU ...
+    renamed[2:8, 2:8] = 2                 # ... so the newcomer 2 may not take reference ID 2
+    out = instances.associate(renamed, carried, 0.3, known=np.array([0, 1, 2]))
+    assert (out[12:18, 12:18] == 2).all() and (out[2:8, 2:8] == instances.UNKNOWN).all()
+
+
 @pytest.mark.parametrize("offset", [0, 3_000_000_000])
 def test_iou_table_is_intersection_over_union_of_every_overlapping_pair(offset):
     """Counted against the definition, for small IDs (counted) and IDs far apart (sorted),
@@ -149,6 +171,20 @@ def test_iou_table_is_intersection_over_union_of_every_overlapping_pair(offset):
     assert got.keys() == want.keys()
     assert all(abs(got[k] - want[k]) < 1e-12 for k in want)
 
+
+
+def test_association_of_70000_ids_grows_with_the_pixels_not_the_ids_squared():
+    """A per-object ID pass of a crowd or particles: 70225 distinct IDs (>= 65536) on a 265x265
+    map. The IoU table was a dense IDs x IDs array (4.9e9 counts, 39 GB: MemoryError or the
+    OOM killer) and the relabelling one pass over the frame per ID. Now both follow the pixels."""
+    side = 265
+    target = (np.arange(side * side).reshape(side, side) + 70000).astype(np.int32)
+    carried = np.roll(target, 1, axis=1)                 # each ID moved one pixel to the right
+    table = instances.iou_table(target, carried)
+    assert len(table) == side * side and set(table.values()) == {1.0}   # one pixel each, one partner
+    assert table[(70001, 70000)] == 1.0
+    out = instances.associate(target, carried, 0.3, known=np.array([0]))
+    assert out.dtype == np.int32 and np.array_equal(out, carried)      # renamed to the carried IDs
 
 def test_ids_carried_along_the_flow_on_frames_without_a_matte():
     prev = np.zeros((10, 10), np.int32)
@@ -268,6 +304,53 @@ def test_instance_mattes_keep_identical_looking_objects_apart():
     err = lambda lr: np.abs(lr[0] - (10, -60)).sum() + np.abs(lr[1] - (60, 40)).sum()
     assert err(results["instance"]) < 0.3 * err(results["none"])
 
+
+
+def _vanishing_object_shot(n=5, w=214, h=120, size=36, gone=(3, 4)):
+    """Linear RGB frames 1..n and ID mattes: a red object (ID 1) and a blue one (ID 2) of
+    identical luminance texture drift 2 px/frame over a textured background; object 1 is
+    gone (plate and matte) on the frames ``gone``. Returns [(rgb, ids)], colours, size."""
+    from nuke_colorize.color import luminance
+    red, blue = np.array([0.8, 0.15, 0.1], np.float32), np.array([0.1, 0.25, 0.9], np.float32)
+    bg = (0.6 + 0.4 * np.random.default_rng(1).random((h, w)).astype(np.float32))[..., None] * (0.35, 0.4, 0.3)
+    tex = 0.4 + 0.6 * np.random.default_rng(2).random((size, size)).astype(np.float32)
+    out = []
+    for f in range(1, n + 1):
+        rgb, ids = bg.astype(np.float32).copy(), np.zeros((h, w), np.int32)
+        for x, col, k in ((30 + 2 * f, red, 1), (140 + 2 * f, blue, 2)):
+            if k == 1 and f in gone:
+                continue
+            rgb[40:40 + size, x:x + size] = tex[..., None] * (col / luminance(col[None, None])[0, 0] * 0.3)
+            ids[40:40 + size, x:x + size] = k
+        out.append((rgb, ids))
+    return out, (red, blue), size
+
+
+def test_an_object_that_vanishes_and_comes_back_takes_only_its_own_colour():
+    """Two objects of identical texture, red (ID 1) and blue (ID 2) on keyframe 1; object 1 is
+    gone on frames 3-4 and back on frame 5. Before, its ID found no IoU partner and stayed
+    unknown: on frame 5 its a*b* sat 0.38 of the way from red to blue (30% of its pixels
+    nearer blue; 0.52 and 57% in a 214x120 render at the default feature size). Now it keeps
+    ID 1: 0.06, no pixel nearer blue."""
+    from nuke_colorize.backends.base import Previous, Reference, TargetFrame
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+    from nuke_colorize.color import luminance, rgb_to_lab, y_to_L
+
+    frames, (red, blue), size = _vanishing_object_shot()
+    lab0 = rgb_to_lab(frames[0][0]).astype(np.float32)
+    ref = Reference(lab=lab0, frame=1, matte=frames[0][1])
+    be = ExemplarBackend({"feature_size": 384, "restrict": "instance"})
+    be.set_references([ref])
+    state = be.keyframe_result(TargetFrame(frame=1, L=lab0[..., 0], matte=frames[0][1]), ref).state
+    for f, (rgb, ids) in enumerate(frames[1:], start=2):
+        L = y_to_L(luminance(rgb)).astype(np.float32)
+        res = be.colorize(TargetFrame(frame=f, L=L, matte=ids), Previous(frame=f - 1, state=state))
+        state = res.state
+    x = 30 + 2 * 5
+    inner = res.ab[44:40 + size - 4, x + 4:x + size - 4].reshape(-1, 2)
+    a_red, a_blue = (rgb_to_lab(c[None, None])[0, 0, 1:] for c in (red, blue))
+    toward_blue = (inner - a_red) @ (a_blue - a_red) / float((a_blue - a_red) @ (a_blue - a_red))
+    assert float(np.mean(toward_blue)) < 0.15 and float(np.mean(toward_blue > 0.5)) < 0.02
 
 def test_flow_candidates_point_to_the_cell_the_flow_reaches():
     gh, gw, cell = 4, 6, 8
@@ -411,3 +494,153 @@ def test_remembered_frames_are_restricted_by_their_own_instance_ids():
     assert np.array_equal(got[:, n:], target[:, None] == swapped[None, :])
     # without the chain's instance map the memory is not restricted (nor is anything else)
     assert be._restriction(grid, 0, None, None, None, [mem]) == (None, None)
+
+
+def test_unreadable_matte_names_file_and_frame(tmp_path):
+    """A truncated matte file is one error naming the file *and the frame* (the frame was left
+    out: ``m.0002.png: not a readable image``)."""
+    from conftest import write_oiio
+    write_oiio(tmp_path / "m.0001.png", np.zeros((6, 8, 1), np.uint8), "uint8")
+    (tmp_path / "m.0002.png").write_bytes((tmp_path / "m.0001.png").read_bytes()[:40])
+    reader = MatteReader(str(tmp_path / "m.####.png"), (8, 6))
+    assert reader(1).shape == (6, 8)
+    with pytest.raises(InputError) as exc:
+        reader(2)
+    assert "m.0002.png" in str(exc.value) and "frame 2" in str(exc.value) and "not a readable image" in str(exc.value)
+
+
+def _write_channels(path, planes, names, formats=None, attrs=()):
+    """Write (H, W) float planes as one EXR with these channel names (per-channel formats,
+    e.g. half colour + float Cryptomatte) and string attributes."""
+    import OpenImageIO as oiio
+    px = np.ascontiguousarray(np.stack(planes, -1), np.float32)
+    spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], "float")
+    spec.channelnames = list(names)
+    if formats:
+        spec.channelformats = [oiio.TypeDesc(f) for f in formats]
+    for k, v in attrs:
+        spec.attribute(k, v)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), out.geterror()
+    out.write_image(px)
+    out.close()
+
+
+def _murmur3_32(data: bytes, seed: int = 0) -> int:
+    """MurmurHash3 x86 32-bit, the Cryptomatte name hash."""
+    import struct
+    c1, c2, h, n, m = 0xCC9E2D51, 0x1B873593, seed, len(data), 0xFFFFFFFF
+    rotl = lambda x, r: ((x << r) | (x >> (32 - r))) & m
+    for i in range(0, n - n % 4, 4):
+        h = (rotl(h ^ (rotl(struct.unpack("<I", data[i:i + 4])[0] * c1 & m, 15) * c2 & m), 13) * 5 + 0xE6546B64) & m
+    k = int.from_bytes(data[n - n % 4:], "little")
+    if n % 4:
+        h ^= rotl(k * c1 & m, 15) * c2 & m
+    h ^= n
+    for shift, mul in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+        h = (h ^ (h >> shift)) * mul & m
+    return h ^ (h >> 16)
+
+
+def _crypto_float(name: str) -> np.float32:
+    """A name's Cryptomatte ID as stored: the hash's bits as a float32 (exponent 0 / 255 avoided)."""
+    h = _murmur3_32(name.encode())
+    if (h >> 23) & 0xFF in (0, 255):
+        h ^= 1 << 23
+    return np.array([h], np.uint32).view(np.float32)[0]
+
+
+@pytest.mark.parametrize("layers", [("CryptoMaterial", "CryptoObject"), ("crypto_asset", "crypto_object")])
+def test_cryptomatte_exr_reads_the_object_layer_not_the_first_layer(tmp_path, layers):
+    """A renderer's Cryptomatte EXR holds several layers, stored alphabetically (Material before
+    Object; Arnold's crypto_asset before crypto_object). Instances are the objects: two cars
+    sharing one paint must be two IDs. Reading the first layer gave one ID for both."""
+    h, w = 4, 8
+    other, objects = layers
+    planes, names, formats, attrs = [np.zeros((h, w), np.float32)] * 4, ["R", "G", "B", "A"], ["half"] * 4, []
+    car, person, paint = _crypto_float("car"), _crypto_float("person"), _crypto_float("red_paint")
+    obj_id = np.where(np.arange(w) < 4, car, person).astype(np.float32)[None].repeat(h, 0)
+    cov0 = np.ones((h, w), np.float32)
+    obj_id[:, 3], cov0[:, 3] = car, 0.6                     # an edge: car 0.6, person 0.4 (rank 1)
+    rank1_id = np.where(np.arange(w) == 3, person, 0).astype(np.float32)[None].repeat(h, 0)
+    rank1_cov = np.where(np.arange(w) == 3, 0.4, 0).astype(np.float32)[None].repeat(h, 0)
+    for layer, (i0, c0, i1, c1) in ((other, (np.full((h, w), paint, np.float32), cov0, 0 * cov0, 0 * cov0)),
+                                    (objects, (obj_id, cov0, rank1_id, rank1_cov))):
+        planes += [i0, c0, i1, c1]
+        names += [f"{layer}00.{c}" for c in "RGBA"]
+        formats += ["float"] * 4
+        key = f"{_murmur3_32(layer.encode()):08x}"[:7]
+        attrs += [(f"cryptomatte/{key}/name", layer), (f"cryptomatte/{key}/hash", "MurmurHash3_32"),
+                  (f"cryptomatte/{key}/conversion", "uint32_to_float32"),
+                  (f"cryptomatte/{key}/manifest", '{"car":"%08x","person":"%08x"}'
+                   % (_murmur3_32(b"car"), _murmur3_32(b"person")))]
+    _write_channels(tmp_path / "crypto.0001.exr", planes, names, formats, attrs)
+    ids = MatteReader(str(tmp_path / "crypto.####.exr"), (w, h))(1)
+    want_car, want_person = (int(np.float32(v).view(np.uint32)) & 0x3FFFFFFF for v in (car, person))
+    assert ids[:, :4].tolist() == [[want_car] * 4] * h
+    assert ids[:, 4:].tolist() == [[want_person] * 4] * h
+
+
+def test_one_object_channel_beside_rgba_is_that_object(tmp_path):
+    """A float matte holding R/G/B/A and one object channel (``car.alpha``): the object is read,
+    not R (R = 0.2 everywhere gave an empty matte)."""
+    h, w = 2, 3
+    car = np.zeros((h, w), np.float32)
+    car[0, 0], car[1, 2] = 1.0, 0.8
+    grey = np.full((h, w), 0.2, np.float32)
+    _write_channels(tmp_path / "m.0001.exr", [grey, grey, grey, np.ones((h, w), np.float32), car],
+                    ["R", "G", "B", "A", "car.alpha"])
+    assert MatteReader(str(tmp_path / "m.####.exr"), (w, h))(1).tolist() == [[1, 0, 0], [0, 0, 1]]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_in_an_id_matte_is_refused_naming_file_frame_and_where(tmp_path, bad):
+    """NaN in a float ID matte became the ID -2147483648 (Inf 2**30) without a word."""
+    ids = np.array([[0, bad, 2], [2, 0, 7]], np.float32)
+    _write_channels(tmp_path / "m.0003.exr", [ids], ["Y"])
+    with pytest.raises(InputError) as exc:
+        MatteReader(str(tmp_path / "m.####.exr"), (3, 2))(3)
+    msg = str(exc.value)
+    assert "m.0003.exr" in msg and "frame 3" in msg and "1 matte pixels are NaN/Inf" in msg and "x=1, y=0" in msg
+    two = [np.zeros((2, 3), np.float32), np.array([[0, 1, bad], [0, 0, 0]], np.float32)]
+    _write_channels(tmp_path / "o.0003.exr", two, ["car", "person"])
+    with pytest.raises(InputError, match="x=2, y=0"):
+        MatteReader(str(tmp_path / "o.####.exr"), (3, 2))(3)
+
+
+def test_16bit_colour_coded_ids_keep_distinct_colours_apart(tmp_path):
+    """A 16-bit colour-coded matte: (256, 0, 0) and (0, 1, 0) both became ID 256, and large
+    16-bit colours overflowed int32 (negative IDs, even -1 = unknown). Each colour is one
+    positive ID now, the same on every frame; black stays background."""
+    from conftest import write_oiio
+    colours = [(0, 0, 0), (256, 0, 0), (0, 1, 0), (65535, 65535, 65535), (32768, 13107, 45875), (1, 0, 0)]
+    px = np.array([colours], np.uint16)
+    for f in (1, 2):
+        write_oiio(tmp_path / f"c.{f:04d}.png", px, "uint16")
+    reader = MatteReader(str(tmp_path / "c.####.png"), (len(colours), 1))
+    ids = reader(1)[0].tolist()
+    assert ids[0] == 0 and all(i > 0 for i in ids[1:]) and len(set(ids)) == len(colours)
+    assert reader(2)[0].tolist() == ids
+    eight = np.array([[(0, 0, 0), (3, 0, 0), (0, 1, 0)]], np.uint8)     # 8-bit: exact as before
+    write_oiio(tmp_path / "e.0001.png", eight, "uint8")
+    assert MatteReader(str(tmp_path / "e.####.png"), (3, 1))(1).tolist() == [[0, 3, 256]]
+
+
+@pytest.mark.parametrize("data", [(10, 5, 190, 105), (-10, -6, 234, 132)])
+def test_proxy_matte_of_the_format_lines_up_with_a_cropped_or_overscan_plate(tmp_path, data):
+    """A matte rendered at half the plate's format (107x60 for 214x120) on a plate whose data
+    window is cropped (190x105 at 10, 5) or overscan was refused: "matte is 107x60 but the
+    plate is 190x105 (another shape)". It is the format at another resolution: scaled to the
+    format and placed on the data window, the object lands where a full-format matte puts it."""
+    from conftest import write_oiio
+    from nuke_colorize.io.windows import Windows
+    full = np.zeros((120, 214, 1), np.uint8)
+    full[50:70, 100:120] = 3
+    write_oiio(tmp_path / "full.0001.png", full, "uint8")
+    write_oiio(tmp_path / "half.0001.png", full[::2, ::2].copy(), "uint8")
+    plate = Windows(data, (0, 0, 214, 120))
+    read = lambda name: MatteReader(str(tmp_path / f"{name}.####.png"), data[2:], lambda f: plate)(1)
+    want = read("full")
+    ys, xs = np.nonzero(want == 3)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (50 - data[1], 69 - data[1], 100 - data[0], 119 - data[0])
+    assert np.array_equal(read("half"), want)

@@ -128,6 +128,9 @@ class DeepExemplarSettings(BackendSettings):
         except (TypeError, ValueError, OverflowError):
             raise InputError("deepexemplar settings working_size, temperature and affinity_mb "
                              "must be finite numbers") from None
+        if not (math.isfinite(s["temperature"]) and math.isfinite(s["affinity_mb"])):
+            raise InputError("deepexemplar settings working_size, temperature and affinity_mb "
+                             "must be finite numbers")
         if s["working_size"] < 16:
             raise InputError(f"working_size {s['working_size']} is too small (minimum 16)")
         if not s["temperature"] > 0:

@@ -165,6 +165,8 @@ class ExemplarBackend(ExemplarSettings, Backend):
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
                                     if ref.matte is not None else None)
         self._track_ab = [self._tracked_chroma(ref) for ref in references]
+        # each keyframe's own matte IDs: an object coming back into view keeps its ID
+        self._ref_known = [np.unique(ref.matte) if ref.matte is not None else None for ref in references]
         self._slots = {}
         if self._luma_weight > 0:
             keys = self._with_luma(keys)
@@ -480,7 +482,8 @@ class ExemplarBackend(ExemplarSettings, Backend):
                 state["tmask"] = tracking.compress(masks)
             if self._instance and "inst" in previous.state:
                 prev_inst = tracking.decompress(previous.state["inst"])
-                inst = instances.next_map(prev_inst, f_tp, target.matte, float(self.settings["instance_iou"]))
+                inst = instances.next_map(prev_inst, f_tp, target.matte, float(self.settings["instance_iou"]),
+                                          self._ref_known[anchor] if anchor is not None else None)
                 if inst is not None:
                     state["inst"] = tracking.compress(inst.astype(np.int32))
                     labels = instances.to_grid(inst, grid)

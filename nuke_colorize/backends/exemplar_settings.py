@@ -28,7 +28,9 @@ class ExemplarSettings(BackendSettings):
     # 10: luminance-keyed colour of keyframe matches; 9: luminance prior on keyframe
     # matches; 8: v7, faster search and colour maths (low bits differ); 7: reanchor 0.3;
     # 6: positional prior on keyframe matches; 5: channels-last
-    version = "18"
+    # 19: with mattes, an object coming back into view keeps its matte ID when the keyframe's
+    # matte has it (it was left unrestricted; colour unchanged without mattes)
+    version = "19"
     #: reported confidence falls where the track to the keyframe is lost (engine.blend_weight)
     blend_distance_power = 0.5
 

@@ -6,7 +6,8 @@ not restricted). The reference's map is its own matte. Along a chain, the target
 are associated with the previous frame's (already expressed in the reference's IDs) by
 mask IoU after warping that map along the optical flow, as in the paper; so the
 compositor's IDs need not be consistent over time and may be missing on some frames
-(the previous map is then carried along the flow).
+(the previous map is then carried along the flow). An ID no IoU pairs (an object coming back
+into view) keeps its number when the reference's matte has it and no other ID took it.
 
 Restriction: a target position labelled k only matches reference positions labelled k
 (background matches background); unknown positions match anything.
@@ -62,34 +63,44 @@ def _codes(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def iou_table(a: np.ndarray, b: np.ndarray) -> Dict[Tuple[int, int], float]:
-    """IoU of every (label of a, label of b) pair that overlaps (unknown labels ignored)."""
+    """IoU of every (label of a, label of b) pair that overlaps (unknown labels ignored).
+    Time and memory grow with the pixels, not with the product of the IDs' counts."""
     ok = (a != UNKNOWN) & (b != UNKNOWN)
     a, b = a[ok].astype(np.int64), b[ok].astype(np.int64)
     if a.size == 0:
         return {}
     ua, ia = _codes(a)
     ub, ib = _codes(b)
-    inter = np.bincount(ia * ub.size + ib, minlength=ua.size * ub.size).reshape(ua.size, ub.size)
-    area_a = inter.sum(axis=1)
-    area_b = inter.sum(axis=0)
-    out = {}
-    for i, j in zip(*np.nonzero(inter)):
-        union = area_a[i] + area_b[j] - inter[i, j]
-        out[(int(ua[i]), int(ub[j]))] = float(inter[i, j]) / float(union)
-    return out
+    area_a = np.bincount(ia, minlength=ua.size)
+    area_b = np.bincount(ib, minlength=ub.size)
+    pair = ia * ub.size + ib
+    if ua.size * ub.size <= 4 * pair.size:        # a handful of IDs: a dense table
+        count = np.bincount(pair, minlength=ua.size * ub.size)
+        pair = np.flatnonzero(count)
+        count = count[pair]
+    else:   # thousands of IDs: only the pairs that occur (a dense table would be IDs^2)
+        pair, count = np.unique(pair, return_counts=True)
+    i, j = pair // ub.size, pair % ub.size
+    iou = count / (area_a[i] + area_b[j] - count)
+    return {(int(x), int(y)): float(v) for x, y, v in zip(ua[i], ub[j], iou)}
 
 
-def associate(target_ids: np.ndarray, carried: np.ndarray, min_iou: float = 0.3) -> np.ndarray:
+def associate(target_ids: np.ndarray, carried: np.ndarray, min_iou: float = 0.3,
+              known: Optional[np.ndarray] = None) -> np.ndarray:
     """Express the target's matte in the reference's IDs.
 
     Args:
         target_ids: (H, W) int IDs of this frame's matte (compositor's numbering).
         carried: (H, W) int previous frame's map (reference IDs) warped to this frame.
         min_iou: pairs below this overlap are not associated.
+        known: (K,) int IDs of the reference's own matte, or None.
 
     Returns:
         (H, W) int32: each target ID replaced by the reference ID it overlaps best
-        (greedy one-to-one by decreasing IoU); IDs left without a partner become UNKNOWN.
+        (greedy one-to-one by decreasing IoU). An ID left without a partner keeps its own
+        number when the reference has it and no other target ID took it (an object that left
+        the frame, or was hidden, and comes back: nothing carried overlaps it, yet the
+        compositor's ID says who it is); other IDs without a partner become UNKNOWN.
     """
     pairs = sorted(iou_table(target_ids, carried).items(), key=lambda kv: -kv[1])
     mapping: Dict[int, int] = {}
@@ -101,10 +112,14 @@ def associate(target_ids: np.ndarray, carried: np.ndarray, min_iou: float = 0.3)
             continue
         mapping[t] = r
         used.add(r)
-    out = np.full(target_ids.shape, UNKNOWN, np.int32)
-    for t, r in mapping.items():
-        out[target_ids == t] = r
-    return out
+    if known is not None and len(known):
+        for t in np.unique(target_ids).tolist():
+            if t not in mapping and t != UNKNOWN and t not in used and bool(np.isin(t, known)):
+                mapping[t] = t
+                used.add(t)
+    ids, index = _codes(np.asarray(target_ids, np.int64).reshape(-1))
+    lut = np.array([mapping.get(int(t), UNKNOWN) for t in ids], np.int32)
+    return lut[index].reshape(target_ids.shape)
 
 
 def allowed_rows(target_grid: np.ndarray, ref_grid: np.ndarray, rows: slice) -> torch.Tensor:
@@ -118,12 +133,14 @@ def allowed_rows(target_grid: np.ndarray, ref_grid: np.ndarray, rows: slice) -> 
 
 
 def next_map(previous: Optional[np.ndarray], flow: Optional[np.ndarray],
-             matte: Optional[np.ndarray], min_iou: float = 0.3) -> Optional[np.ndarray]:
+             matte: Optional[np.ndarray], min_iou: float = 0.3,
+             known: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
     """This frame's instance map in reference IDs, from the previous one and this frame's
-    matte (either may be missing). (H, W) int32 or None."""
+    matte (either may be missing; ``known``: the reference's IDs, see :func:`associate`).
+    (H, W) int32 or None."""
     carried = warp_labels(previous, flow) if previous is not None and flow is not None else None
     if matte is None:
         return carried
     if carried is None:
         return None
-    return associate(matte, carried, min_iou)
+    return associate(matte, carried, min_iou, known)

@@ -5,19 +5,26 @@
 * **Cryptomatte** (an EXR with a ``<layer>00`` channel set, e.g. ``CryptoObject00.R/G/B/A``):
   the rank-0 ID (``00.R``, a float whose bits are the name hash) where its coverage
   (``00.G``) is > 0; the hash bits become the ID (masked to 30 bits), so the same object
-  keeps its ID on every frame.
+  keeps its ID on every frame. Of several layers the object layer is read (a name with
+  "object": ``CryptoObject``, ``crypto_object``), else the first (:func:`cryptomatte_layer`).
 * **Several matte channels in a float file** (not RGB; e.g. ``obj1``, ``obj2`` or
   ``matte.car``, ``matte.person``): one channel per object; ID = 1 + index of the strongest
-  channel where it exceeds 0.5.
+  channel where it exceeds 0.5. A single such channel beside R/G/B/A (``car.alpha``) is the
+  file's one channel (next rule), not ignored.
 * **Colour-coded IDs** (3+ channels of an integer file, e.g. an indexed/palette PNG): each
-  distinct colour one ID (black = background).
+  distinct colour one ID (black = background; 16-bit colours hashed, :func:`colour_ids`).
 * **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535);
   float files: the rounded value when any exceeds 1 (an ID pass), otherwise > 0.5 -> 1.
+
+NaN or Inf in the channels read for IDs (float files) is refused, naming file, frame and
+where (:class:`~nuke_colorize.errors.InputError`).
 
 A matte with the plate's display window (format) is placed by its data window, as a
 compositor lines up a matte with its own bounding box: the plate's data window is taken,
 pixels outside the matte's data window are background (0). A matte of another format is
-resampled (nearest) when it has the plate's aspect.
+resampled (nearest) when it has the plate's aspect; when the plate's data window is cropped
+or overscan, a matte (without windows of its own) of the aspect of the plate's format is
+that format at another resolution: scaled to it, then placed.
 
 Channel names: only top-level ``R``/``G``/``B``/``A`` (``red`` ... ``alpha``, ``Y``) and
 the ``rgba.`` layer's are colour / alpha channels; a channel of any other layer is an object
@@ -55,9 +62,13 @@ def channel_role(name: str) -> str:
 
 
 def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
-    """(ID channel index, coverage channel index) of the first Cryptomatte layer, or None."""
+    """(rank-0 ID channel index, its coverage channel index) of the file's Cryptomatte layer,
+    or None. With several layers (renderers write ``CryptoAsset``, ``CryptoMaterial`` and
+    ``CryptoObject``, stored in alphabetical order) the first whose name contains "object"
+    is taken: instances are objects, not materials; else the first layer."""
     names = list(channels)
     lower = [c.lower() for c in names]
+    found = []
     for i, c in enumerate(names):
         m = _CRYPTO.match(c)
         if not m:
@@ -65,8 +76,10 @@ def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
         base = m.group(1).lower()
         for cov in (base + "00.g", base + "00.green"):
             if cov in lower:
-                return i, lower.index(cov)
-    return None
+                found.append((base, (i, lower.index(cov))))
+                break
+    objects = [pair for base, pair in found if "object" in base]
+    return (objects or [pair for _, pair in found] or [None])[0]
 
 
 def _int_values(img: ImageData, ch: int) -> np.ndarray:
@@ -79,12 +92,40 @@ def _storage(img: ImageData):
     return np.uint16 if "16" in fmt and "half" not in fmt else np.uint8
 
 
+def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
+    """InputError naming file, frame, count and first position when the matte channels used
+    for IDs hold NaN or Inf (a NaN cast to int32 would be a bogus ID -2147483648)."""
+    bad = ~np.isfinite(img.pixels[..., list(channels)]).all(axis=2)
+    n = int(bad.sum())
+    if n:
+        ys, xs = np.nonzero(bad)
+        x0, y0 = img.origin
+        raise InputError(f"{n} matte pixels are NaN/Inf (first at x={int(xs[0]) + x0}, y={int(ys[0]) + y0} "
+                         f"from the top-left)", file=img.path, frame=img.frame,
+                         hint="replace them upstream, e.g. with an Expression node: isnan(r) || isinf(r) ? 0 : r")
+
+
+def colour_ids(r: np.ndarray, g: np.ndarray, b: np.ndarray, bits: int = 8) -> np.ndarray:
+    """(H, W) int32 IDs of a colour-coded matte from its integer channels (0 .. 2**bits - 1):
+    8-bit colours as r + 256 g + 65536 b (exact); a 16-bit colour's 48 bits folded to 30 by a
+    multiplicative hash (distinct colours collide with odds ~n^2 / 2^31; the product
+    r + 256 g + 65536 b overflowed int32 and merged colours such as (256, 0, 0) and (0, 1, 0)).
+    Black is 0 either way, and no ID is negative."""
+    r, g, b = (np.asarray(c, np.int64) for c in (r, g, b))
+    if bits <= 8:
+        return (r + 256 * g + 65536 * b).astype(np.int32)
+    key = (r | (g << 16) | (b << 32)).astype(np.uint64)
+    folded = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(34)).astype(np.int64)
+    return np.where(key == 0, 0, np.maximum(folded, 1)).astype(np.int32)
+
+
 def ids_from_image(img: ImageData) -> np.ndarray:
     """Instance IDs of one decoded matte image (rules in the module docstring)."""
     px = img.pixels
     crypto = cryptomatte_layer(img.channels)
     if crypto is not None:
         idc, covc = crypto
+        _check_finite(img, [idc, covc])
         bits = np.ascontiguousarray(px[..., idc], dtype=np.float32).view(np.uint32)
         ids = (bits & np.uint32(0x3FFFFFFF)).astype(np.int32)
         ids[(px[..., covc] <= 0) | (ids == 0)] = 0
@@ -92,17 +133,21 @@ def ids_from_image(img: ImageData) -> np.ndarray:
     names = [channel_role(c) for c in img.channels]
     non_colour = [i for i, n in enumerate(names) if not n]
     if img.is_float_format and len(non_colour) >= 2:
+        _check_finite(img, non_colour)
         mats = px[..., non_colour]
         best = mats.argmax(axis=2)
         strong = mats.max(axis=2) > 0.5
         return np.where(strong, best + 1, 0).astype(np.int32)
     colour = [i for i, n in enumerate(names) if n in ("r", "g", "b", "red", "green", "blue")]
     if not img.is_float_format and len(colour) >= 3:
-        r, g, b = (_int_values(img, c) for c in colour[:3])
-        return (r + 256 * g + 65536 * b).astype(np.int32)
+        return colour_ids(*(_int_values(img, c) for c in colour[:3]),
+                          bits=16 if _storage(img) is np.uint16 else 8)
     ch = colour[0] if colour else 0
+    if img.is_float_format and len(non_colour) == 1:
+        ch = non_colour[0]          # one object channel beside R/G/B/A: that object, not R
     if not img.is_float_format:
         return _int_values(img, ch)
+    _check_finite(img, [ch])
     v = px[..., ch]
     if float(np.nanmax(v)) > 1.0:
         return np.rint(np.clip(v, 0, 2 ** 30)).astype(np.int32)
@@ -131,8 +176,9 @@ class MatteReader:
         plate_size: (width, height) of the plate's data window.
         plate_windows: frame -> the plate frame's :class:`~nuke_colorize.io.windows.Windows`
             (None: the plate has none). A matte with the plate's display window is placed by
-            its data window (outside it: 0); other mattes of the plate's aspect at another
-            resolution are resampled (nearest), another aspect is refused.
+            its data window (outside it: 0); one of the format's aspect at another resolution
+            is scaled to the format and placed alike; other mattes of the plate's aspect are
+            resampled (nearest), another aspect is refused.
     """
 
     def __init__(self, pattern: str, plate_size: Tuple[int, int],
@@ -149,21 +195,31 @@ class MatteReader:
         path = self.path(frame)
         if not os.path.exists(path):
             return None
-        img = read_image(path, allow_nonfinite=True)
+        img = read_image(path, frame, allow_nonfinite=True)   # errors name the frame too
         ids = ids_from_image(img)
         self.read_files.append(path)
         if self.plate_windows is not None:
             plate = self.plate_windows(frame)
             if same_format(img.windows, plate):
                 ids = place(ids, img.windows.data, plate.data, fill=0)
+            elif plate.data != plate.display and img.windows.data == img.windows.display \
+                    and _same_aspect(ids.shape[::-1], plate.display[2:]):
+                # the plate's format at another resolution (a proxy): scaled to the format, then
+                # placed on the plate's cropped or overscan data window as a same-format matte
+                ids = place(resize_ids(ids, plate.display[2:]), plate.display, plate.data, fill=0)
         h, w = ids.shape
         pw, ph = self.plate_size
         if (w, h) != (pw, ph):
-            if abs((w / h) / (pw / ph) - 1.0) > 0.01:
+            if not _same_aspect((w, h), (pw, ph)):
                 raise InputError(f"matte is {w}x{h} but the plate is {pw}x{ph} (another shape)",
                                  file=path, frame=frame, hint="render the matte at the plate's format")
             ids = resize_ids(ids, (pw, ph))
         return ids
+
+
+def _same_aspect(a: Tuple[int, int], b: Tuple[int, int]) -> bool:
+    """Two (w, h) sizes of the same aspect within 1%."""
+    return abs((a[0] / a[1]) / (b[0] / b[1]) - 1.0) <= 0.01
 
 
 def resize_ids(ids: np.ndarray, size: Tuple[int, int]) -> np.ndarray:

@@ -10,6 +10,7 @@ import json
 import os
 import time
 
+import numpy as np
 import pytest
 
 from hostkit import colorize_on_plate, make_plate, make_ref
@@ -294,6 +295,44 @@ def test_matte_input_goes_into_the_shot(shot, fake_nuke, tmp_path):
     node.setInput(2, None)
     assert "matte" not in nc.prepare(node).shot
 
+
+
+def test_a_matte_from_a_node_tree_keeps_its_object_channels_and_exact_ids(shot, fake_nuke, tmp_path):
+    """A matte input that is a node tree is precomputed like the plate. It was written as rgba
+    in half float: one-channel-per-object (and Cryptomatte) layers were dropped, leaving no
+    object at all, and IDs above 2048 were rounded (3001 read back as 3000). Mattes are now
+    precomputed with every channel in 32-bit float."""
+    import OpenImageIO as oiio
+    from nuke_colorize.io.matte import MatteReader
+    node, read, ref, still = shot
+    h, w = 12, 16
+    names = ["R", "G", "B", "A", "car.alpha", "person.alpha"]
+    for f in range(1, 6):
+        px = np.zeros((h, w, len(names)), np.float32)
+        px[..., 0] = 3001.0                       # an ID pass in R ...
+        px[:, 8:, 0] = 3003.0
+        px[2:6, 2:6, 4] = 1.0                     # ... and two objects in their own layers
+        px[7:10, 9:14, 5] = 1.0
+        spec = oiio.ImageSpec(w, h, len(names), "float")
+        spec.channelnames = names
+        path = str(tmp_path / "m" / ("obj.%04d.exr" % f))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        out = oiio.ImageOutput.create(path)
+        assert out.open(path, spec)
+        out.write_image(px)
+        out.close()
+    matte_read = fake_nuke.nodes.Read(file=str(tmp_path / "m" / "obj.####.exr"), first=1, last=5)
+    grade = fake_nuke.nodes.Grade()               # a tree, not a plain Read: precomputed
+    grade.setInput(0, matte_read)
+    node.setInput(2, grade)
+    pattern = nc.prepare(node, write=True).shot["matte"]
+    assert os.path.join("precomp", "matte") in pattern
+    ids = MatteReader(pattern, (w, h))(3)
+    assert ids[3, 3] == 1 and ids[8, 10] == 2 and ids[0, 0] == 0          # the two object layers
+    exr = oiio.ImageBuf(frame_path(pattern, 3))
+    assert [exr.spec().channelformat(i) for i in range(exr.nchannels)] == [oiio.TypeDesc("float")] * exr.nchannels
+    r = exr.get_pixels(oiio.FLOAT)[..., 0]
+    assert r[0, 0] == 3001.0 and r[0, 15] == 3003.0                       # IDs exact
 
 def test_frame_range_knobs_and_panel_style_reference_edits(shot, fake_nuke):
     node, read, ref, still = shot

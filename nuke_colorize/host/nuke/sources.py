@@ -278,7 +278,8 @@ def sequence_source(group, index, frames, shot_root):
         files = [fr.frame_path(pattern, f) for f in range(frames[0], frames[1] + 1)]
         return Source(pattern, read_colorspace(read), False, files)
     sig = tree_signature(up, frames)
-    folder = os.path.join(shot_root, "precomp", "%s_%s" % (INPUT_NAMES[index], sig))
+    # mattes precomputed before they kept every channel in float32 are not reused
+    folder = os.path.join(shot_root, "precomp", "%s%s_%s" % (INPUT_NAMES[index], "-f32" if index == MATTE else "", sig))
     return Source(os.path.join(folder, "%s.####.exr" % INPUT_NAMES[index]), working_space() or "linear", True)
 
 
@@ -290,7 +291,9 @@ def missing_precomp_frames(source, frames):
 
 
 def render_precomp(group, index, pattern, frame_list):
-    """Render input ``index`` of ``group`` at ``frame_list`` to ``pattern`` (EXR, half, zip).
+    """Render input ``index`` of ``group`` at ``frame_list`` to ``pattern`` (EXR, zip): rgba in
+    half float, a matte every channel in 32-bit float (Cryptomatte and one-channel-per-object
+    layers are other channels than rgba, and half holds integer IDs exactly only up to 2048).
 
     Uses a temporary Write inside the group, fed by the group's Input node, deleted afterwards.
     Must run on Nuke's main thread and not during another render.
@@ -308,8 +311,8 @@ def render_precomp(group, index, pattern, frame_list):
         try:
             write["file"].setValue(pattern)
             write["file_type"].setValue("exr")
-            write["channels"].setValue("rgba")
-            write["datatype"].setValue("16 bit half")
+            write["channels"].setValue("all" if index == MATTE else "rgba")
+            write["datatype"].setValue("32 bit float" if index == MATTE else "16 bit half")
             write["compression"].setValue("Zip (1 scanline)")
             write["metadata"].setValue("no metadata")
             write["raw"].setValue(True)
