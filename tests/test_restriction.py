@@ -235,6 +235,23 @@ def test_one_channel_per_object_and_integer_id_mattes():
     assert ids_from_image(_Img(grey8, ["Y"], False, "uint8")).tolist() == [[0, 255], [7, 0]]
 
 
+@pytest.mark.parametrize("is_float,fmt", [(True, "float"), (False, "uint8")])
+def test_a_roto_shape_in_alpha_is_one_object(is_float, fmt):
+    """A Roto wired straight into the matte input: black R/G/B, an antialiased shape in A. It
+    read R (all 0): an empty matte, silently; now the shape (alpha > 0.5) is the object, edge
+    pixels included as a threshold, not as IDs 1..254 of an 8-bit alpha."""
+    alpha = np.array([[0.0, 0.3, 0.7, 1.0], [0.0, 0.0, 0.51, 1.0]], np.float32)
+    px = np.zeros((2, 4, 4), np.float32)
+    px[..., 3] = alpha if is_float else np.rint(alpha * 255) / 255
+    assert ids_from_image(_Img(px, ["R", "G", "B", "A"], is_float, fmt)).tolist() == \
+        [[0, 0, 1, 1], [0, 0, 1, 1]]
+    px[..., 3] = 1.0                              # no shape in alpha: read as before (R)
+    assert not ids_from_image(_Img(px, ["R", "G", "B", "A"], is_float, fmt)).any()
+    px[0, 0, 0] = 1.0 if is_float else 5 / 255   # an ID in R: R is read, alpha ignored
+    px[..., 3] = alpha
+    assert ids_from_image(_Img(px, ["R", "G", "B", "A"], is_float, fmt))[0, 0] == (1 if is_float else 5)
+
+
 @pytest.mark.parametrize("names", [["car.alpha", "person.alpha"], ["matte.a", "matte.b"],
                                    ["R", "G", "B", "A", "car.alpha", "person.alpha"],
                                    ["rgba.R", "rgba.G", "rgba.B", "rgba.A", "car.a", "person.a"]])

@@ -13,6 +13,8 @@
   file's one channel (next rule), not ignored.
 * **Colour-coded IDs** (3+ channels of an integer file, e.g. an indexed/palette PNG): each
   distinct colour one ID (black = background; 16-bit colours hashed, :func:`colour_ids`).
+* **A shape in alpha** (black R/G/B, the shape in A: what a Roto or RotoPaint node writes):
+  one object where alpha > 0.5 (an alpha without a shape, constant, is not read).
 * **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535);
   float files: the rounded value when any exceeds 1 (an ID pass), otherwise > 0.5 -> 1.
 
@@ -139,6 +141,9 @@ def ids_from_image(img: ImageData) -> np.ndarray:
         strong = mats.max(axis=2) > 0.5
         return np.where(strong, best + 1, 0).astype(np.int32)
     colour = [i for i, n in enumerate(names) if n in ("r", "g", "b", "red", "green", "blue")]
+    shape = _alpha_shape(img, names, colour)
+    if shape is not None:
+        return shape
     if not img.is_float_format and len(colour) >= 3:
         return colour_ids(*(_int_values(img, c) for c in colour[:3]),
                           bits=16 if _storage(img) is np.uint16 else 8)
@@ -152,6 +157,21 @@ def ids_from_image(img: ImageData) -> np.ndarray:
     if float(np.nanmax(v)) > 1.0:
         return np.rint(np.clip(v, 0, 2 ** 30)).astype(np.int32)
     return (v > 0.5).astype(np.int32)
+
+
+def _alpha_shape(img: ImageData, names: Sequence[str], colour: Sequence[int]) -> Optional[np.ndarray]:
+    """(H, W) int32 0/1 of a shape matte: black colour channels and the shape in alpha (what a
+    Roto or RotoPaint node writes), alpha > 0.5 being the object; None for any other image
+    (colour that is not all 0, no alpha, or an alpha without a shape: constant)."""
+    alpha = [i for i, n in enumerate(names) if n in ("a", "alpha")]
+    if not alpha or not colour or np.any(img.pixels[..., list(colour)]):
+        return None
+    a = img.pixels[..., alpha[0]]
+    if img.is_float_format:
+        _check_finite(img, [alpha[0]])
+    if float(a.min()) == float(a.max()):
+        return None
+    return (a > 0.5).astype(np.int32)
 
 
 def check_pattern(pattern: str, frames: Sequence[int]) -> None:
