@@ -10,8 +10,8 @@ afterwards every render chunk only reads it. The scheduler modules (:mod:`.openj
 
 Commands run on the workers::
 
-    <colorize> cache build <shot.json> --frames A-B          (pre-pass, one task per keyframe)
-    <colorize> render --shot <shot.json> --frames A-B        (render chunk, plain shot)
+    <colorize> cache build <shot.json> --frames=A-B          (pre-pass, one task per keyframe)
+    <colorize> render --shot <shot.json> --frames=A-B        (render chunk, plain shot)
     <nuke> -x [-X Write1] -F A-B <script.nk>                 (render chunk, Nuke script)
 
 Given a Nuke script, the shot files come from ``--shot`` or, when not given, from the Colorize
@@ -121,7 +121,7 @@ class FarmPlan:
 
     def prepass_args(self, task: PrepassTask) -> List[str]:
         """Arguments after the ``nuke-colorize`` executable for one pre-pass task."""
-        return ["cache", "build", task.shot, "--frames", task.frames]
+        return ["cache", "build", task.shot, frames_option(task.frames)]
 
     def render_args(self, frames: str) -> List[str]:
         """Arguments after the executable (``colorize_exe`` or ``nuke_exe``) for one render chunk.
@@ -134,7 +134,7 @@ class FarmPlan:
             if self.write_node:
                 args += ["-X", self.write_node]
             return args + ["-F", frames, self.nuke_script]
-        return ["render", "--shot", self.render_shot, "--frames", frames]
+        return ["render", "--shot", self.render_shot, frames_option(frames)]
 
     @property
     def render_exe(self) -> str:
@@ -207,6 +207,12 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
         colorize_exe=colorize_exe or "nuke-colorize",
         nuke_exe=nuke_exe or "nuke",
         outputs=outputs)
+
+
+def frames_option(frames: str) -> str:
+    """``--frames=A-B`` as one argument: a range starting at a negative frame (``-5--1``) given
+    as a separate argument looks like an option to argparse ("expected one argument")."""
+    return f"--frames={frames}"
 
 
 def parse_frame_range(text: str) -> Tuple[int, int]:
