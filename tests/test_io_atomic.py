@@ -116,3 +116,21 @@ def test_cleanup_uses_age_guard_by_default(tmp_path):
     os.utime(stale, (old, old))
     assert cleanup_stale_temps(tmp_path) == 1
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_host_writes_files_as_the_umask_says_not_private(tmp_path):
+    """The node's shot.json (host/files.py) was made with tempfile.mkstemp, so it stayed 0600
+    whatever the umask: a farm task running as another user of the group could not read the
+    shot file. Both writers now give ``0o666 & ~umask``, like every other file of the cache."""
+    from nuke_colorize.host import files as host_files
+
+    old = os.umask(0o002)
+    try:
+        host_files.atomic_write_text(str(tmp_path / "v_1" / "shot.json"), "{}")
+        atomic_write_text(tmp_path / "engine.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "v_1" / "shot.json").stat().st_mode & 0o777 == 0o664
+    assert (tmp_path / "engine.json").stat().st_mode & 0o777 == 0o664
+    assert sorted(os.listdir(tmp_path / "v_1")) == ["shot.json"]
