@@ -159,3 +159,23 @@ def test_host_writes_files_as_the_umask_says_not_private(tmp_path):
     assert (tmp_path / "v_1" / "shot.json").stat().st_mode & 0o777 == 0o664
     assert (tmp_path / "engine.json").stat().st_mode & 0o777 == 0o664
     assert sorted(os.listdir(tmp_path / "v_1")) == ["shot.json"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="simulates Windows on POSIX")
+def test_fsync_goes_through_a_writable_descriptor(tmp_path, monkeypatch):
+    """Windows' os.fsync (_commit -> FlushFileBuffers) fails with EBADF on a descriptor opened
+    read-only, and the temp file was fsynced through one: every atomic write (cache frames,
+    outputs, manifest) would fail there with 'Bad file descriptor'. Simulated here."""
+    import errno
+    import fcntl
+
+    real = os.fsync
+
+    def windows_fsync(fd):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY and not os.path.isdir(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return real(fd)
+    monkeypatch.setattr(os, "fsync", windows_fsync)
+    atomic_write_bytes(tmp_path / "frame.npz", b"data")
+    assert (tmp_path / "frame.npz").read_bytes() == b"data"
+    assert os.listdir(tmp_path) == ["frame.npz"]

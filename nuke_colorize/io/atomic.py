@@ -63,7 +63,13 @@ def is_temp_name(name: str) -> bool:
 
 
 def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    """Flush a file's data to disk through a descriptor opened for writing: Windows' fsync
+    (``_commit``, FlushFileBuffers) fails with EBADF on a read-only one; POSIX takes either."""
+    binary = getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, os.O_RDWR | binary)
+    except PermissionError:   # a writer that made its file read-only: POSIX still flushes it
+        fd = os.open(path, os.O_RDONLY | binary)
     try:
         os.fsync(fd)
     finally:
