@@ -238,6 +238,21 @@ def test_plan_for_nuke_script_prebuilds_every_shot(tmp_path):
     assert plan.outputs == [str(tmp_path / "out" / "colour.####.exr")]
 
 
+def test_colorize_node_left_out_of_the_prepass_is_named(tmp_path, capsys):
+    """Colorize3's cache folder is an expression: no pre-pass task builds its shot, so every
+    render task needing it computes it (or fails). The job was written without a word about it;
+    now the node is named with what to do, unless --shot names the shots explicitly."""
+    nk = _nuke_script(tmp_path)
+    _shot(tmp_path / "a.json", frames=(1001, 1012), keyframes=(1001,))
+    _shot(tmp_path / "caches" / "sh_b" / "v_new" / "shot.json", frames=(1001, 1012), keyframes=(1001,))
+    plan = build_plan(str(nk))
+    assert len(plan.notes) == 1 and "Colorize3" in plan.notes[0] and "--shot" in plan.notes[0]
+    assert cli_main(["farm", "openjd", str(nk), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "note: Colorize node Colorize3: no pre-pass builds its shot" in err and "expression" in err
+    assert build_plan(str(nk), shots=[str(tmp_path / "a.json")]).notes == []
+
+
 def test_nuke_script_without_readable_shot_asks_for_shot(tmp_path):
     nk = tmp_path / "comp.nk"
     nk.write_text("version 14.0 v5\nColorize {\n shot_file [value parent.shot]/s.json\n name C1\n}\n")

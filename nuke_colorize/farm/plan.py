@@ -96,6 +96,7 @@ class FarmPlan:
         colorize_exe: the ``nuke-colorize`` command on the workers.
         nuke_exe: the Nuke executable on the workers.
         outputs: absolute output patterns (``####`` padding), for schedulers that track outputs.
+        notes: things the submitter should know (e.g. Colorize nodes whose shot no task pre-builds).
     """
 
     name: str
@@ -109,6 +110,7 @@ class FarmPlan:
     colorize_exe: str = "nuke-colorize"
     nuke_exe: str = "nuke"
     outputs: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
 
     @property
     def frame_range(self) -> str:
@@ -198,6 +200,11 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
         outputs = [script.write_files[n] for n in names if os.path.isabs(script.write_files.get(n, ""))]
     else:
         outputs = [infos[0].output] if infos[0].output else []
+    notes = []
+    if script is not None and not shots:
+        # their frames would be computed by every render task that needs them, or fail
+        notes += [f"Colorize node {node}: no pre-pass builds its shot ({why}); pass --shot SHOT.json "
+                  f"for it (with the others' shot files)" for node, why in script.unresolved]
     return FarmPlan(
         name=sanitize_name(name or f"colorize_{stem}"),
         shots=infos, frames=rng, chunk_size=int(chunk_size), prepass=prepass,
@@ -206,7 +213,7 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
         nuke_version=nuke_version or (script.version if script else None),
         colorize_exe=colorize_exe or "nuke-colorize",
         nuke_exe=nuke_exe or "nuke",
-        outputs=outputs)
+        outputs=outputs, notes=notes)
 
 
 def frames_option(frames: str) -> str:
