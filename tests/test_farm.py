@@ -35,9 +35,12 @@ OPENJD = BIN / "openjd"
 FAKE_COLORIZE = r'''
 import os, sys
 args = sys.argv[1:]
+if any(a.startswith("--frames=") for a in args):   # the form the farm writes: --frames=A-B
+    i = next(i for i, a in enumerate(args) if a.startswith("--frames="))
+    args[i:i + 1] = ["--frames", args[i][len("--frames="):]]
 def frames(text):
-    a, _, b = text.partition("-")
-    return range(int(a), int(b or a) + 1)
+    a, _, b = text[1:].partition("-")
+    return range(int(text[0] + a), int(b or text[0] + a) + 1)
 if args[:2] == ["cache", "build"]:
     shot, rng = args[2], args[args.index("--frames") + 1]
     kind = "build"
@@ -235,6 +238,21 @@ def test_plan_for_nuke_script_prebuilds_every_shot(tmp_path):
     assert plan.outputs == [str(tmp_path / "out" / "colour.####.exr")]
 
 
+def test_colorize_node_left_out_of_the_prepass_is_named(tmp_path, capsys):
+    """Colorize3's cache folder is an expression: no pre-pass task builds its shot, so every
+    render task needing it computes it (or fails). The job was written without a word about it;
+    now the node is named with what to do, unless --shot names the shots explicitly."""
+    nk = _nuke_script(tmp_path)
+    _shot(tmp_path / "a.json", frames=(1001, 1012), keyframes=(1001,))
+    _shot(tmp_path / "caches" / "sh_b" / "v_new" / "shot.json", frames=(1001, 1012), keyframes=(1001,))
+    plan = build_plan(str(nk))
+    assert len(plan.notes) == 1 and "Colorize3" in plan.notes[0] and "--shot" in plan.notes[0]
+    assert cli_main(["farm", "openjd", str(nk), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert "note: Colorize node Colorize3: no pre-pass builds its shot" in err and "expression" in err
+    assert build_plan(str(nk), shots=[str(tmp_path / "a.json")]).notes == []
+
+
 def test_nuke_script_without_readable_shot_asks_for_shot(tmp_path):
     nk = tmp_path / "comp.nk"
     nk.write_text("version 14.0 v5\nColorize {\n shot_file [value parent.shot]/s.json\n name C1\n}\n")
@@ -257,6 +275,49 @@ def test_plan_refuses_frames_outside_the_shot_and_bad_chunks(tmp_path):
         build_plan(str(shot), chunk_size=0)
     plan = build_plan(str(shot), frames="1003-1006")
     assert [(t.anchor, t.frames) for t in plan.prepass] == [(1001, "1003-1004"), (1008, "1005-1006")]
+
+
+def test_negative_frame_ranges_reach_the_command_as_frames(tmp_path, capsys):
+    """Segments and chunks of a shot starting at frame -5 ("-5--1", "-5--3") are given as
+    ``--frames=A-B``: as a separate argument argparse took "-5--1" for an option and every
+    pre-pass and render task of the job failed with "expected one argument"."""
+    import shlex
+    from nuke_colorize.cli import build_parser
+    from nuke_colorize.farm.opencue import substitute_tokens
+
+    parser = build_parser()
+    shot = _shot(tmp_path / "s.json", frames=(-5, 4), keyframes=(-4, 2))
+
+    def frames_of(argv):
+        return parser.parse_args(argv).frames
+
+    # OpenJD: the template's args with the task parameters openjd substitutes
+    template = openjd.build_template(build_plan(str(shot), chunk_size=3))
+    build, render = template["steps"]
+    subst = {"{{Param.ShotFile}}": str(shot), "{{Task.Param.Segment}}": "-5--1", "{{Task.Param.Frame}}": "-5--3"}
+
+    def expand(args):
+        out = []
+        for a in args:
+            for k, v in subst.items():
+                a = a.replace(k, v)
+            out.append(a)
+        return out
+    assert frames_of(expand(build["script"]["actions"]["onRun"]["args"])) == "-5--1"
+    assert frames_of(expand(render["script"]["actions"]["onRun"]["args"])) == "-5--3"
+    # Deadline: Arguments with Deadline's frame tokens replaced
+    jobs = deadline.build_jobs(build_plan(str(shot), chunk_size=3))
+    pre = jobs[0].plugin_info["Arguments"]
+    assert frames_of(shlex.split(pre)) == "-5--1"
+    chunk = jobs[-1].plugin_info["Arguments"].replace("<STARTFRAME>", "-5").replace("<ENDFRAME>", "-3")
+    assert frames_of(shlex.split(chunk)) == "-5--3"
+    # OpenCue: the layer commands with Cuebot's tokens replaced
+    assert cli_main(["farm", "opencue", str(shot), "--dry-run", "--chunk-size", "3",
+                     "--colorize-exe", "nuke-colorize"]) == 0
+    xml = capsys.readouterr().out.split("?>", 1)[1].split(">", 1)[1].rsplit("would submit", 1)[0].strip()
+    cmds = [l.findtext("cmd") for l in ET.fromstring(xml).iter("layer")]
+    assert frames_of(shlex.split(cmds[0])[1:]) == "-5--1"
+    assert frames_of(shlex.split(substitute_tokens(cmds[-1], -5, -3, 3))[1:]) == "-5--3"
 
 
 # ------------------------------------------------------------------------------ OpenJD
@@ -370,12 +431,12 @@ def test_deadline_files_are_key_value_with_documented_keys(tmp_path):
     pre = parsed["prepass_s_1005-1010.job_info.job"]
     assert pre["Plugin"] == "CommandLine" and pre["ChunkSize"] == "1" and pre["Pool"] == "comp"
     pre_plugin = parsed["prepass_s_1005-1010.plugin_info.job"]
-    assert pre_plugin["Arguments"] == f"cache build {shot} --frames 1005-1010"
+    assert pre_plugin["Arguments"] == f"cache build {shot} --frames=1005-1010"
     job = parsed["render.job_info.job"]
     assert (job["Plugin"], job["Frames"], job["ChunkSize"], job["Priority"]) == ("CommandLine", "1001-1010", "4", "60")
     assert job["OutputFilename0"] == "colour.####.exr" and job["OutputDirectory0"] == str(tmp_path / "out")
     assert parsed["render.plugin_info.job"]["Arguments"] == \
-        f"render --shot {shot} --frames <STARTFRAME>-<ENDFRAME>"
+        f"render --shot {shot} --frames=<STARTFRAME>-<ENDFRAME>"
     with pytest.raises(InputError, match="not Key=Value"):
         deadline.parse_info("Plugin=Nuke\nno equals sign\n")
     with pytest.raises(InputError, match="twice"):
@@ -491,9 +552,9 @@ def test_shot_files_of_the_same_name_get_their_own_jobs_and_layers(tmp_path, cap
                      "prepass_shot.s2_1007-1010.job_info.job", "render.job_info.job"]
     args = {n: deadline.parse_info((out / n.replace("job_info", "plugin_info")).read_text())["Arguments"]
             for n in names[:-1]}
-    assert args == {"prepass_shot.s1_1001-1010.job_info.job": f"cache build {s1} --frames 1001-1010",
-                    "prepass_shot.s2_1001-1006.job_info.job": f"cache build {s2} --frames 1001-1006",
-                    "prepass_shot.s2_1007-1010.job_info.job": f"cache build {s2} --frames 1007-1010"}
+    assert args == {"prepass_shot.s1_1001-1010.job_info.job": f"cache build {s1} --frames=1001-1010",
+                    "prepass_shot.s2_1001-1006.job_info.job": f"cache build {s2} --frames=1001-1006",
+                    "prepass_shot.s2_1007-1010.job_info.job": f"cache build {s2} --frames=1007-1010"}
     submit = printed.split("submit with: ", 1)[1]
     assert all(submit.count(str(out / n)) == 1 for n in names)
     # OpenCue: one layer per task (pyoutline refuses two layers of one name)
@@ -501,7 +562,7 @@ def test_shot_files_of_the_same_name_get_their_own_jobs_and_layers(tmp_path, cap
     root = ET.fromstring(capsys.readouterr().out.split("?>", 1)[1].split(">", 1)[1].rsplit("would submit", 1)[0].strip())
     layers = {l.get("name"): l.findtext("cmd") for l in root.iter("layer")}
     assert list(layers) == ["cache_shot_s1_1001-1010", "cache_shot_s2_1001-1006", "cache_shot_s2_1007-1010", "render"]
-    assert layers["cache_shot_s1_1001-1010"].endswith(f"cache build {s1} --frames 1001-1010")
+    assert layers["cache_shot_s1_1001-1010"].endswith(f"cache build {s1} --frames=1001-1010")
     assert cli_main(["farm", "opencue", str(nk), "--shot", str(s1), "--shot", str(s2), "--dry-run"]) == 0
     capsys.readouterr()
     # OpenJD: one shot parameter each, as before
@@ -522,11 +583,11 @@ def test_opencue_spec_has_cache_layers_and_dependent_chunked_render(tmp_path):
     assert list(layers) == ["cache_s_1001-1004", "cache_s_1005-1010", "render"]
     cache = layers["cache_s_1005-1010"]
     assert (cache.findtext("range"), cache.findtext("chunk")) == ("1005", "1")
-    assert cache.findtext("cmd") == f"/opt/nc/bin/nuke-colorize cache build {shot} --frames 1005-1010"
+    assert cache.findtext("cmd") == f"/opt/nc/bin/nuke-colorize cache build {shot} --frames=1005-1010"
     render = layers["render"]
     assert (render.findtext("range"), render.findtext("chunk")) == ("1001-1010", "4")
     assert render.findtext("cmd") == \
-        f"/opt/nc/bin/nuke-colorize render --shot {shot} --frames '#FRAME_START#-#FRAME_END#'"
+        f"/opt/nc/bin/nuke-colorize render --shot {shot} '--frames=#FRAME_START#-#FRAME_END#'"
     deps = [(d.get("type"), d.findtext("deplayer"), d.findtext("onlayer")) for d in root.iter("depend")]
     assert deps == [("LAYER_ON_LAYER", "render", "cache_s_1001-1004"),
                     ("LAYER_ON_LAYER", "render", "cache_s_1005-1010")]

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from nuke_colorize.io.atomic import (OutputError, atomic_path, atomic_write_bytes, atomic_write_text,
-                                     cleanup_stale_temps, is_temp_name)
+from nuke_colorize.io.atomic import (OTHER_HOST_TEMP_AGE_S, OutputError, atomic_path, atomic_write_bytes,
+                                     atomic_write_text, cleanup_stale_temps, host_tag, is_temp_name)
 
 
 def test_atomic_path_temp_name_keeps_extension_and_is_hidden(tmp_path):
@@ -109,10 +109,73 @@ def test_cleanup_stale_temps_of_a_killed_process(tmp_path):
 
 
 def test_cleanup_uses_age_guard_by_default(tmp_path):
-    stale = tmp_path / ".a.exr.tmp-999999999-deadbeef.exr"   # pid far beyond pid_max: not running
+    stale = tmp_path / f".a.exr.tmp-999999999-deadbeef-{host_tag()}.exr"   # pid beyond pid_max: not running
     stale.write_bytes(b"x")
     assert cleanup_stale_temps(tmp_path) == 0
     old = time.time() - 3600
     os.utime(stale, (old, old))
     assert cleanup_stale_temps(tmp_path) == 1
     assert os.listdir(tmp_path) == []
+
+
+def test_cleanup_never_takes_a_live_writers_file_on_another_machine(tmp_path):
+    """Two machines writing one folder: a temp file of another machine's writer was removed as
+    soon as its pid was not running *here* and its time was a minute older than this clock,
+    so a machine whose clock ran two minutes ahead of the file server deleted a file being
+    written elsewhere (its rename then failed). The name now records the machine: another
+    machine's temp files (and names without one) wait a day."""
+    other = "0" * 8 if host_tag() != "0" * 8 else "1" * 8
+    live_elsewhere = tmp_path / f".colour.0005.exr.tmp-999999999-deadbeef-{other}.exr"
+    no_machine = tmp_path / ".colour.0006.exr.tmp-999999999-0123abcd.exr"     # older versions' names
+    for p in (live_elsewhere, no_machine):
+        p.write_bytes(b"being written")
+        skewed = time.time() - 120            # the file server's clock two minutes behind ours
+        os.utime(p, (skewed, skewed))
+        assert is_temp_name(p.name)
+    assert cleanup_stale_temps(tmp_path) == 0
+    assert sorted(os.listdir(tmp_path)) == sorted([live_elsewhere.name, no_machine.name])
+    day = time.time() - OTHER_HOST_TEMP_AGE_S - 60
+    os.utime(no_machine, (day, day))
+    assert cleanup_stale_temps(tmp_path) == 1 and os.listdir(tmp_path) == [live_elsewhere.name]
+    assert cleanup_stale_temps(tmp_path, min_age_s=0) == 0
+    with atomic_path(tmp_path / "x.exr") as tmp:
+        assert os.path.basename(tmp).endswith(f"-{host_tag()}.exr") and is_temp_name(tmp)
+        open(tmp, "wb").close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_host_writes_files_as_the_umask_says_not_private(tmp_path):
+    """The node's shot.json (host/files.py) was made with tempfile.mkstemp, so it stayed 0600
+    whatever the umask: a farm task running as another user of the group could not read the
+    shot file. Both writers now give ``0o666 & ~umask``, like every other file of the cache."""
+    from nuke_colorize.host import files as host_files
+
+    old = os.umask(0o002)
+    try:
+        host_files.atomic_write_text(str(tmp_path / "v_1" / "shot.json"), "{}")
+        atomic_write_text(tmp_path / "engine.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "v_1" / "shot.json").stat().st_mode & 0o777 == 0o664
+    assert (tmp_path / "engine.json").stat().st_mode & 0o777 == 0o664
+    assert sorted(os.listdir(tmp_path / "v_1")) == ["shot.json"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="simulates Windows on POSIX")
+def test_fsync_goes_through_a_writable_descriptor(tmp_path, monkeypatch):
+    """Windows' os.fsync (_commit -> FlushFileBuffers) fails with EBADF on a descriptor opened
+    read-only, and the temp file was fsynced through one: every atomic write (cache frames,
+    outputs, manifest) would fail there with 'Bad file descriptor'. Simulated here."""
+    import errno
+    import fcntl
+
+    real = os.fsync
+
+    def windows_fsync(fd):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY and not os.path.isdir(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        return real(fd)
+    monkeypatch.setattr(os, "fsync", windows_fsync)
+    atomic_write_bytes(tmp_path / "frame.npz", b"data")
+    assert (tmp_path / "frame.npz").read_bytes() == b"data"
+    assert os.listdir(tmp_path) == ["frame.npz"]

@@ -219,7 +219,7 @@ class ShotCache:
         try:
             todo = self._wanted(ctx, wanted)
             self._register(ctx)
-            if write_outputs:  # temp files of killed writers (dead pid, a minute old)
+            if write_outputs:  # temp files of killed writers (this machine's, or a day old)
                 for pattern in (self.shot.output, self.shot.confidence_output):
                     if pattern:
                         cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0])))
@@ -302,7 +302,10 @@ class ShotCache:
         except (OSError, InputError) as exc:
             raise CacheError(f"cannot write the cache: {getattr(exc, 'problem', None) or exc}",
                              file=seg_dir, hint=WRITABLE_HINT) from None
-        cleanup_stale_temps(seg_dir, min_age_s=0.0)  # we hold the lock: temps are dead writers'
+        # we hold the lock every writer of the folder takes: this machine's temps there are dead
+        # writers'; another machine's wait a day (a share mounted without lock support, NFS
+        # 'nolock', keeps flock local: its writer may be alive)
+        cleanup_stale_temps(seg_dir, min_age_s=0.0)
         engine = Engine(ctx.col.backend, ctx.col.references, ctx.col.target, ctx.store)
         computed_here = set()
         mine = run.computed_by_segment.setdefault(name, [])

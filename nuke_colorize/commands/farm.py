@@ -86,10 +86,13 @@ def _common(p) -> None:
 
 def _plan(args, *, local_exes: bool) -> FarmPlan:
     colorize = args.colorize_exe or (local_executable("nuke-colorize") if local_exes else None)
-    return build_plan(args.source, shots=args.shot, frames=args.frames, chunk_size=args.chunk_size,
+    plan = build_plan(args.source, shots=args.shot, frames=args.frames, chunk_size=args.chunk_size,
                       name=args.name, write_node=args.write_node,
                       nuke_version=getattr(args, "nuke_version", None),
                       colorize_exe=colorize, nuke_exe=args.nuke_exe)
+    for note in plan.notes:
+        print(f"nuke-colorize: note: {note}", file=sys.stderr)
+    return plan
 
 
 def _check_modes(args) -> None:

@@ -4,11 +4,11 @@ The template (``jobtemplate-2023-09`` with the ``TASK_CHUNKING`` extension) has:
 
 * one ``CacheBuild`` step per shot, whose STRING task parameter ``Segment`` lists the
   independent segments (``"1001-1050"``); each task runs
-  ``{{Param.ColorizeCommand}} cache build {{Param.ShotFile}} --frames {{Task.Param.Segment}}``;
+  ``{{Param.ColorizeCommand}} cache build {{Param.ShotFile}} --frames={{Task.Param.Segment}}``;
 * a ``Render`` step depending on every ``CacheBuild`` step, with a ``CHUNK[INT]`` task parameter
   ``Frame`` over ``{{Param.Frames}}`` in contiguous chunks of ``{{Param.ChunkSize}}`` frames; a
   task receives its chunk as a range (``"1001-1010"``, ``"1011-1011"``) and runs
-  ``nuke-colorize render --shot ... --frames <chunk>`` or ``nuke -x -F <chunk> script.nk``.
+  ``nuke-colorize render --shot ... --frames=<chunk>`` or ``nuke -x -F <chunk> script.nk``.
 
 Paths are PATH parameters (``dataFlow: NONE``: the bundle assumes storage shared by the workers,
 with Deadline Cloud path mapping applied to the parameter values); their values, absolute, are in
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import ColorizeError, InputError
-from .plan import FarmPlan, local_executable
+from .plan import FarmPlan, frames_option, local_executable
 
 EXTENSIONS = ["TASK_CHUNKING"]
 SPEC_VERSION = "jobtemplate-2023-09"
@@ -89,7 +89,7 @@ def build_template(plan: FarmPlan) -> Dict[str, Any]:
             "script": {"actions": {"onRun": {
                 "command": "{{Param.ColorizeCommand}}",
                 "args": ["cache", "build", "{{Param.%s}}" % _shot_param(i),
-                         "--frames", "{{Task.Param.Segment}}"]}}},
+                         frames_option("{{Task.Param.Segment}}")]}}},
         })
     render_args = plan.render_args("{{Task.Param.Frame}}")
     if plan.nuke_script:

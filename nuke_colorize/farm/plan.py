@@ -10,8 +10,8 @@ afterwards every render chunk only reads it. The scheduler modules (:mod:`.openj
 
 Commands run on the workers::
 
-    <colorize> cache build <shot.json> --frames A-B          (pre-pass, one task per keyframe)
-    <colorize> render --shot <shot.json> --frames A-B        (render chunk, plain shot)
+    <colorize> cache build <shot.json> --frames=A-B          (pre-pass, one task per keyframe)
+    <colorize> render --shot <shot.json> --frames=A-B        (render chunk, plain shot)
     <nuke> -x [-X Write1] -F A-B <script.nk>                 (render chunk, Nuke script)
 
 Given a Nuke script, the shot files come from ``--shot`` or, when not given, from the Colorize
@@ -96,6 +96,7 @@ class FarmPlan:
         colorize_exe: the ``nuke-colorize`` command on the workers.
         nuke_exe: the Nuke executable on the workers.
         outputs: absolute output patterns (``####`` padding), for schedulers that track outputs.
+        notes: things the submitter should know (e.g. Colorize nodes whose shot no task pre-builds).
     """
 
     name: str
@@ -109,6 +110,7 @@ class FarmPlan:
     colorize_exe: str = "nuke-colorize"
     nuke_exe: str = "nuke"
     outputs: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
 
     @property
     def frame_range(self) -> str:
@@ -121,7 +123,7 @@ class FarmPlan:
 
     def prepass_args(self, task: PrepassTask) -> List[str]:
         """Arguments after the ``nuke-colorize`` executable for one pre-pass task."""
-        return ["cache", "build", task.shot, "--frames", task.frames]
+        return ["cache", "build", task.shot, frames_option(task.frames)]
 
     def render_args(self, frames: str) -> List[str]:
         """Arguments after the executable (``colorize_exe`` or ``nuke_exe``) for one render chunk.
@@ -134,7 +136,7 @@ class FarmPlan:
             if self.write_node:
                 args += ["-X", self.write_node]
             return args + ["-F", frames, self.nuke_script]
-        return ["render", "--shot", self.render_shot, "--frames", frames]
+        return ["render", "--shot", self.render_shot, frames_option(frames)]
 
     @property
     def render_exe(self) -> str:
@@ -198,6 +200,11 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
         outputs = [script.write_files[n] for n in names if os.path.isabs(script.write_files.get(n, ""))]
     else:
         outputs = [infos[0].output] if infos[0].output else []
+    notes = []
+    if script is not None and not shots:
+        # their frames would be computed by every render task that needs them, or fail
+        notes += [f"Colorize node {node}: no pre-pass builds its shot ({why}); pass --shot SHOT.json "
+                  f"for it (with the others' shot files)" for node, why in script.unresolved]
     return FarmPlan(
         name=sanitize_name(name or f"colorize_{stem}"),
         shots=infos, frames=rng, chunk_size=int(chunk_size), prepass=prepass,
@@ -206,7 +213,13 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
         nuke_version=nuke_version or (script.version if script else None),
         colorize_exe=colorize_exe or "nuke-colorize",
         nuke_exe=nuke_exe or "nuke",
-        outputs=outputs)
+        outputs=outputs, notes=notes)
+
+
+def frames_option(frames: str) -> str:
+    """``--frames=A-B`` as one argument: a range starting at a negative frame (``-5--1``) given
+    as a separate argument looks like an option to argparse ("expected one argument")."""
+    return f"--frames={frames}"
 
 
 def parse_frame_range(text: str) -> Tuple[int, int]:

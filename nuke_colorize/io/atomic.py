@@ -1,9 +1,10 @@
 """Atomic file writes: a reader sees either the old file or the complete new one, never a part.
 
 Every file is first written to a hidden temporary name in the destination folder
-(``.plate.1001.exr.tmp-<pid>-<random>.exr``: same folder so the final rename stays on one file
-system, same extension so OpenImageIO picks the right writer), flushed to disk, then renamed over
-the final name with :func:`os.replace` and the folder entry flushed too. If anything goes wrong,
+(``.plate.1001.exr.tmp-<pid>-<random>-<host>.exr``: same folder so the final rename stays on one
+file system, same extension so OpenImageIO picks the right writer, the writer's process id and
+machine so a cleaner can tell whether it still runs), flushed to disk, then renamed over the
+final name with :func:`os.replace` and the folder entry flushed too. If anything goes wrong,
 including Ctrl-C (``KeyboardInterrupt``) and ``SystemExit``, the temporary file is removed and the
 final path is left as it was. Temporary files left by killed processes are removed by
 :func:`cleanup_stale_temps`.
@@ -11,9 +12,11 @@ final path is left as it was. Temporary files left by killed processes are remov
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
+import socket
 import sys
 import time
 from typing import Iterator, Union
@@ -22,7 +25,24 @@ from ..errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-(?P<rand>[0-9a-f]{8,})(?:\.[^./\\]*)?\Z")
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-(?P<rand>[0-9a-f]{8,})(?:-(?P<host>[0-9a-f]{8}))?"
+                      r"(?:\.[^./\\]*)?\Z")
+
+#: how old a temp file of a writer on another machine (or of a name without a machine) must be
+#: before :func:`cleanup_stale_temps` removes it: its process cannot be checked from here, and
+#: file times come from the other machine's or the file server's clock
+OTHER_HOST_TEMP_AGE_S = 24 * 3600.0
+
+
+def host_tag() -> str:
+    """This machine in temp names: 8 hex digits of the SHA-256 of its host name."""
+    global _HOST_TAG
+    if _HOST_TAG is None:
+        _HOST_TAG = hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+    return _HOST_TAG
+
+
+_HOST_TAG = None
 
 
 class OutputError(InputError):
@@ -34,7 +54,7 @@ def temp_path_for(final_path: PathLike) -> str:
     final_path = os.path.abspath(os.fspath(final_path))
     folder, name = os.path.split(final_path)
     ext = os.path.splitext(name)[1]
-    return os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}{ext}")
+    return os.path.join(folder, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}-{host_tag()}{ext}")
 
 
 def is_temp_name(name: str) -> bool:
@@ -43,7 +63,13 @@ def is_temp_name(name: str) -> bool:
 
 
 def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    """Flush a file's data to disk through a descriptor opened for writing: Windows' fsync
+    (``_commit``, FlushFileBuffers) fails with EBADF on a read-only one; POSIX takes either."""
+    binary = getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, os.O_RDWR | binary)
+    except PermissionError:   # a writer that made its file read-only: POSIX still flushes it
+        fd = os.open(path, os.O_RDONLY | binary)
     try:
         os.fsync(fd)
     finally:
@@ -161,12 +187,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def cleanup_stale_temps(folder: PathLike, *, min_age_s: float = 60.0) -> int:
+def cleanup_stale_temps(folder: PathLike, *, min_age_s: float = 60.0,
+                        other_host_age_s: float = OTHER_HOST_TEMP_AGE_S) -> int:
     """Remove temporary files of :func:`atomic_path` left in ``folder`` by dead processes.
 
-    A temp file is removed when the process id in its name is not running on this machine and the
-    file was last modified at least ``min_age_s`` seconds ago (the age guard protects files of
-    live writers on other hosts sharing the folder). Returns how many files were removed; a
+    A temp file at least ``min_age_s`` seconds old (by its modification time) is removed when
+    its name records this machine and the process id in it is not running here. A writer on
+    another machine sharing the folder cannot be checked: its temp files, and those whose name
+    records no machine, are removed only once ``other_host_age_s`` old (default a day; a minute
+    was not enough: the file's time comes from another clock, and a machine whose clock ran
+    ahead by two minutes deleted a live writer's file). Returns how many files were removed; a
     missing folder gives 0.
     """
     folder = os.fspath(folder)
@@ -186,7 +216,10 @@ def cleanup_stale_temps(folder: PathLike, *, min_age_s: float = 60.0) -> int:
             age = now - entry.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue
-        if age < min_age_s or _pid_alive(int(m.group("pid"))):
+        if m.group("host") == host_tag():
+            if age < min_age_s or _pid_alive(int(m.group("pid"))):
+                continue
+        elif age < max(min_age_s, other_host_age_s):
             continue
         try:
             os.unlink(entry.path)
