@@ -349,6 +349,35 @@ def test_frame_range_knobs_and_panel_style_reference_edits(shot, fake_nuke):
     assert node["status"].value() == "not ready: the frame range ends (1) before it starts (2)"
 
 
+def test_a_copy_of_the_script_elsewhere_renders_from_the_analysed_cache(shot, fake_nuke, engine_client, tmp_path):
+    """Deadline's Nuke plug-in renders a local copy of the submitted script. With the default
+    cache folder ("beside the script") the copy looked for a cache beside itself, and a farm
+    task in 'fail the frame' mode failed every frame (in 'compute' mode it recomputed the
+    chain). The node now keeps the cache folder of its last Analyze while none is beside
+    the copy."""
+    node, read, ref, still = shot
+    prep = nc.analyze(node)
+    analysed = str(tmp_path / "colorize_cache")
+    assert nc.cache_root(node) == analysed
+    copy_dir = tmp_path / "deadline_slave" / "jobsData"
+    copy_dir.mkdir(parents=True)
+    fake_nuke.root()["name"].setValue(str(copy_dir / "comp_copy.nk"))
+    assert nc.cache_root(node) == analysed
+    render.install()
+    out = str(tmp_path / "render" / "comp.####.exr")
+    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
+    write.setInput(0, node)
+    fake_nuke._user_set(node["missing_frames"], "fail the frame")
+    fake_nuke.execute(write, 3, 3)                       # found, not refused
+    assert os.path.isfile(frame_path(out, 3)) and node.node("ColourRead")["file"].getText() == prep.output
+    assert not (copy_dir / "colorize_cache").exists()
+    (copy_dir / "colorize_cache").mkdir()                # a cache beside the script wins
+    assert nc.cache_root(node) == str(copy_dir / "colorize_cache")
+    fake_nuke._user_set(node["shot"], "other")           # a shot the analysed cache does not hold
+    (copy_dir / "colorize_cache").rmdir()
+    assert nc.cache_root(node) == str(copy_dir / "colorize_cache")
+
+
 def test_render_never_precomputes_inside_a_render(shot, fake_nuke, engine_client, tmp_path):
     """A tree plate with no precomp cannot be rendered by the hook (Nuke refuses a nested
     execute); the frame fails with what to do instead of a wrong image."""

@@ -83,7 +83,28 @@ def cache_root(node):
         raise NodeError("the script has not finished loading")
     if not script:
         raise NodeError("save the script first, or set the node's cache folder")
-    return os.path.join(os.path.dirname(os.path.abspath(script)), "colorize_cache")
+    default = os.path.join(os.path.dirname(os.path.abspath(script)), "colorize_cache")
+    analysed = _analysed_root(node)
+    if analysed and analysed != default and not os.path.isdir(default) and os.path.isdir(analysed):
+        # the script runs as a copy elsewhere (Deadline's Nuke plug-in renders a local copy of
+        # the submitted script): the cache stays where the last Analyze put it
+        return analysed
+    return default
+
+
+def _analysed_root(node):
+    """The cache folder of the node's last Analyze, from its ``shot_file`` knob
+    (``<cache folder>/<shot>/v_<key>/shot.json``), or None."""
+    knob = node.knob("shot_file")
+    path = knob.value() if knob is not None else ""
+    if not path or os.path.basename(path) != shotspec.SHOT_FILE:
+        return None
+    version = os.path.dirname(path)
+    shot_dir = os.path.dirname(version)
+    if not os.path.basename(version).startswith("v_") or \
+            os.path.basename(shot_dir) != shotspec.safe_name(shot_name(node)):
+        return None
+    return os.path.dirname(shot_dir)
 
 
 def frame_range(node):
