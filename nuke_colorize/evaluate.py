@@ -9,7 +9,9 @@ numbers are the indices 0..T-1 in that order):
 2. Grey plate: Rec.709 luminance of the linear ground truth (what a scanned black-and-white
    plate of this scene would hold). References: the linear ground truth at the ``refs``
    indices, given to the pipeline as keyframes of their own frame.
-3. Colourise through :func:`nuke_colorize.pipeline.colorize_clip`; each output is converted
+3. Colourise through :func:`nuke_colorize.pipeline.colorize_clip` with ``max_value`` 1.0, as
+   ``render`` writes an 8-bit sRGB plate (chroma reduced where a channel would pass 1.0, so
+   the output keeps the truth's luminance: only colour is scored); each output is converted
    linear -> sRGB, clipped to [0, 1] and scaled to 0-255 **without rounding** for PSNR /
    SSIM / colourfulness; CDC uses the 8-bit rounding (its histograms are of 8-bit frames).
 4. Per frame: PSNR (float64, no wraparound) and SSIM (mean over R, G, B). Per clip: the
@@ -320,8 +322,11 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     seen = set()
 
     def colorize(frames, refs_in):
+        # max_value 1.0 as render's 8-bit sRGB output: colour is kept under 1.0 by reducing its
+        # chroma, so the truth's luminance survives the display clip below
         return colorize_clip(luma, frames, refs_in, backend=backend, settings=settings,
-                             device=device, matte=matte, temporal_smoothing=temporal_smoothing)
+                             device=device, matte=matte, temporal_smoothing=temporal_smoothing,
+                             max_value=1.0)
 
     if scenes is None:
         gen = colorize(list(range(T)), references)

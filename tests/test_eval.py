@@ -129,6 +129,34 @@ def test_reference_frames_are_not_scored_in_the_clip_means(clip):
         np.mean([metrics.psnr(evaluate._grey255(gt[f]), gt[f]) for f in range(1, 5)]), abs=1e-9)
 
 
+def test_scored_output_keeps_the_truth_s_luminance_as_render_s_srgb_output(clip):
+    # eval scores what render writes for an 8-bit sRGB plate: chroma that would push a channel
+    # past 1.0 is reduced (max_value 1.0), so the luminance stays the truth's. Before, the
+    # output was clipped channel by channel at display: with this strong orange, 29% of the
+    # pixels had a channel past 1.0, their luminance off by up to 0.27 (linear), and frame 1
+    # scored 7.226 dB instead of 7.271.
+    from nuke_colorize.backends.base import Backend, Result
+    from nuke_colorize.color import linear_to_srgb, recombine
+
+    class Orange(Backend):
+        name = "orange"
+
+        def colorize(self, target, previous):
+            ab = np.empty(target.L.shape + (2,), np.float32)
+            ab[...] = (60.0, 80.0)
+            return Result(ab=ab, confidence=np.ones(target.L.shape, np.float32),
+                          state={"ab": ab, "L": target.L})
+
+    r = evaluate.evaluate_clip(clip, refs="0", backend=Orange(), limit_frames=4)
+    gt = evaluate.load_ground_truth(evaluate.list_frames(clip)[:4])
+    for f in (1, 2, 3):
+        y = evaluate.grey_plate(gt[f])
+        rgb = recombine(y, np.full(y.shape + (2,), (60.0, 80.0), np.float32), max_value=1.0)
+        assert rgb.max() <= 1.0 and np.abs(luminance(rgb) - y).max() < 1e-5
+        expect = metrics.psnr(np.clip(linear_to_srgb(rgb).astype(np.float64), 0, 1) * 255.0, gt[f])
+        assert r["per_frame"][f]["psnr"] == pytest.approx(expect, abs=1e-6)
+
+
 def test_flicker_of_evaluation_matches_metric_function(clip):
     # The streaming accumulator gives the same numbers as metrics.flicker on whole lists.
     gt = evaluate.load_ground_truth(evaluate.list_frames(clip))
