@@ -502,8 +502,10 @@ def write_outputs(result: Dict[str, Any], gt: Sequence[np.ndarray],
     tile = 256 if len(cols) <= 6 else 200
     _write_png(paths["contact_sheet"], report.contact_sheet(cols, tile_width=tile, title=title))
     pf = result["per_frame"]
+    # a reference frame's PSNR (~140 dB, float rounding) is not drawn: it would set the scale
+    # and flatten the scored frames' curve; its orange line marks it
     _write_png(paths["psnr_plot"], report.psnr_plot(
-        [p["frame"] for p in pf], [p["psnr"] for p in pf], keyframes=sorted(refs),
+        [p["frame"] for p in pf], [math.nan if p["keyframe"] else p["psnr"] for p in pf], keyframes=sorted(refs),
         title=f"{result['clip']}: per-frame PSNR (dB), refs {sorted(refs)}", mean=result["psnr"]))
     atomic_write_text(paths["json"], to_json(dict(result, outputs=paths)))
     return paths

@@ -129,6 +129,27 @@ def test_reference_frames_are_not_scored_in_the_clip_means(clip):
         np.mean([metrics.psnr(evaluate._grey255(gt[f]), gt[f]) for f in range(1, 5)]), abs=1e-9)
 
 
+def test_psnr_plot_leaves_out_the_reference_frames(tmp_path, monkeypatch):
+    # The plot's scale followed every value it got: with references 0 and 5 of dog (384x216)
+    # at 142 dB it ran 40-160 dB and the scored frames' 44-45 dB sat flat on its floor.
+    drawn = {}
+
+    def psnr_plot(frames, values, **kw):
+        drawn.update(frames=list(frames), values=list(values), **kw)
+        return np.zeros((4, 4, 3), np.uint8)
+
+    monkeypatch.setattr(evaluate.report, "psnr_plot", psnr_plot)
+    pf = [{"frame": f, "keyframe": f in (0, 5), "psnr": 142.2 if f in (0, 5) else 44.0 + 0.2 * f}
+          for f in range(6)]
+    result = {"clip": "c", "refs": [0, 5], "width": 8, "height": 8, "psnr": 44.5, "ssim": 0.99,
+              "backend": "exemplar", "per_frame": pf}
+    gt = [np.zeros((8, 8, 3), np.uint8)] * 6
+    evaluate.write_outputs(result, gt, {0: gt[0]}, str(tmp_path))
+    assert drawn["frames"] == list(range(6)) and drawn["keyframes"] == [0, 5]
+    assert math.isnan(drawn["values"][0]) and math.isnan(drawn["values"][5])
+    assert drawn["values"][1:5] == pytest.approx([44.2, 44.4, 44.6, 44.8]) and drawn["mean"] == 44.5
+
+
 def test_scored_output_keeps_the_truth_s_luminance_as_render_s_srgb_output(clip):
     # eval scores what render writes for an 8-bit sRGB plate: chroma that would push a channel
     # past 1.0 is reduced (max_value 1.0), so the luminance stays the truth's. Before, the
