@@ -79,7 +79,7 @@ def run_clip(clip_dir: str, matte_dir: str, frames: int, size, settings, band: i
     px = {r: 0 for r in REGIONS}
     psnr: Dict[str, List[float]] = {"as rendered": [], "object mean oracle": [], "object + background mean oracle": []}
     for out in colorize_clip(lambda f: grey_plate(gt[f]), list(range(len(gt))), refs,
-                             settings=settings, matte=matte):
+                             settings=settings, matte=matte, max_value=1.0):   # as eval and the oracles
         f = int(out.frame)
         if f == 0:
             continue

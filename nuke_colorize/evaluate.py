@@ -9,17 +9,23 @@ numbers are the indices 0..T-1 in that order):
 2. Grey plate: Rec.709 luminance of the linear ground truth (what a scanned black-and-white
    plate of this scene would hold). References: the linear ground truth at the ``refs``
    indices, given to the pipeline as keyframes of their own frame.
-3. Colourise through :func:`nuke_colorize.pipeline.colorize_clip`; each output is converted
+3. Colourise through :func:`nuke_colorize.pipeline.colorize_clip` with ``max_value`` 1.0, as
+   ``render`` writes an 8-bit sRGB plate (chroma reduced where a channel would pass 1.0, so
+   the output keeps the truth's luminance: only colour is scored); each output is converted
    linear -> sRGB, clipped to [0, 1] and scaled to 0-255 **without rounding** for PSNR /
    SSIM / colourfulness; CDC uses the 8-bit rounding (its histograms are of 8-bit frames).
 4. Per frame: PSNR (float64, no wraparound) and SSIM (mean over R, G, B). Per clip: the
-   mean of the per-frame values, keyframes **included** (``keyframes_in_mean``; the mean
-   over the other frames is reported too), flicker of prediction and ground truth along
-   the same DIS flow of the true luminance, colourfulness, CDC, and seconds per frame of the
-   colourisation alone (metrics excluded). With instance mattes: "inner" and "outer" PSNR
-   (Akimoto et al.), over the pixels inside (ID > 0) and outside every instance, each the
-   mean over the non-keyframes of the per-frame PSNR of that region (NaN without mattes;
-   frames where a region is empty are skipped).
+   mean of the per-frame PSNR, SSIM and colourfulness (the output's and the truth's) and
+   of the grey plate's own PSNR over the frames that are **not** references
+   (``keyframes_in_mean`` False): a reference frame's output is its painted colour on its
+   own luminance, the truth to float32 rounding, so its PSNR (~140 dB) measures that
+   rounding, not the colourisation (the mean with them is kept as ``psnr_with_keyframes``).
+   Over the whole clip: flicker of prediction and ground truth along the same DIS flow of
+   the true luminance, CDC, and seconds per frame of the colourisation alone (metrics
+   excluded). With instance mattes: "inner" and "outer" PSNR (Akimoto et al.), over the
+   pixels inside (ID > 0) and outside every instance, each the mean over the non-keyframes
+   of the per-frame PSNR of that region (NaN without mattes; frames where a region is
+   empty are skipped).
 """
 from __future__ import annotations
 
@@ -316,8 +322,11 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     seen = set()
 
     def colorize(frames, refs_in):
+        # max_value 1.0 as render's 8-bit sRGB output: colour is kept under 1.0 by reducing its
+        # chroma, so the truth's luminance survives the display clip below
         return colorize_clip(luma, frames, refs_in, backend=backend, settings=settings,
-                             device=device, matte=matte, temporal_smoothing=temporal_smoothing)
+                             device=device, matte=matte, temporal_smoothing=temporal_smoothing,
+                             max_value=1.0)
 
     if scenes is None:
         gen = colorize(list(range(T)), references)
@@ -368,7 +377,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
 
     fl_pred, fl_gt = flick.result()
     grey_truth = all(is_grey(g) for g in gt)
-    non_key = [psnrs[f] for f in range(T) if f not in ref_idx]
+    scored = [f for f in range(T) if f not in ref_idx]   # the references are the truth: not scored
     result: Dict[str, Any] = {
         "clip": os.path.basename(clip_dir.rstrip(os.sep)),
         "path": clip_dir,
@@ -380,26 +389,28 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         "settings": dict(settings or {}),
         "temporal_smoothing": float(temporal_smoothing),
         "degrade": degrade.describe() if degrade else None,
-        "keyframes_in_mean": True,
-        "psnr": _mean(psnrs),
-        "ssim": _mean(ssims),
-        "psnr_non_keyframes": _mean(non_key),
-        "psnr_inner": _mean([inner[f] for f in range(T) if f not in ref_idx]),
-        "psnr_outer": _mean([outer[f] for f in range(T) if f not in ref_idx]),
-        "psnr_grey": _mean([metrics.psnr(_grey255(g), g) for g in gt]),
+        "keyframes_in_mean": False,
+        "psnr": _mean([psnrs[f] for f in scored]),
+        "ssim": _mean([ssims[f] for f in scored]),
+        "psnr_non_keyframes": _mean([psnrs[f] for f in scored]),
+        "psnr_with_keyframes": _mean(psnrs),
+        "psnr_inner": _mean([inner[f] for f in scored]),
+        "psnr_outer": _mean([outer[f] for f in scored]),
+        "psnr_grey": _mean([metrics.psnr(_grey255(gt[f]), gt[f]) for f in scored]),
         "auto_scenes": scenes,
         "flicker": fl_pred,
         "flicker_gt": fl_gt,
         "flicker_ratio": flicker_ratio(fl_pred, fl_gt),
         "grey_truth": grey_truth,
-        "colourfulness": _mean(colour_pred),
-        "colourfulness_gt": _mean(colour_gt),
+        "colourfulness": _mean([colour_pred[f] for f in scored]),
+        "colourfulness_gt": _mean([colour_gt[f] for f in scored]),
         "cdc": metrics.cdc_from_histograms(hists),
         "cdc_gt": metrics.cdc(gt),
         "seconds_per_frame": t_colour / T,
         "seconds": t_colour,
         "notes": ("PSNR/SSIM on float sRGB*255 clipped to [0,255] vs the 8-bit ground truth, float64; "
-                  "SSIM = mean over R,G,B (Gaussian 11x11, sigma 1.5); keyframes included in the means; "
+                  "SSIM = mean over R,G,B (Gaussian 11x11, sigma 1.5); PSNR, SSIM, colourfulness and grey PSNR are "
+                  "means over the frames that are not references (psnr_with_keyframes: over all); "
                   "flicker in CIE a*b* units along DIS flow of the true luminance over "
                   "forward-backward-consistent pixels; CDC over frame gaps 1,2,4 (Liu et al.)"),
         "per_frame": [{"frame": f, "file": os.path.basename(paths[f]), "keyframe": f in ref_idx,
@@ -491,15 +502,17 @@ def write_outputs(result: Dict[str, Any], gt: Sequence[np.ndarray],
     tile = 256 if len(cols) <= 6 else 200
     _write_png(paths["contact_sheet"], report.contact_sheet(cols, tile_width=tile, title=title))
     pf = result["per_frame"]
+    # a reference frame's PSNR (~140 dB, float rounding) is not drawn: it would set the scale
+    # and flatten the scored frames' curve; its orange line marks it
     _write_png(paths["psnr_plot"], report.psnr_plot(
-        [p["frame"] for p in pf], [p["psnr"] for p in pf], keyframes=sorted(refs),
+        [p["frame"] for p in pf], [math.nan if p["keyframe"] else p["psnr"] for p in pf], keyframes=sorted(refs),
         title=f"{result['clip']}: per-frame PSNR (dB), refs {sorted(refs)}", mean=result["psnr"]))
     atomic_write_text(paths["json"], to_json(dict(result, outputs=paths)))
     return paths
 
 
 # ---------------------------------------------------------------- summary over clips
-SUMMARY_KEYS = ("psnr", "ssim", "psnr_non_keyframes", "psnr_inner", "psnr_outer", "psnr_grey", "flicker", "flicker_gt", "flicker_ratio",
+SUMMARY_KEYS = ("psnr", "ssim", "psnr_non_keyframes", "psnr_with_keyframes", "psnr_inner", "psnr_outer", "psnr_grey", "flicker", "flicker_gt", "flicker_ratio",
                 "colourfulness", "colourfulness_gt", "cdc", "cdc_gt", "seconds_per_frame")
 
 

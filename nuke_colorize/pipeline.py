@@ -273,13 +273,14 @@ def colorize_clip(luma: Callable[[int], np.ndarray], frames: Sequence[int],
                   matte: Optional[Callable[[int], np.ndarray]] = None,
                   progress: Optional[Callable[[int], None]] = None,
                   plate_size: Optional[Tuple[int, int]] = None,
-                  temporal_smoothing: float = 0.0) -> Iterator[FrameOutput]:
+                  temporal_smoothing: float = 0.0,
+                  max_value: Optional[float] = None) -> Iterator[FrameOutput]:
     """Colourise ``frames`` of a clip given as luminance arrays (see :class:`Colorizer`)."""
     if plate_size is None:
         y0 = np.asarray(luma(frames[0]))
         plate_size = (y0.shape[1], y0.shape[0])
     c = Colorizer(luma, plate_size, references, backend, settings, device, matte,
-                  temporal_smoothing=temporal_smoothing)
+                  max_value=max_value, temporal_smoothing=temporal_smoothing)
     for out in c.run(frames):
         if progress is not None:
             progress(out.frame)

@@ -80,7 +80,7 @@ def test_evaluate_clip_end_to_end(clip, tmp_path):
     out = str(tmp_path / "out")
     r = evaluate.evaluate_clip(clip, refs="0", out_dir=out, settings=_fast_settings())
     assert r["frames"] == 8 and (r["width"], r["height"]) == (96, 64)
-    assert r["refs"] == [0] and r["keyframes_in_mean"] is True
+    assert r["refs"] == [0] and r["keyframes_in_mean"] is False
     pf = r["per_frame"]
     assert [p["frame"] for p in pf] == list(range(8)) and pf[0]["keyframe"]
     # The grey plate alone scores far lower than a colourisation guided by frame 0.
@@ -90,7 +90,7 @@ def test_evaluate_clip_end_to_end(clip, tmp_path):
     grey_psnr = np.mean([metrics.psnr(a, b) for a, b in zip(grey, gt)])
     assert r["psnr"] > grey_psnr + 3.0
     assert pf[0]["psnr"] > metrics.psnr(grey[0], gt[0]) + 10.0   # the keyframe gets its colours
-    assert r["psnr"] == pytest.approx(np.mean([p["psnr"] for p in pf]))
+    assert r["psnr"] == pytest.approx(np.mean([p["psnr"] for p in pf[1:]]))   # not scored in the mean
     assert 0.5 < r["ssim"] <= 1.0
     assert r["colourfulness_gt"] > 10 and r["colourfulness"] > 0.3 * r["colourfulness_gt"]
     assert r["flicker"] >= 0 and r["flicker_gt"] >= 0 and math.isfinite(r["flicker_ratio"])
@@ -104,6 +104,78 @@ def test_evaluate_clip_end_to_end(clip, tmp_path):
         js = json.load(fh)
     assert js["psnr"] == pytest.approx(r["psnr"]) and len(js["per_frame"]) == 8
     assert not [n for n in os.listdir(out) if n.startswith(".")]    # no temp files left
+
+
+def test_reference_frames_are_not_scored_in_the_clip_means(clip):
+    # A reference frame's output is its own truth to float32 rounding: its PSNR measures the
+    # rounding (~140 dB here), not the colourisation. Before, the per-clip PSNR averaged it in:
+    # on this 6-frame clip with references 0 and 5, 60.3 dB with them against 21.0 without.
+    r = evaluate.evaluate_clip(clip, refs="0,last", limit_frames=6, settings=_fast_settings())
+    pf = r["per_frame"]
+    assert [p["keyframe"] for p in pf] == [True, False, False, False, False, True]
+    assert min(pf[0]["psnr"], pf[5]["psnr"]) > 100.0              # float rounding, not a score
+    scored = pf[1:5]
+    assert r["keyframes_in_mean"] is False
+    assert r["psnr"] == pytest.approx(np.mean([p["psnr"] for p in scored]), abs=1e-9)
+    assert r["psnr"] == r["psnr_non_keyframes"] and r["psnr"] < 60.0
+    assert r["psnr_with_keyframes"] == pytest.approx(np.mean([p["psnr"] for p in pf]), abs=1e-9)
+    assert r["psnr_with_keyframes"] > r["psnr"] + 15.0
+    assert r["ssim"] == pytest.approx(np.mean([p["ssim"] for p in scored]), abs=1e-12)
+    assert r["colourfulness"] == pytest.approx(np.mean([p["colourfulness"] for p in scored]), abs=1e-9)
+    assert r["colourfulness_gt"] == pytest.approx(np.mean([p["colourfulness_gt"] for p in scored]), abs=1e-9)
+    # the grey plate's baseline is over the same frames as the output's PSNR
+    gt = evaluate.load_ground_truth(evaluate.list_frames(clip)[:6])
+    assert r["psnr_grey"] == pytest.approx(
+        np.mean([metrics.psnr(evaluate._grey255(gt[f]), gt[f]) for f in range(1, 5)]), abs=1e-9)
+
+
+def test_psnr_plot_leaves_out_the_reference_frames(tmp_path, monkeypatch):
+    # The plot's scale followed every value it got: with references 0 and 5 of dog (384x216)
+    # at 142 dB it ran 40-160 dB and the scored frames' 44-45 dB sat flat on its floor.
+    drawn = {}
+
+    def psnr_plot(frames, values, **kw):
+        drawn.update(frames=list(frames), values=list(values), **kw)
+        return np.zeros((4, 4, 3), np.uint8)
+
+    monkeypatch.setattr(evaluate.report, "psnr_plot", psnr_plot)
+    pf = [{"frame": f, "keyframe": f in (0, 5), "psnr": 142.2 if f in (0, 5) else 44.0 + 0.2 * f}
+          for f in range(6)]
+    result = {"clip": "c", "refs": [0, 5], "width": 8, "height": 8, "psnr": 44.5, "ssim": 0.99,
+              "backend": "exemplar", "per_frame": pf}
+    gt = [np.zeros((8, 8, 3), np.uint8)] * 6
+    evaluate.write_outputs(result, gt, {0: gt[0]}, str(tmp_path))
+    assert drawn["frames"] == list(range(6)) and drawn["keyframes"] == [0, 5]
+    assert math.isnan(drawn["values"][0]) and math.isnan(drawn["values"][5])
+    assert drawn["values"][1:5] == pytest.approx([44.2, 44.4, 44.6, 44.8]) and drawn["mean"] == 44.5
+
+
+def test_scored_output_keeps_the_truth_s_luminance_as_render_s_srgb_output(clip):
+    # eval scores what render writes for an 8-bit sRGB plate: chroma that would push a channel
+    # past 1.0 is reduced (max_value 1.0), so the luminance stays the truth's. Before, the
+    # output was clipped channel by channel at display: with this strong orange, 29% of the
+    # pixels had a channel past 1.0, their luminance off by up to 0.27 (linear), and frame 1
+    # scored 7.226 dB instead of 7.271.
+    from nuke_colorize.backends.base import Backend, Result
+    from nuke_colorize.color import linear_to_srgb, recombine
+
+    class Orange(Backend):
+        name = "orange"
+
+        def colorize(self, target, previous):
+            ab = np.empty(target.L.shape + (2,), np.float32)
+            ab[...] = (60.0, 80.0)
+            return Result(ab=ab, confidence=np.ones(target.L.shape, np.float32),
+                          state={"ab": ab, "L": target.L})
+
+    r = evaluate.evaluate_clip(clip, refs="0", backend=Orange(), limit_frames=4)
+    gt = evaluate.load_ground_truth(evaluate.list_frames(clip)[:4])
+    for f in (1, 2, 3):
+        y = evaluate.grey_plate(gt[f])
+        rgb = recombine(y, np.full(y.shape + (2,), (60.0, 80.0), np.float32), max_value=1.0)
+        assert rgb.max() <= 1.0 and np.abs(luminance(rgb) - y).max() < 1e-5
+        expect = metrics.psnr(np.clip(linear_to_srgb(rgb).astype(np.float64), 0, 1) * 255.0, gt[f])
+        assert r["per_frame"][f]["psnr"] == pytest.approx(expect, abs=1e-6)
 
 
 def test_flicker_of_evaluation_matches_metric_function(clip):

@@ -172,6 +172,38 @@ def test_eval_leave_one_out_never_uses_the_clip_s_own_frames(tmp_path, capsys):
     assert np.isfinite(res["summary"]["psnr_grey"])
 
 
+def test_eval_leave_one_out_scores_the_same_whether_the_library_holds_the_clip_or_not(tmp_path, capsys):
+    # The clip's own frames would be a near-perfect match (blackswan from its own frame 2:
+    # 26.68 dB against 23.49 from the other clips' stills); the leave-one-out score must not
+    # move when they are in the library. The clip is given through a symlinked folder, as a library
+    # root of links to the footage would hold it.
+    from nuke_colorize.evaluate import evaluate_clip
+
+    src = tmp_path / "src"
+    for clip in ("blackswan", "cows", "dog"):
+        os.makedirs(src / clip)
+        for f in range(4):
+            img = cv2.imread(str(davis_clip(clip) / f"{f * 10:05d}.jpg"))
+            cv2.imwrite(str(src / clip / f"{f:05d}.jpg"), cv2.resize(img, (96, 54), interpolation=cv2.INTER_AREA))
+    for root, clips in (("with", ("blackswan", "cows", "dog")), ("without", ("cows", "dog"))):
+        os.makedirs(tmp_path / root)
+        for clip in clips:
+            os.symlink(src / clip, tmp_path / root / clip)
+    fast = ["--set", "max_working_size=64", "--set", "feature_size=128"]
+    scores = {}
+    for root in ("with", "without"):
+        assert main(["eval", "--clip", str(tmp_path / "with" / "blackswan"), "--auto-library-root",
+                     str(tmp_path / root), "--auto-references", "2", "--size", "64x36", "--library-index",
+                     str(tmp_path / f"{root}.npz"), "--json"] + fast) == 0
+        c = json.loads(capsys.readouterr().out)["clips"][0]
+        scores[root] = c["psnr"]
+        assert not any("blackswan" in r["image"] for r in c["auto_scenes"][0]["references"])
+    assert scores["with"] == scores["without"]
+    own = evaluate_clip(str(src / "blackswan"), size=(64, 36), stills=[str(src / "blackswan" / "00002.jpg")],
+                        settings={"max_working_size": 64, "feature_size": 128})
+    assert own["psnr"] > scores["without"] + 2.0          # 26.68 against 23.49
+
+
 def test_automatic_mode_smooths_by_default_and_keyframed_shots_do_not(scene_setup, tmp_path):
     import argparse
 

@@ -21,7 +21,6 @@ _COLUMNS = (  # header, key, format
     ("clip", "clip", "{}"),
     ("frames", "frames", "{:d}"),
     ("PSNR", "psnr", "{:.2f}"),
-    ("PSNR non-key", "psnr_non_keyframes", "{:.2f}"),
     ("inner", "psnr_inner", "{:.2f}"),
     ("outer", "psnr_outer", "{:.2f}"),
     ("grey PSNR", "psnr_grey", "{:.2f}"),
@@ -40,8 +39,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "eval", help="colourise grey versions of true-colour clips and report PSNR/SSIM/flicker/CDC",
         description="Builds a grey plate from each clip's Rec.709 luminance, colourises it with "
-                    "the given reference frames and compares with the true colours. Per-clip means "
-                    "include the reference frames themselves.")
+                    "the given reference frames and compares with the true colours. Per-clip PSNR, SSIM "
+                    "and colourfulness are means over the frames that are not references (a reference "
+                    "frame's output is its own truth).")
     p.add_argument("--clip", action="append", default=[], metavar="DIR",
                    help="folder of true-colour JPEG/PNG frames (repeatable)")
     p.add_argument("--clips-root", metavar="DIR",
@@ -237,7 +237,7 @@ def run(args) -> int:
         results.append(r)
         print(("\r" if interactive else "")
               + f"[{n}/{len(clips)}] {name}: {r['frames']} frames  PSNR {r['psnr']:.2f} dB "
-              f"(non-keyframes {r['psnr_non_keyframes']:.2f})  "
+              f"(grey {r['psnr_grey']:.2f})  "
               f"SSIM {r['ssim']:.4f}  flicker {r['flicker']:.3f} (GT {r['flicker_gt']:.3f})  "
               f"{r['seconds_per_frame']:.3f} s/frame  ({time.time() - t0:.0f} s with metrics)",
               file=sys.stderr, flush=True)
@@ -247,7 +247,7 @@ def run(args) -> int:
                   file=sys.stderr, flush=True)
     summary = summarise(results)
     summary.update(refs=args.refs, size=args.size, backend=backend, settings=settings,
-                   keyframes_in_mean=True, temporal_smoothing=smoothing,
+                   keyframes_in_mean=False, temporal_smoothing=smoothing,
                    degrade=degrade.describe() if degrade else None)
     if auto:
         summary.update(refs="auto", auto_library_root=os.path.abspath(args.auto_library_root),
@@ -266,7 +266,7 @@ def run(args) -> int:
         print(f"refs {refs}; size {args.size or 'native'}; backend {backend}; "
               f"temporal smoothing {smoothing:g}; "
               + (f"degraded ({degrade.describe()}); " if degrade else "") +
-              "means include the reference frames; flicker in CIE a*b* units "
+              "PSNR, SSIM and colour over the frames that are not references; flicker in CIE a*b* units "
               "(GT = the footage's own); CDC over frame gaps 1,2,4")
     return 0
 
