@@ -192,3 +192,75 @@ def test_a_broken_pipe_that_is_not_stdout_stays_an_internal_error(monkeypatch, c
     monkeypatch.setattr(parser, "parse_args", lambda argv: args)
     assert cli.main(["models", "list"]) == 1          # stdout (pytest's capture) is still open
     assert "internal error: BrokenPipeError" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- options the shot file decides
+def _tiny_shot(tmp_path, frames=(1, 3)):
+    import json
+    from nuke_colorize.io import write_image
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    for f in range(frames[0], frames[1] + 1):
+        y = 0.1 + 0.7 * xx / W + 0.01 * f
+        _write(tmp_path / "plate" / f"plate.{f:04d}.exr", np.repeat(y[..., None], 3, -1), "half")
+    ref = np.stack([0.2 + 0.6 * xx / W, np.full_like(xx, 0.35), 0.8 - 0.6 * yy / H], -1)
+    write_image(str(tmp_path / "ref.png"), ref, ["R", "G", "B"])
+    shot = tmp_path / "shot.json"
+    shot.write_text(json.dumps({"plate": "plate/plate.####.exr", "frames": list(frames),
+                                "references": [{"frame": frames[0], "image": "ref.png"}],
+                                "settings": {"feature_size": 64, "max_working_size": 64}}))
+    return shot
+
+
+@pytest.mark.parametrize("extra", [["--saturation", "0"], ["--colorspace", "linear"], ["--backend", "exemplar"],
+                                   ["--device", "cpu"], ["--ref-colorspace", "srgb"], ["--out-colorspace", "srgb"]])
+def test_render_shot_refuses_options_the_shot_file_decides(tmp_path, capsys, extra):
+    """They were accepted and silently ignored (``--saturation 0`` rendered full colour)."""
+    shot = _tiny_shot(tmp_path)
+    code = main(["render", "--shot", str(shot), "--frames", "1-1", "--quiet"] + extra)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{extra[0]} cannot be combined with --shot" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "shot_cache").exists()
+
+
+@pytest.mark.parametrize("extra", [["--colorspace", "linear"], ["--backend", "exemplar"], ["--device", "cpu"]])
+def test_suggest_keyframe_shot_refuses_options_the_shot_file_decides(tmp_path, capsys, extra):
+    shot = _tiny_shot(tmp_path)
+    code = main(["suggest-keyframe", "--shot", str(shot), "--quiet"] + extra)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{extra[0]} cannot be combined with --shot" in err
+
+
+def test_suggest_keyframe_shot_honours_frames(tmp_path, capsys):
+    """``--frames`` with ``--shot`` was ignored: every frame of the shot was ranked."""
+    import json
+    shot = _tiny_shot(tmp_path, (1, 4))
+    code = main(["suggest-keyframe", "--shot", str(shot), "--frames", "1-2", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(json.loads(out)["confidence"]) == ["1", "2"]
+    code = main(["suggest-keyframe", "--shot", str(shot), "--frames", "3-9", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "frames 5-9 are outside the shot's frames 1-4" in err, err
+
+
+def test_render_defaults_still_apply_without_shot(tmp_path, capsys):
+    import json
+    shot = _tiny_shot(tmp_path, (1, 2))
+    code = main(["render", "--plate", str(tmp_path / "plate/plate.####.exr"), "--ref", f"1={tmp_path / 'ref.png'}",
+                 "--out", str(tmp_path / "out/c.####.exr"), "--set", "feature_size=64",
+                 "--set", "max_working_size=64", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["backend"] == "exemplar" and summary["frames"] == 2
+    assert shot.exists()
+
+
+def test_eval_refuses_an_unknown_device_as_a_usage_error(capsys):
+    """``eval --device gpu`` ended in an internal error (exit 1) from torch, after reading the clip."""
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--clip", "/nonexistent", "--device", "gpu"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'gpu'" in capsys.readouterr().err
