@@ -264,3 +264,51 @@ def test_eval_refuses_an_unknown_device_as_a_usage_error(capsys):
         main(["eval", "--clip", "/nonexistent", "--device", "gpu"])
     assert exc.value.code == 2
     assert "invalid choice: 'gpu'" in capsys.readouterr().err
+
+
+def test_models_dir_is_taken_before_or_after_the_action(tmp_path, capsys):
+    """``models verify --models-dir DIR`` was a usage error: the option existed only before
+    the action, while models/README.md said every models command takes it."""
+    for argv in (["models", "--models-dir", str(tmp_path / "a"), "list"],
+                 ["models", "list", "--models-dir", str(tmp_path / "b")]):
+        assert main(argv) == 0
+        assert capsys.readouterr().out.splitlines()[0] == f"models folder: {argv[2] if argv[1] == '--models-dir' else argv[3]}"
+    assert main(["models", "verify", "--models-dir", str(tmp_path / "c")]) == 3
+    assert f"{tmp_path / 'c'}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- --help of every command
+def _parsers():
+    import argparse
+    from nuke_colorize.cli import build_parser
+
+    def walk(parser, name):
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, p in action.choices.items():
+                    yield from walk(p, f"{name} {sub}")
+    return list(walk(build_parser(), "nuke-colorize"))
+
+
+def test_every_option_of_every_command_is_described_with_its_default(capsys):
+    """Each sub-command's --help renders; every option has a help text, and one whose default
+    is a value (not None/False/empty) states it."""
+    import argparse
+    missing = []
+    for name, parser in _parsers():
+        parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+                continue
+            if action.help == argparse.SUPPRESS:
+                continue
+            opt = "/".join(action.option_strings) or action.dest
+            if not action.help:
+                missing.append(f"{name} {opt}: no help")
+                continue
+            d = action.default
+            if d not in (None, False, [], "", argparse.SUPPRESS) and not isinstance(d, bool) \
+                    and "default" not in action.help:
+                missing.append(f"{name} {opt}: default {d!r} not stated")
+    assert not missing, "\n".join(missing)
