@@ -312,3 +312,12 @@ def test_every_option_of_every_command_is_described_with_its_default(capsys):
                     and "default" not in action.help:
                 missing.append(f"{name} {opt}: default {d!r} not stated")
     assert not missing, "\n".join(missing)
+
+
+def test_a_damaged_library_index_is_named_without_numpys_advice_to_load_it_unsafely(tmp_path, capsys):
+    bad = tmp_path / "bad.ncindex"
+    bad.write_text("garbage\n")
+    assert main(["library", "query", str(bad), "--plate", str(tmp_path / "p.####.exr")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: not a library index (unreadable or damaged: not an .npz archive)" in err
+    assert "allow_pickle" not in err and "unsafely" not in err and len(err.strip().splitlines()) == 1
