@@ -31,7 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         mod = importlib.import_module(f"{commands.__name__}.{info.name}")
         mod.register(sub)
+    _add_debug(sub)
     return parser
+
+
+def _add_debug(subparsers) -> None:
+    """``--debug`` after the command too (``render ... --debug``, as the error lines suggest),
+    on every command and action; not given there, the top-level value stands."""
+    for p in subparsers.choices.values():
+        if not any("--debug" in a.option_strings for a in p._actions):
+            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                           help="show tracebacks on errors")
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_debug(action)
 
 
 _TERMINATED = []

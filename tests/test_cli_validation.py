@@ -321,3 +321,17 @@ def test_a_damaged_library_index_is_named_without_numpys_advice_to_load_it_unsaf
     err = capsys.readouterr().err
     assert f"{bad}: not a library index (unreadable or damaged: not an .npz archive)" in err
     assert "allow_pickle" not in err and "unsafely" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["--debug", "render", "--plate", "/nonexistent/p.####.exr", "--out", "x.exr"],
+                                  ["render", "--plate", "/nonexistent/p.####.exr", "--out", "x.exr", "--debug"],
+                                  ["cache", "status", "/nonexistent/shot.json", "--debug"]])
+def test_debug_is_taken_before_or_after_the_command(argv):
+    """The error lines say 'run with --debug'; given after the command it was a usage error."""
+    with pytest.raises(InputError):
+        main(argv)
+
+
+def test_without_debug_the_error_is_one_line(capsys):
+    assert main(["cache", "status", "/nonexistent/shot.json"]) == 2
+    assert capsys.readouterr().err.startswith("nuke-colorize: error: /nonexistent/shot.json: shot file not found")
