@@ -335,3 +335,17 @@ def test_debug_is_taken_before_or_after_the_command(argv):
 def test_without_debug_the_error_is_one_line(capsys):
     assert main(["cache", "status", "/nonexistent/shot.json"]) == 2
     assert capsys.readouterr().err.startswith("nuke-colorize: error: /nonexistent/shot.json: shot file not found")
+
+
+def test_suggest_keyframe_refuses_a_library_shot_naming_why(tmp_path, capsys):
+    """It said 'no reference given (add --ref ... or --library INDEX)': suggest-keyframe has no
+    --library, and the shot had one."""
+    import json
+    shot = _tiny_shot(tmp_path)
+    data = json.loads(shot.read_text())
+    (tmp_path / "lib.ncindex").write_text("")
+    data.update(library="lib.ncindex", references=[])
+    shot.write_text(json.dumps(data))
+    assert main(["suggest-keyframe", "--shot", str(shot), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "does not rank shots with automatic references ('library')" in err, err

@@ -48,6 +48,10 @@ def _job(args):
                              hint="put them in the shot file, or leave out --shot")
         from ..shot import Shot
         shot = Shot.load(args.shot)
+        if shot.library:   # the job would run without the scenes' stills ("no reference given")
+            raise InputError("suggest-keyframe does not rank shots with automatic references ('library')",
+                             file=shot.path, hint="run it with --plate and --ref, or on a shot file "
+                                                  "without 'library'")
         if ocio_config_arg(args):   # overrides the shot file's, as for render --shot
             from ..color import check_ocio_config
             shot.ocio_config = ocio_config_arg(args)
