@@ -113,10 +113,12 @@ def register(sub) -> None:
                                    "sequence. Outputs keep the plate's luminance, alpha, extra "
                                    "channels, windows and metadata; EXR (half, zip) by default.")
     p.add_argument("--plate", help="plate pattern (plate.####.exr, plate.%%04d.exr) or movie")
-    p.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all on disk)")
+    p.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: the shot's frames with --shot, "
+                                    "else all on disk)")
     p.add_argument("--ref", action="append", default=[], metavar="[FRAME=]PATH",
                    help="reference: FRAME=PATH for a colour version of a plate frame, PATH for a still")
-    p.add_argument("--out", help="output pattern, e.g. colour.####.exr")
+    p.add_argument("--out", help="output pattern, e.g. colour.####.exr (with --cache it may be left out: "
+                                 "<cache>/output/colour.####.exr)")
     p.add_argument("--confidence-out", help="also write the confidence map to this pattern")
     p.add_argument("--matte", metavar="PATTERN",
                    help="instance mattes (ID matte, one channel per object, or Cryptomatte EXR); "
@@ -128,8 +130,12 @@ def register(sub) -> None:
                         "best stills from this index (nuke-colorize library index)")
     p.add_argument("--auto-references", type=int, default=None, metavar="K",
                    help="stills retrieved per scene with --library (default 3)")
-    p.add_argument("--shot", help="shot description JSON (renders through its cache)")
-    p.add_argument("--cache", help="cache folder: render through the shot cache of an implied shot")
+    p.add_argument("--shot", help="shot description JSON: renders through its cache; the file decides the plate, "
+                                  "references, matte, library, backend, settings, colourspaces, device, "
+                                  "saturation and output (--cache, --confidence-*, --ocio-config and "
+                                  "--temporal-smoothing override it)")
+    p.add_argument("--cache", help="cache folder: render through the shot cache of an implied shot (frames "
+                                   "in any order, resumable); with --shot: another cache folder")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_render_options(p)

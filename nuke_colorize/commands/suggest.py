@@ -20,7 +20,8 @@ def register(sub) -> None:
     p = sub.add_parser("suggest-keyframe", help="propose the frame where a new painted reference helps most",
                        description="Colourises the shot at working resolution (nothing written), "
                                    "reads the per-frame confidence and proposes keyframes.")
-    p.add_argument("--shot", help="shot description JSON")
+    p.add_argument("--shot", help="shot description JSON (not one with a library); the file decides the plate, "
+                                  "references, matte, backend, settings, colourspaces and device")
     p.add_argument("--plate", help="plate pattern (without --shot)")
     p.add_argument("--frames", help="frames to colourise and rank, e.g. 1001-1100 (default: the shot's "
                                     "frames with --shot, else all on disk)")
