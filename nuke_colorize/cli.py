@@ -158,7 +158,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except MemoryError:
         if args.debug:
             raise
-        print("nuke-colorize: error: out of memory (lower --working-size or use a smaller tile)",
+        print("nuke-colorize: error: out of memory (lower the working size: --set max_working_size=N with "
+              "exemplar, --set working_size=N or a smaller --set affinity_mb=N with deepexemplar)",
               file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 - last-resort one-liner for farm logs

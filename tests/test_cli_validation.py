@@ -349,3 +349,16 @@ def test_suggest_keyframe_refuses_a_library_shot_naming_why(tmp_path, capsys):
     assert main(["suggest-keyframe", "--shot", str(shot), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "does not rank shots with automatic references ('library')" in err, err
+
+
+def test_out_of_memory_names_options_that_exist(monkeypatch, capsys):
+    """It said 'lower --working-size or use a smaller tile': no command has --working-size."""
+    import nuke_colorize.commands.cache as cache_cmd
+
+    def boom(args):
+        raise MemoryError
+    monkeypatch.setattr(cache_cmd, "run_status", boom)
+    assert main(["cache", "status", "x.json"]) == 1
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "--working-size" not in err
+    assert "--set max_working_size=N" in err and "--set working_size=N" in err
