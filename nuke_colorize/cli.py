@@ -31,7 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         mod = importlib.import_module(f"{commands.__name__}.{info.name}")
         mod.register(sub)
+    _add_debug(sub)
     return parser
+
+
+def _add_debug(subparsers) -> None:
+    """``--debug`` after the command too (``render ... --debug``, as the error lines suggest),
+    on every command and action; not given there, the top-level value stands."""
+    for p in subparsers.choices.values():
+        if not any("--debug" in a.option_strings for a in p._actions):
+            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                           help="show tracebacks on errors")
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_debug(action)
 
 
 _TERMINATED = []
@@ -145,7 +158,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except MemoryError:
         if args.debug:
             raise
-        print("nuke-colorize: error: out of memory (lower --working-size or use a smaller tile)",
+        print("nuke-colorize: error: out of memory (lower the working size: --set max_working_size=N with "
+              "exemplar, --set working_size=N or a smaller --set affinity_mb=N with deepexemplar)",
               file=sys.stderr)
         return 1
     except Exception as err:  # noqa: BLE001 - last-resort one-liner for farm logs

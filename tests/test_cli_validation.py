@@ -192,3 +192,173 @@ def test_a_broken_pipe_that_is_not_stdout_stays_an_internal_error(monkeypatch, c
     monkeypatch.setattr(parser, "parse_args", lambda argv: args)
     assert cli.main(["models", "list"]) == 1          # stdout (pytest's capture) is still open
     assert "internal error: BrokenPipeError" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- options the shot file decides
+def _tiny_shot(tmp_path, frames=(1, 3)):
+    import json
+    from nuke_colorize.io import write_image
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    for f in range(frames[0], frames[1] + 1):
+        y = 0.1 + 0.7 * xx / W + 0.01 * f
+        _write(tmp_path / "plate" / f"plate.{f:04d}.exr", np.repeat(y[..., None], 3, -1), "half")
+    ref = np.stack([0.2 + 0.6 * xx / W, np.full_like(xx, 0.35), 0.8 - 0.6 * yy / H], -1)
+    write_image(str(tmp_path / "ref.png"), ref, ["R", "G", "B"])
+    shot = tmp_path / "shot.json"
+    shot.write_text(json.dumps({"plate": "plate/plate.####.exr", "frames": list(frames),
+                                "references": [{"frame": frames[0], "image": "ref.png"}],
+                                "settings": {"feature_size": 64, "max_working_size": 64}}))
+    return shot
+
+
+@pytest.mark.parametrize("extra", [["--saturation", "0"], ["--colorspace", "linear"], ["--backend", "exemplar"],
+                                   ["--device", "cpu"], ["--ref-colorspace", "srgb"], ["--out-colorspace", "srgb"]])
+def test_render_shot_refuses_options_the_shot_file_decides(tmp_path, capsys, extra):
+    """They were accepted and silently ignored (``--saturation 0`` rendered full colour)."""
+    shot = _tiny_shot(tmp_path)
+    code = main(["render", "--shot", str(shot), "--frames", "1-1", "--quiet"] + extra)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{extra[0]} cannot be combined with --shot" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "shot_cache").exists()
+
+
+@pytest.mark.parametrize("extra", [["--colorspace", "linear"], ["--backend", "exemplar"], ["--device", "cpu"]])
+def test_suggest_keyframe_shot_refuses_options_the_shot_file_decides(tmp_path, capsys, extra):
+    shot = _tiny_shot(tmp_path)
+    code = main(["suggest-keyframe", "--shot", str(shot), "--quiet"] + extra)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{extra[0]} cannot be combined with --shot" in err
+
+
+def test_suggest_keyframe_shot_honours_frames(tmp_path, capsys):
+    """``--frames`` with ``--shot`` was ignored: every frame of the shot was ranked."""
+    import json
+    shot = _tiny_shot(tmp_path, (1, 4))
+    code = main(["suggest-keyframe", "--shot", str(shot), "--frames", "1-2", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(json.loads(out)["confidence"]) == ["1", "2"]
+    code = main(["suggest-keyframe", "--shot", str(shot), "--frames", "3-9", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "frames 5-9 are outside the shot's frames 1-4" in err, err
+
+
+def test_render_defaults_still_apply_without_shot(tmp_path, capsys):
+    import json
+    shot = _tiny_shot(tmp_path, (1, 2))
+    code = main(["render", "--plate", str(tmp_path / "plate/plate.####.exr"), "--ref", f"1={tmp_path / 'ref.png'}",
+                 "--out", str(tmp_path / "out/c.####.exr"), "--set", "feature_size=64",
+                 "--set", "max_working_size=64", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["backend"] == "exemplar" and summary["frames"] == 2
+    assert shot.exists()
+
+
+def test_eval_refuses_an_unknown_device_as_a_usage_error(capsys):
+    """``eval --device gpu`` ended in an internal error (exit 1) from torch, after reading the clip."""
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "--clip", "/nonexistent", "--device", "gpu"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'gpu'" in capsys.readouterr().err
+
+
+def test_models_dir_is_taken_before_or_after_the_action(tmp_path, capsys):
+    """``models verify --models-dir DIR`` was a usage error: the option existed only before
+    the action, while models/README.md said every models command takes it."""
+    for argv in (["models", "--models-dir", str(tmp_path / "a"), "list"],
+                 ["models", "list", "--models-dir", str(tmp_path / "b")]):
+        assert main(argv) == 0
+        assert capsys.readouterr().out.splitlines()[0] == f"models folder: {argv[2] if argv[1] == '--models-dir' else argv[3]}"
+    assert main(["models", "verify", "--models-dir", str(tmp_path / "c")]) == 3
+    assert f"{tmp_path / 'c'}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- --help of every command
+def _parsers():
+    import argparse
+    from nuke_colorize.cli import build_parser
+
+    def walk(parser, name):
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub, p in action.choices.items():
+                    yield from walk(p, f"{name} {sub}")
+    return list(walk(build_parser(), "nuke-colorize"))
+
+
+def test_every_option_of_every_command_is_described_with_its_default(capsys):
+    """Each sub-command's --help renders; every option has a help text, and one whose default
+    is a value (not None/False/empty) states it."""
+    import argparse
+    missing = []
+    for name, parser in _parsers():
+        parser.format_help()
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+                continue
+            if action.help == argparse.SUPPRESS:
+                continue
+            opt = "/".join(action.option_strings) or action.dest
+            if not action.help:
+                missing.append(f"{name} {opt}: no help")
+                continue
+            d = action.default
+            if d not in (None, False, [], "", argparse.SUPPRESS) and not isinstance(d, bool) \
+                    and "default" not in action.help:
+                missing.append(f"{name} {opt}: default {d!r} not stated")
+    assert not missing, "\n".join(missing)
+
+
+def test_a_damaged_library_index_is_named_without_numpys_advice_to_load_it_unsafely(tmp_path, capsys):
+    bad = tmp_path / "bad.ncindex"
+    bad.write_text("garbage\n")
+    assert main(["library", "query", str(bad), "--plate", str(tmp_path / "p.####.exr")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: not a library index (unreadable or damaged: not an .npz archive)" in err
+    assert "allow_pickle" not in err and "unsafely" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["--debug", "render", "--plate", "/nonexistent/p.####.exr", "--out", "x.exr"],
+                                  ["render", "--plate", "/nonexistent/p.####.exr", "--out", "x.exr", "--debug"],
+                                  ["cache", "status", "/nonexistent/shot.json", "--debug"]])
+def test_debug_is_taken_before_or_after_the_command(argv):
+    """The error lines say 'run with --debug'; given after the command it was a usage error."""
+    with pytest.raises(InputError):
+        main(argv)
+
+
+def test_without_debug_the_error_is_one_line(capsys):
+    assert main(["cache", "status", "/nonexistent/shot.json"]) == 2
+    assert capsys.readouterr().err.startswith("nuke-colorize: error: /nonexistent/shot.json: shot file not found")
+
+
+def test_suggest_keyframe_refuses_a_library_shot_naming_why(tmp_path, capsys):
+    """It said 'no reference given (add --ref ... or --library INDEX)': suggest-keyframe has no
+    --library, and the shot had one."""
+    import json
+    shot = _tiny_shot(tmp_path)
+    data = json.loads(shot.read_text())
+    (tmp_path / "lib.ncindex").write_text("")
+    data.update(library="lib.ncindex", references=[])
+    shot.write_text(json.dumps(data))
+    assert main(["suggest-keyframe", "--shot", str(shot), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "does not rank shots with automatic references ('library')" in err, err
+
+
+def test_out_of_memory_names_options_that_exist(monkeypatch, capsys):
+    """It said 'lower --working-size or use a smaller tile': no command has --working-size."""
+    import nuke_colorize.commands.cache as cache_cmd
+
+    def boom(args):
+        raise MemoryError
+    monkeypatch.setattr(cache_cmd, "run_status", boom)
+    assert main(["cache", "status", "x.json"]) == 1
+    err = capsys.readouterr().err
+    assert "out of memory" in err and "--working-size" not in err
+    assert "--set max_working_size=N" in err and "--set working_size=N" in err

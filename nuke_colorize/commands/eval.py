@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
+from ..backends import DEFAULT_BACKEND, REGISTRY
 from ..errors import InputError
 from .render import parse_settings  # noqa: F401 - one --set parser for every command
 
@@ -49,10 +50,12 @@ def register(subparsers) -> None:
     p.add_argument("--refs", default="0",
                    help="reference frame indices into each clip: 0 | 0,last | 9 (default 0)")
     p.add_argument("--size", metavar="WxH", help="evaluate at this size (resized in linear light)")
-    p.add_argument("--backend", default=None, help="colorization backend (default: exemplar)")
+    p.add_argument("--backend", default=None, choices=sorted(REGISTRY),
+                   help=f"colourisation backend (default {DEFAULT_BACKEND})")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="backend setting (value parsed as JSON when possible; repeatable)")
-    p.add_argument("--device", default="cpu", help="auto | cpu | cuda (default cpu)")
+    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="compute device (default cpu; auto: CUDA when present)")
     p.add_argument("--matte-root", metavar="DIR",
                    help="instance mattes: DIR/<clip name>/ with files named like the frames")
     p.add_argument("--out", metavar="DIR",

@@ -23,10 +23,12 @@ def register(sub) -> None:
                    help="index file to write (an existing index of DIR is updated: unchanged files "
                         "are kept, changed and new ones computed, deleted ones dropped)")
     i.add_argument("--colorspace", default="auto",
-                   help="stills' colourspace: auto|linear|srgb|rec709|cineon or an OCIO name (kept in "
-                        "the index: automatic references read the stills the same way)")
-    i.add_argument("--ocio-config", metavar="CONFIG", help="OCIO config of an OCIO --colorspace (default: $OCIO)")
-    i.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+                   help="stills' colourspace: auto|linear|srgb|rec709|cineon or an OCIO name (default auto, "
+                        "as for render: PNG/JPEG sRGB, EXR linear; kept in the index: automatic references "
+                        "read the stills the same way)")
+    i.add_argument("--ocio-config", metavar="CONFIG", help="OCIO config of an OCIO --colorspace (default: $OCIO, else OpenImageIO's built-in config)")
+    i.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="compute device of the descriptors (default cpu; auto: CUDA when present)")
     i.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=run_index)
@@ -35,10 +37,11 @@ def register(sub) -> None:
     q.add_argument("--plate", required=True, help="plate pattern or movie")
     q.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all on disk)")
     q.add_argument("--top", type=int, default=3, metavar="K", help="stills per scene (default 3)")
-    q.add_argument("--colorspace", default="auto", help="plate colourspace (as for render)")
+    q.add_argument("--colorspace", default="auto", help="plate colourspace (as for render; default auto)")
     q.add_argument("--ocio-config", metavar="CONFIG", help="OCIO config (as for render)")
-    q.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    q.add_argument("--json", action="store_true", help="print JSON on stdout")
+    q.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                   help="compute device of the descriptors (default cpu; auto: CUDA when present)")
+    q.add_argument("--json", action="store_true", help="print the scenes and their stills as JSON on stdout")
     q.set_defaults(func=run_query)
     p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
 

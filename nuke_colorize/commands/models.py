@@ -9,6 +9,7 @@ Examples::
 """
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -21,16 +22,21 @@ def register(subparsers) -> None:
         description="Model weights are never downloaded by the program. Fetch the archive named by "
                     "'models list' once, then 'models install --from' it. The models folder is "
                     "$NUKE_COLORIZE_MODELS, else <checkout>/models, else a per-user data folder.")
-    p.add_argument("--models-dir", metavar="DIR", help="use this models folder instead")
+    p.add_argument("--models-dir", metavar="DIR",
+                   help="use this models folder instead (default: $NUKE_COLORIZE_MODELS, else <checkout>/models, "
+                        "else the per-user data folder)")
     sub = p.add_subparsers(dest="models_command", metavar="ACTION")
     ls = sub.add_parser("list", help="the models, where to get them, and what is installed")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ins = sub.add_parser("install", help="copy weights from the downloaded zip or its unpacked folder")
     ins.add_argument("--from", dest="source", required=True, metavar="ZIP_OR_DIR",
                      help="colorization_checkpoint.zip, or the folder it was unpacked to")
-    ins.add_argument("--model", default="deepexemplar", help="which model (default deepexemplar)")
+    ins.add_argument("--model", default="deepexemplar", help="which model (default deepexemplar, the only one)")
     ver = sub.add_parser("verify", help="load every installed file, check keys, shapes and SHA-256")
     ver.add_argument("--json", action="store_true", help="machine-readable output")
+    for action in (ls, ins, ver):   # also after the action: 'models verify --models-dir DIR'
+        action.add_argument("--models-dir", metavar="DIR", default=argparse.SUPPRESS,
+                            help="use this models folder instead (as 'models --models-dir DIR ...')")
     p.set_defaults(func=run)
 
 

@@ -31,37 +31,69 @@ def parse_settings(items) -> dict:
 OUTPUT_ONLY_OPTIONS = ("--out-colorspace", "--saturation", "--temporal-smoothing")
 
 
+#: options of :func:`add_render_options` that a shot file decides, and their defaults: given
+#: with ``--shot`` they are refused (:func:`settle_shot_options`), not silently ignored
+SHOT_DECIDED = (("backend", DEFAULT_BACKEND), ("colorspace", "auto"), ("ref_colorspace", "auto"),
+                ("out_colorspace", "auto"), ("device", "auto"), ("saturation", 1.0))
+
+
 def add_render_options(p, output: bool = True) -> None:
     """Options shared by render-like commands (render, suggest-keyframe). ``output=False``
     (a command that writes no image): the options of :data:`OUTPUT_ONLY_OPTIONS` are not
     offered (hidden from the help); given anyway, they are left as a value for
-    :func:`refuse_output_options` to refuse."""
-    p.add_argument("--backend", default=DEFAULT_BACKEND, choices=sorted(REGISTRY))
-    p.add_argument("--colorspace", default="auto",
+    :func:`refuse_output_options` to refuse. The options of :data:`SHOT_DECIDED` parse to
+    None when not given; :func:`settle_shot_options` fills in their defaults."""
+    p.add_argument("--backend", default=None, choices=sorted(REGISTRY),
+                   help=f"colourisation backend (default {DEFAULT_BACKEND}; deepexemplar needs "
+                        "'nuke-colorize models install')")
+    p.add_argument("--colorspace", default=None,
                    help="plate colourspace: auto|linear|srgb|rec709|cineon or an OCIO name "
-                        "(auto: float files linear, DPX/Cineon files whose header says log Cineon, "
+                        "(default auto: float files linear, DPX/Cineon files whose header says log Cineon, "
                         "other integer files sRGB)")
-    p.add_argument("--ref-colorspace", default="auto", help="references' colourspace (same choices)")
+    p.add_argument("--ref-colorspace", default=None,
+                   help="references' colourspace (same choices; default auto)")
     if output:
-        p.add_argument("--out-colorspace", default="auto",
-                       help="output colourspace (auto: EXR linear, DPX of a log plate Cineon, "
-                            "other integer formats sRGB)")
+        p.add_argument("--out-colorspace", default=None,
+                       help="output colourspace (default auto: EXR, and TIFF of a float plate, linear; DPX of a "
+                            "log plate Cineon; other integer formats the plate's display encoding, sRGB or "
+                            "rec709)")
     p.add_argument("--ocio-config", metavar="CONFIG",
                    help="OCIO config (a config.ocio or an ocio:// URI) that the OCIO colourspace "
                         "names belong to (default: $OCIO, else OpenImageIO's built-in config)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default=None, choices=["auto", "cpu", "cuda"],
+                   help="compute device (default auto: CUDA when present, else CPU)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[],
-                   help="backend setting, e.g. --set max_working_size=960")
+                   help="backend setting, e.g. --set max_working_size=960 (value parsed as JSON "
+                        "when possible; repeatable)")
     if not output:
         for opt in OUTPUT_ONLY_OPTIONS:   # taken as text, refused by refuse_output_options
             p.add_argument(opt, default=None, metavar="VALUE", help=argparse.SUPPRESS)
         return
-    p.add_argument("--saturation", type=float, default=1.0,
+    p.add_argument("--saturation", type=float, default=None,
                    help="chroma multiplier on output, 0 to 4 (default 1.0: as predicted)")
     p.add_argument("--temporal-smoothing", type=float, default=None, metavar="STRENGTH",
                    help="smooth chroma along optical flow (three passes over +-2 frames; 0 = off; "
                         "1 = consistent neighbours count as much as the frame itself; default 1 "
                         "with --library and no keyframe --ref, else 0)")
+
+
+def settle_shot_options(args, output: bool = True) -> None:
+    """With ``--shot``, refuse the options of :data:`SHOT_DECIDED` that were given (the shot
+    file decides them: accepting them would silently ignore them); without it, fill in the
+    defaults of those not given. ``output=False``: the output-only ones are left alone (they
+    are refused by :func:`refuse_output_options`)."""
+    dests = [(d, v) for d, v in SHOT_DECIDED
+             if output or f"--{d.replace('_', '-')}" not in OUTPUT_ONLY_OPTIONS]
+    if getattr(args, "shot", None):
+        given = [f"--{d.replace('_', '-')}" for d, _ in dests if getattr(args, d, None) is not None]
+        if given:
+            them = "it" if len(given) == 1 else "them"
+            raise InputError(f"{', '.join(given)} cannot be combined with --shot",
+                             hint=f"the shot file decides {them}: put {them} in the shot file, or leave out --shot")
+        return
+    for dest, default in dests:
+        if getattr(args, dest, None) is None:
+            setattr(args, dest, default)
 
 
 def refuse_output_options(args, command: str) -> None:
@@ -81,10 +113,12 @@ def register(sub) -> None:
                                    "sequence. Outputs keep the plate's luminance, alpha, extra "
                                    "channels, windows and metadata; EXR (half, zip) by default.")
     p.add_argument("--plate", help="plate pattern (plate.####.exr, plate.%%04d.exr) or movie")
-    p.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all on disk)")
+    p.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: the shot's frames with --shot, "
+                                    "else all on disk)")
     p.add_argument("--ref", action="append", default=[], metavar="[FRAME=]PATH",
                    help="reference: FRAME=PATH for a colour version of a plate frame, PATH for a still")
-    p.add_argument("--out", help="output pattern, e.g. colour.####.exr")
+    p.add_argument("--out", help="output pattern, e.g. colour.####.exr (with --cache it may be left out: "
+                                 "<cache>/output/colour.####.exr)")
     p.add_argument("--confidence-out", help="also write the confidence map to this pattern")
     p.add_argument("--matte", metavar="PATTERN",
                    help="instance mattes (ID matte, one channel per object, or Cryptomatte EXR); "
@@ -96,8 +130,12 @@ def register(sub) -> None:
                         "best stills from this index (nuke-colorize library index)")
     p.add_argument("--auto-references", type=int, default=None, metavar="K",
                    help="stills retrieved per scene with --library (default 3)")
-    p.add_argument("--shot", help="shot description JSON (renders through its cache)")
-    p.add_argument("--cache", help="cache folder: render through the shot cache of an implied shot")
+    p.add_argument("--shot", help="shot description JSON: renders through its cache; the file decides the plate, "
+                                  "references, matte, library, backend, settings, colourspaces, device, "
+                                  "saturation and output (--cache, --confidence-*, --ocio-config and "
+                                  "--temporal-smoothing override it)")
+    p.add_argument("--cache", help="cache folder: render through the shot cache of an implied shot (frames "
+                                   "in any order, resumable); with --shot: another cache folder")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_render_options(p)
@@ -164,6 +202,7 @@ def _strength(args, refs) -> float:
 def run(args) -> int:
     from ..render import run_render
 
+    settle_shot_options(args)
     if args.shot or args.cache:
         from ..cache import render_with_cache  # the shot cache (resumable, any order)
         summary = render_with_cache(args)

@@ -12,17 +12,22 @@ import sys
 import math
 
 from ..errors import InputError
-from .render import add_render_options, frames_of, ocio_config_arg, parse_settings, refuse_output_options
+from .render import (add_render_options, frames_of, ocio_config_arg, parse_settings, refuse_output_options,
+                     settle_shot_options)
 
 
 def register(sub) -> None:
     p = sub.add_parser("suggest-keyframe", help="propose the frame where a new painted reference helps most",
                        description="Colourises the shot at working resolution (nothing written), "
                                    "reads the per-frame confidence and proposes keyframes.")
-    p.add_argument("--shot", help="shot description JSON")
+    p.add_argument("--shot", help="shot description JSON (not one with a library); the file decides the plate, "
+                                  "references, matte, backend, settings, colourspaces and device")
     p.add_argument("--plate", help="plate pattern (without --shot)")
-    p.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: all on disk)")
-    p.add_argument("--ref", action="append", default=[], metavar="[FRAME=]PATH")
+    p.add_argument("--frames", help="frames to colourise and rank, e.g. 1001-1100 (default: the shot's "
+                                    "frames with --shot, else all on disk)")
+    p.add_argument("--ref", action="append", default=[], metavar="[FRAME=]PATH",
+                   help="reference: FRAME=PATH for a colour version of a plate frame, PATH for a still "
+                        "(as for render)")
     p.add_argument("--matte", metavar="PATTERN", help="instance mattes (see render --matte)")
     p.add_argument("--count", type=int, default=3, help="number of suggestions (default 3)")
     p.add_argument("--reach", type=float, default=25.0,
@@ -43,7 +48,19 @@ def _job(args):
             raise InputError(f"{', '.join(given)} cannot be combined with --shot",
                              hint="put them in the shot file, or leave out --shot")
         from ..shot import Shot
-        return Shot.load(args.shot).job()
+        shot = Shot.load(args.shot)
+        if shot.library:   # the job would run without the scenes' stills ("no reference given")
+            raise InputError("suggest-keyframe does not rank shots with automatic references ('library')",
+                             file=shot.path, hint="run it with --plate and --ref, or on a shot file "
+                                                  "without 'library'")
+        if ocio_config_arg(args):   # overrides the shot file's, as for render --shot
+            from ..color import check_ocio_config
+            shot.ocio_config = ocio_config_arg(args)
+            check_ocio_config(shot.ocio_config)
+        job = shot.job()
+        if args.frames:   # only these frames of the shot (as render --shot --frames)
+            job.frames = _shot_frames(shot, args.frames)
+        return job
     if not args.plate:
         raise InputError("suggest-keyframe needs --shot or --plate with --ref")
     return RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=[RefSpec.parse(r) for r in args.ref],
@@ -52,12 +69,24 @@ def _job(args):
                      matte=args.matte, ocio_config=ocio_config_arg(args))
 
 
+def _shot_frames(shot, text: str) -> list:
+    """``--frames`` with ``--shot``: the frames asked for, all within the shot's range."""
+    from ..io import format_frames, parse_frames
+    frames = parse_frames(text)
+    outside = [f for f in frames if not shot.frames[0] <= f <= shot.frames[1]]
+    if outside:
+        raise InputError(f"frames {format_frames(outside)} are outside the shot's frames {shot.frames[0]}-{shot.frames[1]}",
+                         file=shot.path, frame=outside[0])
+    return frames
+
+
 def run(args) -> int:
     from ..io import PlateSource
     from ..render import PlateLuma, ProgressBar, make_colorizer
     from ..suggest import suggest
 
     refuse_output_options(args, "suggest-keyframe")
+    settle_shot_options(args, output=False)
     if args.count < 1:
         raise InputError(f"--count {args.count}: must be at least 1")
     if not (math.isfinite(args.reach) and args.reach > 0):

@@ -134,7 +134,8 @@ class LibraryIndex:
                 parts = {k: z[f"part_{k}"] if k == "local" else z[f"part_{k}"].astype(np.float32)
                          for k in D.shapes()}
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise _load_error(f"not a library index (unreadable or damaged: {exc})", path, meta) from None
+            why = "not an .npz archive" if "pickle" in str(exc) else exc   # numpy's text suggests loading unsafely
+            raise _load_error(f"not a library index (unreadable or damaged: {why})", path, meta) from None
         entries = [Entry(**e) for e in meta["entries"]]
         if any(v.shape != (len(entries),) + D.shapes()[k] for k, v in parts.items()):
             raise _load_error("library index is damaged (descriptor rows do not match entries)", path, meta)
