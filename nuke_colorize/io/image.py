@@ -813,8 +813,10 @@ def _set_dpx_file_name(written: str, name: str) -> None:
 def check_writable(path) -> None:
     """Refuse at once what :func:`write_image` would refuse only after the work: ``path`` is a
     folder, its extension has no writer, or its folder exists but no file can be made in it
-    (read-only, no permission). A folder that does not exist yet is left to be created. Leaves
-    nothing behind (the probe file is removed)."""
+    (read-only, no permission). A folder that does not exist yet must be creatable: its
+    nearest existing parent is a folder in which files can be made (a file in the way, or a
+    read-only parent, is refused now, not after the first frame's work). Leaves nothing
+    behind (the probe file is removed)."""
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
         raise OutputError("cannot write: the output path is a folder", file=path)
@@ -826,13 +828,20 @@ def check_writable(path) -> None:
             raise OutputError(f"no writer for this file type: {msg}", file=path,
                               hint="use .exr, .tif, .png, .dpx or .jpg")
     folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        return
     probe = temp_path_for(path)
+    if not os.path.isdir(folder):
+        parent = folder
+        while not os.path.lexists(parent) and os.path.dirname(parent) != parent:
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise OutputError(f"cannot create the output folder: {parent} is a file, not a folder", file=path,
+                              hint="choose another output folder, or move that file")
+        probe = os.path.join(parent, os.path.basename(probe))
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as exc:
-        raise OutputError(f"cannot write in the output folder: {exc.strerror or exc}", file=path) from None
+        where = "output folder" if os.path.isdir(folder) else f"folder {os.path.dirname(probe)}"
+        raise OutputError(f"cannot write in the {where}: {exc.strerror or exc}", file=path) from None
     os.close(fd)
     try:
         os.unlink(probe)
