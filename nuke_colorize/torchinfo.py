@@ -8,6 +8,7 @@ device could be used (``--device auto``); both are answered here from the instal
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import os
 import sys
@@ -22,9 +23,11 @@ def _loaded():
     return sys.modules.get("torch")
 
 
+@functools.lru_cache(maxsize=1)
 def build_fields() -> Optional[Dict[str, Any]]:
     """The constants of the installed ``torch/version.py`` (``__version__``, ``cuda``,
-    ``hip``, ...), or None when they cannot be read without importing torch."""
+    ``hip``, ...), or None when they cannot be read without importing torch. Read once per
+    process (every shot cache context asks for the version)."""
     try:
         spec = importlib.util.find_spec("torch")
         if spec is None or not spec.origin:

@@ -46,6 +46,18 @@ def write_oiio(path, px, fmt: str) -> None:
     out.close()
 
 
+def foreign_checkpoint(kind: str) -> bytes:
+    """Bytes of a file that is not a checkpoint at all, as downloads go wrong: ``random``
+    (4096 random bytes) or ``html`` (a web server's 404 page saved under the weights' name)."""
+    if kind == "random":
+        import numpy as np
+        return np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    if kind == "html":
+        return (b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
+                b"<body><h1>Not Found</h1></body></html>\n")
+    raise ValueError(kind)
+
+
 def patch_zip_member(z: Path, member: str, *, flags: int = 0, method: Optional[int] = None) -> None:
     """Set bits of ``member``'s general-purpose flags (1 = encrypted) or its compression method
     (9 = Deflate64), in both its local header and its central-directory entry."""

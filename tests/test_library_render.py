@@ -152,13 +152,18 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     assert "no current scene plan" in capsys.readouterr().err
 
 
-def test_eval_leave_one_out_never_uses_the_clip_s_own_frames(tmp_path, capsys):
-    root = tmp_path / "clips"
-    for clip in ("cows", "car-shadow", "dog"):
+def small_clips(root, clips) -> None:
+    """DAVIS ``clips`` as 4-frame 96x54 folders under ``root`` (every 10th frame)."""
+    for clip in clips:
         os.makedirs(root / clip)
         for f in range(4):
             img = cv2.imread(str(davis_clip(clip) / f"{f * 10:05d}.jpg"))
             cv2.imwrite(str(root / clip / f"{f:05d}.jpg"), cv2.resize(img, (96, 54), interpolation=cv2.INTER_AREA))
+
+
+def test_eval_leave_one_out_never_uses_the_clip_s_own_frames(tmp_path, capsys):
+    root = tmp_path / "clips"
+    small_clips(root, ("cows", "car-shadow", "dog"))
     assert main(["eval", "--clips-root", str(root), "--auto-library-root", str(root), "--auto-references", "2",
                  "--size", "64x36", "--library-index", str(tmp_path / "i.npz"), "--json",
                  "--set", "max_working_size=64", "--set", "feature_size=128"]) == 0
@@ -180,11 +185,7 @@ def test_eval_leave_one_out_scores_the_same_whether_the_library_holds_the_clip_o
     from nuke_colorize.evaluate import evaluate_clip
 
     src = tmp_path / "src"
-    for clip in ("blackswan", "cows", "dog"):
-        os.makedirs(src / clip)
-        for f in range(4):
-            img = cv2.imread(str(davis_clip(clip) / f"{f * 10:05d}.jpg"))
-            cv2.imwrite(str(src / clip / f"{f:05d}.jpg"), cv2.resize(img, (96, 54), interpolation=cv2.INTER_AREA))
+    small_clips(src, ("blackswan", "cows", "dog"))
     for root, clips in (("with", ("blackswan", "cows", "dog")), ("without", ("cows", "dog"))):
         os.makedirs(tmp_path / root)
         for clip in clips:

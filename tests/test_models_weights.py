@@ -21,7 +21,7 @@ from nuke_colorize.cli import main as cli_main
 from nuke_colorize.errors import InputError, ModelError
 from nuke_colorize.networks import layout
 
-from conftest import LAYOUT_JSON, REPO, patch_zip_member
+from conftest import LAYOUT_JSON, REPO, foreign_checkpoint, patch_zip_member
 
 NAMES = {role: Path(p).name for role, p in layout.ARCHIVE_PATHS.items()}
 
@@ -167,11 +167,8 @@ def test_damaged_or_foreign_file_is_not_called_code(tmp_path, kind):
     pickle naming a callable or non-tensor class (numpy arrays) is refused as pickled code."""
     import numpy as np
     p = tmp_path / "vgg19_conv.pth"
-    if kind == "random":
-        p.write_bytes(np.random.default_rng(3).integers(0, 256, 5000, dtype=np.uint8).tobytes())
-    elif kind == "html":
-        p.write_bytes(b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
-                      b"<body><h1>Not Found</h1></body></html>\n")
+    if kind in ("random", "html"):
+        p.write_bytes(foreign_checkpoint(kind))
     elif kind == "empty":
         p.write_bytes(b"")
     elif kind == "plain_pickle":

@@ -150,15 +150,14 @@ def channel_layout(channels: Sequence[str]) -> Tuple[List[int], Optional[int]]:
     layered = _layer_rgb(names)
     if layered is not None:
         return layered[0], alpha if alpha is not None else layered[1]
-    if any("." in c for c in names):
-        alpha = None   # a layer's channel (depth.Z, a matte) is not an alpha by its position
+    positional_alpha = not any("." in c for c in names)   # a layer's channel (depth.Z) is no alpha
     if n == 1:
         return [0, 0, 0], None
     if n == 2:
-        return [0, 0, 0], alpha if any("." in c for c in names) else 1
+        return [0, 0, 0], 1 if positional_alpha else None
     if n == 3:
-        return [0, 1, 2], alpha
-    return [0, 1, 2], alpha if any("." in c for c in names) else 3
+        return [0, 1, 2], None
+    return [0, 1, 2], 3 if positional_alpha else None
 
 
 def _layer_rgb(names: Sequence[str]) -> Optional[Tuple[List[int], Optional[int]]]:
@@ -482,15 +481,17 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
     return img
 
 
-def check_finite(img: ImageData) -> None:
-    """InputError ``"N pixels are NaN/Inf"`` when the colour or alpha channels hold NaN or Inf."""
-    used = sorted(set(img.rgb_indices) | ({img.alpha_index} if img.alpha_index is not None else set()))
-    bad = ~np.isfinite(img.pixels[..., used]).all(axis=2)
+def check_finite(img: ImageData, channels: Optional[Sequence[int]] = None, what: str = "pixels") -> None:
+    """InputError ``"N <what> are NaN/Inf"`` (file, frame, first position) when ``channels``
+    (default: the colour and alpha channels) hold NaN or Inf."""
+    if channels is None:
+        channels = sorted(set(img.rgb_indices) | ({img.alpha_index} if img.alpha_index is not None else set()))
+    bad = ~np.isfinite(img.pixels[..., list(channels)]).all(axis=2)
     n = int(bad.sum())
     if n:
         ys, xs = np.nonzero(bad)
         x0, y0 = img.origin
-        raise InputError(f"{n} pixels are NaN/Inf (first at x={int(xs[0]) + x0}, y={int(ys[0]) + y0} "
+        raise InputError(f"{n} {what} are NaN/Inf (first at x={int(xs[0]) + x0}, y={int(ys[0]) + y0} "
                          f"from the top-left)", file=img.path, frame=img.frame,
                          hint="replace them upstream, e.g. with an Expression node: isnan(r) || isinf(r) ? 0 : r")
 

@@ -46,7 +46,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .image import ImageData, read_image
+from .image import ImageData, check_finite, read_image
 from .sequence import format_frames, frame_path
 from .windows import Windows, place, same_format
 
@@ -97,14 +97,7 @@ def _storage(img: ImageData):
 def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
     """InputError naming file, frame, count and first position when the matte channels used
     for IDs hold NaN or Inf (a NaN cast to int32 would be a bogus ID -2147483648)."""
-    bad = ~np.isfinite(img.pixels[..., list(channels)]).all(axis=2)
-    n = int(bad.sum())
-    if n:
-        ys, xs = np.nonzero(bad)
-        x0, y0 = img.origin
-        raise InputError(f"{n} matte pixels are NaN/Inf (first at x={int(xs[0]) + x0}, y={int(ys[0]) + y0} "
-                         f"from the top-left)", file=img.path, frame=img.frame,
-                         hint="replace them upstream, e.g. with an Expression node: isnan(r) || isinf(r) ? 0 : r")
+    check_finite(img, channels, what="matte pixels")
 
 
 def colour_ids(r: np.ndarray, g: np.ndarray, b: np.ndarray, bits: int = 8) -> np.ndarray:

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from conftest import patch_zip_member  # noqa: F401  (shared with tests/test_models_weights.py)
+from conftest import foreign_checkpoint, patch_zip_member  # noqa: F401  (shared with tests/test_models_weights.py)
 
 W, H, NFRAMES = 64, 48, 3
 TINY = ["--set", "feature_size=64", "--set", "max_working_size=64"]

@@ -238,11 +238,8 @@ def b_models(first: str):
         elif first == "truncated":
             torch.save({"layer.weight": torch.zeros(64, 64)}, str(p))
             hx.truncate(p, 0.5)
-        elif first == "random":
-            p.write_bytes(np.random.default_rng(7).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-        elif first == "html":
-            p.write_bytes(b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head>"
-                          b"<body><h1>Not Found</h1></body></html>\n")
+        elif first in ("random", "html"):
+            p.write_bytes(hx.foreign_checkpoint(first))
         elif first == "numpy":
             torch.save({"layer.weight": np.zeros(3)}, str(p))
         elif first == "wrong_shape":
