@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+
 from nuke_colorize.cli import main as cli_main
 from nuke_colorize.errors import ColorizeError, InputError
 from nuke_colorize.farm import deadline, openjd
@@ -25,6 +26,7 @@ from nuke_colorize.farm.files import write_files
 from nuke_colorize.farm.nkscan import scan_nuke_script
 from nuke_colorize.farm.plan import build_plan, parse_frame_range
 from nuke_colorize.farm.shotinfo import load_shot_info, nearest_keyframe_segments
+from nuke_colorize.io import frame_path
 
 BIN = Path(sys.executable).parent
 OPENJD = BIN / "openjd"
@@ -162,6 +164,12 @@ def _exe(path: Path, body: str) -> Path:
 
 def _shot(path: Path, frames=(1001, 1010), keyframes=(1001, 1008), output="out/colour.####.exr") -> Path:
     refs = [{"frame": k, "image": f"ref_{k}.png"} for k in keyframes] + [{"image": "still.jpg"}]
+    # the inputs exist (farm commands check that they do); their content is not read here
+    (path.parent / "plate").mkdir(parents=True, exist_ok=True)
+    for f in range(frames[0], frames[1] + 1):
+        Path(frame_path(str(path.parent / "plate" / "plate.####.exr"), f)).touch()
+    for ref in refs:
+        (path.parent / ref["image"]).touch()
     path.write_text(json.dumps({"plate": "plate/plate.####.exr", "frames": list(frames),
                                 "colorspace": "auto", "references": refs, "backend": "exemplar",
                                 "output": output, "cache": "colorize_cache"}))
@@ -204,6 +212,28 @@ def test_shot_info_errors_name_the_file(tmp_path):
     bad.write_text(json.dumps({"frames": [10, 1]}))
     with pytest.raises(InputError, match="bad.json.*after last"):
         load_shot_info(str(bad))
+
+
+@pytest.mark.parametrize("scheduler", ["openjd", "deadline", "opencue"])
+def test_shot_with_missing_inputs_is_refused_before_anything_is_written(tmp_path, capsys, scheduler):
+    shot = _shot(tmp_path / "s.json")
+    os.remove(frame_path(str(tmp_path / "plate" / "plate.####.exr"), 1005))
+    code = cli_main(["farm", scheduler, str(shot), "-o", str(tmp_path / "job")])
+    err = capsys.readouterr().err
+    assert code == 2 and "frame 1005" in err and "missing" in err and str(shot) in err
+    assert "--skip-input-check" in err and "Traceback" not in err
+    assert not (tmp_path / "job").exists()
+    # frames outside the job's range are not needed
+    assert cli_main(["farm", scheduler, str(shot), "--frames", "1006-1010", "--dry-run"]) == 0
+    capsys.readouterr()
+    # a farm that sees the files elsewhere
+    assert cli_main(["farm", scheduler, str(shot), "--skip-input-check", "--dry-run"]) == 0
+    capsys.readouterr()
+    (tmp_path / "plate" / "plate.1005.exr").touch()
+    os.remove(tmp_path / "ref_1008.png")
+    assert cli_main(["farm", scheduler, str(shot), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "ref_1008.png" in err and "reference for frame 1008 not found" in err
 
 
 def test_frame_range_must_be_contiguous():
@@ -407,14 +437,15 @@ def test_openjd_submit_without_deadline_cloud_cli_says_so(tmp_path, monkeypatch,
 
 def test_dry_run_prints_and_writes_nothing(tmp_path, capsys):
     shot = _shot(tmp_path / "s.json")
+    before = sorted(os.listdir(tmp_path))
     assert cli_main(["farm", "openjd", str(shot), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "==== template.yaml ====" in out and "would submit: deadline bundle submit --yes" in out
-    assert sorted(os.listdir(tmp_path)) == ["s.json"]
+    assert sorted(os.listdir(tmp_path)) == before
     assert cli_main(["farm", "deadline", str(shot), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "==== render.job_info.job ====" in out and "-SubmitMultipleJobs -dependent" in out
-    assert sorted(os.listdir(tmp_path)) == ["s.json"]
+    assert sorted(os.listdir(tmp_path)) == before
 
 
 # ------------------------------------------------------------------------------ Deadline 10
@@ -615,7 +646,8 @@ def test_opencue_submit_without_cuebot_says_so(tmp_path, monkeypatch, capsys):
 
 def test_opencue_dry_run_leaves_no_session_behind(tmp_path, capsys):
     shot = _shot(tmp_path / "s.json")
+    before = sorted(os.listdir(tmp_path))
     assert cli_main(["farm", "opencue", str(shot), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "<layer name=\"render\"" in out and "would submit: outline.cuerun.launch" in out
-    assert sorted(os.listdir(tmp_path)) == ["s.json"]
+    assert sorted(os.listdir(tmp_path)) == before

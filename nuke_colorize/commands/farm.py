@@ -29,6 +29,7 @@ from typing import Dict, List
 from ..errors import ColorizeError, InputError
 from ..farm.files import print_files, run_client, write_files
 from ..farm.plan import DEFAULT_CHUNK_SIZE, FarmPlan, build_plan, local_executable
+from ..farm.shotinfo import check_inputs
 
 
 def register(subparsers) -> None:
@@ -78,6 +79,10 @@ def _common(p) -> None:
     p.add_argument("--write-node", metavar="NAME", help="(Nuke scripts) Write node to render")
     p.add_argument("--colorize-exe", metavar="PATH", help="nuke-colorize command on the workers")
     p.add_argument("--nuke-exe", metavar="PATH", help="Nuke executable on the workers (default nuke)")
+    p.add_argument("--skip-input-check", action="store_true",
+                   help="do not check here that each shot's plate frames, reference images, library "
+                        "and matte exist (for farms that see them at other paths); default: check, "
+                        "and refuse a shot whose inputs are missing")
     p.add_argument("--dry-run", action="store_true",
                    help="print the files and the submission command; write and submit nothing")
     p.add_argument("--submit", action="store_true",
@@ -92,6 +97,9 @@ def _plan(args, *, local_exes: bool) -> FarmPlan:
                       colorize_exe=colorize, nuke_exe=args.nuke_exe)
     for note in plan.notes:
         print(f"nuke-colorize: note: {note}", file=sys.stderr)
+    if not args.skip_input_check:
+        for info in plan.shots:
+            check_inputs(info, *plan.frames)
     return plan
 
 

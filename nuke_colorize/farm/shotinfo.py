@@ -135,3 +135,43 @@ def _frame_pair(value: Any, path: str) -> Tuple[int, int]:
     return first, last
 
 
+
+
+def check_inputs(info: ShotInfo, first: int, last: int) -> None:
+    """Refuse a shot whose inputs for frames ``first..last`` are not on disk here.
+
+    A farm job for such a shot would queue, start a pre-pass task and fail on the first
+    missing frame (or, for a Nuke script whose node fails missing frames, fail every render
+    task). Checked: every plate frame of the range (the first missing one is named, with the
+    count and the gaps), every reference image, the library index of an automatic shot and,
+    when the matte is a sequence, that at least one of its frames exists. File existence only:
+    the headers are read when the frames are rendered. Without the shot reader (the minimal
+    JSON reader of :func:`load_shot_info`), nothing is checked.
+    """
+    try:
+        from ..shot import Shot  # type: ignore[import-not-found]
+        from ..io.plate import check_frame_range
+        from ..io.sequence import frame_path, is_pattern, scan_frames
+    except ImportError:
+        return
+    shot = Shot.load(info.path)
+    lo, hi = max(first, shot.frames[0]), min(last, shot.frames[1])
+    if lo > hi:
+        return
+    hint = ("the farm reads the shot's paths as written; if its machines see the files at other "
+            "paths (path mapping), pass --skip-input-check")
+    try:
+        check_frame_range(shot.plate, lo, hi)
+    except InputError as exc:
+        raise InputError(f"{exc.problem}, needed by shot {info.path}", file=exc.file, frame=exc.frame,
+                         hint=f"{exc.hint}; {hint}" if exc.hint else hint) from None
+    for ref in shot.references:
+        if not os.path.isfile(ref.image):
+            where = f"reference for frame {ref.frame}" if ref.frame is not None else "reference still"
+            raise InputError(f"{where} not found, needed by shot {info.path}", file=ref.image, hint=hint)
+    if shot.library and not os.path.exists(shot.library):
+        raise InputError(f"library index not found, needed by shot {info.path}", file=shot.library, hint=hint)
+    if shot.matte and is_pattern(shot.matte):
+        if not any(lo <= f <= hi for f in scan_frames(shot.matte)) and \
+                not os.path.isfile(frame_path(shot.matte, lo)):
+            raise InputError(f"no matte frame in {lo}-{hi}, needed by shot {info.path}", file=shot.matte, hint=hint)
