@@ -64,7 +64,9 @@ def contact_sheet(columns: Sequence[dict], tile_width: int = 256, title: str = "
         x = label_w + c * (tw + pad)
         ref = " (ref)" if col.get("keyframe") else ""
         _text(sheet, f"frame {col['frame']}{ref}", (x, title_h + 15))
-        _text(sheet, f"PSNR {_fmt_db(col.get('psnr'))}", (x, title_h + 32))
+        # a reference frame's output is its painted colour: its PSNR is float rounding, not a score
+        score = "painted (not scored)" if col.get("keyframe") else f"PSNR {_fmt_db(col.get('psnr'))}"
+        _text(sheet, score, (x, title_h + 32))
         for r, (_, key) in enumerate(rows):
             img = np.asarray(col[key], np.uint8)
             tile = cv2.resize(img, (tw, th), interpolation=cv2.INTER_AREA)
