@@ -6,10 +6,10 @@ thread (``nuke.executeInMainThread``). Without a GUI, :func:`run_blocking` waits
 progress lines (for ``nuke -t`` scripts and farm logs).
 
 Both follow the render hook's rule: an engine that sends nothing for
-``$NUKE_COLORIZE_STALL_TIMEOUT`` seconds (:func:`nuke_colorize.host.bridge.stall_timeout`) hangs; its worker
-is stopped and the analysis fails saying so (frames already done are kept). While the engine
-waits for another process (an artist or farm task building the same chains) it says so every
-20 s, and the progress bar shows it.
+``$NUKE_COLORIZE_STALL_TIMEOUT`` seconds (:func:`nuke_colorize.host.bridge.stall_timeout`)
+hangs; its worker is stopped and the analysis fails saying so (frames already done are kept).
+While the engine waits for another process (an artist or farm task building the same chains)
+it says so every 20 s, and the progress bar shows it.
 """
 from __future__ import annotations
 
