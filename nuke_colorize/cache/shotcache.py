@@ -17,6 +17,11 @@ and then waits, and finds the frames stored when it gets the lock, so two builde
 compute the same frame. Outputs are (re)written for every wanted frame; a frame between two
 keyframes, emitted by two chains, is blended and written once both chains have reached it
 (:class:`nuke_colorize.engine.FrameBlender`).
+
+A process waiting for a lock another process holds says so every :data:`WAIT_HEARTBEAT_S`
+seconds (``waiting`` events; for a segment with how many of the chain's frames are stored
+by now), so a caller can tell a builder that waits from one that hangs: a building process
+sends a ``frame`` event for every frame it computes or loads.
 """
 from __future__ import annotations
 
@@ -46,6 +51,26 @@ from .store import DiskStore
 
 GLOBAL_LOCK = "cache.lock"
 WRITABLE_HINT = "give a writable cache folder (the shot's 'cache' key, or --cache)"
+#: seconds between two ``waiting`` events while another process holds a lock this one needs
+WAIT_HEARTBEAT_S = 20.0
+#: seconds between two tries of a busy lock
+LOCK_POLL_S = 0.25
+
+
+def wait_for_lock(lock: FileLock, heartbeat: Callable[[float], None], shared: bool = False) -> None:
+    """Take ``lock``, waiting as long as another process holds it; ``heartbeat(seconds
+    waited)`` at once and then every :data:`WAIT_HEARTBEAT_S` seconds until it is taken."""
+    if lock.acquire(shared=shared, blocking=False):
+        return
+    t0 = time.monotonic()
+    heartbeat(0.0)
+    beat = t0 + WAIT_HEARTBEAT_S
+    while not lock.acquire(shared=shared, blocking=False):
+        now = time.monotonic()
+        if now >= beat:
+            heartbeat(now - t0)
+            beat = now + WAIT_HEARTBEAT_S
+        time.sleep(LOCK_POLL_S)
 
 
 @dataclass
@@ -136,7 +161,9 @@ class ShotCache:
     """Build, render, inspect and clear the cache of ``shot``.
 
     ``events(dict)`` receives progress events (``--json-progress``): ``start``, ``frame``
-    (``done``, ``total``, ``frame``, ``segment``, ``computed``), ``waiting``, ``note`` and ``done``.
+    (``done``, ``total``, ``frame``, ``segment``, ``computed``), ``waiting`` (``message``,
+    ``waited`` seconds; for a segment also ``segment``, ``stored``, ``needed``; repeated every
+    :data:`WAIT_HEARTBEAT_S` s), ``note`` and ``done``.
     ``warn(text)`` receives notes for people (default: stderr).
     """
 
@@ -161,9 +188,8 @@ class ShotCache:
             raise CacheError(f"cannot create the cache folder ({exc.strerror or exc})", file=self.root,
                              hint=WRITABLE_HINT) from None
         lock = FileLock(os.path.join(self.root, GLOBAL_LOCK))
-        if not lock.acquire(shared=True, blocking=False):
-            self._event(event="waiting", message="the cache is being cleared; waiting")
-            lock.acquire(shared=True, blocking=True)
+        wait_for_lock(lock, lambda waited: self._event(
+            event="waiting", waited=round(waited), message="the cache is being cleared; waiting"), shared=True)
         return lock
 
     def _context(self, run: Optional[_Run] = None) -> _Context:
@@ -241,9 +267,6 @@ class ShotCache:
                     if self._segment_locked(ctx, item, run, write_outputs, bar, blocking=False):
                         pending.remove(item)
                 if pending:  # the rest is being built by other processes: wait for one, then go on
-                    name = ctx.index.dirname(pending[0][0])
-                    self._event(event="waiting", segment=name, done=run.done, total=run.total,
-                                message=f"waiting for another process building segment {name}")
                     self._segment_locked(ctx, pending.pop(0), run, write_outputs, bar, blocking=True)
             for g, r in (ctx.stage.flush() if ctx.stage is not None else []):
                 self._write_output(ctx, g, r, run)
@@ -269,11 +292,26 @@ class ShotCache:
 
     def _segment_locked(self, ctx: _Context, item, run: _Run, write_outputs: bool, bar,
                         blocking: bool) -> bool:
-        """Walk one (segment, frames) item under the segment's lock; False if the lock is busy."""
+        """Walk one (segment, frames) item under the segment's lock; False if the lock is busy.
+        ``blocking``: wait for the lock, with a ``waiting`` event every :data:`WAIT_HEARTBEAT_S`
+        seconds saying how many of the frames the walk needs are stored by now (the other
+        process's progress)."""
         seg, frames = item
-        lock = FileLock(os.path.join(self.root, "locks", ctx.index.dirname(seg) + ".lock"))
-        if not lock.acquire(blocking=blocking):
-            return False
+        name = ctx.index.dirname(seg)
+        lock = FileLock(os.path.join(self.root, "locks", name + ".lock"))
+        if not blocking:
+            if not lock.acquire(blocking=False):
+                return False
+        else:
+            chain = seg.frames[:max(seg.frames.index(f) for f in frames) + 1]
+
+            def heartbeat(waited: float) -> None:
+                stored = sum(1 for f in chain if ctx.store.has(seg, f))
+                self._event(event="waiting", segment=name, done=run.done, total=run.total,
+                            stored=stored, needed=len(chain), waited=round(waited),
+                            message=f"waiting for another process building segment {name} "
+                                    f"({stored}/{len(chain)} of the frames needed are stored)")
+            wait_for_lock(lock, heartbeat)
         try:
             self._run_segment(ctx, seg, frames, run, write_outputs, bar)
         finally:

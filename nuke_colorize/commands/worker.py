@@ -9,8 +9,11 @@ Commands (``{"id": ..., "cmd": ...}``):
 * ``ping`` -> version, protocol and Python of the engine.
 * ``backends`` -> ``{"backends": {name: {"settings": {...defaults}} or {"error": msg}}}``.
 * ``analyze`` ``{"shot": path, "frames": [a, b]}`` -> runs ``cache build <shot> --frames a-b
-  --json-progress`` as a child process, forwards its progress as ``progress`` events, ends with
-  ``result`` (``ok``, ``cancelled``) or ``error``.
+  --json-progress`` as a child process (in a process group of its own), says ``started`` with
+  its ``pid`` (so a host that has to kill a hung worker can stop it too), forwards its progress
+  as ``progress`` events (at least one per frame; ``stage`` ``waiting`` every 20 s while
+  another process holds what it needs), ends with ``result`` (``ok``, ``cancelled``) or
+  ``error``. The child's stderr goes to the worker's stderr (the host's worker log).
 * ``status`` ``{"shot": path}`` -> ``cache status <shot> --json`` plus ``outputs``: the runs of
   frames whose output file exists.
 * ``clear`` ``{"shot": path}`` -> ``cache clear <shot>``.
@@ -173,12 +176,14 @@ class Worker:
                                 stderr=subprocess.PIPE, start_new_session=True)
         job = _Job(rid, proc)
         self._jobs[rid] = job
+        self.send({"id": rid, "event": "started", "pid": proc.pid})
         t = threading.Thread(target=self._follow, args=(job,), daemon=True)
         self._threads.append(t)
         t.start()
 
     def _follow(self, job: _Job) -> None:
-        drain = threading.Thread(target=_drain, args=(job.proc.stderr, job.stderr_tail), daemon=True)
+        drain = threading.Thread(target=_drain, args=(job.proc.stderr, job.stderr_tail, "[analyze %s] " % (job.id,)),
+                                 daemon=True)
         drain.start()
         for raw in iter(job.proc.stdout.readline, b""):
             event = _progress_event(raw)
@@ -278,7 +283,8 @@ def _frames_arg(msg: Dict[str, Any]) -> Optional[List[int]]:
     return [int(frames[0]), int(frames[1])]
 
 
-_PROGRESS_KEYS = ("done", "total", "frame", "segment", "message", "stage", "fps", "eta")
+_PROGRESS_KEYS = ("done", "total", "frame", "segment", "message", "stage", "fps", "eta",
+                  "stored", "needed", "waited")
 
 
 def _progress_event(raw: bytes) -> Optional[Dict[str, Any]]:
@@ -313,11 +319,18 @@ def _output_runs(shot: str) -> List[List[int]]:
     return framesmod.to_ranges(framesmod.existing_frames(pattern, first, last))
 
 
-def _drain(stream, tail) -> None:
+def _drain(stream, tail, prefix: str = "") -> None:
+    """Keep the last lines of a child's stderr in ``tail`` and copy them to this process's
+    stderr (the host's worker log), each line after ``prefix``."""
     for raw in iter(stream.readline, b""):
         text = raw.decode("utf-8", "replace").rstrip()
         if text:
             tail.append(text)
+            try:
+                sys.stderr.write(prefix + text + "\n")
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
 
 
 def _lines(data: bytes):

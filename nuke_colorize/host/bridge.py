@@ -9,12 +9,19 @@ Where the engine is, in order:
 1. ``$NUKE_COLORIZE_PYTHON`` (path of the engine's python executable);
 2. the ``engine_python`` entry of the JSON config written by the installer
    (``$NUKE_COLORIZE_CONFIG``, else ``nuke_colorize.json`` in the plug-in folder).
+
+A request that may run for hours (``analyze``) is not given a deadline but a *stall* timeout
+(:func:`stall_timeout`, ``$NUKE_COLORIZE_STALL_TIMEOUT``): the engine sends a message for
+every frame and, while it waits for another process, every 20 s; a request silent for that
+long is hung (:class:`WorkerStalled`), and :meth:`WorkerClient.kill` stops the worker and the
+engine processes it had started.
 """
 from __future__ import annotations
 
 import json
 import os
 import queue
+import signal
 import subprocess
 import tempfile
 import threading
@@ -25,6 +32,9 @@ from . import protocol
 CONFIG_NAME = "nuke_colorize.json"
 ENV_PYTHON = "NUKE_COLORIZE_PYTHON"
 ENV_CONFIG = "NUKE_COLORIZE_CONFIG"
+ENV_STALL = "NUKE_COLORIZE_STALL_TIMEOUT"
+#: seconds without a message from an analysis before it counts as hung (``$NUKE_COLORIZE_STALL_TIMEOUT``)
+DEFAULT_STALL_S = 900.0
 # Set by (or for) Nuke's embedded Python; they would point the engine's Python, another
 # version in another environment, at Nuke's standard library (it then cannot even start:
 # "No module named 'encodings'") or at Nuke's packages.
@@ -37,6 +47,62 @@ class EngineNotConfigured(RuntimeError):
 
 class WorkerError(RuntimeError):
     """The worker replied with an error, died, or did not answer in time."""
+
+
+class WorkerStalled(WorkerError):
+    """No message about a request for ``seconds`` (the worker or its engine hangs).
+
+    ``last`` is the last message received about the request (None: none at all)."""
+
+    def __init__(self, message, seconds, last=None):
+        WorkerError.__init__(self, message)
+        self.seconds = seconds
+        self.last = last
+
+
+def stall_timeout(environ=None):
+    """Seconds of silence after which an analysis counts as hung: ``$NUKE_COLORIZE_STALL_TIMEOUT``
+    (default :data:`DEFAULT_STALL_S`); None when it is 0 (wait forever). Raises ValueError
+    naming the variable when it is not a number of seconds >= 0."""
+    text = (os.environ if environ is None else environ).get(ENV_STALL, "").strip()
+    if not text:
+        return DEFAULT_STALL_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("%s must be a number of seconds (0: wait forever), not %r" % (ENV_STALL, text))
+    return value or None
+
+
+def stall_report(err, client, stall, retry):
+    """What to tell when an analysis sent nothing for ``stall`` seconds (``err``: its
+    WorkerStalled) and ``client``'s worker was stopped; ``retry``: how to try again
+    (e.g. "render the frame again")."""
+    log = getattr(client, "log_path", None)
+    log = " Worker log: %s." % log if log and os.path.isfile(log) else ""
+    return ("the nuke-colorize engine sent nothing for %.0f s (last message: %s), so it was stopped; "
+            "the frames it had finished stay in the cache.%s To resume from there, %s; if it stalls "
+            "again, read the log, and if frames legitimately take longer set %s higher (seconds, now "
+            "%g; 0 waits forever)."
+            % (err.seconds, describe_message(err.last), log, retry, ENV_STALL, stall))
+
+
+def describe_message(msg):
+    """A short text of what a worker message said (for stall reports)."""
+    if not msg:
+        return "nothing"
+    if msg.get("event") == "started":
+        return "engine process %s started" % msg.get("pid")
+    if msg.get("message"):
+        return str(msg["message"])[:300]
+    if "frame" in msg:
+        text = "frame %s" % msg["frame"]
+        if "done" in msg and "total" in msg:
+            text += " (%s/%s)" % (msg["done"], msg["total"])
+        return text
+    return str(msg.get("stage") or msg.get("event") or "a message")
 
 
 def plugin_config_path():
@@ -98,6 +164,8 @@ class Request(object):
         self._queue = queue.Queue()
         self.result = None
         self.finished = False
+        self.last = None         # the last message about this request
+        self.engine_pids = []    # engine processes the worker started for it ("started" events)
 
     def _put(self, msg):
         self._queue.put(msg)
@@ -106,7 +174,8 @@ class Request(object):
         """Yield every message for this request, the final one last; ``None`` every ``poll`` s.
 
         The ``None`` ticks let a caller check for cancellation while nothing happens.
-        Raises WorkerError if the worker dies or ``timeout`` seconds pass without a message.
+        Raises WorkerError if the worker dies, WorkerStalled if ``timeout`` seconds pass without
+        a message (``timeout`` is a silence timeout: every message restarts it).
         """
         last = time.time()
         while not self.finished:
@@ -121,11 +190,15 @@ class Request(object):
                     self.finished = True
                     raise WorkerError(self.client.exit_message(self.proc))
                 if timeout is not None and time.time() - last > timeout:
-                    raise WorkerError("no answer from the nuke-colorize worker for %s within %.0f s"
-                                      % (self.cmd, timeout))
+                    raise WorkerStalled("no answer from the nuke-colorize worker for %s within %.0f s"
+                                        % (self.cmd, timeout), time.time() - last, self.last)
                 yield None
                 continue
             last = time.time()
+            self.last = msg
+            pid = msg.get("pid")
+            if msg.get("event") == "started" and isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
+                self.engine_pids.append(pid)
             if msg.get("event") in protocol.FINAL_EVENTS:
                 self.finished = True
                 self.result = msg
@@ -228,12 +301,18 @@ class WorkerClient(object):
                 "is installed" % (self._python, code, self.last_words(), ENV_PYTHON))
 
     def kill(self):
-        """Stop the worker at once (it does not answer); the next request starts a new one."""
+        """Stop the worker at once (it does not answer) and the engine processes it started for
+        the requests in flight (each in a process group of its own, which the worker's death
+        would leave running: a hung one holding a chain's lock); the next request starts a new
+        worker. The shot cache is crash-safe: a process killed mid-frame leaves complete files."""
         with self._lock:
             proc = self.proc
+            pids = [pid for req in self._pending.values() if req.proc is proc for pid in req.engine_pids]
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
+        for pid in pids:
+            _kill_group(pid)
 
     def close(self, timeout=5.0):
         """Ask the worker to stop (it stops its jobs too); kill it if it does not."""
@@ -314,6 +393,17 @@ class WorkerClient(object):
     def call(self, cmd, timeout=60.0, **params):
         """Request and wait; returns the result message."""
         return self.request(cmd, **params).wait(timeout=timeout)
+
+
+def _kill_group(pid):
+    """Kill the process group an engine process leads (its own children too); gone is fine."""
+    try:
+        if os.name == "nt":
+            os.kill(pid, signal.SIGTERM)  # TerminateProcess
+        else:
+            os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 _CLIENT = None

@@ -4,7 +4,9 @@ One message is one UTF-8 JSON object on one line, at most :data:`MAX_MESSAGE` by
 the newline. Requests carry ``{"id": <int or str>, "cmd": <str>, ...}``; every message the
 worker sends about a request carries the same ``id`` and an ``event``:
 
-* ``{"id": 3, "event": "progress", "done": 4, "total": 20, "frame": 1004}``
+* ``{"id": 3, "event": "started", "pid": 4242}`` (``analyze``: the engine process working on it)
+* ``{"id": 3, "event": "progress", "done": 4, "total": 20, "frame": 1004}`` (``stage``
+  ``waiting`` with a ``message`` while another process holds what it needs, repeated)
 * ``{"id": 3, "event": "result", "ok": true, ...}`` (the last message for that request)
 * ``{"id": 3, "event": "error", "message": "...", "ok": false}`` (also final)
 

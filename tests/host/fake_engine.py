@@ -2,7 +2,8 @@
 
 It follows the shot file's ``output`` pattern and ``frames`` like the real cache and prints
 ``--json-progress`` lines, but "colourises" by writing a small text file per frame, slowly
-enough (``FAKE_ENGINE_DELAY`` s per frame) for cancellation to be observable.
+enough (``FAKE_ENGINE_DELAY`` s per frame) for cancellation to be observable. A shot whose
+settings say ``"hang": true`` hangs after its first frame (says so on stderr, then sleeps).
 """
 import json
 import os
@@ -58,6 +59,9 @@ def main(argv):
             os.makedirs(os.path.dirname(path), exist_ok=True)
             write_frame(path, f)
             print(json.dumps({"event": "frame", "frame": f, "done": i + 1, "total": total}), flush=True)
+            if data.get("settings", {}).get("hang"):
+                print("fake engine: hanging after frame %d" % f, file=sys.stderr, flush=True)
+                time.sleep(600)
         return 0
     if verb == "status":
         done = [f for f in range(first, last + 1) if os.path.exists(frame_path(data["output"], f))]

@@ -268,3 +268,34 @@ def test_an_engine_python_that_cannot_be_run_is_explained(monkeypatch, tmp_path)
     with pytest.raises(bridge.EngineNotConfigured) as info:
         client.call("ping", timeout=10)
     assert str(python) in str(info.value) and "install/install.py" in str(info.value)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
+def test_a_hung_engine_is_a_stall_and_kill_stops_the_worker_and_the_engine(client, tmp_path):
+    """The real worker names the engine process it starts; a request silent for the stall
+    timeout raises WorkerStalled, and kill() ends the worker and that engine (in a process
+    group of its own, it would outlive the worker, holding its chain's lock)."""
+    shot, data = write_shot(tmp_path, 1, 6, hang=True)
+    req = client.request("analyze", shot=shot, frames=[1, 6])
+    seen = []
+    t0 = time.time()
+    with pytest.raises(bridge.WorkerStalled) as info:
+        for msg in req.events(timeout=1.5):
+            if msg:
+                seen.append(msg)
+    assert 1.5 <= time.time() - t0 < 10
+    assert [m["event"] for m in seen] == ["started", "progress"]
+    assert info.value.last == seen[-1] and info.value.last["frame"] == 1 and info.value.seconds >= 1.5
+    (engine,) = req.engine_pids
+    worker = client.proc.pid
+    assert _process_state(engine) not in (None, "Z")
+    client.kill()
+    t0 = time.time()
+    while _process_state(engine) not in (None, "Z") and time.time() - t0 < 10:
+        time.sleep(0.05)
+    assert _process_state(engine) in (None, "Z"), "the hung engine outlived its worker"
+    assert client.proc.poll() is not None
+    # the engine's stderr is in the worker log, the place a stall report points at
+    with open(client.log_path) as fh:
+        assert "[analyze %d] fake engine: hanging after frame 1" % req.id in fh.read()
+    assert client.call("ping", timeout=30)["pid"] != worker   # the next request starts a new worker

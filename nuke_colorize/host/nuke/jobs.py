@@ -4,6 +4,12 @@ In the GUI a job runs in a background thread with a ``nuke.ProgressTask`` (its C
 stops the engine; frames already cached are kept). Knobs are only touched back on the main
 thread (``nuke.executeInMainThread``). Without a GUI, :func:`run_blocking` waits and prints
 progress lines (for ``nuke -t`` scripts and farm logs).
+
+Both follow the render hook's rule: an engine that sends nothing for
+``$NUKE_COLORIZE_STALL_TIMEOUT`` seconds (:func:`nuke_colorize.host.bridge.stall_timeout`)
+hangs; its worker is stopped and the analysis fails saying so (frames already done are kept).
+While the engine waits for another process (an artist or farm task building the same chains)
+it says so every 20 s, and the progress bar shows it.
 """
 from __future__ import annotations
 
@@ -14,7 +20,8 @@ import time
 
 import nuke
 
-from ..bridge import EngineNotConfigured, WorkerError, get_client
+from .. import bridge
+from ..bridge import EngineNotConfigured, WorkerError, WorkerStalled, get_client
 
 _running = {}
 _lock = threading.Lock()
@@ -88,12 +95,14 @@ def start(node_name, prep, frames, client=None, on_progress=None, on_done=None):
 def _run(job):
     task = nuke.ProgressTask("Colorize %s" % job.node_name)
     task.setMessage("starting the engine")
+    sent_cancel = None
+    stall = None
     try:
+        stall = bridge.stall_timeout()
         req = job.client.request("analyze", shot=job.prep.shot_path, frames=list(job.frames))
         job.request = req
-        sent_cancel = None
         result = None
-        for msg in req.events():
+        for msg in req.events(timeout=stall):
             if sent_cancel is None and (task.isCancelled() or job.cancel_requested):
                 req.cancel()
                 sent_cancel = time.time()
@@ -103,7 +112,10 @@ def _run(job):
                 result = {"event": "result", "ok": False, "cancelled": True,
                           "message": "the engine did not stop: its worker was ended"}
                 break
-            if msg and msg.get("event") == "progress":
+            if msg and msg.get("event") == "progress" and msg.get("stage") == "waiting":
+                if sent_cancel is None:
+                    task.setMessage(str(msg.get("message") or "waiting for another process"))
+            elif msg and msg.get("event") == "progress":
                 done, total = msg.get("done"), msg.get("total")
                 if isinstance(done, int) and isinstance(total, int) and total > 0:
                     job.progress.append((done, total))
@@ -117,7 +129,15 @@ def _run(job):
         if job.result.get("event") == "error":
             job.error = job.result.get("message") or "the engine reported an error"
         job.cancelled = bool(job.result.get("cancelled"))
-    except (WorkerError, EngineNotConfigured, OSError) as err:
+    except WorkerStalled as err:
+        job.client.kill()
+        if sent_cancel is not None:
+            job.result = {"event": "result", "ok": False, "cancelled": True,
+                          "message": "the engine did not stop: its worker was ended"}
+            job.cancelled = True
+        else:
+            job.error = bridge.stall_report(err, job.client, stall, "press Analyze again")
+    except (WorkerError, EngineNotConfigured, OSError, ValueError) as err:
         job.error = str(err)
     finally:
         del task
@@ -141,14 +161,25 @@ def _finished(job):
 
 
 def run_blocking(prep, frames, client=None, out=None):
-    """Analyse and wait, printing one line per progress event. Raises WorkerError."""
+    """Analyse and wait, printing one line per progress event. Raises WorkerError (also when
+    the engine stalls: its worker is then stopped)."""
     client = client or get_client()
     out = out or sys.stdout
+    try:
+        stall = bridge.stall_timeout()
+    except ValueError as err:
+        raise WorkerError(str(err))
     req = client.request("analyze", shot=prep.shot_path, frames=[int(frames[0]), int(frames[1])])
-    for msg in req.events():
-        if msg and msg.get("event") == "progress" and "done" in msg and "total" in msg:
-            out.write("nuke-colorize: %s frame %s (%s/%s)\n" % (prep.shot_path, msg.get("frame", "?"),
-                                                              msg["done"], msg["total"]))
+    try:
+        for msg in req.events(timeout=stall):
+            if msg and msg.get("event") == "progress" and msg.get("stage") == "waiting":
+                out.write("nuke-colorize: %s: %s\n" % (prep.shot_path, msg.get("message") or "waiting"))
+            elif msg and msg.get("event") == "progress" and "done" in msg and "total" in msg:
+                out.write("nuke-colorize: %s frame %s (%s/%s)\n" % (prep.shot_path, msg.get("frame", "?"),
+                                                                  msg["done"], msg["total"]))
+    except WorkerStalled as err:
+        client.kill()
+        raise WorkerError(bridge.stall_report(err, client, stall, "run the analysis again"))
     if req.result.get("event") == "error":
         raise WorkerError(req.result.get("message") or "the engine reported an error")
     return req.result

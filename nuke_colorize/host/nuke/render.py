@@ -8,6 +8,12 @@ it now (only the chain it needs, from the nearest cached state) or the frame fai
 message naming the node, the frame and what to do. A frame is never rendered from stale or
 missing colour: the node's Read only ever points at its current version, and it fails on a
 missing file.
+
+Computing a frame has no deadline (a chain may be long, or another process may be building it),
+but a *stall* timeout: an engine that sends nothing for ``$NUKE_COLORIZE_STALL_TIMEOUT``
+seconds (default 900; 0 waits forever) hangs, and is stopped, so the frame fails instead of
+the render hanging forever. The engine reports every frame it computes and, while it waits
+for another process's lock, says so every 20 s; those lines go to the render log.
 """
 from __future__ import annotations
 
@@ -17,7 +23,8 @@ import nuke
 
 from .. import frames as fr
 from .. import shotspec
-from ..bridge import EngineNotConfigured, WorkerError, get_client
+from .. import bridge
+from ..bridge import EngineNotConfigured, WorkerError, WorkerStalled, get_client
 from . import node as node_mod
 from . import sources
 
@@ -78,12 +85,34 @@ def ensure_frame(node, f, client=None):
         if not os.path.isfile(ref["image"]):
             raise RuntimeError("%s: reference image missing: %s (press Analyze in the GUI first)"
                                % (node.fullName(), ref["image"]))
+    try:
+        stall = bridge.stall_timeout()
+    except ValueError as err:
+        raise RuntimeError("%s: frame %d cannot be computed: %s" % (node.fullName(), f, err))
     shot_path = shotspec.write_machine_shot(prep.shot_path, prep.shot)
     print("nuke-colorize: %s: computing frame %d of shot %s" % (node.fullName(), f, shot_path))
+    client = client or get_client()
     try:
-        (client or get_client()).call("analyze", shot=shot_path, frames=[f, f], timeout=None)
+        compute(client, shot_path, f, stall, node.fullName())
+    except WorkerStalled as err:
+        client.kill()  # the worker and its engine; the next frame starts a fresh one
+        raise RuntimeError("%s: frame %d: %s" % (node.fullName(), f, bridge.stall_report(
+            err, client, stall, "render the frame again")))
     except (WorkerError, EngineNotConfigured) as err:
         raise RuntimeError("%s: frame %d could not be computed: %s" % (node.fullName(), f, err))
     if not os.path.isfile(out):
         raise RuntimeError("%s: the engine finished but frame %d is still missing: %s" % (node.fullName(), f, out))
     node_mod.reload_read(node)
+
+
+def compute(client, shot_path, f, stall, label):
+    """Have the engine compute frame ``f`` of a shot, printing its ``waiting`` reports.
+    Raises WorkerStalled after ``stall`` seconds without a message (None: never), WorkerError."""
+    req = client.request("analyze", shot=shot_path, frames=[f, f])
+    for msg in req.events(timeout=stall):
+        if msg and msg.get("event") == "progress" and msg.get("stage") == "waiting" and msg.get("message"):
+            print("nuke-colorize: %s: frame %d: %s" % (label, f, msg["message"]))
+    if req.result.get("event") == "error":
+        raise WorkerError(req.result.get("message") or "the engine reported an error")
+    return req.result
+
