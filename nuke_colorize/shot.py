@@ -22,8 +22,8 @@ among them belong to; default ``$OCIO``, else OpenImageIO's built-in config); ``
 default 1 with ``library`` and no keyframe reference, else 0);
 ``matte`` pattern (instance IDs, read as :mod:`nuke_colorize.io.matte` says); ``cache`` folder
 (default ``<shot file folder>/<shot file name>_cache``); ``content_hash`` (identify plate and
-reference files by SHA-256 instead of size + mtime); ``threads`` (the fixed CPU thread count of
-the determinism rule, default 1); ``name``.
+reference files by SHA-256 instead of name, size and mtime); ``threads`` (the fixed CPU thread
+count of the determinism rule, default 1); ``name``.
 
 Unknown keys are an error (a typo must not be ignored silently). Relative paths are relative to
 the shot file's folder; ``~`` is expanded.
