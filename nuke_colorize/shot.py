@@ -22,8 +22,8 @@ among them belong to; default ``$OCIO``, else OpenImageIO's built-in config); ``
 default 1 with ``library`` and no keyframe reference, else 0);
 ``matte`` pattern (instance IDs, read as :mod:`nuke_colorize.io.matte` says); ``cache`` folder
 (default ``<shot file folder>/<shot file name>_cache``); ``content_hash`` (identify plate and
-reference files by SHA-256 instead of size + mtime); ``threads`` (the fixed CPU thread count of
-the determinism rule, default 1); ``name``.
+reference files by SHA-256 instead of name, size and mtime); ``threads`` (the fixed CPU thread
+count of the determinism rule, default 1); ``name``.
 
 Unknown keys are an error (a typo must not be ignored silently). Relative paths are relative to
 the shot file's folder; ``~`` is expanded.
@@ -47,7 +47,11 @@ REFERENCE_KEYS = ("frame", "image", "colorspace")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_THREADS = 1
 DEFAULT_OUTPUT_NAME = os.path.join("output", "colour.####.exr")
-KEY_FORMAT = 1
+#: how :meth:`Shot.key` and the cache's frame identities name input files: 1 by resolved path,
+#: size and mtime (ns); 2 by name, size and mtime (us) or SHA-256, wherever they are mounted
+KEY_FORMAT = 2
+#: description keys holding paths, left out of :meth:`Shot.key` (see :meth:`Shot.key_description`)
+PATH_KEYS = ("plate", "cache", "output", "confidence_output", "matte", "library", "ocio_config")
 
 
 @dataclass(frozen=True)
@@ -264,26 +268,28 @@ class Shot:
 
     # ------------------------------------------------------------------ identity
     def file_identity(self, path: str) -> str:
-        """Identity of one input file: ``sha256:<hex>`` with ``content_hash``, else
-        ``realpath|size|mtime_ns``. A missing file is an :class:`InputError`."""
-        from .io import file_sha256
+        """Identity of one input file (:func:`nuke_colorize.io.file_identity`): ``sha256:<hex>``
+        with ``content_hash``, else ``name|size|mtime_us``, wherever its storage is mounted. A
+        missing file is an :class:`InputError`."""
+        from .io import file_identity
         try:
             st = os.stat(path)
+            return file_identity(path, self.content_hash, st)
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror or exc}", file=path) from None
-        if self.content_hash:
-            return "sha256:" + file_sha256(path)
-        return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
 
     def key(self, settings_key: Optional[Dict[str, Any]] = None,
             plate_ids: Optional[Sequence[str]] = None) -> str:
         """Stable 20-hex-digit key of everything that defines this shot's result.
 
-        Hashes the description, the identity of every plate frame (``plate_ids`` when the
-        caller has them, in frame order), reference image and matte frame, the backend's
-        ``settings_key`` (class defaults merged with ``settings`` when not given: the cache
-        passes the live backend's, which for deepexemplar also names the weights) and the
-        package version. Any change to any of them gives another key.
+        Hashes the description without its paths (:meth:`key_description`), the identity of
+        every plate frame (``plate_ids`` when the caller has them, in frame order), reference
+        image, matte frame and library index (:meth:`file_identity`: name, size and mtime, or
+        SHA-256), the OCIO config's content, the backend's ``settings_key`` (class defaults
+        merged with ``settings`` when not given: the cache passes the live backend's, which for
+        deepexemplar also names the weights) and the package version. Any change to any of them
+        gives another key; where the storage is mounted, and where the cache and outputs are
+        written, do not.
         """
         from . import __version__
         from .io import PlateSource
@@ -296,9 +302,7 @@ class Shot:
             from .io import frame_path
             paths = [frame_path(self.matte, f) for f in self.frame_list()]
             matte_ids = [self.file_identity(p) if os.path.exists(p) else "absent" for p in paths]
-        shot = self.to_dict()
-        shot.pop("ocio_config", None)   # identified by content below (_ocio_identity)
-        body = {"format": KEY_FORMAT, "version": __version__, "shot": shot,
+        body = {"format": KEY_FORMAT, "version": __version__, "shot": self.key_description(),
                 "plate": list(plate_ids), "matte": matte_ids,
                 "references": [self.file_identity(r.image) for r in self.references],
                 "library": self.file_identity(self.library) if self.library else None,
@@ -307,6 +311,18 @@ class Shot:
                     self.backend, self.settings)}
         text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:20]
+
+    def key_description(self) -> Dict[str, Any]:
+        """:meth:`to_dict` without the paths, for :meth:`key`: the input files are identified by
+        what they are (their identities, beside it in the key), not by where their storage is
+        mounted; the cache folder and the output patterns say where results go, not what they
+        are (outputs are always rewritten; no cached data depends on them)."""
+        d = self.to_dict()
+        for k in PATH_KEYS:
+            d.pop(k, None)
+        d["references"] = [{k: v for k, v in r.items() if k != "image"} for r in d["references"]]
+        d["matte"] = bool(self.matte)
+        return d
 
     def uses_ocio(self) -> bool:
         """True when a colourspace of the shot is an OCIO name (not auto/linear/srgb/rec709/cineon)."""

@@ -2,13 +2,16 @@
 
 Dependency rule (what a stored frame of a chain depends on):
 
-* everything global: cache format, package version, the determinism rule (thread count,
+* everything global: cache format, key format (how input files are identified:
+  :data:`nuke_colorize.shot.KEY_FORMAT`), package version, the determinism rule (thread count,
   torch / OpenCV / numpy versions), device, backend ``settings_key`` (name, version, settings,
   weights), plate size, colourspaces and working size;
 * its chain's references (:func:`nuke_colorize.engine.chain_references`): the anchor keyframe,
   the next keyframe in the chain's direction and every still, in order (pixels and role);
 * the chain up to it: the chain's direction and start frame, and the identity of every plate
-  (and matte) frame from the start up to this frame.
+  (and matte) frame from the start up to this frame: its file's name, size and mtime, or its
+  SHA-256 (:func:`nuke_colorize.io.file_identity`), never its folder, so a cache built where
+  the storage is mounted at one path is used where it is mounted at another.
 
 The first two give the *segment key* (one folder per key); the third gives a per-frame *chain
 hash* ``h_i = sha256(h_{i-1}, frame_i, plate_i, matte_i)`` with ``h_{-1}`` the segment key,

@@ -1,15 +1,16 @@
 """``manifest.json``: what a cache folder holds, for people and for the version check.
 
 Written atomically under ``locks/manifest.lock`` (read, merge, replace) at the start of every
-build. It records the cache format, the version and determinism rule of the last writer (with
-the CPU capability of the last process that computed frames, recorded after it did), the
-current shot (key, frames, description) and one entry per segment folder ever written (anchor,
-direction, start, key, references, writer). Stored frames are *not* listed: the files are the
+build. It records the cache format, the key format, the version and determinism rule of the
+last writer (with the CPU capability of the last process that computed frames, recorded after
+it did), the current shot (key, frames, description: the paths as the last writer's machine
+saw them, for people only) and one entry per segment folder ever written (anchor, direction,
+start, key, references, writer). Stored frames are *not* listed: the files are the
 truth, so a killed build never leaves the manifest claiming frames that are not there.
 
 A folder whose manifest has another cache format is refused (:class:`CacheError`); one written by
-another package version or thread rule is used, but its segments have other keys and are not
-resumed, and the caller is told so.
+another package version, thread rule or key format is used, but its segments have other keys and
+are not resumed, and the caller is told so.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from .. import __version__
 from ..errors import CacheError
 from ..io import atomic_write_text
 from .filelock import FileLock
+from ..shot import KEY_FORMAT
 from .keys import CACHE_FORMAT
 
 MANIFEST = "manifest.json"
@@ -62,6 +64,7 @@ def update_manifest(root: str, shot_entry: Dict[str, Any], segments: Dict[str, D
         old = read_manifest(root)
         data: Dict[str, Any] = dict(old) if old else {}
         data["format"] = CACHE_FORMAT
+        data["key_format"] = KEY_FORMAT
         data["written_by"] = WRITER
         det = dict(determinism)
         if det.get("cpu_capability") is None:   # not known before torch runs (record_cpu_capability)

@@ -42,7 +42,7 @@ from ..errors import CacheError, InputError
 from ..io import (PlateSource, atomic_write_text, cleanup_stale_temps, format_frames, frame_path, is_pattern,
                   match_frame)
 from ..io.atomic import _TEMP_RE as TEMP_RE
-from ..shot import Shot
+from ..shot import KEY_FORMAT, Shot
 from . import determinism
 from .filelock import FileLock
 from .keys import CACHE_FORMAT, SegmentIndex
@@ -105,7 +105,7 @@ class _Context:
             self.luma = PlateLuma(self.source, self.job.colorspace, warn, self.job.ocio_config)
             self.col = make_colorizer(self.job, self.source, self.luma, warn)
             self.device = resolve_device(self.job.device)
-            self.base = {"cache_format": CACHE_FORMAT, "version": __version__,
+            self.base = {"cache_format": CACHE_FORMAT, "key_format": KEY_FORMAT, "version": __version__,
                          "determinism": determinism.rule(shot.threads), "device": self.device,
                          "backend": self.col.backend.settings_key(),
                          "plate": {"size": [self.source.width, self.source.height],
@@ -225,6 +225,11 @@ class ShotCache:
             self.warn(f"the cache folder also holds segments written by {old.get('written_by')} with "
                       f"{(old.get('determinism') or {}).get('threads')} thread(s); they are not reused "
                       f"(this is {WRITER}, {det['threads']} thread(s))")
+        elif old and old.get("segments") and old.get("key_format", 1) != KEY_FORMAT:
+            self.warn(f"the cache folder also holds segments of key format {old.get('key_format', 1)}; "
+                      f"they are not reused (this is key format {KEY_FORMAT}, which names input files "
+                      f"by name, size and mtime wherever their storage is mounted; format 1 named them "
+                      f"by path); `nuke-colorize cache clear --stale` removes them")
 
     # ------------------------------------------------------------------ build / render
     def render(self, wanted: Optional[Sequence[int]] = None, write_outputs: bool = True,

@@ -9,10 +9,15 @@ Folder layout under the node's cache folder (default ``colorize_cache`` beside t
     <cache folder>/<shot>/v_<key>/colour.####.exr  its output, read back by the node
 
 ``key`` hashes everything that defines the result (plate, frames, colourspace, references and
-their files' size and modification time, backend and settings, matte), so an output folder
+their files' name, size and modification time, backend and settings, matte), so an output folder
 only ever holds frames of one set of inputs: change a reference and the node reads a new,
 empty folder (frames must be analysed) instead of showing stale colour. The engine's own cache
 also keys on the plate files and reuses whatever segments are still valid.
+
+Neither names where the storage is mounted (:func:`portable_path`): a workstation seeing the
+show under ``P:\\shows`` and a farm node seeing it under ``/mnt/shows`` (or a script whose
+paths Deadline's path mapping rewrote) find the same version, so a render reads the frames the
+artist analysed and the engine the cache it built.
 """
 from __future__ import annotations
 
@@ -106,12 +111,41 @@ def build_shot(plate, frames, references, backend, cache, colorspace="auto", set
 
 
 def file_identity(path):
-    """(size, mtime in ns) of a file, or None when it is missing."""
+    """[size, mtime in microseconds] of a file, or None when it is missing. Microseconds: the
+    finest unit in which Windows/SMB clients (100 ns) and Linux/NFS clients (1 ns) see the same
+    mtime of one file (see :func:`nuke_colorize.io.file_identity`, the engine's)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, getattr(st, "st_mtime_ns", int(st.st_mtime * 1e9)) // 1000]
+
+
+def _legacy_file_identity(path):
+    """What :func:`file_identity` was for version folders named before versions left out
+    where the storage is mounted: (size, mtime in ns), or None."""
     try:
         st = os.stat(path)
     except OSError:
         return None
     return [st.st_size, getattr(st, "st_mtime_ns", int(st.st_mtime * 1e9))]
+
+
+def portable_path(path, root):
+    """``path`` as a version's key sees it, the same wherever the storage is mounted: relative
+    to the shot's folder ``root`` with ``/`` separators when it lies inside it (the engine's
+    cache, precomps, frames taken from the reference input: named by the node, their content
+    by the signature in their path), else the file's name alone (the user's plates, references
+    and library: their name, size and mtime are in the key beside it, :func:`version_key`).
+    Windows drive letters, separators and mount points never reach the key."""
+    if not path:
+        return path
+    root = os.path.abspath(root)
+    full = os.path.abspath(path)
+    inside = os.path.normcase(full).startswith(os.path.normcase(root.rstrip("\\/") + os.sep))
+    if inside:
+        return "./" + os.path.relpath(full, root).replace(os.sep, "/")
+    return os.path.basename(full)
 
 
 def config_digest(config):
@@ -124,23 +158,56 @@ def config_digest(config):
     return config_identity(config, "sha1") or config
 
 
-def version_key(shot, files=()):
-    """10 hex digits naming a version: the shot's content plus the identity (size, mtime)
+def version_key(shot, files=(), root=None):
+    """10 hex digits naming a version: the shot's content plus the identity (name, size, mtime)
     of ``files``, the user's files whose content defines the result (plate frames read
-    directly, reference images). Generated files (precomps) are named by their own signature
-    and are left out, so writing them does not change the key."""
+    directly, reference images, the library index). Generated files (precomps) are named by
+    their own signature and are left out, so writing them does not change the key.
+
+    Paths enter as :func:`portable_path` makes them under the shot's folder ``root`` (default:
+    the folder of the shot's ``cache``), so the key does not depend on where the storage is
+    mounted; the output pattern (inside the version folder) is left out."""
+    if root is None:
+        root = os.path.dirname(shot.get("cache") or "") or os.sep
     body = dict(shot)
     body.pop("output", None)
+    for k in ("plate", "matte", "cache", "library"):
+        if body.get(k):
+            body[k] = portable_path(body[k], root)
+    body["references"] = [dict(r, image=portable_path(r["image"], root)) if r.get("image") else r
+                          for r in body.get("references") or []]
     if body.get("ocio_config"):   # by content: Nuke's own configs sit at another path per machine
         body["ocio_config"] = config_digest(body["ocio_config"])
-    body["file_identity"] = [[p, file_identity(p)] for p in files]
+    body["file_identity"] = [[portable_path(p, root), file_identity(p)] for p in files]
+    body["key_format"] = 2
+    data = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(data.encode("utf-8")).hexdigest()[:10]
+
+
+def legacy_version_key(shot, files=()):
+    """The name versions had before :func:`version_key` left out where the storage is mounted
+    (absolute paths, mtimes in ns): a version analysed then keeps its frames on the machine
+    that analysed it (:func:`version_paths`)."""
+    body = dict(shot)
+    body.pop("output", None)
+    if body.get("ocio_config"):
+        body["ocio_config"] = config_digest(body["ocio_config"])
+    body["file_identity"] = [[p, _legacy_file_identity(p)] for p in files]
     data = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha1(data.encode("utf-8")).hexdigest()[:10]
 
 
 def version_paths(root, shot, files=()):
-    """(version folder, shot file path, output pattern) for ``shot`` under a shot root."""
-    folder = os.path.join(root, "v_" + version_key(shot, files))
+    """(version folder, shot file path, output pattern) for ``shot`` under a shot root.
+
+    The folder is ``v_<version_key>``; while it does not exist, a folder of the same inputs
+    named the way earlier versions of the plug-in named it (:func:`legacy_version_key`), when
+    that one exists, so frames analysed before stay in use."""
+    folder = os.path.join(root, "v_" + version_key(shot, files, root))
+    if not os.path.isdir(folder):
+        legacy = os.path.join(root, "v_" + legacy_version_key(shot, files))
+        if os.path.isfile(os.path.join(legacy, SHOT_FILE)):
+            folder = legacy
     return folder, os.path.join(folder, SHOT_FILE), os.path.join(folder, OUTPUT_NAME)
 
 
@@ -160,19 +227,18 @@ def write_shot(path, shot):
 def write_machine_shot(path, shot):
     """Write a version's shot file for this machine and return the file to hand the engine.
 
-    A version is named by content, its OCIO config included by content (:func:`config_digest`),
-    so machines with Nuke installed at different paths share it while their shot files differ
-    in ``ocio_config``. Where the version's file already holds another machine's path, this
-    machine's goes beside it as ``shot.<host>.json`` instead of replacing it under a render
-    that may be reading it."""
+    A version is named by content, its OCIO config included by content (:func:`config_digest`)
+    and its files by name and identity wherever the storage is mounted (:func:`version_key`),
+    so machines with Nuke installed at different paths, or seeing the show under other paths,
+    share it while their shot files differ in ``ocio_config`` and in their paths. Where the
+    version's file already holds another machine's view, this machine's goes beside it as
+    ``shot.<host>.json`` instead of replacing it under a render that may be reading it."""
     try:
         with open(path, "r") as fh:
             existing = json.load(fh)
     except (OSError, ValueError):
         existing = None
-    if isinstance(existing, dict) and existing != shot and existing.get("ocio_config") and \
-            {k: v for k, v in existing.items() if k != "ocio_config"} == \
-            {k: v for k, v in shot.items() if k != "ocio_config"}:
+    if isinstance(existing, dict) and existing != shot:
         host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
         return write_shot(os.path.join(os.path.dirname(path), "shot.%s.json" % host), shot)
     return write_shot(path, shot)

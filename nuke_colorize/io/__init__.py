@@ -12,7 +12,7 @@ from .atomic import (OutputError, atomic_path, atomic_write_bytes, atomic_write_
 from .image import (DEFAULT_MAX_PIXELS, ImageData, channel_layout, check_finite, check_writable,
                     compose_channels, default_dtype, image_size, read_image, read_spec, write_image)
 from .movie import MovieReader, is_movie, movie_frame_count, read_movie_frame
-from .plate import PlateSource, file_sha256
+from .plate import PlateSource, file_identity, file_sha256
 from .sequence import (format_frames, frame_path, is_pattern, match_frame, parse_frames, same_target,
                        scan_frames, split_pattern_and_range, to_hashes, to_printf)
 
@@ -21,7 +21,8 @@ __all__ = [
     "is_temp_name", "DEFAULT_MAX_PIXELS", "ImageData", "channel_layout", "check_finite", "check_writable",
     "compose_channels",
     "default_dtype", "image_size", "read_image", "read_spec", "write_image", "MovieReader", "is_movie",
-    "movie_frame_count", "read_movie_frame", "PlateSource", "file_sha256", "format_frames", "frame_path",
+    "movie_frame_count", "read_movie_frame", "PlateSource", "file_identity", "file_sha256", "format_frames",
+    "frame_path",
     "is_pattern", "match_frame", "parse_frames", "same_target", "scan_frames", "split_pattern_and_range",
     "to_hashes", "to_printf",
 ]

@@ -168,18 +168,14 @@ class PlateSource:
             self._check_size(int(spec.width), int(spec.height), path, frame)
 
     def identity(self, frame: int, content_hash: bool = False) -> str:
-        """Cache key of the file behind ``frame``: resolved path + size + mtime, or its SHA-256.
-
-        The SHA-256 form (``sha256:<hex>``) does not depend on the path, so a moved or copied
-        plate keeps its cache. Movie frames append ``#<frame>``.
-        """
+        """Cache key of the file behind ``frame`` (:func:`file_identity`: its name, size and
+        mtime, or its SHA-256), the same wherever the plate's storage is mounted. Movie frames
+        append ``#<frame>``."""
         frame = int(frame)
         path = self.path(frame)
         st = check_readable(path, frame if self.kind == "sequence" else None)
         suffix = f"#{frame}" if self.kind == "movie" else ""
-        if content_hash:
-            return f"sha256:{file_sha256(path)}{suffix}"
-        return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}{suffix}"
+        return file_identity(path, content_hash, st) + suffix
 
     def close(self) -> None:
         if self._movie is not None:
@@ -252,3 +248,23 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
             h.update(block)
     return h.hexdigest()
 
+
+
+def file_identity(path: str, content_hash: bool = False, st: Optional[os.stat_result] = None) -> str:
+    """Identity of an input file for cache keys, independent of where its storage is mounted.
+
+    ``sha256:<hex>`` of the bytes with ``content_hash``; else ``<name>|<size>|<mtime_us>``: the
+    file's name (without its folder: the same plate under ``P:\\shows`` on Windows and under
+    ``/mnt/shows`` on Linux is one plate), its size and its modification time truncated to the
+    microsecond. NTFS/SMB clients see times in 100 ns units, NFS and local POSIX clients in
+    1 ns units: the microsecond is the finest unit they agree on for the same file. (Whole
+    seconds would agree with coarser servers too, but would let two renders of same-named,
+    same-sized frames written within one second, e.g. fixed-size DPX, pass for one another;
+    shares whose protocols disagree beyond the microsecond need ``content_hash``.)
+    Raises :class:`OSError` as :func:`os.stat` does.
+    """
+    if content_hash:
+        return "sha256:" + file_sha256(path)
+    if st is None:
+        st = os.stat(path)
+    return f"{os.path.basename(path)}|{st.st_size}|{st.st_mtime_ns // 1000}"

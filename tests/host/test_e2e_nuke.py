@@ -97,3 +97,82 @@ def test_fake_nuke_renders_out_of_order_like_the_cli(fake_nuke, tmp_path, monkey
         assert np.array_equal(ours, theirs), "frame %d differs (max %g)" % (f, np.abs(ours - theirs).max())
     # frames nobody asked for were not rendered by the hook
     assert not os.path.exists(frame_path(out, 1)) and not os.path.exists(frame_path(out, 4))
+
+
+def _npz_files(folder):
+    """(path, mtime) of the cache's frame files: written again, a file gets a new mtime."""
+    return sorted((os.path.relpath(os.path.join(d, n), folder), os.stat(os.path.join(d, n)).st_mtime_ns)
+                  for d, _, files in os.walk(folder) for n in files if n.endswith(".npz"))
+
+
+@pytest.mark.slow
+def test_a_script_whose_paths_point_at_another_mount_renders_what_was_analysed(fake_nuke, tmp_path, monkeypatch):
+    """The artist analyses under one mount point (here ``a/``); the farm sees the same storage
+    under another (``b/``: the tree copied with its mtimes) and renders the script with its
+    paths rewritten (Deadline's path mapping). The node finds the same version, so a task in
+    'fail the frame' mode renders the analysed frames; in 'compute' mode, with the outputs gone,
+    the engine reads every chain from the shared cache and computes nothing."""
+    import shutil
+    import socket
+
+    nuke = fake_nuke
+    from nuke_colorize.host import bridge
+    from nuke_colorize.host.nuke import node as nc
+    from nuke_colorize.host.nuke import render
+
+    a, b = tmp_path / "a" / "show", tmp_path / "b" / "show"
+    monkeypatch.setenv("NUKE_COLORIZE_PYTHON", sys.executable)
+    client = bridge.WorkerClient(log_path=str(tmp_path / "worker.log"))
+    old = bridge.set_client(client)
+    try:
+        plate, colour = synthetic_clip(a)
+        nuke.root()["name"].setValue(str(a / "comp.nk"))
+        read = nuke.nodes.Read(file=plate, first=1, last=6)
+        read.setSelected(True)
+        node = nc.create()
+        refs = "1 %s\n6 %s"
+        nuke._user_set(node["references"], refs % (frame_path(colour, 1), frame_path(colour, 6)))
+        nuke._user_set(node["working_size"], 64)
+        analysed = nc.analyze(node)
+        assert all(os.path.isfile(frame_path(analysed.output, f)) for f in range(1, 7))
+        version = os.path.relpath(analysed.output, str(a))
+
+        shutil.copytree(str(a), str(b))                     # the same storage at another mount point
+        segments = _npz_files(str(b / "colorize_cache"))
+        assert segments
+
+        def mapped(path):
+            return path.replace(str(a), str(b))
+
+        nuke.root()["name"].setValue(str(b / "comp.nk"))
+        read["file"].setValue(mapped(plate))
+        nuke._user_set(node["references"], refs % (mapped(frame_path(colour, 1)), mapped(frame_path(colour, 6))))
+        node["shot_file"].setValue(mapped(node["shot_file"].value()))
+        prep = nc.prepare(node)
+        assert prep.output == str(b / version) and prep.plate.pattern == mapped(plate)
+
+        render.install()
+        out = str(tmp_path / "farm" / "comp.####.exr")
+        write = nuke.nodes.Write(file=out, file_type="exr", channels="rgb", create_directories=True)
+        write["datatype"].setValue("32 bit float")
+        write.setInput(0, node)
+        nuke._user_set(node["missing_frames"], "fail the frame")
+        for f in (5, 2):
+            nuke.execute(write, f, f)                       # found: not refused
+            assert np.array_equal(read_rgb(frame_path(out, f)), read_rgb(frame_path(analysed.output, f)))
+
+        for f in range(1, 7):                               # the farm's outputs are gone: computed...
+            os.unlink(frame_path(prep.output, f))
+        nuke._user_set(node["missing_frames"], "compute on the spot")
+        nuke.execute(write, 4, 4)
+        assert np.array_equal(read_rgb(frame_path(out, 4)), read_rgb(frame_path(analysed.output, 4)))
+        assert _npz_files(str(b / "colorize_cache")) == segments   # ...from the cache alone
+        # the version's shot file keeps the artist's paths; this machine's view goes beside it
+        with open(prep.shot_path) as fh:
+            assert json.load(fh)["plate"] == plate
+        host = "".join(c if c.isalnum() or c in "_.-" else "_" for c in socket.gethostname()) or "host"
+        with open(os.path.join(os.path.dirname(prep.shot_path), "shot.%s.json" % host)) as fh:
+            assert json.load(fh)["plate"] == mapped(plate)
+    finally:
+        client.close()
+        bridge.set_client(old)

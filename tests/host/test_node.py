@@ -393,3 +393,46 @@ def test_render_never_precomputes_inside_a_render(shot, fake_nuke, engine_client
     nc.analyze(node, frames=(1, 2))  # precomp + two frames
     fake_nuke.execute(write, 3, 3)  # now the hook computes frame 3 on the spot
     assert os.path.isfile(frame_path(str(tmp_path / "r" / "c.####.exr"), 3))
+
+
+def test_a_script_seen_under_another_mount_point_finds_its_version_and_precomp(shot, fake_nuke, engine_client,
+                                                                               tmp_path):
+    """The farm sees the storage under another path (the tree copied with its mtimes) and the
+    script's paths rewritten (Deadline's path mapping): a plate from a node tree names the same
+    precomp, the node the same version, so the analysed frames are used ('fail the frame'
+    renders them) and nothing is precomputed again."""
+    import shutil
+    from nuke_colorize.host.nuke import sources
+    node, read, ref, still = shot
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    grade["white"].setValue(0.5)
+    node.setInput(0, grade)
+    analysed = nc.analyze(node)
+    assert os.path.join("precomp", "plate_") in analysed.shot["plate"]
+    other = tmp_path.parent / ("farm_" + tmp_path.name)
+    shutil.copytree(str(tmp_path), str(other), ignore=shutil.ignore_patterns("*.log"))
+
+    def mapped(path):
+        return path.replace(str(tmp_path), str(other))
+
+    fake_nuke.root()["name"].setValue(mapped(fake_nuke.root()["name"].value()))
+    read["file"].setValue(mapped(read["file"].value()))
+    fake_nuke._user_set(node["references"], "1 %s\nstill %s" % (mapped(ref), mapped(still)))
+    node["shot_file"].setValue(mapped(node["shot_file"].value()))
+    prep = nc.prepare(node)
+    assert prep.output == mapped(analysed.output) and prep.shot["plate"] == mapped(analysed.shot["plate"])
+    assert not sources.missing_precomp_frames(prep.plate, prep.frames)
+    render.install()
+    out = str(other / "render" / "comp.####.exr")
+    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
+    write.setInput(0, node)
+    fake_nuke._user_set(node["missing_frames"], "fail the frame")
+    fake_nuke.execute(write, 3, 3)
+    assert os.path.isfile(frame_path(out, 3))
+    # the plate itself changed (a frame re-rendered): another precomp, another version
+    plate3 = frame_path(read["file"].value(), 3)
+    st = os.stat(plate3)
+    os.utime(plate3, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
+    changed = nc.prepare(node)
+    assert changed.shot["plate"] != prep.shot["plate"] and changed.output != prep.output

@@ -82,6 +82,70 @@ def test_version_key_follows_content_and_user_files(tmp_path):
     assert shotspec.safe_name("sh 010/comp") == "sh_010_comp"
 
 
+def test_version_key_is_the_same_wherever_the_storage_is_mounted(tmp_path):
+    """The same files under two mount points (mtimes kept) give one version; paths inside the
+    shot's folder count relative to it, the user's files by name, size and mtime (us)."""
+    import os
+    import shutil
+
+    a, b = tmp_path / "P" / "shows" / "sq010", tmp_path / "mnt" / "shows" / "sq010"
+    for name in ("plate/plate.0001.exr", "plate/plate.0002.exr", "refs/r.png"):
+        (a / name).parent.mkdir(parents=True, exist_ok=True)
+        (a / name).write_bytes(name.encode())
+    shutil.copytree(str(a), str(b))
+
+    def version(show, plate="plate/plate.####.exr"):
+        root = str(show / "colorize_cache" / "Colorize1")
+        shot = shotspec.build_shot(str(show / plate), (1, 2), [(1, str(show / "refs" / "r.png"))], "exemplar",
+                                   os.path.join(root, "cache"))
+        files = [str(show / "plate" / ("plate.%04d.exr" % f)) for f in (1, 2)] + [str(show / "refs" / "r.png")]
+        return shotspec.version_key(shot, files, root), shot, root
+
+    ka, shot, root = version(a)
+    assert version(b)[0] == ka
+    assert shotspec.portable_path(shot["cache"], root) == "./cache"
+    assert shotspec.portable_path(os.path.join(root, "precomp", "plate_1", "plate.####.exr"), root) == \
+        "./precomp/plate_1/plate.####.exr"
+    assert shotspec.portable_path(shot["plate"], root) == "plate.####.exr"
+    assert shotspec.version_key(shot, [], root=None) == shotspec.version_key(shot, [], root)   # the cache's folder
+    # a frame touched by a microsecond, another plate name, another frame: other versions
+    st = os.stat(str(b / "plate" / "plate.0002.exr"))
+    os.utime(str(b / "plate" / "plate.0002.exr"), ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
+    assert version(b)[0] != ka
+    os.utime(str(b / "plate" / "plate.0002.exr"), ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert version(b)[0] == ka
+    shutil.copytree(str(a / "plate"), str(a / "plate_v2"))
+    for f in (1, 2):
+        os.rename(str(a / "plate_v2" / ("plate.%04d.exr" % f)), str(a / "plate_v2" / ("bg.%04d.exr" % f)))
+    root_a = str(a / "colorize_cache" / "Colorize1")
+    other = shotspec.build_shot(str(a / "plate_v2" / "bg.####.exr"), (1, 2), [(1, str(a / "refs" / "r.png"))],
+                                "exemplar", os.path.join(root_a, "cache"))
+    assert shotspec.version_key(other, [str(a / "plate_v2" / ("bg.%04d.exr" % f)) for f in (1, 2)] +
+                                [str(a / "refs" / "r.png")], root_a) != ka
+
+
+def test_a_version_analysed_before_keeps_its_folder(tmp_path):
+    """Versions analysed by earlier versions of the plug-in were named by absolute paths: while
+    the new name's folder does not exist, the old one (when it holds a shot file) is used."""
+    import os
+    ref = tmp_path / "r.png"
+    ref.write_bytes(b"x")
+    root = str(tmp_path / "colorize_cache" / "Colorize1")
+    shot = shotspec.build_shot("/p.####.exr", (1, 5), [(1, str(ref))], "exemplar", os.path.join(root, "cache"))
+    new = os.path.join(root, "v_" + shotspec.version_key(shot, [str(ref)], root))
+    legacy = os.path.join(root, "v_" + shotspec.legacy_version_key(shot, [str(ref)]))
+    assert new != legacy
+    assert shotspec.version_paths(root, shot, [str(ref)])[0] == new
+    os.makedirs(legacy)
+    assert shotspec.version_paths(root, shot, [str(ref)])[0] == new          # no shot file: not a version
+    with open(os.path.join(legacy, shotspec.SHOT_FILE), "w") as fh:
+        fh.write("{}")
+    assert shotspec.version_paths(root, shot, [str(ref)]) == (
+        legacy, os.path.join(legacy, "shot.json"), os.path.join(legacy, "colour.####.exr"))
+    os.makedirs(new)                                                          # the new one, once made, wins
+    assert shotspec.version_paths(root, shot, [str(ref)])[0] == new
+
+
 def test_working_size_follows_the_backends_own_setting_name():
     settings, _ = shotspec.backend_settings({"working_size": 384}, {"working_size": 512, "precision": "fp32"})
     assert settings == {"working_size": 384}

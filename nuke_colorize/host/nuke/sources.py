@@ -33,6 +33,7 @@ _UI_KNOBS = frozenset("""name xpos ypos selected label note_font note_font_size 
 tile_color gl_color hide_input postage_stamp dope_sheet bookmark help icon indicators cached
 panelDropped onCreate onDestroy knobChanged updateUI autolabel status reload""".split())
 _UI_KNOB_CLASSES = frozenset(("Tab_Knob", "Text_Knob", "PyScript_Knob", "Script_Knob"))
+_READ_PATH_KNOBS = frozenset(("file", "proxy"))   # a Read's paths: by name in tree signatures
 _COLORSPACE_NAMES = {"linear": "linear", "srgb": "srgb", "rec709": "rec709", "cineon": "cineon"}
 
 
@@ -207,8 +208,11 @@ def ocio_without_config():
 def tree_signature(node, frames, files=True):
     """12 hex digits that change whenever the pixels ``node`` produces over ``frames`` may.
 
-    ``files=False`` leaves out the identity (size, mtime) of the Reads' files: the nodes,
-    their knobs and connections only (cheap enough for an idle-time check)."""
+    A Read's files count by name and identity (size, mtime), not by folder, so the same tree
+    seen where the storage is mounted elsewhere (a farm node, Deadline's path mapping) names
+    the same precomp. ``files=False`` leaves out the identity of the Reads' files and keeps
+    their paths as typed: the nodes, their knobs and connections only (cheap enough for an
+    idle-time check)."""
     h = hashlib.sha1()
     ids = {}
 
@@ -220,11 +224,15 @@ def tree_signature(node, frames, files=True):
             return ids[key]
         ids[key] = "n%d" % len(ids)
         parts = [n.Class()]
+        read_files = n.Class() == "Read" and files
         for name, knob in sorted(n.knobs().items()):
             if name in _UI_KNOBS or knob.Class() in _UI_KNOB_CLASSES:
                 continue
+            if read_files and name in _READ_PATH_KNOBS:   # the frames' identities follow
+                parts.append("%s=%s" % (name, os.path.basename(read_file(n) if name == "file" else knob.value())))
+                continue
             parts.append("%s=%s" % (name, knob.toScript()))
-        if n.Class() == "Read" and files:
+        if read_files:
             first, last = n["first"].value(), n["last"].value()
             for f in range(max(frames[0], first), min(frames[1], last) + 1):
                 parts.append("%d:%s" % (f, file_identity(fr.frame_path(read_file(n), f))))
