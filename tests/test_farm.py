@@ -34,8 +34,9 @@ OPENJD = BIN / "openjd"
 # A fake nuke-colorize: "cache build SHOT --frames A-B" writes cache/<frame>.done for each frame;
 # "render --shot SHOT --frames A-B" fails unless every frame's cache entry exists, then writes
 # out/<frame>.txt. Every call is appended to calls.log in $FAKE_ROOT (default: beside the shot).
+# With $FAKE_RENDER_SLEEP a render call hangs that many seconds before rendering.
 FAKE_COLORIZE = r'''
-import os, sys
+import os, sys, time
 args = sys.argv[1:]
 if any(a.startswith("--frames=") for a in args):   # the form the farm writes: --frames=A-B
     i = next(i for i, a in enumerate(args) if a.startswith("--frames="))
@@ -54,6 +55,8 @@ else:
 root = os.environ.get("FAKE_ROOT") or os.path.dirname(shot)
 with open(os.path.join(root, "calls.log"), "a") as fh:
     fh.write("%s %s %s\n" % (kind, os.path.basename(shot), rng))
+if kind == "render" and os.environ.get("FAKE_RENDER_SLEEP"):
+    time.sleep(float(os.environ["FAKE_RENDER_SLEEP"]))
 os.makedirs(os.path.join(root, "cache"), exist_ok=True)
 os.makedirs(os.path.join(root, "out"), exist_ok=True)
 for f in frames(rng):
@@ -651,3 +654,164 @@ def test_opencue_dry_run_leaves_no_session_behind(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "<layer name=\"render\"" in out and "would submit: outline.cuerun.launch" in out
     assert sorted(os.listdir(tmp_path)) == before
+
+
+# ------------------------------------------------------------------------------ time limits
+# The job info keys Deadline 10 documents (job info file options) that the tool writes.
+DEADLINE_JOB_INFO_KEYS = {
+    "Plugin", "Name", "BatchName", "Comment", "Frames", "ChunkSize", "JobDependencies", "Pool",
+    "Group", "Priority", "MachineLimit", "OutputDirectory0", "OutputFilename0",
+    "TaskTimeoutMinutes", "TaskTimeoutSeconds", "OnTaskTimeout"}
+
+
+def _cue_xml(printed: str) -> ET.Element:
+    return ET.fromstring(printed.split("?>", 1)[1].split(">", 1)[1].rsplit("would submit", 1)[0].strip())
+
+
+@pytest.mark.parametrize("scheduler", ["openjd", "deadline", "opencue"])
+@pytest.mark.parametrize("option", ["--task-timeout", "--prepass-timeout"])
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "nan", "inf"])
+def test_timeouts_must_be_minutes_above_zero(tmp_path, capsys, scheduler, option, value):
+    shot = _shot(tmp_path / "s.json")
+    code = cli_main(["farm", scheduler, str(shot), "-o", str(tmp_path / "job"), option, value])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"{option} must be a number of minutes above 0, got '{value}'" in err
+    assert "leave it out for no time limit" in err
+    assert not (tmp_path / "job").exists()
+
+
+def test_plan_keeps_timeouts_in_minutes_and_rounds_up_for_schedulers(tmp_path):
+    from nuke_colorize.farm.plan import parse_minutes, timeout_seconds, timeout_whole_minutes
+    shot = _shot(tmp_path / "s.json")
+    plan = build_plan(str(shot), task_timeout="0.5", prepass_timeout=90)
+    assert (plan.task_timeout, plan.prepass_timeout) == (0.5, 90.0)
+    assert build_plan(str(shot)).task_timeout is None and build_plan(str(shot)).prepass_timeout is None
+    with pytest.raises(InputError, match="--prepass-timeout must be"):
+        build_plan(str(shot), prepass_timeout=0)
+    assert parse_minutes(None, "--x") is None
+    assert [timeout_seconds(m) for m in (0.5, 0.02, 0.05, 0.001, 90)] == [30, 2, 3, 1, 5400]
+    assert [timeout_whole_minutes(m) for m in (0.5, 1, 1.01, 90)] == [1, 1, 2, 90]
+
+
+def test_openjd_actions_carry_timeouts_in_seconds_and_pass_openjd_model(tmp_path):
+    shot = _shot(tmp_path / "s.json")
+    plan = build_plan(str(shot), chunk_size=3, task_timeout=0.5, prepass_timeout=90)
+    template = openjd.build_template(plan)
+    assert openjd.validate(template, openjd.parameter_values(plan)) is True
+    build, render = template["steps"]
+    assert build["script"]["actions"]["onRun"]["timeout"] == 5400
+    assert render["script"]["actions"]["onRun"]["timeout"] == 30
+    # no option, no timeout key: the scheduler's default (no limit)
+    plain = openjd.build_template(build_plan(str(shot), chunk_size=3))
+    assert all("timeout" not in s["script"]["actions"]["onRun"] for s in plain["steps"])
+    only_render = openjd.build_template(build_plan(str(shot), task_timeout=20))
+    assert "timeout" not in only_render["steps"][0]["script"]["actions"]["onRun"]
+    assert only_render["steps"][1]["script"]["actions"]["onRun"]["timeout"] == 1200
+    # the written bundle passes openjd-cli's own check
+    bundle = tmp_path / "bundle"
+    assert cli_main(["farm", "openjd", str(shot), "-o", str(bundle), "--task-timeout", "0.5",
+                     "--prepass-timeout", "90"]) == 0
+    out = subprocess.run([str(OPENJD), "check", str(bundle / "template.yaml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = (bundle / "template.yaml").read_text()
+    assert "timeout: 5400" in text and "timeout: 30" in text
+
+
+def test_openjd_every_cache_step_of_a_nuke_script_gets_the_prepass_timeout(tmp_path):
+    nk = _nuke_script(tmp_path)
+    _shot(tmp_path / "a.json", frames=(1001, 1012), keyframes=(1001,))
+    _shot(tmp_path / "caches" / "sh_b" / "v_new" / "shot.json", frames=(1001, 1012), keyframes=(1001,))
+    plan = build_plan(str(nk), task_timeout=15, prepass_timeout=240)
+    template = openjd.build_template(plan)
+    assert openjd.validate(template, openjd.parameter_values(plan)) is True
+    timeouts = {s["name"]: s["script"]["actions"]["onRun"]["timeout"] for s in template["steps"]}
+    assert timeouts == {"CacheBuild1": 14400, "CacheBuild2": 14400, "Render": 900}
+
+
+def test_openjd_render_task_running_past_its_timeout_fails_the_run(tmp_path, monkeypatch):
+    """A render task that hangs is stopped by openjd at its timeout (2 s here: 0.02 minutes,
+    rounded up to whole seconds) and the run fails, instead of holding the slot forever."""
+    import time
+    monkeypatch.setenv("FAKE_RENDER_SLEEP", "60")
+    fake = _exe(tmp_path / "fake-colorize", FAKE_COLORIZE)
+    shot = _shot(tmp_path / "s.json")
+    bundle = tmp_path / "bundle"
+    assert cli_main(["farm", "openjd", str(shot), "-o", str(bundle), "--task-timeout", "0.02",
+                     "--prepass-timeout", "10"]) == 0
+    argv = openjd.local_run_argv(str(bundle), {"ColorizeCommand": str(fake)})
+    start = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - start
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert "TIMEOUT - Runtime limit reached" in proc.stdout, proc.stdout[-2000:]
+    assert elapsed < 40, elapsed
+    calls = _calls(tmp_path)
+    assert calls[:2] == ["build s.json 1001-1004", "build s.json 1005-1010"]  # the pre-pass finished
+    assert calls[2:] == ["render s.json 1001-1010"]                            # the render was stopped
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_deadline_jobs_carry_task_timeout_and_on_task_timeout(tmp_path, capsys):
+    shot = _shot(tmp_path / "s.json")
+    out = tmp_path / "dl"
+    assert cli_main(["farm", "deadline", str(shot), "-o", str(out), "--task-timeout", "10",
+                     "--prepass-timeout", "90"]) == 0
+    infos = {n: deadline.parse_info((out / n).read_text(), n)
+             for n in os.listdir(out) if n.endswith(".job_info.job")}
+    assert sorted(infos) == ["prepass_s_1001-1004.job_info.job", "prepass_s_1005-1010.job_info.job",
+                             "render.job_info.job"]
+    for name, info in infos.items():
+        assert set(info) <= DEADLINE_JOB_INFO_KEYS, set(info) - DEADLINE_JOB_INFO_KEYS
+        minutes = "10" if name.startswith("render") else "90"
+        assert (info["TaskTimeoutMinutes"], info["OnTaskTimeout"]) == (minutes, "Error")
+        assert "TaskTimeoutSeconds" not in info
+    # a fraction of a minute: whole seconds (TaskTimeoutMinutes would win over them if both were set)
+    jobs = deadline.build_jobs(build_plan(str(shot), task_timeout=0.5, prepass_timeout=1.25))
+    assert [(j.job_info.get("TaskTimeoutSeconds"), j.job_info.get("TaskTimeoutMinutes"),
+             j.job_info["OnTaskTimeout"]) for j in jobs] == [("75", None, "Error")] * 2 + [("30", None, "Error")]
+    # no option: no key (Deadline's default, 0 = unlimited)
+    for job in deadline.build_jobs(build_plan(str(shot))):
+        assert not {"TaskTimeoutMinutes", "TaskTimeoutSeconds", "OnTaskTimeout"} & set(job.job_info)
+        assert set(job.job_info) <= DEADLINE_JOB_INFO_KEYS
+    capsys.readouterr()
+    # the render timeout alone: the pre-pass jobs get none, and the note says so
+    assert cli_main(["farm", "deadline", str(shot), "--dry-run", "--task-timeout", "10"]) == 0
+    captured = capsys.readouterr()
+    assert "note: --task-timeout limits the render tasks only" in captured.err
+    assert "up to 6 frames each" in captured.err and "--prepass-timeout" in captured.err
+    assert captured.out.count("TaskTimeoutMinutes=10") == 1
+
+
+def test_opencue_layers_carry_timeouts_in_whole_minutes(tmp_path, capsys):
+    shot = _shot(tmp_path / "s.json")
+    assert cli_main(["farm", "opencue", str(shot), "--dry-run", "--task-timeout", "10",
+                     "--prepass-timeout", "90"]) == 0
+    captured = capsys.readouterr()
+    assert "note:" not in captured.err
+    timeouts = {l.get("name"): l.findtext("timeout") for l in _cue_xml(captured.out).iter("layer")}
+    assert timeouts == {"cache_s_1001-1004": "90", "cache_s_1005-1010": "90", "render": "10"}
+    # Cuebot takes whole minutes: a fraction is rounded up, and said
+    assert cli_main(["farm", "opencue", str(shot), "--dry-run", "--task-timeout", "0.5",
+                     "--prepass-timeout", "90"]) == 0
+    captured = capsys.readouterr()
+    assert "note: --task-timeout 0.5: OpenCue layer timeouts are whole minutes; the job's is 1" in captured.err
+    assert [l.findtext("timeout") for l in _cue_xml(captured.out).iter("layer")] == ["90", "90", "1"]
+    # none asked: no <timeout> (Cuebot's default, 0 = none)
+    assert cli_main(["farm", "opencue", str(shot), "--dry-run"]) == 0
+    assert "<timeout>" not in capsys.readouterr().out
+
+
+def test_opencue_spec_version_without_layer_timeout_says_the_job_gets_none(tmp_path, capsys):
+    import outline.config
+    shot = _shot(tmp_path / "s.json")
+    old = outline.config.get("outline", "spec_version")
+    outline.config.set("outline", "spec_version", "1.9")
+    try:
+        assert cli_main(["farm", "opencue", str(shot), "--dry-run", "--prepass-timeout", "90"]) == 0
+    finally:
+        outline.config.set("outline", "spec_version", old)
+    captured = capsys.readouterr()
+    assert "<timeout>" not in captured.out
+    assert "note: OpenCue's job gets no timeout: the outline job spec version 1.9" in captured.err

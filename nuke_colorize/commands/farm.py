@@ -16,6 +16,11 @@ yourself, e.g. when the knob holds an expression).
 without writing or submitting anything; ``--submit`` writes them and submits with the
 scheduler's own client (deadline-cloud CLI, deadlinecommand, pycue), failing with a clear
 message when that client is missing or cannot reach the farm.
+
+``--task-timeout MINUTES`` limits each render task and ``--prepass-timeout MINUTES`` each
+pre-pass task (a whole segment built sequentially: give it far longer); a task running longer
+is stopped by the scheduler and fails (a retry resumes from the cached frames). Default: no
+limit (the scheduler's default).
 """
 from __future__ import annotations
 
@@ -77,6 +82,12 @@ def _common(p) -> None:
                    help=f"frames per render task (default {DEFAULT_CHUNK_SIZE})")
     p.add_argument("--name", help="job name (default colorize_<source name>)")
     p.add_argument("--write-node", metavar="NAME", help="(Nuke scripts) Write node to render")
+    p.add_argument("--task-timeout", metavar="MINUTES",
+                   help="time limit of each render task (a chunk of --chunk-size frames): the scheduler "
+                        "stops a task running longer and fails it (default: no limit)")
+    p.add_argument("--prepass-timeout", metavar="MINUTES",
+                   help="time limit of each cache pre-pass task, which builds a whole segment sequentially "
+                        "(give it far longer than a render task; default: no limit)")
     p.add_argument("--colorize-exe", metavar="PATH", help="nuke-colorize command on the workers")
     p.add_argument("--nuke-exe", metavar="PATH", help="Nuke executable on the workers (default nuke)")
     p.add_argument("--skip-input-check", action="store_true",
@@ -94,13 +105,23 @@ def _plan(args, *, local_exes: bool) -> FarmPlan:
     plan = build_plan(args.source, shots=args.shot, frames=args.frames, chunk_size=args.chunk_size,
                       name=args.name, write_node=args.write_node,
                       nuke_version=getattr(args, "nuke_version", None),
-                      colorize_exe=colorize, nuke_exe=args.nuke_exe)
-    for note in plan.notes:
-        print(f"nuke-colorize: note: {note}", file=sys.stderr)
+                      colorize_exe=colorize, nuke_exe=args.nuke_exe,
+                      task_timeout=args.task_timeout, prepass_timeout=args.prepass_timeout)
+    if plan.task_timeout is not None and plan.prepass_timeout is None:
+        longest = max(t.last - t.first + 1 for t in plan.prepass)
+        plan.notes.append(f"--task-timeout limits the render tasks only: the pre-pass tasks (up to "
+                          f"{longest} frames each, built sequentially) get no time limit; pass "
+                          f"--prepass-timeout MINUTES for theirs")
+    _print_notes(plan.notes)
     if not args.skip_input_check:
         for info in plan.shots:
             check_inputs(info, *plan.frames)
     return plan
+
+
+def _print_notes(notes: List[str]) -> None:
+    for note in notes:
+        print(f"nuke-colorize: note: {note}", file=sys.stderr)
 
 
 def _check_modes(args) -> None:
@@ -178,12 +199,14 @@ def run_opencue(args) -> int:
     if args.dry_run:
         with tempfile.TemporaryDirectory(prefix="nuke-colorize-cue-") as tmp:
             xml = opencue.serialize(launcher, tmp)
+        _print_notes(opencue.timeout_notes(plan, xml))
         hosts = ",".join(opencue.cuebot_hosts())
         print_files(opencue.spec_files(xml, plan.name), sys.stdout)
         print(f"would submit: outline.cuerun.launch(<{plan.name}>, use_pycuerun=False) to Cuebot {hosts}")
         return 0
     session = os.path.join(os.path.abspath(args.output), "session")
     xml = opencue.serialize(launcher, session)
+    _print_notes(opencue.timeout_notes(plan, xml))
     for path in write_files(args.output, opencue.spec_files(xml, plan.name)):
         print(f"wrote {path}")
     if args.run_local:

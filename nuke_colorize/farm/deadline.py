@@ -20,11 +20,17 @@ submission: ``--submit`` submits the pre-pass jobs with ``deadlinecommand <job_i
 
 (``-dependent`` makes each job depend on the one before, so segments then build one after another.)
 
+With ``--prepass-timeout`` / ``--task-timeout`` (minutes) each pre-pass job / the render job
+has ``TaskTimeoutMinutes`` (``TaskTimeoutSeconds``, rounded up, for a fraction of a minute) and
+``OnTaskTimeout=Error``: a task running longer is stopped and counts as an error (retried per the
+failure detection settings, resuming from the cached frames). Without them neither key is
+written (Deadline's default 0: unlimited).
+
 Keys used are the documented ones of Deadline's job info file (Plugin, Name, BatchName, Comment,
 Frames, ChunkSize, JobDependencies, Pool, Group, Priority, MachineLimit, OutputDirectory0,
-OutputFilename0) and of the Nuke (SceneFile, Version, WriteNode, BatchMode, Threads, RamUse,
-NukeX, ContinueOnError, EnforceRenderOrder) and CommandLine (Executable, Arguments,
-StartupDirectory) plug-ins.
+OutputFilename0, TaskTimeoutMinutes, TaskTimeoutSeconds, OnTaskTimeout) and of the Nuke
+(SceneFile, Version, WriteNode, BatchMode, Threads, RamUse, NukeX, ContinueOnError,
+EnforceRenderOrder) and CommandLine (Executable, Arguments, StartupDirectory) plug-ins.
 """
 from __future__ import annotations
 
@@ -37,7 +43,7 @@ from typing import Dict, List, Optional, Sequence
 
 from ..errors import ColorizeError, InputError
 from .files import run_client
-from .plan import FarmPlan, PrepassTask
+from .plan import FarmPlan, PrepassTask, timeout_seconds
 
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _JOB_ID = re.compile(r"^\s*JobID=(\S+)\s*$", re.M)
@@ -98,6 +104,19 @@ def _common_job_info(plan: FarmPlan, *, pool: Optional[str], group: Optional[str
     return info
 
 
+def _timeout_info(minutes: Optional[float]) -> "OrderedDict[str, str]":
+    """TaskTimeoutMinutes (or TaskTimeoutSeconds for a fraction of a minute) + OnTaskTimeout=Error."""
+    info: "OrderedDict[str, str]" = OrderedDict()
+    if minutes is None:
+        return info
+    if float(minutes).is_integer():
+        info["TaskTimeoutMinutes"] = str(int(minutes))
+    else:
+        info["TaskTimeoutSeconds"] = str(timeout_seconds(minutes))
+    info["OnTaskTimeout"] = "Error"
+    return info
+
+
 def build_jobs(plan: FarmPlan, *, pool: Optional[str] = None, group: Optional[str] = None,
                priority: Optional[int] = None) -> List[DeadlineJob]:
     """The pre-pass jobs then the render job (last), as ordered key/value dicts."""
@@ -121,6 +140,7 @@ def _prepass_job(plan: FarmPlan, task: PrepassTask, **common) -> DeadlineJob:
     info["ChunkSize"] = "1"
     info["MachineLimit"] = "1"
     info.update(_common_job_info(plan, **common))
+    info.update(_timeout_info(plan.prepass_timeout))
     plugin: "OrderedDict[str, str]" = OrderedDict()
     plugin["Executable"] = plan.colorize_exe
     plugin["Arguments"] = join_arguments(plan.prepass_args(task))
@@ -136,6 +156,7 @@ def _render_job(plan: FarmPlan, depends_on: List[str], **common) -> DeadlineJob:
     info["Frames"] = plan.frame_range
     info["ChunkSize"] = str(plan.chunk_size)
     info.update(_common_job_info(plan, **common))
+    info.update(_timeout_info(plan.task_timeout))
     for i, pattern in enumerate(plan.outputs):
         info[f"OutputDirectory{i}"] = os.path.dirname(pattern)
         info[f"OutputFilename{i}"] = os.path.basename(pattern)

@@ -9,6 +9,13 @@ Layers:
   --frames=#FRAME_START#-#FRAME_END#`` or ``nuke -x -F #FRAME_START#-#FRAME_END# script.nk``; Cuebot
   replaces the tokens with the first and last frame of each chunk.
 
+With ``--prepass-timeout`` / ``--task-timeout`` the cache layers / the render layer get
+pyoutline's ``timeout`` layer argument, written as the spec's ``<timeout>`` (job spec DTD 1.10
+and later): whole **minutes** (Cuebot parses an integer and kills a frame whose runtime in whole
+minutes exceeds it, so a frame may run up to a minute longer; pyoutline's own comment calls it
+seconds, Cuebot and pycue's ``Layer.setTimeout`` use minutes). A fraction is rounded up to the
+next minute, said by :func:`timeout_notes`. :func:`run_in_process` does not apply them.
+
 The spec is made with pyoutline's ``serialize_simple`` (commands run as written, without the
 pycuerun wrapper, which needs a site install). pyoutline writes a session folder when an outline
 is set up; it goes under the output folder (``session/``), never ``~/.opencue``.
@@ -37,7 +44,7 @@ import outline.depend
 import outline.layer
 
 from ..errors import ColorizeError
-from .plan import FarmPlan, sanitize_name
+from .plan import FarmPlan, sanitize_name, timeout_whole_minutes
 
 TOKENS = ("#FRAME_START#", "#FRAME_END#", "#IFRAME#", "#ZFRAME#", "#FRAME_CHUNK#")
 SUBMIT_HINT = ("set CUEBOT_HOSTS=host:8443 to your Cuebot, or write the spec with -o and "
@@ -82,16 +89,38 @@ def build_outline(plan: FarmPlan, *, show: Optional[str] = None, shot: Optional[
     for task in plan.prepass:
         argv = [plan.colorize_exe] + plan.prepass_args(task)
         layer = ColorizeCommand(layer_name(f"cache_{task.label}"), command=shlex.join(argv),
-                                range=str(task.first), chunk=1, service=service)
+                                range=str(task.first), chunk=1, service=service,
+                                **_timeout_arg(plan.prepass_timeout))
         ol.add_layer(layer)
         caches.append(layer)
     argv = [plan.render_exe] + plan.render_args("#FRAME_START#-#FRAME_END#")
     render = ColorizeCommand("render", command=shlex.join(argv), range=plan.frame_range,
-                             chunk=plan.chunk_size, service=service)
+                             chunk=plan.chunk_size, service=service, **_timeout_arg(plan.task_timeout))
     ol.add_layer(render)
     for layer in caches:
         render.depend_all(layer)
     return ol
+
+
+def _timeout_arg(minutes: Optional[float]) -> Dict[str, int]:
+    return {} if minutes is None else {"timeout": timeout_whole_minutes(minutes)}
+
+
+def timeout_notes(plan: FarmPlan, xml: str) -> List[str]:
+    """What the submitter should know about the layers' timeouts in the spec ``xml``."""
+    notes = []
+    asked = [(opt, m) for opt, m in (("--prepass-timeout", plan.prepass_timeout),
+                                     ("--task-timeout", plan.task_timeout)) if m is not None]
+    if asked and "<timeout>" not in xml:
+        spec = outline.config.get("outline", "spec_version")
+        notes.append(f"OpenCue's job gets no timeout: the outline job spec version {spec} has no layer "
+                     f"timeout (1.10 and later have; see pyoutline's outline.cfg spec_version)")
+        return notes
+    for opt, minutes in asked:
+        whole = timeout_whole_minutes(minutes)
+        if whole != minutes:
+            notes.append(f"{opt} {minutes:g}: OpenCue layer timeouts are whole minutes; the job's is {whole}")
+    return notes
 
 
 def layer_name(text: str) -> str:

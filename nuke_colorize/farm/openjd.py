@@ -10,6 +10,11 @@ The template (``jobtemplate-2023-09`` with the ``TASK_CHUNKING`` extension) has:
   task receives its chunk as a range (``"1001-1010"``, ``"1011-1011"``) and runs
   ``nuke-colorize render --shot ... --frames=<chunk>`` or ``nuke -x -F <chunk> script.nk``.
 
+With ``--prepass-timeout`` / ``--task-timeout`` (minutes) the ``onRun`` action of each
+``CacheBuild`` / ``Render`` step has a ``timeout`` (whole seconds, rounded up): the 2023-09
+Action's maximum runtime, after which the worker (or ``openjd run``) cancels the action and the
+task fails. Without them the actions have no ``timeout`` (no limit).
+
 Paths are PATH parameters (``dataFlow: NONE``: the bundle assumes storage shared by the workers,
 with Deadline Cloud path mapping applied to the parameter values); their values, absolute, are in
 ``parameter_values.yaml`` (template defaults must be relative to the bundle, so there are none).
@@ -29,7 +34,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import ColorizeError, InputError
-from .plan import FarmPlan, frames_option, local_executable
+from .plan import FarmPlan, frames_option, local_executable, timeout_seconds
 
 EXTENSIONS = ["TASK_CHUNKING"]
 SPEC_VERSION = "jobtemplate-2023-09"
@@ -41,6 +46,14 @@ def _shot_param(i: int) -> str:
 
 def _build_step_name(plan: FarmPlan, i: int) -> str:
     return "CacheBuild" if len(plan.shots) == 1 else f"CacheBuild{i + 1}"
+
+
+def _action(command: str, args: List[str], minutes: Optional[float]) -> Dict[str, Any]:
+    """An ``onRun`` action; ``timeout`` (seconds) only when there is a limit."""
+    action: Dict[str, Any] = {"command": command, "args": args}
+    if minutes is not None:
+        action["timeout"] = timeout_seconds(minutes)
+    return action
 
 
 def build_template(plan: FarmPlan) -> Dict[str, Any]:
@@ -86,10 +99,10 @@ def build_template(plan: FarmPlan) -> Dict[str, Any]:
             "description": f"Sequential cache pre-pass of {shot.stem}: one task per independent segment.",
             "parameterSpace": {"taskParameterDefinitions": [
                 {"name": "Segment", "type": "STRING", "range": segments}]},
-            "script": {"actions": {"onRun": {
-                "command": "{{Param.ColorizeCommand}}",
-                "args": ["cache", "build", "{{Param.%s}}" % _shot_param(i),
-                         frames_option("{{Task.Param.Segment}}")]}}},
+            "script": {"actions": {"onRun": _action(
+                "{{Param.ColorizeCommand}}",
+                ["cache", "build", "{{Param.%s}}" % _shot_param(i), frames_option("{{Task.Param.Segment}}")],
+                plan.prepass_timeout)}},
         })
     render_args = plan.render_args("{{Task.Param.Frame}}")
     if plan.nuke_script:
@@ -105,7 +118,7 @@ def build_template(plan: FarmPlan) -> Dict[str, Any]:
         "parameterSpace": {"taskParameterDefinitions": [{
             "name": "Frame", "type": "CHUNK[INT]", "range": "{{Param.Frames}}",
             "chunks": {"defaultTaskCount": "{{Param.ChunkSize}}", "rangeConstraint": "CONTIGUOUS"}}]},
-        "script": {"actions": {"onRun": {"command": command, "args": render_args}}},
+        "script": {"actions": {"onRun": _action(command, render_args, plan.task_timeout)}},
     })
     return {
         "specificationVersion": SPEC_VERSION,

@@ -17,16 +17,23 @@ Commands run on the workers::
 Given a Nuke script, the shot files come from ``--shot`` or, when not given, from the Colorize
 nodes of the script (:mod:`.nkscan`); the render range from ``--frames``, else the script's Root
 range, else the union of the shots' ranges.
+
+Time limits, in minutes (None: the scheduler's default, i.e. none): ``task_timeout`` for each
+render task, ``prepass_timeout`` for each pre-pass task; each scheduler module emits them with
+its own mechanism. They are independent on purpose: a pre-pass task builds a whole segment
+sequentially (and may walk the neighbour keyframe's chain, or wait on its chain lock), a render
+task reads the cache for ``chunk_size`` frames, so neither limit tells what the other should be.
 """
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shutil
 import sys
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 from ..errors import InputError
 from .nkscan import NukeScriptInfo, scan_nuke_script
@@ -97,6 +104,8 @@ class FarmPlan:
         nuke_exe: the Nuke executable on the workers.
         outputs: absolute output patterns (``####`` padding), for schedulers that track outputs.
         notes: things the submitter should know (e.g. Colorize nodes whose shot no task pre-builds).
+        task_timeout: minutes each render task may run before the scheduler stops it (None: no limit).
+        prepass_timeout: minutes each pre-pass task may run (None: no limit).
     """
 
     name: str
@@ -111,6 +120,8 @@ class FarmPlan:
     nuke_exe: str = "nuke"
     outputs: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    task_timeout: Optional[float] = None
+    prepass_timeout: Optional[float] = None
 
     @property
     def frame_range(self) -> str:
@@ -151,14 +162,22 @@ class FarmPlan:
 def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] = None,
                chunk_size: int = DEFAULT_CHUNK_SIZE, name: Optional[str] = None,
                write_node: Optional[str] = None, nuke_version: Optional[str] = None,
-               colorize_exe: Optional[str] = None, nuke_exe: Optional[str] = None) -> FarmPlan:
+               colorize_exe: Optional[str] = None, nuke_exe: Optional[str] = None,
+               task_timeout: Union[None, str, float] = None,
+               prepass_timeout: Union[None, str, float] = None) -> FarmPlan:
     """Make the plan for ``source``: a shot JSON, or a Nuke script (``.nk``).
 
+    ``task_timeout`` / ``prepass_timeout``: minutes (a number or its text, fractions allowed)
+    each render / pre-pass task may run; None for no limit.
+
     Raises :class:`InputError` for a missing source, a Nuke script whose Colorize nodes name no
-    readable shot file (and no ``shots`` given), frames outside the shots, or ``chunk_size < 1``.
+    readable shot file (and no ``shots`` given), frames outside the shots, ``chunk_size < 1``, or
+    a timeout that is not a number of minutes above 0.
     """
     if chunk_size < 1:
         raise InputError(f"chunk size must be 1 or more, got {chunk_size}")
+    task_timeout = parse_minutes(task_timeout, "--task-timeout")
+    prepass_timeout = parse_minutes(prepass_timeout, "--prepass-timeout")
     source = os.path.abspath(os.fspath(source))
     if not os.path.isfile(source):
         raise InputError("file not found", file=source, hint="give a shot JSON or a Nuke script (.nk)")
@@ -213,7 +232,35 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
         nuke_version=nuke_version or (script.version if script else None),
         colorize_exe=colorize_exe or "nuke-colorize",
         nuke_exe=nuke_exe or "nuke",
-        outputs=outputs, notes=notes)
+        outputs=outputs, notes=notes, task_timeout=task_timeout, prepass_timeout=prepass_timeout)
+
+
+def parse_minutes(value: Union[None, str, float], option: str) -> Optional[float]:
+    """A timeout in minutes (``"30"``, ``"0.5"``, 45.0) as a float, None for None.
+
+    Raises :class:`InputError` naming ``option`` for text that is not a number, or a value
+    that is not finite and above 0 (no limit is expressed by leaving the option out).
+    """
+    if value is None:
+        return None
+    try:
+        minutes = float(value)
+    except (TypeError, ValueError):
+        minutes = math.nan
+    if not (math.isfinite(minutes) and minutes > 0):
+        raise InputError(f"{option} must be a number of minutes above 0, got {value!r}",
+                         hint=f"e.g. {option} 30, or 0.5; leave it out for no time limit")
+    return minutes
+
+
+def timeout_seconds(minutes: float) -> int:
+    """Whole seconds for a timeout of ``minutes`` (rounded up, at least 1)."""
+    return max(1, math.ceil(round(minutes * 60, 6)))
+
+
+def timeout_whole_minutes(minutes: float) -> int:
+    """Whole minutes for a timeout of ``minutes`` (rounded up, at least 1)."""
+    return max(1, math.ceil(round(minutes, 9)))
 
 
 def frames_option(frames: str) -> str:
