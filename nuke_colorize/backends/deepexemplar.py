@@ -17,12 +17,18 @@ Settings:
     temperature: softmax temperature on the cosine affinity (default 1e-10, the official
         inference value: effectively winner-takes-all).
     affinity_mb: memory budget of one affinity tile in MiB (default 256).
-    restrict: none | instance (default: active with mattes; IDs taken as given) | dense | both
-        (Akimoto et al.): dense-tracking masks on the 1/4-resolution affinity grid, one
-        windowed step per frame on this backend's own query features (``mask_radius`` cells
+    restrict: none | instance (default: active with mattes; IDs taken as given, see
+        ``matte_ids``) | dense | both (Akimoto et al.): dense-tracking masks on the
+        1/4-resolution affinity grid, one windowed step per frame on this backend's own query features (``mask_radius`` cells
         on a 96-cell grid, scaled; probabilities of a softmax at ``mask_temperature`` kept
         above ``mask_threshold``; used dilated by ``mask_margin``), carried in the chain
         state (the shot cache keeps them). They restrict the chain's keyframe only.
+    matte_ids: this backend has no optical flow to associate matte IDs over time: it always
+        takes them as given, as the exemplar backend's ``matte_ids=stable``. ``stable`` or
+        ``auto`` are accepted (and change nothing: they are not part of the settings or the
+        cache key), ``associate`` is refused. Give it mattes whose IDs are the same object on
+        every frame (a Cryptomatte, object channels, a consistent ID pass): an instance
+        segmentation numbered afresh per frame restricts objects to each other's colours.
     precision: "float32" (default, the published behaviour) or "bfloat16" (CPUs with
         AVX512-BF16/AMX or recent GPUs: about twice as fast, small numerical differences).
 
@@ -40,7 +46,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .base import Backend, BackendSettings, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
+from .base import (MATTE_IDS, Backend, BackendSettings, Previous, Reference, Result, TargetFrame, check_settings,
+                   half_round_trip)
 
 _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, device) -> net
 RESTRICT_CHOICES = ("none", "instance", "dense", "both")
@@ -97,6 +104,24 @@ def working_size_for(width: int, height: int, short_side: int) -> Tuple[int, int
     return max(1, int(round(width * s))), max(1, int(round(height * s)))
 
 
+def _without_matte_ids(backend: str, settings: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """``settings`` without ``matte_ids``, which may only say what this backend does anyway
+    (``stable``, or ``auto``): it takes matte IDs as given, having no optical flow to
+    associate them over time. ``associate`` (or another value) is refused."""
+    if not settings or "matte_ids" not in settings:
+        return settings
+    value = settings["matte_ids"]
+    if value not in MATTE_IDS:
+        raise InputError(f"backend '{backend}' setting matte_ids={value!r} is not one of {', '.join(MATTE_IDS)}",
+                         hint="use --set matte_ids=<one of those>")
+    if value == "associate":
+        raise InputError(f"backend '{backend}' takes matte IDs as given (matte_ids=stable): it has no "
+                         f"optical flow to associate them over time",
+                         hint="give mattes whose IDs stay with their object (a Cryptomatte, one channel "
+                              "per object), or use --backend exemplar for matte_ids=associate")
+    return {k: v for k, v in settings.items() if k != "matte_ids"}
+
+
 class DeepExemplarSettings(BackendSettings):
     """Settings, validation, working size and cache identity of the deepexemplar backend,
     without loading the networks (or torch, for device ``cpu``). A missing weights file is
@@ -114,6 +139,7 @@ class DeepExemplarSettings(BackendSettings):
                 "mask_threshold": 0.2, "mask_margin": 1, "mask_temperature": 0.01}
 
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
+        settings = _without_matte_ids(self.name, settings)
         super().__init__(settings, device)
         s = self.settings
         ws = s["working_size"]
@@ -220,9 +246,9 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
                      anchor: Optional[int], masks: Optional[np.ndarray]):
         """The ``allowed`` callable of the stacked softmax over the (h4 * w4) cells of the padded
         frame, or None. Instance restriction from this frame's matte and the references'
-        mattes (IDs taken as given: this backend does not associate IDs over time); the
-        chain's keyframe (block ``anchor``) also by the dense-tracking ``masks`` (rows = the
-        hv * wv image cells; padding cells are not restricted)."""
+        mattes (IDs taken as given, as ``matte_ids=stable``: this backend does not associate
+        IDs over time); the chain's keyframe (block ``anchor``) also by the dense-tracking
+        ``masks`` (rows = the hv * wv image cells; padding cells are not restricted)."""
         import torch
 
         from ..correspond import instances, tracking
