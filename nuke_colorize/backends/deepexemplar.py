@@ -17,18 +17,19 @@ Settings:
     temperature: softmax temperature on the cosine affinity (default 1e-10, the official
         inference value: effectively winner-takes-all).
     affinity_mb: memory budget of one affinity tile in MiB (default 256).
-    restrict: none | instance (default: active with mattes; IDs taken as given, see
-        ``matte_ids``) | dense | both (Akimoto et al.): dense-tracking masks on the
-        1/4-resolution affinity grid, one windowed step per frame on this backend's own query features (``mask_radius`` cells
-        on a 96-cell grid, scaled; probabilities of a softmax at ``mask_temperature`` kept
-        above ``mask_threshold``; used dilated by ``mask_margin``), carried in the chain
-        state (the shot cache keeps them). They restrict the chain's keyframe only.
-    matte_ids: this backend has no optical flow to associate matte IDs over time: it always
-        takes them as given, as the exemplar backend's ``matte_ids=stable``. ``stable`` or
-        ``auto`` are accepted (and change nothing: they are not part of the settings or the
-        cache key), ``associate`` is refused. Give it mattes whose IDs are the same object on
-        every frame (a Cryptomatte, object channels, a consistent ID pass): an instance
-        segmentation numbered afresh per frame restricts objects to each other's colours.
+    restrict: none | instance (default: active with mattes; IDs taken as given, as
+        ``matte_ids=stable``) | dense | both (Akimoto et al.): dense-tracking masks on the
+        1/4-resolution affinity grid, one windowed step per frame on this backend's own query
+        features (``mask_radius`` cells on a 96-cell grid, scaled; probabilities of a softmax
+        at ``mask_temperature`` kept above ``mask_threshold``; used dilated by
+        ``mask_margin``), carried in the chain state (the shot cache keeps them). They
+        restrict the chain's keyframe only.
+    (no ``matte_ids``): this backend has no optical flow to associate matte IDs over time: it
+        always takes them as given, as the exemplar backend's ``matte_ids=stable``, and
+        refuses a ``matte_ids`` setting saying so. Give it mattes whose IDs are the same
+        object on every frame (a Cryptomatte, object channels, a consistent ID pass): an
+        instance segmentation numbered afresh per frame restricts objects to each other's
+        colours.
     precision: "float32" (default, the published behaviour) or "bfloat16" (CPUs with
         AVX512-BF16/AMX or recent GPUs: about twice as fast, small numerical differences).
 
@@ -46,8 +47,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .base import (MATTE_IDS, Backend, BackendSettings, Previous, Reference, Result, TargetFrame, check_settings,
-                   half_round_trip)
+from .base import Backend, BackendSettings, Previous, Reference, Result, TargetFrame, check_settings, half_round_trip
 
 _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, device) -> net
 RESTRICT_CHOICES = ("none", "instance", "dense", "both")
@@ -104,22 +104,16 @@ def working_size_for(width: int, height: int, short_side: int) -> Tuple[int, int
     return max(1, int(round(width * s))), max(1, int(round(height * s)))
 
 
-def _without_matte_ids(backend: str, settings: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
-    """``settings`` without ``matte_ids``, which may only say what this backend does anyway
-    (``stable``, or ``auto``): it takes matte IDs as given, having no optical flow to
-    associate them over time. ``associate`` (or another value) is refused."""
-    if not settings or "matte_ids" not in settings:
-        return settings
-    value = settings["matte_ids"]
-    if value not in MATTE_IDS:
-        raise InputError(f"backend '{backend}' setting matte_ids={value!r} is not one of {', '.join(MATTE_IDS)}",
-                         hint="use --set matte_ids=<one of those>")
-    if value == "associate":
-        raise InputError(f"backend '{backend}' takes matte IDs as given (matte_ids=stable): it has no "
+def _refuse_matte_ids(backend: str, settings: Optional[Dict[str, Any]]) -> None:
+    """This backend has no ``matte_ids`` setting: it takes matte IDs as given (as the exemplar
+    backend's ``matte_ids=stable``), having no optical flow to associate them over time. Said
+    so when one is given, rather than as an unknown setting."""
+    if settings and "matte_ids" in settings:
+        raise InputError(f"backend '{backend}' has no matte_ids setting (given {settings['matte_ids']!r}): it "
+                         f"always takes matte IDs as given, as exemplar's matte_ids=stable, having no "
                          f"optical flow to associate them over time",
-                         hint="give mattes whose IDs stay with their object (a Cryptomatte, one channel "
-                              "per object), or use --backend exemplar for matte_ids=associate")
-    return {k: v for k, v in settings.items() if k != "matte_ids"}
+                         hint="leave matte_ids out and give mattes whose IDs stay with their object (a "
+                              "Cryptomatte, one channel per object), or use --backend exemplar")
 
 
 class DeepExemplarSettings(BackendSettings):
@@ -139,7 +133,7 @@ class DeepExemplarSettings(BackendSettings):
                 "mask_threshold": 0.2, "mask_margin": 1, "mask_temperature": 0.01}
 
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
-        settings = _without_matte_ids(self.name, settings)
+        _refuse_matte_ids(self.name, settings)
         super().__init__(settings, device)
         s = self.settings
         ws = s["working_size"]
