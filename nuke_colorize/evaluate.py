@@ -159,11 +159,13 @@ def load_ground_truth(paths: Sequence[str], size: Optional[Tuple[int, int]] = No
     return frames
 
 
-def _read_matte(path: str, size: Tuple[int, int]) -> np.ndarray:
-    """(H, W) int32 instance IDs of one matte file at ``size`` = (w, h) (rules: :mod:`nuke_colorize.io.matte`)."""
+def _read_matte(path: str, size: Tuple[int, int]):
+    """One matte file at ``size`` = (w, h): a :class:`~nuke_colorize.io.matte.Matte`, its
+    (H, W) int32 instance IDs and the kind of matte (rules: :mod:`nuke_colorize.io.matte`)."""
     from .io import read_image
-    from .io.matte import ids_from_image, resize_ids
-    return resize_ids(ids_from_image(read_image(path, allow_nonfinite=True)), size)
+    from .io.matte import Matte, decode, resize_ids
+    ids, kind = decode(read_image(path, allow_nonfinite=True))
+    return Matte(resize_ids(ids, size), kind)
 
 
 def matte_paths(matte_dir: str, frame_paths: Sequence[str]) -> List[str]:
@@ -306,7 +308,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
     if matte_dir:
         mpaths = matte_paths(matte_dir, paths)
 
-        def matte(f: int) -> np.ndarray:
+        def matte(f: int):
             return _read_matte(mpaths[f], (W, H))
 
     contact_idx = set(report.evenly_spaced(T, CONTACT_FRAMES))
@@ -358,7 +360,7 @@ def evaluate_clip(clip_dir: str, refs: str = "0", size: Optional[Tuple[int, int]
         psnrs[f] = metrics.psnr(pred255, gt[f])
         ssims[f] = metrics.ssim(pred255, gt[f])
         if matte is not None:
-            objects = matte(f) > 0
+            objects = matte(f).ids > 0
             inner[f] = metrics.psnr_masked(pred255, gt[f], objects)
             outer[f] = metrics.psnr_masked(pred255, gt[f], ~objects)
         colour_pred[f] = metrics.colourfulness(pred255)

@@ -22,7 +22,7 @@ from . import color
 from .backends import lazy_backend
 from .backends.base import Backend, Reference, Result, TargetFrame
 from .engine import Engine, Segment, StateStore, plan_segments
-from .io.matte import resize_ids
+from .io.matte import Matte, MatteReader, resize_ids
 from .io.windows import Windows
 from .refine import refine_unsure
 
@@ -121,7 +121,10 @@ class Colorizer:
         plate_size: (width, height) of the plate.
         references: the user's references.
         backend: backend name or instance. settings/device: for a backend built here.
-        matte: optional frame -> (H, W) int32 instance IDs at plate resolution.
+        matte: optional frame -> (H, W) int32 instance IDs at plate resolution, or a
+            :class:`~nuke_colorize.io.matte.Matte` (IDs and the kind of matte: a
+            :class:`~nuke_colorize.io.matte.MatteReader` gives both), or None on a frame
+            without a matte.
         store: state store (in-memory by default; the shot cache for resumable work).
         max_value: clip bound for display-referred output (None for scene-linear).
         saturation: chroma multiplier at recombination (1.0 = none).
@@ -151,7 +154,7 @@ class Colorizer:
         self.matte_fn = matte
         for ref in self.references:
             if ref.frame is not None:
-                ref.matte = self._matte(ref.frame)
+                ref.matte, ref.matte_kind = self._matte(ref.frame)
                 if ref.matte is not None:
                     digest = hashlib.sha256(np.ascontiguousarray(ref.matte).tobytes()).hexdigest()
                     ref.key = f"{ref.key}+matte:{digest[:16]}"
@@ -179,17 +182,19 @@ class Colorizer:
         L = self._plate_L(frame)
         if (self.work_w, self.work_h) != (self.plate_w, self.plate_h):
             L = cv2.resize(L, (self.work_w, self.work_h), interpolation=cv2.INTER_AREA)
-        return TargetFrame(frame=frame, L=L.astype(np.float32), matte=self._matte(frame))
+        ids, kind = self._matte(frame)
+        return TargetFrame(frame=frame, L=L.astype(np.float32), matte=ids, matte_kind=kind)
 
-    def _matte(self, frame: int) -> Optional[np.ndarray]:
-        """(H, W) int32 instance IDs of ``frame`` at working resolution, or None."""
+    def _matte(self, frame: int) -> Tuple[Optional[np.ndarray], Optional[str]]:
+        """(H, W) int32 instance IDs of ``frame`` at working resolution, or None, and the kind
+        of matte they came from (None when not known: ``matte`` returned a plain array)."""
         if self.matte_fn is None:
-            return None
-        m = self.matte_fn(frame)
+            return None, None
+        m = self.matte_fn.read(frame) if isinstance(self.matte_fn, MatteReader) else self.matte_fn(frame)
         if m is None:
-            return None
-        m = np.asarray(m, np.int32)
-        return resize_ids(m, (self.work_w, self.work_h))
+            return None, None
+        ids, kind = (m.ids, m.kind) if isinstance(m, Matte) else (m, None)
+        return resize_ids(np.asarray(ids, np.int32), (self.work_w, self.work_h)), kind
 
     # -------------------------------------------------------------- outputs
     def _plate_L(self, frame: int) -> np.ndarray:

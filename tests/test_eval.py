@@ -245,7 +245,8 @@ def test_parse_settings_and_mattes(clip, tmp_path, capsys):
     paths = evaluate.list_frames(clip)[:4]
     mp = evaluate.matte_paths(str(mroot / "square"), paths)
     assert [os.path.basename(p) for p in mp] == [f"{t:05d}.png" for t in range(4)]
-    ids = evaluate._read_matte(mp[1], (48, 32))
+    ids, kind = evaluate._read_matte(mp[1], (48, 32))
+    assert kind == "ids"            # a one-channel 8-bit matte: associated over time (matte_ids=auto)
     assert ids.shape == (32, 48) and ids.dtype == np.int32 and set(np.unique(ids)) == {0, 255}
     fast = _fast_args()
     assert main(["eval", "--clip", clip, "--limit-frames", "4", "--matte-root", str(mroot), "--json"] + fast) == 0

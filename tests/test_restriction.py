@@ -9,7 +9,7 @@ import torch
 from nuke_colorize.correspond import instances, tracking
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
 from nuke_colorize.errors import InputError
-from nuke_colorize.io.matte import MatteReader, channel_role, check_pattern, ids_from_image, resize_ids
+from nuke_colorize.io.matte import MatteReader, channel_id, channel_role, check_pattern, ids_from_image, resize_ids
 
 
 # ---------------------------------------------------------------- restricted softmax
@@ -230,7 +230,8 @@ def test_one_channel_per_object_and_integer_id_mattes():
     px[0, 0, 0] = 1.0
     px[1, 2, 1] = 0.8
     ids = ids_from_image(_Img(px, ["car", "person"], True))
-    assert ids.tolist() == [[1, 0, 0], [0, 0, 2]]
+    car, person = channel_id("car"), channel_id("person")        # IDs by name: stable over time
+    assert ids.tolist() == [[car, 0, 0], [0, 0, person]] and car != person
     grey8 = np.array([[0, 255 / 255.0], [7 / 255.0, 0]], np.float32)[..., None]
     assert ids_from_image(_Img(grey8, ["Y"], False, "uint8")).tolist() == [[0, 255], [7, 0]]
 
@@ -262,7 +263,8 @@ def test_layer_qualified_alpha_channels_are_objects_not_alpha(names):
     px[..., :len(names) - 2] = 0.9            # colour / alpha planes, when there are any: ignored
     px[0, 0, -2] = 1.0
     px[1, 2, -1] = 0.8
-    assert ids_from_image(_Img(px, names, True)).tolist() == [[1, 0, 0], [0, 0, 2]]
+    a, b = channel_id(names[-2]), channel_id(names[-1])
+    assert ids_from_image(_Img(px, names, True)).tolist() == [[a, 0, 0], [0, 0, b]]
 
 
 @pytest.mark.parametrize("name,role", [("R", "r"), ("alpha", "alpha"), ("rgba.A", "a"), ("Y", "y"),
@@ -596,6 +598,7 @@ def test_cryptomatte_exr_reads_the_object_layer_not_the_first_layer(tmp_path, la
     want_car, want_person = (int(np.float32(v).view(np.uint32)) & 0x3FFFFFFF for v in (car, person))
     assert ids[:, :4].tolist() == [[want_car] * 4] * h
     assert ids[:, 4:].tolist() == [[want_person] * 4] * h
+    assert MatteReader(str(tmp_path / "crypto.####.exr"), (w, h)).read(1).kind == "cryptomatte"   # stable IDs
 
 
 def test_one_object_channel_beside_rgba_is_that_object(tmp_path):
@@ -607,7 +610,8 @@ def test_one_object_channel_beside_rgba_is_that_object(tmp_path):
     grey = np.full((h, w), 0.2, np.float32)
     _write_channels(tmp_path / "m.0001.exr", [grey, grey, grey, np.ones((h, w), np.float32), car],
                     ["R", "G", "B", "A", "car.alpha"])
-    assert MatteReader(str(tmp_path / "m.####.exr"), (w, h))(1).tolist() == [[1, 0, 0], [0, 0, 1]]
+    car = channel_id("car.alpha")          # named as in a file holding other objects too
+    assert MatteReader(str(tmp_path / "m.####.exr"), (w, h))(1).tolist() == [[car, 0, 0], [0, 0, car]]
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])

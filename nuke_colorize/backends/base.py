@@ -47,6 +47,9 @@ class Reference:
         key: stable identity (content hash) used by the shot cache for invalidation.
         matte: optional (Hr, Wr) int32 instance IDs of the reference (0 = background),
             for the instance restriction of the correspondence.
+        matte_kind: what kind of matte file ``matte`` was read from (a kind name of
+            :mod:`nuke_colorize.io.matte`: ``cryptomatte``, ``channels``, ``ids`` ...), or
+            None (not known: an array given directly).
     """
 
     lab: np.ndarray
@@ -54,6 +57,7 @@ class Reference:
     path: str = ""
     key: str = ""
     matte: Optional[np.ndarray] = None
+    matte_kind: Optional[str] = None
 
     @property
     def is_keyframe(self) -> bool:
@@ -65,12 +69,16 @@ class TargetFrame:
     """The frame to colourise: ``L`` (H, W) float32 in [0, 100] at working resolution.
 
     ``matte`` is an optional (H, W) int32 instance-ID map (0 = no instance) when the
-    compositor provides one.
+    compositor provides one; ``matte_kind`` the kind of matte file it was read from (see
+    :class:`Reference`), None when not known. With the backends' ``matte_ids`` setting at
+    ``auto`` the kind decides whether the IDs are taken as given (a Cryptomatte, object
+    channels: :data:`nuke_colorize.io.matte.BY_NAME`) or associated over time.
     """
 
     frame: int
     L: np.ndarray
     matte: Optional[np.ndarray] = None
+    matte_kind: Optional[str] = None
 
 
 @dataclass
@@ -101,6 +109,24 @@ class Result:
     confidence: np.ndarray
     state: Dict[str, np.ndarray]
     info: Dict[str, Any] = field(default_factory=dict)
+
+
+#: values of the ``matte_ids`` setting: how a frame's matte IDs become the keyframe's IDs
+MATTE_IDS = ("auto", "stable", "associate")
+
+
+def stable_matte_ids(setting: str, kinds: Sequence[Optional[str]]) -> bool:
+    """Whether matte IDs are taken as given (``stable``) rather than associated over time,
+    for the ``matte_ids`` ``setting`` and the ``kinds`` of the mattes involved (this frame's
+    and the chain's keyframe's; see :mod:`nuke_colorize.io.matte`). ``auto``: stable when all
+    are of a kind whose IDs name the object (a Cryptomatte, object channels); not for integer
+    or colour-coded ID mattes, whose numbering may be arbitrary per frame (an instance
+    segmentation's), nor for a single-object matte (one frame of a float ID pass showing only
+    ID 1 reads as one; for one object both rules give the same map but where the IoU fails)."""
+    if setting != "auto":
+        return setting == "stable"
+    from ..io.matte import BY_NAME
+    return bool(kinds) and all(k in BY_NAME for k in kinds)
 
 
 class BackendSettings:

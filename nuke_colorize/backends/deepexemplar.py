@@ -17,12 +17,19 @@ Settings:
     temperature: softmax temperature on the cosine affinity (default 1e-10, the official
         inference value: effectively winner-takes-all).
     affinity_mb: memory budget of one affinity tile in MiB (default 256).
-    restrict: none | instance (default: active with mattes; IDs taken as given) | dense | both
-        (Akimoto et al.): dense-tracking masks on the 1/4-resolution affinity grid, one
-        windowed step per frame on this backend's own query features (``mask_radius`` cells
-        on a 96-cell grid, scaled; probabilities of a softmax at ``mask_temperature`` kept
-        above ``mask_threshold``; used dilated by ``mask_margin``), carried in the chain
-        state (the shot cache keeps them). They restrict the chain's keyframe only.
+    restrict: none | instance (default: active with mattes; IDs taken as given, as
+        ``matte_ids=stable``) | dense | both (Akimoto et al.): dense-tracking masks on the
+        1/4-resolution affinity grid, one windowed step per frame on this backend's own query
+        features (``mask_radius`` cells on a 96-cell grid, scaled; probabilities of a softmax
+        at ``mask_temperature`` kept above ``mask_threshold``; used dilated by
+        ``mask_margin``), carried in the chain state (the shot cache keeps them). They
+        restrict the chain's keyframe only.
+    (no ``matte_ids``): this backend has no optical flow to associate matte IDs over time: it
+        always takes them as given, as the exemplar backend's ``matte_ids=stable``, and
+        refuses a ``matte_ids`` setting saying so. Give it mattes whose IDs are the same
+        object on every frame (a Cryptomatte, object channels, a consistent ID pass): an
+        instance segmentation numbered afresh per frame restricts objects to each other's
+        colours.
     precision: "float32" (default, the published behaviour) or "bfloat16" (CPUs with
         AVX512-BF16/AMX or recent GPUs: about twice as fast, small numerical differences).
 
@@ -97,6 +104,18 @@ def working_size_for(width: int, height: int, short_side: int) -> Tuple[int, int
     return max(1, int(round(width * s))), max(1, int(round(height * s)))
 
 
+def _refuse_matte_ids(backend: str, settings: Optional[Dict[str, Any]]) -> None:
+    """This backend has no ``matte_ids`` setting: it takes matte IDs as given (as the exemplar
+    backend's ``matte_ids=stable``), having no optical flow to associate them over time. Said
+    so when one is given, rather than as an unknown setting."""
+    if settings and "matte_ids" in settings:
+        raise InputError(f"backend '{backend}' has no matte_ids setting (given {settings['matte_ids']!r}): it "
+                         f"always takes matte IDs as given, as exemplar's matte_ids=stable, having no "
+                         f"optical flow to associate them over time",
+                         hint="leave matte_ids out and give mattes whose IDs stay with their object (a "
+                              "Cryptomatte, one channel per object), or use --backend exemplar")
+
+
 class DeepExemplarSettings(BackendSettings):
     """Settings, validation, working size and cache identity of the deepexemplar backend,
     without loading the networks (or torch, for device ``cpu``). A missing weights file is
@@ -114,6 +133,7 @@ class DeepExemplarSettings(BackendSettings):
                 "mask_threshold": 0.2, "mask_margin": 1, "mask_temperature": 0.01}
 
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
+        _refuse_matte_ids(self.name, settings)
         super().__init__(settings, device)
         s = self.settings
         ws = s["working_size"]
@@ -220,9 +240,9 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
                      anchor: Optional[int], masks: Optional[np.ndarray]):
         """The ``allowed`` callable of the stacked softmax over the (h4 * w4) cells of the padded
         frame, or None. Instance restriction from this frame's matte and the references'
-        mattes (IDs taken as given: this backend does not associate IDs over time); the
-        chain's keyframe (block ``anchor``) also by the dense-tracking ``masks`` (rows = the
-        hv * wv image cells; padding cells are not restricted)."""
+        mattes (IDs taken as given, as ``matte_ids=stable``: this backend does not associate
+        IDs over time); the chain's keyframe (block ``anchor``) also by the dense-tracking
+        ``masks`` (rows = the hv * wv image cells; padding cells are not restricted)."""
         import torch
 
         from ..correspond import instances, tracking

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ..flow import PRESETS as FLOW_PRESETS
-from .base import BackendSettings, check_settings
+from .base import MATTE_IDS, BackendSettings, check_settings
 
 
 class ExemplarSettings(BackendSettings):
@@ -30,7 +30,10 @@ class ExemplarSettings(BackendSettings):
     # 6: positional prior on keyframe matches; 5: channels-last
     # 19: with mattes, an object coming back into view keeps its matte ID when the keyframe's
     # matte has it (it was left unrestricted; colour unchanged without mattes)
-    version = "19"
+    # 20: matte_ids: Cryptomatte and object-channel mattes (IDs that name the object) are taken
+    # as given, not associated by IoU (auto); object channels' IDs are hashes of their names
+    # (colour unchanged without such mattes)
+    version = "20"
     #: reported confidence falls where the track to the keyframe is lost (engine.blend_weight)
     blend_distance_power = 0.5
 
@@ -70,6 +73,13 @@ class ExemplarSettings(BackendSettings):
             "mask_margin": 3,           # dilation (cells) of the tracking masks when used
             "mask_slack": 0.05,         # where the tracking masks restrict: fall back to the free
                                         # match when the best allowed one is this much less similar
+            "matte_ids": "auto",        # how a frame's matte IDs become the keyframe's: stable (taken
+                                        # as given: the same ID is the same object on every frame) |
+                                        # associate (with the previous frame's, carried along the
+                                        # flow, by IoU: numbering may be arbitrary per frame) | auto
+                                        # (stable for Cryptomatte and object-channel mattes, whose IDs
+                                        # name the object; associate for ID, colour-coded and
+                                        # single-object mattes)
             "instance_iou": 0.3,        # IoU needed to associate matte IDs across frames
             "instance_gate": True,      # with mattes: no propagation / track across instances
             "fallback_confidence": 0.8,  # reliability factor where a restriction left no candidate
@@ -88,7 +98,7 @@ class ExemplarSettings(BackendSettings):
         }
 
     CHOICES = {"flow_preset": FLOW_PRESETS, "search": ("exhaustive", "coarse_to_fine"),
-               "restrict": ("none", "dense", "instance", "both")}
+               "restrict": ("none", "dense", "instance", "both"), "matte_ids": MATTE_IDS}
     #: (low, high) bounds of the numeric settings (inclusive; None = unbounded).
     RANGES = {"max_working_size": (16, 16384), "feature_size": (64, 2048),
               "temperature": (1e-4, 10.0), "topk": (0, 4096), "coarse_k": (1, 4096), "reanchor": (0.0, 1.0),

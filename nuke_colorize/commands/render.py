@@ -122,7 +122,9 @@ def register(sub) -> None:
     p.add_argument("--confidence-out", help="also write the confidence map to this pattern")
     p.add_argument("--matte", metavar="PATTERN",
                    help="instance mattes (ID matte, one channel per object, or Cryptomatte EXR); "
-                        "frames may be missing: IDs are carried along the flow")
+                        "frames may be missing: IDs are carried along the flow. Cryptomatte and "
+                        "per-object channels are taken as the same objects on every frame, other IDs "
+                        "are associated over time (--set matte_ids=auto|stable|associate)")
     p.add_argument("--confidence-layer", action="store_true",
                    help="add the confidence map to the output as layer confidence.Y")
     p.add_argument("--library", metavar="INDEX",

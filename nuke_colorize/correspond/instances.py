@@ -8,6 +8,10 @@ mask IoU after warping that map along the optical flow, as in the paper; so the
 compositor's IDs need not be consistent over time and may be missing on some frames
 (the previous map is then carried along the flow). An ID no IoU pairs (an object coming back
 into view) keeps its number when the reference's matte has it and no other ID took it.
+Mattes whose IDs name the object (a Cryptomatte, one channel per object) are *stable*: the
+same ID is the same object on every frame, and they are taken as given (``stable`` in
+:func:`next_map`): two objects that cross or swap places keep their own IDs, where IoU
+would hand each the other's.
 
 Restriction: a target position labelled k only matches reference positions labelled k
 (background matches background); unknown positions match anything.
@@ -134,13 +138,20 @@ def allowed_rows(target_grid: np.ndarray, ref_grid: np.ndarray, rows: slice) -> 
 
 def next_map(previous: Optional[np.ndarray], flow: Optional[np.ndarray],
              matte: Optional[np.ndarray], min_iou: float = 0.3,
-             known: Optional[np.ndarray] = None) -> Optional[np.ndarray]:
+             known: Optional[np.ndarray] = None, stable: bool = False) -> Optional[np.ndarray]:
     """This frame's instance map in reference IDs, from the previous one and this frame's
     matte (either may be missing; ``known``: the reference's IDs, see :func:`associate`).
-    (H, W) int32 or None."""
+    ``stable``: the matte's IDs are the reference's (the same ID is the same object on every
+    frame): taken as they are, an ID the reference lacks included (a new object: it matches
+    no other object's positions of the keyframe, and no other object's colour is carried into
+    it by the flow or the track; it takes its colour from stills or its own remembered frames,
+    else its rows fall back to the unrestricted match). Without a matte the previous map is
+    carried along the flow either way. (H, W) int32 or None."""
     carried = warp_labels(previous, flow) if previous is not None and flow is not None else None
     if matte is None:
         return carried
+    if stable:
+        return np.asarray(matte, np.int32)
     if carried is None:
         return None
     return associate(matte, carried, min_iou, known)

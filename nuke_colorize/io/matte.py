@@ -1,22 +1,34 @@
 """Instance mattes from the compositor: one file per frame -> (H, W) int32 instance IDs.
 
-0 is background, every other value one object. What the file holds decides how IDs are read:
+0 is background, every other value one object. What the file holds decides how IDs are read,
+and :func:`decode` reports which of these kinds it was (:class:`Matte`):
 
-* **Cryptomatte** (an EXR with a ``<layer>00`` channel set, e.g. ``CryptoObject00.R/G/B/A``):
-  the rank-0 ID (``00.R``, a float whose bits are the name hash) where its coverage
-  (``00.G``) is > 0; the hash bits become the ID (masked to 30 bits), so the same object
-  keeps its ID on every frame. Of several layers the object layer is read (a name with
-  "object": ``CryptoObject``, ``crypto_object``), else the first (:func:`cryptomatte_layer`).
-* **Several matte channels in a float file** (not RGB; e.g. ``obj1``, ``obj2`` or
-  ``matte.car``, ``matte.person``): one channel per object; ID = 1 + index of the strongest
-  channel where it exceeds 0.5. A single such channel beside R/G/B/A (``car.alpha``) is the
-  file's one channel (next rule), not ignored.
-* **Colour-coded IDs** (3+ channels of an integer file, e.g. an indexed/palette PNG): each
-  distinct colour one ID (black = background; 16-bit colours hashed, :func:`colour_ids`).
-* **A shape in alpha** (black R/G/B, the shape in A: what a Roto or RotoPaint node writes):
-  one object where alpha > 0.5 (an alpha without a shape, constant, is not read).
-* **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535);
-  float files: the rounded value when any exceeds 1 (an ID pass), otherwise > 0.5 -> 1.
+* **Cryptomatte** (kind ``cryptomatte``; an EXR with a ``<layer>00`` channel set, e.g.
+  ``CryptoObject00.R/G/B/A``): the rank-0 ID (``00.R``, a float whose bits are the name hash)
+  where its coverage (``00.G``) is > 0; the hash bits become the ID (masked to 30 bits), so
+  the same object keeps its ID on every frame. Of several layers the object layer is read (a
+  name with "object": ``CryptoObject``, ``crypto_object``), else the first
+  (:func:`cryptomatte_layer`).
+* **Several matte channels in a float file** (kind ``channels``; not RGB; e.g. ``obj1``,
+  ``obj2`` or ``matte.car``, ``matte.person``): one channel per object, the strongest where it
+  exceeds 0.5; the ID is a hash of the channel's name (:func:`channel_id`), so an object keeps
+  its ID on every frame whatever other channels a file holds. A single such channel beside
+  R/G/B/A (``car.alpha``), or alone, whose values stay within 0..1 is that one object, named
+  alike (kind ``channels``); one with values above 1 is an ID pass (next rules, kind ``ids``).
+* **Colour-coded IDs** (kind ``colours``; 3+ channels of an integer file, e.g. an
+  indexed/palette PNG): each distinct colour one ID (black = background; 16-bit colours
+  hashed, :func:`colour_ids`).
+* **A shape in alpha** (kind ``shape``; black R/G/B, the shape in A: what a Roto or RotoPaint
+  node writes): one object where alpha > 0.5 (an alpha without a shape, constant, is not read).
+* **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535;
+  kind ``ids``); float files: the rounded value when any exceeds 1 (an ID pass, kind ``ids``),
+  otherwise > 0.5 -> 1 (kind ``single``).
+
+The kinds whose IDs name the object (:data:`BY_NAME`: Cryptomatte, object channels) keep an
+object's ID on every frame; the others are numbers that may be arbitrary per frame (an
+instance segmentation's output) or a single object. The backends' ``matte_ids`` setting
+(``auto``) takes the first as given and associates the others over time
+(:mod:`nuke_colorize.correspond.instances`).
 
 NaN or Inf in the channels read for IDs (float files) is refused, naming file, frame and
 where (:class:`~nuke_colorize.errors.InputError`).
@@ -41,7 +53,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, List, Optional, Sequence, Tuple
+import zlib
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -54,6 +67,20 @@ _CRYPTO = re.compile(r"^(.*?)00\.(r|red)$", re.IGNORECASE)
 _RGBA = {"r", "g", "b", "a", "red", "green", "blue", "alpha", "y"}
 _COLOUR_LAYERS = {"", "rgba", "rgb"}   # layers whose r/g/b/a channels are colour / alpha
 
+#: what a matte file held (:func:`decode`)
+CRYPTOMATTE, CHANNELS, COLOURS, SHAPE, IDS, SINGLE = "cryptomatte", "channels", "colours", "shape", "ids", "single"
+#: kinds whose IDs are derived from the object's name: the same object has the same ID on
+#: every frame (a Cryptomatte hash, an object's own channel)
+BY_NAME = frozenset({CRYPTOMATTE, CHANNELS})
+
+
+class Matte(NamedTuple):
+    """One decoded matte: ``ids`` (H, W) int32 instance IDs and the ``kind`` of file they were
+    read from (one of the module's kind names, see its docstring)."""
+
+    ids: np.ndarray
+    kind: str
+
 
 def channel_role(name: str) -> str:
     """What a matte channel name is for ``ids_from_image``: its lower-case colour/alpha name
@@ -61,6 +88,14 @@ def channel_role(name: str) -> str:
     channel: ``obj1``, ``car.alpha``, ``matte.a``, ``matte.b``)."""
     layer, _, last = name.lower().rpartition(".")
     return last if layer in _COLOUR_LAYERS and last in _RGBA else ""
+
+
+def channel_id(name: str) -> int:
+    """The instance ID of an object channel: a hash of its name (CRC-32 masked to 30 bits,
+    never 0), the same in every file that has the channel, whatever other channels the file
+    holds or in what order (a channel's position would renumber the objects of a file that
+    lacks one of them)."""
+    return max(1, zlib.crc32(name.encode("utf-8")) & 0x3FFFFFFF)
 
 
 def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
@@ -116,6 +151,12 @@ def colour_ids(r: np.ndarray, g: np.ndarray, b: np.ndarray, bits: int = 8) -> np
 
 def ids_from_image(img: ImageData) -> np.ndarray:
     """Instance IDs of one decoded matte image (rules in the module docstring)."""
+    return decode(img).ids
+
+
+def decode(img: ImageData) -> Matte:
+    """Instance IDs of one decoded matte image and the kind of matte it was (rules in the
+    module docstring)."""
     px = img.pixels
     crypto = cryptomatte_layer(img.channels)
     if crypto is not None:
@@ -124,7 +165,7 @@ def ids_from_image(img: ImageData) -> np.ndarray:
         bits = np.ascontiguousarray(px[..., idc], dtype=np.float32).view(np.uint32)
         ids = (bits & np.uint32(0x3FFFFFFF)).astype(np.int32)
         ids[(px[..., covc] <= 0) | (ids == 0)] = 0
-        return ids
+        return Matte(ids, CRYPTOMATTE)
     names = [channel_role(c) for c in img.channels]
     non_colour = [i for i, n in enumerate(names) if not n]
     if img.is_float_format and len(non_colour) >= 2:
@@ -132,24 +173,28 @@ def ids_from_image(img: ImageData) -> np.ndarray:
         mats = px[..., non_colour]
         best = mats.argmax(axis=2)
         strong = mats.max(axis=2) > 0.5
-        return np.where(strong, best + 1, 0).astype(np.int32)
+        lut = np.array([channel_id(img.channels[i]) for i in non_colour], np.int32)
+        return Matte(np.where(strong, lut[best], 0).astype(np.int32), CHANNELS)
     colour = [i for i, n in enumerate(names) if n in ("r", "g", "b", "red", "green", "blue")]
     shape = _alpha_shape(img, names, colour)
     if shape is not None:
-        return shape
+        return Matte(shape, SHAPE)
     if not img.is_float_format and len(colour) >= 3:
-        return colour_ids(*(_int_values(img, c) for c in colour[:3]),
-                          bits=16 if _storage(img) is np.uint16 else 8)
+        return Matte(colour_ids(*(_int_values(img, c) for c in colour[:3]),
+                                bits=16 if _storage(img) is np.uint16 else 8), COLOURS)
     ch = colour[0] if colour else 0
-    if img.is_float_format and len(non_colour) == 1:
+    named = img.is_float_format and len(non_colour) == 1
+    if named:
         ch = non_colour[0]          # one object channel beside R/G/B/A: that object, not R
     if not img.is_float_format:
-        return _int_values(img, ch)
+        return Matte(_int_values(img, ch), IDS)
     _check_finite(img, [ch])
     v = px[..., ch]
     if float(np.nanmax(v)) > 1.0:
-        return np.rint(np.clip(v, 0, 2 ** 30)).astype(np.int32)
-    return (v > 0.5).astype(np.int32)
+        return Matte(np.rint(np.clip(v, 0, 2 ** 30)).astype(np.int32), IDS)
+    if named:                       # one object, named by its channel
+        return Matte(np.where(v > 0.5, channel_id(img.channels[ch]), 0).astype(np.int32), CHANNELS)
+    return Matte((v > 0.5).astype(np.int32), SINGLE)
 
 
 def _alpha_shape(img: ImageData, names: Sequence[str], colour: Sequence[int]) -> Optional[np.ndarray]:
@@ -182,7 +227,8 @@ def check_pattern(pattern: str, frames: Sequence[int]) -> None:
 
 
 class MatteReader:
-    """frame -> (H, W) int32 IDs at the plate's size, or None when that frame has no file.
+    """frame -> (H, W) int32 IDs at the plate's size, or None when that frame has no file
+    (:meth:`read`: the IDs with the kind of matte they came from, a :class:`Matte`).
 
     Args:
         pattern: matte pattern (``matte.####.png``) or a single file used for every frame.
@@ -205,11 +251,16 @@ class MatteReader:
         return frame_path(self.pattern, frame)
 
     def __call__(self, frame: int) -> Optional[np.ndarray]:
+        m = self.read(frame)
+        return m.ids if m is not None else None
+
+    def read(self, frame: int) -> Optional[Matte]:
+        """This frame's :class:`Matte` at the plate's size, or None (no file)."""
         path = self.path(frame)
         if not os.path.exists(path):
             return None
         img = read_image(path, frame, allow_nonfinite=True)   # errors name the frame too
-        ids = ids_from_image(img)
+        ids, kind = decode(img)
         self.read_files.append(path)
         if self.plate_windows is not None:
             plate = self.plate_windows(frame)
@@ -227,7 +278,7 @@ class MatteReader:
                 raise InputError(f"matte is {w}x{h} but the plate is {pw}x{ph} (another shape)",
                                  file=path, frame=frame, hint="render the matte at the plate's format")
             ids = resize_ids(ids, (pw, ph))
-        return ids
+        return Matte(ids, kind)
 
 
 def _same_aspect(a: Tuple[int, int], b: Tuple[int, int]) -> bool:

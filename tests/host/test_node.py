@@ -303,7 +303,7 @@ def test_a_matte_from_a_node_tree_keeps_its_object_channels_and_exact_ids(shot, 
     object at all, and IDs above 2048 were rounded (3001 read back as 3000). Mattes are now
     precomputed with every channel in 32-bit float."""
     import OpenImageIO as oiio
-    from nuke_colorize.io.matte import MatteReader
+    from nuke_colorize.io.matte import MatteReader, channel_id
     node, read, ref, still = shot
     h, w = 12, 16
     names = ["R", "G", "B", "A", "car.alpha", "person.alpha"]
@@ -328,7 +328,8 @@ def test_a_matte_from_a_node_tree_keeps_its_object_channels_and_exact_ids(shot, 
     pattern = nc.prepare(node, write=True).shot["matte"]
     assert os.path.join("precomp", "matte") in pattern
     ids = MatteReader(pattern, (w, h))(3)
-    assert ids[3, 3] == 1 and ids[8, 10] == 2 and ids[0, 0] == 0          # the two object layers
+    car, person = channel_id("car.alpha"), channel_id("person.alpha")      # the two object layers
+    assert ids[3, 3] == car and ids[8, 10] == person and ids[0, 0] == 0
     exr = oiio.ImageBuf(frame_path(pattern, 3))
     assert [exr.spec().channelformat(i) for i in range(exr.nchannels)] == [oiio.TypeDesc("float")] * exr.nchannels
     r = exr.get_pixels(oiio.FLOAT)[..., 0]
