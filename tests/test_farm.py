@@ -258,6 +258,25 @@ def test_nuke_script_scan_finds_colorize_shots_version_range_and_writes(tmp_path
     assert info.write_files["Write1"] == str(tmp_path / "out" / "colour.####.exr")
 
 
+def test_a_shot_file_knob_written_under_another_mount_finds_the_version_here(tmp_path):
+    """The node's shot_file knob holds the path where the script was analysed (a Windows
+    workstation's ``P:\\...``, another mount point) when nothing rewrote it: the scan takes
+    the same version (``v_<key>/shot.json``) in the node's shot folder as this machine sees it,
+    not the newest version there nor a path that does not exist here."""
+    for version in ("v_1a2b3c4d5e", "v_ffffffffff"):
+        (tmp_path / "colorize_cache" / "C1" / version).mkdir(parents=True)
+        (tmp_path / "colorize_cache" / "C1" / version / "shot.json").write_text("{}")
+    here = str(tmp_path / "colorize_cache" / "C1" / "v_1a2b3c4d5e" / "shot.json")
+    for written in ("P:\\shows\\a\\colorize_cache\\C1\\v_1a2b3c4d5e\\shot.json",
+                    "/mnt/elsewhere/a/colorize_cache/C1/v_1a2b3c4d5e/shot.json", here):
+        nk = tmp_path / "comp.nk"
+        nk.write_text("Group {\n name C1\n addUserKnob {26 nuke_colorize l \"\" +INVISIBLE T 1}\n"
+                      " addUserKnob {1 shot_file l \"\" +INVISIBLE}\n shot_file \"%s\"\n}\n" % written)
+        assert scan_nuke_script(str(nk)).shot_files == [here], written
+    nk.write_text("Colorize {\n shot_file /mnt/elsewhere/a/colorize_cache/C1/v_0000000000/shot.json\n name C1\n}\n")
+    assert scan_nuke_script(str(nk)).shot_files == ["/mnt/elsewhere/a/colorize_cache/C1/v_0000000000/shot.json"]
+
+
 def test_plan_for_nuke_script_prebuilds_every_shot(tmp_path):
     nk = _nuke_script(tmp_path)
     _shot(tmp_path / "a.json", frames=(1001, 1012), keyframes=(1001,))

@@ -245,6 +245,63 @@ def test_cli_index_and_query_json(tmp_path, capsys):
     assert "scene 1-2" in text and "scene 3-4" in text and text.count("car-shadow") == 2
 
 
+def _meta(path):
+    with np.load(str(path), allow_pickle=False) as z:
+        return json.loads(str(z["meta"])), {k: z[k] for k in z.files if k != "meta"}
+
+
+def test_an_index_moved_with_its_stills_finds_them_where_it_is_mounted(tmp_path, capsys, monkeypatch):
+    """Built at ``a`` (the index beside the stills' folder), the tree moved to ``b`` (another mount
+    point; ``a`` gone): the index names the stills relative to itself, so loading, querying and
+    re-indexing at ``b`` find them (nothing recomputed); an index of format 1 (absolute paths)
+    still reads; stills on another storage than the index stay absolute."""
+    import shutil
+    a, b = tmp_path / "a" / "refs", tmp_path / "b" / "refs"
+    lib = _davis_library(a, ["cows", "car-shadow"], frames=(0, 20))
+    plate = tmp_path / "plate"
+    os.makedirs(plate)
+    for n, (clip, f) in enumerate((("cows", 10), ("car-shadow", 10)), 1):
+        img = cv2.imread(str(davis_clip(clip) / f"{f:05d}.jpg"), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(plate / f"p.{n:04d}.png"), cv2.resize(img, (128, 72), interpolation=cv2.INTER_AREA))
+    assert main(["library", "index", str(lib), "-o", str(a / "lib.npz"), "--quiet"]) == 0
+    meta, _ = _meta(a / "lib.npz")
+    assert meta["format"] == 2 and meta["root"] == "lib"
+    assert sorted(e["path"] for e in meta["entries"]) == sorted(
+        f"lib/{c}/{f:05d}.jpg" for c in ("cows", "car-shadow") for f in (0, 20))
+    query = ["--plate", str(plate / "p.####.png"), "--top", "1", "--json"]
+    assert main(["library", "query", str(a / "lib.npz")] + query) == 0
+    at_a = json.loads(capsys.readouterr().out)["scenes"]
+
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))      # mtimes kept; a's paths name nothing now
+    index = I.LibraryIndex.load(str(b / "lib.npz"))
+    assert index.root == str(b / "lib") and all(e.path.startswith(str(b / "lib") + os.sep) for e in index.entries)
+    assert all(os.path.isfile(e.path) for e in index.entries)
+    assert main(["library", "query", str(b / "lib.npz")] + query) == 0
+    at_b = json.loads(capsys.readouterr().out)["scenes"]
+    assert json.loads(json.dumps(at_a).replace(str(a), str(b))) == at_b
+    assert main(["library", "index", str(b / "lib"), "-o", str(b / "lib.npz"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["reused"], summary["computed"], summary["dropped"]) == (4, 0, 0)
+
+    # format 1: absolute paths, read as they are
+    meta, arrays = _meta(b / "lib.npz")
+    old = dict(meta, format=1, root=str(b / "lib"),
+               entries=[dict(e, path=str(b / e["path"])) for e in meta["entries"]])
+    np.savez(str(tmp_path / "old.npz"), meta=np.array(json.dumps(old)), **arrays)
+    again = I.LibraryIndex.load(str(tmp_path / "old.npz"))
+    assert [e.path for e in again.entries] == [e.path for e in index.entries] and again.root == index.root
+
+    # stills on another storage than the index: absolute (nothing says it is mounted beside it)
+    from nuke_colorize.host import portable
+    real = portable.storage_of
+    monkeypatch.setattr(portable, "storage_of",
+                        lambda p: "index share" if p.startswith(str(tmp_path / "elsewhere")) else real(p))
+    os.makedirs(tmp_path / "elsewhere")
+    index.save(str(tmp_path / "elsewhere" / "lib.npz"))
+    meta, _ = _meta(tmp_path / "elsewhere" / "lib.npz")
+    assert meta["root"] == str(b / "lib") and all(os.path.isabs(e["path"]) for e in meta["entries"])
+
+
 def test_the_index_keeps_the_stills_colourspace_and_automatic_references_use_it(tmp_path, capsys):
     """Stills indexed as e.g. rec709 are described in that encoding, the index says so, a
     re-index in another colourspace recomputes every still (with a note), and the retrieved

@@ -113,7 +113,11 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     assert [s["frames"] for s in first["scenes"]] == [[1, 3], [4, 6]]
     assert sorted(first["computed"]) == [4, 5, 6] and first["frames"] == 2   # scene 2 walked from its start
     plan = json.loads((tmp_path / "shot_cache" / PLAN_FILE).read_text())
-    assert plan["scenes"] == first["scenes"]
+    on_disk = json.loads(json.dumps(first["scenes"]))
+    for scene in on_disk:   # the plan names the stills relative to the index (lib.npz beside lib/)
+        for r in scene["references"]:
+            r["image"] = os.path.relpath(r["image"], str(root))
+    assert plan["scenes"] == on_disk and on_disk[0]["references"][0]["image"].startswith("lib/")
     assert sorted(os.listdir(tmp_path / "shot_cache" / "scenes")) == ["4-6"]
     meta = json.loads(_attr(tmp_path / "out" / "c.0006.exr", METADATA_KEY))
     assert meta["scene"] == [4, 6] and meta["references"][0]["image"] == first["scenes"][1]["references"][0]["image"]
@@ -150,6 +154,41 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     assert not st["planned"] and st["scenes"] == [] and not st["complete"]
     assert main(["cache", "clear", str(shot_file), "--stale"]) == 2          # no plan: stale is unknown
     assert "no current scene plan" in capsys.readouterr().err
+
+
+def test_a_shot_with_library_moved_to_another_mount_reuses_its_plan_and_cache(scene_setup, tmp_path, capsys):
+    """Plate, library (index beside its stills) and shot built at ``a``, the tree copied to ``b``
+    with its mtimes and ``a`` gone: the index and the stored scene plan name the stills relative
+    to the index, so ``cache build`` at ``b`` keeps the plan, computes nothing and writes the
+    same pictures."""
+    import shutil
+    import OpenImageIO as oiio
+    a, b = tmp_path / "a", tmp_path / "b"
+    for name in ("plate", "lib"):
+        shutil.copytree(str(scene_setup / name), str(a / name), copy_function=shutil.copy2)
+    assert main(["library", "index", str(a / "lib"), "-o", str(a / "lib.npz"), "--quiet"]) == 0
+    (a / "shot.json").write_text(json.dumps({"plate": "plate/p.####.png", "library": "lib.npz", "auto_references": 1,
+                                             "settings": {"max_working_size": 64, "feature_size": 128},
+                                             "output": "out/c.####.exr"}))
+    assert main(["cache", "build", str(a / "shot.json"), "--quiet"]) == 0
+    assert "6 frame(s) computed" in capsys.readouterr().err
+    plan = (a / "shot_cache" / PLAN_FILE).read_text()
+    assert str(a) not in json.dumps(json.loads(plan)["scenes"])           # the stills relative to the index
+    pixels = {f: oiio.ImageBuf(str(a / "out" / f"c.{f:04d}.exr")).get_pixels(oiio.FLOAT) for f in range(1, 7)}
+
+    shutil.copytree(str(a), str(b), copy_function=shutil.copy2)
+    shutil.rmtree(str(a))
+    shutil.rmtree(str(b / "out"))
+    mtime = os.stat(b / "shot_cache" / PLAN_FILE).st_mtime_ns
+    assert main(["cache", "build", str(b / "shot.json"), "--quiet"]) == 0
+    assert "0 frame(s) computed, 6 read from the cache" in capsys.readouterr().err
+    assert os.stat(b / "shot_cache" / PLAN_FILE).st_mtime_ns == mtime      # the stored plan served (not planned again)
+    for f in range(1, 7):
+        assert np.array_equal(oiio.ImageBuf(str(b / "out" / f"c.{f:04d}.exr")).get_pixels(oiio.FLOAT), pixels[f])
+    assert main(["cache", "status", str(b / "shot.json"), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert st["complete"]
+    assert all(p.startswith(str(b / "lib") + os.sep) for sc in st["scenes"] for p in sc["references"])
 
 
 def small_clips(root, clips) -> None:

@@ -22,6 +22,9 @@ The scan reads node blocks at the top level and inside groups. A Colorize node i
 (the gizmo pasted as a group). Its shot description is found, in order:
 
 1. a knob value ending in ``.json`` (a node that stores the shot file path itself);
+   When that file is not there (the knob holds the path where the script was analysed, under
+   another mount point), the same version (``v_<key>/shot.json``) in the node's shot folder
+   as this machine sees it (2.);
 2. otherwise the node's shot folder, ``<cache_dir>/<shot>`` (``cache_dir`` empty: a
    ``colorize_cache`` folder beside the script; ``shot`` empty: the node's name; see
    :mod:`nuke_colorize.host.shotspec`), where the node writes one ``v_<key>/shot.json`` per
@@ -124,20 +127,38 @@ def _is_expression(value: str) -> bool:
 
 def _colorize_shot_file(knobs, name: str, folder: str) -> Tuple[Optional[str], str]:
     """(absolute shot JSON path, '') for one Colorize node, or (None, why not)."""
+    cache_dir = knobs.get("cache_dir", "") or os.path.join(folder, "colorize_cache")
+    shot = knobs.get("shot", "") or name
+    root = None
+    if not (_is_expression(cache_dir) or _is_expression(shot)):
+        root = shot_root(os.path.join(folder, os.path.expanduser(cache_dir)), shot)
     for knob, value in knobs.items():
         if value.lower().endswith(".json"):
             if _is_expression(value):
                 return None, f"knob {knob} is an expression ({value})"
-            return os.path.normpath(os.path.join(folder, os.path.expanduser(value))), ""
-    cache_dir = knobs.get("cache_dir", "") or os.path.join(folder, "colorize_cache")
-    shot = knobs.get("shot", "") or name
-    if _is_expression(cache_dir) or _is_expression(shot):
+            path = os.path.normpath(os.path.join(folder, os.path.expanduser(value)))
+            return _here(path, value, root), ""
+    if root is None:
         return None, f"its cache folder or shot name is an expression ({cache_dir} / {shot})"
-    root = shot_root(os.path.join(folder, os.path.expanduser(cache_dir)), shot)
     versions = glob.glob(os.path.join(glob.escape(root), "v_*", SHOT_FILE))
     if not versions:
         return None, f"it has not written a shot file yet (none under {root}; press Analyze once)"
     return max(versions, key=lambda p: (os.path.getmtime(p), p)), ""
+
+
+def _here(path: str, value: str, root: Optional[str]) -> str:
+    """The shot file a node's ``shot_file`` knob names, on this machine: ``path`` when it exists;
+    else, when the knob names a version's file (``.../<shot>/v_<key>/shot.json``, written where the
+    script was analysed: another mount point, ``P:\\...`` on Windows) and the node's shot folder
+    here (``root``) holds that version, its file there; else ``path`` (reported as missing)."""
+    if os.path.isfile(path) or root is None:
+        return path
+    parts = re.split(r"[\\/]+", value.strip())
+    if len(parts) >= 3 and parts[-1] == SHOT_FILE and parts[-2].startswith("v_"):
+        candidate = os.path.join(root, parts[-2], SHOT_FILE)
+        if os.path.isfile(candidate):
+            return candidate
+    return path
 
 
 def _node_blocks(text: str):

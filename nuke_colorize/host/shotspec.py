@@ -18,6 +18,12 @@ Neither names where the storage is mounted (:func:`portable_path`): a workstatio
 show under ``P:\\shows`` and a farm node seeing it under ``/mnt/shows`` (or a script whose
 paths Deadline's path mapping rewrote) find the same version, so a render reads the frames the
 artist analysed and the engine the cache it built.
+
+The version's ``shot.json`` names files relative to itself (:func:`portable_shot`): always
+what lies under the node's cache folder (the shot cache, precomps, the output), and the user's
+plate, references, matte, library and OCIO config when they are on the same storage (drive,
+share, mount) as the shot file (:mod:`.portable`); so ``nuke-colorize cache build`` of that
+file (the farm's pre-pass) reads the same files on a machine that mounts the storage elsewhere.
 """
 from __future__ import annotations
 
@@ -29,9 +35,12 @@ import socket
 
 from .files import atomic_write_text
 from .ocio_files import config_identity
+from .portable import relative_if_shared, resolve
 
 SHOT_FILE = "shot.json"
 OUTPUT_NAME = "colour.####.exr"
+#: shot keys holding a path (besides each reference's ``image``); ``ocio://`` URIs are no paths
+PATH_KEYS = ("plate", "matte", "cache", "output", "confidence_output", "library", "ocio_config")
 # node knob -> backend settings it may feed, first declared one wins (exemplar calls the
 # working size max_working_size, deepexemplar working_size)
 SETTINGS_MAP = (("working_size", ("max_working_size", "working_size")),
@@ -224,24 +233,102 @@ def write_shot(path, shot):
     return path
 
 
-def write_machine_shot(path, shot):
-    """Write a version's shot file for this machine and return the file to hand the engine.
+def _map_paths(shot, convert):
+    """``shot`` (a description dict) with ``convert`` applied to every path in it."""
+    out = dict(shot)
+    for k in PATH_KEYS:
+        value = out.get(k)
+        if isinstance(value, str) and value and not value.startswith("ocio://"):
+            out[k] = convert(value)
+    if isinstance(out.get("references"), list):
+        out["references"] = [dict(r, image=convert(r["image"]))
+                             if isinstance(r, dict) and isinstance(r.get("image"), str) and r["image"] else r
+                             for r in out["references"]]
+    return out
 
-    A version is named by content, its OCIO config included by content (:func:`config_digest`)
-    and its files by name and identity wherever the storage is mounted (:func:`version_key`),
-    so machines with Nuke installed at different paths, or seeing the show under other paths,
-    share it while their shot files differ in ``ocio_config`` and in their paths. Where the
-    version's file already holds another machine's view, this machine's goes beside it as
-    ``shot.<host>.json`` instead of replacing it under a render that may be reading it."""
+
+def node_tree(path):
+    """The node's cache folder of a version's shot file ``<cache folder>/<shot>/v_<key>/shot.json``."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(path))))
+
+
+def portable_shot(shot, path, tree=None):
+    """``shot`` (absolute paths) as written to its file ``path``: every path under ``tree`` (the
+    node's cache folder, default :func:`node_tree`: the shot cache, precomps, frames taken from
+    the reference input, the output) relative to the file's folder; the others (plate,
+    references, matte, library, OCIO config) relative too when they lie on the same storage as
+    the file, else absolute (:func:`.portable.relative_if_shared`). A machine that sees the
+    storage under another path reads the same files through it."""
+    base = os.path.dirname(os.path.abspath(path))
+    tree = node_tree(path) if tree is None else tree
+    return _map_paths(shot, lambda p: relative_if_shared(p, base, always_under=tree))
+
+
+def resolved_shot(shot, path):
+    """A shot description as this machine reads it from the file ``path``: relative paths taken
+    from the file's folder, every path normalised (as :mod:`nuke_colorize.shot` reads them)."""
+    base = os.path.dirname(os.path.abspath(path))
+    return _map_paths(shot, lambda p: resolve(p, base))
+
+
+def _read_json(path):
     try:
         with open(path, "r") as fh:
-            existing = json.load(fh)
+            return json.load(fh)
     except (OSError, ValueError):
-        existing = None
-    if isinstance(existing, dict) and existing != shot:
-        host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
-        return write_shot(os.path.join(os.path.dirname(path), "shot.%s.json" % host), shot)
-    return write_shot(path, shot)
+        return None
+
+
+def machine_shot_name():
+    """``shot.<host>.json``: the name of this machine's view of a version's shot file."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+    return "shot.%s.json" % host
+
+
+def write_machine_shot(path, shot, tree=None):
+    """Write a version's shot file for this machine and return the file to hand the engine.
+
+    ``shot`` holds this machine's absolute paths; the file gets them as :func:`portable_shot`
+    writes them. A version is named by content, its OCIO config included by content
+    (:func:`config_digest`) and its files by name and identity wherever the storage is mounted
+    (:func:`version_key`), so machines with Nuke installed at different paths, or seeing the
+    show under other paths, share it. The version's file serves every machine on which it
+    names the same files (relative paths, or the same absolute ones): it is then used as it
+    is. Where it names others here (another machine's OCIO config in its Nuke installation, a
+    file on a share this machine mounts elsewhere), this machine's view goes beside it as
+    ``shot.<host>.json`` instead of replacing it under a render that may be reading it."""
+    existing = _read_json(path)
+    if isinstance(existing, dict):
+        if resolved_shot(existing, path) == resolved_shot(shot, path):
+            return path
+        mine = os.path.join(os.path.dirname(path), machine_shot_name())
+        return write_shot(mine, portable_shot(shot, mine, tree))
+    return write_shot(path, portable_shot(shot, path, tree))
+
+
+def clear_shot(folder, cache, tree=None):
+    """A shot file for the engine's ``cache clear`` of the shot cache ``cache`` (this machine's
+    path), made from the version folder ``folder``'s description: this machine's view
+    (``shot.<host>.json``) when there is one, else ``shot.json``. It is written as
+    ``<folder>/clear.<host>.json`` with ``cache`` pointing at ``cache`` and without what a
+    clear does not use but loading the description checks or computes here (the OCIO config,
+    which may be in another machine's Nuke installation; the library, whose scene plan would
+    be keyed on the plate's files: a shot without one clears the scene caches too). Returns
+    its path, or None when the folder holds no readable description."""
+    for name in (machine_shot_name(), SHOT_FILE):
+        data = _read_json(os.path.join(folder, name))
+        if isinstance(data, dict):
+            break
+    else:
+        return None
+    data = resolved_shot(data, os.path.join(folder, name))
+    for k in ("ocio_config", "library", "auto_references"):
+        data.pop(k, None)
+    data["cache"] = os.path.abspath(cache)
+    if not data.get("references"):   # an automatic shot may have none: any still will do for a clear
+        data["references"] = [{"image": os.path.join(folder, "none.png")}]
+    path = os.path.join(folder, "clear.%s" % machine_shot_name()[len("shot."):])
+    return write_shot(path, portable_shot(data, path, tree))
 
 
 def stale_versions(root, keep_key=None):

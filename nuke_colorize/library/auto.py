@@ -32,7 +32,8 @@ from .query import Match, rank
 
 SAMPLES = 5
 METADATA_KEY = "nuke_colorize:auto_references"
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2   # 2: stills relative to the library index's folder where they share its storage
+PLAN_FORMATS = (1, 2)   # 1: absolute still paths
 
 
 @dataclass
@@ -198,15 +199,36 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
 
 
 # ---------------------------------------------------------------------- shot cache
+def _plan_scenes_on_disk(plans: Sequence[ScenePlan], library: str) -> List[Dict[str, Any]]:
+    """The plan's scenes as the plan file keeps them: each still relative to the library index's
+    folder where it shares the index's storage (as the index names it), else absolute; so the
+    plan serves every machine that mounts the storage elsewhere, as the shot's key does."""
+    from ..host.portable import relative_if_shared
+    base = os.path.dirname(os.path.abspath(library))
+    scenes = [p.to_dict() for p in plans]
+    for scene in scenes:
+        scene["references"] = [dict(r, image=relative_if_shared(r["image"], base)) for r in scene["references"]]
+    return scenes
+
+
 def stored_plan(shot) -> Optional[List[ScenePlan]]:
     """The plan kept in ``<cache>/auto_references.json`` when it belongs to the shot as it is
-    now (same shot key), else None. Reads only."""
+    now (same shot key) and its stills are there on this machine, else None. Reads only."""
+    from ..host.portable import resolve
     try:
         with open(os.path.join(shot.cache, PLAN_FILE), "r", encoding="utf-8") as fh:
             stored = json.load(fh)
-        if stored.get("format") == PLAN_FORMAT and stored.get("shot_key") == shot.key():
-            return [ScenePlan.from_dict(s) for s in stored["scenes"]]
-    except (OSError, ValueError, KeyError, TypeError):
+        if stored.get("format") in PLAN_FORMATS and stored.get("shot_key") == shot.key():
+            base = os.path.dirname(os.path.abspath(shot.library))
+            plans = [ScenePlan.from_dict(s) for s in stored["scenes"]]
+            for plan in plans:
+                for m in plan.matches:
+                    m.path = resolve(m.path, base)
+            # a plan naming stills that are not here (format 1, absolute paths of a machine that
+            # mounts the library elsewhere) is planned again: retrieval gives the same stills
+            if all(os.path.isfile(m.path) for plan in plans for m in plan.matches):
+                return plans
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return None
 
@@ -232,7 +254,8 @@ def _shot_plan(shot, warn) -> List[ScenePlan]:
         source.close()
     try:
         atomic_write_text(path, json.dumps({"format": PLAN_FORMAT, "shot_key": key, "library": shot.library,
-                                            "scenes": [p.to_dict() for p in plans]}, indent=1) + "\n")
+                                            "scenes": _plan_scenes_on_disk(plans, shot.library)},
+                                           indent=1) + "\n")
     except InputError as err:
         from ..errors import CacheError
         raise CacheError(f"cannot write the cache: {err.problem}", file=path) from None

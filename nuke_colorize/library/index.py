@@ -1,10 +1,16 @@
 """An on-disk index of colour stills: paths, file identities and descriptors.
 
 The index is one ``.npz`` file written atomically (temp file, fsync, rename): ``meta`` holds
-JSON (format, descriptor version, root folder, one entry per image: absolute ``path``,
-``rel`` path under the root, ``group`` = the folder under the root holding it, ``size``,
-``mtime_ns``, ``width``, ``height``) and one (N, D) float16 array per descriptor part, rows
-in entry order.
+JSON (format, descriptor version, root folder, one entry per image: ``path``, ``rel`` path
+under the root, ``group`` = the folder under the root holding it, ``size``, ``mtime_ns``,
+``width``, ``height``) and one (N, D) float16 array per descriptor part, rows in entry order.
+
+The root and the stills' paths are written relative to the index file's folder when they lie
+on the same storage (drive, share, mount) as the index (:mod:`nuke_colorize.host.portable`),
+else absolute, and resolved when the index is loaded: an index kept with its stills (``-o``
+beside or inside the folder) finds them wherever that storage is mounted, as the shot cache
+does (automatic-reference shots on a farm that mounts the show elsewhere). In memory every
+path is absolute. Indexes of format 1 (absolute paths) are read as they are.
 
 Re-indexing is incremental: an image whose size and mtime are unchanged keeps its stored
 descriptor; changed and new images are computed; images gone from disk are dropped. An
@@ -30,7 +36,8 @@ from ..errors import ColorizeError, InputError
 from ..io import atomic_write_bytes, is_temp_name, read_image
 from . import descriptors as D
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2   # 2: root and still paths relative to the index file where they share its storage
+READ_FORMATS = (1, 2)   # 1: absolute paths only
 STILL_EXTS = (".exr", ".sxr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".tga",
               ".hdr", ".webp")
 BATCH = 16
@@ -38,7 +45,8 @@ BATCH = 16
 
 @dataclass
 class Entry:
-    """One indexed still (absolute path) and where it sits under the index root."""
+    """One indexed still (absolute path; relative to the index in its file, see the module
+    doc) and where it sits under the index root."""
 
     path: str
     rel: str
@@ -86,11 +94,15 @@ class LibraryIndex:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str) -> str:
-        """Write the index atomically to ``path``; returns the path."""
+        """Write the index atomically to ``path``; returns the path. The root and the stills'
+        paths are written relative to the index's folder where they share its storage (see the
+        module doc), so the index finds them wherever the storage is mounted."""
+        from ..host.portable import relative_if_shared
+        base = os.path.dirname(os.path.abspath(path))
         meta = {"format": INDEX_FORMAT, "descriptor_version": D.DESCRIPTOR_VERSION,
-                "feature_size": D.FEATURE_SIZE, "root": self.root,
-                "colorspace": self.colorspace, "ocio_config": self.ocio_config,
-                "entries": [e.to_dict() for e in self.entries]}
+                "feature_size": D.FEATURE_SIZE, "root": relative_if_shared(self.root, base),
+                "colorspace": self.colorspace, "ocio_config": relative_if_shared(self.ocio_config, base),
+                "entries": [dict(e.to_dict(), path=relative_if_shared(e.path, base)) for e in self.entries]}
         buf = io.BytesIO()
         arrays = {f"part_{k}": v.astype(np.float16) for k, v in self.parts.items()}
         np.savez(buf, meta=np.array(json.dumps(meta)), **arrays)
@@ -109,6 +121,7 @@ class LibraryIndex:
         if not isinstance(meta, dict):
             return "auto", None
         cs, config = meta.get("colorspace", "auto"), meta.get("ocio_config")
+        config = _config_here(config, os.path.dirname(os.path.abspath(os.path.expanduser(path))))
         return (cs if isinstance(cs, str) else "auto"), (config if isinstance(config, str) else None)
 
     @classmethod
@@ -125,7 +138,7 @@ class LibraryIndex:
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta"]))
-                if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT \
+                if not isinstance(meta, dict) or meta.get("format") not in READ_FORMATS \
                         or meta.get("descriptor_version") != D.DESCRIPTOR_VERSION:
                     got = meta if not isinstance(meta, dict) else (meta.get("format"), meta.get("descriptor_version"))
                     raise _load_error(f"library index of another version (format, descriptors: {got}; "
@@ -136,19 +149,29 @@ class LibraryIndex:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             why = "not an .npz archive" if "pickle" in str(exc) else exc   # numpy's text suggests loading unsafely
             raise _load_error(f"not a library index (unreadable or damaged: {why})", path, meta) from None
-        entries = [Entry(**e) for e in meta["entries"]]
+        from ..host.portable import resolve
+        base = os.path.dirname(path)
+        try:
+            entries = [Entry(**dict(e, path=resolve(e["path"], base))) for e in meta["entries"]]
+            root = resolve(meta["root"], base)
+        except (TypeError, KeyError, AttributeError):
+            raise _load_error("library index is damaged (entries)", path, meta) from None
         if any(v.shape != (len(entries),) + D.shapes()[k] for k, v in parts.items()):
             raise _load_error("library index is damaged (descriptor rows do not match entries)", path, meta)
         colorspace, config = meta.get("colorspace", "auto"), meta.get("ocio_config")
         if not isinstance(colorspace, str) or not (config is None or isinstance(config, str)):
             raise _load_error("library index is damaged (colourspace)", path, meta)
-        return cls(root=meta["root"], entries=entries, parts=parts, colorspace=colorspace, ocio_config=config)
+        config = _config_here(config, base)
+        return cls(root=root, entries=entries, parts=parts, colorspace=colorspace, ocio_config=config)
 
 
-def identity_of(path: str) -> str:
-    """``realpath|size|mtime_ns`` of a file (for cache keys naming an index)."""
-    st = os.stat(path)
-    return f"{os.path.realpath(path)}|{st.st_size}|{st.st_mtime_ns}"
+def _config_here(config: Any, base: str) -> Any:
+    """An index's OCIO config as written (a file relative to the index's folder ``base`` or
+    absolute, an ``ocio://`` URI, None) -> as this machine names it."""
+    if isinstance(config, str) and config and not config.startswith("ocio://"):
+        from ..host.portable import resolve
+        return resolve(config, base)
+    return config
 
 
 # ---------------------------------------------------------------------- scanning and reading

@@ -41,6 +41,8 @@ def main(argv):
     verb, shot = argv[1], argv[2]
     with open(shot) as fh:
         data = json.load(fh)
+    if not os.path.isabs(data["output"]):   # relative to the shot file, as the engine reads it
+        data["output"] = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(shot)), data["output"]))
     first, last = data["frames"]
     if "--frames" in argv:
         first, last = parse_range(argv[argv.index("--frames") + 1])

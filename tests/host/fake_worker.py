@@ -64,7 +64,7 @@ def analyze(rid, msg):
         time.sleep(beat)
         waited += 1
     for i, f in enumerate(range(first, last + 1)):
-        path = frame_path(shot["output"], f)
+        path = frame_path(os.path.join(os.path.dirname(os.path.abspath(msg["shot"])), shot["output"]), f)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         write_frame(path, f)
         send({"id": rid, "event": "progress", "done": i + 1, "total": last - first + 1, "frame": f})

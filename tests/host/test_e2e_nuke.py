@@ -18,6 +18,7 @@ import pytest
 
 from hostkit import write_exr, write_png
 from hostkit import fake_nuke  # noqa: F401  (pytest fixtures)
+from nuke_colorize.host import shotspec
 from nuke_colorize.host.frames import frame_path
 
 pytest.importorskip("nuke_colorize.shot", reason="the shot cache (issue 5) is not there yet")
@@ -75,8 +76,8 @@ def test_fake_nuke_renders_out_of_order_like_the_cli(fake_nuke, tmp_path, monkey
         for f in order:
             nuke.execute(write, f, f)
         prep = nc.prepare(node)
-        with open(prep.shot_path) as fh:
-            shot = json.load(fh)
+        with open(prep.shot_path) as fh:   # paths relative to the file: as the engine reads them
+            shot = shotspec.resolved_shot(json.load(fh), prep.shot_path)
         assert [r["frame"] for r in shot["references"]] == [1, 6]
     finally:
         client.close()
@@ -167,12 +168,114 @@ def test_a_script_whose_paths_point_at_another_mount_renders_what_was_analysed(f
         nuke.execute(write, 4, 4)
         assert np.array_equal(read_rgb(frame_path(out, 4)), read_rgb(frame_path(analysed.output, 4)))
         assert _npz_files(str(b / "colorize_cache")) == segments   # ...from the cache alone
-        # the version's shot file keeps the artist's paths; this machine's view goes beside it
+        # the version's shot file names the files relative to itself: it serves this machine as
+        # it is (no shot.<host>.json beside it) and the engine read the plate at b
         with open(prep.shot_path) as fh:
-            assert json.load(fh)["plate"] == plate
+            assert json.load(fh)["plate"] == "../../../plate/plate.####.exr"
         host = "".join(c if c.isalnum() or c in "_.-" else "_" for c in socket.gethostname()) or "host"
-        with open(os.path.join(os.path.dirname(prep.shot_path), "shot.%s.json" % host)) as fh:
-            assert json.load(fh)["plate"] == mapped(plate)
+        assert not os.path.exists(os.path.join(os.path.dirname(prep.shot_path), "shot.%s.json" % host))
+    finally:
+        client.close()
+        bridge.set_client(old)
+
+
+@pytest.mark.slow
+def test_the_node_s_shot_file_serves_a_farm_that_mounts_the_show_elsewhere(fake_nuke, tmp_path, monkeypatch):
+    """Analysed under ``a``; the whole tree copied to ``b`` with its mtimes and ``a`` gone (a
+    machine that mounts the show elsewhere), the script's paths rewritten to ``b`` as path mapping
+    does. The version's shot.json names its files relative to itself, so the farm's scan of the
+    script finds it, its inputs check out, ``cache build`` of it (the pre-pass) computes nothing,
+    ``render --shot`` and the node at ``b`` give the analysed pixels, and Clear cache at ``b``
+    clears the engine's cache."""
+    import shutil
+
+    nuke = fake_nuke
+    from nuke_colorize.farm.plan import build_plan
+    from nuke_colorize.farm.shotinfo import check_inputs, load_shot_info
+    from nuke_colorize.host import bridge
+    from nuke_colorize.host.nuke import node as nc
+    from nuke_colorize.host.nuke import render
+
+    a, b = tmp_path / "a" / "show", tmp_path / "b" / "show"
+    monkeypatch.setenv("NUKE_COLORIZE_PYTHON", sys.executable)
+
+    def engine():
+        client = bridge.WorkerClient(log_path=str(tmp_path / "worker.log"))
+        return client, bridge.set_client(client)
+
+    client, old = engine()
+    try:
+        plate, colour = synthetic_clip(a)
+        nuke.root()["name"].setValue(str(a / "comp.nk"))
+        read = nuke.nodes.Read(file=plate, first=1, last=6)
+        read.setSelected(True)
+        node = nc.create()
+        nuke._user_set(node["references"], "1 %s\n6 %s" % (frame_path(colour, 1), frame_path(colour, 6)))
+        nuke._user_set(node["working_size"], 64)
+        analysed = nc.analyze(node)
+        pixels = {f: read_rgb(frame_path(analysed.output, f)) for f in range(1, 7)}
+        nuke.scriptSaveAs(str(a / "comp.nk"))
+    finally:
+        client.close()
+        bridge.set_client(old)
+    with open(analysed.shot_path) as fh:
+        written = json.load(fh)
+    assert written["plate"] == "../../../plate/plate.####.exr" and written["cache"] == "../cache"
+    version = os.path.relpath(analysed.shot_path, str(a))
+
+    shutil.copytree(str(a), str(b), copy_function=shutil.copy2)
+    shutil.rmtree(str(tmp_path / "a"))                   # the artist's paths name nothing here
+    nk = b / "comp.nk"
+    nk.write_text(nk.read_text().replace(str(a), str(b)))   # Deadline's path mapping
+    segments = _npz_files(str(b / "colorize_cache"))
+    assert segments
+
+    # the farm: the scan finds the version's file at b, the inputs are there, the pre-pass reuses the cache
+    plan = build_plan(str(nk))
+    assert plan.prepass and {t.shot for t in plan.prepass} == {str(b / version)}
+    check_inputs(load_shot_info(str(b / version)), 1, 6)
+    proc = subprocess.run([sys.executable, "-m", "nuke_colorize", "cache", "build", str(b / version)],
+                          capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert "\n0 frame(s) computed, " in proc.stderr.decode(), proc.stderr.decode()
+    assert _npz_files(str(b / "colorize_cache")) == segments
+    output_b = str(b / os.path.dirname(version) / "colour.####.exr")
+    for f in range(1, 7):
+        os.unlink(frame_path(output_b, f))
+    proc = subprocess.run([sys.executable, "-m", "nuke_colorize", "render", "--shot", str(b / version), "--json",
+                           "--quiet"], capture_output=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert json.loads(proc.stdout.decode())["computed"] == []
+    for f in range(1, 7):
+        assert np.array_equal(read_rgb(frame_path(output_b, f)), pixels[f]), f
+    assert _npz_files(str(b / "colorize_cache")) == segments
+
+    # the node at b: same version, its cache folder, the analysed pixels
+    nuke._reset()
+    nuke.scriptOpen(str(nk))
+    node = nuke.toNode("Colorize1")
+    prep = nc.prepare(node)
+    assert prep.shot_path == str(b / version) and nc._analysed_root(node) == str(b / "colorize_cache")
+    render.install()
+    out = str(tmp_path / "farm" / "comp.####.exr")
+    write = nuke.nodes.Write(file=out, file_type="exr", channels="rgb", create_directories=True)
+    write["datatype"].setValue("32 bit float")
+    write.setInput(0, node)
+    nuke._user_set(node["missing_frames"], "fail the frame")
+    nuke.execute(write, 3, 3)
+    assert np.array_equal(read_rgb(frame_path(out, 3)), pixels[3])
+    os.unlink(frame_path(output_b, 4))
+    nuke._user_set(node["missing_frames"], "compute on the spot")
+    client, old = engine()
+    try:
+        nuke.execute(write, 4, 4)                           # the version's own file served the engine
+        assert np.array_equal(read_rgb(frame_path(out, 4)), pixels[4])
+        assert sorted(os.listdir(os.path.dirname(prep.shot_path))) == sorted(
+            ["shot.json"] + [os.path.basename(frame_path(output_b, f)) for f in range(1, 7)])
+        assert _npz_files(str(b / "colorize_cache")) == segments
+        nc.clear_cache(node)
+        assert _npz_files(str(b / "colorize_cache")) == []
+        assert not [n for n in os.listdir(str(b / "colorize_cache" / "Colorize1")) if n.startswith("v_")]
     finally:
         client.close()
         bridge.set_client(old)

@@ -71,13 +71,21 @@ def test_analyze_blocking_writes_the_shot_file_and_fills_the_cache(shot, fake_nu
         data = json.load(fh)
     assert set(data) == {"plate", "frames", "colorspace", "references", "backend", "output", "cache", "settings",
                          "confidence_layer"}
-    assert data["plate"] == read["file"].getText() and data["frames"] == [1, 5]
-    assert data["references"] == [{"frame": 1, "image": ref}, {"image": still}]
+    # paths relative to the file (all on one storage here): the cache and output always, the
+    # user's files because they share the storage; the engine reads them back as they were
+    assert data["output"] == "colour.####.exr" and data["cache"] == "../cache"
+    assert data["plate"] == "../../../plate/plate.####.exr" and data["frames"] == [1, 5]
+    assert data["references"] == [{"frame": 1, "image": "../../../refs/key_0001.png"},
+                                  {"image": "../../../refs/still.png"}]
+    from nuke_colorize.shot import Shot
+    loaded = Shot.load(prep.shot_path)
+    assert loaded.plate == read["file"].getText() and [r.image for r in loaded.references] == [ref, still]
+    assert loaded.output == node.node("ColourRead")["file"].getText() == prep.output
+    assert loaded.cache == os.path.join(prep.root, "cache")
     assert data["backend"] == "exemplar" and data["colorspace"] == "auto"
     assert data["settings"] == {"max_working_size": 256}
-    assert data["output"] == node.node("ColourRead")["file"].getText()
     assert node["shot_file"].value() == prep.shot_path
-    assert all(os.path.isfile(frame_path(data["output"], f)) for f in range(1, 6))
+    assert all(os.path.isfile(frame_path(loaded.output, f)) for f in range(1, 6))
     assert node["status"].value() == "cached 5/5 frames: ready"
     # same knobs again: same shot file, nothing rewritten
     mtime = os.stat(prep.shot_path).st_mtime_ns

@@ -191,7 +191,8 @@ def test_a_farm_machine_with_its_own_config_path_writes_its_own_shot_file(tmp_pa
     assert shotspec.write_machine_shot(path, gui) == path                 # same content: kept
     mine = shotspec.write_machine_shot(path, farm)
     assert mine == str(tmp_path / ("shot.%s.json" % re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())))
-    with open(path) as fh:
-        assert json.load(fh) == gui
+    with open(path) as fh:                                                # paths as each machine reads them
+        assert shotspec.resolved_shot(json.load(fh), path) == gui
     with open(mine) as fh:
-        assert json.load(fh) == farm
+        assert shotspec.resolved_shot(json.load(fh), mine) == farm
+    assert shotspec.write_machine_shot(path, farm) == mine                # this machine's view: kept

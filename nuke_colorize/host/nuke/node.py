@@ -181,8 +181,8 @@ def prepare(node, write=False):
     folder, shot_path, output = shotspec.version_paths(root, shot, files)
     full = dict(shot)
     full["output"] = output
-    if write:
-        shotspec.write_shot(shot_path, full)
+    if write:   # paths relative to the file where that holds on every machine (shotspec.portable_shot)
+        shotspec.write_shot(shot_path, shotspec.portable_shot(full, shot_path, os.path.dirname(root)))
     return Prepared(full, shot_path, frames, root, plate, warnings)
 
 
@@ -465,8 +465,11 @@ def clear_cache(node, client=None):
         return
     problems = []
     for folder in shotspec.stale_versions(root):
-        shot_file = os.path.join(folder, shotspec.SHOT_FILE)
-        if os.path.isfile(shot_file):
+        # every version shares <root>/cache: one clear empties it. The version's own shot.json may
+        # be another machine's (its OCIO config, files on a share mounted elsewhere): the engine
+        # gets a description made for this machine from it (shotspec.clear_shot)
+        shot_file = shotspec.clear_shot(folder, os.path.join(root, "cache"), os.path.dirname(root))
+        if shot_file is not None:
             try:
                 (client or get_client()).call("clear", shot=shot_file, timeout=300)
             except (WorkerError, EngineNotConfigured) as err:

@@ -89,7 +89,7 @@ def ensure_frame(node, f, client=None):
         stall = bridge.stall_timeout()
     except ValueError as err:
         raise RuntimeError("%s: frame %d cannot be computed: %s" % (node.fullName(), f, err))
-    shot_path = shotspec.write_machine_shot(prep.shot_path, prep.shot)
+    shot_path = shotspec.write_machine_shot(prep.shot_path, prep.shot, os.path.dirname(prep.root))
     print("nuke-colorize: %s: computing frame %d of shot %s" % (node.fullName(), f, shot_path))
     client = client or get_client()
     try:
