@@ -295,3 +295,205 @@ def test_damaged_installed_record_does_not_break_the_backend(models, monkeypatch
         assert make_backend("deepexemplar").settings_key()["weights"] == fp
     finally:
         rec.unlink()
+
+
+# ---------------------------------------------------------------- matte IDs over time (matte_ids)
+MH, MW, SQ, TOP = 48, 80, 16, 16          # working size (never upscaled) and the two squares
+KEY_RED, KEY_BLUE = 3, 8                   # the keyframe's IDs of the red and the blue square
+
+
+def _renumbered_shot(tmp_path, frames=5, missing=(3,)):
+    """A red and a blue square of one texture drifting towards each other (2 px a frame) on a
+    textured grey background, keyframe 0 painted; an 8-bit one-channel ID PNG matte numbered
+    as an instance segmentation might: 3 / 8 on even frames, 8 / 3 on odd ones (red / blue),
+    no file on the ``missing`` frames. Returns (reference, per frame (L, truth in the
+    keyframe's IDs), matte reader)."""
+    from conftest import write_oiio
+    from nuke_colorize.io.matte import MatteReader
+    rng = np.random.default_rng(5)
+    bg = 40 + 20 * rng.random((MH, MW)).astype(np.float32)
+    tex = 45 + 30 * rng.random((SQ, SQ)).astype(np.float32)
+    shots = []
+    for f in range(frames):
+        L, truth = bg.copy(), np.zeros((MH, MW), np.int32)
+        for key_id, x in ((KEY_BLUE, 52 - 2 * f), (KEY_RED, 12 + 2 * f)):
+            L[TOP:TOP + SQ, x:x + SQ] = tex
+            truth[TOP:TOP + SQ, x:x + SQ] = key_id
+        shots.append((L, truth))
+        if f not in missing:
+            ids = np.zeros((MH, MW, 1), np.uint8)
+            red, blue = (KEY_RED, KEY_BLUE) if f % 2 == 0 else (KEY_BLUE, KEY_RED)
+            ids[truth == KEY_RED, 0], ids[truth == KEY_BLUE, 0] = red, blue
+            write_oiio(tmp_path / f"m.{f:04d}.png", ids, "uint8")
+    reader = MatteReader(str(tmp_path / "m.####.png"), (MW, MH))
+    key = reader.read(0)
+    ab = np.zeros((MH, MW, 2), np.float32)
+    ab[shots[0][1] == KEY_RED] = (60, 45)
+    ab[shots[0][1] == KEY_BLUE] = (10, -55)
+    ref = Reference(lab=np.dstack([shots[0][0], ab]), frame=0, matte=key.ids, matte_kind=key.kind)
+    return ref, shots, reader
+
+
+def _target(f, L, reader):
+    m = reader.read(f)
+    return TargetFrame(frame=f, L=L, matte=None if m is None else m.ids, matte_kind=None if m is None else m.kind)
+
+
+def _matte_chain(b, ref, shots, reader, start=None):
+    """Keyframe 0 (or ``start`` = (frame, stored result)) then the following frames, each
+    result through canonical_state as the engine hands it on. Returns (results by frame,
+    the instance restriction of the keyframe's block by frame: (H/4 * W/4, keyframe cells)
+    bool)."""
+    from nuke_colorize.engine import canonical_state
+    allowed = {}
+    restriction = b._restriction
+
+    def spy(target, padded, valid, *args):
+        fn = restriction(target, padded, valid, *args)
+        if fn is not None:
+            hv, wv = valid
+            rows = fn(slice(None)).reshape(padded[0], padded[1], -1)[:hv, :wv]
+            allowed[target.frame] = rows.reshape(hv * wv, -1).numpy()
+        return fn
+    b._restriction = spy
+    out = {}
+    if start is None:
+        out[0] = canonical_state(b.keyframe_result(_target(0, shots[0][0], reader), ref))
+    else:
+        out[start[0]] = start[1]
+    for f in range(max(out) + 1, len(shots)):
+        out[f] = canonical_state(b.colorize(_target(f, shots[f][0], reader),
+                                            Previous(frame=f - 1, state=out[f - 1].state)))
+    return out, allowed
+
+
+def _allowed_ids(b, allowed, truth):
+    """Per square (red, blue): the set of keyframe IDs its centre cell may match."""
+    ref_ids = b._ref_labels[0][1]
+    wv = MW // 4
+    out = []
+    for key_id in (KEY_RED, KEY_BLUE):
+        ys, xs = np.nonzero(truth == key_id)
+        cell = (int(ys.mean()) // 4) * wv + int(xs.mean()) // 4
+        out.append(set(np.unique(ref_ids[allowed[cell]]).tolist()))
+    return out
+
+
+def _inner(truth, px=3):
+    """The squares without a ``px``-pixel band inside their outlines, (H, W) bool."""
+    import cv2
+    return cv2.erode((truth > 0).astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)) > 0
+
+
+@pytest.fixture
+def flow_calls(monkeypatch):
+    from nuke_colorize import flow
+    calls = []
+    real = flow.dis_flow
+
+    def counted(*a, **k):
+        calls.append(a[0].shape)
+        return real(*a, **k)
+    monkeypatch.setattr(flow, "dis_flow", counted)
+    return calls
+
+
+def test_matte_ids_setting_is_the_exemplar_backends(backend_factory):
+    """``matte_ids``: the same values, default and refusal as the exemplar backend's; part of
+    the settings and so of the cache key."""
+    from nuke_colorize.backends.exemplar_settings import ExemplarSettings
+    assert backend_factory().settings["matte_ids"] == ExemplarSettings().settings["matte_ids"] == "auto"
+    for value in ("stable", "associate"):
+        assert backend_factory(matte_ids=value).settings_key()["settings"]["matte_ids"] == value
+    for backend in (backend_factory, lambda **s: ExemplarSettings(s)):
+        with pytest.raises(InputError, match="matte_ids='byname' is not one of auto, stable, associate"):
+            backend(matte_ids="byname")
+    assert backend_factory().version == "5"
+
+
+@pytest.mark.parametrize("mode", ["auto", "associate"])
+def test_a_plain_id_matte_renumbered_every_frame_is_associated(backend_factory, tmp_path, flow_calls, mode):
+    """An 8-bit ID matte whose numbering alternates (3 / 8, then 8 / 3) is expressed in the
+    keyframe's IDs on every frame (``auto`` for a plain ID matte, or ``associate``): the map the
+    chain carries is the truth, and each square's cells may match only its own keyframe
+    square's cells. On frame 3 (no matte file) the map is carried along the flow. One DIS flow
+    per frame, at working resolution."""
+    ref, shots, reader = _renumbered_shot(tmp_path)
+    assert ref.matte_kind == "ids"
+    b = backend_factory(matte_ids=mode)
+    b.set_references([ref])
+    run, allowed = _matte_chain(b, ref, shots, reader)
+    from nuke_colorize.correspond import tracking
+    assert np.array_equal(tracking.decompress(run[0].state["inst"]), shots[0][1])
+    for f in range(1, len(shots)):
+        inst = tracking.decompress(run[f].state["inst"])
+        truth = shots[f][1]
+        if f == 3:          # no matte: the previous map carried along the flow (2 px: edges may lag)
+            inner = _inner(truth)
+            assert np.array_equal(inst[inner], truth[inner])
+        else:
+            assert np.array_equal(inst, truth), f
+        assert _allowed_ids(b, allowed[f], truth) == [{KEY_RED}, {KEY_BLUE}], f
+    assert flow_calls == [(MH, MW)] * (len(shots) - 1)
+
+
+def test_stable_takes_the_ids_as_given(backend_factory, tmp_path, flow_calls):
+    """``stable``: the IDs as given, so the renumbered frames (1, the odd ones) restrict each
+    square to the other's keyframe cells; no flow but on the frame without a matte. ``auto``
+    takes IDs that name the object (a Cryptomatte, object channels) so too."""
+    from nuke_colorize.correspond import tracking
+    ref, shots, reader = _renumbered_shot(tmp_path)
+    b = backend_factory(matte_ids="stable")
+    b.set_references([ref])
+    run, allowed = _matte_chain(b, ref, shots, reader)
+    for f in (1, 2, 4):
+        given = reader(f)
+        assert np.array_equal(tracking.decompress(run[f].state["inst"]), given)
+        want = [{KEY_RED}, {KEY_BLUE}] if f % 2 == 0 else [{KEY_BLUE}, {KEY_RED}]
+        assert _allowed_ids(b, allowed[f], shots[f][1]) == want, f
+    assert flow_calls == [(MH, MW)]                      # frame 3 only: carried, no matte
+    named = backend_factory()                            # auto, the kinds say: named objects
+    named.set_references([Reference(lab=ref.lab, frame=0, matte=ref.matte, matte_kind="channels")])
+    t = TargetFrame(frame=1, L=shots[1][0], matte=reader(1), matte_kind="channels")
+    key = named.keyframe_result(TargetFrame(frame=0, L=shots[0][0], matte=ref.matte, matte_kind="channels"),
+                                named.references[0])
+    r = named.colorize(t, Previous(frame=0, state=key.state))
+    assert np.array_equal(tracking.decompress(r.state["inst"]), reader(1))
+    assert flow_calls == [(MH, MW)]
+
+
+def test_no_matte_no_flow_and_no_map(backend_factory, tmp_path, flow_calls):
+    ref, shots, _ = _renumbered_shot(tmp_path)
+    b = backend_factory()
+    plain = Reference(lab=ref.lab, frame=0)
+    b.set_references([plain])
+    key = b.keyframe_result(TargetFrame(frame=0, L=shots[0][0]), plain)
+    r = b.colorize(TargetFrame(frame=1, L=shots[1][0]), Previous(frame=0, state=key.state))
+    assert "inst" not in r.state and "inst" not in key.state and flow_calls == []
+    off = backend_factory(restrict="none")               # mattes given, the restriction off
+    off.set_references([ref])
+    key = off.keyframe_result(TargetFrame(frame=0, L=shots[0][0], matte=ref.matte), ref)
+    assert "inst" not in key.state and "anchor" not in key.state
+
+
+def test_a_resumed_chain_carries_the_same_instance_map(backend_factory, tmp_path):
+    """Frame 2's result read back from a shot-cache frame file, in a new backend: frames 3 (no
+    matte: carried along the flow) and 4 get the same map, restriction and colour bits."""
+    from nuke_colorize.cache.store import decode_result, encode_result
+    ref, shots, reader = _renumbered_shot(tmp_path)
+    b = backend_factory()
+    b.set_references([ref])
+    run, allowed = _matte_chain(b, ref, shots, reader)
+    arrays, _ = encode_result(run[2], 2, "chain")
+    path = tmp_path / "f2.npz"
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    stored = decode_result(str(path), 2, "chain")
+    assert np.array_equal(stored.state["inst"], run[2].state["inst"])
+    fresh = backend_factory()
+    fresh.set_references([ref])
+    resumed, allowed_resumed = _matte_chain(fresh, ref, shots, reader, start=(2, stored))
+    for f in (3, 4):
+        assert np.array_equal(resumed[f].state["inst"], run[f].state["inst"]), f
+        assert np.array_equal(allowed_resumed[f], allowed[f])
+        assert np.array_equal(resumed[f].ab, run[f].ab)

@@ -191,16 +191,11 @@ def test_matte_kinds_of_each_matte_file():
     assert mio.decode(Img(one, ["R", "G", "B", "A", "id"], True)).kind == mio.IDS
 
 
-def test_settings_refuse_an_unknown_matte_ids_and_deepexemplar_has_none():
-    from nuke_colorize.backends.deepexemplar import _refuse_matte_ids
+def test_settings_refuse_an_unknown_matte_ids():
     from nuke_colorize.backends.exemplar_settings import ExemplarSettings
 
     assert ExemplarSettings().settings["matte_ids"] == "auto"
     assert ExemplarSettings({"matte_ids": "stable"}).settings_key()["settings"]["matte_ids"] == "stable"
     with pytest.raises(InputError, match="matte_ids='byname' is not one of auto, stable, associate"):
         ExemplarSettings({"matte_ids": "byname"})
-    # deepexemplar always takes IDs as given: it says so, rather than "unknown setting"
-    _refuse_matte_ids("deepexemplar", {"working_size": 216})
-    for value in ("stable", "associate"):
-        with pytest.raises(InputError, match="always takes matte IDs as given, as exemplar's matte_ids=stable"):
-            _refuse_matte_ids("deepexemplar", {"matte_ids": value})
+    # deepexemplar: the same setting (tests/test_deepexemplar_backend.py, it needs weights)

@@ -187,9 +187,12 @@ class Backend(BackendSettings, abc.ABC):
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
         super().__init__(settings, device)
         self.references: List[Reference] = []
+        self._ref_known: List[Optional[np.ndarray]] = []
 
     def set_references(self, references: List[Reference]) -> None:
         self.references = list(references)
+        # each keyframe's own matte IDs: an object coming back into view keeps its ID
+        self._ref_known = [np.unique(r.matte) if r.matte is not None else None for r in self.references]
 
     def reference_index(self, reference: Reference) -> int:
         """Position of ``reference`` (a keyframe: matched by its frame) in :attr:`references`."""
@@ -206,6 +209,19 @@ class Backend(BackendSettings, abc.ABC):
     def _instance(self) -> bool:
         """The instance restriction is on (``restrict`` instance or both)."""
         return self.settings.get("restrict", "none") in ("instance", "both")
+
+    # matte IDs along a chain (:func:`nuke_colorize.correspond.instances.next_map`), for backends
+    # with a ``matte_ids`` setting
+    def _stable_ids(self, target: TargetFrame, anchor: Optional[int]) -> bool:
+        """Whether this frame's matte IDs are taken as given (the ``matte_ids`` setting; with
+        ``auto``, from the kinds of this frame's matte and the chain's keyframe's)."""
+        ref = self.references[anchor] if anchor is not None else None
+        kinds = [target.matte_kind] + ([ref.matte_kind] if ref is not None and ref.matte is not None else [])
+        return stable_matte_ids(str(self.settings["matte_ids"]), kinds)
+
+    def _known_ids(self, anchor: Optional[int]) -> Optional[np.ndarray]:
+        """The IDs of the chain's keyframe's own matte (sorted), or None (no keyframe, no matte)."""
+        return self._ref_known[anchor] if anchor is not None else None
 
     @abc.abstractmethod
     def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:

@@ -47,7 +47,7 @@ from ..correspond.affinity import normalize, softmax_warp
 from ..correspond.coarse_to_fine import pool_keys, softmax_warp_c2f
 from ..flow import L_to_u8, dis_flow_pair, fb_consistent, pixel_grid, warp
 from ..refine import cross_bilateral, upsample_guided
-from .base import Backend, Previous, Reference, Result, TargetFrame, half_round_trip, stable_matte_ids
+from .base import Backend, Previous, Reference, Result, TargetFrame, half_round_trip
 from .exemplar_settings import ExemplarSettings
 
 
@@ -165,8 +165,6 @@ class ExemplarBackend(ExemplarSettings, Backend):
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
                                     if ref.matte is not None else None)
         self._track_ab = [self._tracked_chroma(ref) for ref in references]
-        # each keyframe's own matte IDs: an object coming back into view keeps its ID
-        self._ref_known = [np.unique(ref.matte) if ref.matte is not None else None for ref in references]
         self._slots = {}
         if self._luma_weight > 0:
             keys = self._with_luma(keys)
@@ -459,13 +457,6 @@ class ExemplarBackend(ExemplarSettings, Backend):
         cand = np.concatenate([cand, tracking.flow_candidates(flow, valid, grid)], axis=1)
         return tracking.propagate(tracking.decompress(previous.state["tmask"]), cand)
 
-    def _stable_ids(self, target: TargetFrame, anchor: Optional[int]) -> bool:
-        """Whether this frame's matte IDs are taken as given (the ``matte_ids`` setting; with
-        ``auto``, from the kinds of this frame's matte and the chain's keyframe's)."""
-        ref = self.references[anchor] if anchor is not None else None
-        kinds = [target.matte_kind] + ([ref.matte_kind] if ref is not None and ref.matte is not None else [])
-        return stable_matte_ids(str(self.settings["matte_ids"]), kinds)
-
     def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:
         if self._keys is None:
             raise RuntimeError("set_references() must be called before colorize()")
@@ -490,7 +481,7 @@ class ExemplarBackend(ExemplarSettings, Backend):
             if self._instance and "inst" in previous.state:
                 prev_inst = tracking.decompress(previous.state["inst"])
                 inst = instances.next_map(prev_inst, f_tp, target.matte, float(self.settings["instance_iou"]),
-                                          self._ref_known[anchor] if anchor is not None else None,
+                                          self._known_ids(anchor),
                                           stable=self._stable_ids(target, anchor))
                 if inst is not None:
                     state["inst"] = tracking.compress(inst.astype(np.int32))
