@@ -207,3 +207,53 @@ def test_an_engine_killed_for_stalling_mid_chain_leaves_a_cache_that_resumes_ide
     assert ShotCache(Shot.load(str(shot))).status()["stored"] == N
     leftovers = [n for _, _, files in os.walk(tmp_path / "cache_shot") for n in files if ".tmp-" in n]
     assert leftovers == []
+
+
+def test_a_render_says_what_it_prepares_before_its_first_frame(tmp_path, monkeypatch):
+    """Identifying a content-hashed plate (every frame read and hashed) and loading the backend
+    send ``preparing`` events at least every WAIT_HEARTBEAT_S, before ``start`` and the first
+    computed frame, so a long but healthy preparation is not taken for a hung engine; the
+    worker forwards them as it does ``waiting`` events."""
+    from nuke_colorize.backends import lazy
+    from nuke_colorize.commands.worker import _progress_event
+    from nuke_colorize.io import PlateSource
+
+    monkeypatch.setattr(shotcache, "WAIT_HEARTBEAT_S", 0.05)
+    slow_identity = PlateSource.identity
+
+    def identity(self, frame, content_hash=False):
+        time.sleep(0.08)
+        return slow_identity(self, frame, content_hash)
+    monkeypatch.setattr(PlateSource, "identity", identity)
+    slow_backend = lazy.LazyBackend.backend
+
+    def backend(self):
+        if self._impl is None:
+            time.sleep(0.3)
+        return slow_backend.fget(self)
+    monkeypatch.setattr(lazy.LazyBackend, "backend", property(backend))
+    shot = make_shot(tmp_path)
+    data = json.loads(shot.read_text())
+    data["content_hash"] = True
+    shot.write_text(json.dumps(data))
+
+    events = []
+    ShotCache(Shot.load(str(shot)), events=events.append).render()
+    kinds = [e["event"] for e in events]
+    start = kinds.index("start")
+    ident = [e for e in events[:start] if e["event"] == "preparing"]
+    assert [e["message"] for e in ident][:2] == [f"identifying plate frames 0/{N}", f"identifying plate frames 1/{N}"]
+    assert len(ident) >= N - 1 and all(isinstance(e["waited"], int) for e in ident)
+    first_frame = kinds.index("frame")
+    loading = [e for e in events[start:first_frame] if e["event"] == "preparing"]
+    assert len(loading) >= 3 and {e["message"] for e in loading} == {"loading the backend"}
+    assert loading[0]["waited"] == 0
+    assert "preparing" not in kinds[first_frame:]
+
+    fwd = _progress_event((json.dumps(ident[1], sort_keys=True) + "\n").encode())
+    assert fwd == {"stage": "preparing", "message": f"identifying plate frames 1/{N}", "waited": ident[1]["waited"]}
+
+    # from the cache: nothing to load, nothing to say about it
+    events.clear()
+    ShotCache(Shot.load(str(shot)), events=events.append).render()
+    assert "loading the backend" not in [e.get("message") for e in events]

@@ -21,7 +21,10 @@ keyframes, emitted by two chains, is blended and written once both chains have r
 A process waiting for a lock another process holds says so every :data:`WAIT_HEARTBEAT_S`
 seconds (``waiting`` events; for a segment with how many of the chain's frames are stored
 by now), so a caller can tell a builder that waits from one that hangs: a building process
-sends a ``frame`` event for every frame it computes or loads.
+sends a ``frame`` event for every frame it computes or loads. Before that, while it prepares
+(identifies the plate's frames, which with ``content_hash`` reads and hashes every one; plans
+a library shot's automatic references; loads the backend for the first computed frame), it
+sends ``preparing`` events at least as often.
 """
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
@@ -71,6 +76,32 @@ def wait_for_lock(lock: FileLock, heartbeat: Callable[[float], None], shared: bo
             heartbeat(now - t0)
             beat = now + WAIT_HEARTBEAT_S
         time.sleep(LOCK_POLL_S)
+
+
+@contextmanager
+def preparing(emit: Optional[Callable[[Dict[str, Any]], None]], message: str):
+    """Around one long step that reports no progress of its own (planning automatic
+    references, loading the backend): a ``preparing`` event with ``message`` at once and then
+    every :data:`WAIT_HEARTBEAT_S` seconds (from a thread) until the step ends. ``emit`` is an
+    events callback (None: nothing is sent); it must be safe to call from another thread."""
+    if emit is None:
+        yield
+        return
+    t0 = time.monotonic()
+    emit({"event": "preparing", "message": message, "waited": 0})
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(WAIT_HEARTBEAT_S):
+            emit({"event": "preparing", "message": message, "waited": round(time.monotonic() - t0)})
+
+    thread = threading.Thread(target=beat, name="nuke-colorize-preparing", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 @dataclass
@@ -163,7 +194,9 @@ class ShotCache:
     ``events(dict)`` receives progress events (``--json-progress``): ``start``, ``frame``
     (``done``, ``total``, ``frame``, ``segment``, ``computed``), ``waiting`` (``message``,
     ``waited`` seconds; for a segment also ``segment``, ``stored``, ``needed``; repeated every
-    :data:`WAIT_HEARTBEAT_S` s), ``note`` and ``done``.
+    :data:`WAIT_HEARTBEAT_S` s), ``preparing`` (``message``, ``waited``; before ``start`` and
+    before the backend is loaded, at least every :data:`WAIT_HEARTBEAT_S` s), ``note`` and
+    ``done``. It may be called from a helper thread (never two calls at once).
     ``warn(text)`` receives notes for people (default: stderr).
     """
 
@@ -172,12 +205,35 @@ class ShotCache:
         self.shot = shot
         self.root = os.path.abspath(shot.cache)
         self.events = events
+        self._event_lock = threading.Lock()   # ``preparing`` heartbeats come from a thread
         self.warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr, flush=True))
 
     # ------------------------------------------------------------------ plumbing
     def _event(self, **evt: Any) -> None:
         if self.events is not None:
-            self.events(evt)
+            with self._event_lock:
+                self.events(evt)
+
+    def _preparing(self, message: str):
+        return preparing(None if self.events is None else (lambda evt: self._event(**evt)), message)
+
+    def _identify(self, ctx: _Context) -> None:
+        """Identify every plate frame (:meth:`_Context.plate_id`; with ``content_hash`` each is
+        read and hashed), with a ``preparing`` event every :data:`WAIT_HEARTBEAT_S` seconds
+        (and at once with ``content_hash``) saying how far it is."""
+        frames = list(ctx.job.frames)
+        n = len(frames)
+        now = time.monotonic()
+        t0, beat = now, now + WAIT_HEARTBEAT_S
+        if self.shot.content_hash:
+            beat = now
+        for i, f in enumerate(frames):
+            now = time.monotonic()
+            if now >= beat:
+                self._event(event="preparing", waited=round(now - t0),
+                            message=f"identifying plate frames {i}/{n}")
+                beat = now + WAIT_HEARTBEAT_S
+            ctx.plate_id(f)
 
     def _open_writable(self) -> FileLock:
         """Create the folder layout and take the cache's shared lock; CacheError if read-only."""
@@ -249,6 +305,7 @@ class ShotCache:
             raise
         try:
             todo = self._wanted(ctx, wanted)
+            self._identify(ctx)   # the segments' keys and the shot's need every plate frame's
             self._register(ctx)
             if write_outputs:  # temp files of killed writers (this machine's, or a day old)
                 for pattern in (self.shot.output, self.shot.confidence_output):
@@ -349,7 +406,13 @@ class ShotCache:
         # writers'; another machine's wait a day (a share mounted without lock support, NFS
         # 'nolock', keeps flock local: its writer may be alive)
         cleanup_stale_temps(seg_dir, min_age_s=0.0)
-        engine = Engine(ctx.col.backend, ctx.col.references, ctx.col.target, ctx.store)
+        backend = ctx.col.backend
+        if getattr(backend, "built", True) is False:   # a LazyBackend: built on the first computed frame
+            walk = seg.frames[:max(seg.frames.index(f) for f in frames) + 1]
+            if any(not ctx.store.has(seg, f) for f in walk):
+                with self._preparing("loading the backend"):
+                    backend.backend
+        engine = Engine(backend, ctx.col.references, ctx.col.target, ctx.store)
         computed_here = set()
         mine = run.computed_by_segment.setdefault(name, [])
 

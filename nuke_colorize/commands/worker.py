@@ -12,7 +12,7 @@ Commands (``{"id": ..., "cmd": ...}``):
   --json-progress`` as a child process (in a process group of its own), says ``started`` with
   its ``pid`` (so a host that has to kill a hung worker can stop it too), forwards its progress
   as ``progress`` events (at least one per frame; ``stage`` ``waiting`` every 20 s while
-  another process holds what it needs), ends with ``result`` (``ok``, ``cancelled``) or
+  another process holds what it needs, ``preparing`` as often before the first frame), ends with ``result`` (``ok``, ``cancelled``) or
   ``error``. The child's stderr goes to the worker's stderr (the host's worker log).
 * ``status`` ``{"shot": path}`` -> ``cache status <shot> --json`` plus ``outputs``: the runs of
   frames whose output file exists.

@@ -6,7 +6,9 @@ worker sends about a request carries the same ``id`` and an ``event``:
 
 * ``{"id": 3, "event": "started", "pid": 4242}`` (``analyze``: the engine process working on it)
 * ``{"id": 3, "event": "progress", "done": 4, "total": 20, "frame": 1004}`` (``stage``
-  ``waiting`` with a ``message`` while another process holds what it needs, repeated)
+  ``waiting`` with a ``message`` while another process holds what it needs, repeated;
+  ``preparing`` with a ``message`` before the first frame: identifying the plate's frames,
+  planning automatic references, loading the backend; :data:`WAITING_STAGES`)
 * ``{"id": 3, "event": "result", "ok": true, ...}`` (the last message for that request)
 * ``{"id": 3, "event": "error", "message": "...", "ok": false}`` (also final)
 
@@ -20,6 +22,9 @@ import json
 MAX_MESSAGE = 1 << 20  # bytes, newline included
 PROTOCOL_VERSION = 1
 FINAL_EVENTS = ("result", "error")
+#: ``stage`` of progress events that say what the engine is busy with before (or between)
+#: frames, with a ``message`` and no progress of their own
+WAITING_STAGES = ("waiting", "preparing")
 COMMANDS = ("ping", "backends", "analyze", "status", "clear", "cancel", "shutdown")
 
 

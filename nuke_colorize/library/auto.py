@@ -305,7 +305,9 @@ def render_auto_shot(shot, wanted: Optional[Sequence[int]] = None, write_outputs
         if outside:
             raise InputError(f"frame {outside[0]} is outside the shot's frames {lo}-{hi}",
                              file=shot.path, frame=outside[0])
-    pairs = scene_shots(shot)   # checks the plate's frames first (the shot's key)
+    from ..cache.shotcache import preparing
+    with preparing(events, "planning automatic references"):   # identifies the plate's frames too
+        pairs = scene_shots(shot)   # checks the plate's frames first (the shot's key)
     want = set(range(lo, hi + 1) if wanted is None else wanted)
     summary: Dict[str, Any] = {"frames": 0, "computed": [], "loaded": 0, "outputs": [], "corrupt": [],
                                "library": shot.library, "cache": os.path.abspath(shot.cache),

@@ -9,6 +9,8 @@ the bridge protocol, for the stall tests of the render hook and Analyze.
 * ``waiting``: sends a ``waiting`` progress event every ``FAKE_WORKER_BEAT`` s (default 0.3)
   for ``FAKE_WORKER_WAIT`` s (default 3), as the cache does while another process holds a
   chain's lock, then writes the shot's output frames and ends with ``result``.
+* ``preparing``: the same with ``preparing`` events ("identifying plate frames i/2000"), as
+  the cache sends while it hashes a plate's frames before the first frame.
 
 The pids of the worker and of the engine children go to ``$FAKE_WORKER_DIR/pids.txt``.
 """
@@ -56,6 +58,11 @@ def analyze(rid, msg):
     beat = float(os.environ.get("FAKE_WORKER_BEAT", "0.3"))
     until = time.time() + float(os.environ.get("FAKE_WORKER_WAIT", "3"))
     waited = 0
+    while time.time() < until and mode == "preparing":
+        send({"id": rid, "event": "progress", "stage": "preparing", "waited": waited,
+              "message": "identifying plate frames %d/2000" % (waited * 100)})
+        time.sleep(beat)
+        waited += 1
     while time.time() < until:
         send({"id": rid, "event": "progress", "stage": "waiting", "segment": "1-fwd-1.0123456789abcdef",
               "done": 0, "total": 2, "stored": waited, "needed": 9, "waited": waited,

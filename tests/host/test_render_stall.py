@@ -168,3 +168,27 @@ def test_a_stalled_analysis_reports_and_stops_the_worker(node, worker, fake_nuke
     messages = fake_nuke._progress_log()[-1]["messages"]
     assert sum(m.startswith("waiting for another process building segment") for m in messages) >= 5
     assert node["status"].value() == "cached 5/5 frames: ready"
+
+
+def test_an_engine_preparing_for_longer_than_the_stall_timeout_is_not_stopped(node, worker, fake_nuke,
+                                                                              monkeypatch, capsys):
+    """``preparing`` heartbeats (a content-hashed plate being identified, automatic references
+    planned, the backend loaded) count as messages: printed in the render log, shown in the
+    Analyze progress bar, and no stall."""
+    client, folder = worker
+    monkeypatch.setenv(bridge.ENV_STALL, "1")
+    client.env["FAKE_WORKER_MODE"] = "preparing"
+    client.env["FAKE_WORKER_WAIT"] = "2.5"
+    render.ensure_frame(node, 3, client=client)
+    assert os.path.isfile(frame_path(nc.prepare(node).output, 3))
+    printed = capsys.readouterr().out
+    assert printed.count("Colorize1: frame 3: identifying plate frames") >= 5
+    assert "identifying plate frames 0/2000" in printed and "identifying plate frames 400/2000" in printed
+
+    fake_nuke.env["gui"] = True
+    job = nc.analyze(node, client=client)
+    assert job.wait(15)
+    fake_nuke._process_main_thread()
+    assert job.error is None and not job.cancelled
+    messages = fake_nuke._progress_log()[-1]["messages"]
+    assert sum(m.startswith("identifying plate frames") for m in messages) >= 5

@@ -20,7 +20,7 @@ import time
 
 import nuke
 
-from .. import bridge
+from .. import bridge, protocol
 from ..bridge import EngineNotConfigured, WorkerError, WorkerStalled, get_client
 
 _running = {}
@@ -112,7 +112,7 @@ def _run(job):
                 result = {"event": "result", "ok": False, "cancelled": True,
                           "message": "the engine did not stop: its worker was ended"}
                 break
-            if msg and msg.get("event") == "progress" and msg.get("stage") == "waiting":
+            if msg and msg.get("event") == "progress" and msg.get("stage") in protocol.WAITING_STAGES:
                 if sent_cancel is None:
                     task.setMessage(str(msg.get("message") or "waiting for another process"))
             elif msg and msg.get("event") == "progress":
@@ -172,7 +172,7 @@ def run_blocking(prep, frames, client=None, out=None):
     req = client.request("analyze", shot=prep.shot_path, frames=[int(frames[0]), int(frames[1])])
     try:
         for msg in req.events(timeout=stall):
-            if msg and msg.get("event") == "progress" and msg.get("stage") == "waiting":
+            if msg and msg.get("event") == "progress" and msg.get("stage") in protocol.WAITING_STAGES:
                 out.write("nuke-colorize: %s: %s\n" % (prep.shot_path, msg.get("message") or "waiting"))
             elif msg and msg.get("event") == "progress" and "done" in msg and "total" in msg:
                 out.write("nuke-colorize: %s frame %s (%s/%s)\n" % (prep.shot_path, msg.get("frame", "?"),

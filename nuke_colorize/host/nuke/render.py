@@ -13,7 +13,8 @@ Computing a frame has no deadline (a chain may be long, or another process may b
 but a *stall* timeout: an engine that sends nothing for ``$NUKE_COLORIZE_STALL_TIMEOUT``
 seconds (default 900; 0 waits forever) hangs, and is stopped, so the frame fails instead of
 the render hanging forever. The engine reports every frame it computes and, while it waits
-for another process's lock, says so every 20 s; those lines go to the render log.
+for another process's lock, says so every 20 s, as it does while it prepares (identifies the
+plate's frames, plans automatic references, loads the backend); those lines go to the render log.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import nuke
 
 from .. import frames as fr
 from .. import shotspec
-from .. import bridge
+from .. import bridge, protocol
 from ..bridge import EngineNotConfigured, WorkerError, WorkerStalled, get_client
 from . import node as node_mod
 from . import sources
@@ -106,11 +107,12 @@ def ensure_frame(node, f, client=None):
 
 
 def compute(client, shot_path, f, stall, label):
-    """Have the engine compute frame ``f`` of a shot, printing its ``waiting`` reports.
+    """Have the engine compute frame ``f`` of a shot, printing its ``waiting`` and ``preparing``
+    reports.
     Raises WorkerStalled after ``stall`` seconds without a message (None: never), WorkerError."""
     req = client.request("analyze", shot=shot_path, frames=[f, f])
     for msg in req.events(timeout=stall):
-        if msg and msg.get("event") == "progress" and msg.get("stage") == "waiting" and msg.get("message"):
+        if msg and msg.get("event") == "progress" and msg.get("stage") in protocol.WAITING_STAGES and msg.get("message"):
             print("nuke-colorize: %s: frame %d: %s" % (label, f, msg["message"]))
     if req.result.get("event") == "error":
         raise WorkerError(req.result.get("message") or "the engine reported an error")
