@@ -188,6 +188,7 @@ class Request(object):
                     if not self._queue.empty():
                         continue
                     self.finished = True
+                    self.client._forget(self)
                     raise WorkerError(self.client.exit_message(self.proc))
                 if timeout is not None and time.time() - last > timeout:
                     raise WorkerStalled("no answer from the nuke-colorize worker for %s within %.0f s"
@@ -250,6 +251,9 @@ class WorkerClient(object):
                 return
             command = self.command or engine_command()
             self._python = command[0]
+            # requests to a worker that has gone (a caller that stopped listening) never finish
+            self._pending = dict((rid, req) for rid, req in self._pending.items()
+                                 if req.proc is not None and req.proc.poll() is None)
             log = open(self.log_path, "ab")
             log.seek(0, os.SEEK_END)
             self._log_start = log.tell()
@@ -308,6 +312,8 @@ class WorkerClient(object):
         with self._lock:
             proc = self.proc
             pids = [pid for req in self._pending.values() if req.proc is proc for pid in req.engine_pids]
+            # no message can come about them any more: forget them (and their ids)
+            self._pending = dict((rid, req) for rid, req in self._pending.items() if req.proc is not proc)
         if proc is not None and proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -389,6 +395,12 @@ class WorkerClient(object):
                     raise WorkerError("could not talk to the nuke-colorize worker%s" % self.last_words())
                 raise WorkerError(self.exit_message(proc))
         return req
+
+    def _forget(self, req):
+        """Drop ``req`` from the requests in flight (it finished, or its worker died)."""
+        with self._lock:
+            if self._pending.get(req.id) is req:
+                del self._pending[req.id]
 
     def call(self, cmd, timeout=60.0, **params):
         """Request and wait; returns the result message."""

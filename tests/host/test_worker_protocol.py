@@ -177,7 +177,13 @@ def test_a_dead_worker_fails_its_requests_and_the_next_request_restarts_it(tmp_p
         client.proc.kill()
         with pytest.raises(bridge.WorkerError, match="stopped unexpectedly"):
             req.wait(timeout=30)
+        assert req.id not in client._pending          # a dead worker's request is forgotten
+        # one nobody listens to any more is forgotten when the next worker starts
+        unheard = client.request("analyze", shot=shot)
+        client.proc.kill()
+        client.proc.wait()
         assert client.call("ping", timeout=30)["pid"] != first_pid
+        assert unheard.id not in client._pending and client._pending == {}
     finally:
         client.close()
 
@@ -289,7 +295,9 @@ def test_a_hung_engine_is_a_stall_and_kill_stops_the_worker_and_the_engine(clien
     (engine,) = req.engine_pids
     worker = client.proc.pid
     assert _process_state(engine) not in (None, "Z")
+    assert client._pending == {req.id: req}      # kill() needs it to find the engine
     client.kill()
+    assert client._pending == {}                 # and then forgets it
     t0 = time.time()
     while _process_state(engine) not in (None, "Z") and time.time() - t0 < 10:
         time.sleep(0.05)
@@ -299,3 +307,4 @@ def test_a_hung_engine_is_a_stall_and_kill_stops_the_worker_and_the_engine(clien
     with open(client.log_path) as fh:
         assert "[analyze %d] fake engine: hanging after frame 1" % req.id in fh.read()
     assert client.call("ping", timeout=30)["pid"] != worker   # the next request starts a new worker
+    assert client._pending == {}                 # a finished request is forgotten
