@@ -356,3 +356,26 @@ def test_stills_indexed_through_an_ocio_config_are_read_through_it(monkeypatch):
     assert not auto._job_ocio_names(job)
     job.references[0].colorspace = "ACEScg"
     assert auto._job_ocio_names(job)
+
+
+def test_reindexing_a_copy_with_coarser_mtimes_reuses_its_stills(tmp_path, monkeypatch):
+    """An index compares mtimes to the microsecond, as the cache's file identities do: a still
+    whose stored mtime differs below the microsecond (a copy on a server keeping 100 ns or
+    coarser times, an index written by an older version) is reused; a change of a microsecond
+    or more is recomputed."""
+    lib = tmp_path / "lib"
+    paths = [_still(lib / "set_a" / f"s{i}.png", i) for i in range(3)]
+    for i, p in enumerate(paths):      # times with nanoseconds, as a local POSIX file system keeps them
+        os.utime(p, ns=(1_700_000_000_123_456_789 + i * 10 ** 9,) * 2)
+    out = tmp_path / "library.npz"
+    _build(lib, out)
+    for i, p in enumerate(paths):      # the same files as a coarser server reports them
+        base = 1_700_000_000_123_456_789 + i * 10 ** 9
+        os.utime(p, ns=(base // 100 * 100,) * 2 if i < 2 else (base + 1000,) * 2)
+    decoded = []
+    real = I.still_L
+    monkeypatch.setattr(I, "still_L", lambda p, *a, **k: (decoded.append(p), real(p, *a, **k))[1])
+    index, rep = _build(lib, out)
+    assert (rep.total, rep.reused, rep.computed) == (3, 2, 1)
+    assert decoded == [paths[2]]       # a microsecond later is a change
+    assert len(I.LibraryIndex.load(str(out)).entries) == 3

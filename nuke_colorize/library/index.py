@@ -12,8 +12,9 @@ beside or inside the folder) finds them wherever that storage is mounted, as the
 does (automatic-reference shots on a farm that mounts the show elsewhere). In memory every
 path is absolute. Indexes of format 1 (absolute paths) are read as they are.
 
-Re-indexing is incremental: an image whose size and mtime are unchanged keeps its stored
-descriptor; changed and new images are computed; images gone from disk are dropped. An
+Re-indexing is incremental: an image whose size and mtime (to the microsecond, as
+:func:`nuke_colorize.io.file_identity` compares them: a copy on storage that keeps coarser or
+finer times is the same) are unchanged keeps its stored descriptor; changed and new images are computed; images gone from disk are dropped. An
 image that cannot be read (or holds no colour: greyscale stills cannot colour anything) is
 reported with one line and skipped; it is tried again on the next run.
 """
@@ -290,7 +291,7 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
         seen.add(path)
         prev = old.get(path)
         if st is not None and prev is not None and prev[0].size == st.st_size \
-                and prev[0].mtime_ns == st.st_mtime_ns:
+                and prev[0].mtime_ns // 1000 == st.st_mtime_ns // 1000:   # as file_identity
             e, i = prev
             keep.append((e, {k: previous.parts[k][i] for k in D.shapes()}))
             report.reused += 1
