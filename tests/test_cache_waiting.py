@@ -257,3 +257,19 @@ def test_a_render_says_what_it_prepares_before_its_first_frame(tmp_path, monkeyp
     events.clear()
     ShotCache(Shot.load(str(shot)), events=events.append).render()
     assert "loading the backend" not in [e.get("message") for e in events]
+
+
+def test_preparing_beats_stop_after_their_limit(monkeypatch):
+    """A step that never ends is vouched for only PREPARING_BEAT_LIMIT_S: then the beats stop,
+    so a host's stall timeout can end a hung model load."""
+    monkeypatch.setattr(shotcache, "WAIT_HEARTBEAT_S", 0.02)
+    monkeypatch.setattr(shotcache, "PREPARING_BEAT_LIMIT_S", 0.2)
+    events = []
+    with shotcache.preparing(events.append, "loading the backend"):
+        time.sleep(0.6)
+        n_at_end = len(events)
+        time.sleep(0.2)
+    assert events[0]["waited"] == 0 and all(e["event"] == "preparing" for e in events)
+    assert 2 <= n_at_end <= 12                    # beats came, then stopped at ~0.2 s
+    assert max(e["waited"] for e in events) <= 1
+    assert len(events) == n_at_end                # nothing after the limit

@@ -78,11 +78,17 @@ def wait_for_lock(lock: FileLock, heartbeat: Callable[[float], None], shared: bo
         time.sleep(LOCK_POLL_S)
 
 
+#: how long :func:`preparing` vouches for a step that reports no progress of its own (seconds)
+PREPARING_BEAT_LIMIT_S = 1800.0
+
+
 @contextmanager
 def preparing(emit: Optional[Callable[[Dict[str, Any]], None]], message: str):
     """Around one long step that reports no progress of its own (planning automatic
     references, loading the backend): a ``preparing`` event with ``message`` at once and then
-    every :data:`WAIT_HEARTBEAT_S` seconds (from a thread) until the step ends. ``emit`` is an
+    every :data:`WAIT_HEARTBEAT_S` seconds (from a thread) until the step ends, for at most
+    :data:`PREPARING_BEAT_LIMIT_S` (then it falls silent: a hung step must not look alive for
+    ever to a host's stall timeout). ``emit`` is an
     events callback (None: nothing is sent); it must be safe to call from another thread."""
     if emit is None:
         yield
@@ -92,7 +98,9 @@ def preparing(emit: Optional[Callable[[Dict[str, Any]], None]], message: str):
     stop = threading.Event()
 
     def beat() -> None:
-        while not stop.wait(WAIT_HEARTBEAT_S):
+        # a step still running after PREPARING_BEAT_LIMIT_S is taken as hung (a model file on a
+        # dead mount): the beats stop, so a host's stall timeout can end it
+        while not stop.wait(WAIT_HEARTBEAT_S) and time.monotonic() - t0 < PREPARING_BEAT_LIMIT_S:
             emit({"event": "preparing", "message": message, "waited": round(time.monotonic() - t0)})
 
     thread = threading.Thread(target=beat, name="nuke-colorize-preparing", daemon=True)
