@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .engine import Segment, plan_segments
 from .errors import InputError
+from .host.portable import resolve as resolve_path
 
 SHOT_KEYS = ("plate", "frames", "references", "backend", "settings", "colorspace", "ref_colorspace",
              "out_colorspace", "device", "output", "confidence_output", "confidence_layer",
@@ -138,7 +139,7 @@ class Shot:
                 return None
             if not isinstance(value, str) or not value.strip():
                 raise InputError(f"'{key}' must be a path (non-empty string), got {value!r}", file=where)
-            return _resolve(value, base_dir)
+            return resolve_path(value, base_dir)
 
         frames = _frames(data["frames"], "", where) if data.get("frames") is not None else None
         plate = p("plate", required=True)
@@ -171,7 +172,7 @@ class Shot:
                                  file=where)
             ocio_config = ocio_config.strip()
             if not ocio_config.startswith("ocio://"):
-                ocio_config = _resolve(ocio_config, base_dir)
+                ocio_config = resolve_path(ocio_config, base_dir)
             from .color import check_ocio_config
             check_ocio_config(ocio_config, file=where)
         threads = data.get("threads", DEFAULT_THREADS)
@@ -364,11 +365,6 @@ def class_settings_key(backend: str, settings: Dict[str, Any]) -> Dict[str, Any]
 
 
 # ---------------------------------------------------------------------- validation helpers
-def _resolve(value: str, base_dir: str) -> str:
-    value = os.path.expanduser(value.strip())
-    return os.path.normpath(value if os.path.isabs(value) else os.path.join(base_dir, value))
-
-
 def _string(data: Dict[str, Any], key: str, default: str, where: str) -> str:
     value = data.get(key, default)
     if value is None:
@@ -463,7 +459,7 @@ def _references(value: Any, base_dir: str, frames: Tuple[int, int], where: str,
         if cs is not None and (not isinstance(cs, str) or not cs.strip()):
             raise InputError(f"reference #{i + 1} 'colorspace' must be a colourspace name, got {cs!r}",
                              file=where, hint="auto|linear|srgb|rec709|cineon or an OCIO name")
-        refs.append(ShotReference(image=_resolve(image, base_dir), frame=frame,
+        refs.append(ShotReference(image=resolve_path(image, base_dir), frame=frame,
                                   colorspace=cs.strip() if cs is not None else None))
     return refs
 

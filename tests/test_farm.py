@@ -834,3 +834,17 @@ def test_opencue_spec_version_without_layer_timeout_says_the_job_gets_none(tmp_p
     captured = capsys.readouterr()
     assert "<timeout>" not in captured.out
     assert "note: OpenCue's job gets no timeout: the outline job spec version 1.9" in captured.err
+
+
+def test_shot_whose_matte_pattern_names_no_file_is_refused(tmp_path, capsys):
+    shot = _shot(tmp_path / "s.json")
+    data = json.loads(shot.read_text())
+    data["matte"] = "mattes/id.####.png"
+    shot.write_text(json.dumps(data))
+    assert cli_main(["farm", "openjd", str(shot), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "the matte pattern matches no file in frames 1001-1010" in err and str(shot) in err
+    assert "--skip-input-check" in err
+    (tmp_path / "mattes").mkdir()
+    Path(frame_path(str(tmp_path / "mattes" / "id.####.png"), 1004)).touch()   # mattes may be sparse
+    assert cli_main(["farm", "openjd", str(shot), "--dry-run"]) == 0

@@ -143,15 +143,15 @@ def check_inputs(info: ShotInfo, first: int, last: int) -> None:
     A farm job for such a shot would queue, start a pre-pass task and fail on the first
     missing frame (or, for a Nuke script whose node fails missing frames, fail every render
     task). Checked: every plate frame of the range (the first missing one is named, with the
-    count and the gaps), every reference image, the library index of an automatic shot and,
-    when the matte is a sequence, that at least one of its frames exists. File existence only:
-    the headers are read when the frames are rendered. Without the shot reader (the minimal
+    count and the gaps), every reference image, the library index of an automatic shot, and
+    that the matte names a file on at least one of the frames (as ``render`` checks). File
+    existence only: the headers are read when the frames are rendered. Without the shot reader (the minimal
     JSON reader of :func:`load_shot_info`), nothing is checked.
     """
     try:
         from ..shot import Shot  # type: ignore[import-not-found]
+        from ..io.matte import check_pattern as check_matte_pattern
         from ..io.plate import check_frame_range
-        from ..io.sequence import frame_path, is_pattern, scan_frames
     except ImportError:
         return
     shot = Shot.load(info.path)
@@ -160,18 +160,20 @@ def check_inputs(info: ShotInfo, first: int, last: int) -> None:
         return
     hint = ("the farm reads the shot's paths as written; if its machines see the files at other "
             "paths (path mapping), pass --skip-input-check")
-    try:
-        check_frame_range(shot.plate, lo, hi)
-    except InputError as exc:
-        raise InputError(f"{exc.problem}, needed by shot {info.path}", file=exc.file, frame=exc.frame,
-                         hint=f"{exc.hint}; {hint}" if exc.hint else hint) from None
+
+    def needed(check, *args) -> None:   # the check's own refusal, naming the shot and the way out
+        try:
+            check(*args)
+        except InputError as exc:
+            raise InputError(f"{exc.problem}, needed by shot {info.path}", file=exc.file, frame=exc.frame,
+                             hint=f"{exc.hint}; {hint}" if exc.hint else hint) from None
+
+    needed(check_frame_range, shot.plate, lo, hi)
     for ref in shot.references:
         if not os.path.isfile(ref.image):
             where = f"reference for frame {ref.frame}" if ref.frame is not None else "reference still"
             raise InputError(f"{where} not found, needed by shot {info.path}", file=ref.image, hint=hint)
     if shot.library and not os.path.exists(shot.library):
         raise InputError(f"library index not found, needed by shot {info.path}", file=shot.library, hint=hint)
-    if shot.matte and is_pattern(shot.matte):
-        if not any(lo <= f <= hi for f in scan_frames(shot.matte)) and \
-                not os.path.isfile(frame_path(shot.matte, lo)):
-            raise InputError(f"no matte frame in {lo}-{hi}, needed by shot {info.path}", file=shot.matte, hint=hint)
+    if shot.matte:
+        needed(check_matte_pattern, shot.matte, range(lo, hi + 1))

@@ -17,7 +17,7 @@ valid where the same absolute paths exist (and no worse than before elsewhere).
 
 Relative paths are written with ``/`` (which Windows reads too) and resolved as
 :func:`resolve` does: ``~`` expanded, taken from the naming file's folder, normalised,
-without following links (as :mod:`nuke_colorize.shot` resolves them).
+without following links (:mod:`nuke_colorize.shot` resolves its paths with it).
 """
 from __future__ import annotations
 
