@@ -106,6 +106,20 @@ def _npz_files(folder):
                   for d, _, files in os.walk(folder) for n in files if n.endswith(".npz"))
 
 
+def _analyse_keyframes_1_and_6(nuke, nc, show):
+    """In a script saved as ``show/comp.nk``: a synthetic 6-frame clip under ``show`` read by a
+    Read, a Colorize node on it with its colour frames 1 and 6 as keyframes at working size 64,
+    analysed. Returns (plate pattern, colour pattern, Read, node, the analysis)."""
+    plate, colour = synthetic_clip(show)
+    nuke.root()["name"].setValue(str(show / "comp.nk"))
+    read = nuke.nodes.Read(file=plate, first=1, last=6)
+    read.setSelected(True)
+    node = nc.create()
+    nuke._user_set(node["references"], "1 %s\n6 %s" % (frame_path(colour, 1), frame_path(colour, 6)))
+    nuke._user_set(node["working_size"], 64)
+    return plate, colour, read, node, nc.analyze(node)
+
+
 @pytest.mark.slow
 def test_a_script_whose_paths_point_at_another_mount_renders_what_was_analysed(fake_nuke, tmp_path, monkeypatch):
     """The artist analyses under one mount point (here ``a/``); the farm sees the same storage
@@ -126,15 +140,8 @@ def test_a_script_whose_paths_point_at_another_mount_renders_what_was_analysed(f
     client = bridge.WorkerClient(log_path=str(tmp_path / "worker.log"))
     old = bridge.set_client(client)
     try:
-        plate, colour = synthetic_clip(a)
-        nuke.root()["name"].setValue(str(a / "comp.nk"))
-        read = nuke.nodes.Read(file=plate, first=1, last=6)
-        read.setSelected(True)
-        node = nc.create()
+        plate, colour, read, node, analysed = _analyse_keyframes_1_and_6(nuke, nc, a)
         refs = "1 %s\n6 %s"
-        nuke._user_set(node["references"], refs % (frame_path(colour, 1), frame_path(colour, 6)))
-        nuke._user_set(node["working_size"], 64)
-        analysed = nc.analyze(node)
         assert all(os.path.isfile(frame_path(analysed.output, f)) for f in range(1, 7))
         version = os.path.relpath(analysed.output, str(a))
 
@@ -205,14 +212,7 @@ def test_the_node_s_shot_file_serves_a_farm_that_mounts_the_show_elsewhere(fake_
 
     client, old = engine()
     try:
-        plate, colour = synthetic_clip(a)
-        nuke.root()["name"].setValue(str(a / "comp.nk"))
-        read = nuke.nodes.Read(file=plate, first=1, last=6)
-        read.setSelected(True)
-        node = nc.create()
-        nuke._user_set(node["references"], "1 %s\n6 %s" % (frame_path(colour, 1), frame_path(colour, 6)))
-        nuke._user_set(node["working_size"], 64)
-        analysed = nc.analyze(node)
+        plate, colour, read, node, analysed = _analyse_keyframes_1_and_6(nuke, nc, a)
         pixels = {f: read_rgb(frame_path(analysed.output, f)) for f in range(1, 7)}
         nuke.scriptSaveAs(str(a / "comp.nk"))
     finally:

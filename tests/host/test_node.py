@@ -200,12 +200,18 @@ def test_analyze_of_a_shot_already_analysing_reports_to_the_second_caller(shot, 
     assert node["status"].value() == "cached 5/5 frames: ready"
 
 
-def test_a_plate_from_a_node_tree_is_precomputed_once(shot, fake_nuke, engine_client, tmp_path):
-    node, read, ref, still = shot
+def _grade_the_plate(fake_nuke, node, read):
+    """Feed ``node`` its plate through a Grade (white 0.5): a node tree, not a plain Read."""
     grade = fake_nuke.nodes.Grade()
     grade.setInput(0, read)
     grade["white"].setValue(0.5)
     node.setInput(0, grade)
+    return grade
+
+
+def test_a_plate_from_a_node_tree_is_precomputed_once(shot, fake_nuke, engine_client, tmp_path):
+    node, read, ref, still = shot
+    grade = _grade_the_plate(fake_nuke, node, read)
     prep = nc.analyze(node)
     assert prep.shot["colorspace"] == "linear"
     plate = prep.shot["plate"]
@@ -413,10 +419,7 @@ def test_a_script_seen_under_another_mount_point_finds_its_version_and_precomp(s
     import shutil
     from nuke_colorize.host.nuke import sources
     node, read, ref, still = shot
-    grade = fake_nuke.nodes.Grade()
-    grade.setInput(0, read)
-    grade["white"].setValue(0.5)
-    node.setInput(0, grade)
+    _grade_the_plate(fake_nuke, node, read)
     analysed = nc.analyze(node)
     assert os.path.join("precomp", "plate_") in analysed.shot["plate"]
     other = tmp_path.parent / ("farm_" + tmp_path.name)

@@ -161,13 +161,19 @@ def test_a_stalled_analysis_reports_and_stops_the_worker(node, worker, fake_nuke
     # waiting for another process, however long, shows in the progress bar and is not a stall
     client.env["FAKE_WORKER_MODE"] = "waiting"
     client.env["FAKE_WORKER_WAIT"] = "2.5"
+    messages = _analyze_in_the_gui(fake_nuke, node, client)
+    assert sum(m.startswith("waiting for another process building segment") for m in messages) >= 5
+    assert node["status"].value() == "cached 5/5 frames: ready"
+
+
+def _analyze_in_the_gui(fake_nuke, node, client):
+    """Analyze ``node`` as the GUI does (a background job), which must end without error or
+    cancel within 15 s; returns the messages its progress bar showed."""
     job = nc.analyze(node, client=client)
     assert job.wait(15)
     fake_nuke._process_main_thread()
     assert job.error is None and not job.cancelled
-    messages = fake_nuke._progress_log()[-1]["messages"]
-    assert sum(m.startswith("waiting for another process building segment") for m in messages) >= 5
-    assert node["status"].value() == "cached 5/5 frames: ready"
+    return fake_nuke._progress_log()[-1]["messages"]
 
 
 def test_an_engine_preparing_for_longer_than_the_stall_timeout_is_not_stopped(node, worker, fake_nuke,
@@ -186,9 +192,5 @@ def test_an_engine_preparing_for_longer_than_the_stall_timeout_is_not_stopped(no
     assert "identifying plate frames 0/2000" in printed and "identifying plate frames 400/2000" in printed
 
     fake_nuke.env["gui"] = True
-    job = nc.analyze(node, client=client)
-    assert job.wait(15)
-    fake_nuke._process_main_thread()
-    assert job.error is None and not job.cancelled
-    messages = fake_nuke._progress_log()[-1]["messages"]
+    messages = _analyze_in_the_gui(fake_nuke, node, client)
     assert sum(m.startswith("identifying plate frames") for m in messages) >= 5
