@@ -31,15 +31,21 @@ def coverage(output_pattern, first, last):
     return states
 
 
+def merge_runs(runs):
+    """Runs [(first, last, state)] in order -> the same runs, each one that continues the one
+    before it (same state, starting on the next number) joined to it."""
+    out = []
+    for a, b, s in runs:
+        if out and out[-1][2] == s and out[-1][1] == a - 1:
+            out[-1] = (out[-1][0], b, s)
+        else:
+            out.append((a, b, s))
+    return out
+
+
 def segments(states):
     """Per-frame states -> runs [(first, last, state)]."""
-    runs = []
-    for f, s in states:
-        if runs and runs[-1][2] == s and runs[-1][1] == f - 1:
-            runs[-1] = (runs[-1][0], f, s)
-        else:
-            runs.append((f, f, s))
-    return runs
+    return merge_runs((f, f, s) for f, s in states)
 
 
 def summary(states):
