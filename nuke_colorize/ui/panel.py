@@ -1,9 +1,10 @@
 """The reference panel: every Colorize shot in the script, its references, its cache.
 
 Left: the shots (name and status line). Right, for the selected shot: a bar of its frame
-range coloured by segment (green cached, orange stale, grey missing), the references with
-thumbnails and frames (add, remove, swap the image of one, edit a frame in place), and
-Analyze with a progress bar and Cancel.
+range coloured by segment (green cached, orange stale, grey missing; a pixel column holding
+several shows stale over missing over cached), the references with thumbnails and frames
+(add, remove, swap the image of one, edit a frame in place), and Analyze with a progress bar
+and Cancel.
 
 Works with PySide2 and PySide6 through :mod:`nuke_colorize.ui.qt`. File and frame choices go
 through ``choose_file`` / ``choose_frame`` so that hosts and tests can replace the dialogs.
@@ -13,41 +14,47 @@ from __future__ import annotations
 import os
 
 from ..host.references import RefRow
+from .model import SEGMENT_COLOURS, column_runs, coverage_tooltip
 from .qt import QtCore, QtGui, QtWidgets, Signal
 
-SEGMENT_COLOURS = {"cached": (70, 170, 90), "stale": (230, 150, 40), "missing": (90, 90, 90)}
 THUMB = (96, 54)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.tif *.tiff *.exr *.dpx);;All files (*)"
 
 
 class CoverageBar(QtWidgets.QWidget):
-    """Frame range as a bar, one coloured run per segment."""
+    """Frame range as a bar coloured by segment state, at most one run per pixel column
+    (:func:`~nuke_colorize.ui.model.column_runs`: a column holding several states shows the
+    most severe), so any number of segments paints a few rectangles; the tooltip lists the
+    first runs and counts the rest (:func:`~nuke_colorize.ui.model.coverage_tooltip`)."""
 
     def __init__(self, parent=None):
         super(CoverageBar, self).__init__(parent)
         self.segments = []
         self.frames = None
+        self._runs = None
         self.setMinimumHeight(18)
         self.setSizePolicy(QtWidgets.QSizePolicy.Expanding, QtWidgets.QSizePolicy.Fixed)
 
     def set_segments(self, frames, segments):
         self.frames = frames
         self.segments = list(segments)
-        self.setToolTip("\n".join("%d-%d: %s" % s for s in self.segments))
+        self._runs = None
+        self.setToolTip(coverage_tooltip(self.segments))
         self.update()
+
+    def runs(self, width):
+        """Column runs at ``width`` pixels, computed once per set of segments and width."""
+        if self._runs is None or self._runs[0] != width:
+            self._runs = (width, column_runs(self.frames, self.segments, width))
+        return self._runs[1]
 
     def paintEvent(self, event):
         painter = QtGui.QPainter(self)
         rect = self.rect()
         painter.fillRect(rect, QtGui.QColor(40, 40, 40))
-        if self.frames:
-            first, last = self.frames
-            span = float(last - first + 1)
-            for a, b, state in self.segments:
-                x0 = rect.left() + int(round((a - first) / span * rect.width()))
-                x1 = rect.left() + int(round((b - first + 1) / span * rect.width()))
-                painter.fillRect(QtCore.QRect(x0, rect.top(), max(1, x1 - x0), rect.height()),
-                                 QtGui.QColor(*SEGMENT_COLOURS.get(state, (90, 90, 90))))
+        for first, last, state in self.runs(rect.width()):
+            painter.fillRect(QtCore.QRect(rect.left() + first, rect.top(), last - first + 1, rect.height()),
+                             QtGui.QColor(*SEGMENT_COLOURS[state]))
         painter.end()
 
 

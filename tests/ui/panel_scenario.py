@@ -15,9 +15,10 @@ import time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
+import long_shot  # noqa: E402  (this folder: the script's own)
 from nuke_colorize.host.references import RefRow  # noqa: E402
 from nuke_colorize.ui.model import RefInfo, ShotInfo, ShotSource  # noqa: E402
-from nuke_colorize.ui.panel import ReferencePanel  # noqa: E402
+from nuke_colorize.ui.panel import CoverageBar, ReferencePanel  # noqa: E402
 from nuke_colorize.ui.qt import API, QtGui, QtWidgets  # noqa: E402
 
 
@@ -107,6 +108,18 @@ def wait(app, cond, timeout=15.0):
             raise SystemExit("timed out")
 
 
+def long_bar():
+    """The coverage bar of :mod:`long_shot` (10,000 segments) painted at its width: the colour
+    of each column of ``long_shot.COLUMNS`` and the tooltip's line count."""
+    bar = CoverageBar()
+    bar.resize(long_shot.WIDTH, 18)
+    bar.set_segments(long_shot.FRAMES, long_shot.segments())
+    image = bar.grab().toImage()
+    pixels = {x: list(QtGui.QColor(image.pixel(x, 9)).getRgb()[:3]) for x in long_shot.COLUMNS}
+    return {"size": [image.width(), image.height()], "pixels": pixels,
+            "tooltip_lines": len(bar.toolTip().splitlines())}
+
+
 def main(out_dir):
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     images = {name: make_image(os.path.join(out_dir, name + ext), colour) for name, ext, colour in
@@ -159,6 +172,7 @@ def main(out_dir):
     report["second_shot"] = [panel.title.text(), panel.status.text(), table(panel),
                              panel.analyze_button.isEnabled()]
     report["calls"] = src.calls
+    report["long_bar"] = long_bar()
     print(json.dumps(report))
     panel.close()
     return 0

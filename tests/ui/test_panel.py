@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import long_shot
+from nuke_colorize.ui.model import SEGMENT_COLOURS
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[2]
 SCENARIO = REPO / "tests" / "ui" / "panel_scenario.py"
@@ -76,6 +79,16 @@ def check_report(r, api, out_dir):
     # the coverage bar is green (all cached at the time of the screenshot)
     bar_y = [y for y in range(img.height()) if QtGui.QColor(img.pixel(img.width() - 60, y)).green() == 170]
     assert bar_y, "coverage bar not found in the screenshot"
+    check_long_bar(r["long_bar"])
+
+
+def check_long_bar(bar):
+    """10,000 segments paint (PySide6 6.12 crashed painting one rectangle each) with each
+    column's state as :mod:`long_shot` says, and the tooltip is its four runs of frames."""
+    assert bar["size"] == [long_shot.WIDTH, 18]
+    shown = {int(x): tuple(rgb) for x, rgb in bar["pixels"].items()}
+    assert shown == {x: SEGMENT_COLOURS[state] for x, state in long_shot.COLUMNS.items()}
+    assert bar["tooltip_lines"] == 4
 
 
 def test_panel_pyside6(tmp_path):
