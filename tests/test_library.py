@@ -294,8 +294,8 @@ def test_an_index_moved_with_its_stills_finds_them_where_it_is_mounted(tmp_path,
     # stills on another storage than the index: absolute (nothing says it is mounted beside it)
     from nuke_colorize.host import portable
     real = portable.storage_of
-    monkeypatch.setattr(portable, "storage_of",
-                        lambda p: "index share" if p.startswith(str(tmp_path / "elsewhere")) else real(p))
+    monkeypatch.setattr(portable, "storage_of", lambda p, pathmod=os.path: (
+        "index share" if p.startswith(str(tmp_path / "elsewhere")) else real(p, pathmod)))
     os.makedirs(tmp_path / "elsewhere")
     index.save(str(tmp_path / "elsewhere" / "lib.npz"))
     meta, _ = _meta(tmp_path / "elsewhere" / "lib.npz")

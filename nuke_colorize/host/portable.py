@@ -21,13 +21,19 @@ without following links (:mod:`nuke_colorize.shot` resolves its paths with it).
 """
 from __future__ import annotations
 
+import ntpath
 import os
 
+# Every function takes ``pathmod``, the path semantics: ``os.path`` (this machine's, the
+# default), or ``ntpath`` / ``posixpath`` to reason about another OS's paths (tests of the
+# Windows rules run on any OS). Under ``ntpath`` the storage is the drive or UNC share, read
+# from the path alone: no file system is asked.
 
-def resolve(value, base_dir):
+
+def resolve(value, base_dir, pathmod=os.path):
     """A path as written in a file of folder ``base_dir``, as an absolute path on this machine."""
-    value = os.path.expanduser(value.strip())
-    return os.path.normpath(value if os.path.isabs(value) else os.path.join(base_dir, value))
+    value = pathmod.expanduser(value.strip())
+    return pathmod.normpath(value if pathmod.isabs(value) else pathmod.join(base_dir, value))
 
 
 def _existing(path):
@@ -43,52 +49,58 @@ def _existing(path):
             p = parent
 
 
-def storage_of(path):
-    """What tells the storage ``path`` lies on: on Windows its drive or UNC share (case-folded);
-    elsewhere (mount point, device) of the nearest existing folder at or above it, the mount
-    point found walking up the path as written (so a link onto another file system, or a
-    second route to one, is another storage). None when nothing of the path exists."""
-    path = os.path.abspath(path)
-    if os.name == "nt":
-        drive = os.path.splitdrive(path)[0]
-        return os.path.normcase(drive) if drive else None
-    p, st = _existing(path)
-    if p is None:
-        return None
-    mount = p
+def _mount_point(path):
+    """The mount point at or above ``path``, walking up the path as written."""
+    mount = path
     while not os.path.ismount(mount):
         parent = os.path.dirname(mount)
         if parent == mount:
             break
         mount = parent
-    return mount, st.st_dev
+    return mount
 
 
-def same_storage(a, b):
+def storage_of(path, pathmod=os.path):
+    """What tells the storage ``path`` lies on: on Windows its drive or UNC share (case-folded);
+    elsewhere (mount point, device) of the nearest existing folder at or above it, the mount
+    point found walking up the path as written (so a link onto another file system, or a
+    second route to one, is another storage). None when nothing of the path exists."""
+    path = pathmod.abspath(path)
+    if pathmod is ntpath:
+        drive = ntpath.splitdrive(path)[0]
+        return ntpath.normcase(drive) if drive else None
+    p, st = _existing(path)
+    if p is None:
+        return None
+    return _mount_point(p), st.st_dev
+
+
+def same_storage(a, b, pathmod=os.path):
     """True when ``a`` and ``b`` lie on the same storage (:func:`storage_of`)."""
-    sa = storage_of(a)
-    return sa is not None and sa == storage_of(b)
+    sa = storage_of(a, pathmod)
+    return sa is not None and sa == storage_of(b, pathmod)
 
 
-def inside(path, folder):
+def inside(path, folder, pathmod=os.path):
     """True when ``path`` is ``folder`` or lies under it (as written, case-folded on Windows)."""
-    path, folder = os.path.normcase(os.path.abspath(path)), os.path.normcase(os.path.abspath(folder))
-    return path == folder or path.startswith(folder.rstrip("\\/") + os.sep)
+    path, folder = (pathmod.normcase(pathmod.abspath(p)) for p in (path, folder))
+    return path == folder or path.startswith(folder.rstrip("\\/") + pathmod.sep)
 
 
-def relative_if_shared(path, base_dir, always_under=None):
+def relative_if_shared(path, base_dir, always_under=None, pathmod=os.path):
     """``path`` as a file in folder ``base_dir`` should name it: relative to ``base_dir``
     (``/`` separators) when both lie on the same storage or when ``path`` lies under the folder
     ``always_under`` (the tree the writer owns, e.g. the Nuke node's cache folder: moved and
     mapped as one), else absolute. Empty values and ``ocio://`` URIs are returned as they are."""
     if not path or path.startswith("ocio://"):
         return path
-    full = os.path.abspath(os.path.expanduser(path))
-    base = os.path.abspath(base_dir)
-    if (always_under and inside(full, always_under) and inside(base, always_under)) or same_storage(full, base):
+    full = pathmod.abspath(pathmod.expanduser(path))
+    base = pathmod.abspath(base_dir)
+    owned = always_under and inside(full, always_under, pathmod) and inside(base, always_under, pathmod)
+    if owned or same_storage(full, base, pathmod):
         try:
-            rel = os.path.relpath(full, base)
+            rel = pathmod.relpath(full, base)
         except ValueError:   # Windows: another drive
             return full
-        return rel.replace(os.sep, "/")
+        return rel.replace(pathmod.sep, "/")
     return full

@@ -2,10 +2,12 @@
 on every machine (:mod:`nuke_colorize.host.portable`), so a machine that mounts the storage
 elsewhere (a Linux farm node under ``/mnt/shows`` for a Windows ``P:\\shows``) reads the same
 files through it; this machine's view beside it where it cannot; Clear cache robust to a
-version file written by another machine; the farm's .nk scan finding the version here."""
+version file written by another machine; the farm's .nk scan finding the version here. The
+Windows rules (drive letters, UNC shares) are checked under ``ntpath`` on any OS."""
 from __future__ import annotations
 
 import json
+import ntpath
 import os
 
 import pytest
@@ -19,12 +21,12 @@ def two_shares(monkeypatch, tmp_path):
     :func:`portable.storage_of` would see them: both really lie on one file system here."""
     real = portable.storage_of
 
-    def storage_of(path):
+    def storage_of(path, pathmod=os.path):
         path = os.path.abspath(path)
         for share in ("shows", "plates"):
             if portable.inside(path, str(tmp_path / share)):
                 return share
-        return real(path)
+        return real(path, pathmod)
     monkeypatch.setattr(portable, "storage_of", storage_of)
     return tmp_path / "shows", tmp_path / "plates"
 
@@ -53,6 +55,68 @@ def test_a_link_onto_another_file_system_is_another_storage(tmp_path):
     assert portable.relative_if_shared("/proc/self/status", str(tmp_path)) == "/proc/self/status"
 
 
+# ---------------------------------------------------------------- Windows path semantics (ntpath)
+def win_relative(path, base, always_under=None):
+    """:func:`portable.relative_if_shared` as on Windows, whatever this machine runs."""
+    return portable.relative_if_shared(path, base, always_under, pathmod=ntpath)
+
+
+@pytest.mark.parametrize("path,base,want", [
+    ("P:\\shows\\a\\plate\\p.####.exr", "P:\\shows\\a\\cache\\v_1", "../../plate/p.####.exr"),   # same drive
+    ("p:\\Shows\\a\\plate\\p.exr", "P:\\shows\\a\\cache", "../plate/p.exr"),                     # drive letter case
+    ("P:/shows/a/plate/p.exr", "P:\\shows\\a\\cache", "../plate/p.exr"),                           # forward slashes
+    ("P:\\shows\\a/plate\\p.exr", "P:/shows/a/cache/", "../plate/p.exr"),                          # both, mixed
+    ("\\\\fs01\\shows\\a\\ref.png", "\\\\fs01\\shows\\a\\cache\\v_1", "../../ref.png"),            # same share
+    ("\\\\FS01\\Shows\\a\\ref.png", "\\\\fs01\\shows\\b", "../a/ref.png"),                          # share name case
+    ("//fs01/shows/a/ref.png", "\\\\fs01\\shows\\a\\cache", "../ref.png"),                         # UNC with /
+    ("P:\\shows\\a\\ref.png", "P:\\", "shows/a/ref.png"),                                           # from the root
+    ("\\\\fs01\\shows\\a\\ref.png", "\\\\fs01\\shows", "a/ref.png"),                                 # from the share
+])
+def test_windows_same_drive_or_share_is_relative(path, base, want):
+    assert win_relative(path, base) == want
+    assert ntpath.normcase(portable.resolve(want, base, ntpath)) == ntpath.normcase(ntpath.normpath(path))
+
+
+@pytest.mark.parametrize("path,base,want", [
+    ("Q:\\plates\\p.####.exr", "P:\\shows\\a\\cache", "Q:\\plates\\p.####.exr"),                  # another drive
+    ("Q:/plates/p.exr", "P:/shows/a", "Q:\\plates\\p.exr"),
+    ("\\\\fs01\\plates\\p.exr", "\\\\fs01\\shows\\a", "\\\\fs01\\plates\\p.exr"),                  # another share
+    ("\\\\fs02\\shows\\p.exr", "\\\\fs01\\shows\\a", "\\\\fs02\\shows\\p.exr"),                    # another server
+    ("\\\\fs01\\shows\\p.exr", "P:\\shows\\a", "\\\\fs01\\shows\\p.exr"),                          # share vs drive
+    ("C:\\Users\\me\\ref.png", "\\\\fs01\\shows\\a", "C:\\Users\\me\\ref.png"),
+])
+def test_windows_across_drives_or_shares_stays_absolute(path, base, want):
+    assert win_relative(path, base) == want
+    assert portable.resolve(want, base, ntpath) == want
+
+
+def test_windows_storage_is_the_case_folded_drive_or_share():
+    assert portable.storage_of("P:\\shows\\a", ntpath) == portable.storage_of("p:/Shows", ntpath) == "p:"
+    assert portable.storage_of("//FS01/Shows/a", ntpath) == "\\\\fs01\\shows"
+    assert portable.same_storage("\\\\fs01\\shows\\a", "\\\\FS01\\SHOWS\\b\\c.exr", ntpath)
+    assert not portable.same_storage("\\\\fs01\\shows\\a", "\\\\fs01\\plates\\a", ntpath)
+    assert not portable.same_storage("P:\\a", "Q:\\a", ntpath)
+
+
+def test_windows_owned_tree_and_inside():
+    cache = "P:\\shows\\a\\colorize_cache"
+    assert portable.inside("p:/SHOWS/a/colorize_cache/C1", cache, ntpath)
+    assert portable.inside(cache + "\\", cache, ntpath)
+    assert not portable.inside("P:\\shows\\a\\colorize_cache_old", cache, ntpath)
+    assert portable.inside("\\\\fs01\\shows\\a", "\\\\fs01\\shows", ntpath)
+    assert portable.inside("P:\\shows", "P:\\", ntpath)
+    assert win_relative(cache + "\\C1\\cache", cache + "\\C1\\v_1", always_under=cache) == "../cache"
+
+
+def test_windows_resolve_takes_stored_forward_slashes_and_home(monkeypatch):
+    monkeypatch.setenv("USERPROFILE", "C:\\Users\\me")
+    base = "\\\\fs01\\shows\\a\\cache\\v_1"
+    assert portable.resolve(" ../../plate/p.####.exr ", base, ntpath) == "\\\\fs01\\shows\\a\\plate\\p.####.exr"
+    assert portable.resolve("~/refs/k.png", base, ntpath) == "C:\\Users\\me\\refs\\k.png"
+    assert portable.resolve("Q:/plates/p.exr", base, ntpath) == "Q:\\plates\\p.exr"
+    assert win_relative("", base) == "" and win_relative("ocio://studio-config-latest", base).startswith("ocio://")
+
+
 def _shot(shows, plates):
     root = str(shows / "a" / "colorize_cache" / "C1")
     shot = shotspec.build_shot(str(plates / "p.####.exr"), (1, 5),
@@ -67,8 +131,9 @@ def _shot(shows, plates):
 
 def test_the_version_file_names_the_node_s_files_and_shared_ones_relatively(two_shares, monkeypatch):
     shows, plates = two_shares
-    monkeypatch.setattr(portable, "storage_of", lambda p, real=portable.storage_of: (
-        "nuke" if p.startswith("/usr/local/Nuke") else real(p)))
+    real = portable.storage_of
+    monkeypatch.setattr(portable, "storage_of", lambda p, pathmod=os.path: (
+        "nuke" if p.startswith("/usr/local/Nuke") else real(p, pathmod)))
     root, shot = _shot(shows, plates)
     path = os.path.join(root, "v_1", "shot.json")
     written = shotspec.portable_shot(shot, path)
