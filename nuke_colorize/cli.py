@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from . import commands
+    commands.help_when_bare(parser)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
@@ -130,9 +131,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = parser.parse_args(join_negative_refs(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
         return _interrupted()
-    if not getattr(args, "func", None):
-        parser.print_help(sys.stderr)
-        return 2
     try:
         code = int(args.func(args) or 0)
         if sys.stdout is not None:

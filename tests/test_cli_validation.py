@@ -277,6 +277,32 @@ def test_models_dir_is_taken_before_or_after_the_action(tmp_path, capsys):
     assert f"{tmp_path / 'c'}" in capsys.readouterr().err
 
 
+# ---------------------------------------------------------------- a command given no action
+@pytest.mark.parametrize("argv,usage,actions", [
+    ([], "usage: nuke-colorize [", ["render", "cache", "library", "models", "farm"]),
+    (["cache"], "usage: nuke-colorize cache ", ["build", "status", "clear"]),
+    (["library"], "usage: nuke-colorize library ", ["index", "query"]),
+    (["farm"], "usage: nuke-colorize farm ", ["openjd", "deadline", "opencue"]),
+    (["cache", "--debug"], "usage: nuke-colorize cache ", ["build", "status", "clear"]),
+])
+def test_a_command_given_no_action_prints_its_actions_on_stdout_and_succeeds(capsys, argv, usage, actions):
+    """Nothing harmless to default to: the help, as --help prints it, and exit 0 (was exit 2
+    with the help on stderr for cache and library, an argparse error for farm)."""
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith(usage) and err == ""
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("    ") and line.split()]
+    assert set(actions) <= set(listed), listed
+
+
+def test_models_given_no_action_lists_the_models(tmp_path, capsys):
+    folder = ["--models-dir", str(tmp_path)]
+    assert main(["models", *folder, "list"]) == 0
+    listed = capsys.readouterr()
+    assert main(["models", *folder]) == 0
+    assert capsys.readouterr() == listed and listed.out.startswith(f"models folder: {tmp_path}\n")
+
+
 # ---------------------------------------------------------------- --help of every command
 def _parsers():
     import argparse

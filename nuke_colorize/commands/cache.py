@@ -5,6 +5,8 @@ import json
 import os
 import sys
 
+from . import help_when_bare
+
 
 def register(sub) -> None:
     p = sub.add_parser("cache", help="build, inspect or clear a shot's cache",
@@ -29,7 +31,7 @@ def register(sub) -> None:
     c.add_argument("--stale", action="store_true",
                    help="only delete segments the shot no longer uses (other references, settings, versions)")
     c.set_defaults(func=run_clear)
-    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
+    help_when_bare(p)
 
 
 def _cache(path: str, events=None):

@@ -35,6 +35,7 @@ from ..errors import ColorizeError, InputError
 from ..farm.files import print_files, run_client, write_files
 from ..farm.plan import DEFAULT_CHUNK_SIZE, FarmPlan, build_plan, local_executable
 from ..farm.shotinfo import check_inputs
+from . import help_when_bare
 
 
 def register(subparsers) -> None:
@@ -44,7 +45,7 @@ def register(subparsers) -> None:
                     "sequential cache pre-pass per independent segment, then a frame-chunked "
                     "render that depends on it and only reads the cache.")
     sub = p.add_subparsers(dest="scheduler", metavar="SCHEDULER")
-    sub.required = True
+    help_when_bare(p)
 
     o = sub.add_parser("openjd", help="Open Job Description bundle (AWS Deadline Cloud)")
     _common(o)

@@ -11,6 +11,8 @@ import json
 import os
 import sys
 
+from . import help_when_bare
+
 
 def register(sub) -> None:
     p = sub.add_parser("library", help="index colour stills and query them against a plate",
@@ -43,7 +45,7 @@ def register(sub) -> None:
                    help="compute device of the descriptors (default cpu; auto: CUDA when present)")
     q.add_argument("--json", action="store_true", help="print the scenes and their stills as JSON on stdout")
     q.set_defaults(func=run_query)
-    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
+    help_when_bare(p)
 
 
 def run_index(args) -> int:

@@ -2,7 +2,7 @@
 
 Examples::
 
-    nuke-colorize models list
+    nuke-colorize models list          # also 'nuke-colorize models' alone
     nuke-colorize models install --from ~/Downloads/colorization_checkpoint.zip
     nuke-colorize models verify
     NUKE_COLORIZE_MODELS=/studio/models nuke-colorize models verify
@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--models-dir", metavar="DIR",
                    help="use this models folder instead (default: $NUKE_COLORIZE_MODELS, else <checkout>/models, "
                         "else the per-user data folder)")
-    sub = p.add_subparsers(dest="models_command", metavar="ACTION")
+    sub = p.add_subparsers(dest="models_command", metavar="ACTION", help="what to do (default: list)")
     ls = sub.add_parser("list", help="the models, where to get them, and what is installed")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ins = sub.add_parser("install", help="copy weights from the downloaded zip or its unpacked folder")
