@@ -74,7 +74,7 @@ class ShotSource(object):
         raise NotImplementedError
 
 
-def known_state(state):
+def _known_state(state):
     """``state`` when it is one of :data:`STATE_RANK`, else "missing"."""
     return state if state in STATE_RANK else "missing"
 
@@ -98,14 +98,14 @@ def column_runs(frames, segments, width):
     ``width`` pixels: runs [(first column, last column, state)], at most one per column and
     none for columns no segment covers. A column holding several states shows the most
     severe (:data:`STATE_RANK`). Costs one step per segment and column, whatever their count."""
-    if not frames or width <= 0:
+    if not frames or frames[1] < frames[0] or width <= 0:
         return []
     ranks = [-1] * width
     for a, b, state in segments:
         cols = _columns(a, b, frames, width)
         if cols is None:
             continue
-        rank = STATE_RANK[known_state(state)]
+        rank = STATE_RANK[_known_state(state)]
         for x in range(cols[0], cols[1] + 1):
             if ranks[x] < rank:
                 ranks[x] = rank

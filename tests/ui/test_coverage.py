@@ -43,6 +43,7 @@ def test_segments_outside_the_range_unknown_states_and_no_room():
     assert column_runs((1, 10), segs, 10) == [(0, 4, "missing"), (5, 9, "cached")]
     assert column_runs((1, 10), segs, 0) == []
     assert column_runs(None, segs, 10) == []
+    assert column_runs((10, 1), segs, 10) == []                  # a reversed range: nothing to show
 
 
 def test_the_tooltip_merges_adjacent_segments_of_one_state():
