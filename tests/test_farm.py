@@ -381,6 +381,8 @@ def test_openjd_template_passes_openjd_model_and_openjd_check(tmp_path):
     build, render = template["steps"]
     assert build["parameterSpace"]["taskParameterDefinitions"][0]["range"] == ["1001-1004", "1005-1010"]
     assert render["dependencies"] == [{"dependsOn": "CacheBuild"}]
+    assert build["script"]["actions"]["onRun"]["args"] == [   # a plain shot's frames: the render writes them
+        "cache", "build", "{{Param.ShotFile}}", "--frames={{Task.Param.Segment}}", "--no-output"]
     frame = render["parameterSpace"]["taskParameterDefinitions"][0]
     assert frame["type"] == "CHUNK[INT]" and frame["chunks"]["rangeConstraint"] == "CONTIGUOUS"
     bundle = tmp_path / "bundle"
@@ -439,6 +441,8 @@ def test_openjd_bundle_for_nuke_script_runs_nuke_per_chunk(tmp_path, monkeypatch
                      "--write-node", "Write1"]) == 0
     template = openjd.build_template(build_plan(str(nk), chunk_size=6, write_node="Write1"))
     assert [s["name"] for s in template["steps"]] == ["CacheBuild1", "CacheBuild2", "Render"]
+    # the Colorize nodes read back the frames the pre-pass writes: it writes them
+    assert ["--no-output" in s["script"]["actions"]["onRun"]["args"] for s in template["steps"]] == [False] * 3
     argv = openjd.local_run_argv(str(bundle), {"ColorizeCommand": str(fake), "NukeCommand": str(nuke)})
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout[-2000:]
@@ -484,7 +488,7 @@ def test_deadline_files_are_key_value_with_documented_keys(tmp_path):
     pre = parsed["prepass_s_1005-1010.job_info.job"]
     assert pre["Plugin"] == "CommandLine" and pre["ChunkSize"] == "1" and pre["Pool"] == "comp"
     pre_plugin = parsed["prepass_s_1005-1010.plugin_info.job"]
-    assert pre_plugin["Arguments"] == f"cache build {shot} --frames=1005-1010"
+    assert pre_plugin["Arguments"] == f"cache build {shot} --frames=1005-1010 --no-output"  # render writes
     job = parsed["render.job_info.job"]
     assert (job["Plugin"], job["Frames"], job["ChunkSize"], job["Priority"]) == ("CommandLine", "1001-1010", "4", "60")
     assert job["OutputFilename0"] == "colour.####.exr" and job["OutputDirectory0"] == str(tmp_path / "out")
@@ -636,7 +640,7 @@ def test_opencue_spec_has_cache_layers_and_dependent_chunked_render(tmp_path):
     assert list(layers) == ["cache_s_1001-1004", "cache_s_1005-1010", "render"]
     cache = layers["cache_s_1005-1010"]
     assert (cache.findtext("range"), cache.findtext("chunk")) == ("1005", "1")
-    assert cache.findtext("cmd") == f"/opt/nc/bin/nuke-colorize cache build {shot} --frames=1005-1010"
+    assert cache.findtext("cmd") == f"/opt/nc/bin/nuke-colorize cache build {shot} --frames=1005-1010 --no-output"
     render = layers["render"]
     assert (render.findtext("range"), render.findtext("chunk")) == ("1001-1010", "4")
     assert render.findtext("cmd") == \
