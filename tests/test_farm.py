@@ -208,6 +208,21 @@ def test_shot_info_reads_frames_segments_and_relative_output(tmp_path):
     assert info.segments_within(1006, 1007) == [(1008, 1006, 1007)]
 
 
+@pytest.mark.parametrize("written, where", [("  out/colour.####.exr\n", "shot folder"),
+                                            (" ~/renders/colour.####.exr", "home")])
+def test_minimal_shot_reader_resolves_the_output_as_the_shot_reader(tmp_path, monkeypatch, written, where):
+    """Without nuke_colorize.shot (the minimal JSON reader) the output is the same path: the
+    whitespace around it stripped and ``~`` expanded, as :class:`nuke_colorize.shot.Shot` reads it."""
+    expected = {"shot folder": str(tmp_path / "out" / "colour.####.exr"),
+                "home": os.path.expanduser("~/renders/colour.####.exr")}[where]
+    shot = _shot(tmp_path / "s.json", output=written)
+    assert load_shot_info(str(shot)).output == expected
+    monkeypatch.setitem(sys.modules, "nuke_colorize.shot", None)   # its import fails
+    minimal = load_shot_info(str(shot))
+    assert minimal.output == expected
+    assert minimal.frames == (1001, 1010) and [s[0] for s in minimal.segments] == [1001, 1008]
+
+
 def test_shot_info_errors_name_the_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_shot_info(str(tmp_path / "missing.json"))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..errors import InputError
+from ..host.portable import resolve as resolve_path
 
 Segment = Tuple[int, int, int]
 """(anchor_frame, first, last): the frames ``first..last`` form one chain grown from ``anchor_frame``."""
@@ -82,6 +83,9 @@ def load_shot_info(path: str) -> ShotInfo:
 
 
 def _load_minimal(path: str) -> ShotInfo:
+    """The shot's farm facts read from its JSON alone, when :mod:`nuke_colorize.shot` cannot be
+    imported: ``frames``, the keyframes of ``references`` and ``output`` (a path resolved as
+    that reader resolves it: :func:`nuke_colorize.host.portable.resolve`)."""
     try:
         with open(path, "r", encoding="utf-8") as fh:
             data = json.load(fh)
@@ -97,11 +101,10 @@ def _load_minimal(path: str) -> ShotInfo:
                 keyframes.append(int(ref["frame"]))
             except (TypeError, ValueError):
                 raise InputError(f"reference frame {ref['frame']!r} is not an integer", file=path) from None
-    output = data.get("output")
-    if output:
-        output = os.path.normpath(os.path.join(os.path.dirname(path), os.path.expanduser(str(output))))
+    output = data.get("output")   # resolved as the shot reader resolves it
+    output = resolve_path(output, os.path.dirname(path)) if isinstance(output, str) and output.strip() else None
     return ShotInfo(path=path, frames=frames, segments=tuple(nearest_keyframe_segments(frames, keyframes)),
-                    output=output or None)
+                    output=output)
 
 
 def nearest_keyframe_segments(frames: Tuple[int, int], keyframes: Sequence[int]) -> List[Segment]:
