@@ -254,6 +254,26 @@ def test_shot_with_missing_inputs_is_refused_before_anything_is_written(tmp_path
     assert "ref_1008.png" in err and "reference for frame 1008 not found" in err
 
 
+def test_input_check_reads_the_shot_the_plan_read(tmp_path, monkeypatch):
+    """check_inputs uses the shot load_shot_info parsed (the file is not read a second time);
+    from the minimal reader, which has no shot, it checks nothing."""
+    from nuke_colorize.farm.shotinfo import check_inputs
+    shot = _shot(tmp_path / "s.json")
+    info = load_shot_info(str(shot))
+    os.remove(shot)                       # the shot file is gone: what was read still decides
+    os.remove(frame_path(str(tmp_path / "plate" / "plate.####.exr"), 1005))
+    with pytest.raises(InputError, match="frame 1005") as err:
+        check_inputs(info, 1001, 1010)
+    assert str(shot) in err.value.problem
+    check_inputs(info, 1006, 1010)        # frames outside the range are not needed
+    _shot(tmp_path / "s.json")
+    os.remove(frame_path(str(tmp_path / "plate" / "plate.####.exr"), 1005))
+    monkeypatch.setitem(sys.modules, "nuke_colorize.shot", None)   # the minimal reader
+    minimal = load_shot_info(str(shot))
+    assert minimal.shot is None
+    check_inputs(minimal, 1001, 1010)
+
+
 def test_frame_range_must_be_contiguous():
     assert parse_frame_range("1001-1010") == (1001, 1010)
     assert parse_frame_range("17") == (17, 17)
