@@ -208,6 +208,21 @@ def test_shot_info_reads_frames_segments_and_relative_output(tmp_path):
     assert info.segments_within(1006, 1007) == [(1008, 1006, 1007)]
 
 
+@pytest.mark.parametrize("written, where", [("  out/colour.####.exr\n", "shot folder"),
+                                            (" ~/renders/colour.####.exr", "home")])
+def test_minimal_shot_reader_resolves_the_output_as_the_shot_reader(tmp_path, monkeypatch, written, where):
+    """Without nuke_colorize.shot (the minimal JSON reader) the output is the same path: the
+    whitespace around it stripped and ``~`` expanded, as :class:`nuke_colorize.shot.Shot` reads it."""
+    expected = {"shot folder": str(tmp_path / "out" / "colour.####.exr"),
+                "home": os.path.expanduser("~/renders/colour.####.exr")}[where]
+    shot = _shot(tmp_path / "s.json", output=written)
+    assert load_shot_info(str(shot)).output == expected
+    monkeypatch.setitem(sys.modules, "nuke_colorize.shot", None)   # its import fails
+    minimal = load_shot_info(str(shot))
+    assert minimal.output == expected
+    assert minimal.frames == (1001, 1010) and [s[0] for s in minimal.segments] == [1001, 1008]
+
+
 def test_shot_info_errors_name_the_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_shot_info(str(tmp_path / "missing.json"))
@@ -237,6 +252,26 @@ def test_shot_with_missing_inputs_is_refused_before_anything_is_written(tmp_path
     assert cli_main(["farm", scheduler, str(shot), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert "ref_1008.png" in err and "reference for frame 1008 not found" in err
+
+
+def test_input_check_reads_the_shot_the_plan_read(tmp_path, monkeypatch):
+    """check_inputs uses the shot load_shot_info parsed (the file is not read a second time);
+    from the minimal reader, which has no shot, it checks nothing."""
+    from nuke_colorize.farm.shotinfo import check_inputs
+    shot = _shot(tmp_path / "s.json")
+    info = load_shot_info(str(shot))
+    os.remove(shot)                       # the shot file is gone: what was read still decides
+    os.remove(frame_path(str(tmp_path / "plate" / "plate.####.exr"), 1005))
+    with pytest.raises(InputError, match="frame 1005") as err:
+        check_inputs(info, 1001, 1010)
+    assert str(shot) in err.value.problem
+    check_inputs(info, 1006, 1010)        # frames outside the range are not needed
+    _shot(tmp_path / "s.json")
+    os.remove(frame_path(str(tmp_path / "plate" / "plate.####.exr"), 1005))
+    monkeypatch.setitem(sys.modules, "nuke_colorize.shot", None)   # the minimal reader
+    minimal = load_shot_info(str(shot))
+    assert minimal.shot is None
+    check_inputs(minimal, 1001, 1010)
 
 
 def test_frame_range_must_be_contiguous():
@@ -381,6 +416,8 @@ def test_openjd_template_passes_openjd_model_and_openjd_check(tmp_path):
     build, render = template["steps"]
     assert build["parameterSpace"]["taskParameterDefinitions"][0]["range"] == ["1001-1004", "1005-1010"]
     assert render["dependencies"] == [{"dependsOn": "CacheBuild"}]
+    assert build["script"]["actions"]["onRun"]["args"] == [   # a plain shot's frames: the render writes them
+        "cache", "build", "{{Param.ShotFile}}", "--frames={{Task.Param.Segment}}", "--no-output"]
     frame = render["parameterSpace"]["taskParameterDefinitions"][0]
     assert frame["type"] == "CHUNK[INT]" and frame["chunks"]["rangeConstraint"] == "CONTIGUOUS"
     bundle = tmp_path / "bundle"
@@ -439,6 +476,8 @@ def test_openjd_bundle_for_nuke_script_runs_nuke_per_chunk(tmp_path, monkeypatch
                      "--write-node", "Write1"]) == 0
     template = openjd.build_template(build_plan(str(nk), chunk_size=6, write_node="Write1"))
     assert [s["name"] for s in template["steps"]] == ["CacheBuild1", "CacheBuild2", "Render"]
+    # the Colorize nodes read back the frames the pre-pass writes: it writes them
+    assert ["--no-output" in s["script"]["actions"]["onRun"]["args"] for s in template["steps"]] == [False] * 3
     argv = openjd.local_run_argv(str(bundle), {"ColorizeCommand": str(fake), "NukeCommand": str(nuke)})
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout[-2000:]
@@ -484,7 +523,7 @@ def test_deadline_files_are_key_value_with_documented_keys(tmp_path):
     pre = parsed["prepass_s_1005-1010.job_info.job"]
     assert pre["Plugin"] == "CommandLine" and pre["ChunkSize"] == "1" and pre["Pool"] == "comp"
     pre_plugin = parsed["prepass_s_1005-1010.plugin_info.job"]
-    assert pre_plugin["Arguments"] == f"cache build {shot} --frames=1005-1010"
+    assert pre_plugin["Arguments"] == f"cache build {shot} --frames=1005-1010 --no-output"  # render writes
     job = parsed["render.job_info.job"]
     assert (job["Plugin"], job["Frames"], job["ChunkSize"], job["Priority"]) == ("CommandLine", "1001-1010", "4", "60")
     assert job["OutputFilename0"] == "colour.####.exr" and job["OutputDirectory0"] == str(tmp_path / "out")
@@ -636,7 +675,7 @@ def test_opencue_spec_has_cache_layers_and_dependent_chunked_render(tmp_path):
     assert list(layers) == ["cache_s_1001-1004", "cache_s_1005-1010", "render"]
     cache = layers["cache_s_1005-1010"]
     assert (cache.findtext("range"), cache.findtext("chunk")) == ("1005", "1")
-    assert cache.findtext("cmd") == f"/opt/nc/bin/nuke-colorize cache build {shot} --frames=1005-1010"
+    assert cache.findtext("cmd") == f"/opt/nc/bin/nuke-colorize cache build {shot} --frames=1005-1010 --no-output"
     render = layers["render"]
     assert (render.findtext("range"), render.findtext("chunk")) == ("1001-1010", "4")
     assert render.findtext("cmd") == \

@@ -100,3 +100,33 @@ def test_openjd_bundle_renders_bytes_identical_to_a_sequential_render(tmp_path):
     log = farm.stdout
     assert log.index("cache build") < log.index("render --shot")  # pre-pass ran first
     assert _outputs(tmp_path) == sequential
+
+
+@pytest.mark.slow
+def test_openjd_prepass_of_a_plain_shot_writes_no_frame_and_the_render_writes_all(tmp_path):
+    """The bundle's CacheBuild step alone (as openjd runs it) fills the cache and leaves no
+    output frame behind; the Render step alone then writes every frame, from the cache."""
+    why = _engine_ready()
+    if why:
+        pytest.skip(why)
+    from nuke_colorize.farm import openjd
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    shot = _make_shot(tmp_path)
+    bundle = tmp_path / "bundle"
+    made = subprocess.run([str(COLORIZE), "farm", "openjd", str(shot), "-o", str(bundle), "--chunk-size", "2"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr[-3000:]
+    argv = openjd.local_run_argv(str(bundle), {"ColorizeCommand": str(COLORIZE)})
+
+    def step(name: str) -> None:
+        run = subprocess.run(argv + ["--step", name], env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+
+    step("CacheBuild")
+    assert not (tmp_path / "out").exists() or _outputs(tmp_path) == {}
+    status = subprocess.run([str(COLORIZE), "cache", "status", str(shot), "--json"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    st = json.loads(status.stdout)
+    assert st["stored"] == st["total"] > 0 and st["outputs"] == 0
+    step("Render")
+    assert sorted(_outputs(tmp_path)) == [f"colour.{f}.exr" for f in FRAMES]

@@ -191,6 +191,29 @@ def test_a_shot_with_library_moved_to_another_mount_reuses_its_plan_and_cache(sc
     assert all(p.startswith(str(b / "lib") + os.sep) for sc in st["scenes"] for p in sc["references"])
 
 
+def test_planning_is_announced_only_when_the_scenes_are_planned(scene_setup, tmp_path, capsys):
+    """``cache build --json-progress`` of a shot with a library: the first build identifies the
+    plate's frames (the shot's key) and plans the scenes, each step with a ``preparing`` event;
+    the next one reuses the stored plan and only identifies the plate's frames."""
+    root = scene_setup
+    shot_file = tmp_path / "shot.json"
+    shot_file.write_text(json.dumps({"plate": str(root / "plate" / "p.####.png"), "library": str(root / "lib.npz"),
+                                     "auto_references": 1, "settings": {"max_working_size": 64, "feature_size": 128}}))
+
+    def preparing_messages():
+        """The distinct ``preparing`` messages of one build, in order (a long step repeats its own)."""
+        assert main(["cache", "build", str(shot_file), "--frames", "4", "--json-progress", "--no-output"]) == 0
+        events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert events[-1]["event"] == "done"
+        return list(dict.fromkeys(e["message"] for e in events if e["event"] == "preparing"))
+
+    planned = preparing_messages()
+    assert planned[:2] == ["identifying plate frames", "planning automatic references"]
+    mtime = os.stat(tmp_path / "shot_cache" / PLAN_FILE).st_mtime_ns
+    assert preparing_messages() == ["identifying plate frames"]          # the stored plan, frame 4 cached
+    assert os.stat(tmp_path / "shot_cache" / PLAN_FILE).st_mtime_ns == mtime
+
+
 def small_clips(root, clips) -> None:
     """DAVIS ``clips`` as 4-frame 96x54 folders under ``root`` (every 10th frame)."""
     for clip in clips:

@@ -4,7 +4,8 @@ Files (``Key=Value`` lines, UTF-8), written under the output folder:
 
 * ``prepass_<shot>_<A>-<B>.job_info.job`` / ``.plugin_info.job``: one **CommandLine** plug-in
   job per independent segment (``Executable`` = nuke-colorize, ``Arguments`` =
-  ``cache build <shot> --frames=A-B``), one task each, so segments build in parallel.
+  ``cache build <shot> --frames=A-B``, plus ``--no-output`` for a plain shot), one task
+  each, so segments build in parallel.
 * ``render.job_info.job`` / ``render.plugin_info.job``: the chunked render (``Frames``,
   ``ChunkSize``), either a **Nuke** plug-in job (``SceneFile``, ``Version``, ``WriteNode``,
   ``BatchMode=False`` so each task runs ``nuke -x [-X Write] -F start-end script.nk``) or a

@@ -3,7 +3,8 @@
 Layers:
 
 * ``cache_<shot>_<A>-<B>``: one single-frame layer per independent segment, running
-  ``nuke-colorize cache build <shot.json> --frames=A-B`` (the sequential pre-pass);
+  ``nuke-colorize cache build <shot.json> --frames=A-B`` (the sequential pre-pass; plus
+  ``--no-output`` for a plain shot);
 * ``render``: frames ``first-last`` in chunks of ``chunk_size``, depending on every cache layer
   (layer-on-layer), running ``nuke-colorize render --shot <shot.json>
   --frames=#FRAME_START#-#FRAME_END#`` or ``nuke -x -F #FRAME_START#-#FRAME_END# script.nk``; Cuebot

@@ -4,7 +4,8 @@ The template (``jobtemplate-2023-09`` with the ``TASK_CHUNKING`` extension) has:
 
 * one ``CacheBuild`` step per shot, whose STRING task parameter ``Segment`` lists the
   independent segments (``"1001-1050"``); each task runs
-  ``{{Param.ColorizeCommand}} cache build {{Param.ShotFile}} --frames={{Task.Param.Segment}}``;
+  ``{{Param.ColorizeCommand}} cache build {{Param.ShotFile}} --frames={{Task.Param.Segment}}``
+  (``--no-output`` for a plain shot: its render tasks write the frames);
 * a ``Render`` step depending on every ``CacheBuild`` step, with a ``CHUNK[INT]`` task parameter
   ``Frame`` over ``{{Param.Frames}}`` in contiguous chunks of ``{{Param.ChunkSize}}`` frames; a
   task receives its chunk as a range (``"1001-1010"``, ``"1011-1011"``) and runs
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import ColorizeError, InputError
-from .plan import FarmPlan, frames_option, local_executable, timeout_seconds
+from .plan import FarmPlan, local_executable, timeout_seconds
 
 EXTENSIONS = ["TASK_CHUNKING"]
 SPEC_VERSION = "jobtemplate-2023-09"
@@ -101,7 +102,7 @@ def build_template(plan: FarmPlan) -> Dict[str, Any]:
                 {"name": "Segment", "type": "STRING", "range": segments}]},
             "script": {"actions": {"onRun": _action(
                 "{{Param.ColorizeCommand}}",
-                ["cache", "build", "{{Param.%s}}" % _shot_param(i), frames_option("{{Task.Param.Segment}}")],
+                plan.cache_build_args("{{Param.%s}}" % _shot_param(i), "{{Task.Param.Segment}}"),
                 plan.prepass_timeout)}},
         })
     render_args = plan.render_args("{{Task.Param.Frame}}")

@@ -10,9 +10,13 @@ afterwards every render chunk only reads it. The scheduler modules (:mod:`.openj
 
 Commands run on the workers::
 
-    <colorize> cache build <shot.json> --frames=A-B          (pre-pass, one task per keyframe)
-    <colorize> render --shot <shot.json> --frames=A-B        (render chunk, plain shot)
-    <nuke> -x [-X Write1] -F A-B <script.nk>                 (render chunk, Nuke script)
+    <colorize> cache build <shot.json> --frames=A-B [--no-output]  (pre-pass, one task per keyframe)
+    <colorize> render --shot <shot.json> --frames=A-B               (render chunk, plain shot)
+    <nuke> -x [-X Write1] -F A-B <script.nk>                        (render chunk, Nuke script)
+
+A plain shot's pre-pass fills the cache only (``--no-output``): its render chunks write the
+output frames. A Nuke script's pre-pass writes them too: they are the version's frames the
+Colorize nodes read back when Nuke renders.
 
 Given a Nuke script, the shot files come from ``--shot`` or, when not given, from the Colorize
 nodes of the script (:mod:`.nkscan`); the render range from ``--frames``, else the script's Root
@@ -134,7 +138,18 @@ class FarmPlan:
 
     def prepass_args(self, task: PrepassTask) -> List[str]:
         """Arguments after the ``nuke-colorize`` executable for one pre-pass task."""
-        return ["cache", "build", task.shot, frames_option(task.frames)]
+        return self.cache_build_args(task.shot, task.frames)
+
+    def cache_build_args(self, shot: str, frames: str) -> List[str]:
+        """Arguments after the ``nuke-colorize`` executable building ``frames`` of ``shot`` into
+        its cache; either may be a scheduler's token (``{{Task.Param.Segment}}``).
+
+        For a plain shot the pre-pass writes no output frame (``--no-output``): the render
+        tasks write every one, so frames written here would only be written again. A Nuke
+        script's Colorize nodes read the frames the pre-pass writes, so there it writes them.
+        """
+        args = ["cache", "build", shot, frames_option(frames)]
+        return args if self.nuke_script else args + ["--no-output"]
 
     def render_args(self, frames: str) -> List[str]:
         """Arguments after the executable (``colorize_exe`` or ``nuke_exe``) for one render chunk.

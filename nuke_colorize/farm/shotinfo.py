@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Tuple
 
 from ..errors import InputError
+from ..host.portable import resolve as resolve_path
 
 Segment = Tuple[int, int, int]
 """(anchor_frame, first, last): the frames ``first..last`` form one chain grown from ``anchor_frame``."""
@@ -34,12 +35,15 @@ class ShotInfo:
         frames: (first, last) inclusive frame range of the shot.
         segments: independent chains, sorted by ``first``; together they cover ``frames``.
         output: absolute output pattern (``...colour.####.exr``) or None when not given.
+        shot: the :class:`nuke_colorize.shot.Shot` read from the file (None from the minimal
+            reader), for :func:`check_inputs`.
     """
 
     path: str
     frames: Tuple[int, int]
     segments: Tuple[Segment, ...]
     output: Optional[str] = None
+    shot: Any = field(default=None, repr=False, compare=False)
 
     @property
     def stem(self) -> str:
@@ -78,10 +82,13 @@ def load_shot_info(path: str) -> ShotInfo:
     segments = tuple(nearest_keyframe_segments(frames, list(shot.keyframes)))
     output = getattr(shot, "output", None)
     return ShotInfo(path=path, frames=frames, segments=segments or ((frames[0],) + frames,),
-                    output=os.fspath(output) if output else None)
+                    output=os.fspath(output) if output else None, shot=shot)
 
 
 def _load_minimal(path: str) -> ShotInfo:
+    """The shot's farm facts read from its JSON alone, when :mod:`nuke_colorize.shot` cannot be
+    imported: ``frames``, the keyframes of ``references`` and ``output`` (a path resolved as
+    that reader resolves it: :func:`nuke_colorize.host.portable.resolve`)."""
     try:
         with open(path, "r", encoding="utf-8") as fh:
             data = json.load(fh)
@@ -97,11 +104,10 @@ def _load_minimal(path: str) -> ShotInfo:
                 keyframes.append(int(ref["frame"]))
             except (TypeError, ValueError):
                 raise InputError(f"reference frame {ref['frame']!r} is not an integer", file=path) from None
-    output = data.get("output")
-    if output:
-        output = os.path.normpath(os.path.join(os.path.dirname(path), os.path.expanduser(str(output))))
+    output = data.get("output")   # resolved as the shot reader resolves it
+    output = resolve_path(output, os.path.dirname(path)) if isinstance(output, str) and output.strip() else None
     return ShotInfo(path=path, frames=frames, segments=tuple(nearest_keyframe_segments(frames, keyframes)),
-                    output=output or None)
+                    output=output)
 
 
 def nearest_keyframe_segments(frames: Tuple[int, int], keyframes: Sequence[int]) -> List[Segment]:
@@ -145,16 +151,15 @@ def check_inputs(info: ShotInfo, first: int, last: int) -> None:
     task). Checked: every plate frame of the range (the first missing one is named, with the
     count and the gaps), every reference image, the library index of an automatic shot, and
     that the matte names a file on at least one of the frames (as ``render`` checks). File
-    existence only: the headers are read when the frames are rendered. Without the shot reader (the minimal
-    JSON reader of :func:`load_shot_info`), nothing is checked.
+    existence only: the headers are read when the frames are rendered. The shot is the one
+    :func:`load_shot_info` read (``info.shot``); from its minimal JSON reader (no shot reader)
+    nothing is checked.
     """
-    try:
-        from ..shot import Shot  # type: ignore[import-not-found]
-        from ..io.matte import check_pattern as check_matte_pattern
-        from ..io.plate import check_frame_range
-    except ImportError:
+    shot = info.shot
+    if shot is None:
         return
-    shot = Shot.load(info.path)
+    from ..io.matte import check_pattern as check_matte_pattern
+    from ..io.plate import check_frame_range
     lo, hi = max(first, shot.frames[0]), min(last, shot.frames[1])
     if lo > hi:
         return

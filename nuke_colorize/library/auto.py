@@ -24,7 +24,7 @@ from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tu
 import numpy as np
 
 from ..color import COLORSPACES, names_ocio
-from ..cache.shotcache import PLAN_FILE, SCENES_DIR
+from ..cache.shotcache import PLAN_FILE, SCENES_DIR, preparing
 from ..errors import InputError
 from . import descriptors as D
 from .index import LibraryIndex
@@ -211,14 +211,15 @@ def _plan_scenes_on_disk(plans: Sequence[ScenePlan], library: str) -> List[Dict[
     return scenes
 
 
-def stored_plan(shot) -> Optional[List[ScenePlan]]:
+def stored_plan(shot, key: Optional[str] = None) -> Optional[List[ScenePlan]]:
     """The plan kept in ``<cache>/auto_references.json`` when it belongs to the shot as it is
-    now (same shot key) and its stills are there on this machine, else None. Reads only."""
+    now (same shot key: ``key`` when the caller has it, else computed) and its stills are there
+    on this machine, else None. Reads only."""
     from ..host.portable import resolve
     try:
         with open(os.path.join(shot.cache, PLAN_FILE), "r", encoding="utf-8") as fh:
             stored = json.load(fh)
-        if stored.get("format") in PLAN_FORMATS and stored.get("shot_key") == shot.key():
+        if stored.get("format") in PLAN_FORMATS and stored.get("shot_key") == (key or shot.key()):
             base = os.path.dirname(os.path.abspath(shot.library))
             plans = [ScenePlan.from_dict(s) for s in stored["scenes"]]
             for plan in plans:
@@ -233,25 +234,29 @@ def stored_plan(shot) -> Optional[List[ScenePlan]]:
     return None
 
 
-def _shot_plan(shot, warn) -> List[ScenePlan]:
+def _shot_plan(shot, warn, events=None) -> List[ScenePlan]:
     """The shot's plan: the stored one while the shot's key matches, else planned now (cuts and
-    retrieval) and stored."""
+    retrieval) and stored. ``events`` (a callback, or None) gets ``preparing`` events for the
+    shot's key ("identifying plate frames": each plate frame identified, with ``content_hash``
+    read and hashed) and, only when the plan is made now, "planning automatic references"."""
     from ..io import atomic_write_text
     from ..pipeline import resolve_device
 
-    plans = stored_plan(shot)
+    with preparing(events, "identifying plate frames"):   # checks the plate's frames first
+        key = shot.key()
+    plans = stored_plan(shot, key)
     if plans is not None:
         return plans
-    key = shot.key()
     path = os.path.join(shot.cache, PLAN_FILE)
-    job = shot.job()
-    index = LibraryIndex.load(shot.library)
-    source, luma = _plate_luma(job, warn)
-    try:
-        plans, _ = plan_scenes(luma, job.frames, index, check_count(shot.auto_references, "'auto_references'"),
-                               device=resolve_device(job.device))
-    finally:
-        source.close()
+    with preparing(events, "planning automatic references"):
+        job = shot.job()
+        index = LibraryIndex.load(shot.library)
+        source, luma = _plate_luma(job, warn)
+        try:
+            plans, _ = plan_scenes(luma, job.frames, index, check_count(shot.auto_references, "'auto_references'"),
+                                   device=resolve_device(job.device))
+        finally:
+            source.close()
     try:
         atomic_write_text(path, json.dumps({"format": PLAN_FORMAT, "shot_key": key, "library": shot.library,
                                             "scenes": _plan_scenes_on_disk(plans, shot.library)},
@@ -262,11 +267,12 @@ def _shot_plan(shot, warn) -> List[ScenePlan]:
     return plans
 
 
-def scene_shots(shot, warn: Optional[Callable[[str], None]] = None):
+def scene_shots(shot, warn: Optional[Callable[[str], None]] = None, events=None):
     """[(ScenePlan, sub-shot)] of a shot with a library: each scene a shot of its own with the
-    retrieved stills as references and its cache under ``<cache>/scenes/<first>-<last>``."""
+    retrieved stills as references and its cache under ``<cache>/scenes/<first>-<last>``.
+    ``events``: as :func:`_shot_plan` says."""
     warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
-    return _scene_shots(shot, _shot_plan(shot, warn))
+    return _scene_shots(shot, _shot_plan(shot, warn, events))
 
 
 def _scene_shots(shot, plans: Sequence[ScenePlan]):
@@ -305,9 +311,7 @@ def render_auto_shot(shot, wanted: Optional[Sequence[int]] = None, write_outputs
         if outside:
             raise InputError(f"frame {outside[0]} is outside the shot's frames {lo}-{hi}",
                              file=shot.path, frame=outside[0])
-    from ..cache.shotcache import preparing
-    with preparing(events, "planning automatic references"):   # identifies the plate's frames too
-        pairs = scene_shots(shot)   # checks the plate's frames first (the shot's key)
+    pairs = scene_shots(shot, events=events)   # checks the plate's frames first (the shot's key)
     want = set(range(lo, hi + 1) if wanted is None else wanted)
     summary: Dict[str, Any] = {"frames": 0, "computed": [], "loaded": 0, "outputs": [], "corrupt": [],
                                "library": shot.library, "cache": os.path.abspath(shot.cache),
