@@ -408,7 +408,7 @@ def test_matte_ids_setting_is_the_exemplar_backends(backend_factory):
     for backend in (backend_factory, lambda **s: ExemplarSettings(s)):
         with pytest.raises(InputError, match="matte_ids='byname' is not one of auto, stable, associate"):
             backend(matte_ids="byname")
-    assert backend_factory().version == "5"
+    assert backend_factory().version == "6"
 
 
 @pytest.mark.parametrize("mode", ["auto", "associate"])

@@ -10,7 +10,8 @@ from conftest import matte_image, write_channels
 from nuke_colorize.correspond import instances, tracking
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
 from nuke_colorize.errors import InputError
-from nuke_colorize.io.matte import MatteReader, channel_id, channel_role, check_pattern, ids_from_image, resize_ids
+from nuke_colorize.io.matte import (MatteReader, channel_id, channel_role, check_pattern, id_of, ids_from_image,
+                                    resize_ids)
 
 
 # ---------------------------------------------------------------- restricted softmax
@@ -573,7 +574,7 @@ def test_cryptomatte_exr_reads_the_object_layer_not_the_first_layer(tmp_path, la
                    % (_murmur3_32(b"car"), _murmur3_32(b"person")))]
     write_channels(tmp_path / "crypto.0001.exr", planes, names, formats, attrs)
     ids = MatteReader(str(tmp_path / "crypto.####.exr"), (w, h))(1)
-    want_car, want_person = (int(np.float32(v).view(np.uint32)) & 0x3FFFFFFF for v in (car, person))
+    want_car, want_person = (int(id_of(np.float32(v).view(np.uint32))) for v in (car, person))
     assert ids[:, :4].tolist() == [[want_car] * 4] * h
     assert ids[:, 4:].tolist() == [[want_person] * 4] * h
     assert MatteReader(str(tmp_path / "crypto.####.exr"), (w, h)).read(1).kind == "cryptomatte"   # stable IDs

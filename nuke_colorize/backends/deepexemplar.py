@@ -126,7 +126,9 @@ class DeepExemplarSettings(BackendSettings):
     # associated with the chain's instance map carried along DIS flow, as the exemplar
     # backend does, and a frame without a matte is restricted by that map (before: IDs
     # always taken as given, a frame without a matte not restricted; unchanged without mattes)
-    version = "5"
+    # 6: matte IDs that differ stay apart (as the exemplar backend's v21; cached instance maps
+    # hold the old IDs)
+    version = "6"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:

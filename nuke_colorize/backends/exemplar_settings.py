@@ -33,7 +33,11 @@ class ExemplarSettings(BackendSettings):
     # 20: matte_ids: Cryptomatte and object-channel mattes (IDs that name the object) are taken
     # as given, not associated by IoU (auto); object channels' IDs are hashes of their names
     # (colour unchanged without such mattes)
-    version = "20"
+    # 21: matte IDs that differ stay apart: float IDs from 2^30 up, fractional or negative ones,
+    # Cryptomatte hashes and channel-name hashes beyond 30 bits are folded into [2^30, 2^31)
+    # (they were clipped or masked, merging objects); 32-bit integer and double ID channels are
+    # read exactly (cached instance maps hold the old IDs; colour unchanged for other mattes)
+    version = "21"
     #: reported confidence falls where the track to the keyframe is lost (engine.blend_weight)
     blend_distance_power = 0.5
 
