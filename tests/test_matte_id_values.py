@@ -61,6 +61,15 @@ def test_distinct_float_ids_stay_distinct_objects_on_every_frame(tmp_path, value
     assert _objects(_read(tmp_path / "m.####.exr", 2).ids) == objects       # the same value, the same ID
 
 
+def test_float_noise_around_a_whole_id_is_that_id(tmp_path):
+    # an unpremultiply or colourspace round trip in float32 leaves 2.9999998 where 3 was written
+    noisy = [np.nextafter(np.float32(3), np.float32(0)), 3.0, np.float32(3) * (1 + 2e-7),
+             np.nextafter(np.float32(70000), np.float32(0)), 2.6]
+    write_oiio(tmp_path / "m.0001.exr", _plane(noisy)[..., None], "float")
+    assert _objects(_read(tmp_path / "m.####.exr").ids)[:4] == [3, 3, 3, 70000]
+    assert _objects(_read(tmp_path / "m.####.exr").ids)[4] not in (0, 2, 3)      # an edge: its own
+
+
 BIG = [5, 5 + 2 ** 30, 5 + 2 ** 31, 3 * 2 ** 30, 7]     # 32-bit IDs differing only above bit 30
 
 

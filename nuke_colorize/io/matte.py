@@ -22,7 +22,8 @@ and :func:`decode` reports which of these kinds it was (:class:`Matte`):
   node writes): one object where alpha > 0.5 (an alpha without a shape, constant, is not read).
 * **One channel**: an integer channel: the stored integer (8-bit 0..255, 16-bit 0..65535,
   32-bit read exactly; kind ``ids``); a float channel: each value is one ID when any exceeds 1
-  (an ID pass, kind ``ids``), otherwise > 0.5 -> 1 (kind ``single``). An ID pass stored as half
+  (an ID pass, kind ``ids``; values within 1e-4, or a millionth, of a whole number are that
+  number: float maths leaves 2.9999998 where 3 was written), otherwise > 0.5 -> 1 (kind ``single``). An ID pass stored as half
   float with values from 2048 up is refused: half rounds such whole numbers (2049 is stored as
   2048, 3001 as 3000), so objects may have merged before the file was written.
 
@@ -241,8 +242,25 @@ def _id_pass(img: ImageData, ch: int, values: np.ndarray) -> np.ndarray:
                          f"{top:g}: half keeps whole numbers apart only below {_HALF_APART} (2049 is "
                          f"stored as 2048, 3001 as 3000), so objects may have merged",
                          file=img.path, frame=img.frame, hint="write the ID matte as 32-bit float")
-    return _pack(img, values, lambda v: f"ID {v:.17g}", f"number the objects with whole numbers "
-                                                          f"from 1 to {ID_LIMIT - 1}")
+    return _pack(img, snap_whole(values), lambda v: f"ID {v:.17g}",
+                 f"number the objects with whole numbers from 1 to {ID_LIMIT - 1}")
+
+
+#: How far a float ID may be from a whole number and still be that number: this much, or
+#: :data:`SNAP_RELATIVE` of the value if more. Float32 maths on an ID pass (an unpremultiply, a
+#: colourspace round trip) leaves 2.9999998 where 3 was written (~1e-7 of the value per step).
+SNAP_TOLERANCE = 1e-4
+SNAP_RELATIVE = 1e-6
+
+
+def snap_whole(values: np.ndarray) -> np.ndarray:
+    """Float64 ID values with those near a whole number (:data:`SNAP_TOLERANCE`,
+    :data:`SNAP_RELATIVE`) replaced by it; any other value (an anti-aliased edge between two
+    IDs, 2.6) is left as it is and stays its own object (:func:`id_of`)."""
+    v = np.asarray(values, np.float64)
+    whole = np.round(v)
+    near = np.abs(v - whole) <= np.maximum(SNAP_TOLERANCE, SNAP_RELATIVE * np.abs(whole))
+    return np.where(near, whole, v)
 
 
 def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
