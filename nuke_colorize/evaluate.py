@@ -162,9 +162,8 @@ def load_ground_truth(paths: Sequence[str], size: Optional[Tuple[int, int]] = No
 def _read_matte(path: str, size: Tuple[int, int]):
     """One matte file at ``size`` = (w, h): a :class:`~nuke_colorize.io.matte.Matte`, its
     (H, W) int32 instance IDs and the kind of matte (rules: :mod:`nuke_colorize.io.matte`)."""
-    from .io import read_image
-    from .io.matte import Matte, decode, resize_ids
-    ids, kind = decode(read_image(path, allow_nonfinite=True))
+    from .io.matte import Matte, decode, read_matte_image, resize_ids
+    ids, kind = decode(read_matte_image(path))
     return Matte(resize_ids(ids, size), kind)
 
 

@@ -46,6 +46,34 @@ def write_oiio(path, px, fmt: str) -> None:
     out.close()
 
 
+def write_channels(path, planes, names, formats=None, attrs=()) -> None:
+    """Write (H, W) planes as one EXR (or TIFF) with these channel names: float unless
+    ``formats`` gives each channel's pixel type (half colour and float Cryptomatte, a "uint"
+    ID channel: planes of uint32 are written exactly), plus string attributes ``attrs``."""
+    import OpenImageIO as oiio
+    px = np.ascontiguousarray(np.stack(planes, -1))
+    spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], formats[0] if formats else "float")
+    spec.channelnames = list(names)
+    if formats:                      # all alike: OpenImageIO writes spec's format, hence formats[0]
+        spec.channelformats = [oiio.TypeDesc(f) for f in formats]
+    for k, v in attrs:
+        spec.attribute(k, v)
+    out = oiio.ImageOutput.create(str(path))
+    assert out.open(str(path), spec), out.geterror()
+    assert out.write_image(px), out.geterror()
+    out.close()
+
+
+def matte_image(pixels, channels, is_float: bool = True, fmt: str = "float"):
+    """An :class:`~nuke_colorize.io.image.ImageData` as a matte file would decode to, without a
+    file: (H, W, C) float32 ``pixels`` as read (integer files scaled to [0, 1]), every channel
+    stored as ``fmt``."""
+    from types import SimpleNamespace
+    from nuke_colorize.io.image import ImageData
+    return ImageData(pixels=np.asarray(pixels, np.float32), channels=list(channels),
+                     spec=SimpleNamespace(format=fmt, x=0, y=0), path="matte.exr", is_float_format=is_float)
+
+
 def foreign_checkpoint(kind: str) -> bytes:
     """Bytes of a file that is not a checkpoint at all, as downloads go wrong: ``random``
     (4096 random bytes) or ``html`` (a web server's 404 page saved under the weights' name)."""

@@ -408,7 +408,45 @@ def test_matte_ids_setting_is_the_exemplar_backends(backend_factory):
     for backend in (backend_factory, lambda **s: ExemplarSettings(s)):
         with pytest.raises(InputError, match="matte_ids='byname' is not one of auto, stable, associate"):
             backend(matte_ids="byname")
-    assert backend_factory().version == "5"
+    assert backend_factory().version == "6"
+
+
+def test_instance_iou_setting_is_the_exemplar_backends(backend_factory):
+    """``instance_iou``: the same default and refusal as the exemplar backend's; part of the
+    settings and so of the cache key."""
+    from nuke_colorize.backends.exemplar_settings import ExemplarSettings
+    assert backend_factory().settings["instance_iou"] == ExemplarSettings().settings["instance_iou"] == 0.3
+    assert backend_factory(instance_iou=0.5).settings_key()["settings"]["instance_iou"] == 0.5
+    for backend in (backend_factory, lambda **s: ExemplarSettings(s)):
+        with pytest.raises(InputError, match=r"instance_iou=1.5 is outside \[0.0, 1.0\]"):
+            backend(instance_iou=1.5)
+        with pytest.raises(InputError, match="instance_iou='high' must be a number"):
+            backend(instance_iou="high")
+
+
+@pytest.mark.parametrize("iou,associated", [(0.3, True), (0.5, False)])
+def test_instance_iou_is_the_overlap_that_associates_an_id(backend_factory, flow_calls, iou, associated):
+    """A still scene (the flow carries the keyframe's map where it was) whose plain ID matte
+    moves its object 9 px and renumbers it 3 -> 8: the object overlaps the carried ID 3 at IoU
+    12 / 30 = 0.4. At ``instance_iou`` 0.3 (the default) ID 8 becomes the keyframe's 3; at 0.5
+    it is associated with nothing and, the keyframe lacking an 8, unknown (not restricted)."""
+    from nuke_colorize.correspond import tracking
+    from nuke_colorize.correspond.instances import UNKNOWN, iou_table
+    from nuke_colorize.engine import canonical_state
+    lab = _lab(MH, MW, 4)
+    key, moved = np.zeros((MH, MW), np.int32), np.zeros((MH, MW), np.int32)
+    key[16:32, 10:31], moved[16:32, 19:40] = 3, 8
+    assert iou_table(moved, key)[(8, 3)] == pytest.approx(0.4)
+    b = backend_factory(instance_iou=iou)
+    b.set_references([Reference(lab=lab, frame=0, matte=key, matte_kind="ids")])
+    start = canonical_state(b.keyframe_result(TargetFrame(frame=0, L=lab[..., 0], matte=key, matte_kind="ids"),
+                                              b.references[0]))
+    r = b.colorize(TargetFrame(frame=1, L=lab[..., 0], matte=moved, matte_kind="ids"),
+                   Previous(frame=0, state=start.state))
+    inst = tracking.decompress(r.state["inst"])
+    assert flow_calls == [(MH, MW)]
+    assert (inst[moved == 8] == (3 if associated else UNKNOWN)).all()
+    assert (inst[moved == 0] == 0).all()
 
 
 @pytest.mark.parametrize("mode", ["auto", "associate"])

@@ -161,6 +161,33 @@ def test_multipart_exr_parts_become_extra_channels(tmp_path):
     assert (img.pixels[..., 3] == 7.0).all() and (img.rgb == 0.5).all()
 
 
+def test_32bit_integer_channels_are_read_exactly_on_request(tmp_path):
+    """The float32 pixels hold a 32-bit integer to 24 bits (normalised to [0, 1]: 5 and 6 are
+    1e-9 apart, 2^31 + 1 and 2^31 + 2 one value); ``exact=True`` reads such a channel, here
+    in the second part of an EXR, at its own type: :meth:`stored_values` gives the integers,
+    as it gives half channels' values as stored."""
+    path = str(tmp_path / "ids.exr")
+    s1 = oiio.ImageSpec(3, 1, 2, "half")
+    s1.channelnames = ("R", "G")
+    s2 = oiio.ImageSpec(3, 1, 1, "uint")
+    s2.channelnames = ("id",)
+    s2.attribute("name", "ids")
+    ids = np.array([[[5], [2 ** 31 + 1], [2 ** 31 + 2]]], np.uint32)
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, (s1, s2)), out.geterror()
+    assert out.write_image(np.array([[[7, 0], [2049, 0], [0.25, 0]]], np.float32))
+    assert out.open(path, s2, "AppendSubimage"), out.geterror()
+    assert out.write_image(ids)
+    assert out.close()
+    img = read_image(path, exact=True)
+    assert img.channels == ["R", "G", "ids.id"] and img.stored_format(2) == "uint"
+    assert img.stored_values(2).tolist() == [[5, 2 ** 31 + 1, 2 ** 31 + 2]]
+    assert img.stored_values(0).tolist() == [[7, 2048, 0.25]]                # half: 2049 is 2048
+    assert img.pixels[0, 1, 2] == img.pixels[0, 2, 2]                    # float32: one value
+    with pytest.raises(ValueError, match="not read exactly"):
+        read_image(path).stored_values(2)
+
+
 
 def test_half_exr_output_keeps_float_alpha_and_extra_channels_bit_identical(tmp_path):
     """A float plate's alpha and a float depth (in the plate's part or a part of its own) pass

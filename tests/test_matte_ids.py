@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import write_oiio
+from conftest import matte_image, write_channels, write_oiio
 from nuke_colorize.backends.base import stable_matte_ids
 from nuke_colorize.errors import InputError
 from nuke_colorize.io import matte as mio
@@ -41,17 +41,6 @@ def _scene(xs):
 
 CROSSING = [(8 + 16 * i, 124 - 16 * i) for i in range(6)]   # side by side on 4, crossed on 5
 DRIFT = [(24 + 3 * i, 104 - 3 * i) for i in range(4)]        # 80 px apart, slowly
-
-
-def _write_channels(path, planes, names):
-    import OpenImageIO as oiio
-    px = np.ascontiguousarray(np.stack(planes, -1), np.float32)
-    spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], "float")
-    spec.channelnames = list(names)
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), spec), out.geterror()
-    out.write_image(px)
-    out.close()
 
 
 def _colorize(frames, pattern, matte_ids):
@@ -85,7 +74,7 @@ def crossing(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("crossing")
     frames = _scene(CROSSING)
     for f, (_, m_red, m_blue) in enumerate(frames, 1):
-        _write_channels(tmp / f"m.{f:04d}.exr", [m_red.astype(np.float32), m_blue.astype(np.float32)],
+        write_channels(tmp / f"m.{f:04d}.exr", [m_red.astype(np.float32), m_blue.astype(np.float32)],
                         ["car.alpha", "person.alpha"])
     return frames, str(tmp / "m.####.exr")
 
@@ -168,27 +157,22 @@ def test_auto_is_stable_when_the_ids_name_the_object(setting, kinds, want):
 
 
 def test_matte_kinds_of_each_matte_file():
-    class Img:
-        def __init__(self, px, channels, is_float, fmt="float"):
-            self.pixels, self.channels, self.is_float_format = px, channels, is_float
-            self.spec = type("S", (), {"format": fmt})()
-
     px = np.zeros((2, 3, 4), np.float32)
     px[0, 0, 3] = 1.0
-    assert mio.decode(Img(px, ["R", "G", "B", "A"], True)).kind == mio.SHAPE
+    assert mio.decode(matte_image(px, ["R", "G", "B", "A"], True)).kind == mio.SHAPE
     px[0, 0, 0] = 0.7
-    assert mio.decode(Img(px, ["R", "G", "B", "A"], True)).kind == mio.SINGLE
+    assert mio.decode(matte_image(px, ["R", "G", "B", "A"], True)).kind == mio.SINGLE
     px[0, 0, 0] = 7.0
-    assert mio.decode(Img(px, ["R", "G", "B", "A"], True)).kind == mio.IDS
+    assert mio.decode(matte_image(px, ["R", "G", "B", "A"], True)).kind == mio.IDS
     rgb = np.zeros((2, 3, 3), np.float32)
     rgb[0, 0] = (1.0, 0.5, 0.0)
-    assert mio.decode(Img(rgb, ["R", "G", "B"], False, "uint8")).kind == mio.COLOURS
+    assert mio.decode(matte_image(rgb, ["R", "G", "B"], False, "uint8")).kind == mio.COLOURS
     one = np.zeros((2, 3, 5), np.float32)
     one[1, 1, 4] = 1.0
-    m = mio.decode(Img(one, ["R", "G", "B", "A", "car.alpha"], True))
+    m = mio.decode(matte_image(one, ["R", "G", "B", "A", "car.alpha"], True))
     assert m.kind == mio.CHANNELS and m.ids[1, 1] == mio.channel_id("car.alpha") and m.ids.sum() == m.ids[1, 1]
     one[1, 1, 4] = 12.0                                        # an ID pass in a named channel
-    assert mio.decode(Img(one, ["R", "G", "B", "A", "id"], True)).kind == mio.IDS
+    assert mio.decode(matte_image(one, ["R", "G", "B", "A", "id"], True)).kind == mio.IDS
 
 
 def test_settings_refuse_an_unknown_matte_ids():

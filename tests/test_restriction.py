@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import matte_image, write_channels
 from nuke_colorize.correspond import instances, tracking
 from nuke_colorize.correspond.affinity import normalize, softmax_warp
 from nuke_colorize.errors import InputError
-from nuke_colorize.io.matte import MatteReader, channel_id, channel_role, check_pattern, ids_from_image, resize_ids
+from nuke_colorize.io.matte import (MatteReader, channel_id, channel_role, check_pattern, id_of, ids_from_image,
+                                    resize_ids)
 
 
 # ---------------------------------------------------------------- restricted softmax
@@ -209,18 +211,12 @@ def test_resize_ids_is_exact_for_large_ids():
 
 
 # ---------------------------------------------------------------- matte files
-class _Img:
-    def __init__(self, pixels, channels, is_float, fmt="half"):
-        self.pixels, self.channels, self.is_float_format = pixels, channels, is_float
-        self.spec = type("S", (), {"format": fmt})()
-
-
 def test_cryptomatte_rank0_hash_becomes_a_stable_id():
     h = np.array([0.0, 1.7e-5, -3.2e12], np.float32)          # hashes as stored (float bits)
     idc = np.array([[h[1], h[2]], [h[1], 0.0]], np.float32)
     cov = np.array([[0.9, 0.6], [0.7, 0.0]], np.float32)
     px = np.stack([np.zeros_like(idc), idc, cov, np.zeros_like(idc), np.zeros_like(idc)], axis=2)
-    img = _Img(px, ["R", "CryptoObject00.R", "CryptoObject00.G", "CryptoObject00.B", "CryptoObject00.A"], True)
+    img = matte_image(px, ["R", "CryptoObject00.R", "CryptoObject00.G", "CryptoObject00.B", "CryptoObject00.A"], True)
     ids = ids_from_image(img)
     assert ids[0, 0] == ids[1, 0] != 0 and ids[0, 1] not in (0, ids[0, 0]) and ids[1, 1] == 0
 
@@ -229,11 +225,11 @@ def test_one_channel_per_object_and_integer_id_mattes():
     px = np.zeros((2, 3, 2), np.float32)
     px[0, 0, 0] = 1.0
     px[1, 2, 1] = 0.8
-    ids = ids_from_image(_Img(px, ["car", "person"], True))
+    ids = ids_from_image(matte_image(px, ["car", "person"], True))
     car, person = channel_id("car"), channel_id("person")        # IDs by name: stable over time
     assert ids.tolist() == [[car, 0, 0], [0, 0, person]] and car != person
     grey8 = np.array([[0, 255 / 255.0], [7 / 255.0, 0]], np.float32)[..., None]
-    assert ids_from_image(_Img(grey8, ["Y"], False, "uint8")).tolist() == [[0, 255], [7, 0]]
+    assert ids_from_image(matte_image(grey8, ["Y"], False, "uint8")).tolist() == [[0, 255], [7, 0]]
 
 
 @pytest.mark.parametrize("is_float,fmt", [(True, "float"), (False, "uint8")])
@@ -244,13 +240,13 @@ def test_a_roto_shape_in_alpha_is_one_object(is_float, fmt):
     alpha = np.array([[0.0, 0.3, 0.7, 1.0], [0.0, 0.0, 0.51, 1.0]], np.float32)
     px = np.zeros((2, 4, 4), np.float32)
     px[..., 3] = alpha if is_float else np.rint(alpha * 255) / 255
-    assert ids_from_image(_Img(px, ["R", "G", "B", "A"], is_float, fmt)).tolist() == \
+    assert ids_from_image(matte_image(px, ["R", "G", "B", "A"], is_float, fmt)).tolist() == \
         [[0, 0, 1, 1], [0, 0, 1, 1]]
     px[..., 3] = 1.0                              # no shape in alpha: read as before (R)
-    assert not ids_from_image(_Img(px, ["R", "G", "B", "A"], is_float, fmt)).any()
+    assert not ids_from_image(matte_image(px, ["R", "G", "B", "A"], is_float, fmt)).any()
     px[0, 0, 0] = 1.0 if is_float else 5 / 255   # an ID in R: R is read, alpha ignored
     px[..., 3] = alpha
-    assert ids_from_image(_Img(px, ["R", "G", "B", "A"], is_float, fmt))[0, 0] == (1 if is_float else 5)
+    assert ids_from_image(matte_image(px, ["R", "G", "B", "A"], is_float, fmt))[0, 0] == (1 if is_float else 5)
 
 
 @pytest.mark.parametrize("names", [["car.alpha", "person.alpha"], ["matte.a", "matte.b"],
@@ -264,7 +260,7 @@ def test_layer_qualified_alpha_channels_are_objects_not_alpha(names):
     px[0, 0, -2] = 1.0
     px[1, 2, -1] = 0.8
     a, b = channel_id(names[-2]), channel_id(names[-1])
-    assert ids_from_image(_Img(px, names, True)).tolist() == [[a, 0, 0], [0, 0, b]]
+    assert ids_from_image(matte_image(px, names, True)).tolist() == [[a, 0, 0], [0, 0, b]]
 
 
 @pytest.mark.parametrize("name,role", [("R", "r"), ("alpha", "alpha"), ("rgba.A", "a"), ("Y", "y"),
@@ -528,23 +524,6 @@ def test_unreadable_matte_names_file_and_frame(tmp_path):
     assert "m.0002.png" in str(exc.value) and "frame 2" in str(exc.value) and "not a readable image" in str(exc.value)
 
 
-def _write_channels(path, planes, names, formats=None, attrs=()):
-    """Write (H, W) float planes as one EXR with these channel names (per-channel formats,
-    e.g. half colour + float Cryptomatte) and string attributes."""
-    import OpenImageIO as oiio
-    px = np.ascontiguousarray(np.stack(planes, -1), np.float32)
-    spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], "float")
-    spec.channelnames = list(names)
-    if formats:
-        spec.channelformats = [oiio.TypeDesc(f) for f in formats]
-    for k, v in attrs:
-        spec.attribute(k, v)
-    out = oiio.ImageOutput.create(str(path))
-    assert out.open(str(path), spec), out.geterror()
-    out.write_image(px)
-    out.close()
-
-
 def _murmur3_32(data: bytes, seed: int = 0) -> int:
     """MurmurHash3 x86 32-bit, the Cryptomatte name hash."""
     import struct
@@ -593,9 +572,9 @@ def test_cryptomatte_exr_reads_the_object_layer_not_the_first_layer(tmp_path, la
                   (f"cryptomatte/{key}/conversion", "uint32_to_float32"),
                   (f"cryptomatte/{key}/manifest", '{"car":"%08x","person":"%08x"}'
                    % (_murmur3_32(b"car"), _murmur3_32(b"person")))]
-    _write_channels(tmp_path / "crypto.0001.exr", planes, names, formats, attrs)
+    write_channels(tmp_path / "crypto.0001.exr", planes, names, formats, attrs)
     ids = MatteReader(str(tmp_path / "crypto.####.exr"), (w, h))(1)
-    want_car, want_person = (int(np.float32(v).view(np.uint32)) & 0x3FFFFFFF for v in (car, person))
+    want_car, want_person = (int(id_of(np.float32(v).view(np.uint32))) for v in (car, person))
     assert ids[:, :4].tolist() == [[want_car] * 4] * h
     assert ids[:, 4:].tolist() == [[want_person] * 4] * h
     assert MatteReader(str(tmp_path / "crypto.####.exr"), (w, h)).read(1).kind == "cryptomatte"   # stable IDs
@@ -608,7 +587,7 @@ def test_one_object_channel_beside_rgba_is_that_object(tmp_path):
     car = np.zeros((h, w), np.float32)
     car[0, 0], car[1, 2] = 1.0, 0.8
     grey = np.full((h, w), 0.2, np.float32)
-    _write_channels(tmp_path / "m.0001.exr", [grey, grey, grey, np.ones((h, w), np.float32), car],
+    write_channels(tmp_path / "m.0001.exr", [grey, grey, grey, np.ones((h, w), np.float32), car],
                     ["R", "G", "B", "A", "car.alpha"])
     car = channel_id("car.alpha")          # named as in a file holding other objects too
     assert MatteReader(str(tmp_path / "m.####.exr"), (w, h))(1).tolist() == [[car, 0, 0], [0, 0, car]]
@@ -618,13 +597,13 @@ def test_one_object_channel_beside_rgba_is_that_object(tmp_path):
 def test_nan_or_inf_in_an_id_matte_is_refused_naming_file_frame_and_where(tmp_path, bad):
     """NaN in a float ID matte became the ID -2147483648 (Inf 2**30) without a word."""
     ids = np.array([[0, bad, 2], [2, 0, 7]], np.float32)
-    _write_channels(tmp_path / "m.0003.exr", [ids], ["Y"])
+    write_channels(tmp_path / "m.0003.exr", [ids], ["Y"])
     with pytest.raises(InputError) as exc:
         MatteReader(str(tmp_path / "m.####.exr"), (3, 2))(3)
     msg = str(exc.value)
     assert "m.0003.exr" in msg and "frame 3" in msg and "1 matte pixels are NaN/Inf" in msg and "x=1, y=0" in msg
     two = [np.zeros((2, 3), np.float32), np.array([[0, 1, bad], [0, 0, 0]], np.float32)]
-    _write_channels(tmp_path / "o.0003.exr", two, ["car", "person"])
+    write_channels(tmp_path / "o.0003.exr", two, ["car", "person"])
     with pytest.raises(InputError, match="x=2, y=0"):
         MatteReader(str(tmp_path / "o.####.exr"), (3, 2))(3)
 

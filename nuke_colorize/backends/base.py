@@ -113,6 +113,13 @@ class Result:
 
 #: values of the ``matte_ids`` setting: how a frame's matte IDs become the keyframe's IDs
 MATTE_IDS = ("auto", "stable", "associate")
+#: the settings of backends that follow matte IDs along a chain (:meth:`Backend._next_instance_map`):
+#: ``matte_ids`` (above) and ``instance_iou``, the IoU a frame's ID needs with the previous
+#: frame's map (carried along the flow) to take its ID when IDs are associated; their
+#: defaults, choices and ranges, for :func:`check_settings`
+MATTE_DEFAULTS = {"matte_ids": "auto", "instance_iou": 0.3}
+MATTE_CHOICES = {"matte_ids": MATTE_IDS}
+MATTE_RANGES = {"instance_iou": (0.0, 1.0)}
 
 
 def stable_matte_ids(setting: str, kinds: Sequence[Optional[str]]) -> bool:
@@ -222,6 +229,16 @@ class Backend(BackendSettings, abc.ABC):
     def _known_ids(self, anchor: Optional[int]) -> Optional[np.ndarray]:
         """The IDs of the chain's keyframe's own matte (sorted), or None (no keyframe, no matte)."""
         return self._ref_known[anchor] if anchor is not None else None
+
+    def _next_instance_map(self, previous_map: np.ndarray, flow: Optional[np.ndarray], target: TargetFrame,
+                           anchor: Optional[int]) -> Optional[np.ndarray]:
+        """This frame's instance map in the IDs of the chain's keyframe (``anchor``), or None:
+        :func:`~nuke_colorize.correspond.instances.next_map` of the previous frame's map carried
+        along ``flow`` and this frame's matte, its IDs taken as given or associated by IoU (at
+        least ``instance_iou``) as ``matte_ids`` says."""
+        from ..correspond import instances
+        return instances.next_map(previous_map, flow, target.matte, float(self.settings["instance_iou"]),
+                                  self._known_ids(anchor), stable=self._stable_ids(target, anchor))
 
     @abc.abstractmethod
     def colorize(self, target: TargetFrame, previous: Optional[Previous]) -> Result:

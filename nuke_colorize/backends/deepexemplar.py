@@ -37,6 +37,11 @@ Settings:
         ``stable`` IDs on every frame nor without mattes (12-30 ms a frame at 384x216 on a
         shared 2-core CPU, flow and IoU; the networks take seconds). Before version 5 the
         IDs were always taken as given.
+    instance_iou: the IoU a frame's matte ID needs with the previous frame's map, carried
+        along the flow, to take that map's ID when IDs are associated (default 0.3, 0..1: the
+        exemplar backend's setting; before version 6 fixed at 0.3). Higher: fewer, surer
+        associations; an ID left without one is not restricted (unless the keyframe's matte
+        has it).
     precision: "float32" (default, the published behaviour) or "bfloat16" (CPUs with
         AVX512-BF16/AMX or recent GPUs: about twice as fast, small numerical differences).
 
@@ -54,8 +59,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .base import (MATTE_IDS, Backend, BackendSettings, Previous, Reference, Result, TargetFrame, check_settings,
-                   half_round_trip)
+from .base import (MATTE_CHOICES, MATTE_DEFAULTS, MATTE_RANGES, Backend, BackendSettings, Previous, Reference,
+                   Result, TargetFrame, check_settings, half_round_trip)
 
 _NET_CACHE: Dict[Tuple[str, str, str], Any] = {}   # (folder, fingerprint, device) -> net
 RESTRICT_CHOICES = ("none", "instance", "dense", "both")
@@ -126,14 +131,16 @@ class DeepExemplarSettings(BackendSettings):
     # associated with the chain's instance map carried along DIS flow, as the exemplar
     # backend does, and a frame without a matte is restricted by that map (before: IDs
     # always taken as given, a frame without a matte not restricted; unchanged without mattes)
-    version = "5"
+    # 6: matte IDs that differ stay apart (as the exemplar backend's v21; cached instance maps
+    # hold the old IDs); instance_iou setting (its default, 0.3, the IoU used before)
+    version = "6"
 
     @classmethod
     def default_settings(cls) -> Dict[str, Any]:
         from ..networks import OFFICIAL_TEMPERATURE
         return {"working_size": 216, "temperature": OFFICIAL_TEMPERATURE, "affinity_mb": 256,
                 "precision": "float32", "restrict": "instance", "mask_radius": 9,
-                "mask_threshold": 0.2, "mask_margin": 1, "mask_temperature": 0.01, "matte_ids": "auto"}
+                "mask_threshold": 0.2, "mask_margin": 1, "mask_temperature": 0.01, **MATTE_DEFAULTS}
 
     def __init__(self, settings: Optional[Dict[str, Any]] = None, device: str = "cpu"):
         super().__init__(settings, device)
@@ -159,7 +166,7 @@ class DeepExemplarSettings(BackendSettings):
             raise InputError("temperature must be > 0")
         if s["affinity_mb"] < 1:
             raise InputError("affinity_mb must be at least 1")
-        check_settings(self.name, s, {"restrict": RESTRICT_CHOICES, "matte_ids": MATTE_IDS}, MASK_RANGES,
+        check_settings(self.name, s, {"restrict": RESTRICT_CHOICES, **MATTE_CHOICES}, {**MASK_RANGES, **MATTE_RANGES},
                        integers=MASK_INTEGERS)
         if s["precision"] not in ("float32", "bfloat16"):
             raise InputError(f"precision '{s['precision']}' is not float32 or bfloat16")
@@ -340,15 +347,15 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
         (the chain carries none: no keyframe matte, or ``restrict`` without instances).
 
         :func:`~nuke_colorize.correspond.instances.next_map` from the previous frame's map
-        (the chain state's ``inst``) and this frame's matte by the ``matte_ids`` rule, as the
-        exemplar backend does. IDs taken as given need no flow; IDs to associate by IoU, or a
-        frame without a matte, carry the previous map to this frame along DIS flow (this
-        frame to the previous one, on the working-resolution luminance ``L`` and the state's
-        ``L``: a resumed chain computes the same flow). Its time goes to
+        (the chain state's ``inst``) and this frame's matte by the ``matte_ids`` rule and
+        ``instance_iou``, as the exemplar backend does. IDs taken as given need no flow; IDs to
+        associate by IoU, or a frame without a matte, carry the previous map to this frame
+        along DIS flow (this frame to the previous one, on the working-resolution luminance
+        ``L`` and the state's ``L``: a resumed chain computes the same flow). Its time goes to
         ``info["matte_flow_seconds"]``."""
         if not self._instance or previous is None or "inst" not in previous.state:
             return None
-        from ..correspond import instances, tracking
+        from ..correspond import tracking
         from ..flow import L_to_u8, dis_flow
         stable = self._stable_ids(target, anchor)
         prev_inst = tracking.decompress(previous.state["inst"])
@@ -358,7 +365,7 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
             t0 = time.perf_counter()
             flow = dis_flow(L_to_u8(L), L_to_u8(prev_L), LABEL_FLOW_PRESET)
             info["matte_flow_seconds"] = round(time.perf_counter() - t0, 4)
-        inst = instances.next_map(prev_inst, flow, target.matte, known=self._known_ids(anchor), stable=stable)
+        inst = self._next_instance_map(prev_inst, flow, target, anchor)
         return None if inst is None else np.asarray(inst, np.int32)
 
     def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:

@@ -480,9 +480,7 @@ class ExemplarBackend(ExemplarSettings, Backend):
                 state["tmask"] = tracking.compress(masks)
             if self._instance and "inst" in previous.state:
                 prev_inst = tracking.decompress(previous.state["inst"])
-                inst = instances.next_map(prev_inst, f_tp, target.matte, float(self.settings["instance_iou"]),
-                                          self._known_ids(anchor),
-                                          stable=self._stable_ids(target, anchor))
+                inst = self._next_instance_map(prev_inst, f_tp, target, anchor)
                 if inst is not None:
                     state["inst"] = tracking.compress(inst.astype(np.int32))
                     labels = instances.to_grid(inst, grid)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from ..flow import PRESETS as FLOW_PRESETS
-from .base import MATTE_IDS, BackendSettings, check_settings
+from .base import MATTE_CHOICES, MATTE_DEFAULTS, MATTE_RANGES, BackendSettings, check_settings
 
 
 class ExemplarSettings(BackendSettings):
@@ -33,7 +33,11 @@ class ExemplarSettings(BackendSettings):
     # 20: matte_ids: Cryptomatte and object-channel mattes (IDs that name the object) are taken
     # as given, not associated by IoU (auto); object channels' IDs are hashes of their names
     # (colour unchanged without such mattes)
-    version = "20"
+    # 21: matte IDs that differ stay apart: float IDs from 2^30 up, fractional or negative ones,
+    # Cryptomatte hashes and channel-name hashes beyond 30 bits are folded into [2^30, 2^31)
+    # (they were clipped or masked, merging objects); 32-bit integer and double ID channels are
+    # read exactly (cached instance maps hold the old IDs; colour unchanged for other mattes)
+    version = "21"
     #: reported confidence falls where the track to the keyframe is lost (engine.blend_weight)
     blend_distance_power = 0.5
 
@@ -73,14 +77,13 @@ class ExemplarSettings(BackendSettings):
             "mask_margin": 3,           # dilation (cells) of the tracking masks when used
             "mask_slack": 0.05,         # where the tracking masks restrict: fall back to the free
                                         # match when the best allowed one is this much less similar
-            "matte_ids": "auto",        # how a frame's matte IDs become the keyframe's: stable (taken
-                                        # as given: the same ID is the same object on every frame) |
-                                        # associate (with the previous frame's, carried along the
-                                        # flow, by IoU: numbering may be arbitrary per frame) | auto
-                                        # (stable for Cryptomatte and object-channel mattes, whose IDs
-                                        # name the object; associate for ID, colour-coded and
-                                        # single-object mattes)
-            "instance_iou": 0.3,        # IoU needed to associate matte IDs across frames
+            # matte_ids: how a frame's matte IDs become the keyframe's: stable (taken as given: the
+            # same ID is the same object on every frame) | associate (with the previous frame's,
+            # carried along the flow, by IoU: numbering may be arbitrary per frame) | auto (stable
+            # for Cryptomatte and object-channel mattes, whose IDs name the object; associate for
+            # ID, colour-coded and single-object mattes); instance_iou: IoU needed to associate
+            # matte IDs across frames (shared with deepexemplar: base.MATTE_DEFAULTS)
+            **MATTE_DEFAULTS,
             "instance_gate": True,      # with mattes: no propagation / track across instances
             "fallback_confidence": 0.8,  # reliability factor where a restriction left no candidate
             "position_prior": 0.05,     # weight of the positional prior on keyframe matches (0 = off)
@@ -98,7 +101,7 @@ class ExemplarSettings(BackendSettings):
         }
 
     CHOICES = {"flow_preset": FLOW_PRESETS, "search": ("exhaustive", "coarse_to_fine"),
-               "restrict": ("none", "dense", "instance", "both"), "matte_ids": MATTE_IDS}
+               "restrict": ("none", "dense", "instance", "both"), **MATTE_CHOICES}
     #: (low, high) bounds of the numeric settings (inclusive; None = unbounded).
     RANGES = {"max_working_size": (16, 16384), "feature_size": (64, 2048),
               "temperature": (1e-4, 10.0), "topk": (0, 4096), "coarse_k": (1, 4096), "reanchor": (0.0, 1.0),
@@ -106,7 +109,7 @@ class ExemplarSettings(BackendSettings):
               "track_sigma": (1e-3, 100.0), "track_keep": (0.0, 1.0),
               "track_chroma_blur": (0.0, 100.0), "track_bilateral": (0.0, 100.0), "track_bilateral_L": (0.1, 100.0),
               "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
-              "mask_margin": (0, 8), "mask_slack": (0.0, 2.0), "instance_iou": (0.0, 1.0), "fallback_confidence": (0.0, 1.0),
+              "mask_margin": (0, 8), "mask_slack": (0.0, 2.0), **MATTE_RANGES, "fallback_confidence": (0.0, 1.0),
               "restrict_slack": (0.0, 2.0), "luma_prior": (0.0, 1.0), "luma_sigma": (0.5, 100.0),
               "luma_key_spacing": (2.0, 100.0), "luma_key_prior": (1e-3, 100.0),
               "memory_every": (0, 100000), "memory_count": (1, 16), "memory_penalty": (0.0, 10.0),

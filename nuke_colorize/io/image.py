@@ -41,6 +41,9 @@ from .atomic import OutputError, atomic_path, temp_path_for
 from .sequence import file_keys, frame_path, is_pattern, match_frame
 from .windows import Windows, spec_windows
 
+#: pixel types whose values a float32 holds exactly, with what OpenImageIO divides them by when
+#: it reads them as float (integers are normalised to [0, 1], or [-1, 1] when signed)
+_FLOAT32_EXACT = {"half": 1.0, "float": 1.0, "uint8": 255.0, "int8": 127.0, "uint16": 65535.0, "int16": 32767.0}
 DEFAULT_MAX_PIXELS = 2 ** 28  # 268 M pixels, e.g. 16384 x 16384
 MAX_CHANNELS = 1024
 MAX_PARTS = 256  # parts of a multi-part EXR looked at
@@ -189,6 +192,9 @@ class ImageData:
     :func:`nuke_colorize.color.resolve_colorspace` treats as linear. ``channel_formats`` is each
     channel's stored pixel type ("half", "float", "uint16"...; an EXR may mix them, e.g. half
     RGBA and float depth, also across parts), None: ``spec.format`` for all.
+    ``exact_channels``: channel index -> (H, W) float64 values of the channels a float32 cannot
+    hold (32-bit integers, double), read at their own type (``read_image(..., exact=True)``);
+    see :meth:`stored_values`.
     """
 
     pixels: np.ndarray
@@ -198,6 +204,7 @@ class ImageData:
     frame: Optional[int] = None
     is_float_format: bool = False
     channel_formats: Optional[List[str]] = None
+    exact_channels: Optional[Dict[int, np.ndarray]] = None
 
     # -- shape
     @property
@@ -295,6 +302,21 @@ class ImageData:
         if self.channel_formats is not None:
             return self.channel_formats[index]
         return str(self.spec.format)
+
+    def stored_values(self, index: int) -> np.ndarray:
+        """(H, W) float64: channel ``index`` exactly as the file stores it: an integer channel's
+        integers (not scaled to [0, 1]), half and float values as they are. 32-bit integer and
+        double channels, which the float32 :attr:`pixels` round to 24 bits, come from
+        ``exact_channels``; a file read without them is refused (ValueError: a caller's bug)."""
+        fmt = self.stored_format(index)
+        scale = _FLOAT32_EXACT.get(fmt)
+        if scale is not None:
+            values = self.pixels[..., index].astype(np.float64)
+            return values if scale == 1.0 else np.rint(values * scale)
+        if self.exact_channels is None or index not in self.exact_channels:
+            raise ValueError(f"channel {self.channels[index]} ({fmt}) was not read exactly: "
+                             f"read_image(..., exact=True)")
+        return self.exact_channels[index]
 
     @property
     def extra_pixels(self) -> np.ndarray:
@@ -410,20 +432,31 @@ def _check_spec(spec, path: str, frame: Optional[int], max_pixels: int) -> None:
         raise InputError("deep images are not supported (flatten with DeepToImage first)", file=path, frame=frame)
 
 
-def _read_part(inp, subimage: int, nch: int, h: int, w: int, path: str, frame: Optional[int]) -> np.ndarray:
+def _read_part(inp, subimage: int, nch: int, h: int, w: int, path: str, frame: Optional[int],
+               first: int = 0, fmt: Any = None) -> np.ndarray:
+    """(h, w, nch) channels ``first`` .. ``first + nch - 1`` of ``subimage``: float32 (``fmt``
+    None), else as the pixel type ``fmt`` ("uint", "double": the stored values, unconverted)."""
     oiio = _oiio()
     with held_stderr() as held:
-        data = inp.read_image(subimage, 0, 0, nch, oiio.FLOAT)
+        data = inp.read_image(subimage, 0, first, first + nch, oiio.FLOAT if fmt is None else fmt)
     err = inp.geterror()
     if data is not None and not err:
         held.release()
     if data is None or err:
         msg = " ".join((err or oiio.geterror() or "unknown error").split())
         raise InputError(f"cannot read pixels (truncated or corrupt file): {msg}", file=path, frame=frame)
-    data = np.asarray(data, dtype=np.float32)
+    data = np.asarray(data, dtype=np.float32) if fmt is None else np.asarray(data)
     if data.size != h * w * nch:
         raise InputError(f"read {data.size} values, expected {w}x{h}x{nch}", file=path, frame=frame)
     return data.reshape(h, w, nch)
+
+
+def _read_exact(inp, subimage: int, formats: Sequence[str], offset: int, h: int, w: int, path: str,
+                frame: Optional[int]) -> Dict[int, np.ndarray]:
+    """The channels of ``subimage`` (stored as ``formats``) that a float32 cannot hold (32-bit
+    integers, double) at their own type, as (h, w) float64 by channel index + ``offset``."""
+    return {offset + c: _read_part(inp, subimage, 1, h, w, path, frame, c, fmt)[..., 0].astype(np.float64)
+            for c, fmt in enumerate(formats) if fmt not in _FLOAT32_EXACT}
 
 
 def _channel_formats(spec) -> List[str]:
@@ -440,14 +473,16 @@ def _is_float_type(fmt) -> bool:
 
 
 def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               allow_nonfinite: bool = False) -> ImageData:
+               allow_nonfinite: bool = False, exact: bool = False) -> ImageData:
     """Read all channels of one image file (or one frame of a pattern) as float32.
 
     ``path`` may be a pattern (``plate.####.exr``) when ``frame`` is given. Raises
     :class:`InputError` naming file, frame and problem for: missing file, empty, unreadable,
     wrong format, truncated, header larger than ``max_pixels`` (checked before any pixels are
     allocated), deep/volume images, and NaN/Inf values in the colour or alpha channels unless
-    ``allow_nonfinite`` (extra channels such as depth may legitimately hold Inf).
+    ``allow_nonfinite`` (extra channels such as depth may legitimately hold Inf). ``exact``:
+    also read the channels a float32 cannot hold (32-bit integers, double) at their own type
+    (:attr:`ImageData.exact_channels`, :meth:`ImageData.stored_values`), as IDs need.
     """
     oiio = _oiio()
     path = _resolve(path, frame)
@@ -457,6 +492,7 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
         planes = [_read_part(inp, 0, nch, h, w, path, frame)]
         channels = [str(c) for c in spec.channelnames]
         formats = _channel_formats(spec)
+        exact_channels = _read_exact(inp, 0, formats, 0, h, w, path, frame) if exact else None
         is_float = _is_float_type(spec.format)
         window = (spec.x, spec.y, spec.width, spec.height)
         # Further parts of a multi-part EXR with the same data window become extra channels.
@@ -468,14 +504,17 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
                 part = str(ps.getattribute("name") or f"part{sub}")
                 planes.append(_read_part(inp, sub, int(ps.nchannels), h, w, path, frame))
                 channels += [c if c.startswith(part + ".") else f"{part}.{c}" for c in ps.channelnames]
+                if exact:
+                    exact_channels.update(_read_exact(inp, sub, _channel_formats(ps), len(formats),
+                                                      h, w, path, frame))
                 formats += _channel_formats(ps)
             sub += 1
         inp.geterror()  # seek past the last part sets an error on some readers: clear it
     finally:
         inp.close()
     pixels = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
-    img = ImageData(pixels=pixels, channels=channels, spec=spec, path=path,
-                    frame=frame, is_float_format=is_float, channel_formats=formats)
+    img = ImageData(pixels=pixels, channels=channels, spec=spec, path=path, frame=frame,
+                    is_float_format=is_float, channel_formats=formats, exact_channels=exact_channels)
     if not allow_nonfinite and is_float:
         check_finite(img)
     return img

@@ -4,25 +4,36 @@
 and :func:`decode` reports which of these kinds it was (:class:`Matte`):
 
 * **Cryptomatte** (kind ``cryptomatte``; an EXR with a ``<layer>00`` channel set, e.g.
-  ``CryptoObject00.R/G/B/A``): the rank-0 ID (``00.R``, a float whose bits are the name hash)
-  where its coverage (``00.G``) is > 0; the hash bits become the ID (masked to 30 bits), so
-  the same object keeps its ID on every frame. Of several layers the object layer is read (a
+  ``CryptoObject00.R/G/B/A``): the rank-0 ID (``00.R``, a float whose 32 bits are the name
+  hash) where its coverage (``00.G``) is > 0; the hash becomes the ID (:func:`id_of`), so the
+  same object keeps its ID on every frame. Of several layers the object layer is read (a
   name with "object": ``CryptoObject``, ``crypto_object``), else the first
-  (:func:`cryptomatte_layer`).
+  (:func:`cryptomatte_layer`). A layer stored as half float is refused (the hashes lost bits).
 * **Several matte channels in a float file** (kind ``channels``; not RGB; e.g. ``obj1``,
   ``obj2`` or ``matte.car``, ``matte.person``): one channel per object, the strongest where it
-  exceeds 0.5; the ID is a hash of the channel's name (:func:`channel_id`), so an object keeps
+  exceeds 0.5; the ID is the CRC-32 of the channel's name (:func:`channel_id`), so an object keeps
   its ID on every frame whatever other channels a file holds. A single such channel beside
   R/G/B/A (``car.alpha``), or alone, whose values stay within 0..1 is that one object, named
   alike (kind ``channels``); one with values above 1 is an ID pass (next rules, kind ``ids``).
-* **Colour-coded IDs** (kind ``colours``; 3+ channels of an integer file, e.g. an
-  indexed/palette PNG): each distinct colour one ID (black = background; 16-bit colours
-  hashed, :func:`colour_ids`).
+* **Colour-coded IDs** (kind ``colours``; 3+ channels of an 8- or 16-bit integer file, e.g.
+  an indexed/palette PNG): each distinct colour one ID (black = background; 8-bit colours
+  r + 256 g + 65536 b, 16-bit ones r + 65536 g + 2^32 b through :func:`id_of`).
 * **A shape in alpha** (kind ``shape``; black R/G/B, the shape in A: what a Roto or RotoPaint
   node writes): one object where alpha > 0.5 (an alpha without a shape, constant, is not read).
-* **One channel**: integer files: the stored integer value (8-bit 0..255, 16-bit 0..65535;
-  kind ``ids``); float files: the rounded value when any exceeds 1 (an ID pass, kind ``ids``),
-  otherwise > 0.5 -> 1 (kind ``single``).
+* **One channel**: an integer channel: the stored integer (8-bit 0..255, 16-bit 0..65535,
+  32-bit read exactly; kind ``ids``); a float channel: each value is one ID when any exceeds 1
+  (an ID pass, kind ``ids``; values within 1e-4, or a millionth, of a whole number are that
+  number: float maths leaves 2.9999998 where 3 was written), otherwise > 0.5 -> 1 (kind ``single``). An ID pass stored as half
+  float with values from 2048 up is refused: half rounds such whole numbers (2049 is stored as
+  2048, 3001 as 3000), so objects may have merged before the file was written.
+
+The values become int32 IDs by :func:`id_of`: whole numbers from 1 to 2^30 - 1 are kept as
+they are; any other value (2^30 and above, a negative number, a fraction, a Cryptomatte
+hash) is folded into [2^30, 2^31) by a hash of its bits, so that distinct values stay
+distinct and a value is the same ID on every frame. Two values of one file that fold to one
+ID (odds ~n^2 / 2^31 for n folded values), or two object channels whose names' CRC-32 do, are
+refused naming both, never merged into one object. Values that fold together on different
+frames are not detected.
 
 The kinds whose IDs name the object (:data:`BY_NAME`: Cryptomatte, object channels) keep an
 object's ID on every frame; the others are numbers that may be arbitrary per frame (an
@@ -54,7 +65,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -90,12 +101,71 @@ def channel_role(name: str) -> str:
     return last if layer in _COLOUR_LAYERS and last in _RGBA else ""
 
 
+#: IDs from 1 to ID_LIMIT - 1 are kept as the file gives them; any other value (a larger or a
+#: negative number, a fraction, a 32-bit hash) is folded into [ID_LIMIT, 2 * ID_LIMIT) (:func:`id_of`)
+ID_LIMIT = 1 << 30
+_HALF_APART = 2048          # half floats keep whole numbers apart below 2^11 (2049 is stored as 2048)
+_FLOAT_TYPES = ("half", "float", "double")   # stored pixel types of float channels
+
+
+def _kept(v: np.ndarray) -> np.ndarray:
+    """Where float64 ID values are their own IDs: whole numbers from 0 to ID_LIMIT - 1."""
+    return (v >= 0) & (v < ID_LIMIT) & (v == np.floor(v))
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """The SplitMix64 finaliser of uint64 ``x``: a bijection whose every output bit depends
+    on every input bit (a float's bits have long runs of zeros: a plain multiplicative hash of
+    them collides several times as often as chance)."""
+    for shift, mul in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        x = (x ^ (x >> np.uint64(shift))) * np.uint64(mul)
+    return x ^ (x >> np.uint64(31))
+
+
+def id_of(values) -> np.ndarray:
+    """Instance IDs (int64) of stored ID values (any shape, float64-exact): 0 stays 0
+    (background), a whole number from 1 to ID_LIMIT - 1 is its own ID, any other value is
+    folded into [ID_LIMIT, 2 * ID_LIMIT) by a hash of its float64 bits (:func:`_mix64`, top 30
+    bits). The same value gives the same ID in every file; two values that fold together are
+    refused where a file holds both (:func:`_pack`)."""
+    v = np.array(values, np.float64)
+    flat = v.reshape(-1)                     # 1-D: uint64 products wrap silently (0-d ones warn)
+    folded = (_mix64(flat.view(np.uint64)) >> np.uint64(34)).astype(np.int64) + ID_LIMIT
+    return np.where(_kept(flat), flat, folded).astype(np.int64).reshape(v.shape)
+
+
+def _pack(img: ImageData, values: np.ndarray, name: Callable[[float], str], hint: str) -> np.ndarray:
+    """(H, W) int32 IDs (:func:`id_of`) of (H, W) stored ID values of ``img``. Two distinct values
+    folded to one ID would be one object: refused (:func:`_refuse_merged`; ``name`` says what a
+    value is, ``hint`` what to do)."""
+    values = np.asarray(values, np.float64)
+    kept = _kept(values)
+    ids = np.where(kept, values, 0).astype(np.int32)
+    if not kept.all():
+        distinct, index = np.unique(values[~kept], return_inverse=True)
+        folded = id_of(distinct)
+        _refuse_merged(img, [name(v) for v in distinct], folded, hint)
+        ids[~kept] = folded[index.reshape(-1)]
+    return ids
+
+
+def _refuse_merged(img: ImageData, names: Sequence[str], ids: Sequence[int], hint: str) -> None:
+    """InputError naming file, frame and two objects (``names``) of one file that got one ID
+    (``ids``, one per name): they would be read as one object."""
+    first: Dict[int, str] = {}
+    for n, i in zip(names, (int(i) for i in ids)):
+        if i in first:
+            raise InputError(f"two objects of the matte, {first[i]} and {n}, get one instance ID ({i}): "
+                             f"they would be read as one object", file=img.path, frame=img.frame, hint=hint)
+        first[i] = n
+
+
 def channel_id(name: str) -> int:
-    """The instance ID of an object channel: a hash of its name (CRC-32 masked to 30 bits,
-    never 0), the same in every file that has the channel, whatever other channels the file
-    holds or in what order (a channel's position would renumber the objects of a file that
-    lacks one of them)."""
-    return max(1, zlib.crc32(name.encode("utf-8")) & 0x3FFFFFFF)
+    """The instance ID of an object channel: its name's CRC-32 (never 0) as :func:`id_of` packs
+    it, the same in every file that has the channel, whatever other channels the file holds
+    or in what order (a channel's position would renumber the objects of a file that lacks one
+    of them). Two channels of one file with one ID are refused (:func:`_refuse_merged`)."""
+    return int(id_of(max(1, zlib.crc32(name.encode("utf-8")))))
 
 
 def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
@@ -119,14 +189,78 @@ def cryptomatte_layer(channels: Sequence[str]) -> Optional[Tuple[int, int]]:
     return (objects or [pair for _, pair in found] or [None])[0]
 
 
-def _int_values(img: ImageData, ch: int) -> np.ndarray:
-    scale = {np.uint8: 255.0, np.uint16: 65535.0}.get(_storage(img), 255.0)
-    return np.rint(img.pixels[..., ch] * scale).astype(np.int32)
+def _cryptomatte_ids(img: ImageData, idc: int, covc: int) -> np.ndarray:
+    """(H, W) int32 IDs of a Cryptomatte layer: the rank-0 hash (``idc``: its 32 bits stored
+    as a float32) where its coverage (``covc``) is > 0, packed by :func:`_pack`. A layer
+    stored as half float is refused: the hashes lost their low bits, objects may merge."""
+    if img.stored_format(idc) == "half":
+        raise InputError(f"the Cryptomatte channel {img.channels[idc]} is stored as half float, which keeps "
+                         f"only part of each object's hash (objects may merge)", file=img.path, frame=img.frame,
+                         hint="write the Cryptomatte layers as 32-bit float")
+    _check_finite(img, [idc, covc])
+    bits = np.ascontiguousarray(img.pixels[..., idc], dtype=np.float32).view(np.uint32)
+    hashes = np.where(img.pixels[..., covc] > 0, bits, 0)
+    return _pack(img, hashes, lambda h: f"hash {int(h):08x}", "rename one of the two objects")
 
 
-def _storage(img: ImageData):
-    fmt = str(getattr(img.spec, "format", "")).lower()
-    return np.uint16 if "16" in fmt and "half" not in fmt else np.uint8
+def _channel_ids(img: ImageData, channels: Sequence[int]) -> np.ndarray:
+    """(H, W) int32 IDs of one float channel per object: the strongest where it exceeds 0.5,
+    its ID :func:`channel_id`; two channels of one ID are refused."""
+    _check_finite(img, channels)
+    names = [img.channels[i] for i in channels]
+    lut = np.array([channel_id(n) for n in names], np.int32)
+    _refuse_merged(img, [f"channel {n}" for n in names], lut, "rename one of the two channels")
+    mats = img.pixels[..., list(channels)]
+    return np.where(mats.max(axis=2) > 0.5, lut[mats.argmax(axis=2)], 0).astype(np.int32)
+
+
+def _colour_ids(img: ImageData, channels: Sequence[int]) -> np.ndarray:
+    """(H, W) int32 IDs of a colour-coded matte (integer channels r, g, b): the colour as the
+    number r + n g + n^2 b (n = 256 for 8-bit colours: exact IDs; 65536 for 16-bit ones:
+    folded above 2^30) packed by :func:`_pack`; black is 0. Wider integers are refused."""
+    formats = {img.stored_format(c) for c in channels}
+    if not formats <= {"uint8", "uint16"}:
+        raise InputError(f"a colour-coded ID matte in {'/'.join(sorted(formats))} channels is not read "
+                         f"(8 or 16 bits)", file=img.path, frame=img.frame,
+                         hint="write it as an 8- or 16-bit PNG or TIFF, or the IDs in one channel")
+    n = 65536.0 if "uint16" in formats else 256.0
+    r, g, b = (img.stored_values(c) for c in channels)
+
+    def colour(k: float) -> str:
+        return f"colour ({int(k % n)}, {int(k // n % n)}, {int(k // (n * n))})"
+    return _pack(img, r + n * g + n * n * b, colour, "recolour one of the two objects")
+
+
+def _id_pass(img: ImageData, ch: int, values: np.ndarray) -> np.ndarray:
+    """(H, W) int32 IDs of a one-channel ID pass (``values``: channel ``ch`` as stored) by
+    :func:`_pack`. A half-float channel holding values from 2048 up is refused: half keeps
+    whole numbers apart only below 2048 (2049 is stored as 2048, 3001 as 3000), so objects may
+    have merged before the file was written."""
+    top = float(np.abs(values).max())
+    if img.stored_format(ch) == "half" and top >= _HALF_APART:
+        raise InputError(f"the ID channel {img.channels[ch]} is stored as half float and holds IDs up to "
+                         f"{top:g}: half keeps whole numbers apart only below {_HALF_APART} (2049 is "
+                         f"stored as 2048, 3001 as 3000), so objects may have merged",
+                         file=img.path, frame=img.frame, hint="write the ID matte as 32-bit float")
+    return _pack(img, snap_whole(values), lambda v: f"ID {v:.17g}",
+                 f"number the objects with whole numbers from 1 to {ID_LIMIT - 1}")
+
+
+#: How far a float ID may be from a whole number and still be that number: this much, or
+#: :data:`SNAP_RELATIVE` of the value if more. Float32 maths on an ID pass (an unpremultiply, a
+#: colourspace round trip) leaves 2.9999998 where 3 was written (~1e-7 of the value per step).
+SNAP_TOLERANCE = 1e-4
+SNAP_RELATIVE = 1e-6
+
+
+def snap_whole(values: np.ndarray) -> np.ndarray:
+    """Float64 ID values with those near a whole number (:data:`SNAP_TOLERANCE`,
+    :data:`SNAP_RELATIVE`) replaced by it; any other value (an anti-aliased edge between two
+    IDs, 2.6) is left as it is and stays its own object (:func:`id_of`)."""
+    v = np.asarray(values, np.float64)
+    whole = np.round(v)
+    near = np.abs(v - whole) <= np.maximum(SNAP_TOLERANCE, SNAP_RELATIVE * np.abs(whole))
+    return np.where(near, whole, v)
 
 
 def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
@@ -135,18 +269,10 @@ def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
     check_finite(img, channels, what="matte pixels")
 
 
-def colour_ids(r: np.ndarray, g: np.ndarray, b: np.ndarray, bits: int = 8) -> np.ndarray:
-    """(H, W) int32 IDs of a colour-coded matte from its integer channels (0 .. 2**bits - 1):
-    8-bit colours as r + 256 g + 65536 b (exact); a 16-bit colour's 48 bits folded to 30 by a
-    multiplicative hash (distinct colours collide with odds ~n^2 / 2^31; the product
-    r + 256 g + 65536 b overflowed int32 and merged colours such as (256, 0, 0) and (0, 1, 0)).
-    Black is 0 either way, and no ID is negative."""
-    r, g, b = (np.asarray(c, np.int64) for c in (r, g, b))
-    if bits <= 8:
-        return (r + 256 * g + 65536 * b).astype(np.int32)
-    key = (r | (g << 16) | (b << 32)).astype(np.uint64)
-    folded = ((key * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(34)).astype(np.int64)
-    return np.where(key == 0, 0, np.maximum(folded, 1)).astype(np.int32)
+def read_matte_image(path: str, frame: Optional[int] = None) -> ImageData:
+    """One matte file (or a pattern's frame) read as :func:`decode` needs it: NaN/Inf left for
+    :func:`decode` to refuse where it reads IDs, 32-bit integer and double channels exactly."""
+    return read_image(path, frame, allow_nonfinite=True, exact=True)
 
 
 def ids_from_image(img: ImageData) -> np.ndarray:
@@ -156,42 +282,29 @@ def ids_from_image(img: ImageData) -> np.ndarray:
 
 def decode(img: ImageData) -> Matte:
     """Instance IDs of one decoded matte image and the kind of matte it was (rules in the
-    module docstring)."""
-    px = img.pixels
+    module docstring). ``img`` comes from :func:`read_matte_image` (32-bit integer or double
+    channels read exactly)."""
     crypto = cryptomatte_layer(img.channels)
     if crypto is not None:
-        idc, covc = crypto
-        _check_finite(img, [idc, covc])
-        bits = np.ascontiguousarray(px[..., idc], dtype=np.float32).view(np.uint32)
-        ids = (bits & np.uint32(0x3FFFFFFF)).astype(np.int32)
-        ids[(px[..., covc] <= 0) | (ids == 0)] = 0
-        return Matte(ids, CRYPTOMATTE)
+        return Matte(_cryptomatte_ids(img, *crypto), CRYPTOMATTE)
     names = [channel_role(c) for c in img.channels]
     non_colour = [i for i, n in enumerate(names) if not n]
     if img.is_float_format and len(non_colour) >= 2:
-        _check_finite(img, non_colour)
-        mats = px[..., non_colour]
-        best = mats.argmax(axis=2)
-        strong = mats.max(axis=2) > 0.5
-        lut = np.array([channel_id(img.channels[i]) for i in non_colour], np.int32)
-        return Matte(np.where(strong, lut[best], 0).astype(np.int32), CHANNELS)
+        return Matte(_channel_ids(img, non_colour), CHANNELS)
     colour = [i for i, n in enumerate(names) if n in ("r", "g", "b", "red", "green", "blue")]
     shape = _alpha_shape(img, names, colour)
     if shape is not None:
         return Matte(shape, SHAPE)
     if not img.is_float_format and len(colour) >= 3:
-        return Matte(colour_ids(*(_int_values(img, c) for c in colour[:3]),
-                                bits=16 if _storage(img) is np.uint16 else 8), COLOURS)
+        return Matte(_colour_ids(img, colour[:3]), COLOURS)
     ch = colour[0] if colour else 0
     named = img.is_float_format and len(non_colour) == 1
     if named:
         ch = non_colour[0]          # one object channel beside R/G/B/A: that object, not R
-    if not img.is_float_format:
-        return Matte(_int_values(img, ch), IDS)
     _check_finite(img, [ch])
-    v = px[..., ch]
-    if float(np.nanmax(v)) > 1.0:
-        return Matte(np.rint(np.clip(v, 0, 2 ** 30)).astype(np.int32), IDS)
+    v = img.stored_values(ch)
+    if img.stored_format(ch) not in _FLOAT_TYPES or float(v.max()) > 1.0:
+        return Matte(_id_pass(img, ch, v), IDS)
     if named:                       # one object, named by its channel
         return Matte(np.where(v > 0.5, channel_id(img.channels[ch]), 0).astype(np.int32), CHANNELS)
     return Matte((v > 0.5).astype(np.int32), SINGLE)
@@ -259,7 +372,7 @@ class MatteReader:
         path = self.path(frame)
         if not os.path.exists(path):
             return None
-        img = read_image(path, frame, allow_nonfinite=True)   # errors name the frame too
+        img = read_matte_image(path, frame)   # errors name the frame too
         ids, kind = decode(img)
         self.read_files.append(path)
         if self.plate_windows is not None:
