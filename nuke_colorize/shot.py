@@ -39,6 +39,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .engine import Segment, plan_segments
 from .errors import InputError
 from .host.portable import resolve as resolve_path
+from .shot_paths import default_cache, default_output
 
 SHOT_KEYS = ("plate", "frames", "references", "backend", "settings", "colorspace", "ref_colorspace",
              "out_colorspace", "device", "output", "confidence_output", "confidence_layer",
@@ -47,7 +48,6 @@ SHOT_KEYS = ("plate", "frames", "references", "backend", "settings", "colorspace
 REFERENCE_KEYS = ("frame", "image", "colorspace")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_THREADS = 1
-DEFAULT_OUTPUT_NAME = os.path.join("output", "colour.####.exr")
 #: how :meth:`Shot.key` and the cache's frame identities name input files: 1 by resolved path,
 #: size and mtime (ns); 2 by name, size and mtime (us) or SHA-256, wherever they are mounted
 KEY_FORMAT = 2
@@ -153,11 +153,8 @@ class Shot:
         device = _string(data, "device", "auto", where)
         if device not in DEVICES:
             raise InputError(f"'device' must be one of {list(DEVICES)}, got {device!r}", file=where)
-        cache = p("cache")
-        if cache is None:
-            stem = os.path.splitext(os.path.basename(path))[0] if path else "shot"
-            cache = os.path.join(base_dir, f"{stem}_cache")
-        output = p("output") or os.path.join(cache, DEFAULT_OUTPUT_NAME)
+        cache = p("cache") or default_cache(path, base_dir)
+        output = p("output") or default_output(cache)
         from .color import check_saturation
         saturation = check_saturation(data.get("saturation", 1.0), "'saturation'", where)
         from .temporal import check_strength, default_strength

@@ -165,7 +165,10 @@ def _exe(path: Path, body: str) -> Path:
     return path
 
 
-def _shot(path: Path, frames=(1001, 1010), keyframes=(1001, 1008), output="out/colour.####.exr") -> Path:
+def _shot(path: Path, frames=(1001, 1010), keyframes=(1001, 1008), output="out/colour.####.exr",
+          cache="colorize_cache") -> Path:
+    """A shot file at ``path`` over empty plate and reference files; ``output`` or ``cache``
+    None leaves that key out."""
     refs = [{"frame": k, "image": f"ref_{k}.png"} for k in keyframes] + [{"image": "still.jpg"}]
     # the inputs exist (farm commands check that they do); their content is not read here
     (path.parent / "plate").mkdir(parents=True, exist_ok=True)
@@ -173,9 +176,9 @@ def _shot(path: Path, frames=(1001, 1010), keyframes=(1001, 1008), output="out/c
         Path(frame_path(str(path.parent / "plate" / "plate.####.exr"), f)).touch()
     for ref in refs:
         (path.parent / ref["image"]).touch()
-    path.write_text(json.dumps({"plate": "plate/plate.####.exr", "frames": list(frames),
-                                "colorspace": "auto", "references": refs, "backend": "exemplar",
-                                "output": output, "cache": "colorize_cache"}))
+    data = {"plate": "plate/plate.####.exr", "frames": list(frames), "colorspace": "auto",
+            "references": refs, "backend": "exemplar", "output": output, "cache": cache}
+    path.write_text(json.dumps({k: v for k, v in data.items() if v is not None}))
     return path
 
 
@@ -221,6 +224,18 @@ def test_minimal_shot_reader_resolves_the_output_as_the_shot_reader(tmp_path, mo
     minimal = load_shot_info(str(shot))
     assert minimal.output == expected
     assert minimal.frames == (1001, 1010) and [s[0] for s in minimal.segments] == [1001, 1008]
+
+
+@pytest.mark.parametrize("cache, expected", [("c", "c/output/colour.####.exr"),
+                                             (None, "s_cache/output/colour.####.exr")])
+def test_minimal_shot_reader_gives_the_default_output_of_the_shot_reader(tmp_path, monkeypatch,
+                                                                         cache, expected):
+    """A shot without ``output`` renders to ``<cache>/output/``, the cache given or
+    ``<stem>_cache`` beside the file: the minimal reader names the same pattern."""
+    shot = _shot(tmp_path / "s.json", output=None, cache=cache)
+    assert load_shot_info(str(shot)).output == str(tmp_path / expected)
+    monkeypatch.setitem(sys.modules, "nuke_colorize.shot", None)   # its import fails
+    assert load_shot_info(str(shot)).output == str(tmp_path / expected)
 
 
 def test_shot_info_errors_name_the_file(tmp_path):

@@ -21,6 +21,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 from ..errors import InputError
 from ..host.portable import resolve as resolve_path
+from ..shot_paths import default_cache, default_output
 
 Segment = Tuple[int, int, int]
 """(anchor_frame, first, last): the frames ``first..last`` form one chain grown from ``anchor_frame``."""
@@ -88,7 +89,8 @@ def load_shot_info(path: str) -> ShotInfo:
 def _load_minimal(path: str) -> ShotInfo:
     """The shot's farm facts read from its JSON alone, when :mod:`nuke_colorize.shot` cannot be
     imported: ``frames``, the keyframes of ``references`` and ``output`` (a path resolved as
-    that reader resolves it: :func:`nuke_colorize.host.portable.resolve`)."""
+    that reader resolves it: :func:`nuke_colorize.host.portable.resolve`; when not given, the
+    shot reader's default, :mod:`nuke_colorize.shot_paths`)."""
     try:
         with open(path, "r", encoding="utf-8") as fh:
             data = json.load(fh)
@@ -104,8 +106,10 @@ def _load_minimal(path: str) -> ShotInfo:
                 keyframes.append(int(ref["frame"]))
             except (TypeError, ValueError):
                 raise InputError(f"reference frame {ref['frame']!r} is not an integer", file=path) from None
-    output = data.get("output")   # resolved as the shot reader resolves it
-    output = resolve_path(output, os.path.dirname(path)) if isinstance(output, str) and output.strip() else None
+    base = os.path.dirname(path)
+    given = {k: resolve_path(data[k], base) for k in ("cache", "output")   # as the shot reader does
+             if isinstance(data.get(k), str) and data[k].strip()}
+    output = given.get("output") or default_output(given.get("cache") or default_cache(path, base))
     return ShotInfo(path=path, frames=frames, segments=tuple(nearest_keyframe_segments(frames, keyframes)),
                     output=output)
 
