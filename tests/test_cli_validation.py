@@ -245,6 +245,29 @@ def test_suggest_keyframe_shot_honours_frames(tmp_path, capsys):
     assert code == 2 and "frames 5-9 are outside the shot's frames 1-4" in err, err
 
 
+def test_suggest_keyframe_shot_frames_between_keyframes_outside_them(tmp_path, capsys):
+    """A shot keyed at 1, 4 and 6 ranked on --frames 2-3 failed ("reference frame 1 is outside
+    the frame range 2-3"): the frames are now colourised from the keyframes either side, and
+    rank as they do in the whole shot."""
+    import json
+    shot = _tiny_shot(tmp_path, (1, 6))
+    desc = json.loads(shot.read_text())
+    desc["references"] = [{"frame": f, "image": "ref.png"} for f in (1, 4, 6)]
+    shot.write_text(json.dumps(desc))
+    code = main(["suggest-keyframe", "--shot", str(shot), "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    whole = json.loads(out)["confidence"]
+    for frames, want in (("2-3", ["2", "3"]), ("5", ["5"]), ("2,5", ["2", "5"])):
+        code = main(["suggest-keyframe", "--shot", str(shot), "--frames", frames, "--json", "--quiet"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        got = json.loads(out)
+        assert sorted(got["confidence"]) == want
+        assert got["confidence"] == {f: whole[f] for f in want}
+        assert {s["frame"] for s in got["suggestions"]} <= {int(f) for f in want}
+
+
 def test_render_defaults_still_apply_without_shot(tmp_path, capsys):
     import json
     shot = _tiny_shot(tmp_path, (1, 2))
