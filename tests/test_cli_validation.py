@@ -268,6 +268,25 @@ def test_suggest_keyframe_shot_frames_between_keyframes_outside_them(tmp_path, c
         assert {s["frame"] for s in got["suggestions"]} <= {int(f) for f in want}
 
 
+def test_render_shot_cache_moves_the_default_output_with_it(tmp_path, capsys):
+    """``render --shot S --cache DIR`` put the segments in DIR but wrote the frames into the
+    file's own cache folder (``S_cache/output``), creating the folder --cache was to avoid. An
+    output the file names stays where it says."""
+    import json
+    shot = _tiny_shot(tmp_path, (1, 2))
+    code = main(["render", "--shot", str(shot), "--cache", str(tmp_path / "other"), "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(json.loads(out)["outputs"]) == [str(tmp_path / "other/output" / f"colour.000{f}.exr") for f in (1, 2)]
+    assert not (tmp_path / "shot_cache").exists()
+    desc = json.loads(shot.read_text())
+    shot.write_text(json.dumps(dict(desc, output="named/c.####.exr")))
+    code = main(["render", "--shot", str(shot), "--cache", str(tmp_path / "other"), "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(json.loads(out)["outputs"]) == [str(tmp_path / "named" / f"c.000{f}.exr") for f in (1, 2)]
+
+
 def test_render_defaults_still_apply_without_shot(tmp_path, capsys):
     import json
     shot = _tiny_shot(tmp_path, (1, 2))
