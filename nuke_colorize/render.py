@@ -358,7 +358,10 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
     for i, r in enumerate(refs):
         if r.frame is not None and r.frame not in job.frames:
             raise InputError(f"reference frame {r.frame} is outside the frame range "
-                             f"{job.frames[0]}-{job.frames[-1]}", file=r.path, frame=r.frame)
+                             f"{job.frames[0]}-{job.frames[-1]}", file=r.path, frame=r.frame,
+                             hint="a keyframe anchors the chain of frames it colours: include it in "
+                                  "--frames, or render part of a shot through the shot cache "
+                                  "(render --cache DIR or --shot)")
         if r.frame is not None:
             refs[i] = r = place_keyframe(r, source.windows(r.frame), warn)
             check_keyframe_shape(r, (source.width, source.height), source.pixel_aspect)

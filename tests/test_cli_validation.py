@@ -1,6 +1,8 @@
 """Validation of command-line values that the robustness table's rows do not reach in detail:
 ``--ref`` at negative frames, empty and duplicate references, ``demo --size``,
 ``--saturation``, ``--out-colorspace`` and the exemplar backend's setting ranges."""
+import os
+
 import numpy as np
 import pytest
 
@@ -285,6 +287,21 @@ def test_render_shot_cache_moves_the_default_output_with_it(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert sorted(json.loads(out)["outputs"]) == [str(tmp_path / "named" / f"c.000{f}.exr") for f in (1, 2)]
+
+
+def test_render_of_frames_after_the_keyframe_points_to_the_cache(tmp_path, capsys):
+    """Rendering a sub-range that leaves out the keyframe (frames 2-3 of a shot keyed at 1) is
+    refused by a plain render, which colours only --frames; the message now says how to do it:
+    through the shot cache, which walks the keyframe's chain and writes only the frames asked."""
+    _tiny_shot(tmp_path, (1, 3))
+    common = ["render", "--plate", str(tmp_path / "plate/plate.####.exr"), "--ref", f"1={tmp_path / 'ref.png'}",
+              "--out", str(tmp_path / "out/c.####.exr"), "--set", "feature_size=64", "--set", "max_working_size=64",
+              "--frames", "2-3", "--quiet"]
+    assert main(common) == 2
+    err = capsys.readouterr().err
+    assert "reference frame 1 is outside the frame range 2-3" in err and "--cache DIR" in err, err
+    assert main(common + ["--cache", str(tmp_path / "cache")]) == 0, capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path / "out")) == ["c.0002.exr", "c.0003.exr"]
 
 
 def test_render_defaults_still_apply_without_shot(tmp_path, capsys):
