@@ -18,7 +18,8 @@ import numpy as np
 
 from . import color
 from .errors import InputError
-from .io import PlateSource, check_writable, frame_path, is_pattern, read_image, same_target, write_image
+from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, is_pattern, read_image,
+                 same_target, write_image)
 from .io.image import compose_channels, default_dtype
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
@@ -357,7 +358,10 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
     for i, r in enumerate(refs):
         if r.frame is not None and r.frame not in job.frames:
             raise InputError(f"reference frame {r.frame} is outside the frame range "
-                             f"{job.frames[0]}-{job.frames[-1]}", file=r.path, frame=r.frame)
+                             f"{job.frames[0]}-{job.frames[-1]}", file=r.path, frame=r.frame,
+                             hint="a keyframe anchors the chain of frames it colours: include it in "
+                                  "--frames, or render part of a shot through the shot cache "
+                                  "(render --cache DIR or --shot)")
         if r.frame is not None:
             refs[i] = r = place_keyframe(r, source.windows(r.frame), warn)
             check_keyframe_shape(r, (source.width, source.height), source.pixel_aspect)
@@ -458,6 +462,9 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
                       "nuke_colorize:references": json.dumps(
                           [{"frame": r.frame, "image": absolute_path(r.path)} for r in job.references])}
         todo = list(wanted) if wanted is not None else list(job.frames)
+        for pattern in [job.output] + ([job.confidence_out] if job.confidence_out else []):
+            # temp files of killed writers (this machine's, or a day old), as the cache's renders do
+            cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0] if todo else job.frames[0])))
         bar = ProgressBar(len(todo), enabled=progress)
         written: List[str] = []
         for out in col.run(job.frames, todo, on_computed=on_computed):

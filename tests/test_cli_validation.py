@@ -1,6 +1,8 @@
 """Validation of command-line values that the robustness table's rows do not reach in detail:
 ``--ref`` at negative frames, empty and duplicate references, ``demo --size``,
 ``--saturation``, ``--out-colorspace`` and the exemplar backend's setting ranges."""
+import os
+
 import numpy as np
 import pytest
 
@@ -243,6 +245,63 @@ def test_suggest_keyframe_shot_honours_frames(tmp_path, capsys):
     code = main(["suggest-keyframe", "--shot", str(shot), "--frames", "3-9", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and "frames 5-9 are outside the shot's frames 1-4" in err, err
+
+
+def test_suggest_keyframe_shot_frames_between_keyframes_outside_them(tmp_path, capsys):
+    """A shot keyed at 1, 4 and 6 ranked on --frames 2-3 failed ("reference frame 1 is outside
+    the frame range 2-3"): the frames are now colourised from the keyframes either side, and
+    rank as they do in the whole shot."""
+    import json
+    shot = _tiny_shot(tmp_path, (1, 6))
+    desc = json.loads(shot.read_text())
+    desc["references"] = [{"frame": f, "image": "ref.png"} for f in (1, 4, 6)]
+    shot.write_text(json.dumps(desc))
+    code = main(["suggest-keyframe", "--shot", str(shot), "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    whole = json.loads(out)["confidence"]
+    for frames, want in (("2-3", ["2", "3"]), ("5", ["5"]), ("2,5", ["2", "5"])):
+        code = main(["suggest-keyframe", "--shot", str(shot), "--frames", frames, "--json", "--quiet"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        got = json.loads(out)
+        assert sorted(got["confidence"]) == want
+        assert got["confidence"] == {f: whole[f] for f in want}
+        assert {s["frame"] for s in got["suggestions"]} <= {int(f) for f in want}
+
+
+def test_render_shot_cache_moves_the_default_output_with_it(tmp_path, capsys):
+    """``render --shot S --cache DIR`` put the segments in DIR but wrote the frames into the
+    file's own cache folder (``S_cache/output``), creating the folder --cache was to avoid. An
+    output the file names stays where it says."""
+    import json
+    shot = _tiny_shot(tmp_path, (1, 2))
+    code = main(["render", "--shot", str(shot), "--cache", str(tmp_path / "other"), "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(json.loads(out)["outputs"]) == [str(tmp_path / "other/output" / f"colour.000{f}.exr") for f in (1, 2)]
+    assert not (tmp_path / "shot_cache").exists()
+    desc = json.loads(shot.read_text())
+    shot.write_text(json.dumps(dict(desc, output="named/c.####.exr")))
+    code = main(["render", "--shot", str(shot), "--cache", str(tmp_path / "other"), "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert sorted(json.loads(out)["outputs"]) == [str(tmp_path / "named" / f"c.000{f}.exr") for f in (1, 2)]
+
+
+def test_render_of_frames_after_the_keyframe_points_to_the_cache(tmp_path, capsys):
+    """Rendering a sub-range that leaves out the keyframe (frames 2-3 of a shot keyed at 1) is
+    refused by a plain render, which colours only --frames; the message now says how to do it:
+    through the shot cache, which walks the keyframe's chain and writes only the frames asked."""
+    _tiny_shot(tmp_path, (1, 3))
+    common = ["render", "--plate", str(tmp_path / "plate/plate.####.exr"), "--ref", f"1={tmp_path / 'ref.png'}",
+              "--out", str(tmp_path / "out/c.####.exr"), "--set", "feature_size=64", "--set", "max_working_size=64",
+              "--frames", "2-3", "--quiet"]
+    assert main(common) == 2
+    err = capsys.readouterr().err
+    assert "reference frame 1 is outside the frame range 2-3" in err and "--cache DIR" in err, err
+    assert main(common + ["--cache", str(tmp_path / "cache")]) == 0, capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path / "out")) == ["c.0002.exr", "c.0003.exr"]
 
 
 def test_render_defaults_still_apply_without_shot(tmp_path, capsys):

@@ -519,9 +519,14 @@ def test_dry_run_prints_and_writes_nothing(tmp_path, capsys):
     assert "==== template.yaml ====" in out and "would submit: deadline bundle submit --yes" in out
     assert sorted(os.listdir(tmp_path)) == before
     assert cli_main(["farm", "deadline", str(shot), "--dry-run"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "==== render.job_info.job ====" in out and "-SubmitMultipleJobs -dependent" in out
     assert sorted(os.listdir(tmp_path)) == before
+    # by hand, -dependent serialises the two pre-passes (--submit does not): said, not left to find out
+    assert "the 2 pre-pass jobs then build one after another" in err
+    one = _shot(tmp_path / "one.json", keyframes=(1001,))
+    assert cli_main(["farm", "deadline", str(one), "--dry-run"]) == 0
+    assert "one after another" not in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------ Deadline 10

@@ -179,3 +179,33 @@ def test_fsync_goes_through_a_writable_descriptor(tmp_path, monkeypatch):
     atomic_write_bytes(tmp_path / "frame.npz", b"data")
     assert (tmp_path / "frame.npz").read_bytes() == b"data"
     assert os.listdir(tmp_path) == ["frame.npz"]
+
+
+def test_plain_render_removes_a_killed_renders_temp_files(tmp_path):
+    """A plain ``render`` (no shot cache) killed while writing left its hidden temp frame in the
+    output folder, and no later plain render removed it: only renders through the cache cleaned
+    up. Now every render does, with the same rules (this machine's dead writers after a minute)."""
+    import numpy as np
+    from nuke_colorize.cli import main
+    from nuke_colorize.io import write_image
+    yy, xx = np.mgrid[0:48, 0:64].astype(np.float32)
+    for f in (1, 2):
+        y = 0.1 + 0.7 * xx / 64 + 0.01 * f
+        write_image(str(tmp_path / "plate" / f"plate.{f:04d}.exr"), np.repeat(y[..., None], 3, -1), ["R", "G", "B"])
+    ref = np.stack([0.2 + 0.6 * xx / 64, np.full_like(xx, 0.35), 0.8 - 0.6 * yy / 48], -1)
+    write_image(str(tmp_path / "ref.png"), ref, ["R", "G", "B"])
+    out, conf = tmp_path / "out", tmp_path / "conf"
+    old = time.time() - 120
+    dead = [d / f".{n}.0002.exr.tmp-999999999-deadbeef-{host_tag()}.exr" for d, n in ((out, "c"), (conf, "k"))]
+    young = out / f".c.0001.exr.tmp-999999998-deadbeef-{host_tag()}.exr"    # could still be renamed
+    for p in dead + [young]:
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"partial")
+    for p in dead:
+        os.utime(p, (old, old))
+    code = main(["render", "--plate", str(tmp_path / "plate/plate.####.exr"), "--ref", f"1={tmp_path / 'ref.png'}",
+                 "--out", str(out / "c.####.exr"), "--confidence-out", str(conf / "k.####.exr"),
+                 "--set", "feature_size=64", "--set", "max_working_size=64", "--quiet"])
+    assert code == 0
+    assert sorted(os.listdir(out)) == sorted([young.name, "c.0001.exr", "c.0002.exr"])
+    assert sorted(os.listdir(conf)) == ["k.0001.exr", "k.0002.exr"]

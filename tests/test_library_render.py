@@ -59,6 +59,7 @@ def test_render_with_library_splits_scenes_and_records_the_chosen_stills(scene_s
     assert chosen == [["cows", "cows"], ["car-shadow", "car-shadow"]]
     assert all(0 < r["score"] <= 1 for s in summary["scenes"] for r in s["references"])
     assert summary["frames"] == 6 and len(summary["outputs"]) == 6
+    assert summary["temporal_smoothing"] == 1.0   # the automatic mode's default, said in the summary
     for f, scene in ((2, summary["scenes"][0]), (5, summary["scenes"][1])):
         meta = json.loads(_attr(str(out).replace("####", f"{f:04d}"), METADATA_KEY))
         assert meta["scene"] == scene["frames"] and meta["library"] == str(root / "lib.npz")
@@ -112,6 +113,7 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     first = json.loads(capsys.readouterr().out)
     assert [s["frames"] for s in first["scenes"]] == [[1, 3], [4, 6]]
     assert sorted(first["computed"]) == [4, 5, 6] and first["frames"] == 2   # scene 2 walked from its start
+    assert first["temporal_smoothing"] == 1.0
     plan = json.loads((tmp_path / "shot_cache" / PLAN_FILE).read_text())
     on_disk = json.loads(json.dumps(first["scenes"]))
     for scene in on_disk:   # the plan names the stills relative to the index (lib.npz beside lib/)

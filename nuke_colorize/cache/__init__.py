@@ -10,7 +10,7 @@ import os
 from typing import Any, Dict
 
 from ..errors import InputError
-from ..shot import Shot
+from ..shot import DEFAULT_OUTPUT_NAME, Shot
 from .shotcache import ShotCache
 
 __all__ = ["ShotCache", "Shot", "render_with_cache", "shot_from_render_args"]
@@ -33,7 +33,12 @@ def shot_from_render_args(args) -> Shot:
                              hint="put them in the shot file, or leave out --shot")
         shot = Shot.load(args.shot)
         if args.cache:
+            # an output the file leaves to its default (<cache>/output/...) goes with the cache:
+            # it was written into the file's own cache folder, the one --cache was to avoid
+            default_output = shot.output == os.path.join(shot.cache, DEFAULT_OUTPUT_NAME)
             shot.cache = os.path.abspath(os.path.expanduser(args.cache))
+            if default_output:
+                shot.output = os.path.join(shot.cache, DEFAULT_OUTPUT_NAME)
         if getattr(args, "confidence_layer", False):
             shot.confidence_layer = True
         if getattr(args, "confidence_out", None):

@@ -178,6 +178,10 @@ def run_deadline(args) -> int:
     jobs = deadline.build_jobs(plan, pool=args.pool, group=args.group, priority=args.priority)
     files = deadline.job_files(jobs)
     out = os.path.abspath(args.output) if args.output else "<dir>"
+    if len(plan.prepass) > 1 and not args.submit:
+        _print_notes([f"the command below chains every job on the one before (-dependent): the "
+                      f"{len(plan.prepass)} pre-pass jobs then build one after another; --submit "
+                      f"submits them side by side, with only the render job depending on them"])
     _emit(args, files, deadline.manual_submit_argv(jobs, out))
     if args.submit:
         ids = deadline.submit(jobs, out, lambda f: write_files(out, f))

@@ -58,15 +58,32 @@ def _job(args):
             shot.ocio_config = ocio_config_arg(args)
             check_ocio_config(shot.ocio_config)
         job = shot.job()
-        if args.frames:   # only these frames of the shot (as render --shot --frames)
-            job.frames = _shot_frames(shot, args.frames)
-        return job
+        if args.frames:   # only these frames of the shot are ranked (as render --shot --frames)
+            asked = _shot_frames(shot, args.frames)
+            _colourise_around(job, asked)
+            return job, asked
+        return job, job.frames
     if not args.plate:
         raise InputError("suggest-keyframe needs --shot or --plate with --ref")
-    return RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=[RefSpec.parse(r) for r in args.ref],
-                     output="", colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
-                     backend=args.backend, settings=parse_settings(args.set), device=args.device,
-                     matte=args.matte, ocio_config=ocio_config_arg(args))
+    job = RenderJob(plate=args.plate, frames=frames_of(args.plate, args.frames), references=[RefSpec.parse(r) for r in args.ref],
+                    output="", colorspace=args.colorspace, ref_colorspace=args.ref_colorspace,
+                    backend=args.backend, settings=parse_settings(args.set), device=args.device,
+                    matte=args.matte, ocio_config=ocio_config_arg(args))
+    return job, job.frames
+
+
+def _colourise_around(job, asked: list) -> None:
+    """Make ``job`` colourise what the shot's frames ``asked`` depend on: every frame from the
+    nearest keyframe at or before the first of them to the nearest at or after the last (the
+    chains that reach them start there), with the stills and the keyframes in that span. A
+    keyframe beyond those two bounds changes none of these frames (a chain depends on its anchor
+    and the next keyframe in its direction), and the render refuses references outside its
+    frames: a shot keyed at 1001 and 1100 ranked on --frames 1040-1060 failed on both."""
+    keys = sorted(r.frame for r in job.references if r.frame is not None)
+    lo = max((k for k in keys if k <= asked[0]), default=asked[0])
+    hi = min((k for k in keys if k >= asked[-1]), default=asked[-1])
+    job.frames = [f for f in job.frames if lo <= f <= hi]
+    job.references = [r for r in job.references if r.frame is None or lo <= r.frame <= hi]
 
 
 def _shot_frames(shot, text: str) -> list:
@@ -93,7 +110,7 @@ def run(args) -> int:
         raise InputError(f"--reach {args.reach:g}: must be a finite number of frames > 0",
                          hint="the distance over which a keyframe's help fades to 1/e, e.g. 25; with no "
                               "fading every frame would rank alike")
-    job = _job(args)
+    job, ranked = _job(args)
     warn = lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr)  # noqa: E731
     with PlateSource(job.plate, job.frames) as source:
         source.check_headers()
@@ -104,6 +121,7 @@ def run(args) -> int:
             confidence[int(frame)] = float(result.confidence.mean())
             bar.step(frame)
     keyframes = [r.frame for r in job.references if r.frame is not None]
+    confidence = {f: confidence[f] for f in ranked}
     picks = suggest(confidence, keyframes, args.count, args.reach)
     if args.json:
         print(json.dumps({"suggestions": picks, "keyframes": keyframes,

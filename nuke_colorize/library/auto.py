@@ -190,7 +190,7 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
         summary["frames"] += part["frames"]
         summary["computed"] += part["computed"]
         summary["outputs"] += part["outputs"]
-        for k in ("backend", "working_size", "plate_colorspace"):
+        for k in ("backend", "working_size", "plate_colorspace", "temporal_smoothing"):
             summary.setdefault(k, part.get(k))
     dt = time.time() - t0
     summary.update(seconds=round(dt, 3), seconds_per_frame=round(dt / max(1, summary["frames"]), 4),
@@ -325,7 +325,7 @@ def render_auto_shot(shot, wanted: Optional[Sequence[int]] = None, write_outputs
             summary[k] += part[k]
         for k in ("computed", "outputs", "corrupt"):
             summary[k] += part[k]
-        for k in ("backend", "working_size", "plate_colorspace", "threads"):
+        for k in ("backend", "working_size", "plate_colorspace", "threads", "temporal_smoothing"):
             summary.setdefault(k, part.get(k))
     dt = time.time() - t0
     summary.update(seconds=round(dt, 3), seconds_per_frame=round(dt / max(1, summary["frames"]), 4),
