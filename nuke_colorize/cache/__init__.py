@@ -10,7 +10,8 @@ import os
 from typing import Any, Dict
 
 from ..errors import InputError
-from ..shot import DEFAULT_OUTPUT_NAME, Shot
+from ..shot import Shot
+from ..shot_paths import DEFAULT_OUTPUT_NAME
 from .shotcache import ShotCache
 
 __all__ = ["ShotCache", "Shot", "render_with_cache", "shot_from_render_args"]
