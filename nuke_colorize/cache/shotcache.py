@@ -39,8 +39,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from .. import __version__
 from ..engine import Engine, FrameBlender, Segment, emits
 from ..errors import CacheError, InputError

@@ -7,7 +7,6 @@ Examples::
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys

@@ -86,7 +86,7 @@ def run_query(args) -> int:
     check_ocio_config(config)   # PlateLuma converts without checking (make_colorizer is not used)
     with PlateSource(args.plate, frames) as source:
         luma = PlateLuma(source, args.colorspace, warn, config)
-        plans, changes = plan_scenes(luma, source.frames, index, k, device=resolve_device(args.device))
+        plans, _ = plan_scenes(luma, source.frames, index, k, device=resolve_device(args.device))
     if args.json:
         print(json.dumps({"index": os.path.abspath(args.index), "plate": args.plate,
                           "scenes": [p.to_dict() for p in plans]}, indent=2))

@@ -484,7 +484,6 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
     also read the channels a float32 cannot hold (32-bit integers, double) at their own type
     (:attr:`ImageData.exact_channels`, :meth:`ImageData.stored_values`), as IDs need.
     """
-    oiio = _oiio()
     path = _resolve(path, frame)
     inp, spec = _open_checked(path, frame, max_pixels)
     try:

@@ -17,6 +17,8 @@ except ImportError:  # inside Nuke without qtpy on the path
 
 Signal = QtCore.Signal
 
+__all__ = ["API", "QtCore", "QtGui", "QtWidgets", "Signal", "exec_dialog"]
+
 
 def exec_dialog(dialog):
     """``exec()`` (PySide6) or ``exec_()`` (PySide2)."""
