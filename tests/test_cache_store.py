@@ -235,6 +235,7 @@ def test_engine_gives_each_chain_its_keyframes_and_the_stills():
     assert eng.segment_references(s1) == [refs[0], refs[3], refs[1]]     # anchor, far end, stills
     assert eng.segment_references(s20b) == [refs[3], refs[0], refs[1]]
     assert eng.segment_references(s20f) == [refs[3], refs[2], refs[1]]
+    assert eng.segment_references(s30b) == [refs[2], refs[3], refs[1]]
     assert eng.segment_references(s30f) == [refs[2], refs[1]]             # nothing beyond the last
     cold = plan_segments(range(1, 5), [])[0]
     assert Engine(None, [refs[1]], None).segment_references(cold) == [refs[1]]

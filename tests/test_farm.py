@@ -12,7 +12,6 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

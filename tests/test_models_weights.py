@@ -165,7 +165,6 @@ def _numpy_state_dict(path):
 def test_damaged_or_foreign_file_is_not_called_code(tmp_path, kind):
     """Bytes torch's restricted unpickler cannot parse are 'not a readable checkpoint'; only a
     pickle naming a callable or non-tensor class (numpy arrays) is refused as pickled code."""
-    import numpy as np
     p = tmp_path / "vgg19_conv.pth"
     if kind in ("random", "html"):
         p.write_bytes(foreign_checkpoint(kind))

@@ -1,7 +1,6 @@
 """``render --matte`` and ``suggest-keyframe`` on a small synthetic shot, plus the ranking rule."""
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest

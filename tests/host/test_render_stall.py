@@ -21,7 +21,6 @@ from hostkit import colorize_on_plate, make_ref
 from hostkit import fake_nuke  # noqa: F401  (pytest fixtures)
 from nuke_colorize.host import bridge
 from nuke_colorize.host.frames import frame_path
-from nuke_colorize.host.nuke import jobs
 from nuke_colorize.host.nuke import node as nc
 from nuke_colorize.host.nuke import render
 
