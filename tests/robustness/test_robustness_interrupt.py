@@ -100,14 +100,6 @@ def test_signal_mid_render_leaves_only_complete_frames(interrupted, sig, code, w
         assert after.get(rel) == digest, f"{rel} changed"
 
 
-try:
-    from nuke_colorize.cache import ShotCache  # noqa: F401
-    HAVE_CACHE = True
-except ImportError:
-    HAVE_CACHE = False
-
-
-@pytest.mark.skipif(not HAVE_CACHE, reason="shot cache not built yet")
 def test_sigterm_during_shot_render_leaves_a_resumable_cache(long_shot, tmp_path):
     """A farm kill (SIGTERM) mid-way through ``render --shot``; the rerun finishes the shot
     and reuses every frame the first run stored instead of computing it again."""

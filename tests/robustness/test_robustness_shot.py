@@ -19,15 +19,6 @@ import pytest
 import rb_harness as hx
 from rb_harness import Case
 
-try:  # the shot cache is built by another part of the project; skip cleanly until it exists
-    from nuke_colorize.cache import ShotCache  # noqa: F401
-    from nuke_colorize.shot import Shot  # noqa: F401
-    HAVE_CACHE = True
-except ImportError:
-    HAVE_CACHE = False
-
-pytestmark = pytest.mark.skipif(not HAVE_CACHE, reason="shot cache not built yet")
-
 CACHE_FILES = ("cache/*", "cache/**", "sub/cache/*", "ro/*")
 GOOD = {"plate": "plate/plate.####.exr", "frames": [1, 3], "references": [{"frame": 1, "image": "ref.png"}],
         "output": "new/col.####.exr", "cache": "cache", "settings": {"feature_size": 64, "max_working_size": 64}}
