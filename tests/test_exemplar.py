@@ -147,3 +147,32 @@ def test_confidence_of_a_chain_without_keyframe_is_not_scaled():
 
     for a, b in zip(run(0.25), run(1.0)):
         assert np.array_equal(a, b) and a.mean() > 0.3
+
+
+def test_a_lost_track_is_refound_by_flow_straight_to_the_keyframe():
+    """A chain whose track trust is gone (a long shot that left the keyframe's view and came
+    back) gets the keyframe again from DIS flow between this frame and the keyframe: with
+    ``track_reacquire`` the displacement is the known shift and the trust that setting."""
+    from nuke_colorize.backends.base import Reference
+    from nuke_colorize.backends.exemplar import ExemplarBackend
+    frames = _scene(n=3)                                 # frame 2 = the keyframe moved 4 px left
+    key = color.rgb_to_lab(frames[0])
+    L = color.y_to_L(color.luminance(frames[2]))
+    h, w = L.shape
+    lost = {"disp": np.zeros((h, w, 2), np.float32), "tconf": np.zeros((h, w), np.float32),
+            "anchor": np.array([0], np.int32)}
+    zero, ones = np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
+    got = {}
+    for trust in (0.0, 0.4):
+        b = ExemplarBackend({"feature_size": 64, "track_reacquire": trust})
+        b.set_references([Reference(lab=key, frame=0)])
+        got[trust] = b._track(lost, zero, ones, L)
+    assert got[0.0][3].max() == 0.0                      # off: lost stays lost
+    ab, conf, disp, geo = got[0.4]
+    inner = (slice(8, -8), slice(8, -16))
+    refound = geo[inner] == np.float32(0.4)
+    assert refound.mean() > 0.9
+    np.testing.assert_allclose(np.median(disp[inner][refound], axis=0), [4.0, 0.0], atol=0.25)
+    true_ab = color.chroma_of(frames[2])[inner]
+    assert np.median(np.abs(ab[inner] - true_ab)[refound]) < 0.2 * np.median(np.abs(true_ab))
+    assert conf[inner][refound].mean() > 0.3             # the photometric check agrees

@@ -165,6 +165,7 @@ class ExemplarBackend(ExemplarSettings, Backend):
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
                                     if ref.matte is not None else None)
         self._track_ab = [self._tracked_chroma(ref) for ref in references]
+        self._key_u8: Dict[int, np.ndarray] = {}   # per keyframe reference: its L* as DIS reads it
         self._slots = {}
         if self._luma_weight > 0:
             keys = self._with_luma(keys)
@@ -427,6 +428,7 @@ class ExemplarBackend(ExemplarSettings, Backend):
         disp = warp(prev_state["disp"], f_tp) + f_tp
         keep = float(self.settings["track_keep"])
         geo = warp(prev_state["tconf"], f_tp) * (keep + (1.0 - keep) * valid)
+        disp, geo = self._reacquire(anchor, L, disp, geo)
         ab_t = warp(self._track_ab[anchor], disp)
         L_t = warp(ref.lab[..., 0], disp)
         ab_t = cross_bilateral(ab_t, L_t, L, float(self.settings["track_bilateral"]) * max(h, w) / 1000.0,
@@ -441,6 +443,25 @@ class ExemplarBackend(ExemplarSettings, Backend):
         if inst is not None and ref.matte is not None and ref.matte.shape == (h, w):
             geo = geo * instances.same_instance(instances.warp_labels(ref.matte, disp), inst)
         return ab_t.astype(np.float32), (geo * photo).astype(np.float32), disp.astype(np.float32), geo.astype(np.float32)
+
+    def _reacquire(self, anchor: int, L: np.ndarray, disp: np.ndarray, geo: np.ndarray):
+        """Re-find the keyframe where the track has lost it: DIS flow straight from this frame
+        to the keyframe; pixels whose track trust is below ``track_reacquire`` and whose direct
+        flow passes the forward-backward check take it, at that trust. Off at 0, and skipped
+        when under 2% of the frame is lost. Returns (disp, geo), (H, W, 2) and (H, W)."""
+        trust = float(self.settings["track_reacquire"])
+        lost = geo < trust
+        if trust <= 0 or lost.mean() < 0.02:
+            return disp, geo
+        key_u8 = self._key_u8.get(anchor)
+        if key_u8 is None:
+            key_u8 = self._key_u8[anchor] = L_to_u8(half_round_trip(self.references[anchor].lab[..., 0]))
+        if key_u8.shape != L.shape:
+            return disp, geo
+        f_tk, f_kt = dis_flow_pair(L_to_u8(L), key_u8, str(self.settings["flow_preset"]))
+        take = lost & fb_consistent(f_tk, f_kt)
+        return (np.where(take[..., None], f_tk, disp).astype(np.float32),
+                np.where(take, np.float32(trust), geo).astype(np.float32))
 
     def _track_masks(self, q: torch.Tensor, grid: Tuple[int, int], previous: Previous,
                      flow: np.ndarray, valid: np.ndarray) -> Optional[np.ndarray]:

@@ -70,6 +70,9 @@ class ExemplarSettings(BackendSettings):
                                         # per 1000 of the long side (window radius floor(sigma);
                                         # off below 1 pixel, i.e. long sides under ~570)
             "track_bilateral_L": 4.0,   # its range sigma, L*
+            "track_reacquire": 0.0,     # trust of a track re-found by flow straight to the keyframe
+                                        # where the chain's track is less trusted (0 = off; opt-in
+                                        # for long shots that return to the keyframe's view)
             # spatiotemporal restriction of the matching (Akimoto et al.)
             "restrict": "instance",     # none | dense | instance | both (dense: opt-in, see README)
             "mask_radius": 9,           # R of the tracking window, in cells of a 96-cell grid
@@ -107,7 +110,7 @@ class ExemplarSettings(BackendSettings):
               "temperature": (1e-4, 10.0), "topk": (0, 4096), "coarse_k": (1, 4096), "reanchor": (0.0, 1.0),
               "conf_floor": (-1.0, 0.999), "untracked_confidence": (0.0, 1.0), "refine_radius": (0, 64), "keyed_refine_radius": (0, 64), "refine_eps": (1e-8, 1.0),
               "track_sigma": (1e-3, 100.0), "track_keep": (0.0, 1.0),
-              "track_chroma_blur": (0.0, 100.0), "track_bilateral": (0.0, 100.0), "track_bilateral_L": (0.1, 100.0),
+              "track_chroma_blur": (0.0, 100.0), "track_bilateral": (0.0, 100.0), "track_bilateral_L": (0.1, 100.0), "track_reacquire": (0.0, 1.0),
               "mask_radius": (1, 64), "mask_threshold": (0.01, 1.0),
               "mask_margin": (0, 8), "mask_slack": (0.0, 2.0), **MATTE_RANGES, "fallback_confidence": (0.0, 1.0),
               "restrict_slack": (0.0, 2.0), "luma_prior": (0.0, 1.0), "luma_sigma": (0.5, 100.0),
