@@ -145,6 +145,18 @@ def test_index_never_writes_over_a_file_that_is_not_an_index(tmp_path, capsys):
     assert len(I.LibraryIndex.load(str(out))) == 1
 
 
+def test_a_first_index_of_a_folder_without_stills_is_refused(tmp_path, capsys):
+    """A folder holding no still (a mistyped path, a folder of movies): one line naming the
+    folder, exit 2, no index written."""
+    lib, out = tmp_path / "lib", tmp_path / "lib.ncindex"
+    (lib / "sub").mkdir(parents=True)
+    (lib / "notes.txt").write_text("x")
+    assert main(["library", "index", str(lib), "-o", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(lib) in err[0] and "no stills in the folder" in err[0]
+    assert not out.exists()
+
+
 def test_a_mistyped_colourspace_never_empties_an_index(tmp_path, capsys):
     """`library index --colorspace Rec709` (a typo): one line, exit 2, before anything is read or
     written; and an index whose every still now fails is kept, not replaced by an empty one."""

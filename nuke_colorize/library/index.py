@@ -346,7 +346,8 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
 
     An existing index of another root or version is rebuilt from scratch (with a note); any
     other existing file at ``index_path`` (a still, a shot file: a mistyped ``-o``) is
-    refused, never written over, and so is a folder."""
+    refused, never written over, and so is a folder. A first index of a folder holding no
+    still (a mistyped folder) is refused; an index whose folder was emptied is updated."""
     index_path = os.path.abspath(os.path.expanduser(index_path))
     color.check_ocio_config(kw.get("ocio_config"))
     color.check_colorspace(kw.get("colorspace", "auto"), kw.get("ocio_config"))
@@ -379,5 +380,8 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
         raise InputError(f"every still failed ({len(report.failed)}, e.g. {path}: {problem}); the index "
                          f"there with {kept} still(s) is kept, not replaced by an empty one", file=index_path,
                          hint="check --colorspace / --ocio-config and the stills, then index again")
+    if not len(index) and not report.total and not kept:
+        raise InputError(f"no stills in the folder ({', '.join(STILL_EXTS)}): no index written",
+                         file=root, hint="give the folder that holds the colour stills")
     index.save(index_path)
     return index, report
