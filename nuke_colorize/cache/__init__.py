@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 from ..errors import InputError
 from ..shot import Shot
-from ..shot_paths import DEFAULT_OUTPUT_NAME
+from ..shot_paths import default_output
 from .shotcache import ShotCache
 
 __all__ = ["ShotCache", "Shot", "render_with_cache", "shot_from_render_args"]
@@ -36,10 +36,10 @@ def shot_from_render_args(args) -> Shot:
         if args.cache:
             # an output the file leaves to its default (<cache>/output/...) goes with the cache:
             # it was written into the file's own cache folder, the one --cache was to avoid
-            default_output = shot.output == os.path.join(shot.cache, DEFAULT_OUTPUT_NAME)
+            defaulted = shot.output == default_output(shot.cache)
             shot.cache = os.path.abspath(os.path.expanduser(args.cache))
-            if default_output:
-                shot.output = os.path.join(shot.cache, DEFAULT_OUTPUT_NAME)
+            if defaulted:
+                shot.output = default_output(shot.cache)
         if getattr(args, "confidence_layer", False):
             shot.confidence_layer = True
         if getattr(args, "confidence_out", None):
