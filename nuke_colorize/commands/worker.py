@@ -18,7 +18,9 @@ Commands (``{"id": ..., "cmd": ...}``):
   frames whose output file exists.
 * ``clear`` ``{"shot": path}`` -> ``cache clear <shot>``.
 * ``cancel`` ``{"target": id}`` -> stops that analyze (SIGTERM; the cache is crash-safe).
-* ``shutdown`` -> stops every job and exits. End of stdin does the same.
+* ``shutdown`` -> stops every job and exits. Every request read before it is answered first
+  (a stopped ``analyze`` with its ``cancelled`` result); the shutdown's reply is the last line.
+  End of stdin does the same.
 
 A malformed or oversized message gets an ``error`` reply and the worker keeps running. The
 real stdout is reserved for protocol lines: anything else printing to stdout inside this
@@ -33,6 +35,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Dict, List, Optional
 
 from .. import __version__
@@ -42,6 +45,9 @@ from ..host import protocol
 MAX_SHOT_FILE = 4 << 20
 CANCEL_GRACE_S = 10.0
 STATUS_TIMEOUT_S = 300.0
+#: longest wait, at exit, for the replies of requests still running (a status is bounded by
+#: STATUS_TIMEOUT_S, a stopped analysis by CANCEL_GRACE_S)
+FINISH_TIMEOUT_S = STATUS_TIMEOUT_S + 2 * CANCEL_GRACE_S
 
 
 def register(subparsers) -> None:
@@ -96,6 +102,7 @@ class Worker:
         self._jobs: Dict[Any, _Job] = {}
         self._threads: List[threading.Thread] = []
         self._stopping = False
+        self._bye: Any = None  # id of the shutdown request, answered once everything before it is
 
     # ------------------------------------------------------------------ plumbing
     def send(self, msg: Dict[str, Any]) -> None:
@@ -134,6 +141,9 @@ class Worker:
             except (ValueError, TypeError, OSError) as err:
                 self.error(rid, str(err))
         self.stop_all()
+        self.finish()
+        if self._bye is not None:
+            self.send({"id": self._bye, "event": "result", "ok": True})
 
     def dispatch(self, rid, cmd: str, msg: Dict[str, Any]) -> None:
         if cmd == "ping":
@@ -141,7 +151,7 @@ class Worker:
                        "protocol": protocol.PROTOCOL_VERSION, "python": sys.version.split()[0],
                        "pid": os.getpid()})
         elif cmd == "shutdown":
-            self.send({"id": rid, "event": "result", "ok": True})
+            self._bye = rid  # answered by serve, after the requests before it
             self._stopping = True
         elif cmd == "cancel":
             self.cancel(rid, msg.get("target"))
@@ -224,6 +234,14 @@ class Worker:
                 job.proc.wait(timeout=CANCEL_GRACE_S)
             except subprocess.TimeoutExpired:
                 job.proc.kill()
+
+    def finish(self, timeout: float = FINISH_TIMEOUT_S) -> None:
+        """Wait (at most ``timeout`` s in all) for the threads still answering requests, so that
+        their replies are written before the process exits (they are daemons: exiting would
+        drop them)."""
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
 
     # ------------------------------------------------------------------ status / clear
     def do_status(self, rid, shot: str) -> None:

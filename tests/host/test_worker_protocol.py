@@ -154,6 +154,70 @@ def test_worker_exit_stops_running_builds(tmp_path):
     assert count < 40
 
 
+def _raw_worker(tmp_path, delay="0.02"):
+    """A real worker on the fake engine, spoken to over its raw stdin/stdout."""
+    env = dict(os.environ, FAKE_ENGINE_DELAY=delay)
+    return subprocess.Popen([sys.executable, "-m", "nuke_colorize", "worker",
+                             "--engine-cmd", json.dumps(FAKE_ENGINE)], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+
+def _replies_until_exit(proc, requests):
+    """Write ``requests`` back to back in one go, then read every reply until the worker exits."""
+    try:
+        proc.stdin.write(b"".join(protocol.encode(r) for r in requests))
+        proc.stdin.flush()
+        replies = [json.loads(line) for line in proc.stdout]
+        assert proc.wait(timeout=30) == 0
+        return replies
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_requests_sent_just_before_shutdown_are_answered_first(tmp_path):
+    """``status`` and ``clear`` run on threads of their own: a ``shutdown`` right behind them
+    made the worker exit with them unanswered. Every request before it gets its reply, then
+    the shutdown's, last, then the worker exits."""
+    shot, data = write_shot(tmp_path, 1, 6)
+    os.makedirs(os.path.dirname(frame_path(data["output"], 1)))
+    for f in (2, 3):
+        with open(frame_path(data["output"], f), "w") as fh:
+            fh.write("frame %d\n" % f)
+    replies = _replies_until_exit(_raw_worker(tmp_path), [
+        {"id": 1, "cmd": "status", "shot": shot}, {"id": 2, "cmd": "cancel", "target": 99},
+        {"id": 3, "cmd": "status", "shot": shot}, {"id": 4, "cmd": "shutdown"}])
+    by_id = dict((r["id"], r) for r in replies)
+    assert sorted(by_id) == [1, 2, 3, 4] and len(replies) == 4
+    for rid in (1, 3):
+        assert by_id[rid]["ok"] is True and by_id[rid]["outputs"] == [[2, 3]]
+        assert by_id[rid]["status"] == {"frames": [1, 6], "cached": 2, "total": 6}
+    assert by_id[2]["ok"] is False and "no running analysis" in by_id[2]["message"]
+    assert replies[-1] == {"id": 4, "event": "result", "ok": True}
+    replies = _replies_until_exit(_raw_worker(tmp_path), [
+        {"id": "c", "cmd": "clear", "shot": shot}, {"id": "bye", "cmd": "shutdown"}])
+    assert replies == [{"id": "c", "event": "result", "ok": True}, {"id": "bye", "event": "result", "ok": True}]
+    assert not os.path.exists(frame_path(data["output"], 2))
+
+
+def test_shutdown_during_an_analysis_sends_its_result_before_exiting(tmp_path):
+    """A running analysis is stopped by ``shutdown`` and still ends with its ``cancelled``
+    result (the host would otherwise wait for it), before the shutdown's own reply."""
+    shot, data = write_shot(tmp_path, 1, 40)
+    proc = _raw_worker(tmp_path, delay="0.3")
+    proc.stdin.write(protocol.encode({"id": 1, "cmd": "analyze", "shot": shot}))
+    proc.stdin.flush()
+    assert json.loads(proc.stdout.readline())["event"] == "started"
+    replies = _replies_until_exit(proc, [{"id": 2, "cmd": "status", "shot": shot},
+                                         {"id": 3, "cmd": "shutdown"}])
+    finals = [r for r in replies if r["event"] in protocol.FINAL_EVENTS]
+    assert [r["id"] for r in finals[-1:]] == [3] and sorted(r["id"] for r in finals) == [1, 2, 3]
+    analysis = [r for r in finals if r["id"] == 1][0]
+    assert analysis["ok"] is False and analysis["cancelled"] is True
+    assert [r for r in finals if r["id"] == 2][0]["status"]["total"] == 40
+    assert all(r["id"] == 1 and r["event"] == "progress" for r in replies if r not in finals)
+
+
 def test_engine_not_configured_is_explained(monkeypatch, tmp_path):
     monkeypatch.delenv(bridge.ENV_PYTHON, raising=False)
     monkeypatch.setenv(bridge.ENV_CONFIG, str(tmp_path / "missing.json"))
