@@ -233,7 +233,7 @@ class Worker:
             try:
                 job.proc.wait(timeout=CANCEL_GRACE_S)
             except subprocess.TimeoutExpired:
-                job.proc.kill()
+                _kill_if_alive(job.proc)  # its whole process group, as cancel does
 
     def finish(self, timeout: float = FINISH_TIMEOUT_S) -> None:
         """Wait (at most ``timeout`` s in all) for the threads still answering requests, so that
