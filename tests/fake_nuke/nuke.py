@@ -23,8 +23,11 @@ Where real Nuke is less convenient than a mock, the fake follows Nuke (13-16):
 * a node's knobChanged runs only while its control panel is open (``_user_set`` opens it,
   as a panel edit needs it; ``_connect`` wires an input from the node graph); ``_idle`` runs
   every node's ``updateUI`` script and ``addUpdateUI`` callbacks, as Nuke's idle update does;
-* a string knob's ``value()`` is TCL-evaluated (the fake knows ``[getenv NAME]``), ``getText()``
-  is the text as typed; a File_Knob's ``value()`` reads a ``####`` sequence back as ``%04d``;
+* a string knob's ``value()`` is TCL-evaluated (the fake knows ``[getenv NAME]`` and
+  ``[python {...}]``), ``getText()`` is the text as typed; a File_Knob's ``value()`` is *not*
+  TCL-evaluated and reads a ``####`` sequence back as ``%04d`` (``evaluate()`` /
+  ``getEvaluatedValue()`` / ``nuke.filename`` evaluate it); Root's ``project_directory`` is
+  such a file knob;
 * ``Node.dependencies()`` follows expression links unless given ``nuke.INPUTS`` etc.;
 * ``nuke.execute`` in the GUI raises RuntimeError("Cancelled") when ``_state.cancel_execute``
   (the user's Cancel on its progress bar);
@@ -299,8 +302,12 @@ class Knob(object):
 
 
 def _tcl(text):
-    """TCL substitution as a string knob's value() does it; the fake knows ``[getenv NAME]``."""
-    return re.sub(r"\[getenv\s+(\w+)\]", lambda m: os.environ.get(m.group(1), ""), text)
+    """TCL substitution as a string knob's value() does it; the fake knows ``[getenv NAME]``
+    and ``[python {EXPRESSION}]`` (what Project Settings' "Script Directory" button writes:
+    ``[python {nuke.script_directory()}]``)."""
+    text = re.sub(r"\[getenv\s+(\w+)\]", lambda m: os.environ.get(m.group(1), ""), text)
+    return re.sub(r"\[python\s+\{(.*?)\}\]",
+                  lambda m: str(eval(m.group(1), {"nuke": sys.modules[__name__], "os": os})), text)
 
 
 class String_Knob(Knob):
@@ -338,11 +345,25 @@ def _hashes_to_printf(text):
 
 
 class File_Knob(EvalString_Knob):
-    """value(): evaluated, and a sequence's ``####`` normalised to ``%04d`` as Nuke does."""
+    """As Nuke's File_Knob (Python API reference, nuke.File_Knob): ``value()`` / ``getValue()``
+    are the text as stored, *not* TCL-evaluated, a sequence's ``####`` normalised to ``%04d``;
+    ``getEvaluatedValue()`` also evaluates TCL; ``evaluate()`` evaluates TCL and puts the
+    current frame number in place of the frame token."""
 
     def value(self, *args):
-        v = EvalString_Knob.value(self)
+        v = Knob.value(self)
         return _hashes_to_printf(v) if isinstance(v, str) else v
+
+    def getValue(self, *args):
+        return self.value()
+
+    def getEvaluatedValue(self, *args):
+        v = Knob.value(self)
+        return _hashes_to_printf(_tcl(v)) if isinstance(v, str) else v
+
+    def evaluate(self, *args):
+        v = self.getEvaluatedValue()
+        return frame_path(v, _state.frame) if v else v
 
     def fromUserText(self, text):
         return self.setValue(text)
@@ -642,7 +663,7 @@ _CLASS_KNOBS = {
              ("proxy_format", Format_Knob), ("colorManagement", _enum(("Nuke", "OCIO"))),
              ("OCIO_config", String_Knob), ("customOCIOConfigPath", File_Knob),
              ("workingSpaceLUT", String_Knob), ("views", String_Knob),
-             ("frame", Int_Knob), ("lock_range", Boolean_Knob), ("project_directory", String_Knob)),
+             ("frame", Int_Knob), ("lock_range", Boolean_Knob), ("project_directory", File_Knob)),
     "Read": (("file", File_Knob), ("proxy", File_Knob), ("format", Format_Knob),
              ("proxy_format", Format_Knob), ("first", _int(1)), ("last", _int(1)),
              ("origfirst", _int(1)), ("origlast", _int(1)), ("origset", Boolean_Knob),
@@ -907,8 +928,8 @@ class Node(object):
             k = self["format"]
             if k._value is not None:
                 return k._value
-            if self._class == "Read" and self["file"].value():
-                size = _file_size(frame_path(self["file"].value(), self.firstFrame()))
+            if self._class == "Read" and self["file"].getEvaluatedValue():
+                size = _file_size(frame_path(self["file"].getEvaluatedValue(), self.firstFrame()))
                 if size is not None:
                     return Format(size[0], size[1], "")
             return root().format()
@@ -1070,7 +1091,7 @@ def _read_image(node, f):
     import OpenImageIO as oiio
     first, last = _read_range(node)
     g = min(max(f, first), last)  # before/after: hold
-    path = frame_path(node["file"].value(), g)
+    path = frame_path(node["file"].getEvaluatedValue(), g)
     inp = oiio.ImageInput.open(path) if path and os.path.isfile(path) else None
     if inp is None:
         if node["on_error"].value() == "black":
@@ -1107,7 +1128,7 @@ def _read_image(node, f):
 
 def _write_image(node, img, f):
     import OpenImageIO as oiio
-    path = frame_path(node["file"].value(), f)
+    path = frame_path(node["file"].getEvaluatedValue(), f)
     if not path:
         raise RuntimeError("%s: no file name" % node.fullName())
     folder = os.path.dirname(path)
@@ -1704,12 +1725,15 @@ REPLACE = 1
 
 
 def filename(node, i=None):
-    """The file a Read/Write works with (TCL is not evaluated by the fake); with
-    ``nuke.REPLACE`` the frame number of the current frame is substituted."""
+    """The file a Read/Write works with, as nuke.filename documents it: "All expansion of
+    commands and variables is done" (TCL evaluated), a sequence still as ``%04d``; with
+    ``nuke.REPLACE`` the current frame's number is put in. None without a file."""
     k = node.knob("file")
     if k is None:
         return None
-    text = k.value()
+    text = k.getEvaluatedValue() if hasattr(k, "getEvaluatedValue") else k.value()
+    if not text:
+        return None
     return frame_path(text, _state.frame) if i == REPLACE else text
 
 
@@ -1947,6 +1971,16 @@ def scriptName():
     if not name:
         raise RuntimeError("no script name")
     return name
+
+
+def script_directory():
+    """The folder of the saved script; "" when it has no name yet or while a script loads
+    (the root is not attached then), as Nuke's own nuke_internal.utils.script_directory."""
+    try:
+        name = root()["name"].value()
+    except ValueError:
+        name = None
+    return os.path.dirname(name) if name else ""
 
 
 def _script_text():

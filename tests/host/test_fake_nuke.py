@@ -150,3 +150,24 @@ def test_saved_script_reloads_with_groups_and_expressions(fake_nuke, tmp_path):
     assert again["references"].value() == "1 /refs/a.png"
     assert again.node("OutputLayers")["which"].value() == 1.0
     assert again.input(0).Class() == "Read" and again.input(0)["file"].getText() == plate
+
+
+def test_file_knob_value_is_as_stored_and_evaluate_expands_tcl(fake_nuke, tmp_path, monkeypatch):
+    nuke = fake_nuke
+    monkeypatch.setenv("NC_SHOT", str(tmp_path))
+    read = nuke.nodes.Read(file="[getenv NC_SHOT]/plate.####.exr", first=1, last=5)
+    knob = read["file"]
+    assert knob.value() == knob.getValue() == "[getenv NC_SHOT]/plate.%04d.exr"
+    assert knob.getText() == "[getenv NC_SHOT]/plate.####.exr"
+    assert knob.getEvaluatedValue() == "%s/plate.%%04d.exr" % tmp_path
+    nuke.frame(3)
+    assert knob.evaluate() == "%s/plate.0003.exr" % tmp_path
+    assert nuke.filename(read) == "%s/plate.%%04d.exr" % tmp_path
+    assert nuke.filename(read, nuke.REPLACE) == "%s/plate.0003.exr" % tmp_path
+    assert nuke.filename(nuke.nodes.Read()) is None
+    root_dir = nuke.root()["project_directory"]
+    root_dir.setValue("[python {nuke.script_directory()}]")
+    assert root_dir.Class() == "File_Knob"
+    assert root_dir.value() == "[python {nuke.script_directory()}]"
+    assert root_dir.evaluate() == str(tmp_path)
+

@@ -181,3 +181,32 @@ def test_idle_update_reports_an_unexpected_failure_in_the_status_line(shot, fake
     node["references"].setValue("1 %s\n" % ref)      # a change the idle update will notice
     fake_nuke._idle()                                 # no exception reaches Nuke
     assert node["status"].value() == "not ready: disk went away"
+
+
+def test_tcl_in_the_cache_folder_and_library_index_is_evaluated(shot, fake_nuke, tmp_path, monkeypatch):
+    # a File_Knob's value() is the text as stored (Nuke: "will be normalized to technical
+    # notation"; getEvaluatedValue "will also evaluate the string for any tcl expressions")
+    node, read, ref = shot
+    show = tmp_path / "show"
+    (show / "lib").mkdir(parents=True)
+    (show / "lib" / "stills.npz").write_bytes(b"index")
+    monkeypatch.setenv("NC_SHOW", str(show))
+    node["cache_dir"].setValue("[getenv NC_SHOW]/cache")
+    node["library"].setValue("[getenv NC_SHOW]/lib/stills.npz")
+    assert node["cache_dir"].value() == "[getenv NC_SHOW]/cache"     # as typed, as in Nuke
+    prep = nc.prepare(node)
+    assert prep.output.startswith(str(show / "cache") + os.sep)
+    assert prep.shot["library"] == str(show / "lib" / "stills.npz")
+
+
+def test_project_directory_set_by_the_script_directory_button(shot, fake_nuke, tmp_path, monkeypatch):
+    # Project Settings' "Script Directory" button writes [python {nuke.script_directory()}]
+    # into project_directory (Foundry support article Q100154); relative paths resolve from it
+    node, read, ref = shot
+    monkeypatch.chdir(str(tmp_path / "refs"))      # Nuke's working folder is somewhere else
+    fake_nuke.root()["project_directory"].setValue("[python {nuke.script_directory()}]")
+    read["file"].setValue("plate/plate.####.exr")
+    node["references"].setValue("1 refs/key_0001.png")
+    prep = nc.prepare(node)
+    assert prep.shot["plate"] == str(tmp_path / "plate" / "plate.####.exr")
+    assert prep.shot["references"][0]["image"] == ref

@@ -73,8 +73,20 @@ class Prepared(object):
         self.warnings = warnings
 
 
+def _path_value(node, name):
+    """A file knob's path, TCL evaluated (its ``value()`` is the text as typed); "" when the
+    node has no such knob (saved before it existed). Raises NodeError."""
+    knob = node.knob(name)
+    if knob is None:
+        return ""
+    try:
+        return sources.knob_path(knob)
+    except ValueError as err:
+        raise NodeError(str(err))
+
+
 def cache_root(node):
-    value = node["cache_dir"].value().strip()
+    value = _path_value(node, "cache_dir")
     if value:
         return os.path.abspath(sources.absolute(value))
     try:
@@ -188,7 +200,7 @@ def prepare(node, write=False):
 
 def library_index(node):
     """The library index file of automatic references (absolute), or None when unset."""
-    value = str(_knob_value(node, "library", "") or "").strip()
+    value = _path_value(node, "library")
     if not value:
         return None
     path = os.path.abspath(sources.absolute(value))

@@ -107,19 +107,37 @@ def read_colorspace(read):
     return _COLORSPACE_NAMES.get(key, value)
 
 
+def knob_path(knob):
+    """A file knob's path with its TCL (``[getenv SHOW]``, ``[python {nuke.script_directory()}]``)
+    evaluated. Nuke's ``File_Knob.value()`` is the text as stored, unevaluated; ``evaluate()``
+    expands it (a knob without ``evaluate`` gives its value). Raises ValueError when the
+    expression cannot be evaluated."""
+    evaluate = getattr(knob, "evaluate", None)
+    try:
+        value = evaluate() if evaluate is not None else knob.value()
+    except (RuntimeError, ValueError, TypeError, NameError, SyntaxError) as err:
+        raise ValueError("%s: cannot evaluate %r: %s" % (knob.name(), knob.value(), err))
+    return str(value or "").strip()
+
+
+_ROOT_PATH_KNOBS = frozenset(("project_directory", "customOCIOConfigPath"))
+
+
 def _root_value(name):
-    """A root knob's value as text ("" when the knob is missing)."""
+    """A root knob's value as text ("" when the knob is missing); the path knobs
+    (:data:`_ROOT_PATH_KNOBS`) TCL-evaluated, "" when their expression fails."""
     try:
         knob = nuke.root().knob(name)
     except (NameError, KeyError, ValueError, AttributeError):
         return ""
     if knob is None:
         return ""
-    try:
-        value = knob.evaluate() if name == "customOCIOConfigPath" else knob.value()
-    except (RuntimeError, ValueError, TypeError, AttributeError):
-        value = knob.value()
-    return str(value or "").strip()
+    if name in _ROOT_PATH_KNOBS:
+        try:
+            return knob_path(knob)
+        except ValueError:
+            return ""
+    return str(knob.value() or "").strip()
 
 
 def _ocio_managed():
