@@ -1673,10 +1673,10 @@ def execute(nameOrNode, start=None, end=None, incr=1, views=None, continueOnErro
         raise RuntimeError("%s cannot be executed" % node.name())
     if node["disable"].value():
         raise RuntimeError("%s is disabled" % node.name())
-    if start is None:
+    if start is None:   # the documented defaults: root.first_frame, root.last_frame
         start = root().firstFrame()
     if end is None:
-        end = start if start is not None else root().lastFrame()
+        end = root().lastFrame()
     incr = int(incr)
     if incr == 0:
         raise ValueError("incr must not be 0")

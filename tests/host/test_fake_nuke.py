@@ -171,3 +171,15 @@ def test_file_knob_value_is_as_stored_and_evaluate_expands_tcl(fake_nuke, tmp_pa
     assert root_dir.value() == "[python {nuke.script_directory()}]"
     assert root_dir.evaluate() == str(tmp_path)
 
+
+def test_execute_defaults_to_the_root_frame_range(fake_nuke, tmp_path):
+    nuke = fake_nuke
+    nuke.root()["first_frame"].setValue(1)
+    nuke.root()["last_frame"].setValue(3)
+    read = nuke.nodes.Read(file=make_plate(tmp_path / "plate", 1, 3, w=4, h=2), first=1, last=3)
+    write = nuke.nodes.Write(file=str(tmp_path / "o.####.exr"), file_type="exr")
+    write.setInput(0, read)
+    nuke.execute(write)
+    assert sorted(os.listdir(str(tmp_path)))[:3] == ["o.0001.exr", "o.0002.exr", "o.0003.exr"]
+    nuke.execute(write, 2)                              # end: root.last_frame, not the start
+    assert nuke.frame() == 3
