@@ -128,3 +128,31 @@ def test_host_side_is_python37_standard_library_code():
     if os.path.exists(py37):
         proc = subprocess.run([py37, "-m", "py_compile"] + HOST_SIDE, capture_output=True)
         assert proc.returncode == 0, proc.stderr.decode()
+
+
+def _top_level_names(code):
+    """Names the code binds at its top level (imports, assignments, defs)."""
+    names = []
+    for stmt in ast.parse(code).body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names += [(a.asname or a.name).split(".")[0] for a in stmt.names]
+        elif isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
+            names.append(stmt.name)
+        else:
+            names += [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    return names
+
+
+def test_shipped_node_python_binds_only_private_names():
+    """Button scripts and node callbacks run in Nuke's shared Python namespace (the Script
+    Editor's): a script binding ``node`` or ``panel`` would overwrite an artist's variable there."""
+    checked = 0
+    for path in SHIPPED:
+        for decl in nkfile.iter_nodes(nkfile.parse(Path(path).read_text(), path).nodes):
+            codes = [(uk.name, uk.text) for uk in decl.user_knobs if uk.type == 22 and uk.text]
+            codes += [(k, v) for k, v in decl.knobs if k in nkfile.PYTHON_KNOBS and v]
+            for name, code in codes:
+                public = [n for n in _top_level_names(code) if not n.startswith("_") and n != "nuke"]
+                assert public == [], (path, decl.name, name, public)
+                checked += 1
+    assert checked >= 7  # 4 buttons, 3 callbacks
