@@ -134,6 +134,7 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     st = json.loads(capsys.readouterr().out)
     assert st["planned"] and st["complete"] and [sc["scene"] for sc in st["scenes"]] == [[1, 3], [4, 6]]
     assert st["stored"] == st["total"] == 6 and st["outputs"] == 6 and st["stale_scenes"] == []
+    assert st["stale_outputs"] == [] and st["missing_outputs"] == 0
     assert [sc["references"] for sc in st["scenes"]] == [[r["image"] for r in s["references"]] for s in first["scenes"]]
     assert main(["cache", "status", str(shot_file)]) == 0
     text = capsys.readouterr().out
@@ -154,6 +155,8 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     assert main(["cache", "status", str(shot_file), "--json"]) == 0
     st = json.loads(capsys.readouterr().out)
     assert not st["planned"] and st["scenes"] == [] and not st["complete"]
+    # the outputs (outside the cache) stay, no longer vouched for by any scene's cache
+    assert st["outputs"] == 0 and st["stale_outputs"] == [1, 2, 3, 4, 5, 6] and st["missing_outputs"] == 0
     assert main(["cache", "clear", str(shot_file), "--stale"]) == 2          # no plan: stale is unknown
     assert "no current scene plan" in capsys.readouterr().err
 
