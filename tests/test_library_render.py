@@ -196,6 +196,46 @@ def test_a_shot_with_library_moved_to_another_mount_reuses_its_plan_and_cache(sc
     assert all(p.startswith(str(b / "lib") + os.sep) for sc in st["scenes"] for p in sc["references"])
 
 
+def test_content_hash_reads_each_plate_frame_once_for_the_shot_and_its_scenes(scene_setup, tmp_path, monkeypatch,
+                                                                               capsys):
+    """With ``content_hash`` the shot's key (plan) and each scene cache's frame identities ask
+    for the same plate frames: each is read and hashed once per command (twice in `cache
+    build`, three times in `cache status` before), with the same keys as when hashed anew."""
+    import collections
+    from nuke_colorize.io import plate as plate_io
+    counts = collections.Counter()
+    real = plate_io.file_sha256
+
+    def counting(path, *a, **k):
+        counts[os.path.relpath(os.path.abspath(path), str(scene_setup))] += 1
+        return real(path, *a, **k)
+    monkeypatch.setattr(plate_io, "file_sha256", counting)
+    shot_file = tmp_path / "shot.json"
+    shot_file.write_text(json.dumps({"plate": str(scene_setup / "plate" / "p.####.png"),
+                                     "library": str(scene_setup / "lib.npz"), "auto_references": 1,
+                                     "content_hash": True, "output": "out/c.####.exr",
+                                     "settings": {"max_working_size": 64, "feature_size": 128}}))
+    plate = [os.path.join("plate", f"p.{f:04d}.png") for f in range(1, 7)]
+    statuses = []
+    for cmd in (["cache", "build", str(shot_file), "--quiet"], ["cache", "status", str(shot_file), "--json"],
+                ["cache", "status", str(shot_file), "--json"]):
+        plate_io._content_hashes.clear()             # each command a process of its own
+        counts.clear()
+        if len(statuses) == 1:                       # the last status hashes anew every time it asks
+            monkeypatch.setattr(plate_io, "CONTENT_HASH_MEMO_SIZE", 0)
+        assert main(cmd) == 0
+        out = capsys.readouterr().out
+        if cmd[1] == "status":
+            statuses.append(json.loads(out))
+        seen = {k: v for k, v in counts.items() if k.startswith("plate" + os.sep)}
+        assert sorted(seen) == plate
+        assert set(seen.values()) == ({1} if len(statuses) < 2 else {3}), counts
+        assert counts["lib.npz"] == (1 if len(statuses) < 2 else 2)
+    memo, anew = statuses
+    assert memo["complete"] and memo["outputs"] == 6
+    assert memo["shot_key"] == anew["shot_key"] and memo["scenes"] == anew["scenes"]
+
+
 def test_planning_is_announced_only_when_the_scenes_are_planned(scene_setup, tmp_path, capsys):
     """``cache build --json-progress`` of a shot with a library: the first build identifies the
     plate's frames (the shot's key) and plans the scenes, each step with a ``preparing`` event;
