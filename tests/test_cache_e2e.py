@@ -304,7 +304,9 @@ def test_clear_removes_only_what_the_cache_wrote(clip):
     run("render", "--shot", shot, "--frames", "1-2", "--quiet")
     assert sorted(os.listdir(root / "out_userfiles")) == ["colour.0001.exr", "colour.0002.exr"]
     proc = run("cache", "clear", shot)
-    assert "removed 13 item(s)" in proc.stderr   # 5 segments, their locks, manifest (+ lock), locks/
+    # 5 segments, their locks, manifest (+ lock), locks/, and the records of the N outputs
+    # written through the cache (the copied baseline's, frames 1-2 rewritten) with their folder
+    assert f"removed {13 + N + 1} item(s)" in proc.stderr
     assert (cache / "output" / "notes.txt").read_text() == "keep"
     assert (cache / "notes.txt").read_text() == "keep too"
     assert (cache / "segments" / "mine" / "x.txt").read_text() == "mine"

@@ -134,6 +134,7 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     st = json.loads(capsys.readouterr().out)
     assert st["planned"] and st["complete"] and [sc["scene"] for sc in st["scenes"]] == [[1, 3], [4, 6]]
     assert st["stored"] == st["total"] == 6 and st["outputs"] == 6 and st["stale_scenes"] == []
+    assert st["stale_outputs"] == [] and st["missing_outputs"] == 0
     assert [sc["references"] for sc in st["scenes"]] == [[r["image"] for r in s["references"]] for s in first["scenes"]]
     assert main(["cache", "status", str(shot_file)]) == 0
     text = capsys.readouterr().out
@@ -154,6 +155,8 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     assert main(["cache", "status", str(shot_file), "--json"]) == 0
     st = json.loads(capsys.readouterr().out)
     assert not st["planned"] and st["scenes"] == [] and not st["complete"]
+    # the outputs (outside the cache) stay, no longer vouched for by any scene's cache
+    assert st["outputs"] == 0 and st["stale_outputs"] == [1, 2, 3, 4, 5, 6] and st["missing_outputs"] == 0
     assert main(["cache", "clear", str(shot_file), "--stale"]) == 2          # no plan: stale is unknown
     assert "no current scene plan" in capsys.readouterr().err
 
@@ -191,6 +194,46 @@ def test_a_shot_with_library_moved_to_another_mount_reuses_its_plan_and_cache(sc
     st = json.loads(capsys.readouterr().out)
     assert st["complete"]
     assert all(p.startswith(str(b / "lib") + os.sep) for sc in st["scenes"] for p in sc["references"])
+
+
+def test_content_hash_reads_each_plate_frame_once_for_the_shot_and_its_scenes(scene_setup, tmp_path, monkeypatch,
+                                                                               capsys):
+    """With ``content_hash`` the shot's key (plan) and each scene cache's frame identities ask
+    for the same plate frames: each is read and hashed once per command (twice in `cache
+    build`, three times in `cache status` before), with the same keys as when hashed anew."""
+    import collections
+    from nuke_colorize.io import plate as plate_io
+    counts = collections.Counter()
+    real = plate_io.file_sha256
+
+    def counting(path, *a, **k):
+        counts[os.path.relpath(os.path.abspath(path), str(scene_setup))] += 1
+        return real(path, *a, **k)
+    monkeypatch.setattr(plate_io, "file_sha256", counting)
+    shot_file = tmp_path / "shot.json"
+    shot_file.write_text(json.dumps({"plate": str(scene_setup / "plate" / "p.####.png"),
+                                     "library": str(scene_setup / "lib.npz"), "auto_references": 1,
+                                     "content_hash": True, "output": "out/c.####.exr",
+                                     "settings": {"max_working_size": 64, "feature_size": 128}}))
+    plate = [os.path.join("plate", f"p.{f:04d}.png") for f in range(1, 7)]
+    statuses = []
+    for cmd in (["cache", "build", str(shot_file), "--quiet"], ["cache", "status", str(shot_file), "--json"],
+                ["cache", "status", str(shot_file), "--json"]):
+        plate_io._content_hashes.clear()             # each command a process of its own
+        counts.clear()
+        if len(statuses) == 1:                       # the last status hashes anew every time it asks
+            monkeypatch.setattr(plate_io, "CONTENT_HASH_MEMO_SIZE", 0)
+        assert main(cmd) == 0
+        out = capsys.readouterr().out
+        if cmd[1] == "status":
+            statuses.append(json.loads(out))
+        seen = {k: v for k, v in counts.items() if k.startswith("plate" + os.sep)}
+        assert sorted(seen) == plate
+        assert set(seen.values()) == ({1} if len(statuses) < 2 else {3}), counts
+        assert counts["lib.npz"] == (1 if len(statuses) < 2 else 2)
+    memo, anew = statuses
+    assert memo["complete"] and memo["outputs"] == 6
+    assert memo["shot_key"] == anew["shot_key"] and memo["scenes"] == anew["scenes"]
 
 
 def test_planning_is_announced_only_when_the_scenes_are_planned(scene_setup, tmp_path, capsys):

@@ -8,6 +8,7 @@
     <cache>/segments/<segment>/segment.json         what the segment's key was computed from
     <cache>/segments/<segment>/f<frame>.<chain>.npz one per computed frame (see .store)
     <cache>/output/colour.####.exr     outputs, when the shot names no ``output``
+    <cache>/output_records/<frame>.json the shot key each output frame was written for (see .outputs)
 
 Asking for frames walks, for each segment holding one, the segment's chain from its anchor up
 to the last wanted frame, loading stored frames and computing (and storing) the missing ones
@@ -50,6 +51,7 @@ from . import determinism
 from .filelock import FileLock
 from .keys import CACHE_FORMAT, SegmentIndex
 from .manifest import MANIFEST, WRITER, read_manifest, record_cpu_capability, update_manifest
+from .outputs import RECORD_RE, RECORDS_DIR, output_states, record_output, records_dir
 from .store import DiskStore
 
 GLOBAL_LOCK = "cache.lock"
@@ -133,6 +135,7 @@ class _Context:
 
         determinism.fix_threads(shot.threads)
         self.shot = shot
+        self.root = root
         self.job = shot.job()
         self.source = PlateSource(self.job.plate, self.job.frames)
         try:
@@ -317,6 +320,7 @@ class ShotCache:
                 for pattern in (self.shot.output, self.shot.confidence_output):
                     if pattern:
                         cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0])))
+                cleanup_stale_temps(records_dir(self.root))
             # temporal smoothing: walk each wanted frame's window too; outputs when complete
             ctx.stage = ctx.col.temporal_stage(ctx.job.frames, todo) if write_outputs else None
             want = set(ctx.stage.needed()) if ctx.stage is not None else set(todo)
@@ -452,8 +456,10 @@ class ShotCache:
         out = ctx.col.finish(f, res)
         luma = ctx.luma
         plate_img = luma.last if (luma.last is not None and luma.last.frame == f) else ctx.source.read(f)
-        run.outputs += write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected,
-                                   ctx.attributes())
+        paths = write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected, ctx.attributes())
+        # what `cache status` tells current outputs from stale ones by (.outputs)
+        record_output(ctx.root, f, ctx.shot_key(), paths[0])
+        run.outputs += paths
 
     # ------------------------------------------------------------------ status
     def status(self) -> Dict[str, Any]:
@@ -479,14 +485,16 @@ class ShotCache:
                     if d not in current and SEGMENT_DIR_RE.match(d) and os.path.isdir(os.path.join(seg_root, d)):
                         stale.append(d)
                         stale_bytes += _folder_bytes(os.path.join(seg_root, d))
-            outputs = [f for f in ctx.job.frames if os.path.isfile(frame_path(self.shot.output, f))]
+            # output files count as current only when written for the shot's key as it is now
+            outs = output_states(self.root, ctx.job.frames, ctx.shot_key(), self.shot.output)
             total = sum(s["frames"] for s in segs)
             stored = sum(s["stored"] for s in segs)
             other, other_bytes = other_layout(self.root, auto=False)
             return {"shot": self.shot.display_name(), "shot_file": self.shot.path, "shot_key": ctx.shot_key(),
                     "cache": self.root, "exists": exists, "frames": list(self.shot.frames),
                     "segments": segs, "stored": stored, "total": total, "complete": stored == total,
-                    "outputs": len(outputs), "output": self.shot.output,
+                    "outputs": len(outs["current"]), "stale_outputs": outs["stale"],
+                    "missing_outputs": len(outs["missing"]), "output": self.shot.output,
                     "stale_segments": stale, "stale_bytes": stale_bytes,
                     "other_layout": other, "other_layout_bytes": other_bytes,
                     "written_by": (manifest or {}).get("written_by"),
@@ -530,7 +538,7 @@ class ShotCache:
 
 # ---------------------------------------------------------------------- what the cache wrote
 SEGMENT_DIR_RE = re.compile(r"^(?:cold|-?\d+)-(?:fwd|bwd)-(?:-?\d+)\.[0-9a-f]{16}\Z")
-PLAIN_LAYOUT = ("segments", "locks", "manifest.json")
+PLAIN_LAYOUT = ("segments", "locks", "manifest.json", RECORDS_DIR)
 #: what a shot with a library keeps in its cache folder (:mod:`nuke_colorize.library.auto`)
 SCENES_DIR = "scenes"
 PLAN_FILE = "auto_references.json"
@@ -539,9 +547,9 @@ PLAN_FILE = "auto_references.json"
 def clear_segments(root: str, removed: List[str], keep: Optional[Collection[str]] = None) -> None:
     """Remove the segment folders of the cache folder ``root`` (those named as the cache names
     them) with their lock files; with ``keep`` (segment folder names) all but those, and the
-    manifest stays. Without ``keep`` also the manifest and its lock, and the ``segments`` and
-    ``locks`` folders once empty. Other files are left alone. The caller holds the cache's
-    exclusive lock."""
+    manifest stays. Without ``keep`` also the manifest and its lock, the output records
+    (:mod:`.outputs`), and the ``segments``, ``locks`` and ``output_records`` folders once
+    empty. Other files are left alone. The caller holds the cache's exclusive lock."""
     seg_root = os.path.join(root, "segments")
     lock_root = os.path.join(root, "locks")
     for d in _listdir(seg_root):
@@ -557,7 +565,12 @@ def clear_segments(root: str, removed: List[str], keep: Optional[Collection[str]
             _remove(os.path.join(lock_root, name), removed)
     _remove(os.path.join(root, MANIFEST), removed)
     _remove_temps(root, {MANIFEST}, removed)
-    for folder in (seg_root, lock_root):
+    rec_root = records_dir(root)
+    for name in _listdir(rec_root):
+        if RECORD_RE.match(name) and os.path.isfile(os.path.join(rec_root, name)):
+            _remove(os.path.join(rec_root, name), removed)
+    _remove_temps(rec_root, lambda n: bool(RECORD_RE.match(n)), removed)
+    for folder in (seg_root, lock_root, rec_root):
         _rmdir_if_empty(folder, removed)
 
 
@@ -589,8 +602,9 @@ def _names_output(pattern: str, path: str) -> bool:
 
 def other_layout(root: str, auto: bool) -> Tuple[List[str], int]:
     """(entries, bytes) of the layout the shot does not use in its cache folder ``root``: with
-    ``auto`` (a shot with a library) the plain layout's segments and manifest, else the
-    automatic references' scene caches and plan. Left there when the shot switched modes."""
+    ``auto`` (a shot with a library) the plain layout's segments and manifest (its output
+    records, a few bytes, go with them), else the automatic references' scene caches and
+    plan. Left there when the shot switched modes."""
     if auto:
         items = [os.path.join(root, "segments", d) for d in _listdir(os.path.join(root, "segments"))
                  if SEGMENT_DIR_RE.match(d)]

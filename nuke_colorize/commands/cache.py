@@ -21,12 +21,13 @@ def register(sub) -> None:
     b.add_argument("--no-output", action="store_true", help="fill the cache only, write no output frames")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=run_build)
-    s = csub.add_parser("status", help="coverage of the cache per segment")
+    s = csub.add_parser("status", help="coverage of the cache per segment, and which output frames are "
+                                       "current, stale (other settings or inputs) or missing")
     s.add_argument("shot", help="shot description JSON")
     s.add_argument("--json", action="store_true", help="print the status as JSON")
     s.set_defaults(func=run_status)
-    c = csub.add_parser("clear", help="delete what the shot's cache wrote (segments, locks, manifest, scene "
-                                      "caches, and outputs under <cache>/output); other files stay")
+    c = csub.add_parser("clear", help="delete what the shot's cache wrote (segments, locks, manifest, output "
+                                      "records, scene caches, and outputs under <cache>/output); other files stay")
     c.add_argument("shot", help="shot description JSON")
     c.add_argument("--stale", action="store_true",
                    help="only delete segments the shot no longer uses (other references, settings, versions)")
@@ -78,8 +79,7 @@ def run_status(args) -> int:
     out = [f"shot {st['shot']}  frames {st['frames'][0]}-{st['frames'][1]}  key {st['shot_key']}",
            f"cache {st['cache']}" + ("" if st["exists"] else "  (not created yet)")]
     out += _segment_lines(st["segments"], "  ")
-    out.append(f"  total {st['stored']}/{st['total']} chain frames stored; "
-               f"{st['outputs']} output frame(s) in {st['output']}")
+    out += [f"  total {st['stored']}/{st['total']} chain frames stored", _outputs_line(st, "  ")]
     if st["stale_segments"]:
         out.append(f"  {len(st['stale_segments'])} segment folder(s) ({st['stale_bytes'] / 1e6:.1f} MB) belong to "
                    f"other references, settings or versions: `cache clear --stale` removes them")
@@ -94,6 +94,18 @@ def _segment_lines(segments, indent: str):
         rng = f"{s['first']}-{s['last']}"
         out.append(f"{indent}{s['name']:<34} {rng:>13} {s['stored']:>4}/{s['frames']:<4}  {s['state']}")
     return out
+
+
+def _outputs_line(st, indent: str) -> str:
+    """The output frames of a status: current (written for the shot as it is now), stale
+    (there, but from other settings or inputs, or not written through this cache), missing."""
+    from ..io import format_frames
+    text = f"{indent}output frames {st['output']}: {st['outputs']} current"
+    if st["stale_outputs"]:
+        n = len(st["stale_outputs"])
+        text += (f", {n} stale (frame{'s' if n > 1 else ''} {format_frames(st['stale_outputs'])}: written for "
+                 f"other settings, references or inputs, or not through this cache; a render rewrites them)")
+    return text + f", {st['missing_outputs']} missing"
 
 
 def _other_layout_lines(st, what: str):
@@ -121,8 +133,7 @@ def _auto_status(shot, as_json: bool) -> int:
         out.append(f"  scene {sc['scene'][0]}-{sc['scene'][1]}: {sc['stored']}/{sc['total']} chain frames stored; "
                    f"references {', '.join(os.path.basename(p) for p in sc['references']) or '-'}")
         out += _segment_lines(sc["segments"], "    ")
-    out.append(f"  total {st['stored']}/{st['total']} chain frames stored; "
-               f"{st['outputs']} output frame(s) in {st['output']}")
+    out += [f"  total {st['stored']}/{st['total']} chain frames stored", _outputs_line(st, "  ")]
     if st["stale_scenes"] or st["stale_bytes"]:
         out.append(f"  {len(st['stale_scenes'])} scene cache(s) no longer planned and stale segments "
                    f"({st['stale_bytes'] / 1e6:.1f} MB): `cache clear --stale` removes them")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from typing import Iterator, Optional, Sequence
+from collections import OrderedDict
+from typing import Iterator, Optional, Sequence, Tuple
 
 from ..errors import InputError
 from .image import (DEFAULT_MAX_PIXELS, ImageData, check_readable, read_image, read_spec,
@@ -241,13 +242,50 @@ def _check_listable(folder: str, source: str) -> None:
 
 
 def file_sha256(path: str, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (every call reads the file; the
+    identities of :func:`file_identity` remember theirs)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
             h.update(block)
     return h.hexdigest()
 
+
+#: most SHA-256 digests :func:`file_identity` remembers (least recently used dropped first)
+CONTENT_HASH_MEMO_SIZE = 1 << 16
+_content_hashes: "OrderedDict[Tuple, str]" = OrderedDict()
+_content_hashes_lock = threading.Lock()
+
+
+def _stat_key(path: str, st: os.stat_result) -> Tuple:
+    """What says a file is unchanged since it was hashed: its path, device and inode (another
+    file renamed over it), size, mtime and ctime to the nanosecond (a rewrite in place; the
+    ctime cannot be set back, as the mtime can)."""
+    return (os.path.abspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _content_sha256(path: str, st: os.stat_result) -> str:
+    """:func:`file_sha256` of ``path`` (whose stat is ``st``), read and hashed once per process
+    while the file is unchanged: a shot's key and each cache's frame identities ask for the
+    same plate, matte and reference files (with a library, once for the shot and again for
+    its scenes' caches)."""
+    key = _stat_key(path, st)
+    with _content_hashes_lock:
+        digest = _content_hashes.get(key)
+        if digest is not None:
+            _content_hashes.move_to_end(key)
+            return digest
+    digest = file_sha256(path)
+    try:
+        after = os.stat(path)
+    except OSError:
+        return digest
+    if _stat_key(path, after) == key:   # not changed while it was read: the digest is the file's
+        with _content_hashes_lock:
+            _content_hashes[key] = digest
+            while len(_content_hashes) > CONTENT_HASH_MEMO_SIZE:
+                _content_hashes.popitem(last=False)
+    return digest
 
 
 def file_identity(path: str, content_hash: bool = False, st: Optional[os.stat_result] = None) -> str:
@@ -261,10 +299,12 @@ def file_identity(path: str, content_hash: bool = False, st: Optional[os.stat_re
     seconds would agree with coarser servers too, but would let two renders of same-named,
     same-sized frames written within one second, e.g. fixed-size DPX, pass for one another;
     shares whose protocols disagree beyond the microsecond need ``content_hash``.)
+    With ``content_hash`` a file is read once per process while it is unchanged (same inode,
+    size, mtime and ctime): asking again gives the remembered digest.
     Raises :class:`OSError` as :func:`os.stat` does.
     """
-    if content_hash:
-        return "sha256:" + file_sha256(path)
     if st is None:
         st = os.stat(path)
+    if content_hash:
+        return "sha256:" + _content_sha256(path, st)
     return f"{os.path.basename(path)}|{st.st_size}|{st.st_mtime_ns // 1000}"

@@ -356,7 +356,14 @@ def auto_status(shot) -> Dict[str, Any]:
     for st in scenes:
         stale_bytes += st["stale_bytes"]
     lo, hi = shot.frames
-    outputs = sum(os.path.isfile(frame_path(shot.output, f)) for f in range(lo, hi + 1))
+    # outputs: each scene's cache tells its frames' current ones (written for the scene as it is
+    # now) from stale ones; a frame no current scene covers (no plan for the shot as it is now)
+    # has no current output
+    planned = {f for p in plans or [] for f in p.frames()}
+    outputs = sum(st["outputs"] for st in scenes)
+    stale_outputs = sorted([f for st in scenes for f in st["stale_outputs"]] +
+                           [f for f in range(lo, hi + 1)
+                            if f not in planned and os.path.isfile(frame_path(shot.output, f))])
     other, other_bytes = other_layout(shot.cache, auto=True)
     return {"shot": shot.display_name(), "shot_file": shot.path, "shot_key": shot.key(),
             "cache": os.path.abspath(shot.cache), "exists": os.path.isdir(shot.cache),
@@ -364,7 +371,9 @@ def auto_status(shot) -> Dict[str, Any]:
             "scenes": scenes, "stored": sum(s["stored"] for s in scenes),
             "total": sum(s["total"] for s in scenes),
             "complete": plans is not None and all(s["complete"] for s in scenes),
-            "outputs": outputs, "output": shot.output, "stale_scenes": stale, "stale_bytes": stale_bytes,
+            "outputs": outputs, "stale_outputs": stale_outputs,
+            "missing_outputs": hi - lo + 1 - outputs - len(stale_outputs),
+            "output": shot.output, "stale_scenes": stale, "stale_bytes": stale_bytes,
             "other_layout": other, "other_layout_bytes": other_bytes}
 
 
@@ -419,13 +428,14 @@ def _clear_scenes(root: str, keep: Collection[str], removed: List[str]) -> None:
 
 
 def _clear_plain_layout(cache: str, removed: List[str]) -> None:
-    """Remove the segments, locks and manifest a shot without a library wrote into ``cache``
-    (under the cache's exclusive lock; refused while a build or render holds it)."""
+    """Remove the segments, locks, manifest and output records a shot without a library wrote
+    into ``cache`` (under the cache's exclusive lock; refused while a build or render holds it)."""
     from ..cache.filelock import FileLock
+    from ..cache.outputs import records_dir
     from ..cache.shotcache import GLOBAL_LOCK, other_layout, clear_segments
     from ..errors import CacheError
 
-    if not other_layout(cache, auto=True)[0]:
+    if not other_layout(cache, auto=True)[0] and not os.path.isdir(records_dir(cache)):
         return
     lock = FileLock(os.path.join(cache, GLOBAL_LOCK))
     if not lock.acquire(shared=False, blocking=False):

@@ -1,0 +1,104 @@
+"""``cache status`` tells output frames written for the shot as it is now (current) from those
+left by other settings or inputs (stale) and from absent ones (missing).
+
+It counted every output file that existed: after a setting or a reference changed (another
+shot key, the segments stale), the old outputs still counted as present, though they were from
+the old settings and a render rewrites them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from conftest import write_oiio
+from nuke_colorize.cli import main
+
+N, W, H = 4, 32, 24
+SETTINGS = {"feature_size": 64, "max_working_size": 64}
+
+
+def make_shot(root: Path) -> Path:
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    for f in range(1, N + 1):
+        y = (xx + yy) / (W + H) * 0.8 + 0.05 * np.sin(xx / 5 + f)
+        write_oiio(root / "plate" / f"plate.{f:04d}.exr", np.repeat(y[..., None], 3, -1).astype(np.float32), "half")
+    rgb = np.stack([0.1 + 0.6 * yy / H, 0.3 + 0.5 * xx / W, 0.8 - 0.5 * yy / H], -1)
+    write_oiio(root / "ref_1.png", (rgb * 255 + 0.5).astype(np.uint8), "uint8")
+    write_oiio(root / "ref_1b.png", (rgb[..., ::-1] * 255 + 0.5).astype(np.uint8), "uint8")
+    return write(root)
+
+
+def write(root: Path, **extra) -> Path:
+    shot = {"plate": "plate/plate.####.exr", "frames": [1, N], "references": [{"frame": 1, "image": "ref_1.png"}],
+            "settings": SETTINGS, "output": "out/colour.####.exr", "cache": "cache"}
+    shot.update(extra)
+    (root / "shot.json").write_text(json.dumps(shot))
+    return root / "shot.json"
+
+
+def status(shot: Path, capsys):
+    assert main(["cache", "status", str(shot), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert main(["cache", "status", str(shot)]) == 0
+    return st, capsys.readouterr().out
+
+
+def outputs(st):
+    return st["outputs"], st["stale_outputs"], st["missing_outputs"]
+
+
+def test_outputs_of_other_settings_or_references_are_stale_not_present(tmp_path, capsys):
+    shot = make_shot(tmp_path)
+    st, text = status(shot, capsys)
+    assert outputs(st) == (0, [], N)                                       # nothing written yet
+    assert main(["cache", "build", str(shot), "--quiet"]) == 0
+    capsys.readouterr()
+    st, text = status(shot, capsys)
+    assert st["complete"] and outputs(st) == (N, [], 0)
+    assert f"output frames {tmp_path / 'out' / 'colour.####.exr'}: {N} current, 0 missing" in text
+
+    # a backend setting changes: another key, the segments and every output are stale
+    write(tmp_path, settings=dict(SETTINGS, feature_size=96))
+    st, text = status(shot, capsys)
+    assert st["stored"] == 0 and len(st["stale_segments"]) == 1
+    assert outputs(st) == (0, [1, 2, 3, 4], 0)
+    assert f": 0 current, {N} stale (frames 1-4: written for other settings" in text
+    # filling the cache alone writes no output: still stale
+    assert main(["cache", "build", str(shot), "--quiet", "--no-output"]) == 0
+    capsys.readouterr()
+    assert outputs(status(shot, capsys)[0]) == (0, [1, 2, 3, 4], 0)
+    # rendering frames 1-2 makes those current; 3-4 stay stale until they are rewritten
+    assert main(["render", "--shot", str(shot), "--frames", "1-2", "--quiet"]) == 0
+    st, text = status(shot, capsys)
+    assert st["complete"] and outputs(st) == (2, [3, 4], 0)
+    assert ": 2 current, 2 stale (frames 3-4:" in text
+    # back to the first settings: frames 3-4 are still their outputs, 1-2 were rewritten since
+    write(tmp_path)
+    assert outputs(status(shot, capsys)[0]) == (2, [1, 2], 0)
+    assert main(["render", "--shot", str(shot), "--quiet"]) == 0
+    assert outputs(status(shot, capsys)[0]) == (N, [], 0)
+
+    # another keyframe image: stale again, as its segments are
+    write(tmp_path, references=[{"frame": 1, "image": "ref_1b.png"}])
+    st, _ = status(shot, capsys)
+    assert st["stored"] == 0 and outputs(st) == (0, [1, 2, 3, 4], 0)
+    write(tmp_path)
+
+    # an output replaced by another file (a plain render, a copy) or removed
+    out = tmp_path / "out"
+    shutil.copyfile(out / "colour.0002.exr", out / "colour.0003.exr")
+    os.unlink(out / "colour.0004.exr")
+    st, text = status(shot, capsys)
+    assert outputs(st) == (2, [3], 1)
+    assert ": 2 current, 1 stale (frame 3:" in text and ", 1 missing" in text
+
+    # `cache clear` removes the records with the rest of what the cache wrote; the outputs,
+    # written outside the cache, stay and are no longer vouched for
+    assert main(["cache", "clear", str(shot)]) == 0
+    capsys.readouterr()
+    assert sorted(os.listdir(tmp_path / "cache")) == ["cache.lock"]
+    assert outputs(status(shot, capsys)[0]) == (0, [1, 2, 3], 1)
