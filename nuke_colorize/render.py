@@ -328,14 +328,33 @@ def output_ceiling(job: RenderJob, plate, plate_cs: str) -> Optional[float]:
     return None
 
 
+def check_colorspaces(spec, file: Optional[str] = None) -> None:
+    """Refuse the OCIO config and every colourspace name of ``spec`` (a :class:`RenderJob` or a
+    :class:`~nuke_colorize.shot.Shot`: plate, references, each reference's own, output) that
+    does not convert, before any pixel is read or anything written, with a "did you mean" for
+    a near miss of a built-in name (:func:`nuke_colorize.color.check_colorspace`). Named as the
+    shot file's keys when ``file`` (the shot file) is given, else as render's options."""
+    keys = file is not None
+    color.check_ocio_config(spec.ocio_config, file=file)   # before any OCIO name goes through it
+    config = spec.ocio_config
+    color.check_colorspace(spec.colorspace, config, what="'colorspace'" if keys else "--colorspace", file=file)
+    color.check_colorspace(spec.ref_colorspace, config, file=file,
+                           what="'ref_colorspace'" if keys else "--ref-colorspace")
+    for i, ref in enumerate(spec.references):
+        if ref.colorspace is not None:
+            color.check_colorspace(ref.colorspace, config, file=file,
+                                   what=f"reference #{i + 1} 'colorspace'" if keys
+                                   else f"colourspace of reference {getattr(ref, 'path', None) or ref.image}")
+    color.check_output_colorspace(spec.out_colorspace, config=config, file=file,
+                                  what="'out_colorspace'" if keys else "--out-colorspace")
+
+
 def check_job(job: RenderJob) -> None:
     """Checks of the job's own values that need no model and no pixel (before anything is
-    computed): two keyframes for one frame, an output colourspace that does not convert
-    (else found only when the first frame is written), a matte pattern naming no file."""
+    computed): two keyframes for one frame, colourspaces that do not convert (an output one
+    else found only when the first frame is written), a matte pattern naming no file."""
     check_references(job.references)
-    color.check_ocio_config(job.ocio_config)   # before any OCIO name is converted through it
-    if job.out_colorspace != "auto":
-        color.check_output_colorspace(job.out_colorspace, config=job.ocio_config)
+    check_colorspaces(job)
     if job.matte:
         check_matte_pattern(job.matte, job.frames)
 
