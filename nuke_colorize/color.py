@@ -180,17 +180,12 @@ def check_ocio_config(config: Optional[str], *, file: Optional[str] = None) -> N
                          hint="give a valid config.ocio or an ocio:// built-in config name")
 
 
-def check_output_colorspace(colorspace: str, *, config: Optional[str] = None) -> None:
+def check_output_colorspace(colorspace: str, *, config: Optional[str] = None, what: str = "--out-colorspace",
+                            file: Optional[str] = None) -> None:
     """Refuse an output colourspace that linear Rec.709 does not convert to (an unknown OCIO
-    name) before anything is computed: one pixel goes through :func:`from_linear`, the
-    conversion the first written frame would make."""
-    if colorspace in COLORSPACES:
-        return
-    try:
-        from_linear(np.full((1, 1, 3), 0.18, np.float32), colorspace, config=config)
-    except InputError as err:
-        raise InputError(f"output colourspace {colorspace!r} (--out-colorspace): {err.problem}",
-                         hint=err.hint) from None
+    name) before anything is computed: :func:`check_colorspace` with ``output``, one pixel
+    through :func:`from_linear`, the conversion the first written frame would make."""
+    check_colorspace(colorspace, config, what=what, file=file, output=True)
 
 
 MAX_SATURATION = 4.0   # chroma multiplier: the range of Nuke's Saturation knob; beyond it every
@@ -209,22 +204,31 @@ def check_saturation(value, what: str = "--saturation", file: Optional[str] = No
 
 
 def check_colorspace(colorspace: str, config: Optional[str] = None, *, what: str = "--colorspace",
-                     file: Optional[str] = None) -> None:
+                     file: Optional[str] = None, output: bool = False) -> None:
     """Refuse a colourspace that is neither one of :data:`COLORSPACES` nor an OCIO colourspace of
-    ``config`` (None: $OCIO or the built-in config), before anything is read or written."""
+    ``config`` (None: $OCIO or the built-in config), before anything is read or written; a near
+    miss of a built-in name (``Rec709``, ``Rec.709``, ``sRGB_texture``) is answered with "did you
+    mean ...?". ``what`` names the option or shot key, ``file`` the shot file. ``output``: the
+    name is an output colourspace, checked converting from linear (:func:`from_linear`) rather
+    than to it. Every colourspace name the user gives is checked here (render and its shot keys,
+    suggest-keyframe, library index and query)."""
     if not isinstance(colorspace, str) or not colorspace.strip():
         raise InputError(f"{what} must be a colourspace name, got {colorspace!r}", file=file,
                          hint="auto|linear|srgb|rec709|cineon or an OCIO colourspace name")
     if colorspace in COLORSPACES:
         return
     try:
-        to_linear(np.full((1, 1, 3), 0.5, np.float32), colorspace, config=config)
+        if output:
+            from_linear(np.full((1, 1, 3), 0.18, np.float32), colorspace, config=config)
+        else:
+            to_linear(np.full((1, 1, 3), 0.5, np.float32), colorspace, config=config)
     except InputError as err:
         near = colorspace.lower().replace(".", "").replace("_", "").replace("-", "").replace(" ", "")
         guess = next((c for c in COLORSPACES if c == near or (c == "srgb" and near in ("srgbtexture", "srgb"))),
                      None)
         hint = f"did you mean {guess}? " if guess else ""
-        raise InputError(f"unknown colourspace '{colorspace}' ({what}): {err.problem}", file=file,
+        kind = "output colourspace" if output else "colourspace"
+        raise InputError(f"unknown {kind} '{colorspace}' ({what}): {err.problem}", file=file,
                          hint=hint + (err.hint or "")) from None
 
 

@@ -20,7 +20,7 @@ from . import color
 from .errors import InputError
 from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, is_pattern, read_image,
                  same_target, write_image)
-from .io.image import compose_channels, default_dtype
+from .io.image import compose_channels, composed_channel_names, default_dtype, describe_channel_losses
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -328,14 +328,33 @@ def output_ceiling(job: RenderJob, plate, plate_cs: str) -> Optional[float]:
     return None
 
 
+def check_colorspaces(spec, file: Optional[str] = None) -> None:
+    """Refuse the OCIO config and every colourspace name of ``spec`` (a :class:`RenderJob` or a
+    :class:`~nuke_colorize.shot.Shot`: plate, references, each reference's own, output) that
+    does not convert, before any pixel is read or anything written, with a "did you mean" for
+    a near miss of a built-in name (:func:`nuke_colorize.color.check_colorspace`). Named as the
+    shot file's keys when ``file`` (the shot file) is given, else as render's options."""
+    keys = file is not None
+    color.check_ocio_config(spec.ocio_config, file=file)   # before any OCIO name goes through it
+    config = spec.ocio_config
+    color.check_colorspace(spec.colorspace, config, what="'colorspace'" if keys else "--colorspace", file=file)
+    color.check_colorspace(spec.ref_colorspace, config, file=file,
+                           what="'ref_colorspace'" if keys else "--ref-colorspace")
+    for i, ref in enumerate(spec.references):
+        if ref.colorspace is not None:
+            color.check_colorspace(ref.colorspace, config, file=file,
+                                   what=f"reference #{i + 1} 'colorspace'" if keys
+                                   else f"colourspace of reference {getattr(ref, 'path', None) or ref.image}")
+    color.check_output_colorspace(spec.out_colorspace, config=config, file=file,
+                                  what="'out_colorspace'" if keys else "--out-colorspace")
+
+
 def check_job(job: RenderJob) -> None:
     """Checks of the job's own values that need no model and no pixel (before anything is
-    computed): two keyframes for one frame, an output colourspace that does not convert
-    (else found only when the first frame is written), a matte pattern naming no file."""
+    computed): two keyframes for one frame, colourspaces that do not convert (an output one
+    else found only when the first frame is written), a matte pattern naming no file."""
     check_references(job.references)
-    color.check_ocio_config(job.ocio_config)   # before any OCIO name is converted through it
-    if job.out_colorspace != "auto":
-        color.check_output_colorspace(job.out_colorspace, config=job.ocio_config)
+    check_colorspaces(job)
     if job.matte:
         check_matte_pattern(job.matte, job.frames)
 
@@ -404,6 +423,22 @@ def encoding_attributes(out_cs: str, path: str, plate_img, plate_cs: str) -> Dic
     return attrs
 
 
+#: the confidence layer's channel in the output (``--confidence-layer``)
+CONFIDENCE_CHANNEL = "confidence.Y"
+
+
+def channel_loss_note(job: RenderJob, plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the output's format
+    cannot keep every channel the output carries (the plate's alpha and extra channels, the
+    confidence layer; ``plate_img``: a plate frame): a TIFF keeps the values of ``depth.Z``
+    but not its name, PNG/JPEG/DPX have no place for it. Such outputs are written as before
+    (formats keep what they can); the note names the channels, the format and the way out
+    (EXR). None when the format keeps them all."""
+    names = composed_channel_names(plate_img) + ([CONFIDENCE_CHANNEL] if job.confidence_layer else [])
+    text = describe_channel_losses(job.output, names)
+    return f"{job.output}: {text}" if text else None
+
+
 def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
                 protected: Sequence[str], attributes: Dict[str, Any]) -> List[str]:
     """Write one finished frame (and its confidence) atomically; returns the paths.
@@ -421,7 +456,7 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
     pixels, names = compose_channels(rgb, plate_img)
     if job.confidence_layer:
         pixels = np.concatenate([pixels, out.confidence[..., None]], axis=2)
-        names = names + ["confidence.Y"]
+        names = names + [CONFIDENCE_CHANNEL]
     path = frame_path(job.output, out.frame)
     attributes = {**attributes, **encoding_attributes(cs, path, plate_img, plate_cs), **job.metadata}
     if cs == "cineon" and path.lower().endswith(".dpx"):
@@ -458,6 +493,9 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         preflight(job, source)
         luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
+        note = channel_loss_note(job, luma.last)
+        if note:
+            warn(note)
         attributes = {"nuke_colorize:backend": job.backend,
                       "nuke_colorize:references": json.dumps(
                           [{"frame": r.frame, "image": absolute_path(r.path)} for r in job.references])}

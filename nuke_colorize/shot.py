@@ -243,9 +243,11 @@ class Shot:
         check_frame_range(self.plate, *self.frames)
 
     def job(self):
-        """The :class:`nuke_colorize.render.RenderJob` this shot renders."""
-        from .render import RefSpec, RenderJob
+        """The :class:`nuke_colorize.render.RenderJob` this shot renders; a plate frame missing or
+        a colourspace name that does not convert (its keys named) is refused."""
+        from .render import RefSpec, RenderJob, check_colorspaces
         self.check_plate()
+        check_colorspaces(self, self.path)   # named as the file's keys, before anything is read
         return RenderJob(plate=self.plate, frames=self.frame_list(),
                          references=[RefSpec(path=r.image, frame=r.frame, colorspace=r.colorspace)
                                      for r in self.references],

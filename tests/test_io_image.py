@@ -565,3 +565,84 @@ def test_colour_only_in_a_named_layer_is_read_by_name_not_position(tmp_path):
     want = px[..., [("beauty.R", "beauty.G", "beauty.B", "depth.Z").index(n) for n in names]]
     assert np.array_equal(img.pixels, want)
     assert np.array_equal(img.rgb, px[..., :3]) and img.alpha is None
+
+
+# ---------------------------------------------------------------- what a format keeps of the channels
+@pytest.mark.parametrize("ext", ["exr", "tif", "png", "jpg", "dpx"])
+@pytest.mark.parametrize("channels", [["R", "G", "B", "depth.Z"], ["R", "G", "B", "A", "depth.Z", "confidence.Y"],
+                                      ["R", "G", "B", "A"], ["R", "G", "B"]])
+def test_channel_losses_say_what_a_written_file_reads_back(tmp_path, ext, channels):
+    """channel_losses predicts, for each output format, the channels a file written by
+    write_image (through OpenImageIO) reads back under another name or not at all. A TIFF keeps
+    an extra channel's values but OpenImageIO's TIFF writer cannot store its name: ``depth.Z``
+    comes back as ``channel3`` (and, beside R G B alone, is then taken for alpha)."""
+    from nuke_colorize.io.image import channel_losses, describe_channel_losses
+    px = np.stack([np.full((4, 6), v, np.float32) for v in (0.1, 0.2, 0.3, 0.6, 0.7, 0.8)[:len(channels)]], -1)
+    path = tmp_path / f"out.{ext}"
+    write_image(str(path), px, channels, dtype="float" if ext in ("exr", "tif") else None)
+    config = oiio.ImageSpec()
+    config.attribute("oiio:UnassociatedAlpha", 1)   # the values as stored (not multiplied by alpha)
+    inp = oiio.ImageInput.open(str(path), config)
+    back = list(inp.spec().channelnames)
+    values = inp.read_image(oiio.FLOAT)
+    inp.close()
+    dropped, renamed = channel_losses(str(path), channels)
+    if ext == "exr":
+        assert (dropped, renamed) == ([], {}) and sorted(back) == sorted(channels)
+    elif ext == "tif":
+        assert dropped == [] and back == [renamed.get(c, c) for c in channels]
+        moved = [channels.index(c) for c in renamed]
+        np.testing.assert_allclose(values[0, 0, moved], px[0, 0, moved])   # their values are kept
+    else:
+        kept = [c for c in channels if c not in dropped]
+        assert len(back) == len(kept) and not renamed
+    note = describe_channel_losses(str(path), channels)
+    assert (note is None) == (not dropped and not renamed)
+    for c in dropped + list(renamed):
+        assert c in note
+    if renamed:
+        assert note.startswith("TIFF cannot store channel names: it writes depth.Z as channel")
+        assert ("read as alpha" in note) == ("A" not in channels)
+    if dropped:
+        fmt = {"png": "PNG", "jpg": "JPEG", "dpx": "DPX"}[ext]
+        assert f"{fmt} has no place for {', '.join(dropped)}" in note
+    if note:
+        assert note.endswith("write EXR (.exr) to keep every channel with its name")
+
+
+def test_render_to_tiff_notes_once_the_channels_that_lose_their_names(tmp_path, capsys):
+    """A plate with depth.Z rendered to TIFF: the output keeps depth.Z's values as a 4th channel
+    that the file cannot name (read back as channel3, which readers take for alpha). Before,
+    that happened without a word; now one note before the frames names depth.Z, the format and
+    EXR as the way to keep it, rendered directly or through the shot cache. An EXR output keeps
+    the name and gives no note."""
+    from conftest import write_channels
+    from nuke_colorize.cli import main
+    h, w = 48, 64
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    (tmp_path / "plate").mkdir()
+    for f in (1, 2):
+        y = 0.1 + 0.7 * xx / w
+        write_channels(tmp_path / "plate" / f"p.{f:04d}.exr", [y, y, y, 1000.0 + yy + f], ["R", "G", "B", "depth.Z"])
+    ref = np.stack([0.2 + 0.6 * xx / w, np.full_like(xx, 0.35), 0.8 - 0.6 * yy / h], -1)
+    write_image(str(tmp_path / "ref.png"), ref, ["R", "G", "B"])
+    base = ["render", "--plate", str(tmp_path / "plate/p.####.exr"), "--ref", f"1={tmp_path / 'ref.png'}",
+            "--set", "feature_size=64", "--set", "max_working_size=64", "--quiet"]
+    capsys.readouterr()
+    assert main(base + ["--out", str(tmp_path / "tif/c.####.tif")]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if "note:" in ln]
+    assert len(notes) == 1, notes
+    assert "c.####.tif: TIFF cannot store channel names: it writes depth.Z as channel3" in notes[0]
+    assert "read as alpha" in notes[0] and "write EXR (.exr)" in notes[0]
+    for f in (1, 2):
+        inp = oiio.ImageInput.open(str(tmp_path / f"tif/c.{f:04d}.tif"))
+        assert list(inp.spec().channelnames) == ["R", "G", "B", "channel3"]
+        np.testing.assert_array_equal(inp.read_image(oiio.FLOAT)[..., 3], 1000.0 + yy + f)   # values kept
+        inp.close()
+    # through the shot cache (render --cache, cache build, the Nuke bridge): the same one note
+    assert main(base + ["--out", str(tmp_path / "cached/c.####.tif"), "--cache", str(tmp_path / "cache")]) == 0
+    notes = [ln for ln in capsys.readouterr().err.splitlines() if "note:" in ln]
+    assert len(notes) == 1 and "TIFF cannot store channel names: it writes depth.Z as channel3" in notes[0]
+    assert main(base + ["--out", str(tmp_path / "exr/c.####.exr")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert "depth.Z" in read_image(str(tmp_path / "exr/c.0001.exr")).channels

@@ -71,7 +71,7 @@ def run_query(args) -> int:
     from ..library.auto import check_count, plan_scenes
     from ..library.index import LibraryIndex
     from ..pipeline import resolve_device
-    from ..color import check_ocio_config
+    from ..color import check_colorspace, check_ocio_config
     from ..render import PlateLuma
     from .render import ocio_config_arg
 
@@ -84,6 +84,7 @@ def run_query(args) -> int:
 
     config = ocio_config_arg(args)
     check_ocio_config(config)   # PlateLuma converts without checking (make_colorizer is not used)
+    check_colorspace(args.colorspace, config)
     with PlateSource(args.plate, frames) as source:
         luma = PlateLuma(source, args.colorspace, warn, config)
         plans, _ = plan_scenes(luma, source.frames, index, k, device=resolve_device(args.device))

@@ -336,17 +336,28 @@ def compose_channels(rgb: np.ndarray, like: Optional[ImageData] = None, *, alpha
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb must be (H, W, 3), got {rgb.shape}")
     planes = [rgb]
-    names = ["R", "G", "B"]
     if like is not None:
         if (like.height, like.width) != rgb.shape[:2]:
             raise ValueError(f"rgb is {rgb.shape[1]}x{rgb.shape[0]} but like is {like.width}x{like.height}")
-        if alpha and like.alpha is not None:
+        if alpha and like.alpha_index is not None:
             planes.append(like.alpha[..., None])
-            names.append("A")
         if extras and like.extra_channel_indices:
             planes.append(like.extra_pixels)
+    return (np.ascontiguousarray(np.concatenate(planes, axis=2)),
+            composed_channel_names(like, alpha=alpha, extras=extras))
+
+
+def composed_channel_names(like: Optional[ImageData] = None, *, alpha: bool = True,
+                           extras: bool = True) -> List[str]:
+    """The channel names :func:`compose_channels` gives (``R G B``, ``A``, ``like``'s extra
+    channels), without reading any pixel."""
+    names = ["R", "G", "B"]
+    if like is not None:
+        if alpha and like.alpha_index is not None:
+            names.append("A")
+        if extras:
             names.extend(like.extra_channel_names)
-    return np.ascontiguousarray(np.concatenate(planes, axis=2)), names
+    return names
 
 
 # ---------------------------------------------------------------- reading
@@ -639,8 +650,17 @@ def _integer_bits(img: ImageData) -> int:
 def _select_channels(pixels: np.ndarray, channels: List[str], fam: str) -> Tuple[np.ndarray, List[str]]:
     """Reduce to what the format can store: EXR/TIFF anything; PNG Y/YA/RGB/RGBA; JPEG Y/RGB;
     DPX Y/RGB/RGBA (luminance + alpha becomes RGBA). Extra channels are dropped for the latter."""
-    if fam in _ANY_CHANNELS or fam == "other":
+    idx, names = _kept_channels(channels, fam)
+    if idx == list(range(len(channels))) and names == list(channels):
         return pixels, channels
+    return np.ascontiguousarray(pixels[..., idx]), names
+
+
+def _kept_channels(channels: List[str], fam: str) -> Tuple[List[int], List[str]]:
+    """(indices of ``channels`` that a file of family ``fam`` stores, the names it writes them
+    under): see :func:`_select_channels`."""
+    if fam in _ANY_CHANNELS or fam == "other":
+        return list(range(len(channels))), list(channels)
     rgb, a = channel_layout(channels)
     if fam == "jpeg":
         a = None
@@ -652,9 +672,52 @@ def _select_channels(pixels: np.ndarray, channels: List[str], fam: str) -> Tuple
     if a is not None:
         idx.append(a)
         names.append("A")
-    if idx == list(range(len(channels))) and names == list(channels):
-        return pixels, channels
-    return np.ascontiguousarray(pixels[..., idx]), names
+    return idx, names
+
+
+#: what each family is called in notes
+_FORMAT_NAME = {"tiff": "TIFF", "png": "PNG", "jpeg": "JPEG", "dpx": "DPX"}
+
+
+def channel_losses(path: str, channels: Sequence[str]) -> Tuple[List[str], Dict[str, str]]:
+    """What :func:`write_image` to a file of ``path``'s format loses of ``channels``:
+    ``(dropped, renamed)``. ``dropped``: channels the format has no place for (PNG keeps
+    Y/YA/RGB/RGBA, JPEG Y/RGB, DPX Y/RGB/RGBA: a plate's alpha or extra channels such as
+    ``depth.Z``); ``renamed``: channel -> the name it is read back under, for channels the
+    format keeps without their name (a TIFF has no place for channel names: beyond colour and
+    alpha, OpenImageIO's TIFF writer stores the values only, read back as ``channel<index>``).
+    EXR keeps everything."""
+    channels = [str(c) for c in channels]
+    fam = _family(path)
+    idx, _ = _kept_channels(channels, fam)
+    dropped = [c for i, c in enumerate(channels) if i not in idx]
+    renamed: Dict[str, str] = {}
+    if fam == "tiff":
+        rgb, a = channel_layout(channels)
+        named = set(rgb) | ({a} if a is not None else set())
+        renamed = {c: f"channel{i}" for i, c in enumerate(channels) if i not in named and c != f"channel{i}"}
+    return dropped, renamed
+
+
+def describe_channel_losses(path: str, channels: Sequence[str]) -> Optional[str]:
+    """One sentence saying what a file of ``path``'s format loses of ``channels``
+    (:func:`channel_losses`), naming the channels and the format, or None when it keeps them
+    all. Formats with fixed layouts keep what they can (nothing is refused); this is the note
+    that says so."""
+    dropped, renamed = channel_losses(path, channels)
+    if not dropped and not renamed:
+        return None
+    fmt = _FORMAT_NAME.get(_family(path), os.path.splitext(path)[1] or "this format")
+    parts = []
+    if renamed:
+        moved = ", ".join(f"{c} as {n}" for c, n in renamed.items())
+        alpha = "channel3" in renamed.values() and channel_layout(channels)[1] is None
+        parts.append(f"{fmt} cannot store channel names: it writes {moved} (the values are kept, the "
+                     "names lost" + ("; a 4th channel without a name is read as alpha" if alpha else "") + ")")
+    if dropped:
+        them = "it is" if len(dropped) == 1 else "they are"
+        parts.append(f"{fmt} has no place for {', '.join(dropped)}: {them} not written")
+    return "; ".join(parts) + "; write EXR (.exr) to keep every channel with its name"
 
 
 def _carried_formats(channels: List[str], like: ImageData, base: str) -> List[str]:
@@ -743,7 +806,8 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     ``chromaticities``). ``protected``: input paths or patterns that must never be written:
     :class:`OutputError` (an InputError) if ``path`` resolves to one of them. Formats with
     fixed layouts drop what they cannot hold: PNG keeps
-    Y/YA/RGB/RGBA, JPEG Y/RGB, DPX Y/RGB/RGBA; EXR and TIFF keep every channel.
+    Y/YA/RGB/RGBA, JPEG Y/RGB, DPX Y/RGB/RGBA; EXR and TIFF keep every channel, TIFF without
+    the names beyond colour and alpha (:func:`channel_losses` says what a format loses).
     """
     oiio = _oiio()
     path = os.path.abspath(os.fspath(path))

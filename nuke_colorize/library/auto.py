@@ -166,11 +166,12 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
                     warn: Optional[Callable[[str], None]] = None,
                     on_computed: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
     """``render --library INDEX --auto-references K`` without a cache: one render per scene."""
-    from ..render import check_outputs, run_render
+    from ..render import check_colorspaces, check_outputs, run_render
 
     warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
     t0 = time.time()
     check_outputs(job, [job.plate] + [r.path for r in job.references])
+    check_colorspaces(job)   # before the plate is read to plan the scenes
     plans = plan_for_job(job, warn)
     still_cs, config = index_colorspace(job.library, job.ocio_config, warn, _job_ocio_names(job))
     want = set(job.frames if wanted is None else wanted)

@@ -481,6 +481,15 @@ CASES: List[Case] = [
          ("--saturation", "1e+30", "from 0 (grey) to 4")),
     Case("out-colorspace-unknown", b_nothing, render_argv("--out-colorspace", "bogus"), 2,
          ("output colourspace 'bogus'", "--out-colorspace")),   # in preflight: no frame rewritten
+    # a near miss of a built-in colourspace name: refused naming the option, with the right name
+    Case("colorspace-typo", b_nothing, render_argv("--colorspace", "Rec709"), 2,
+         ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
+    Case("ref-colorspace-typo", b_nothing, render_argv("--ref-colorspace", "Rec.709"), 2,
+         ("unknown colourspace 'Rec.709' (--ref-colorspace)", "did you mean rec709?")),
+    Case("out-colorspace-typo", b_nothing, render_argv("--out-colorspace", "REC-709"), 2,
+         ("unknown output colourspace 'REC-709' (--out-colorspace)", "did you mean rec709?")),
+    Case("cache-colorspace-typo", b_nothing, render_argv("--colorspace", "Rec709", "--cache", "cache"), 2,
+         ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),   # no cache folder made
     # ---- backend settings out of range (refused when the backend is made, before any frame)
     Case("set-position-sigma-zero", b_nothing, render_argv("--set", "position_sigma=0"), 2,
          ("position_sigma=0", "outside [0.05, 10.0]")),
@@ -531,6 +540,9 @@ CASES: List[Case] = [
     Case("suggest-out-colorspace", b_nothing,
          ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--out-colorspace", "srgb"]
          + hx.TINY, 2, ("--out-colorspace does not apply to suggest-keyframe",)),
+    Case("suggest-colorspace-typo", b_nothing,
+         ["suggest-keyframe", "--plate", PLATE, "--ref", "1=ref.png", "--quiet", "--colorspace", "Rec709"]
+         + hx.TINY, 2, ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
     # ---- eval: --out and --refs refused before any clip is computed
     Case("eval-out-is-a-file", b_clips({"sq": 3}), ["eval", "--clip", "clips/sq", "--out", "ref.png"], 2,
          ("ref.png", "is a file, not a folder")),
@@ -600,6 +612,12 @@ CASES: List[Case] = [
          ("ref.png", "not a library index", "not written over")),
     Case("library-index-colorspace-typo", b_library("lib", "lib.ncindex"),
          ["library", "index", "lib", "-o", "lib.ncindex", "--colorspace", "Rec709", "--quiet"], 2,
+         ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
+    Case("library-query-colorspace-typo", b_library("lib", "lib.ncindex"),
+         ["library", "query", "lib.ncindex", "--plate", PLATE, "--colorspace", "Rec709"], 2,
+         ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
+    Case("library-render-colorspace-typo", b_library("lib", "lib.ncindex"),
+         render_argv("--library", "lib.ncindex", "--colorspace", "Rec709", refs=()), 2,
          ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
     Case("library-given-a-folder", b_nothing, render_argv("--library", "plate", refs=()), 2,
          ("plate", "folder, not a library index")),
