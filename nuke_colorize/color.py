@@ -243,7 +243,15 @@ def _ocio_convert(rgb: np.ndarray, src: str, dst: str, *, file: Optional[str],
     out = oiio.ImageBufAlgo.colorconvert(buf, src, dst, colorconfig=config or "")
     if out.has_error or not out.initialized:
         out.geterror()   # taken (OpenImageIO prints an error left on a destroyed buffer)
-        known = ", ".join(sorted(set(oiio.ColorConfig(config or "").getColorSpaceNames()))[:12])
+        cfg = oiio.ColorConfig(config or "")
+        env = os.environ.get("OCIO", "")
+        broken = "" if config or not env else " ".join(cfg.geterror().split())
+        if broken:   # OpenImageIO fell back to a few names of its own, none of which converts here
+            raise InputError(f"cannot convert colourspace '{src}' to '{dst}': the OCIO config named by "
+                             f"$OCIO does not load ({broken})", file=file,
+                             hint=f"fix OCIO={env}, or name the config with --ocio-config (shot key "
+                                  f"'ocio_config')")
+        known = ", ".join(sorted(set(cfg.getColorSpaceNames()))[:12])
         where = f" of OCIO config {config}" if config else " with OCIO"
         raise InputError(f"cannot convert colourspace '{src}' to '{dst}'{where}",
                          file=file, hint=f"use linear|srgb|rec709|cineon or a colourspace of the config (such "

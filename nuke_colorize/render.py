@@ -20,7 +20,8 @@ from . import color
 from .errors import InputError
 from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, is_pattern, read_image,
                  same_target, write_image)
-from .io.image import compose_channels, composed_channel_names, default_dtype, describe_channel_losses
+from .io.image import (compose_channels, composed_channel_names, default_dtype, describe_channel_losses,
+                       names_channels)
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -209,9 +210,16 @@ class ProgressBar:
 
 def check_outputs(job: RenderJob, inputs: Sequence[str]) -> None:
     """Refuse an output pattern that would write over the plate or a reference, one without
-    a frame number when several frames are rendered (each would overwrite the last), and a
-    confidence output that names the colour output's files."""
+    a frame number when several frames are rendered (each would overwrite the last), a
+    confidence output that names the colour output's files, and a confidence layer asked of
+    an output format without named channels (PNG, JPEG and DPX drop it, a TIFF keeps it
+    unnamed, where a reader takes it for alpha)."""
     patterns = [job.output] + ([job.confidence_out] if job.confidence_out else [])
+    if job.confidence_layer and not names_channels(job.output):
+        ext = os.path.splitext(job.output)[1].lstrip(".").upper() or "this"
+        raise InputError(f"a {ext} output cannot hold the confidence layer (--confidence-layer, shot key "
+                         f"'confidence_layer'): only EXR names its channels", file=job.output,
+                         hint="write EXR, or give the confidence its own files with --confidence-out PATTERN")
     if job.confidence_out and same_target(job.confidence_out, job.output, job.frames):
         raise InputError("the confidence output names the colour output's files (each frame would "
                          "overwrite the other)", file=job.confidence_out,

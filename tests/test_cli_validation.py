@@ -112,6 +112,26 @@ def test_output_colorspace_is_checked_without_pixels():
         check_output_colorspace("bogus")
 
 
+@pytest.mark.parametrize("ext", ["png", "jpg", "dpx", "tif"])
+def test_confidence_layer_on_a_format_without_channel_names_is_refused(tmp_path, capsys, ext):
+    """PNG, JPEG and DPX keep colour and alpha only: the layer was dropped without a word (exit 0,
+    no confidence anywhere); a TIFF kept it as an unnamed fourth channel, read back as alpha.
+    Now refused before any work, naming the way out."""
+    _tiny_shot(tmp_path, (1, 1))
+    argv = ["render", "--plate", str(tmp_path / "plate/plate.####.exr"), "--ref", f"1={tmp_path / 'ref.png'}",
+            "--set", "feature_size=64", "--set", "max_working_size=64", "--quiet", "--confidence-layer"]
+    code = main(argv + ["--out", str(tmp_path / f"out/c.####.{ext}")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "cannot hold the confidence layer" in err and "--confidence-out" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    # a layer-holding format takes it
+    assert main(argv + ["--out", str(tmp_path / "out/c.####.exr")]) == 0, capsys.readouterr().err
+    from nuke_colorize.io import read_image
+    assert read_image(str(tmp_path / "out/c.0001.exr")).channels[-1] == "confidence.Y"
+
+
 # ---------------------------------------------------------------- exemplar settings
 def test_every_numeric_exemplar_setting_has_a_range():
     from nuke_colorize.backends.exemplar import ExemplarBackend as B

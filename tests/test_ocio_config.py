@@ -80,6 +80,30 @@ def test_a_config_that_cannot_be_loaded_is_refused(tmp_path):
     color.check_ocio_config(None)
 
 
+def test_an_ocio_env_that_does_not_load_is_named(tmp_path, config, monkeypatch, capsys):
+    """$OCIO naming a config that does not load (a typo, a broken file): OpenImageIO falls back
+    to a few names of its own, none of which converts, and the error said only that the name
+    could not be converted, suggesting those names. It now says $OCIO does not load, and why."""
+    grey = np.full((1, 1, 3), 0.5, np.float32)
+    monkeypatch.setenv("OCIO", str(tmp_path / "mistyped" / "config.ocio"))
+    with pytest.raises(InputError) as ei:
+        color.to_linear(grey, "ACEScg", file="plate.0001.exr")
+    assert "$OCIO does not load" in ei.value.problem and "mistyped" in str(ei.value)
+    write_image(str(tmp_path / "p.0001.exr"), np.full((4, 6, 3), 0.2, np.float32), ["R", "G", "B"])
+    cv2.imwrite(str(tmp_path / "still.png"), np.full((4, 6, 3), (10, 120, 200), np.uint8))
+    code = main(["render", "--plate", str(tmp_path / "p.####.exr"), "--ref", str(tmp_path / "still.png"),
+                 "--out", str(tmp_path / "out.####.exr"), "--colorspace", "ACEScg", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "$OCIO does not load" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out.0001.exr").exists()
+    # a config that loads but lacks the name keeps the usual message (the config's own names)
+    monkeypatch.setenv("OCIO", config)
+    with pytest.raises(InputError, match="cannot convert colourspace 'ACEScg' to .* with OCIO"):
+        color.to_linear(grey, "ACEScg")
+    monkeypatch.delenv("OCIO")   # OpenImageIO's built-in config has it
+    np.testing.assert_allclose(color.to_linear(grey, "ACEScg"), grey, atol=1e-6)
+
+
 def _shot(tmp_path, **extra):
     data = {"plate": "p.####.exr", "frames": [1, 2], "references": [{"image": "still.png"}],
             "cache": "cache"}

@@ -126,7 +126,7 @@ def register(sub) -> None:
                         "per-object channels are taken as the same objects on every frame, other IDs "
                         "are associated over time (--set matte_ids=auto|stable|associate)")
     p.add_argument("--confidence-layer", action="store_true",
-                   help="add the confidence map to the output as layer confidence.Y")
+                   help="add the confidence map to the output as layer confidence.Y (EXR output)")
     p.add_argument("--library", metavar="INDEX",
                    help="automatic references: split the plate at scene cuts and take each scene's "
                         "best stills from this index (nuke-colorize library index)")

@@ -647,6 +647,13 @@ def _integer_bits(img: ImageData) -> int:
     return bits or {"uint8": 8, "int8": 8, "uint16": 16, "int16": 16}.get(str(img.spec.format), 0)
 
 
+def names_channels(path: str) -> bool:
+    """True when a file of ``path``'s format stores channel names (EXR), so that a layer such as
+    ``confidence.Y`` stays one: PNG, JPEG and DPX drop extra channels, a TIFF keeps them unnamed
+    (read back as ``channelN``; a fourth one beside RGB is taken for alpha by position)."""
+    return _family(path) == "openexr"
+
+
 def _select_channels(pixels: np.ndarray, channels: List[str], fam: str) -> Tuple[np.ndarray, List[str]]:
     """Reduce to what the format can store: EXR/TIFF anything; PNG Y/YA/RGB/RGBA; JPEG Y/RGB;
     DPX Y/RGB/RGBA (luminance + alpha becomes RGBA). Extra channels are dropped for the latter."""
