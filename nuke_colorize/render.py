@@ -152,14 +152,14 @@ LOG_EXTENSIONS = ("dpx", "cin")
 
 
 def output_colorspace(out_cs: str, output_pattern: str, plate_cs: str, plate_is_float: bool = False) -> str:
-    """``auto``: float outputs (EXR; TIFF of a float plate, which is written float) linear, as
+    """``auto``: float outputs (EXR, stereo EXR .sxr; TIFF of a float plate, which is written float) linear, as
     ``--colorspace auto`` reads them back; a log plate's DPX/Cineon outputs in Cineon log (as
     Nuke's Write node defaults them); other integer outputs in the plate's display encoding
     (sRGB unless the plate was rec709)."""
     if out_cs != "auto":
         return out_cs
     ext = output_pattern.lower().rsplit(".", 1)[-1]
-    if ext in ("exr", "hdr") or (plate_is_float and ext in ("tif", "tiff")):
+    if ext in ("exr", "sxr", "hdr") or (plate_is_float and ext in ("tif", "tiff")):
         return "linear"
     if plate_cs == "cineon" and ext in LOG_EXTENSIONS:
         return "cineon"

@@ -41,6 +41,8 @@ def test_output_colourspace_of_a_log_plate():
     assert output_colorspace("auto", "o.####.dpx", "cineon") == "cineon"
     assert output_colorspace("auto", "o.####.exr", "cineon") == "linear"
     assert output_colorspace("auto", "o.####.png", "cineon") == "srgb"
+    # a .sxr is written as EXR (half float): linear, as --colorspace auto reads it back
+    assert output_colorspace("auto", "o.####.sxr", "srgb") == "linear"
     assert output_colorspace("auto", "o.####.dpx", "srgb") == "srgb"
 
 
