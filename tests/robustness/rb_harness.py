@@ -201,8 +201,19 @@ def reads_back(path: Path) -> Optional[str]:
 
 
 # ---------------------------------------------------------------- running the CLI
+def _environ_copy() -> Dict[str, str]:
+    """``dict(os.environ)`` from a worker thread: pytest's main thread sets and deletes
+    ``PYTEST_CURRENT_TEST`` meanwhile, and a key deleted during the copy raises KeyError."""
+    for _ in range(100):
+        try:
+            return dict(os.environ)
+        except KeyError:
+            continue
+    return dict(os.environ)
+
+
 def cli_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    env = dict(os.environ)
+    env = _environ_copy()
     env.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                 "PYTHONWARNINGS": "ignore", "NUKE_COLORIZE_MODELS": str(Path(tempfile.gettempdir())
                                                                        / "nuke-colorize-no-models")})
