@@ -11,7 +11,6 @@ outputs written in another encoding stale.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
