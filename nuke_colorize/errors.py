@@ -53,3 +53,24 @@ class ModelError(ColorizeError):
 class CacheError(ColorizeError):
     """Cache unusable: read-only folder, lock held, other version."""
     exit_code = 4
+
+
+def did_you_mean(word: str, choices, aliases: Optional[dict] = None) -> Optional[str]:
+    """The choice ``word`` most likely meant (a near miss: a typo, other case or punctuation,
+    or one of ``aliases``, a {wrong word: choice} of names people use for a choice), or None.
+    For the "did you mean X?" of a refused name."""
+    import difflib
+
+    text = str(word).strip().lower()
+    squashed = "".join(ch for ch in text if ch.isalnum())
+    choices = [str(c) for c in choices]
+    for c in choices:
+        if text == c.lower() or squashed == "".join(ch for ch in c.lower() if ch.isalnum()):
+            return c
+    for key in (text, squashed):
+        if aliases and key in aliases:
+            return aliases[key]
+    close = difflib.get_close_matches(text, [c.lower() for c in choices], n=1, cutoff=0.6)
+    if close:
+        return next(c for c in choices if c.lower() == close[0])
+    return None

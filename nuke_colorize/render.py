@@ -20,8 +20,9 @@ from . import color
 from .errors import InputError
 from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, is_pattern, read_image,
                  same_target, write_image)
-from .io.image import (compose_channels, composed_channel_names, default_dtype, describe_channel_losses,
-                       names_channels)
+from .io.encoding import OutputEncoding, check_encoding
+from .io.image import (HALF_MAX, beyond_half_count, compose_channels, composed_channel_names, default_dtype,
+                       describe_channel_losses, names_channels)
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -89,6 +90,13 @@ class RenderJob:
     auto_references: int = 0          # stills retrieved per scene with ``library``
     ocio_config: Optional[str] = None  # OCIO config of OCIO colourspace names (None: $OCIO / built-in)
     metadata: Dict[str, str] = field(default_factory=dict)  # extra output attributes
+    out_depth: str = "auto"           # output pixel depth (nuke_colorize.io.encoding.DEPTHS)
+    out_compression: Optional[str] = None   # output compression (None: the format's default)
+
+    @property
+    def encoding(self) -> OutputEncoding:
+        """The output's encoding (checked by :func:`check_output_encoding`)."""
+        return OutputEncoding(self.out_depth, self.out_compression)
 
 
 def load_reference(spec: RefSpec, colorspace: str = "auto",
@@ -151,15 +159,20 @@ class PlateLuma:
 LOG_EXTENSIONS = ("dpx", "cin")
 
 
-def output_colorspace(out_cs: str, output_pattern: str, plate_cs: str, plate_is_float: bool = False) -> str:
+def output_colorspace(out_cs: str, output_pattern: str, plate_cs: str, plate_is_float: bool = False,
+                      out_float: Optional[bool] = None) -> str:
     """``auto``: float outputs (EXR, stereo EXR .sxr; TIFF of a float plate, which is written float) linear, as
     ``--colorspace auto`` reads them back; a log plate's DPX/Cineon outputs in Cineon log (as
     Nuke's Write node defaults them); other integer outputs in the plate's display encoding
-    (sRGB unless the plate was rec709)."""
+    (sRGB unless the plate was rec709). ``out_float``: whether the output is written float
+    when its depth was chosen (``--out-depth``: a float TIFF of an integer plate linear, a
+    16-bit TIFF of a float plate display-encoded); None: as its format and the plate say."""
     if out_cs != "auto":
         return out_cs
     ext = output_pattern.lower().rsplit(".", 1)[-1]
-    if ext in ("exr", "sxr", "hdr") or (plate_is_float and ext in ("tif", "tiff")):
+    if out_float is None:
+        out_float = ext in ("exr", "sxr", "hdr") or (plate_is_float and ext in ("tif", "tiff"))
+    if out_float:
         return "linear"
     if plate_cs == "cineon" and ext in LOG_EXTENSIONS:
         return "cineon"
@@ -320,15 +333,35 @@ def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int], plate_a
                           "give a still of another shape without FRAME=")
 
 
+def output_dtype(job: RenderJob, plate, path: Optional[str] = None) -> str:
+    """The pixel type the output at ``path`` (default: the job's output) is written in: the
+    job's ``out_depth`` when its format is the output's, else the format's default for
+    ``plate`` (a plate frame's ImageData, or None)."""
+    path = path or job.output
+    return job.encoding.for_path(path, job.output).dtype or default_dtype(path, plate)
+
+
+def job_output_colorspace(job: RenderJob, plate, plate_cs: str) -> str:
+    """:func:`output_colorspace` of the job's output (with a chosen depth, float or not by it)."""
+    out_float = None if job.out_depth == "auto" else output_dtype(job, plate) in ("half", "float")
+    return output_colorspace(job.out_colorspace, job.output, plate_cs,
+                             bool(plate is not None and plate.is_float_format), out_float)
+
+
 def output_ceiling(job: RenderJob, plate, plate_cs: str) -> Optional[float]:
     """The largest linear value the output file holds (an integer format: 1.0 in sRGB/Rec.709
-    or linear encoding, Cineon's code 1.0 in log), or None (float files; an OCIO colourspace,
-    whose range is not known here). The recombination keeps colours under it by reducing
-    chroma, so the plate's luminance survives the file's clipping wherever it fits at all.
-    ``plate``: a plate frame's ImageData (its pixel type decides TIFF's)."""
-    if default_dtype(job.output, plate) in ("half", "float"):
+    or linear encoding, Cineon's code 1.0 in log; a half EXR asked for with ``--out-depth
+    half``, linear: 65504, the largest half), or None (float files, and the default half EXR,
+    which writes channels beyond half's range float; an OCIO colourspace, whose range is not
+    known here). The recombination keeps colours under it by reducing chroma, so the plate's
+    luminance survives the file's clipping wherever it fits at all. ``plate``: a plate frame's
+    ImageData (its pixel type decides TIFF's)."""
+    dtype = output_dtype(job, plate)
+    cs = job_output_colorspace(job, plate, plate_cs)
+    if dtype == "half" and job.out_depth == "half":
+        return HALF_MAX if cs == "linear" else None
+    if dtype in ("half", "float"):
         return None
-    cs = output_colorspace(job.out_colorspace, job.output, plate_cs, plate.is_float_format)
     if cs in ("srgb", "rec709", "linear"):
         return 1.0
     if cs == "cineon":
@@ -357,12 +390,26 @@ def check_colorspaces(spec, file: Optional[str] = None) -> None:
                                   what="'out_colorspace'" if keys else "--out-colorspace")
 
 
+def check_output_encoding(spec, file: Optional[str] = None) -> OutputEncoding:
+    """Refuse the output depth and compression of ``spec`` (a :class:`RenderJob` or a
+    :class:`~nuke_colorize.shot.Shot`) that its output's format cannot take, before anything
+    is read or written (:func:`nuke_colorize.io.encoding.check_encoding`); named as the shot
+    file's keys when ``file`` (the shot file) is given, else as render's options. Returns the
+    encoding."""
+    keys = file is not None
+    return check_encoding(spec.output, spec.out_depth, spec.out_compression, file=file,
+                          depth_what="'out_depth'" if keys else "--out-depth",
+                          compression_what="'out_compression'" if keys else "--out-compression")
+
+
 def check_job(job: RenderJob) -> None:
     """Checks of the job's own values that need no model and no pixel (before anything is
     computed): two keyframes for one frame, colourspaces that do not convert (an output one
-    else found only when the first frame is written), a matte pattern naming no file."""
+    else found only when the first frame is written), an output depth or compression the
+    output's format cannot take, a matte pattern naming no file."""
     check_references(job.references)
     check_colorspaces(job)
+    check_output_encoding(job)
     if job.matte:
         check_matte_pattern(job.matte, job.frames)
 
@@ -447,19 +494,34 @@ def channel_loss_note(job: RenderJob, plate_img) -> Optional[str]:
     return f"{job.output}: {text}" if text else None
 
 
+def once(warn: Callable[[str], None]) -> Callable[[str], None]:
+    """``warn`` that passes on its first message only (a note said once per render)."""
+    said: List[str] = []
+
+    def note(message: str) -> None:
+        if not said:
+            said.append(message)
+            warn(message)
+    return note
+
+
 def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
-                protected: Sequence[str], attributes: Dict[str, Any]) -> List[str]:
-    """Write one finished frame (and its confidence) atomically; returns the paths.
+                protected: Sequence[str], attributes: Dict[str, Any],
+                clip_note: Optional[Callable[[str], None]] = None) -> List[str]:
+    """Write one finished frame (and its confidence) atomically, in the job's output encoding
+    (the confidence too when its format is the output's, else in its own format's default);
+    returns the paths.
 
     A result holding NaN/Inf (the plate was checked finite, so a backend setting out of range,
-    e.g. ``temperature=0``) is refused rather than written as a wrong frame."""
+    e.g. ``temperature=0``) is refused rather than written as a wrong frame. With
+    ``--out-depth half`` colour beyond half's range (65504) is clipped to it: ``clip_note``
+    (e.g. :func:`once` of the render's notes) is told."""
     bad = int((~np.isfinite(out.rgb)).any(axis=-1).sum()) + int((~np.isfinite(out.confidence)).sum())
     if bad:
         raise InputError(f"the colourised result has {bad} NaN/Inf values; the frame was not written",
                          file=frame_path(job.output, out.frame), frame=out.frame,
                          hint=f"a backend setting out of range? settings: {json.dumps(job.settings)}")
-    cs = output_colorspace(job.out_colorspace, job.output, plate_cs,
-                           bool(plate_img is not None and plate_img.is_float_format))
+    cs = job_output_colorspace(job, plate_img, plate_cs)
     rgb = color.from_linear(out.rgb, cs, file=job.output, config=job.ocio_config)
     pixels, names = compose_channels(rgb, plate_img)
     if job.confidence_layer:
@@ -469,11 +531,20 @@ def write_frame(job: RenderJob, out: FrameOutput, plate_img, plate_cs: str,
     attributes = {**attributes, **encoding_attributes(cs, path, plate_img, plate_cs), **job.metadata}
     if cs == "cineon" and path.lower().endswith(".dpx"):
         attributes.setdefault("dpx:Transfer", "Printing density")   # the header says what it holds
-    write_image(path, pixels, names, like=plate_img, protected=protected, attributes=attributes)
+    enc = job.encoding
+    if enc.depth == "half" and clip_note is not None:
+        n = beyond_half_count(rgb)
+        if n:
+            clip_note(f"{path}: {n} colour value(s) beyond half's range clipped to {HALF_MAX:g}, the largest "
+                      f"half, as the output depth half asks (depth float or auto keeps them); said once")
+    write_image(path, pixels, names, like=plate_img, protected=protected, attributes=attributes,
+                dtype=enc.dtype, compression=enc.compression)
     paths = [path]
     if job.confidence_out:
         cpath = frame_path(job.confidence_out, out.frame)
-        write_image(cpath, out.confidence[..., None], ["Y"], like=plate_img, protected=protected)
+        cenc = enc.for_path(cpath, job.output)
+        write_image(cpath, out.confidence[..., None], ["Y"], like=plate_img, protected=protected,
+                    dtype=cenc.dtype, compression=cenc.compression)
         paths.append(cpath)
     return paths
 
@@ -494,6 +565,8 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         from .library.auto import run_auto_render
         return run_auto_render(job, wanted, progress=progress, warn=warn, on_computed=on_computed)
     t0 = time.time()
+    enc = check_output_encoding(job)   # before the plate is opened
+    job = dataclasses.replace(job, out_depth=enc.depth, out_compression=enc.compression)
     source = PlateSource(job.plate, job.frames)
     try:
         protected = [job.plate] + [r.path for r in job.references] + ([job.matte] if job.matte else [])
@@ -513,10 +586,12 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
             cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0] if todo else job.frames[0])))
         bar = ProgressBar(len(todo), enabled=progress)
         written: List[str] = []
+        clip_note = once(warn)
         for out in col.run(job.frames, todo, on_computed=on_computed):
             plate_img = luma.last if (luma.last is not None and luma.last.frame == out.frame) \
                 else source.read(out.frame)
-            written += write_frame(job, out, plate_img, luma.resolved or "linear", protected, attributes)
+            written += write_frame(job, out, plate_img, luma.resolved or "linear", protected, attributes,
+                                   clip_note)
             bar.step(out.frame)
         dt = time.time() - t0
         return {"frames": len(todo), "seconds": round(dt, 3),

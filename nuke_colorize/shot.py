@@ -16,6 +16,8 @@ own ``"colorspace"``; ``backend`` and its
 among them belong to; default ``$OCIO``, else OpenImageIO's built-in config); ``device``;
 ``output`` pattern (default ``<cache>/output/colour.####.exr``);
 ``confidence_output`` pattern; ``confidence_layer`` (add ``confidence.Y`` to the output);
+``out_depth`` / ``out_compression`` (the output's pixel depth and compression, as ``render
+--out-depth`` / ``--out-compression``; :mod:`nuke_colorize.io.encoding`; not part of the key);
 ``library`` (a library index: automatic references, each scene colourised with its
 ``auto_references`` best stills, default 3; ``references`` may then be left out);
 ``saturation``; ``temporal_smoothing`` (strength of the flow-guided chroma smoothing, 0 = off;
@@ -44,7 +46,7 @@ from .shot_paths import default_cache, default_output
 SHOT_KEYS = ("plate", "frames", "references", "backend", "settings", "colorspace", "ref_colorspace",
              "out_colorspace", "device", "output", "confidence_output", "confidence_layer",
              "saturation", "matte", "cache", "content_hash", "threads", "name", "temporal_smoothing",
-             "library", "auto_references", "ocio_config")
+             "library", "auto_references", "ocio_config", "out_depth", "out_compression")
 REFERENCE_KEYS = ("frame", "image", "colorspace")
 DEVICES = ("auto", "cpu", "cuda")
 DEFAULT_THREADS = 1
@@ -53,6 +55,9 @@ DEFAULT_THREADS = 1
 KEY_FORMAT = 2
 #: description keys holding paths, left out of :meth:`Shot.key` (see :meth:`Shot.key_description`)
 PATH_KEYS = ("plate", "cache", "output", "confidence_output", "matte", "library", "ocio_config")
+#: description keys of the output files' encoding, left out of :meth:`Shot.key`: no cached data
+#: depends on them (the cache's output records keep them, :mod:`nuke_colorize.cache.outputs`)
+ENCODING_KEYS = ("out_depth", "out_compression")
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class Shot:
     library: Optional[str] = None   # library index: automatic references per scene
     auto_references: int = 0        # stills per scene with ``library``
     ocio_config: Optional[str] = None   # OCIO config file or ocio:// URI (None: $OCIO / built-in)
+    out_depth: str = "auto"             # output pixel depth (nuke_colorize.io.encoding.DEPTHS)
+    out_compression: Optional[str] = None   # output compression (None: the format's default)
     job_metadata: Dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # output attributes
 
     # ------------------------------------------------------------------ reading
@@ -175,6 +182,9 @@ class Shot:
         threads = data.get("threads", DEFAULT_THREADS)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise InputError(f"'threads' must be an integer >= 1, got {threads!r}", file=where)
+        from .io.encoding import check_encoding
+        encoding = check_encoding(output, data.get("out_depth"), data.get("out_compression"), file=where,
+                                  depth_what="'out_depth'", compression_what="'out_compression'")
         return cls(plate=plate, frames=frames, references=refs, cache=cache, output=output,
                    backend=backend, settings=settings,
                    colorspace=_string(data, "colorspace", "auto", where),
@@ -185,7 +195,8 @@ class Shot:
                    saturation=float(saturation), temporal_smoothing=smoothing,
                    content_hash=_bool(data, "content_hash", where),
                    threads=threads, name=_string(data, "name", "", where), path=path,
-                   library=library, auto_references=auto_references, ocio_config=ocio_config)
+                   library=library, auto_references=auto_references, ocio_config=ocio_config,
+                   out_depth=encoding.depth, out_compression=encoding.compression)
 
     @classmethod
     def implied(cls, plate: str, references: Sequence[Tuple[Optional[int], str]], output: str,
@@ -223,6 +234,10 @@ class Shot:
             d["temporal_smoothing"] = self.temporal_smoothing
         if self.library:
             d.update(library=self.library, auto_references=self.auto_references)
+        if self.out_depth != "auto":   # explicit only when chosen: descriptions stay as they were
+            d["out_depth"] = self.out_depth
+        if self.out_compression is not None:
+            d["out_compression"] = self.out_compression
         return d
 
     def frame_list(self) -> List[int]:
@@ -245,9 +260,10 @@ class Shot:
     def job(self):
         """The :class:`nuke_colorize.render.RenderJob` this shot renders; a plate frame missing or
         a colourspace name that does not convert (its keys named) is refused."""
-        from .render import RefSpec, RenderJob, check_colorspaces
+        from .render import RefSpec, RenderJob, check_colorspaces, check_output_encoding
         self.check_plate()
         check_colorspaces(self, self.path)   # named as the file's keys, before anything is read
+        encoding = check_output_encoding(self, self.path)
         return RenderJob(plate=self.plate, frames=self.frame_list(),
                          references=[RefSpec(path=r.image, frame=r.frame, colorspace=r.colorspace)
                                      for r in self.references],
@@ -257,7 +273,8 @@ class Shot:
                          confidence_out=self.confidence_output, confidence_layer=self.confidence_layer,
                          matte=self.matte, saturation=self.saturation, temporal_smoothing=self.temporal_smoothing,
                          library=self.library, auto_references=self.auto_references,
-                         ocio_config=self.ocio_config, metadata=dict(self.job_metadata))
+                         ocio_config=self.ocio_config, metadata=dict(self.job_metadata),
+                         out_depth=encoding.depth, out_compression=encoding.compression)
 
     def display_name(self) -> str:
         if self.name:
@@ -316,9 +333,11 @@ class Shot:
         """:meth:`to_dict` without the paths, for :meth:`key`: the input files are identified by
         what they are (their identities, beside it in the key), not by where their storage is
         mounted; the cache folder and the output patterns say where results go, not what they
-        are (outputs are always rewritten; no cached data depends on them)."""
+        are (outputs are always rewritten; no cached data depends on them), and so does the
+        outputs' encoding (:data:`ENCODING_KEYS`: a shot's key, and its cache, stay the same
+        whatever the output's depth and compression)."""
         d = self.to_dict()
-        for k in PATH_KEYS:
+        for k in PATH_KEYS + ENCODING_KEYS:
             d.pop(k, None)
         d["references"] = [{k: v for k, v in r.items() if k != "image"} for r in d["references"]]
         d["matte"] = bool(self.matte)

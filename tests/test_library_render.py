@@ -161,6 +161,42 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     assert "no current scene plan" in capsys.readouterr().err
 
 
+def test_automatic_references_write_the_chosen_output_encoding(scene_setup, tmp_path, capsys):
+    """Plain ``render --library`` (one render per scene) and a shot with a library (one cache
+    per scene, each scene's shot made from the shot's description) write the depth and
+    compression asked for; the plan and the scene caches do not depend on them."""
+    import OpenImageIO as oiio
+    root = scene_setup
+
+    def header(path):
+        inp = oiio.ImageInput.open(str(path))
+        try:
+            return str(inp.spec().format), inp.spec().getattribute("compression")
+        finally:
+            inp.close()
+    out = tmp_path / "plain" / "c.####.exr"
+    assert main(["render", "--plate", str(root / "plate" / "p.####.png"), "--library", str(root / "lib.npz"),
+                 "--auto-references", "1", "--frames", "3-4", "--out", str(out), "--out-depth", "float",
+                 "--out-compression", "piz"] + FAST) == 0
+    assert [header(tmp_path / "plain" / f"c.{f:04d}.exr") for f in (3, 4)] == [("float", "piz")] * 2
+    shot_file = tmp_path / "shot.json"
+    desc = {"plate": str(root / "plate" / "p.####.png"), "library": str(root / "lib.npz"), "auto_references": 1,
+            "settings": {"max_working_size": 64, "feature_size": 128}, "output": "out/c.####.tif",
+            "out_depth": 8, "out_compression": "lzw"}
+    shot_file.write_text(json.dumps(desc))
+    assert main(["render", "--shot", str(shot_file), "--frames", "3-4", "--quiet"]) == 0
+    capsys.readouterr()
+    assert [header(tmp_path / "out" / f"c.{f:04d}.tif") for f in (3, 4)] == [("uint8", "lzw")] * 2
+    assert main(["cache", "status", str(shot_file), "--json"]) == 0
+    st = json.loads(capsys.readouterr().out)
+    assert (st["outputs"], st["stale_outputs"]) == (2, [])
+    shot_file.write_text(json.dumps(dict(desc, out_compression="packbits")))   # same plan, same caches
+    assert main(["cache", "status", str(shot_file), "--json"]) == 0
+    st2 = json.loads(capsys.readouterr().out)
+    assert st2["shot_key"] == st["shot_key"] and st2["planned"] and st2["stored"] == st["stored"]
+    assert (st2["outputs"], st2["stale_outputs"]) == (0, [3, 4])
+
+
 def test_a_shot_with_library_moved_to_another_mount_reuses_its_plan_and_cache(scene_setup, tmp_path, capsys):
     """Plate, library (index beside its stills) and shot built at ``a``, the tree copied to ``b``
     with its mtimes and ``a`` gone: the index and the stored scene plan name the stills relative

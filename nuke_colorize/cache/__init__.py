@@ -21,7 +21,7 @@ def shot_from_render_args(args) -> Shot:
     """The shot of a ``render`` call: ``--shot FILE`` (optionally ``--cache`` to move its cache,
     ``--confidence-layer`` / ``--confidence-out`` to add outputs), or the implied shot of
     ``--plate/--ref/--out --cache DIR`` covering every plate frame on disk."""
-    from ..commands.render import library_options, ocio_config_arg, parse_settings
+    from ..commands.render import encoding_args, library_options, ocio_config_arg, parse_settings
     from ..render import RefSpec, check_references
 
     if args.shot:
@@ -55,7 +55,9 @@ def shot_from_render_args(args) -> Shot:
     if not args.plate or not (args.ref or getattr(args, "library", None)):
         raise InputError("render --cache needs --plate and at least one --ref or --library (or use --shot)")
     from ..color import check_saturation
-    check_saturation(args.saturation)   # named as the option, not as the implied shot's key
+    # named as the options, not as the implied shot's keys
+    encoding = encoding_args(args, args.out or default_output(os.path.abspath(os.path.expanduser(args.cache))))
+    check_saturation(args.saturation)
     refs = [RefSpec.parse(r) for r in args.ref]
     check_references(refs)
     return Shot.implied(plate=args.plate, references=[(r.frame, r.path) for r in refs],
@@ -67,7 +69,8 @@ def shot_from_render_args(args) -> Shot:
                         confidence_layer=bool(args.confidence_layer), saturation=float(args.saturation),
                         matte=getattr(args, "matte", None),
                         temporal_smoothing=getattr(args, "temporal_smoothing", None),
-                        ocio_config=ocio_config_arg(args),
+                        ocio_config=ocio_config_arg(args), out_depth=encoding.depth,
+                        out_compression=encoding.compression,
                         **library_options(args))
 
 

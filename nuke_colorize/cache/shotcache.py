@@ -131,12 +131,13 @@ class _Context:
     def __init__(self, shot: Shot, root: str, warn: Callable[[str], None],
                  on_corrupt: Callable[[str, str], None]):
         from ..pipeline import resolve_device
-        from ..render import PlateLuma, check_outputs, make_colorizer
+        from ..render import PlateLuma, check_outputs, make_colorizer, once
 
         determinism.fix_threads(shot.threads)
         self.shot = shot
         self.root = root
         self.job = shot.job()
+        self.clip_note = once(warn)   # colour clipped to half's range (out_depth half): said once
         self.source = PlateSource(self.job.plate, self.job.frames)
         try:
             self.protected = [self.job.plate] + [r.path for r in self.job.references] + \
@@ -182,6 +183,10 @@ class _Context:
             self._shot_key = self.shot.key(settings_key=self.col.backend.settings_key(),
                                            plate_ids=[self.plate_id(f) for f in self.job.frames])
         return self._shot_key
+
+    def encoding_record(self) -> str:
+        """The output encoding as the output records keep it ("" the default; .outputs)."""
+        return self.job.encoding.record(self.job.output)
 
     def attributes(self) -> Dict[str, Any]:
         """Output metadata, as :func:`nuke_colorize.render.run_render` writes it."""
@@ -460,9 +465,10 @@ class ShotCache:
         out = ctx.col.finish(f, res)
         luma = ctx.luma
         plate_img = luma.last if (luma.last is not None and luma.last.frame == f) else ctx.source.read(f)
-        paths = write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected, ctx.attributes())
+        paths = write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected, ctx.attributes(),
+                            ctx.clip_note)
         # what `cache status` tells current outputs from stale ones by (.outputs)
-        record_output(ctx.root, f, ctx.shot_key(), paths[0])
+        record_output(ctx.root, f, ctx.shot_key(), paths[0], ctx.encoding_record())
         run.outputs += paths
 
     # ------------------------------------------------------------------ status
@@ -490,7 +496,8 @@ class ShotCache:
                         stale.append(d)
                         stale_bytes += _folder_bytes(os.path.join(seg_root, d))
             # output files count as current only when written for the shot's key as it is now
-            outs = output_states(self.root, ctx.job.frames, ctx.shot_key(), self.shot.output)
+            outs = output_states(self.root, ctx.job.frames, ctx.shot_key(), self.shot.output,
+                                 ctx.encoding_record())
             total = sum(s["frames"] for s in segs)
             stored = sum(s["stored"] for s in segs)
             other, other_bytes = other_layout(self.root, auto=False)

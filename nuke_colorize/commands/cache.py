@@ -98,13 +98,15 @@ def _segment_lines(segments, indent: str):
 
 def _outputs_line(st, indent: str) -> str:
     """The output frames of a status: current (written for the shot as it is now), stale
-    (there, but from other settings or inputs, or not written through this cache), missing."""
+    (there, but from other settings or inputs, in another encoding, or not written through this
+    cache), missing."""
     from ..io import format_frames
     text = f"{indent}output frames {st['output']}: {st['outputs']} current"
     if st["stale_outputs"]:
         n = len(st["stale_outputs"])
         text += (f", {n} stale (frame{'s' if n > 1 else ''} {format_frames(st['stale_outputs'])}: written for "
-                 f"other settings, references or inputs, or not through this cache; a render rewrites them)")
+                 f"other settings, references or inputs, or in another output depth or compression, or not "
+                 f"through this cache; a render rewrites them)")
     return text + f", {st['missing_outputs']} missing"
 
 

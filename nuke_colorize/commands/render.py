@@ -26,15 +26,17 @@ def parse_settings(items) -> dict:
     return out
 
 
-# options of the output only: they change the delivered colours, not the colourisation or
-# its confidence (``suggest-keyframe`` refuses them rather than ignore them)
-OUTPUT_ONLY_OPTIONS = ("--out-colorspace", "--saturation", "--temporal-smoothing")
+# options of the output only: they change the delivered colours or files, not the colourisation
+# or its confidence (``suggest-keyframe`` refuses them rather than ignore them)
+OUTPUT_ONLY_OPTIONS = ("--out-colorspace", "--saturation", "--temporal-smoothing", "--out-depth",
+                       "--out-compression")
 
 
 #: options of :func:`add_render_options` that a shot file decides, and their defaults: given
 #: with ``--shot`` they are refused (:func:`settle_shot_options`), not silently ignored
 SHOT_DECIDED = (("backend", DEFAULT_BACKEND), ("colorspace", "auto"), ("ref_colorspace", "auto"),
-                ("out_colorspace", "auto"), ("device", "auto"), ("saturation", 1.0))
+                ("out_colorspace", "auto"), ("device", "auto"), ("saturation", 1.0), ("out_depth", "auto"),
+                ("out_compression", None))
 
 
 def add_render_options(p, output: bool = True) -> None:
@@ -69,6 +71,18 @@ def add_render_options(p, output: bool = True) -> None:
         for opt in OUTPUT_ONLY_OPTIONS:   # taken as text, refused by refuse_output_options
             p.add_argument(opt, default=None, metavar="VALUE", help=argparse.SUPPRESS)
         return
+    p.add_argument("--out-depth", default=None, metavar="DEPTH",
+                   help="output pixel depth: auto|8|10|12|16|half|float; EXR half|float, TIFF 8|16|float, "
+                        "DPX 8|10|12|16, PNG 8|16, JPEG 8 (default auto: EXR half, a channel beyond half's "
+                        "range float; DPX 10-bit or the plate's 12/16; TIFF float for a float plate, else 16; "
+                        "PNG 16 for a 16-bit plate, else 8; JPEG 8). A half given is kept: colour beyond "
+                        "65504 is clipped to it, with a note")
+    p.add_argument("--out-compression", default=None, metavar="NAME",
+                   help="output compression: EXR none|rle|zips|zip|piz|pxr24|b44|b44a|dwaa|dwab, zip/zips "
+                        "with a level 1-9 (zip:9), dwaa/dwab with a level above 0 (dwaa:45); TIFF "
+                        "none|lzw|zip|packbits; JPEG a quality 1-100 (90 or jpeg:90); PNG and DPX have no "
+                        "choice (default: EXR and TIFF zip, JPEG 95). The confidence output (--confidence-out) "
+                        "is written with the same depth and compression when it has the output's format")
     p.add_argument("--saturation", type=float, default=None,
                    help="chroma multiplier on output, 0 to 4 (default 1.0: as predicted)")
     p.add_argument("--temporal-smoothing", type=float, default=None, metavar="STRENGTH",
@@ -102,7 +116,7 @@ def refuse_output_options(args, command: str) -> None:
     given = [o for o in OUTPUT_ONLY_OPTIONS if getattr(args, o[2:].replace("-", "_"), None) is not None]
     if given:
         raise InputError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to {command}: "
-                         f"{'it changes' if len(given) == 1 else 'they change'} the delivered colours, "
+                         f"{'it changes' if len(given) == 1 else 'they change'} the delivered colours or files, "
                          "not the confidence a suggestion is ranked by",
                          hint=f"leave {'it' if len(given) == 1 else 'them'} out; they are options of render")
 
@@ -111,7 +125,8 @@ def register(sub) -> None:
     p = sub.add_parser("render", help="colourise a plate with colour references",
                        description="Colourise a grey (or colour, used through its luminance) plate "
                                    "sequence. Outputs keep the plate's luminance, alpha, extra "
-                                   "channels, windows and metadata; EXR (half, zip) by default.")
+                                   "channels, windows and metadata; EXR (half, zip) by default "
+                                   "(--out-depth, --out-compression).")
     p.add_argument("--plate", help="plate pattern (plate.####.exr, plate.%%04d.exr) or movie")
     p.add_argument("--frames", help="frame range, e.g. 1001-1100 (default: the shot's frames with --shot, "
                                     "else all on disk)")
@@ -134,8 +149,8 @@ def register(sub) -> None:
                    help="stills retrieved per scene with --library (default 3)")
     p.add_argument("--shot", help="shot description JSON: renders through its cache; the file decides the plate, "
                                   "references, matte, library, backend, settings, colourspaces, device, "
-                                  "saturation and output (--cache, --confidence-*, --ocio-config and "
-                                  "--temporal-smoothing override it)")
+                                  "saturation, output and its depth and compression (--cache, "
+                                  "--confidence-*, --ocio-config and --temporal-smoothing override it)")
     p.add_argument("--cache", help="cache folder: render through the shot cache of an implied shot (frames "
                                    "in any order, resumable); with --shot: another cache folder")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -153,12 +168,20 @@ def frames_of(plate: str, frames_text) -> list:
         return list(src.frames)
 
 
+def encoding_args(args, output: str):
+    """``--out-depth`` / ``--out-compression`` checked against the ``output`` pattern's format,
+    named as the options (:func:`nuke_colorize.io.encoding.check_encoding`)."""
+    from ..io.encoding import check_encoding
+    return check_encoding(output, getattr(args, "out_depth", None), getattr(args, "out_compression", None))
+
+
 def job_from_args(args):
     from ..color import check_saturation
     from ..render import RefSpec, RenderJob, check_references
 
     if not args.plate or not args.out:
         raise InputError("render needs --plate and --out (or --shot)")
+    encoding = encoding_args(args, args.out)   # before anything is read
     check_saturation(args.saturation)
     refs = [RefSpec.parse(r) for r in args.ref]
     check_references(refs)
@@ -168,7 +191,8 @@ def job_from_args(args):
                      settings=parse_settings(args.set), device=args.device,
                      confidence_out=args.confidence_out, confidence_layer=args.confidence_layer,
                      matte=args.matte, saturation=args.saturation, temporal_smoothing=_strength(args, refs),
-                     ocio_config=ocio_config_arg(args), **library_options(args))
+                     ocio_config=ocio_config_arg(args), out_depth=encoding.depth,
+                     out_compression=encoding.compression, **library_options(args))
 
 
 def ocio_config_arg(args):

@@ -612,6 +612,29 @@ def _beyond_half_as_float(px: np.ndarray, channels: List[str], formats: List[str
     return out
 
 
+def beyond_half_count(px: np.ndarray) -> int:
+    """How many finite values of ``px`` half cannot hold (|v| > 65504)."""
+    px = np.asarray(px)
+    if not _beyond_half(px):
+        return 0
+    return int(np.count_nonzero(np.isfinite(px) & (np.abs(px) > HALF_MAX)))
+
+
+def _clip_to_half(px: np.ndarray, formats: List[str]) -> np.ndarray:
+    """``px`` with the finite values beyond half's range (65504) of the channels written half
+    clipped to +-65504, the largest half (half would store them as Inf); NaN and Inf as they
+    are. ``px`` itself when nothing is beyond."""
+    half = [i for i, f in enumerate(formats) if f == "half"]
+    if not any(_beyond_half(px[..., i]) for i in half):
+        return px
+    px = px.copy()
+    for i in half:
+        ch = px[..., i]
+        big = np.isfinite(ch) & (np.abs(ch) > HALF_MAX)
+        ch[big] = np.copysign(np.float32(HALF_MAX), ch[big])
+    return px
+
+
 def default_dtype(path: str, like: Optional[ImageData] = None) -> str:
     """Pixel type used when ``write_image`` gets no ``dtype``.
 
@@ -798,12 +821,16 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
     """Write (H, W, C) float pixels with ``channels`` names to ``path``, atomically.
 
     ``dtype``: "half" | "float" | "uint8" | "uint16" | "uint10" | "uint12" (10/12 bit for DPX;
-    other formats store them as uint16); default from the extension, see :func:`default_dtype`.
+    other formats store them as uint16); default from the extension, see :func:`default_dtype`
+    (an EXR of that default half writes channels holding values beyond half's range float; a
+    ``dtype`` "half" given is kept, such values clipped to +-65504 rather than stored as Inf).
     Integer types store [0, 1] (values are clipped, NaN becomes 0). Pixel values are stored as
     given: colour is never (un)premultiplied by alpha (formats with unassociated alpha are tagged
     so, like a Nuke Write node writing its input unchanged; a TIFF, which can say either, says
     what ``like`` holds: associated for a premultiplied input such as an EXR).
-    ``compression``: EXR default "zip", TIFF "zip", JPEG "jpeg:95". ``like``: copy its metadata
+    ``compression``: EXR default "zip", TIFF "zip", JPEG "jpeg:95" (OpenImageIO's names, as
+    :func:`nuke_colorize.io.encoding.check_compression` gives them; a name OpenImageIO does not
+    know is written as its default without a word). ``like``: copy its metadata
     (timecode, camera data, custom attributes; not its storage details, colourspace tag,
     chromaticities or ICC profile), pixel aspect and, when the pixels have its data-window
     size, the data window origin and display window; in a half EXR, the alpha and extra
@@ -842,6 +869,8 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         formats = _carried_formats(channels, like, "half") if like is not None else ["half"] * nch
         if auto:
             formats = _beyond_half_as_float(px, channels, formats)
+        else:   # half asked for: kept, each value beyond its range clipped to it (not Inf)
+            px = _clip_to_half(px, formats)
         if all(f == "float" for f in formats):
             spec = oiio.ImageSpec(w, h, nch, "float")
             spec.channelnames = tuple(channels)

@@ -166,10 +166,11 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
                     warn: Optional[Callable[[str], None]] = None,
                     on_computed: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
     """``render --library INDEX --auto-references K`` without a cache: one render per scene."""
-    from ..render import check_colorspaces, check_outputs, run_render
+    from ..render import check_colorspaces, check_output_encoding, check_outputs, run_render
 
     warn = warn or (lambda m: print(f"nuke-colorize: note: {m}", file=sys.stderr))
     t0 = time.time()
+    check_output_encoding(job)   # before anything is read (each scene's render checks it again)
     check_outputs(job, [job.plate] + [r.path for r in job.references])
     check_colorspaces(job)   # before the plate is read to plan the scenes
     plans = plan_for_job(job, warn)
