@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, did_you_mean
 
 REC709_LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64)
 
@@ -223,9 +223,7 @@ def check_colorspace(colorspace: str, config: Optional[str] = None, *, what: str
         else:
             to_linear(np.full((1, 1, 3), 0.5, np.float32), colorspace, config=config)
     except InputError as err:
-        near = colorspace.lower().replace(".", "").replace("_", "").replace("-", "").replace(" ", "")
-        guess = next((c for c in COLORSPACES if c == near or (c == "srgb" and near in ("srgbtexture", "srgb"))),
-                     None)
+        guess = did_you_mean(colorspace, COLORSPACES, aliases={"srgbtexture": "srgb"})
         hint = f"did you mean {guess}? " if guess else ""
         kind = "output colourspace" if output else "colourspace"
         raise InputError(f"unknown {kind} '{colorspace}' ({what}): {err.problem}", file=file,
