@@ -663,7 +663,8 @@ _CLASS_KNOBS = {
              ("proxy_format", Format_Knob), ("colorManagement", _enum(("Nuke", "OCIO"))),
              ("OCIO_config", String_Knob), ("customOCIOConfigPath", File_Knob),
              ("workingSpaceLUT", String_Knob), ("views", String_Knob),
-             ("frame", Int_Knob), ("lock_range", Boolean_Knob), ("project_directory", File_Knob)),
+             ("frame", Int_Knob), ("lock_range", Boolean_Knob), ("project_directory", File_Knob),
+             ("proxy", Boolean_Knob), ("proxy_scale", Double_Knob)),
     "Read": (("file", File_Knob), ("proxy", File_Knob), ("format", Format_Knob),
              ("proxy_format", Format_Knob), ("first", _int(1)), ("last", _int(1)),
              ("origfirst", _int(1)), ("origlast", _int(1)), ("origset", Boolean_Knob),
@@ -712,7 +713,7 @@ _DEFAULT_MAX_INPUTS = {"Root": 0, "Read": 0, "Constant": 0, "Input": 0, "Switch"
 _INIT_DEFAULTS = {  # knob values a freshly created node has, where not the type's default
     "Grade": {"white": 1.0, "multiply": 1.0, "gamma": 1.0, "whitepoint": 1.0, "mix": 1.0},
     "Blur": {"mix": 1.0},
-    "Root": {"fps": 24.0},
+    "Root": {"fps": 24.0, "proxy_scale": 0.5},
 }
 
 
@@ -1039,7 +1040,7 @@ class Node(object):
         return out
 
     def _image_Read(self, f):
-        return _read_image(self, f)
+        return _at_active_scale(_read_image(self, f))
 
     def _image_Input(self, f):
         group = self._group
@@ -1048,6 +1049,26 @@ class Node(object):
             fmt = root().format()
             return _black(fmt.width(), fmt.height())
         return up._image(f)
+
+
+def _proxy_scale():
+    """The scale images are processed at: 1, or the root's proxy_scale while proxy mode is on
+    ("all images and all x/y positions are scaled by this factor"; only proxy_type scale)."""
+    r = _state.root
+    if r is None or not r["proxy"].value():
+        return 1.0
+    return float(r["proxy_scale"].value())
+
+
+def _at_active_scale(img):
+    """A full-size image as Nuke's proxy mode hands it on (Reads scale what they read)."""
+    scale = _proxy_scale()
+    if scale == 1.0 or not img:
+        return img
+    import cv2
+    h, w = next(iter(img.values())).shape
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return OrderedDict((c, cv2.resize(p, size, interpolation=cv2.INTER_AREA)) for c, p in img.items())
 
 
 def _black(w, h):
@@ -1127,8 +1148,14 @@ def _read_image(node, f):
 
 
 def _write_image(node, img, f):
+    """Write ``img`` (already at the active scale: in proxy mode the Reads upstream scaled it)
+    to the Write's file; in proxy mode to its proxy file when it has one (the Write reference:
+    "executes all renders at the currently active scale")."""
     import OpenImageIO as oiio
-    path = frame_path(node["file"].getEvaluatedValue(), f)
+    target = node["file"]
+    if _proxy_scale() != 1.0 and node["proxy"].getEvaluatedValue():
+        target = node["proxy"]
+    path = frame_path(target.getEvaluatedValue(), f)
     if not path:
         raise RuntimeError("%s: no file name" % node.fullName())
     folder = os.path.dirname(path)
@@ -1239,6 +1266,7 @@ class Root(Group):
         self._knobs["name"] = File_Knob("name")
         self._knobs["name"]._node = self
         self["fps"].setValue(24.0)
+        self["proxy_scale"].setValue(0.5)
         self["format"].setValue("HD_1080")
 
     def fullName(self):

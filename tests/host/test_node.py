@@ -227,6 +227,32 @@ def test_a_plate_from_a_node_tree_is_precomputed_once(shot, fake_nuke, engine_cl
     assert not [n for n in node.nodes() if n.Class() == "Write"]  # temporary Write removed
 
 
+def test_precomps_are_full_size_in_proxy_mode(shot, fake_nuke, engine_client, tmp_path):
+    """A Write renders at the active scale, so in proxy mode the precomp (named by the tree's
+    signature, which proxy mode does not change) held half-size frames that full-size renders
+    then reused. Proxy mode is now off while precomps render, and back on afterwards."""
+    import OpenImageIO as oiio
+    node, read, ref, still = shot
+    _grade_the_plate(fake_nuke, node, read)
+    fake_nuke.root()["proxy"].setValue(True)
+    grade = fake_nuke.nodes.Grade()             # a keyframe taken from a tree: a one-frame precomp
+    grade.setInput(0, fake_nuke.nodes.Read(file=make_plate(tmp_path / "painted", 1, 5), first=1, last=5))
+    node.setInput(1, grade)
+    fake_nuke._user_set(node["references"], "3 input")
+    prep = nc.analyze(node)
+    assert fake_nuke.root()["proxy"].value() is True
+    plate = prep.shot["plate"]
+    for path in [frame_path(plate, f) for f in range(1, 6)] + [prep.shot["references"][0]["image"]]:
+        spec = oiio.ImageBuf(path).spec()
+        assert (spec.width, spec.height) == (16, 12), path
+    # the node's own result is scaled like any Read's
+    colour_read = node.node("ColourRead")
+    full = oiio.ImageBuf(frame_path(colour_read["file"].getEvaluatedValue(), 3)).spec()
+    assert colour_read._image(3)["rgba.red"].shape == (full.height // 2, full.width // 2)
+    fake_nuke.root()["proxy"].setValue(False)
+    assert nc.analyze(node).shot["plate"] == plate
+
+
 def test_references_from_the_reference_input(shot, fake_nuke, engine_client, tmp_path):
     node, read, ref, still = shot
     colour = make_plate(tmp_path / "painted", 1, 5)

@@ -321,7 +321,8 @@ def render_precomp(group, index, pattern, frame_list):
     half float, a matte every channel in 32-bit float (Cryptomatte and one-channel-per-object
     layers are other channels than rgba, and half holds integer IDs exactly only up to 2048).
 
-    Uses a temporary Write inside the group, fed by the group's Input node, deleted afterwards.
+    Uses a temporary Write inside the group, fed by the group's Input node, deleted afterwards,
+    with the script's proxy mode off while it renders (precomps are always full size).
     Must run on Nuke's main thread and not during another render.
     """
     if not frame_list:
@@ -344,14 +345,37 @@ def render_precomp(group, index, pattern, frame_list):
             write["raw"].setValue(True)
             write["create_directories"].setValue(True)
             write.setInput(0, inp)
-            for a, b in fr.to_ranges(frame_list):
-                try:
-                    nuke.execute(write, a, b, 1)
-                except RuntimeError as err:   # also what the user's Cancel on its progress bar raises
-                    raise SourceError("rendering the %s input to %s stopped: %s"
-                                      % (INPUT_NAMES[index], os.path.dirname(pattern), err))
+            with _full_resolution():
+                for a, b in fr.to_ranges(frame_list):
+                    try:
+                        nuke.execute(write, a, b, 1)
+                    except RuntimeError as err:   # also what the user's Cancel on its progress bar raises
+                        raise SourceError("rendering the %s input to %s stopped: %s"
+                                          % (INPUT_NAMES[index], os.path.dirname(pattern), err))
         finally:
             nuke.delete(write)
+
+
+class _full_resolution(object):
+    """Proxy mode off for the duration (restored after, whatever happens).
+
+    A Write "executes all renders at the currently active scale", so in proxy mode a precomp
+    would hold proxy-size frames, under a name (the tree's signature) that full-size renders
+    reuse. Precomps are the shot's source pixels: always full size. The node's result is
+    scaled for proxy mode by its own Read, like any other Read.
+    """
+
+    def __enter__(self):
+        self.knob = nuke.root().knob("proxy")
+        self.was_on = bool(self.knob is not None and self.knob.value())
+        if self.was_on:
+            self.knob.setValue(False)
+        return self
+
+    def __exit__(self, *exc):
+        if self.was_on:
+            self.knob.setValue(True)
+        return False
 
 
 def reference_images(group, rows, shot_root, write=False):
