@@ -268,6 +268,28 @@ def test_shot_with_missing_inputs_is_refused_before_anything_is_written(tmp_path
     assert "ref_1008.png" in err and "reference for frame 1008 not found" in err
 
 
+@pytest.mark.parametrize("key, value, expected", [
+    ("colorspace", "srgbb", "did you mean srgb?"),
+    ("out_colorspace", "ACES - ACEScgg", "'out_colorspace'"),
+])
+def test_shot_whose_colourspaces_do_not_convert_is_refused_before_submission(tmp_path, capsys, key, value,
+                                                                           expected):
+    """Every task of such a job would fail on its first frame: refused here, like missing
+    inputs, naming the shot file and the key (the farm's own $OCIO may differ:
+    --skip-input-check lets it through)."""
+    shot = _shot(tmp_path / "s.json")
+    data = json.loads(shot.read_text())
+    data[key] = value
+    shot.write_text(json.dumps(data))
+    code = cli_main(["farm", "openjd", str(shot), "-o", str(tmp_path / "job")])
+    err = capsys.readouterr().err
+    assert code == 2 and expected in err and str(shot) in err and "Traceback" not in err, err
+    assert "--skip-input-check" in err
+    assert not (tmp_path / "job").exists()
+    assert cli_main(["farm", "openjd", str(shot), "--skip-input-check", "--dry-run"]) == 0
+    capsys.readouterr()
+
+
 def test_input_check_reads_the_shot_the_plan_read(tmp_path, monkeypatch):
     """check_inputs uses the shot load_shot_info parsed (the file is not read a second time);
     from the minimal reader, which has no shot, it checks nothing."""

@@ -93,8 +93,9 @@ def _common(p) -> None:
     p.add_argument("--nuke-exe", metavar="PATH", help="Nuke executable on the workers (default nuke)")
     p.add_argument("--skip-input-check", action="store_true",
                    help="do not check here that each shot's plate frames, reference images, library "
-                        "and matte exist (for farms that see them at other paths); default: check, "
-                        "and refuse a shot whose inputs are missing")
+                        "and matte exist and its colourspaces convert (for farms that see files at "
+                        "other paths or use another OCIO config); default: check, and refuse a shot "
+                        "whose inputs are missing")
     p.add_argument("--dry-run", action="store_true",
                    help="print the files and the submission command; write and submit nothing")
     p.add_argument("--submit", action="store_true",

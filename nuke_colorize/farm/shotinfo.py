@@ -154,8 +154,12 @@ def check_inputs(info: ShotInfo, first: int, last: int) -> None:
     missing frame (or, for a Nuke script whose node fails missing frames, fail every render
     task). Checked: every plate frame of the range (the first missing one is named, with the
     count and the gaps), every reference image, the library index of an automatic shot, and
-    that the matte names a file on at least one of the frames (as ``render`` checks). File
-    existence only: the headers are read when the frames are rendered. The shot is the one
+    that the matte names a file on at least one of the frames (as ``render`` checks); and,
+    as ``render`` refuses them before its first frame, the OCIO config and colourspace names
+    that do not convert (an OCIO name as this machine's ``$OCIO`` config reads it when the shot
+    names none): every task of the job would fail on them (an output depth or compression the
+    output's format cannot take is refused when the shot is read). File existence only: the headers are read when the frames
+    are rendered. The shot is the one
     :func:`load_shot_info` read (``info.shot``); from its minimal JSON reader (no shot reader)
     nothing is checked.
     """
@@ -186,3 +190,10 @@ def check_inputs(info: ShotInfo, first: int, last: int) -> None:
         raise InputError(f"library index not found, needed by shot {info.path}", file=shot.library, hint=hint)
     if shot.matte:
         needed(check_matte_pattern, shot.matte, range(lo, hi + 1))
+    from ..render import check_colorspaces
+    try:   # the error already names the shot file and its key
+        check_colorspaces(shot, info.path)
+    except InputError as exc:
+        farm = "if the farm's machines read another OCIO config, pass --skip-input-check"
+        raise InputError(exc.problem, file=exc.file, frame=exc.frame,
+                         hint=f"{exc.hint}; {farm}" if exc.hint else farm) from None
