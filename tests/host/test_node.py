@@ -253,6 +253,22 @@ def test_precomps_are_full_size_in_proxy_mode(shot, fake_nuke, engine_client, tm
     assert nc.analyze(node).shot["plate"] == plate
 
 
+def test_a_read_with_one_file_per_view_is_refused_with_the_way_out(shot, fake_nuke, tmp_path):
+    """A stereo Read (``%V`` in its file) was taken as a sequence whose files are literally
+    named ``%V``: 'plate frame missing'. The node colourises one view and says how."""
+    node, read, ref, still = shot
+    read["file"].setValue(read["file"].value().replace("plate.", "plate_%V."))
+    fake_nuke._user_set(node["references"], "1 %s" % ref)
+    status = node["status"].value()
+    assert "reads one file per view (%V)" in status and "OneView" in status and read.name() in status
+    painted = fake_nuke.nodes.Read(file=str(tmp_path / "painted_%v.####.png"), first=1, last=5)
+    node.setInput(0, read)
+    read["file"].setValue(read["file"].value().replace("plate_%V.", "plate."))
+    node.setInput(1, painted)
+    fake_nuke._user_set(node["references"], "3 input")
+    assert "reference input (%s) reads one file per view (%%v)" % painted.name() in node["status"].value()
+
+
 def test_references_from_the_reference_input(shot, fake_nuke, engine_client, tmp_path):
     node, read, ref, still = shot
     colour = make_plate(tmp_path / "painted", 1, 5)

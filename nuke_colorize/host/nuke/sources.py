@@ -279,6 +279,18 @@ def _parent_group(node):
     return nuke.toNode("root." + full.rsplit(".", 1)[0])
 
 
+_VIEW_TOKEN = re.compile(r"%[Vv]")
+
+
+def _refuse_views(read, pattern, what):
+    """A Read whose file names views (``%V``/``%v``: one file per view of a stereo script)
+    holds another image per view; the engine colourises one sequence."""
+    if _VIEW_TOKEN.search(pattern):
+        raise SourceError("the Read on the %s input (%s) reads one file per view (%s): the node "
+                          "colourises one view; put a OneView node before it (one Colorize node per "
+                          "view, joined with JoinViews)" % (what, read.name(), _VIEW_TOKEN.search(pattern).group()))
+
+
 class Source(object):
     """Files for one input: ``pattern`` (frame token for sequences), ``colorspace``,
     ``precomp`` (True when rendered from a tree), ``user_files`` (files whose identity
@@ -301,6 +313,7 @@ def sequence_source(group, index, frames, shot_root):
         pattern = read_file(read)
         if not pattern:
             raise SourceError("the Read on the %s input (%s) has no file" % (INPUT_NAMES[index], read.name()))
+        _refuse_views(read, pattern, INPUT_NAMES[index])
         files = [fr.frame_path(pattern, f) for f in range(frames[0], frames[1] + 1)]
         return Source(pattern, read_colorspace(read), False, files)
     sig = tree_signature(up, frames)
@@ -405,7 +418,9 @@ def reference_images(group, rows, shot_root, write=False):
             if not read["first"].value() <= g <= read["last"].value():
                 raise SourceError("references line %s: frame %d is outside the reference Read %s (%d-%d)"
                                   % (row.line, g, read.name(), read["first"].value(), read["last"].value()))
-            path = fr.frame_path(read_file(read), g)
+            pattern = read_file(read)
+            _refuse_views(read, pattern, "reference")
+            path = fr.frame_path(pattern, g)
             if not os.path.isfile(path):
                 raise SourceError("references line %s: file not found: %s" % (row.line, path))
             cs = read_colorspace(read)
