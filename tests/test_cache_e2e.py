@@ -344,10 +344,12 @@ def test_temporal_smoothing_any_order_matches_the_sequential_render(clip):
     assert sum(want[n] != base[n] for n in base) == N - 3   # every other frame is smoothed
 
     shot = write_shot(root, "smooth_rand.json", temporal_smoothing=1)
-    for f in (11, 3, 40, 10, 21):                           # 2..19: blends of 1-fwd and 20-bwd
+    # 11: a blend of 1-fwd and 20-bwd; 40: the window cut by the shot's end; 21: a window
+    # across keyframe 20 (both of its chains)
+    for f in (11, 40, 21):
         run("render", "--shot", shot, "--frames", f"{f}-{f}", "--quiet")
     got = outputs(root / "out_smooth_rand")
-    assert sorted(got) == [f"colour.{f:04d}.exr" for f in (3, 10, 11, 21, 40)]
+    assert sorted(got) == [f"colour.{f:04d}.exr" for f in (11, 21, 40)]
     for name, data in got.items():
         assert data == want[name], name
 
