@@ -1,4 +1,5 @@
-"""A reference's coverage: which of its pixels carry colour (its alpha at 0.5 and above).
+"""A reference's coverage: which of its pixels carry colour (its alpha at 0.5 and above; a
+premultiplied file's wherever its alpha is above 0).
 
 A cut-out still (a PNG of a costume on a transparent background) or a keyframe painted only
 in part holds colour where its alpha is, and black or unpainted grey elsewhere. Uncovered
@@ -21,12 +22,19 @@ import numpy as np
 THRESHOLD = 0.5
 
 
-def from_alpha(alpha: Optional[np.ndarray]) -> Optional[np.ndarray]:
-    """(H, W) alpha -> (H, W) bool coverage (alpha >= 0.5), or None when every pixel is
-    covered (or there is no alpha): the reference is used whole."""
+def from_alpha(alpha: Optional[np.ndarray], premultiplied: bool = False) -> Optional[np.ndarray]:
+    """(H, W) alpha -> (H, W) bool coverage, or None when every pixel is covered (or there is
+    no alpha): the reference is used whole.
+
+    Straight (unassociated) alpha, a PNG's or a TIFF's: covered where alpha >= 0.5. A
+    premultiplied file (EXR) holds each pixel's colour times its alpha, and the reference's
+    colour is its unpremultiplied pixels (a keyframe painted over a keyed, premultiplied
+    plate is right at every alpha of the plate): covered wherever alpha > 0; only its fully
+    transparent pixels, which hold no colour, are not."""
     if alpha is None:
         return None
-    cov = np.asarray(alpha, np.float32) >= THRESHOLD
+    a = np.asarray(alpha, np.float32)
+    cov = a > 0 if premultiplied else a >= THRESHOLD
     return None if bool(cov.all()) else cov
 
 

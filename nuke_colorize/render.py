@@ -106,14 +106,15 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     references are refused. A premultiplied reference with alpha (a keyframe painted on a
     premultiplied plate) gives the colour of its unpremultiplied pixels, which is what the
     output puts on the plate's unpremultiplied luminance (see :class:`PlateLuma.alpha`).
-    Its alpha says which pixels carry colour (:mod:`nuke_colorize.coverage`: alpha >= 0.5):
+    Its alpha says which pixels carry colour (:mod:`nuke_colorize.coverage`: alpha >= 0.5,
+    a premultiplied file's alpha > 0):
     a cut-out still or a keyframe painted in part gives colour from those only (a note says
     how much of the image that is); a reference whose alpha covers nothing is refused, and
     the greyscale check looks at covered pixels only."""
     img = read_image(spec.path)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
-    cov = coverage.from_alpha(img.alpha)
+    cov = coverage.from_alpha(img.alpha, img.premultiplied)
     if cov is not None and not cov.any():
         raise InputError("reference's alpha is 0 everywhere: no pixel carries colour", file=spec.path,
                          frame=spec.frame, hint="give the image without alpha, or with alpha where it is painted")
