@@ -74,8 +74,9 @@ def test_a_cut_out_still_gives_its_colour_and_none_of_its_transparent_background
     for f in range(3):
         ab, ab0 = with_alpha[f].ab, without[f].ab
         # every pixel red: chroma and hue as red's (no pull towards grey anywhere)
-        assert np.abs(ab - red_ab).max() < 1.0, np.abs(ab - red_ab).max()
-        # without alpha the dark half matches black: grey there, and greyer overall
+        assert np.abs(ab - red_ab).max() < 0.1, np.abs(ab - red_ab).max()       # measured 0.016
+        # without alpha the dark half matches black: grey there (chroma 0.7 of red's 76.3), and
+        # greyer overall (34.5 against 76.3)
         assert _chroma(ab0[:, W // 2 + 4:]).mean() < 0.2 * _chroma(red_ab)
         assert _chroma(ab0).mean() < 0.7 * _chroma(ab).mean()
 
