@@ -13,6 +13,9 @@ temporary folder and read as ``render`` reads a reference (:func:`nuke_colorize.
   keyframe painted on the object only gave before alpha was read: grey colour that propagates);
 * ``grey``: the plate itself, no colour (the floor).
 
+With ``--still-last`` the clip's last frame (beyond the scored ones) joins every rendered
+variant as an external still: colour for what the object-only painting leaves out.
+
 PSNR (sRGB, 0-255, as ``eval``) is the mean over frames 1.. of each frame's PSNR over the
 whole frame and over the object (that frame's annotation), as in the restriction benches.
 
@@ -73,9 +76,16 @@ def frame_scores(pred_u8: np.ndarray, gt_u8: np.ndarray, obj: np.ndarray) -> Dic
     return {"frame": metrics.psnr(pred_u8, gt_u8), "object": metrics.psnr_masked(pred_u8, gt_u8, obj)}
 
 
-def run_clip(clip_dir: str, matte_dir: str, frames: int, size, settings) -> Dict[str, object]:
-    paths = list_frames(clip_dir)[:frames]
+def run_clip(clip_dir: str, matte_dir: str, frames: int, size, settings,
+             still_last: bool = False) -> Dict[str, object]:
+    every = list_frames(clip_dir)
+    paths = every[:frames]
     gt = load_ground_truth(paths, size)
+    stills = []
+    if still_last and len(every) > frames:
+        from nuke_colorize.evaluate import u8_to_linear
+        from nuke_colorize.pipeline import ReferenceInput
+        stills = [ReferenceInput(rgb=u8_to_linear(load_ground_truth(every[-1:], size)[0]), path=every[-1])]
     h, w = gt[0].shape[:2]
     mpaths = matte_paths(matte_dir, paths)
     objs = [np.asarray(_read_matte(p, (w, h)).ids) > 0 for p in mpaths]
@@ -84,7 +94,7 @@ def run_clip(clip_dir: str, matte_dir: str, frames: int, size, settings) -> Dict
     with tempfile.TemporaryDirectory(prefix="partial_keyframe-") as tmp:
         for variant, png in keyframes(gt[0], objs[0], tmp).items():
             ref = load_reference(RefSpec(png, frame=0), warn=notes.append)
-            for out in colorize_clip(lambda f: grey_plate(gt[f]), list(range(len(gt))), [ref],
+            for out in colorize_clip(lambda f: grey_plate(gt[f]), list(range(len(gt))), [ref] + stills,
                                      settings=settings, max_value=1.0):
                 if out.frame == 0:
                     continue
@@ -94,7 +104,7 @@ def run_clip(clip_dir: str, matte_dir: str, frames: int, size, settings) -> Dict
         grey = linear_to_u8(np.repeat(grey_plate(gt[f])[..., None], 3, -1))
         for k, v in frame_scores(grey, gt[f], objs[f]).items():
             scores["grey"][k].append(v)
-    return {"clip": os.path.basename(clip_dir.rstrip(os.sep)), "size": [w, h],
+    return {"clip": os.path.basename(clip_dir.rstrip(os.sep)), "size": [w, h], "stills": len(stills),
             "object_share": float(objs[0].mean()), "notes": notes,
             "psnr": {v: {k: float(np.nanmean(s)) for k, s in d.items()} for v, d in scores.items()}}
 
@@ -107,6 +117,8 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--size", default=None, help="WxH (default: the clips' own)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--still-last", action="store_true",
+                    help="the clip's last frame as an external still beside each keyframe")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     settings = {}
@@ -123,7 +135,7 @@ def main() -> int:
         if not (os.path.isdir(clip) and os.path.isdir(matte)):
             print(f"skipped {name}: {clip} or {matte} not found", file=sys.stderr)
             continue
-        r = run_clip(clip, matte, args.frames, size, settings)
+        r = run_clip(clip, matte, args.frames, size, settings, args.still_last)
         results.append(r)
         if not args.json:
             p = r["psnr"]
