@@ -18,7 +18,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from . import color
+from . import color, coverage
 from .backends import lazy_backend
 from .backends.base import Backend, Reference, Result, TargetFrame
 from .engine import Engine, Segment, StateStore, plan_segments
@@ -44,6 +44,8 @@ class ReferenceInput:
     windows: the file's data and display window (None: an array with no file behind it),
         by which :func:`nuke_colorize.render.place_keyframe` lines a keyframe painted at the
         plate's format up with the plate's data window.
+    coverage: optional (H, W) bool, the pixels that carry colour (the file's alpha >= 0.5,
+        :mod:`nuke_colorize.coverage`); None: all of them.
     """
 
     rgb: np.ndarray
@@ -51,6 +53,7 @@ class ReferenceInput:
     path: str = ""
     pixel_aspect: float = 1.0
     windows: Optional[Windows] = None
+    coverage: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -75,12 +78,17 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def reference_key(rgb: np.ndarray, frame: Optional[int]) -> str:
-    """Content hash of a reference (pixels + role), stable across machines."""
+def reference_key(rgb: np.ndarray, frame: Optional[int], coverage: Optional[np.ndarray] = None) -> str:
+    """Content hash of a reference (pixels + role, and its (H, W) bool coverage when it has
+    one: a reference covered everywhere keeps the key it had before coverage existed),
+    stable across machines."""
     h = hashlib.sha256()
     a = np.ascontiguousarray(rgb, dtype=np.float32)
     h.update(repr((a.shape, frame)).encode())
     h.update(a.tobytes())
+    if coverage is not None:
+        h.update(b"coverage")
+        h.update(np.packbits(np.ascontiguousarray(coverage, dtype=bool)).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -89,7 +97,9 @@ def prepare_references(refs: Sequence[ReferenceInput], work_w: int, work_h: int)
 
     Keyframes are resampled to exactly the working size (they must line up with the
     plate: one placed by its windows already has the plate's size); stills keep their own
-    aspect with the long side matched to the working size.
+    aspect with the long side matched to the working size. A reference with a coverage
+    (:attr:`ReferenceInput.coverage`) has it resampled alike (covered where at least half
+    is) and its colour resampled from covered pixels only (:func:`coverage.weighted_resize`).
     """
     out = []
     for r in refs:
@@ -101,10 +111,18 @@ def prepare_references(refs: Sequence[ReferenceInput], work_w: int, work_h: int)
             s = max(work_w, work_h) / float(max(w, h))
             size = (max(8, int(round(w * s))), max(8, int(round(h * s))))
         interp = cv2.INTER_AREA if size[0] < w else cv2.INTER_CUBIC
-        small = cv2.resize(rgb, size, interpolation=interp)
+        cov = r.coverage
+        if cov is None:
+            small = cv2.resize(rgb, size, interpolation=interp)
+            small_cov = None
+        else:
+            small = coverage.weighted_resize(rgb, cov, size, interp)
+            small_cov = coverage.resample(cov, size, interp)
+            small_cov = None if small_cov.all() else small_cov
         small = np.maximum(small, 0.0)
         lab = color.rgb_to_lab(small)
-        out.append(Reference(lab=lab, frame=r.frame, path=r.path, key=reference_key(rgb, r.frame)))
+        out.append(Reference(lab=lab, frame=r.frame, path=r.path, key=reference_key(rgb, r.frame, cov),
+                             coverage=small_cov))
     return out
 
 
@@ -205,32 +223,41 @@ class Colorizer:
                 self._luma_cache.popitem(last=False)
         return self._luma_cache[key]
 
-    def _keyframe_ab(self, frame: int) -> Optional[np.ndarray]:
-        """Plate-resolution ab of the keyframe reference for ``frame`` (painted colour kept
-        exactly, no filtering), or None when ``frame`` is not a keyframe."""
+    def _keyframe_ab(self, frame: int) -> Optional[Tuple[np.ndarray, Optional[np.ndarray]]]:
+        """Plate-resolution ab (H, W, 2) of the keyframe reference for ``frame`` (painted
+        colour kept exactly, no filtering) and where it holds colour ((H, W) bool, None:
+        everywhere), or None when ``frame`` is not a keyframe."""
         for r in self.inputs:
             if r.frame == frame:
                 rgb = np.maximum(np.asarray(r.rgb, np.float32), 0.0)
+                cov = r.coverage
                 if rgb.shape[:2] != (self.plate_h, self.plate_w):
                     rgb = np.maximum(cv2.resize(rgb, (self.plate_w, self.plate_h),
                                                 interpolation=cv2.INTER_CUBIC), 0.0)
-                return color.chroma_of(rgb)
+                    if cov is not None:
+                        cov = coverage.resample(cov, (self.plate_w, self.plate_h), cv2.INTER_LINEAR)
+                return color.chroma_of(rgb), cov
         return None
 
     def finish(self, frame: int, result: Result) -> FrameOutput:
-        """Working-resolution result -> plate-resolution output keeping plate luminance."""
+        """Working-resolution result -> plate-resolution output keeping plate luminance.
+
+        A keyframe's frame shows its painted colour exactly where the painting covers the
+        plate (everywhere, without coverage); elsewhere the computed colour."""
         y = self.luma(frame)
         conf = result.confidence
         if conf.shape != y.shape:
             conf = cv2.resize(conf, (self.plate_w, self.plate_h), interpolation=cv2.INTER_LINEAR)
-        ab = self._keyframe_ab(frame)
-        if ab is None:
+        painted = self._keyframe_ab(frame)
+        if painted is None or painted[1] is not None:
             # at plate resolution (bilinear from the working one): where the result is
             # unsure, a small guided filter on the plate's L* pulls chroma edges smeared by
             # the chain's warps back towards the luminance edges; confident colour is kept.
             # The chain's state is untouched, so nothing compounds.
             guide = np.clip(self._plate_L(frame) / 100.0, 0.0, 1.0).astype(np.float32)
             ab = refine_unsure(result.ab, guide, conf, radius=REFINE_RADIUS, eps=REFINE_EPS)
+        if painted is not None:
+            ab = painted[0] if painted[1] is None else np.where(painted[1][..., None], painted[0], ab)
         alpha = self.alpha_fn(frame) if self.alpha_fn is not None else None
         rgb = color.recombine(y, ab, max_value=self.max_value, saturation=self.saturation, alpha=alpha)
         return FrameOutput(frame=frame, rgb=rgb, ab=ab, confidence=np.clip(conf, 0, 1))

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from . import color
+from . import color, coverage
 from .errors import InputError
 from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, is_pattern, read_image,
                  same_target, write_image)
@@ -105,15 +105,33 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     """Read a reference image to linear RGB (OCIO names through ``ocio_config``); greyscale
     references are refused. A premultiplied reference with alpha (a keyframe painted on a
     premultiplied plate) gives the colour of its unpremultiplied pixels, which is what the
-    output puts on the plate's unpremultiplied luminance (see :class:`PlateLuma.alpha`)."""
+    output puts on the plate's unpremultiplied luminance (see :class:`PlateLuma.alpha`).
+    Its alpha says which pixels carry colour (:mod:`nuke_colorize.coverage`: alpha >= 0.5,
+    a premultiplied file's alpha > 0):
+    a cut-out still or a keyframe painted in part gives colour from those only (a note says
+    how much of the image that is); a reference whose alpha covers nothing is refused, and
+    the greyscale check looks at covered pixels only."""
     img = read_image(spec.path)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
-    if len(img.rgb_indices) < 3 or color.is_grey(rgb, tol=2e-3):
+    cov = coverage.from_alpha(img.alpha, img.premultiplied)
+    if cov is not None and not cov.any():
+        raise InputError("reference's alpha is 0 everywhere: no pixel carries colour", file=spec.path,
+                         frame=spec.frame, hint="give the image without alpha, or with alpha where it is painted")
+    if len(img.rgb_indices) < 3 or color.is_grey(rgb if cov is None else rgb[cov][None], tol=2e-3):
         raise InputError("reference has no colour (greyscale image)", file=spec.path,
                          frame=spec.frame, hint="give a colour still or a colour-painted frame")
+    if cov is not None:
+        warn(f"{spec.path}: alpha covers {coverage_percent(cov)} of the image: only those pixels give colour")
     return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path, pixel_aspect=img.pixel_aspect,
-                          windows=img.windows)
+                          windows=img.windows, coverage=cov)
+
+
+def coverage_percent(cov: np.ndarray) -> str:
+    """The covered share of a (H, W) bool coverage as a note says it ("37%"; "<1%" and
+    ">99%" rather than a rounded 0% or 100%)."""
+    p = 100.0 * float(np.mean(cov))
+    return "<1%" if p < 1 else ">99%" if p > 99 else f"{p:.0f}%"
 
 
 class PlateLuma:
@@ -311,7 +329,15 @@ def place_keyframe(ref: ReferenceInput, plate: Windows,
         warn(f"{ref.path}: keyframe {ref.frame} holds {covered} of the plate's {dst[2] * dst[3]} pixels "
              f"(data window {describe(src)}, plate {describe(dst)}): the others repeat its nearest edge pixel")
     rgb = np.ascontiguousarray(place(np.asarray(ref.rgb, np.float32), src, dst))
-    return dataclasses.replace(ref, rgb=rgb, windows=Windows(dst, plate.display))
+    cov = ref.coverage
+    if cov is not None:   # placed alike (plate pixels beyond the painting repeat its edge's)
+        cov = np.ascontiguousarray(place(cov, src, dst))
+        if not cov.any():
+            raise InputError(f"keyframe reference's alpha covers none of the plate's data window {describe(dst)}",
+                             file=ref.path, frame=ref.frame, hint="paint (and give alpha to) the part of the "
+                             "frame the plate holds, or give the image without alpha")
+        cov = None if cov.all() else cov
+    return dataclasses.replace(ref, rgb=rgb, windows=Windows(dst, plate.display), coverage=cov)
 
 
 def check_keyframe_shape(ref: ReferenceInput, plate_size: Sequence[int], plate_aspect: float = 1.0) -> None:

@@ -209,3 +209,31 @@ def test_reused_free_candidates_equal_a_second_search(monkeypatch, coarse_k, sla
     assert 0 < sum(calls) <= coarse_cells // 2      # the right half at most is searched again
     for a, b in zip(got, want):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("restricted", [False, True])
+def test_unusable_keys_are_never_candidates_as_if_they_were_not_there(restricted):
+    """Keys that carry no colour (a reference's uncovered cells): both warps give what they give
+    with those keys left out, their fallback included (a row whose allowed candidates are all
+    unusable falls back to the usable ones), whatever the restriction."""
+    qgrid, kgrid = (6, 6), (6, 6)
+    n = 36
+    q, keys = _feats(n, seed=4), _feats(n, seed=5)
+    values = torch.randn(n, 2, generator=torch.Generator().manual_seed(6))
+    usable = torch.from_numpy(np.random.default_rng(1).random(n) < 0.6)
+    allowed = torch.from_numpy(np.random.default_rng(0).random((n, n)) < 0.3) if restricted else None
+    if restricted:
+        allowed[5] = ~usable                              # only unusable keys allowed: falls back
+    kept = torch.nonzero(usable).flatten()
+    cut = (lambda sl: allowed[sl][:, kept]) if restricted else None
+    want = softmax_warp(q, keys[kept], values[kept], temperature=0.02, allowed=cut)
+    full = (lambda sl: allowed[sl]) if restricted else None
+    exh = softmax_warp(q, keys, values, temperature=0.02, allowed=full, usable=usable)
+    c2f = softmax_warp_c2f(q, qgrid, keys, [(0, n, kgrid)], values, temperature=0.02, topk=0,
+                           coarse_k=10 ** 6, allowed=full, tile_cells=2, usable=usable)
+    for got in (exh, c2f):
+        assert torch.allclose(got[0], want[0], atol=1e-4)
+        assert torch.allclose(got[1], want[1], atol=1e-6)
+        assert torch.equal(got[2], want[2])
+    if restricted:
+        assert bool(want[2][5])

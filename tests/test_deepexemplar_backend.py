@@ -535,3 +535,42 @@ def test_a_resumed_chain_carries_the_same_instance_map(backend_factory, tmp_path
         assert np.array_equal(resumed[f].state["inst"], run[f].state["inst"]), f
         assert np.array_equal(allowed_resumed[f], allowed[f])
         assert np.array_equal(resumed[f].ab, run[f].ab)
+
+
+def test_uncovered_reference_cells_are_never_the_warps_source(backend_factory):
+    """A reference's alpha (its coverage): the target is the reference's own luminance, so
+    many cells' best match is their own position. With the right half uncovered, the right
+    half must still warp from the left (a* > 0 there), never from its own (a* < 0) cells; the
+    keyframe result composites the painted colour and the computed one."""
+    h, w = 40, 56
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    L = (50 + 30 * np.sin(xx / 4.0) * np.cos(yy / 3.0)).astype(np.float32)
+    ab = np.zeros((h, w, 2), np.float32)
+    ab[:, : w // 2, 0], ab[:, w // 2:, 0] = 40, -40
+    lab = np.concatenate([L[..., None], ab], -1)
+    cover = np.zeros((h, w), bool)
+    cover[:, : w // 2] = True
+
+    b = backend_factory()
+
+    def warped(reference):
+        b.set_references([reference])
+        seen = []
+        net_warp = b.net.warp
+        b.net.warp = lambda *a, **k: seen.append(net_warp(*a, **k)) or seen[-1]
+        b.colorize(TargetFrame(frame=3, L=L), None)
+        b.net.warp = net_warp
+        return seen[-1][0][0, 0, :h, :w].numpy()          # a* of the warp, image area
+
+    free = warped(Reference(lab=lab, path="r"))
+    key = Reference(lab=lab, frame=3, path="r", coverage=cover)
+    covered = warped(key)
+    right = slice(w // 2 + 4, w)
+    assert (free[:, right] < 0).mean() > 0.3       # the affinity prefers its own (uncovered) cells
+    assert (covered[:, right] > 0).all() and (covered > 0).all()
+    # its keyframe result: the painted colour where covered, the computed colour elsewhere
+    target = TargetFrame(frame=3, L=L)
+    res, computed = b.keyframe_result(target, key), b.colorize(target, None)
+    assert np.array_equal(res.ab[cover], ab[cover]) and np.all(res.confidence[cover] == 1)
+    assert np.array_equal(res.ab[~cover], computed.ab[~cover])
+    assert np.array_equal(res.confidence[~cover], computed.confidence[~cover])

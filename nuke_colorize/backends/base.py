@@ -50,6 +50,9 @@ class Reference:
         matte_kind: what kind of matte file ``matte`` was read from (a kind name of
             :mod:`nuke_colorize.io.matte`: ``cryptomatte``, ``channels``, ``ids`` ...), or
             None (not known: an array given directly).
+        coverage: optional (Hr, Wr) bool, the pixels that carry colour (the file's alpha,
+            :mod:`nuke_colorize.coverage`): the backends never take colour from the others.
+            None: every pixel.
     """
 
     lab: np.ndarray
@@ -58,6 +61,7 @@ class Reference:
     key: str = ""
     matte: Optional[np.ndarray] = None
     matte_kind: Optional[str] = None
+    coverage: Optional[np.ndarray] = None
 
     @property
     def is_keyframe(self) -> bool:
@@ -247,10 +251,18 @@ class Backend(BackendSettings, abc.ABC):
     def keyframe_result(self, target: TargetFrame, reference: Reference) -> Result:
         """Result for a frame that *is* a keyframe: the painted colour itself.
 
-        The reference's ab (already at working size) is used as is, confidence 1.
+        The reference's ab (already at working size) is used as is, confidence 1. Where a
+        keyframe painted in part does not cover the frame (:attr:`Reference.coverage`), the
+        frame's colour is what :meth:`colorize` computes for it from every reference (the
+        covered part of this keyframe included), at its confidence.
         """
         ab = np.ascontiguousarray(reference.lab[..., 1:], dtype=np.float32)
         conf = np.ones(target.L.shape, np.float32)
+        cov = reference.coverage
+        if cov is not None and cov.shape == target.L.shape:
+            computed = self.colorize(target, None)
+            ab = np.where(cov[..., None], ab, computed.ab).astype(np.float32)
+            conf = np.where(cov, conf, computed.confidence).astype(np.float32)
         return Result(ab=ab, confidence=conf, state={"ab": ab, "L": target.L.astype(np.float32)})
 
 

@@ -238,6 +238,8 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
                 rgb = np.clip(linear_to_srgb(lab_to_rgb(lab)), 0.0, 1.0)
                 k = self.net.reference_keys(self._tensor(rgb), self._tensor(lab[..., 1:]))
                 k.keys, k.ab = k.keys.float(), k.ab.float()
+                if ref.coverage is not None:
+                    self._cover_keys(k, lab[..., 1:], ref.coverage)
                 keys.append(k)
         self._keys = keys
         # per reference: (cells, instance IDs on its 1/4-resolution grid or None), for the restriction
@@ -245,6 +247,24 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
         self._ref_labels = [(int(k.keys.shape[0]),
                              instances.to_grid(r.matte, k.size) if r.matte is not None else None)
                             for r, k in zip(self.references, keys)]
+
+    @staticmethod
+    def _cover_keys(k, ab: np.ndarray, cover: np.ndarray) -> None:
+        """A reference painted in part (``cover`` (H, W) bool): its keys ``k`` (a
+        :class:`~nuke_colorize.networks.deepexemplar.ReferenceKeys`) get the cells that may
+        be matched (mostly covered) and each cell's a*b* (``ab`` (H, W, 2)) averaged over its
+        covered pixels only (the image padded at its edge to whole 4 x 4 cells)."""
+        import torch
+
+        from .. import coverage
+        from ..networks.deepexemplar import FEATURE_STRIDE
+        hv, wv = k.size
+        h, w = cover.shape
+        pad = ((0, hv * FEATURE_STRIDE - h), (0, wv * FEATURE_STRIDE - w))
+        c = np.pad(cover, pad, mode="edge")
+        k.usable = torch.from_numpy(coverage.cells(c, (hv, wv))).to(k.keys.device)
+        cell_ab = coverage.weighted_resize(np.pad(ab, pad + ((0, 0),), mode="edge"), c, (wv, hv))
+        k.ab = torch.from_numpy(cell_ab.reshape(-1, 2)).to(k.ab.device)
 
     def _restriction(self, target: TargetFrame, padded: Tuple[int, int], valid: Tuple[int, int],
                      anchor: Optional[int], masks: Optional[np.ndarray], inst: Optional[np.ndarray] = None):

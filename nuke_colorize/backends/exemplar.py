@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import coverage
 from ..correspond import features as feats
 from ..correspond import instances, luma_key, luma_prior, memory, position, restriction, tracking
 from ..correspond.affinity import normalize, softmax_warp
@@ -104,6 +105,7 @@ class ExemplarBackend(ExemplarSettings, Backend):
         self._ref_labels: List[Optional[np.ndarray]] = []
         self._keyed: Optional[np.ndarray] = None     # L* bins of the keyed colour, when in use
         self._track_ab: List[Optional[np.ndarray]] = []   # per reference: chroma the track reads
+        self._usable: Optional[torch.Tensor] = None        # (M,) bool reference cells that carry colour
         self._memo: "OrderedDict[Tuple[int, str], torch.Tensor]" = OrderedDict()
         self._mem_memo: "OrderedDict[str, torch.Tensor]" = OrderedDict()
         # remembered frames by content, and the references stacked with the last ones used
@@ -153,17 +155,22 @@ class ExemplarBackend(ExemplarSettings, Backend):
         start = 0
         # tables only when a keyframe is there to fill them (stills carry the plain colour)
         self._keyed = self._key_centres if any(r.is_keyframe for r in references) else None
+        usable = []
         for ref in references:
             L = ref.lab[..., 0]
             h, w = L.shape
             _, _, (gw, gh) = self._grid_size(w, h)
             keys.append(self._features(L))
-            v = self._cell_values(L, ref.lab[..., 1:], (gh, gw), tables=ref.is_keyframe)
+            v = self._cell_values(L, ref.lab[..., 1:], (gh, gw), tables=ref.is_keyframe, cover=ref.coverage)
             vals.append(torch.from_numpy(np.ascontiguousarray(v)))
             self._blocks.append((start, start + gh * gw, (gh, gw)))
             start += gh * gw
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
                                     if ref.matte is not None else None)
+            cells = coverage.cells(ref.coverage, (gh, gw))
+            usable.append(torch.ones(gh * gw, dtype=torch.bool) if cells is None else torch.from_numpy(cells))
+        # reference cells that may be matched (None: all): mostly uncovered ones never are
+        self._usable = torch.cat(usable) if any(r.coverage is not None for r in references) else None
         self._track_ab = [self._tracked_chroma(ref) for ref in references]
         self._key_u8: Dict[int, np.ndarray] = {}   # per keyframe reference: its L* as DIS reads it
         self._slots = {}
@@ -177,16 +184,21 @@ class ExemplarBackend(ExemplarSettings, Backend):
         self._stacked = None
         self._pooled = None     # coarse keys of the coarse-to-fine search, made on first use
 
-    def _cell_values(self, L: np.ndarray, ab: np.ndarray, grid: Tuple[int, int], tables: bool = True) -> np.ndarray:
+    def _cell_values(self, L: np.ndarray, ab: np.ndarray, grid: Tuple[int, int], tables: bool = True,
+                     cover: Optional[np.ndarray] = None) -> np.ndarray:
         """What the softmax carries from an image's cells, (h * w, V) float32: its a*b*
         (H, W, 2) averaged per cell of ``grid``, then, when the luminance-keyed colour is in
         use, its per-L* tables (:func:`luma_key.cell_tables`; zeros with ``tables`` off: a
-        still's luminance is not the plate's)."""
+        still's luminance is not the plate's). With ``cover`` ((H, W) bool coverage of a
+        reference) both come from covered pixels only."""
         gh, gw = grid
-        v = cv2.resize(ab.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA).reshape(-1, 2)
+        if cover is None:
+            v = cv2.resize(ab.astype(np.float32), (gw, gh), interpolation=cv2.INTER_AREA).reshape(-1, 2)
+        else:
+            v = coverage.weighted_resize(ab, cover, (gw, gh)).reshape(-1, 2)
         if self._keyed is None:
             return v
-        t = (luma_key.cell_tables(L, ab, grid, self._keyed) if tables
+        t = (luma_key.cell_tables(L, ab, grid, self._keyed, cover) if tables
              else np.zeros((gh * gw, 3 * len(self._keyed)), np.float32))
         return np.concatenate([v, t], 1)
 
@@ -206,12 +218,18 @@ class ExemplarBackend(ExemplarSettings, Backend):
         On the 20 DAVIS-2016 val clips: P1 (854x480, 0.85 px) +0.035 dB, all 20 up, flicker
         lower on all; P3 (384x216, 0.38 px) +0.009, 19 of 20 up. A fixed 1-pixel blur gained
         a little more at 854x480 but lost 0.68 dB on a 192x108 clip (0.19 px: unchanged).
+        A keyframe painted in part (:attr:`Reference.coverage`) is blurred over its covered
+        pixels only; the track reads nothing from the others (:meth:`_track`).
         """
         if not ref.is_keyframe:
             return None
         ab = np.ascontiguousarray(ref.lab[..., 1:], dtype=np.float32)
         sigma = float(self.settings["track_chroma_blur"]) * max(ab.shape[:2]) / 1000.0
-        return cv2.GaussianBlur(ab, (0, 0), sigma) if sigma > 0 else ab
+        if sigma <= 0:
+            return ab
+        if ref.coverage is not None:
+            return coverage.weighted_blur(ab, ref.coverage, sigma)
+        return cv2.GaussianBlur(ab, (0, 0), sigma)
 
     @property
     def _key_centres(self) -> Optional[np.ndarray]:
@@ -233,8 +251,10 @@ class ExemplarBackend(ExemplarSettings, Backend):
         out = []
         for ref, (_, _, grid), k in zip(self.references, self._blocks, keys):
             if ref.is_keyframe:
-                enc = torch.from_numpy(luma_prior.encode(
-                    luma_prior.cell_luminance(ref.lab[..., 0], grid), sigma, self._luma_weight))
+                L = ref.lab[..., 0]
+                cells = (luma_prior.cell_luminance(L, grid) if ref.coverage is None else
+                         coverage.weighted_resize(L, ref.coverage, grid[::-1]).reshape(-1))
+                enc = torch.from_numpy(luma_prior.encode(cells, sigma, self._luma_weight))
             else:
                 enc = torch.zeros((k.shape[0], dim), dtype=k.dtype)
             out.append(torch.cat([k, enc.to(k.device)], 1))
@@ -367,6 +387,7 @@ class ExemplarBackend(ExemplarSettings, Backend):
         if c2f and self._pooled is None:
             self._pooled = pool_keys(self._keys, self._blocks)
         keys, blocks, values, pooled = self._keys, self._blocks, self._values, self._pooled
+        usable = self._usable
         if remembered:
             memo = self._stacked
             if memo is not None and len(memo[0]) == len(remembered) and all(a is b for a, b in zip(memo[0], remembered)):
@@ -375,6 +396,10 @@ class ExemplarBackend(ExemplarSettings, Backend):
                 keys, blocks, values, pooled = memory.stack(keys, blocks, values, pooled if c2f else None, remembered)
                 self._stacked = (tuple(remembered), (keys, blocks, values, pooled))
             q = memory.with_query_column(q)
+            if usable is not None:   # remembered frames are not restricted by coverage
+                usable = torch.cat([usable, torch.ones(int(keys.shape[0]) - int(usable.shape[0]), dtype=torch.bool)])
+        if usable is not None:
+            common["usable"] = usable.to(keys.device)
         if c2f:
             ab, conf, fallback = softmax_warp_c2f(q, (gh, gw), keys, blocks, values,
                                                   coarse_k=int(self.settings["coarse_k"]),
@@ -442,7 +467,12 @@ class ExemplarBackend(ExemplarSettings, Backend):
         geo = geo * inside
         if inst is not None and ref.matte is not None and ref.matte.shape == (h, w):
             geo = geo * instances.same_instance(instances.warp_labels(ref.matte, disp), inst)
-        return ab_t.astype(np.float32), (geo * photo).astype(np.float32), disp.astype(np.float32), geo.astype(np.float32)
+        conf = geo * photo
+        if ref.coverage is not None and ref.coverage.shape == (h, w):
+            # no keyframe colour where the keyframe is not painted: as a lost track there (the
+            # carried geometric trust is kept: the track may reach painted pixels again)
+            conf = conf * (warp(ref.coverage.astype(np.float32), disp) >= coverage.THRESHOLD)
+        return ab_t.astype(np.float32), conf.astype(np.float32), disp.astype(np.float32), geo.astype(np.float32)
 
     def _reacquire(self, anchor: int, L: np.ndarray, disp: np.ndarray, geo: np.ndarray):
         """Re-find the keyframe where the track has lost it: DIS flow straight from this frame

@@ -8,7 +8,9 @@ the affinity is ``A = q @ k.T`` (N, M) in [-1, 1]. The warp is
 and the confidence is ``max_m A[n, m]`` (N,). An optional boolean ``allowed`` (N, M) mask
 restricts the softmax to permitted candidates (Akimoto et al., eq. 6-7); rows with no
 allowed candidate (or, with ``slack``, no plausible one) fall back to the unrestricted
-softmax and are flagged.
+softmax and are flagged. Keys that are never candidates (``usable`` False: reference cells
+that carry no colour, :mod:`nuke_colorize.coverage`) are out of every row's softmax, its
+fallback and its confidence alike.
 
 Rows are processed in tiles so the (tile, M) block stays under ``budget_bytes``; the result
 does not depend on the tile size (each row is computed independently).
@@ -18,6 +20,11 @@ from __future__ import annotations
 from typing import Callable, Optional, Tuple
 
 import torch
+
+
+#: the score of a key that is never a candidate (below every cosine, and below the -2 of a
+#: restricted one, so a row's fallback never takes it either)
+UNUSABLE = -3.0
 
 
 def rows_per_tile(m: int, budget_bytes: int = 256 << 20, bytes_per_elem: int = 4) -> int:
@@ -38,7 +45,8 @@ def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                  allowed: Optional[Callable[[slice], torch.Tensor]] = None,
                  topk: int = 0,
                  budget_bytes: int = 256 << 20,
-                 slack: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                 slack: Optional[float] = None,
+                 usable: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Warp ``values`` of the keys onto the queries by a temperature softmax of cosine affinity.
 
     Args:
@@ -54,6 +62,10 @@ def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
             best unrestricted similarity also falls back (the restriction excludes what the
             row plainly looks like, e.g. content that entered the frame after the reference).
         budget_bytes: memory bound for one tile of the affinity.
+        usable: optional (M,) bool: keys that may be candidates at all (None: every key).
+            The others score :data:`UNUSABLE`, below any real similarity, so they take no
+            weight (exp of -200 at the default temperature underflows to 0), whatever the
+            restriction; at least one key must be usable.
 
     Returns:
         warped (N, V), confidence (N,) = best (allowed) cosine similarity in [-1, 1],
@@ -68,8 +80,12 @@ def softmax_warp(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
     for s in range(0, n, step):
         sl = slice(s, min(n, s + step))
         a = query[sl] @ kt                                   # (t, M)
+        if usable is not None:
+            a = a.masked_fill(~usable[None, :], UNUSABLE)
         if allowed is not None:
             mask = allowed(sl)
+            if usable is not None:
+                mask = mask & usable[None, :]
             empty = ~mask.any(dim=1)
             if slack is not None:
                 best_free = a.max(dim=1).values

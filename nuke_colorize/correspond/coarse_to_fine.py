@@ -27,7 +27,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .affinity import normalize
+from .affinity import UNUSABLE, normalize
 from .restriction import Restriction, coarse_of_block
 
 
@@ -130,6 +130,13 @@ def _restricted_scores(q: torch.Tensor, qkids: torch.Tensor, keys: torch.Tensor,
     return scores, cand
 
 
+def _mask_unusable(scores: torch.Tensor, cand: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+    """(tf, K) scores of candidate key rows ``cand`` (-1 = none, already below) with the
+    keys that are never candidates (``usable`` (M,) bool False) set to ``UNUSABLE``."""
+    bad = ~usable[cand.clamp_min(0)] & (cand >= 0)
+    return scores.masked_fill(bad, UNUSABLE)
+
+
 def _lookup(fine_ok: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
     """(tf, M) bool mask, (tf, K) candidate rows (-1 = none) -> (tf, K) bool (False for none)."""
     return fine_ok.gather(1, cand.clamp_min(0)) & (cand >= 0)
@@ -160,7 +167,8 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
                      temperature: float = 0.01, topk: int = 32, coarse_k: int = 16,
                      allowed: Optional[Callable[[slice], torch.Tensor]] = None,
                      slack: Optional[float] = None, tile_cells: int = 512,
-                     pooled: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+                     pooled: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+                     usable: Optional[torch.Tensor] = None
                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Warp ``values`` onto the queries like :func:`affinity.softmax_warp`, searching coarse
     to fine.
@@ -178,6 +186,8 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
         slack: as in :func:`affinity.softmax_warp`.
         tile_cells: coarse query cells per tile (memory bound).
         pooled: :func:`pool_keys` of ``keys`` and ``blocks``, when already computed.
+        usable: as in :func:`affinity.softmax_warp`, (M,) bool; a coarse key cell none of
+            whose children is usable is never a coarse candidate either.
 
     Returns:
         warped (N, V), confidence (N,) = best searched (allowed) cosine similarity,
@@ -198,15 +208,23 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
     fallback = torch.zeros((n,), dtype=torch.bool, device=query.device)
     kt = kc.t().contiguous()
     hc = -(-h // 2)
+    usable_c = None
+    if usable is not None:
+        usable_c = (usable[kids.clamp_min(0)] & (kids >= 0)).any(dim=1)        # (Mc,)
+        usable = usable.to(keys.device)
     for r0 in range(0, hc, rows_c):
         r1 = min(hc, r0 + rows_c)
         sl_c = slice(r0 * wc, r1 * wc)
         sl_f = slice(2 * r0 * w, min(h, 2 * r1) * w)
         a_c = qc[sl_c] @ kt                                      # (tc, Mc)
+        if usable_c is not None:
+            a_c = a_c.masked_fill(~usable_c[None, :], UNUSABLE)
         q = query[sl_f]
         qkids = torch.where(qkids_all[sl_c] >= 0, qkids_all[sl_c] - sl_f.start, -1)
         top_c = a_c.topk(k, dim=1).indices
         a, cand = _scores(q, qkids, keys, kids, top_c)
+        if usable is not None:
+            a = _mask_unusable(a, cand, usable)
         if allowed is not None:
             # the restricted search; rows with no allowed candidate keep the free one
             rows = (sl_f.stop - sl_f.start) // w
@@ -216,8 +234,14 @@ def softmax_warp_c2f(query: torch.Tensor, query_grid: Tuple[int, int], keys: tor
             else:
                 fine_ok = allowed(sl_f)
                 m_c, lookup = _coarse_mask(fine_ok, rows, w, blocks), (lambda c, f=fine_ok: _lookup(f, c))
+            if usable is not None:
+                m_c = m_c & usable_c[None, :]
             a_r, cand_r = _restricted_scores(q, qkids, keys, kids, a_c, m_c, top_c, a, cand)
+            if usable is not None:
+                a_r = _mask_unusable(a_r, cand_r, usable)
             mask = lookup(cand_r)
+            if usable is not None:
+                mask = mask & usable[cand_r.clamp_min(0)]
             empty = ~mask.any(dim=1)
             if slack is not None:
                 best_free = torch.maximum(a.max(dim=1).values, a_r.max(dim=1).values)

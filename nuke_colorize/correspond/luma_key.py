@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -59,12 +59,15 @@ def tent_weights(L: np.ndarray, centres: np.ndarray) -> Tuple[np.ndarray, np.nda
     return i0, (1.0 - w1).astype(np.float32), w1
 
 
-def cell_tables(L: np.ndarray, ab: np.ndarray, grid: Tuple[int, int], centres: np.ndarray) -> np.ndarray:
+def cell_tables(L: np.ndarray, ab: np.ndarray, grid: Tuple[int, int], centres: np.ndarray,
+                coverage: Optional[np.ndarray] = None) -> np.ndarray:
     """A reference's per-cell luminance tables, (gh * gw, 3 * B) float32.
 
     For every cell and bin b: ``n_b`` = mean over the cell's pixels of the tent weight t_b(L)
     (the fraction of the cell in the bin; sum_b n_b = 1) and ``S_b`` = mean of t_b(L) * ab,
-    so sum_b S_b is the cell's mean a*b* (the plain matched value).
+    so sum_b S_b is the cell's mean a*b* (the plain matched value). With ``coverage``
+    ((H, W) bool, :mod:`nuke_colorize.coverage`) the means are over the cell's covered pixels
+    only (a cell with none: zeros).
     """
     gh, gw = grid
     h, w = L.shape
@@ -77,8 +80,13 @@ def cell_tables(L: np.ndarray, ab: np.ndarray, grid: Tuple[int, int], centres: n
         planes[rows, cols, idx] += wt
         planes[rows, cols, B + idx] += wt * ab[..., 0]
         planes[rows, cols, 2 * B + idx] += wt * ab[..., 1]
-    cells = _resize(planes, (gw, gh), cv2.INTER_AREA)
-    return cells.reshape(gh * gw, 3 * B)
+    if coverage is None:
+        return _resize(planes, (gw, gh), cv2.INTER_AREA).reshape(gh * gw, 3 * B)
+    c = np.asarray(coverage, np.float32)
+    cells = _resize(planes * c[..., None], (gw, gh), cv2.INTER_AREA)
+    frac = cv2.resize(c, (gw, gh), interpolation=cv2.INTER_AREA)
+    cells = np.where(frac[..., None] > 0, cells / np.maximum(frac, 1e-6)[..., None], 0.0)
+    return cells.astype(np.float32).reshape(gh * gw, 3 * B)
 
 
 def slice_tables(tables: np.ndarray, grid: Tuple[int, int], L: np.ndarray, centres: np.ndarray,

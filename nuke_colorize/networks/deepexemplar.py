@@ -65,11 +65,14 @@ class ReferenceKeys:
     keys: (M, 256) centred, L2-normalised phi embedding of its M cells at 1/4 resolution.
     ab: (M, 2) the reference's a*, b* averaged over each 4x4 cell.
     size: (h4, w4) with M = h4 * w4.
+    usable: optional (M,) bool, the cells that may be matched (a reference covering only
+        part of its pixels, :mod:`nuke_colorize.coverage`); None: all.
     """
 
     keys: torch.Tensor
     ab: torch.Tensor
     size: Tuple[int, int]
+    usable: Optional[torch.Tensor] = None
 
 
 class DeepExemplarNet(nn.Module):
@@ -130,10 +133,14 @@ class DeepExemplarNet(nn.Module):
             query = self.query_cells(L, valid)
         keys = torch.cat([r.keys for r in references], dim=0).float()
         values = torch.cat([r.ab for r in references], dim=0).float()
+        usable = None
+        if any(r.usable is not None for r in references):   # uncovered reference cells: never matched
+            usable = torch.cat([r.usable if r.usable is not None else torch.ones(r.keys.shape[0], dtype=torch.bool)
+                                for r in references]).to(keys.device)
         topk = 1 if temperature <= ARGMAX_TEMPERATURE else 0
         with torch.autocast(device_type=query.device.type, enabled=False):  # affinity in float32
             warped, sim, _ = softmax_warp(query, keys, values, temperature=max(temperature, 1e-30),
-                                          topk=topk, budget_bytes=budget_bytes, allowed=allowed)
+                                          topk=topk, budget_bytes=budget_bytes, allowed=allowed, usable=usable)
         warped = warped.t().reshape(1, 2, h4, w4)
         sim = sim.reshape(1, 1, h4, w4)
         return _upsample_cells(warped), _upsample_cells(sim)

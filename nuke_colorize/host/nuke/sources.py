@@ -329,6 +329,18 @@ def missing_precomp_frames(source, frames):
     return [f for f in range(frames[0], frames[1] + 1) if f not in have]
 
 
+def precomp_channels(index, inp):
+    """The channels a precomp of input ``index`` holds: a matte every channel; the plate and
+    the reference rgba, but rgb alone when the input has no alpha. A reference's alpha says
+    which of its pixels carry colour (nuke_colorize.coverage): an alpha the stream does not
+    have must not reach the file as a black one (which would say: no pixel carries colour)."""
+    if index == MATTE:
+        return "all"
+    if index == REFERENCE and "rgba.alpha" not in inp.channels():
+        return "rgb"
+    return "rgba"
+
+
 def render_precomp(group, index, pattern, frame_list):
     """Render input ``index`` of ``group`` at ``frame_list`` to ``pattern`` (EXR, zip): rgba in
     half float, a matte every channel in 32-bit float (Cryptomatte and one-channel-per-object
@@ -351,7 +363,7 @@ def render_precomp(group, index, pattern, frame_list):
         try:
             write["file"].setValue(pattern)
             write["file_type"].setValue("exr")
-            write["channels"].setValue("all" if index == MATTE else "rgba")
+            write["channels"].setValue(precomp_channels(index, inp))
             write["datatype"].setValue("32 bit float" if index == MATTE else "16 bit half")
             write["compression"].setValue("Zip (1 scanline)")
             write["metadata"].setValue("no metadata")
