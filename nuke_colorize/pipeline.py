@@ -10,6 +10,7 @@ the same code serves ``render`` (OpenImageIO plates), ``eval`` (arrays) and the 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -161,6 +162,7 @@ class Colorizer:
                  saturation: float = 1.0, temporal_smoothing: float = 0.0,
                  alpha: Optional[Callable[[int], Optional[np.ndarray]]] = None):
         self.luma_fn = luma
+        self._luma_cache: "OrderedDict[object, np.ndarray]" = OrderedDict()
         self.alpha_fn = alpha
         self.plate_w, self.plate_h = int(plate_size[0]), int(plate_size[1])
         # built on the first computed frame: a render read from the shot cache never loads it
@@ -168,6 +170,10 @@ class Colorizer:
             lazy_backend(backend, settings, resolve_device(device))
         self.work_w, self.work_h = self.backend.working_size(self.plate_w, self.plate_h)
         self.inputs = list(references)
+        # a keyframe painted in part: its unpainted pixels are its plate frame's grey (what
+        # the artist left there, whatever the paint layer holds: coverage.fill_unpainted)
+        references = [dataclasses.replace(r, rgb=coverage.fill_unpainted(r.rgb, r.coverage, self.luma(r.frame)))
+                      if r.frame is not None and r.coverage is not None else r for r in references]
         self.references = prepare_references(references, self.work_w, self.work_h)
         self.matte_fn = matte
         for ref in self.references:
@@ -181,7 +187,6 @@ class Colorizer:
         self.max_value = max_value
         self.saturation = float(saturation)
         self.temporal_smoothing = float(temporal_smoothing)
-        self._luma_cache: "OrderedDict[object, np.ndarray]" = OrderedDict()
         self.engine: Optional[Engine] = None
 
     # -------------------------------------------------------------- inputs

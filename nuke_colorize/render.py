@@ -109,15 +109,17 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     Its alpha says which pixels carry colour (:mod:`nuke_colorize.coverage`: alpha >= 0.5,
     a premultiplied file's alpha > 0):
     a cut-out still or a keyframe painted in part gives colour from those only (a note says
-    how much of the image that is); a reference whose alpha covers nothing is refused, and
-    the greyscale check looks at covered pixels only."""
+    how much of the image that is); an alpha of 0 everywhere is taken as no alpha (with a
+    note), and the greyscale check looks at covered pixels only."""
     img = read_image(spec.path)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
     cov = coverage.from_alpha(img.alpha, img.premultiplied)
     if cov is not None and not cov.any():
-        raise InputError("reference's alpha is 0 everywhere: no pixel carries colour", file=spec.path,
-                         frame=spec.frame, hint="give the image without alpha, or with alpha where it is painted")
+        # an alpha of 0 everywhere is a file written with an empty alpha (a Write asked for
+        # rgba on a stream without one), never a painting that gives no colour at all
+        warn(f"{spec.path}: its alpha is 0 everywhere: taken as no alpha (every pixel gives colour)")
+        cov = None
     if len(img.rgb_indices) < 3 or color.is_grey(rgb if cov is None else rgb[cov][None], tol=2e-3):
         raise InputError("reference has no colour (greyscale image)", file=spec.path,
                          frame=spec.frame, hint="give a colour still or a colour-painted frame")

@@ -553,8 +553,8 @@ def test_uncovered_reference_cells_are_never_the_warps_source(backend_factory):
 
     b = backend_factory()
 
-    def warped(reference):
-        b.set_references([reference])
+    def warped(*references):
+        b.set_references(list(references))
         seen = []
         net_warp = b.net.warp
         b.net.warp = lambda *a, **k: seen.append(net_warp(*a, **k)) or seen[-1]
@@ -564,10 +564,18 @@ def test_uncovered_reference_cells_are_never_the_warps_source(backend_factory):
 
     free = warped(Reference(lab=lab, path="r"))
     key = Reference(lab=lab, frame=3, path="r", coverage=cover)
-    covered = warped(key)
     right = slice(w // 2 + 4, w)
     assert (free[:, right] < 0).mean() > 0.3       # the affinity prefers its own (uncovered) cells
+    # beside a whole reference (a still of a* 20) the uncovered cells are never candidates
+    still = Reference(lab=np.concatenate([L[::-1, ::-1, None], np.full((h, w, 2), (20, 0), np.float32)], -1),
+                      path="still")
+    covered = warped(key, still)
     assert (covered[:, right] > 0).all() and (covered > 0).all()
+    # alone, nothing offers colour for them: they stand for grey (coverage.unpainted_is_grey),
+    # and never for their own a* -40
+    alone = warped(key)
+    assert (alone[:, right] > -1e-3).all()
+    assert (alone[:, right] < 1).mean() > 0.15   # where they win (random weights: often), grey
     # its keyframe result: the painted colour where covered, the computed colour elsewhere
     target = TargetFrame(frame=3, L=L)
     res, computed = b.keyframe_result(target, key), b.colorize(target, None)

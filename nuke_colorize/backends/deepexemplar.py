@@ -58,6 +58,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .. import coverage
 from ..errors import InputError
 from .base import (MATTE_CHOICES, MATTE_DEFAULTS, MATTE_RANGES, Backend, BackendSettings, Previous, Reference,
                    Result, TargetFrame, check_settings, half_round_trip)
@@ -239,7 +240,8 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
                 k = self.net.reference_keys(self._tensor(rgb), self._tensor(lab[..., 1:]))
                 k.keys, k.ab = k.keys.float(), k.ab.float()
                 if ref.coverage is not None:
-                    self._cover_keys(k, lab[..., 1:], ref.coverage)
+                    self._cover_keys(k, lab[..., 1:], ref.coverage,
+                                     grey=ref.is_keyframe and coverage.unpainted_is_grey(self.references))
                 keys.append(k)
         self._keys = keys
         # per reference: (cells, instance IDs on its 1/4-resolution grid or None), for the restriction
@@ -249,22 +251,27 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
                             for r, k in zip(self.references, keys)]
 
     @staticmethod
-    def _cover_keys(k, ab: np.ndarray, cover: np.ndarray) -> None:
+    def _cover_keys(k, ab: np.ndarray, cover: np.ndarray, grey: bool = False) -> None:
         """A reference painted in part (``cover`` (H, W) bool): its keys ``k`` (a
         :class:`~nuke_colorize.networks.deepexemplar.ReferenceKeys`) get the cells that may
         be matched (mostly covered) and each cell's a*b* (``ab`` (H, W, 2)) averaged over its
-        covered pixels only (the image padded at its edge to whole 4 x 4 cells)."""
+        covered pixels only (the image padded at its edge to whole 4 x 4 cells). With
+        ``grey`` (a keyframe, and no reference is whole: :func:`coverage.unpainted_is_grey`)
+        the other cells stay candidates, standing for grey (a*b* 0)."""
         import torch
 
-        from .. import coverage
         from ..networks.deepexemplar import FEATURE_STRIDE
         hv, wv = k.size
         h, w = cover.shape
         pad = ((0, hv * FEATURE_STRIDE - h), (0, wv * FEATURE_STRIDE - w))
         c = np.pad(cover, pad, mode="edge")
-        k.usable = torch.from_numpy(coverage.cells(c, (hv, wv))).to(k.keys.device)
-        cell_ab = coverage.weighted_resize(np.pad(ab, pad + ((0, 0),), mode="edge"), c, (wv, hv))
-        k.ab = torch.from_numpy(cell_ab.reshape(-1, 2)).to(k.ab.device)
+        cells = coverage.cells(c, (hv, wv))
+        cell_ab = coverage.weighted_resize(np.pad(ab, pad + ((0, 0),), mode="edge"), c, (wv, hv)).reshape(-1, 2)
+        if grey:
+            cell_ab[~cells] = 0.0
+        else:
+            k.usable = torch.from_numpy(cells).to(k.keys.device)
+        k.ab = torch.from_numpy(np.ascontiguousarray(cell_ab)).to(k.ab.device)
 
     def _restriction(self, target: TargetFrame, padded: Tuple[int, int], valid: Tuple[int, int],
                      anchor: Optional[int], masks: Optional[np.ndarray], inst: Optional[np.ndarray] = None):

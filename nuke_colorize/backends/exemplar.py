@@ -156,21 +156,30 @@ class ExemplarBackend(ExemplarSettings, Backend):
         # tables only when a keyframe is there to fill them (stills carry the plain colour)
         self._keyed = self._key_centres if any(r.is_keyframe for r in references) else None
         usable = []
+        grey = coverage.unpainted_is_grey(references)
         for ref in references:
             L = ref.lab[..., 0]
             h, w = L.shape
             _, _, (gw, gh) = self._grid_size(w, h)
             keys.append(self._features(L))
             v = self._cell_values(L, ref.lab[..., 1:], (gh, gw), tables=ref.is_keyframe, cover=ref.coverage)
+            cells = coverage.cells(ref.coverage, (gh, gw))
+            if cells is not None and grey and ref.is_keyframe:
+                # unpainted cells: candidates standing for grey, their luminance tables those of
+                # grey pixels (the keyed read divides by a table's weight: zeroed tables would let
+                # the smallest share of a painted cell give its full colour)
+                unpainted = np.where(ref.coverage[..., None], ref.lab[..., 1:], 0.0).astype(np.float32)
+                v[~cells] = self._cell_values(L, unpainted, (gh, gw), tables=True)[~cells]
+                cells = None
             vals.append(torch.from_numpy(np.ascontiguousarray(v)))
             self._blocks.append((start, start + gh * gw, (gh, gw)))
             start += gh * gw
             self._ref_labels.append(instances.to_grid(ref.matte, (gh, gw))
                                     if ref.matte is not None else None)
-            cells = coverage.cells(ref.coverage, (gh, gw))
             usable.append(torch.ones(gh * gw, dtype=torch.bool) if cells is None else torch.from_numpy(cells))
-        # reference cells that may be matched (None: all): mostly uncovered ones never are
-        self._usable = torch.cat(usable) if any(r.coverage is not None for r in references) else None
+        # reference cells that may be matched (None: all): mostly uncovered ones never are,
+        # but where no reference is whole (coverage.unpainted_is_grey) a keyframe's are, as grey
+        self._usable = torch.cat(usable) if any(not bool(u.all()) for u in usable) else None
         self._track_ab = [self._tracked_chroma(ref) for ref in references]
         self._key_u8: Dict[int, np.ndarray] = {}   # per keyframe reference: its L* as DIS reads it
         self._slots = {}
