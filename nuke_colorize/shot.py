@@ -109,8 +109,10 @@ class Shot:
 
     # ------------------------------------------------------------------ reading
     @classmethod
-    def load(cls, path: str) -> "Shot":
-        """Read and validate a shot file. Raises :class:`InputError` naming the file."""
+    def load(cls, path: str, check_files: bool = True) -> "Shot":
+        """Read and validate a shot file. Raises :class:`InputError` naming the file.
+        ``check_files`` False: the ``ocio_config`` file is not looked for (a farm submitting
+        for machines that see it at another path; see :meth:`from_dict`)."""
         path = os.path.abspath(os.path.expanduser(os.fspath(path)))
         if not os.path.isfile(path):
             raise InputError("shot file not found", file=path,
@@ -124,11 +126,13 @@ class Shot:
             raise InputError("shot file is not a shot description (JSON nested too deeply)", file=path) from None
         except OSError as exc:
             raise InputError(f"cannot read shot file: {exc.strerror or exc}", file=path) from None
-        return cls.from_dict(data, os.path.dirname(path), path=path)
+        return cls.from_dict(data, os.path.dirname(path), path=path, check_files=check_files)
 
     @classmethod
-    def from_dict(cls, data: Any, base_dir: str, path: Optional[str] = None) -> "Shot":
-        """Validate a decoded shot description; relative paths are taken from ``base_dir``."""
+    def from_dict(cls, data: Any, base_dir: str, path: Optional[str] = None,
+                  check_files: bool = True) -> "Shot":
+        """Validate a decoded shot description; relative paths are taken from ``base_dir``.
+        With ``check_files`` (the default) the ``ocio_config`` file must load here."""
         where = path or "shot description"
         if not isinstance(data, dict):
             raise InputError("a shot description must be a JSON object", file=where)
@@ -177,8 +181,9 @@ class Shot:
             ocio_config = ocio_config.strip()
             if not ocio_config.startswith("ocio://"):
                 ocio_config = resolve_path(ocio_config, base_dir)
-            from .color import check_ocio_config
-            check_ocio_config(ocio_config, file=where)
+            if check_files:
+                from .color import check_ocio_config
+                check_ocio_config(ocio_config, file=where)
         threads = data.get("threads", DEFAULT_THREADS)
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise InputError(f"'threads' must be an integer >= 1, got {threads!r}", file=where)

@@ -271,6 +271,7 @@ def test_shot_with_missing_inputs_is_refused_before_anything_is_written(tmp_path
 @pytest.mark.parametrize("key, value, expected", [
     ("colorspace", "srgbb", "did you mean srgb?"),
     ("out_colorspace", "ACES - ACEScgg", "'out_colorspace'"),
+    ("ocio_config", "no/config.ocio", "OCIO config not found"),   # refused at load before
 ])
 def test_shot_whose_colourspaces_do_not_convert_is_refused_before_submission(tmp_path, capsys, key, value,
                                                                            expected):

@@ -65,7 +65,9 @@ class ShotInfo:
 
 
 def load_shot_info(path: str) -> ShotInfo:
-    """Read a shot description (JSON file; see :mod:`nuke_colorize.shot`).
+    """Read a shot description (JSON file; see :mod:`nuke_colorize.shot`). Its ``ocio_config``
+    file is not looked for here but by :func:`check_inputs` (with the other files the farm
+    may see at other paths: ``--skip-input-check`` skips them together).
 
     Raises :class:`InputError` when the file is missing or unreadable, or when ``frames`` is not
     a ``[first, last]`` pair of integers with ``first <= last``.
@@ -78,7 +80,7 @@ def load_shot_info(path: str) -> ShotInfo:
         from ..shot import Shot  # type: ignore[import-not-found]
     except ImportError:
         return _load_minimal(path)
-    shot = Shot.load(path)
+    shot = Shot.load(path, check_files=False)
     frames = _frame_pair(getattr(shot, "frames"), path)
     segments = tuple(nearest_keyframe_segments(frames, list(shot.keyframes)))
     output = getattr(shot, "output", None)
