@@ -48,6 +48,8 @@ STATUS_TIMEOUT_S = 300.0
 #: longest wait, at exit, for the replies of requests still running (a status is bounded by
 #: STATUS_TIMEOUT_S, a stopped analysis by CANCEL_GRACE_S)
 FINISH_TIMEOUT_S = STATUS_TIMEOUT_S + 2 * CANCEL_GRACE_S
+NOTE_PREFIX = "nuke-colorize: note: "   # how the engine says what it did differently (stderr)
+MAX_NOTES, MAX_NOTE_CHARS = 20, 500     # an analysis result carries at most these
 
 
 def register(subparsers) -> None:
@@ -90,6 +92,7 @@ class _Job:
         self.proc = proc
         self.cancelled = False
         self.stderr_tail: collections.deque = collections.deque(maxlen=40)
+        self.notes: List[str] = []   # the engine's notes, each once, for the result
 
 
 class Worker:
@@ -192,8 +195,8 @@ class Worker:
         t.start()
 
     def _follow(self, job: _Job) -> None:
-        drain = threading.Thread(target=_drain, args=(job.proc.stderr, job.stderr_tail, "[analyze %s] " % (job.id,)),
-                                 daemon=True)
+        drain = threading.Thread(target=_drain, args=(job.proc.stderr, job.stderr_tail, "[analyze %s] " % (job.id,),
+                                                      job.notes), daemon=True)
         drain.start()
         for raw in iter(job.proc.stdout.readline, b""):
             event = _progress_event(raw)
@@ -205,10 +208,10 @@ class Worker:
         drain.join(timeout=5)
         self._jobs.pop(job.id, None)
         if job.cancelled:
-            self.send({"id": job.id, "event": "result", "ok": False, "cancelled": True,
+            self.send({"id": job.id, "event": "result", "ok": False, "cancelled": True, "notes": job.notes,
                        "message": "analysis cancelled; cached frames are kept"})
         elif rc == 0:
-            self.send({"id": job.id, "event": "result", "ok": True, "cancelled": False})
+            self.send({"id": job.id, "event": "result", "ok": True, "cancelled": False, "notes": job.notes})
         else:
             self.error(job.id, _failure_line(job.stderr_tail, rc))
 
@@ -337,13 +340,19 @@ def _output_runs(shot: str) -> List[List[int]]:
     return framesmod.to_ranges(framesmod.existing_frames(pattern, first, last))
 
 
-def _drain(stream, tail, prefix: str = "") -> None:
+def _drain(stream, tail, prefix: str = "", notes: Optional[List[str]] = None) -> None:
     """Keep the last lines of a child's stderr in ``tail`` and copy them to this process's
-    stderr (the host's worker log), each line after ``prefix``."""
+    stderr (the host's worker log), each line after ``prefix``; with ``notes``, collect there
+    the engine's notes (lines after :data:`NOTE_PREFIX`), each once, at most
+    :data:`MAX_NOTES` of :data:`MAX_NOTE_CHARS` characters."""
     for raw in iter(stream.readline, b""):
         text = raw.decode("utf-8", "replace").rstrip()
         if text:
             tail.append(text)
+            if notes is not None and text.startswith(NOTE_PREFIX) and len(notes) < MAX_NOTES:
+                note = text[len(NOTE_PREFIX):].strip()[:MAX_NOTE_CHARS]
+                if note and note not in notes:
+                    notes.append(note)
             try:
                 sys.stderr.write(prefix + text + "\n")
                 sys.stderr.flush()

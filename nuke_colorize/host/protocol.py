@@ -9,7 +9,9 @@ worker sends about a request carries the same ``id`` and an ``event``:
   ``waiting`` with a ``message`` while another process holds what it needs, repeated;
   ``preparing`` with a ``message`` before the first frame: identifying the plate's frames,
   planning automatic references, loading the backend; :data:`WAITING_STAGES`)
-* ``{"id": 3, "event": "result", "ok": true, ...}`` (the last message for that request)
+* ``{"id": 3, "event": "result", "ok": true, ...}`` (the last message for that request; an
+  ``analyze`` result also carries ``notes``: the engine's notes, what it did differently,
+  each once, at most 20)
 * ``{"id": 3, "event": "error", "message": "...", "ok": false}`` (also final)
 
 Messages the worker cannot read get ``{"id": null, "event": "error", "message": ...}``; the

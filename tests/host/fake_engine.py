@@ -4,6 +4,7 @@ It follows the shot file's ``output`` pattern and ``frames`` like the real cache
 ``--json-progress`` lines, but "colourises" by writing a small text file per frame, slowly
 enough (``FAKE_ENGINE_DELAY`` s per frame) for cancellation to be observable. A shot whose
 settings say ``"hang": true`` hangs after its first frame (says so on stderr, then sleeps).
+``$FAKE_ENGINE_NOTES`` (a JSON list) are printed as the engine's notes, twice each.
 """
 import json
 import os
@@ -53,6 +54,9 @@ def main(argv):
                   file=sys.stderr)
             return 2
         print("this is not json")  # the worker must ignore noise on stdout
+        for _ in range(2):   # the engine's notes ($FAKE_ENGINE_NOTES, a JSON list), said twice
+            for note in json.loads(os.environ.get("FAKE_ENGINE_NOTES", "[]")):
+                print("nuke-colorize: note: %s" % note, file=sys.stderr, flush=True)
         delay = float(os.environ.get("FAKE_ENGINE_DELAY", "0.02"))
         total = last - first + 1
         for i, f in enumerate(range(first, last + 1)):

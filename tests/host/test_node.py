@@ -123,6 +123,34 @@ def test_library_knobs_make_an_automatic_reference_shot(shot, fake_nuke, tmp_pat
     assert node["status"].value().startswith("not ready: add at least one reference")
 
 
+def test_the_engine_s_notes_reach_the_status_line_and_the_log(shot, fake_nuke, tmp_path, monkeypatch, capsys):
+    """What the engine says it did differently (a reference whose alpha covers part of it, a
+    colour plate...) went to the worker log only: it is now on the node's status line, for
+    the version it was said of, and printed by blocking analyses (nuke -t, farm logs)."""
+    import json as _json
+    import sys
+
+    from hostkit import FAKE_ENGINE
+    from nuke_colorize.host import bridge
+    node, read, ref, still = shot
+    monkeypatch.setenv("FAKE_ENGINE_NOTES", _json.dumps(["key_0001.png: alpha covers 10% of the image"]))
+    client = bridge.WorkerClient(command=[sys.executable, "-m", "nuke_colorize"],
+                                 worker_args=["--engine-cmd", _json.dumps(FAKE_ENGINE)],
+                                 log_path=str(tmp_path / "worker.log"),
+                                 env=dict(os.environ, FAKE_ENGINE_DELAY="0.01"))
+    old = bridge.set_client(client)
+    try:
+        nc.analyze(node)
+    finally:
+        client.close()
+        bridge.set_client(old)
+    assert "note: key_0001.png: alpha covers 10% of the image" in capsys.readouterr().out
+    status = node["status"].value()
+    assert status == "cached 5/5 frames: ready [engine notes: key_0001.png: alpha covers 10% of the image]"
+    fake_nuke._user_set(node["references"], "2 %s" % ref)      # another version: not said of it
+    assert "engine notes" not in node["status"].value()
+
+
 def test_analyze_in_the_gui_runs_in_the_background(shot, fake_nuke, engine_client):
     node, read, ref, still = shot
     fake_nuke.env["gui"] = True

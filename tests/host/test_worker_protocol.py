@@ -76,6 +76,22 @@ def test_analyze_streams_progress_and_writes_frames(client, tmp_path):
     assert client.call("status", shot=shot, timeout=30)["outputs"] == []
 
 
+def test_an_analysis_result_carries_the_engine_s_notes_once_each(tmp_path, monkeypatch):
+    """The engine's "nuke-colorize: note:" lines (what it did differently: a reference's alpha,
+    a colour plate...) went only to the worker log; the result now carries them, each once."""
+    monkeypatch.setenv("FAKE_ENGINE_NOTES", json.dumps(["ref.png: alpha covers 10% of the image",
+                                                        "plate.0001.exr: colour plate"]))
+    c = make_client(tmp_path)
+    try:
+        shot, _ = write_shot(tmp_path, 1, 2)
+        res = c.call("analyze", shot=shot, frames=[1, 2], timeout=30)
+        assert res["ok"] is True
+        assert res["notes"] == ["ref.png: alpha covers 10% of the image", "plate.0001.exr: colour plate"]
+    finally:
+        c.close()
+    assert "nuke-colorize: note: ref.png: alpha covers 10%" in (tmp_path / "worker.log").read_text()
+
+
 def test_engine_failure_is_one_clear_line(client, tmp_path):
     shot, _ = write_shot(tmp_path, 1, 3, fail=True)
     with pytest.raises(bridge.WorkerError) as info:

@@ -24,6 +24,7 @@ from .. import bridge, protocol
 from ..bridge import EngineNotConfigured, WorkerError, WorkerStalled, get_client
 
 _running = {}
+_notes = {}   # shot file -> the engine's notes from its last analysis in this Nuke session
 _lock = threading.Lock()
 # A worker that has not ended a cancelled analysis this long after the cancel (it stops its
 # engine within 10 s) hangs: it is stopped, and the next request starts a new one.
@@ -52,6 +53,22 @@ class Job(object):
 
     def wait(self, timeout=None):
         return self.done.wait(timeout)
+
+
+def remember_notes(shot_path, result):
+    """Keep the notes of an analysis ``result`` (the worker's ``notes``: what the engine did
+    differently, e.g. "alpha covers 10% of the image", "colour plate: only its luminance is
+    used") for the node's status line; a result without them leaves the last ones."""
+    notes = result.get("notes") if isinstance(result, dict) else None
+    if isinstance(notes, list):
+        with _lock:
+            _notes[shot_path] = [str(n) for n in notes if n]
+
+
+def notes(shot_path):
+    """The engine's notes from the last analysis of ``shot_path`` in this session."""
+    with _lock:
+        return list(_notes.get(shot_path, ()))
 
 
 def running(shot_path):
@@ -126,6 +143,7 @@ def _run(job):
                         if on_progress is not None:
                             nuke.executeInMainThread(on_progress, (done, total, msg.get("frame")))
         job.result = result or req.result
+        remember_notes(job.prep.shot_path, job.result)
         if job.result.get("event") == "error":
             job.error = job.result.get("message") or "the engine reported an error"
         job.cancelled = bool(job.result.get("cancelled"))
@@ -180,6 +198,9 @@ def run_blocking(prep, frames, client=None, out=None):
     except WorkerStalled as err:
         client.kill()
         raise WorkerError(bridge.stall_report(err, client, stall, "run the analysis again"))
+    remember_notes(prep.shot_path, req.result)
+    for note in req.result.get("notes") or ():
+        out.write("nuke-colorize: %s: note: %s\n" % (prep.shot_path, note))
     if req.result.get("event") == "error":
         raise WorkerError(req.result.get("message") or "the engine reported an error")
     return req.result

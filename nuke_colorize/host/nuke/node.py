@@ -310,6 +310,10 @@ def refresh(node):
     text = statusmod.summary(states)
     if prep.warnings:
         text += " (" + "; ".join(prep.warnings) + ")"
+    from . import jobs
+    engine_notes = jobs.notes(prep.shot_path)
+    if engine_notes:   # what the engine said of this version's inputs when it analysed them
+        text += " [engine notes: " + "; ".join(engine_notes) + "]"
     _set_status(node, text)
     return prep
 

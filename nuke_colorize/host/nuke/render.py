@@ -114,6 +114,10 @@ def compute(client, shot_path, f, stall, label):
     for msg in req.events(timeout=stall):
         if msg and msg.get("event") == "progress" and msg.get("stage") in protocol.WAITING_STAGES and msg.get("message"):
             print("nuke-colorize: %s: frame %d: %s" % (label, f, msg["message"]))
+    from . import jobs
+    jobs.remember_notes(shot_path, req.result)
+    for note in req.result.get("notes") or ():
+        print("nuke-colorize: %s: note: %s" % (label, note))
     if req.result.get("event") == "error":
         raise WorkerError(req.result.get("message") or "the engine reported an error")
     return req.result
