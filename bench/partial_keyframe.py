@@ -40,6 +40,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from nuke_colorize.commands.render import parse_settings  # noqa: E402
 from nuke_colorize import metrics  # noqa: E402
 from nuke_colorize.evaluate import (_read_matte, grey_plate, linear_to_u8, list_frames,  # noqa: E402
                                     load_ground_truth, matte_paths, parse_size)
@@ -121,13 +122,7 @@ def main() -> int:
                     help="the clip's last frame as an external still beside each keyframe")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    settings = {}
-    for kv in args.set:
-        k, _, v = kv.partition("=")
-        try:
-            settings[k] = json.loads(v)
-        except ValueError:
-            settings[k] = v
+    settings = parse_settings(args.set)
     size = parse_size(args.size)
     results = []
     for name in [c for c in args.clips.split(",") if c]:

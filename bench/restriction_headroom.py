@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from nuke_colorize.commands.render import parse_settings  # noqa: E402
 from nuke_colorize import color, metrics  # noqa: E402
 from nuke_colorize.color import linear_to_srgb  # noqa: E402
 from nuke_colorize.evaluate import (_read_matte, grey_plate, list_frames, load_ground_truth,  # noqa: E402
@@ -116,13 +117,7 @@ def main() -> int:
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    settings = {}
-    for kv in args.set:
-        k, _, v = kv.partition("=")
-        try:
-            settings[k] = json.loads(v)
-        except ValueError:
-            settings[k] = v
+    settings = parse_settings(args.set)
     rows = []
     print(f"{'clip':18s} " + "  ".join(f"{r:>15s} px/err" for r in REGIONS) + "   PSNR  obj-oracle  both-oracle")
     for name in args.clips.split(","):

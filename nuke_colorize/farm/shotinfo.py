@@ -176,12 +176,13 @@ def check_inputs(info: ShotInfo, first: int, last: int) -> None:
     hint = ("the farm reads the shot's paths as written; if its machines see the files at other "
             "paths (path mapping), pass --skip-input-check")
 
-    def needed(check, *args) -> None:   # the check's own refusal, naming the shot and the way out
+    def needed(check, *args, why: str = hint, by: str = f", needed by shot {info.path}") -> None:
+        """The check's own refusal, naming the shot (``by``) and the way out (``why``)."""
         try:
             check(*args)
         except InputError as exc:
-            raise InputError(f"{exc.problem}, needed by shot {info.path}", file=exc.file, frame=exc.frame,
-                             hint=f"{exc.hint}; {hint}" if exc.hint else hint) from None
+            raise InputError(f"{exc.problem}{by}", file=exc.file, frame=exc.frame,
+                             hint=f"{exc.hint}; {why}" if exc.hint else why) from None
 
     needed(check_frame_range, shot.plate, lo, hi)
     for ref in shot.references:
@@ -193,9 +194,5 @@ def check_inputs(info: ShotInfo, first: int, last: int) -> None:
     if shot.matte:
         needed(check_matte_pattern, shot.matte, range(lo, hi + 1))
     from ..render import check_colorspaces
-    try:   # the error already names the shot file and its key
-        check_colorspaces(shot, info.path)
-    except InputError as exc:
-        farm = "if the farm's machines read another OCIO config, pass --skip-input-check"
-        raise InputError(exc.problem, file=exc.file, frame=exc.frame,
-                         hint=f"{exc.hint}; {farm}" if exc.hint else farm) from None
+    needed(check_colorspaces, shot, info.path, by="",   # its refusal names the shot file and key
+           why="if the farm's machines read another OCIO config, pass --skip-input-check")
