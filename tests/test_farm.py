@@ -501,6 +501,23 @@ def test_openjd_bundle_runs_prepass_before_chunked_render(tmp_path):
     assert _rendered(tmp_path) == {f: 1 for f in range(1001, 1011)}
 
 
+def test_relative_executables_are_given_to_the_workers_absolute(tmp_path, monkeypatch):
+    """``--colorize-exe venv/bin/nuke-colorize`` is relative to the folder it was typed in; a task
+    runs in its own folder (openjd: a session folder under /tmp, RQD: the machine's temp folder),
+    where it named nothing: every task failed with "exec: ...: not found". A bare name stays a
+    PATH lookup on the workers."""
+    (tmp_path / "bin").mkdir()
+    _exe(tmp_path / "bin" / "fake-colorize", FAKE_COLORIZE)
+    shot = _shot(tmp_path / "s.json")
+    monkeypatch.chdir(tmp_path)
+    plan = build_plan(str(shot), colorize_exe="bin/fake-colorize", nuke_exe="nuke")
+    assert plan.colorize_exe == str(tmp_path / "bin" / "fake-colorize") and plan.nuke_exe == "nuke"
+    assert deadline.build_jobs(plan)[0].plugin_info["Executable"] == str(tmp_path / "bin" / "fake-colorize")
+    assert cli_main(["farm", "openjd", "s.json", "-o", "bundle", "--chunk-size", "5",
+                     "--colorize-exe", "bin/fake-colorize", "--run-local"]) == 0
+    assert _rendered(tmp_path) == {f: 1 for f in range(1001, 1011)}
+
+
 def test_openjd_bundle_for_nuke_script_runs_nuke_per_chunk(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_ROOT", str(tmp_path))  # the fakes log here, whatever the shot folder
     fake = _exe(tmp_path / "fake-colorize", FAKE_COLORIZE)

@@ -89,8 +89,12 @@ def _common(p) -> None:
     p.add_argument("--prepass-timeout", metavar="MINUTES",
                    help="time limit of each cache pre-pass task, which builds a whole segment sequentially "
                         "(give it far longer than a render task; default: no limit)")
-    p.add_argument("--colorize-exe", metavar="PATH", help="nuke-colorize command on the workers")
-    p.add_argument("--nuke-exe", metavar="PATH", help="Nuke executable on the workers (default nuke)")
+    p.add_argument("--colorize-exe", metavar="PATH",
+                   help="nuke-colorize command on the workers (a bare name is looked up on their "
+                        "PATH; a relative path is made absolute here)")
+    p.add_argument("--nuke-exe", metavar="PATH",
+                   help="Nuke executable on the workers (default nuke; a relative path is made "
+                        "absolute here)")
     p.add_argument("--skip-input-check", action="store_true",
                    help="do not check here that each shot's plate frames, reference images, library "
                         "and matte exist and its colourspaces convert (for farms that see files at "

@@ -245,8 +245,8 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
         nuke_script=script.path if script else None,
         write_node=write_node,
         nuke_version=nuke_version or (script.version if script else None),
-        colorize_exe=colorize_exe or "nuke-colorize",
-        nuke_exe=nuke_exe or "nuke",
+        colorize_exe=worker_executable(colorize_exe or "nuke-colorize"),
+        nuke_exe=worker_executable(nuke_exe or "nuke"),
         outputs=outputs, notes=notes, task_timeout=task_timeout, prepass_timeout=prepass_timeout)
 
 
@@ -297,6 +297,16 @@ def sanitize_name(name: str) -> str:
     """Job/layer-safe name: runs of other characters become ``_``."""
     clean = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
     return clean or "colorize"
+
+
+def worker_executable(command: str) -> str:
+    """An executable as the workers run it: a bare name (``nuke``, looked up on the worker's PATH)
+    as given, a path made absolute. A relative path (``venv/bin/nuke-colorize``) would be looked
+    for from the task's working folder on the worker (a scheduler's session or temp folder), never
+    from the folder it was given in."""
+    if os.path.isabs(command) or not re.search(r"[\\/]", command):
+        return command
+    return os.path.abspath(os.path.expanduser(command))
 
 
 def local_executable(name: str) -> str:
