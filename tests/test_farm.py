@@ -588,6 +588,11 @@ def test_deadline_files_are_key_value_with_documented_keys(tmp_path):
     assert job["OutputFilename0"] == "colour.####.exr" and job["OutputDirectory0"] == str(tmp_path / "out")
     assert parsed["render.plugin_info.job"]["Arguments"] == \
         f"render --shot {shot} --frames=<STARTFRAME>-<ENDFRAME>"
+    # Deadline's CommandLine plug-in runs RepositoryUtils.CheckPathMapping on Executable and
+    # Arguments but reads StartupDirectory as written: the artist's folder, which a worker that
+    # maps /shows to S:\shows does not have (the process cannot start there). The arguments
+    # are absolute; no task needs a working folder.
+    assert all("StartupDirectory" not in parsed[n] for n in names if n.endswith(".plugin_info.job"))
     with pytest.raises(InputError, match="not Key=Value"):
         deadline.parse_info("Plugin=Nuke\nno equals sign\n")
     with pytest.raises(InputError, match="twice"):

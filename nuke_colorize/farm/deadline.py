@@ -31,7 +31,11 @@ Keys used are the documented ones of Deadline's job info file (Plugin, Name, Bat
 Frames, ChunkSize, JobDependencies, Pool, Group, Priority, MachineLimit, OutputDirectory0,
 OutputFilename0, TaskTimeoutMinutes, TaskTimeoutSeconds, OnTaskTimeout) and of the Nuke
 (SceneFile, Version, WriteNode, BatchMode, Threads, RamUse, NukeX, ContinueOnError,
-EnforceRenderOrder) and CommandLine (Executable, Arguments, StartupDirectory) plug-ins.
+EnforceRenderOrder) and CommandLine (Executable, Arguments) plug-ins. No ``StartupDirectory``:
+the CommandLine plug-in path-maps ``Executable`` and ``Arguments`` but not it, so on a worker
+seeing the shows under other paths the task would start in a folder that does not exist there;
+the arguments name every file by its absolute path (a shot's own relative paths resolve against
+the shot file's folder, not the working folder).
 """
 from __future__ import annotations
 
@@ -145,7 +149,6 @@ def _prepass_job(plan: FarmPlan, task: PrepassTask, **common) -> DeadlineJob:
     plugin: "OrderedDict[str, str]" = OrderedDict()
     plugin["Executable"] = plan.colorize_exe
     plugin["Arguments"] = join_arguments(plan.prepass_args(task))
-    plugin["StartupDirectory"] = os.path.dirname(task.shot)
     return DeadlineJob(key=f"prepass_{task.label}", job_info=info, plugin_info=plugin)
 
 
@@ -179,7 +182,6 @@ def _render_job(plan: FarmPlan, depends_on: List[str], **common) -> DeadlineJob:
     else:
         plugin["Executable"] = plan.colorize_exe
         plugin["Arguments"] = join_arguments(plan.render_args("<STARTFRAME>-<ENDFRAME>"))
-        plugin["StartupDirectory"] = os.path.dirname(plan.render_shot)
     return DeadlineJob(key="render", job_info=info, plugin_info=plugin, depends_on=depends_on)
 
 
