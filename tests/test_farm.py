@@ -736,18 +736,49 @@ def test_opencue_spec_has_cache_layers_and_dependent_chunked_render(tmp_path):
     root = ET.fromstring((out / "colorize_s.cuejob.xml").read_text().split("?>", 1)[1].split(">", 1)[1])
     assert root.findtext("show") == "pipe" and root.findtext("shot") == "s"
     layers = {l.get("name"): l for l in root.iter("layer")}
-    assert list(layers) == ["cache_s_1001-1004", "cache_s_1005-1010", "render"]
+    assert list(layers) == ["cache_s_1001-1004", "cache_s_1005-1010", "render", "render_1009-1010"]
     cache = layers["cache_s_1005-1010"]
     assert (cache.findtext("range"), cache.findtext("chunk")) == ("1005", "1")
     assert cache.findtext("cmd") == f"/opt/nc/bin/nuke-colorize cache build {shot} --frames=1005-1010 --no-output"
-    render = layers["render"]
-    assert (render.findtext("range"), render.findtext("chunk")) == ("1001-1010", "4")
-    assert render.findtext("cmd") == \
+    render, tail = layers["render"], layers["render_1009-1010"]
+    assert (render.findtext("range"), render.findtext("chunk")) == ("1001-1008", "4")
+    assert (tail.findtext("range"), tail.findtext("chunk")) == ("1009-1010", "2")
+    assert render.findtext("cmd") == tail.findtext("cmd") == \
         f"/opt/nc/bin/nuke-colorize render --shot {shot} '--frames=#FRAME_START#-#FRAME_END#'"
     deps = [(d.get("type"), d.findtext("deplayer"), d.findtext("onlayer")) for d in root.iter("depend")]
-    assert deps == [("LAYER_ON_LAYER", "render", "cache_s_1001-1004"),
-                    ("LAYER_ON_LAYER", "render", "cache_s_1005-1010")]
+    assert deps == [("LAYER_ON_LAYER", r, c) for r in ("render", "render_1009-1010")
+                    for c in ("cache_s_1001-1004", "cache_s_1005-1010")]
     assert (out / "session").is_dir()  # pyoutline's session stays in the output folder
+
+
+def _cuebot_chunks(layer: ET.Element):
+    """The (first, last) frames Cuebot's ``#FRAME_START#`` / ``#FRAME_END#`` give each frame
+    of a spec's layer: one frame per chunk, from the range's start every ``chunk`` frames
+    (CueUtil.normalizeFrameRange), ending ``chunk - 1`` frames later whatever the range
+    (DispatchSupportService.prepareRqdRunFrame: ``frameNumber + frame.chunkSize - 1``)."""
+    text, chunk = layer.findtext("range"), int(layer.findtext("chunk"))
+    a, _, b = text[1:].partition("-")
+    first, last = int(text[0] + a), int(b or text[0] + a)
+    return [(s, s + chunk - 1) for s in range(first, last + 1, chunk)]
+
+
+@pytest.mark.parametrize("frames, chunk", [((1001, 1010), 4), ((1001, 1010), 3), ((1001, 1010), 5),
+                                           ((1001, 1002), 10), ((1001, 1001), 1)])
+def test_opencue_chunks_end_where_the_range_ends(tmp_path, capsys, frames, chunk):
+    """Cuebot (Java) replaces #FRAME_END# by the chunk's first frame + chunk size - 1, not clipped
+    to the layer's range: one render layer over 1001-1010 in chunks of 4 ran its last task as
+    ``--frames=1009-1012`` (or ``nuke -F 1009-1012``), frames outside the shot and the script."""
+    shot = _shot(tmp_path / "s.json", frames=frames, keyframes=(frames[0],))
+    assert cli_main(["farm", "opencue", str(shot), "--dry-run", "--chunk-size", str(chunk)]) == 0
+    root = _cue_xml(capsys.readouterr().out)
+    renders = [l for l in root.iter("layer") if l.get("name").startswith("render")]
+    covered = [f for l in renders for a, b in _cuebot_chunks(l) for f in range(a, b + 1)]
+    assert sorted(covered) == list(range(frames[0], frames[1] + 1))   # each frame once, none beyond
+    assert renders[0].get("name") == "render"
+    cmds = {l.findtext("cmd") for l in renders}
+    assert len(cmds) == 1 and "'--frames=#FRAME_START#-#FRAME_END#'" in cmds.pop()
+    onlayer = {(d.findtext("deplayer"), d.findtext("onlayer")) for d in root.iter("depend")}
+    assert onlayer == {(l.get("name"), f"cache_s_{frames[0]}-{frames[1]}") for l in renders}
 
 
 def test_opencue_layers_run_in_process_in_dependency_order(tmp_path, capsys):
@@ -759,7 +790,7 @@ def test_opencue_layers_run_in_process_in_dependency_order(tmp_path, capsys):
                                 "render s.json 1001-1003", "render s.json 1004-1006",
                                 "render s.json 1007-1009", "render s.json 1010-1010"]
     assert _rendered(tmp_path) == {f: 1 for f in range(1001, 1011)}
-    assert "ran render chunk starting at 1010" in capsys.readouterr().out
+    assert "ran render_1010 chunk starting at 1010" in capsys.readouterr().out  # the shorter last chunk
 
 
 def test_opencue_submit_without_cuebot_says_so(tmp_path, monkeypatch, capsys):

@@ -8,7 +8,11 @@ Layers:
 * ``render``: frames ``first-last`` in chunks of ``chunk_size``, depending on every cache layer
   (layer-on-layer), running ``nuke-colorize render --shot <shot.json>
   --frames=#FRAME_START#-#FRAME_END#`` or ``nuke -x -F #FRAME_START#-#FRAME_END# script.nk``; Cuebot
-  replaces the tokens with the first and last frame of each chunk.
+  replaces the tokens with the first and last frame of each chunk. Cuebot takes a chunk's last
+  frame as its first + ``chunk_size`` - 1 whatever the layer's range (``DispatchSupportService``:
+  ``#FRAME_END#`` is ``frameNumber + chunkSize - 1``), so when the range is not a whole number of
+  chunks its last, shorter chunk is a layer of its own, ``render_<A>-<B>``, whose chunk size is
+  its length (see :func:`render_layers`).
 
 With ``--prepass-timeout`` / ``--task-timeout`` the cache layers / the render layer get
 pyoutline's ``timeout`` layer argument, written as the spec's ``<timeout>`` (job spec DTD 1.10
@@ -65,10 +69,11 @@ class ColorizeCommand(outline.layer.Layer):
 
     def _execute(self, frames):
         frames = list(frames)
-        cmd = substitute_tokens(self.get_arg("command"), frames[0], frames[-1], self.get_chunk_size())
+        chunk = self.get_chunk_size()   # as Cuebot does: the chunk's end is not clipped to the range
+        cmd = substitute_tokens(self.get_arg("command"), frames[0], frames[0] + chunk - 1, chunk)
         proc = subprocess.run(shlex.split(cmd))
         if proc.returncode != 0:
-            raise ColorizeError(f"OpenCue layer {self.get_name()} frames {frames[0]}-{frames[-1]} "
+            raise ColorizeError(f"OpenCue layer {self.get_name()} frames {frames[0]}-{frames[0] + chunk - 1} "
                                 f"failed (exit {proc.returncode}): {cmd}")
 
 
@@ -95,12 +100,34 @@ def build_outline(plan: FarmPlan, *, show: Optional[str] = None, shot: Optional[
         ol.add_layer(layer)
         caches.append(layer)
     argv = [plan.render_exe] + plan.render_args("#FRAME_START#-#FRAME_END#")
-    render = ColorizeCommand("render", command=shlex.join(argv), range=plan.frame_range,
-                             chunk=plan.chunk_size, service=service, **_timeout_arg(plan.task_timeout))
-    ol.add_layer(render)
-    for layer in caches:
-        render.depend_all(layer)
+    for name, frames, chunk in render_layers(plan):
+        render = ColorizeCommand(name, command=shlex.join(argv), range=frames, chunk=chunk,
+                                 service=service, **_timeout_arg(plan.task_timeout))
+        ol.add_layer(render)
+        for layer in caches:
+            render.depend_all(layer)
     return ol
+
+
+def render_layers(plan: FarmPlan) -> List[Tuple[str, str, int]]:
+    """(name, frame range, chunk size) of the render layers: ``render`` for the whole chunks and,
+    when the range is not a whole number of chunks, ``render_<A>-<B>`` for the last, shorter one,
+    its chunk size its length: Cuebot ends every chunk ``chunk_size`` frames after its start, also
+    past the end of the range (a last chunk 1010-1012 of 1001-1010, frames the shot may not have)."""
+    first, last = plan.frames
+    whole = (last - first + 1) // plan.chunk_size * plan.chunk_size
+    layers = []
+    if whole:
+        layers.append(("render", _frame_range(first, first + whole - 1), plan.chunk_size))
+    if first + whole <= last:
+        a = first + whole
+        name = layer_name(f"render_{_frame_range(a, last)}") if whole else "render"
+        layers.append((name, _frame_range(a, last), last - a + 1))
+    return layers
+
+
+def _frame_range(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
 
 
 def _timeout_arg(minutes: Optional[float]) -> Dict[str, int]:
