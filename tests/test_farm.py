@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -779,6 +780,37 @@ def test_opencue_chunks_end_where_the_range_ends(tmp_path, capsys, frames, chunk
     assert len(cmds) == 1 and "'--frames=#FRAME_START#-#FRAME_END#'" in cmds.pop()
     onlayer = {(d.findtext("deplayer"), d.findtext("onlayer")) for d in root.iter("depend")}
     assert onlayer == {(l.get("name"), f"cache_s_{frames[0]}-{frames[1]}") for l in renders}
+
+
+def test_opencue_negative_frames_are_never_frame_numbers_of_a_layer(tmp_path, capsys):
+    """Cuebot names a layer's frames "%04d-<layer>" (CueUtil.buildFrameName) and reads the number
+    back up to the first '-' (DispatchSupportService.prepareRqdRunFrame), so a frame -5
+    ("-005-render") can never be dispatched: a shot starting at -5 queued a job whose first
+    pre-pass layer and first render chunks never ran, and its render waited for them forever.
+    The chunks before frame 0 name their frames in their command, on a layer frame 0."""
+    from nuke_colorize.farm.opencue import substitute_tokens
+    fake = _exe(tmp_path / "fake-colorize", FAKE_COLORIZE)
+    shot = _shot(tmp_path / "s.json", frames=(-5, 4), keyframes=(-4, 2))
+    assert cli_main(["farm", "opencue", str(shot), "--dry-run", "--chunk-size", "3",
+                     "--colorize-exe", str(fake)]) == 0
+    root = _cue_xml(capsys.readouterr().out)
+    layers = list(root.iter("layer"))
+    assert all(f >= 0 for l in layers for a, b in _cuebot_chunks(l) for f in (a, b))
+    assert [l.get("name") for l in layers] == ["cache_s_-5--1", "cache_s_0-4", "render_-5--3",
+                                               "render_-2-0", "render", "render_4"]
+    covered = []
+    for layer in layers[2:]:
+        for a, b in _cuebot_chunks(layer):
+            argv = shlex.split(substitute_tokens(layer.findtext("cmd"), a, b, int(layer.findtext("chunk"))))
+            text = next(x for x in argv if x.startswith("--frames="))[len("--frames="):]
+            lo, hi = parse_frame_range(text)
+            covered += range(lo, hi + 1)
+    assert sorted(covered) == list(range(-5, 5))
+    assert cli_main(["farm", "opencue", str(shot), "-o", str(tmp_path / "cue"), "--chunk-size", "3",
+                     "--colorize-exe", str(fake), "--run-local"]) == 0
+    assert _calls(tmp_path) == ["build s.json -5--1", "build s.json 0-4", "render s.json -5--3",
+                                "render s.json -2-0", "render s.json 1-3", "render s.json 4-4"]
+    assert _rendered(tmp_path) == {f: 1 for f in range(-5, 5)}
 
 
 def test_opencue_layers_run_in_process_in_dependency_order(tmp_path, capsys):

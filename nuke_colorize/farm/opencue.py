@@ -12,7 +12,10 @@ Layers:
   frame as its first + ``chunk_size`` - 1 whatever the layer's range (``DispatchSupportService``:
   ``#FRAME_END#`` is ``frameNumber + chunkSize - 1``), so when the range is not a whole number of
   chunks its last, shorter chunk is a layer of its own, ``render_<A>-<B>``, whose chunk size is
-  its length (see :func:`render_layers`).
+  its length (see :func:`render_layers`). Cuebot cannot dispatch a negative frame (it reads
+  the number back from the frame's name, ``-005-render``): a render chunk starting before frame 0
+  is a layer of its own running the chunk's frames as literal numbers, and a pre-pass layer
+  whose segment starts before 0 runs on frame 0 (its command names its frames anyway).
 
 With ``--prepass-timeout`` / ``--task-timeout`` the cache layers / the render layer get
 pyoutline's ``timeout`` layer argument, written as the spec's ``<timeout>`` (job spec DTD 1.10
@@ -95,12 +98,12 @@ def build_outline(plan: FarmPlan, *, show: Optional[str] = None, shot: Optional[
     for task in plan.prepass:
         argv = [plan.colorize_exe] + plan.prepass_args(task)
         layer = ColorizeCommand(layer_name(f"cache_{task.label}"), command=shlex.join(argv),
-                                range=str(task.first), chunk=1, service=service,
+                                range=str(max(task.first, 0)), chunk=1, service=service,
                                 **_timeout_arg(plan.prepass_timeout))
         ol.add_layer(layer)
         caches.append(layer)
-    argv = [plan.render_exe] + plan.render_args("#FRAME_START#-#FRAME_END#")
-    for name, frames, chunk in render_layers(plan):
+    for name, frames, chunk, chunk_frames in render_layers(plan):
+        argv = [plan.render_exe] + plan.render_args(chunk_frames)
         render = ColorizeCommand(name, command=shlex.join(argv), range=frames, chunk=chunk,
                                  service=service, **_timeout_arg(plan.task_timeout))
         ol.add_layer(render)
@@ -109,20 +112,40 @@ def build_outline(plan: FarmPlan, *, show: Optional[str] = None, shot: Optional[
     return ol
 
 
-def render_layers(plan: FarmPlan) -> List[Tuple[str, str, int]]:
-    """(name, frame range, chunk size) of the render layers: ``render`` for the whole chunks and,
-    when the range is not a whole number of chunks, ``render_<A>-<B>`` for the last, shorter one,
-    its chunk size its length: Cuebot ends every chunk ``chunk_size`` frames after its start, also
-    past the end of the range (a last chunk 1010-1012 of 1001-1010, frames the shot may not have)."""
+#: a render chunk's frames in a layer's command, replaced by Cuebot for each chunk
+CHUNK_TOKENS = "#FRAME_START#-#FRAME_END#"
+
+
+def render_layers(plan: FarmPlan) -> List[Tuple[str, str, int, str]]:
+    """(name, frame range, chunk size, the chunk's frames in the command) of the render layers.
+
+    ``render`` takes the whole chunks, its command naming a chunk's frames by Cuebot's tokens
+    (:data:`CHUNK_TOKENS`); when the range is not a whole number of chunks its last, shorter one
+    is ``render_<A>-<B>``, its chunk size its length: Cuebot ends every chunk ``chunk_size``
+    frames after its start, also past the end of the range (a last chunk 1010-1012 of 1001-1010,
+    frames the shot may not have).
+
+    A chunk starting before frame 0 is a layer of its own, ``render_<A>-<B>``, whose command
+    names its frames literally, on frame 0 of the layer: Cuebot names a layer's frames
+    ``%04d-<layer>`` and reads a frame's number back up to the name's first ``-``, which a
+    negative frame (``-005-render``) does not have, so such a frame is never dispatched.
+    """
     first, last = plan.frames
-    whole = (last - first + 1) // plan.chunk_size * plan.chunk_size
+    size = plan.chunk_size
     layers = []
+    while first < 0 and first <= last:
+        end = min(first + size - 1, last)
+        layers.append((layer_name(f"render_{_frame_range(first, end)}"), "0", 1, f"{first}-{end}"))
+        first += size
+    if first > last:
+        return layers
+    whole = (last - first + 1) // size * size
     if whole:
-        layers.append(("render", _frame_range(first, first + whole - 1), plan.chunk_size))
+        layers.append(("render", _frame_range(first, first + whole - 1), size, CHUNK_TOKENS))
     if first + whole <= last:
         a = first + whole
         name = layer_name(f"render_{_frame_range(a, last)}") if whole else "render"
-        layers.append((name, _frame_range(a, last), last - a + 1))
+        layers.append((name, _frame_range(a, last), last - a + 1, CHUNK_TOKENS))
     return layers
 
 
