@@ -514,6 +514,9 @@ def test_relative_executables_are_given_to_the_workers_absolute(tmp_path, monkey
     plan = build_plan(str(shot), colorize_exe="bin/fake-colorize", nuke_exe="nuke")
     assert plan.colorize_exe == str(tmp_path / "bin" / "fake-colorize") and plan.nuke_exe == "nuke"
     assert deadline.build_jobs(plan)[0].plugin_info["Executable"] == str(tmp_path / "bin" / "fake-colorize")
+    # a Windows path given here for Windows workers is absolute there: kept as written
+    for exe in ("C:\\nc\\nuke-colorize.exe", "C:/nc/nuke-colorize.exe", "\\\\srv\\sw\\nuke-colorize.exe"):
+        assert build_plan(str(shot), colorize_exe=exe).colorize_exe == exe
     assert cli_main(["farm", "openjd", "s.json", "-o", "bundle", "--chunk-size", "5",
                      "--colorize-exe", "bin/fake-colorize", "--run-local"]) == 0
     assert _rendered(tmp_path) == {f: 1 for f in range(1001, 1011)}

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import ntpath
 import os
+import posixpath
 import re
 import shutil
 import sys
@@ -303,8 +305,11 @@ def worker_executable(command: str) -> str:
     """An executable as the workers run it: a bare name (``nuke``, looked up on the worker's PATH)
     as given, a path made absolute. A relative path (``venv/bin/nuke-colorize``) would be looked
     for from the task's working folder on the worker (a scheduler's session or temp folder), never
-    from the folder it was given in."""
-    if os.path.isabs(command) or not re.search(r"[\\/]", command):
+    from the folder it was given in. An absolute path of either kind (``C:\\nc\\nuke-colorize.exe``
+    given on Linux for Windows workers) is kept."""
+    if posixpath.isabs(command) or ntpath.isabs(command):
+        return command
+    if not any(sep and sep in command for sep in (os.sep, os.altsep)):
         return command
     return os.path.abspath(os.path.expanduser(command))
 
