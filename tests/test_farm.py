@@ -816,6 +816,58 @@ def test_opencue_negative_frames_are_never_frame_numbers_of_a_layer(tmp_path, ca
     assert _rendered(tmp_path) == {f: 1 for f in range(-5, 5)}
 
 
+def _windows_argv(line: str):
+    """Split a command line as the Microsoft C runtime does (CommandLineToArgvW): whitespace
+    separates outside double quotes; 2n backslashes before a quote give n and the quote toggles,
+    2n+1 give n and a literal quote; other backslashes are literal; single quotes are ordinary."""
+    args, cur, quoted, slashes, started = [], "", False, 0, False
+    for ch in line + " ":
+        if ch == "\\":
+            slashes += 1
+            continue
+        if ch == '"':
+            cur += "\\" * (slashes // 2)
+            if slashes % 2:
+                cur += '"'
+            else:
+                quoted = not quoted
+            slashes, started = 0, True
+            continue
+        cur, slashes = cur + "\\" * slashes, 0
+        if ch in " \t" and not quoted:
+            if started or cur:
+                args.append(cur)
+            cur, started = "", False
+        else:
+            cur, started = cur + ch, True
+    return args
+
+
+def test_opencue_commands_for_windows_workers_are_quoted_for_cmd(tmp_path):
+    """RQD on Windows writes a layer's command into a .bat file run by cmd.exe (rqd
+    _createCommandFile); the C runtime then splits it, where single quotes are ordinary
+    characters: shlex.join's '--frames=#FRAME_START#-#FRAME_END#' (quoted for the '#') reached
+    nuke-colorize as an argument with quotes in it (every render task: unrecognized arguments),
+    and '/shows/my show/s.json' as two arguments."""
+    from nuke_colorize.farm import opencue
+    folder = tmp_path / "my show"
+    folder.mkdir()
+    shot = _shot(folder / "s.json", frames=(1001, 1008), keyframes=(1001,))
+    exe = "C:\\Program Files\\nc\\nuke-colorize.exe"
+    plan = build_plan(str(shot), chunk_size=4, colorize_exe=exe)
+    ol = opencue.build_outline(plan, show="pipe", windows=True)
+    cmds = {l.get_name(): l.get_arg("command") for l in ol.get_layers()}
+    assert _windows_argv(cmds["cache_s_1001-1008"]) == [exe, "cache", "build", str(shot),
+                                                        "--frames=1001-1008", "--no-output"]
+    render = opencue.substitute_tokens(cmds["render"], 1005, 1008, 4)
+    assert _windows_argv(render) == [exe, "render", "--shot", str(shot), "--frames=1005-1008"]
+    assert "'" not in cmds["render"]
+    # Linux and macOS workers (RQD runs the command file with /bin/sh): POSIX quoting, as before
+    posix = opencue.build_outline(plan, show="pipe", windows=False).get_layer("render").get_arg("command")
+    assert shlex.split(opencue.substitute_tokens(posix, 1005, 1008, 4)) == \
+        [exe, "render", "--shot", str(shot), "--frames=1005-1008"]
+
+
 def test_opencue_layers_run_in_process_in_dependency_order(tmp_path, capsys):
     fake = _exe(tmp_path / "fake-colorize", FAKE_COLORIZE)
     shot = _shot(tmp_path / "s.json")

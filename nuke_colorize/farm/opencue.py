@@ -74,7 +74,7 @@ class ColorizeCommand(outline.layer.Layer):
         frames = list(frames)
         chunk = self.get_chunk_size()   # as Cuebot does: the chunk's end is not clipped to the range
         cmd = substitute_tokens(self.get_arg("command"), frames[0], frames[0] + chunk - 1, chunk)
-        proc = subprocess.run(shlex.split(cmd))
+        proc = subprocess.run(cmd if os.name == "nt" else shlex.split(cmd))
         if proc.returncode != 0:
             raise ColorizeError(f"OpenCue layer {self.get_name()} frames {frames[0]}-{frames[0] + chunk - 1} "
                                 f"failed (exit {proc.returncode}): {cmd}")
@@ -88,28 +88,42 @@ def substitute_tokens(command: str, first: int, last: int, chunk: int) -> str:
 
 
 def build_outline(plan: FarmPlan, *, show: Optional[str] = None, shot: Optional[str] = None,
-                  user: Optional[str] = None, service: str = "shell"):
-    """The :class:`outline.Outline` with the cache layers and the dependent render layer."""
+                  user: Optional[str] = None, service: str = "shell", windows: Optional[bool] = None):
+    """The :class:`outline.Outline` with the cache layers and the dependent render layer.
+
+    ``windows``: quote the layers' commands for Windows workers (default: when this machine is
+    Windows, whose paths and executables the commands hold); see :func:`command_line`."""
     ol = outline.Outline(plan.name, frame_range=plan.frame_range,
                          shot=shot or sanitize_name(plan.shots[0].stem),
                          show=show or outline.config.get("outline", "default_show"),
                          user=user, serialize=True)
     caches = []
     for task in plan.prepass:
-        argv = [plan.colorize_exe] + plan.prepass_args(task)
-        layer = ColorizeCommand(layer_name(f"cache_{task.label}"), command=shlex.join(argv),
+        command = command_line([plan.colorize_exe] + plan.prepass_args(task), windows)
+        layer = ColorizeCommand(layer_name(f"cache_{task.label}"), command=command,
                                 range=str(max(task.first, 0)), chunk=1, service=service,
                                 **_timeout_arg(plan.prepass_timeout))
         ol.add_layer(layer)
         caches.append(layer)
     for name, frames, chunk, chunk_frames in render_layers(plan):
-        argv = [plan.render_exe] + plan.render_args(chunk_frames)
-        render = ColorizeCommand(name, command=shlex.join(argv), range=frames, chunk=chunk,
+        command = command_line([plan.render_exe] + plan.render_args(chunk_frames), windows)
+        render = ColorizeCommand(name, command=command, range=frames, chunk=chunk,
                                  service=service, **_timeout_arg(plan.task_timeout))
         ol.add_layer(render)
         for layer in caches:
             render.depend_all(layer)
     return ol
+
+
+def command_line(argv: List[str], windows: Optional[bool] = None) -> str:
+    """``argv`` as the one command line RQD runs: on Linux and macOS it writes it into a file run
+    by ``/bin/sh`` (POSIX quoting, :func:`shlex.join`); on Windows into a ``.bat`` file run by
+    ``cmd.exe`` (rqd ``_createCommandFile``), where single quotes are ordinary characters: there
+    an argument is double-quoted by the C runtime's rules (:func:`subprocess.list2cmdline`).
+    ``windows`` None: this machine's."""
+    if windows is None:
+        windows = os.name == "nt"
+    return subprocess.list2cmdline(argv) if windows else shlex.join(argv)
 
 
 #: a render chunk's frames in a layer's command, replaced by Cuebot for each chunk
