@@ -224,8 +224,21 @@ def find_block(text):
     return start, end
 
 
+def check_init_py(init_py, plugin_dir):
+    """Refuse an init.py that is a symbolic link (a studio's shared file, a dotfiles checkout):
+    writing the block would either edit the file it points to, for everyone who uses it, or
+    replace the link with a copy, which the uninstall cannot turn back into the link."""
+    if os.path.islink(init_py):
+        raise InstallError("%s is a symbolic link to %s: nothing installed (the block would go into the file "
+                           "it points to, or replace the link with a copy); install with --studio instead, "
+                           "which leaves init.py alone and prints the NUKE_PATH line to add, then add that, "
+                           "or the line %s in the file the link points to"
+                           % (init_py, os.path.realpath(init_py), _add_path_line(plugin_dir)))
+
+
 def add_block(init_py, plugin_dir):
     """Insert or replace the block; the header records what to undo. True when changed."""
+    check_init_py(init_py, plugin_dir)
     exists = os.path.isfile(init_py)
     text = _decode(read_bytes(init_py)) if exists else ""
     span = find_block(text)
@@ -286,6 +299,8 @@ def read_config(plugin_dir):
 def install(args):
     nuke_dir = os.path.abspath(os.path.expanduser(args.nuke_dir))
     plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
+    if not args.studio:
+        check_init_py(os.path.join(nuke_dir, "init.py"), plugin_dir)  # before anything is written
     previous = read_config(plugin_dir)
     python, created, ui_dirs = ensure_engine(args, plugin_dir, previous)
     if previous.get("engine_python") != python:

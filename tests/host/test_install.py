@@ -168,6 +168,29 @@ def test_install_and_uninstall_restore_init_py_byte_for_byte(tmp_path, before):
     assert not (nuke_dir / "nuke_colorize").exists()
 
 
+def test_an_init_py_that_is_a_symbolic_link_is_left_alone(tmp_path):
+    """~/.nuke/init.py linked to a studio's shared file (or a dotfiles checkout): the install
+    replaced the link by a copy with the block (os.replace of a temporary file), and the uninstall
+    left that copy, so the user no longer saw the studio's file. Now nothing is written, the
+    refusal says why and what to do instead; --studio still installs."""
+    studio = tmp_path / "studio"
+    studio.mkdir()
+    (studio / "init.py").write_bytes(USER_INIT)
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").symlink_to(studio / "init.py")
+    proc = subprocess.run([sys.executable, str(INSTALL), "--nuke-dir", str(nuke_dir), "--engine-python", ENGINE],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "is a symbolic link to %s" % (studio / "init.py") in proc.stderr and "--studio" in proc.stderr
+    assert (nuke_dir / "init.py").is_symlink() and (studio / "init.py").read_bytes() == USER_INIT
+    assert sorted(os.listdir(nuke_dir)) == ["init.py"]   # no plug-in folder either
+    out = run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE, "--studio")
+    assert "NUKE_PATH" in out and (nuke_dir / "init.py").is_symlink()
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").is_symlink() and (studio / "init.py").read_bytes() == USER_INIT
+
+
 def test_uninstall_after_an_editor_turned_init_py_into_crlf(tmp_path):
     """Installed into an LF file without a final newline; then a Windows editor saved the whole
     file with CRLF newlines: the uninstall leaves the user's lines, in the editor's newlines."""
