@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -52,11 +53,14 @@ def log(msg):
 
 # ----------------------------------------------------------------------------- files
 def write_if_changed(path, data):
-    """Write bytes atomically unless the file already holds them; True when written."""
+    """Write bytes atomically unless the file already holds them; True when written. A file
+    written again keeps its permissions (a private 0600 init.py stays private)."""
+    mode = None
     try:
         with open(path, "rb") as fh:
             if fh.read() == data:
                 return False
+            mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
     except (IOError, OSError):
         pass
     folder = os.path.dirname(path)
@@ -67,6 +71,8 @@ def write_if_changed(path, data):
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    if mode is not None:
+        os.chmod(tmp, mode)
     os.replace(tmp, path)
     return True
 

@@ -168,6 +168,23 @@ def test_install_and_uninstall_restore_init_py_byte_for_byte(tmp_path, before):
     assert not (nuke_dir / "nuke_colorize").exists()
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o750])
+def test_install_and_uninstall_keep_init_py_permissions(tmp_path, mode):
+    """The block was written through a new temporary file (default permissions, 0644 under the
+    usual umask) replacing init.py: a private 0600 init.py became readable by everyone, and
+    stayed so after the uninstall restored its bytes."""
+    nuke_dir = tmp_path / ".nuke"
+    nuke_dir.mkdir()
+    (nuke_dir / "init.py").write_bytes(USER_INIT)
+    os.chmod(nuke_dir / "init.py", mode)
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    assert b"pluginAddPath" in (nuke_dir / "init.py").read_bytes()[len(USER_INIT):]
+    assert (nuke_dir / "init.py").stat().st_mode & 0o7777 == mode
+    run_install("--nuke-dir", str(nuke_dir), "--uninstall")
+    assert (nuke_dir / "init.py").read_bytes() == USER_INIT
+    assert (nuke_dir / "init.py").stat().st_mode & 0o7777 == mode
+
+
 def test_an_init_py_that_is_a_symbolic_link_is_left_alone(tmp_path):
     """~/.nuke/init.py linked to a studio's shared file (or a dotfiles checkout): the install
     replaced the link by a copy with the block (os.replace of a temporary file), and the uninstall
