@@ -242,6 +242,17 @@ def check_init_py(init_py, plugin_dir):
                            % (init_py, os.path.realpath(init_py), _add_path_line(plugin_dir)))
 
 
+def check_writable(folder, what, hint):
+    """Refuse, before anything is written, a folder this user cannot write into (read-only file
+    system, another user's): or the install would stop part way, after the engine and the
+    plug-in folder, naming a temporary file. A folder still to be created counts as the nearest
+    existing one above it."""
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InstallError("cannot write into %s (%s): nothing installed; %s" % (folder, what, hint))
+
+
 def add_block(init_py, plugin_dir):
     """Insert or replace the block; the header records what to undo. True when changed."""
     check_init_py(init_py, plugin_dir)
@@ -305,8 +316,11 @@ def read_config(plugin_dir):
 def install(args):
     nuke_dir = os.path.abspath(os.path.expanduser(args.nuke_dir))
     plugin_dir = os.path.abspath(os.path.expanduser(args.plugin_dir or os.path.join(nuke_dir, "nuke_colorize")))
-    if not args.studio:
-        check_init_py(os.path.join(nuke_dir, "init.py"), plugin_dir)  # before anything is written
+    if not args.studio:  # before anything is written
+        check_init_py(os.path.join(nuke_dir, "init.py"), plugin_dir)
+        check_writable(nuke_dir, "the Nuke folder, for init.py",
+                       "give --nuke-dir a folder you can write, or --studio to leave init.py alone")
+    check_writable(plugin_dir, "the plug-in folder", "give --plugin-dir a folder you can write")
     previous = read_config(plugin_dir)
     python, created, ui_dirs = ensure_engine(args, plugin_dir, previous)
     if previous.get("engine_python") != python:

@@ -185,6 +185,33 @@ def test_install_and_uninstall_keep_init_py_permissions(tmp_path, mode):
     assert (nuke_dir / "init.py").stat().st_mode & 0o7777 == mode
 
 
+def test_a_nuke_folder_that_cannot_be_written_stops_the_install_before_anything_is_written(
+        tmp_path, monkeypatch, capsys):
+    """A read-only ~/.nuke (read-only mount, another user's folder) with the plug-in folder
+    elsewhere: the engine and the whole plug-in folder were written, then the install stopped
+    on "[Errno 30] Read-only file system: '.../.nuke/init.py.tmp-install'". Now it stops first,
+    naming the folder and the ways out. (The folder is made unwritable through os.access, the
+    check the install makes: the tests run as root, whom permission bits do not stop.)"""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("nc_install_under_test", str(INSTALL))
+    install = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(install)
+    nuke_dir, plugin_dir = tmp_path / "ro" / ".nuke", tmp_path / "rw" / "nuke_colorize"
+    nuke_dir.mkdir(parents=True)
+    (nuke_dir / "init.py").write_bytes(USER_INIT)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, m: False if str(p) == str(nuke_dir) else real_access(p, m))
+    code = install.main(["--nuke-dir", str(nuke_dir), "--plugin-dir", str(plugin_dir), "--engine-python", ENGINE])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cannot write into %s" % nuke_dir in err and "nothing installed" in err and "--studio" in err
+    assert not plugin_dir.exists() and (nuke_dir / "init.py").read_bytes() == USER_INIT
+    # --studio leaves init.py alone: the plug-in folder is all it writes
+    assert install.main(["--nuke-dir", str(nuke_dir), "--plugin-dir", str(plugin_dir), "--engine-python",
+                         ENGINE, "--studio"]) == 0
+    assert (plugin_dir / "init.py").is_file() and (nuke_dir / "init.py").read_bytes() == USER_INIT
+
+
 def test_an_init_py_that_is_a_symbolic_link_is_left_alone(tmp_path):
     """~/.nuke/init.py linked to a studio's shared file (or a dotfiles checkout): the install
     replaced the link by a copy with the block (os.replace of a temporary file), and the uninstall
