@@ -572,6 +572,23 @@ def test_dry_run_prints_and_writes_nothing(tmp_path, capsys):
     assert "one after another" not in capsys.readouterr().err
 
 
+def test_printed_submission_command_pastes_into_this_machines_shell(tmp_path, capsys, monkeypatch):
+    """The "would submit:" / "submit with:" lines were shlex.join'ed: POSIX single quotes, which
+    cmd.exe and the C runtime take as ordinary characters, so on a Windows workstation the printed
+    'deadline bundle submit --yes '...\\my bundle'' named two folders, quotes included."""
+    from types import SimpleNamespace
+    from nuke_colorize.farm import files
+    shot = _shot(tmp_path / "s.json")
+    bundle = tmp_path / "my bundle"
+    assert cli_main(["farm", "openjd", str(shot), "-o", str(bundle), "--dry-run"]) == 0
+    line = capsys.readouterr().out.split("would submit: ", 1)[1].strip()
+    assert shlex.split(line) == ["deadline", "bundle", "submit", "--yes", str(bundle)]   # here, as before
+    monkeypatch.setattr(files, "os", SimpleNamespace(name="nt"))   # a Windows workstation
+    assert cli_main(["farm", "openjd", str(shot), "-o", str(bundle), "--dry-run"]) == 0
+    line = capsys.readouterr().out.split("would submit: ", 1)[1].strip()
+    assert _windows_argv(line) == ["deadline", "bundle", "submit", "--yes", str(bundle)]
+
+
 # ------------------------------------------------------------------------------ Deadline 10
 def test_deadline_files_are_key_value_with_documented_keys(tmp_path):
     shot = _shot(tmp_path / "s.json")

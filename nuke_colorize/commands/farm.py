@@ -25,14 +25,13 @@ limit (the scheduler's default).
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
 from typing import Dict, List
 
 from ..errors import ColorizeError, InputError
-from ..farm.files import print_files, run_client, write_files
+from ..farm.files import command_line, print_files, run_client, write_files
 from ..farm.plan import DEFAULT_CHUNK_SIZE, FarmPlan, build_plan, local_executable
 from ..farm.shotinfo import check_inputs
 from . import help_when_bare
@@ -140,13 +139,13 @@ def _check_modes(args) -> None:
 def _emit(args, files: Dict[str, str], submit_cmd: List[str]) -> None:
     if args.dry_run:
         print_files(files, sys.stdout)
-        print(f"would submit: {shlex.join(submit_cmd)}")
+        print(f"would submit: {command_line(submit_cmd)}")
         return
     paths = write_files(args.output, files)
     for path in paths:
         print(f"wrote {path}")
     if not args.submit:
-        print(f"submit with: {shlex.join(submit_cmd)}")
+        print(f"submit with: {command_line(submit_cmd)}")
 
 
 def run_openjd(args) -> int:
@@ -163,7 +162,7 @@ def run_openjd(args) -> int:
         if not args.colorize_exe:
             overrides["ColorizeCommand"] = local_executable("nuke-colorize")
         argv = openjd.local_run_argv(out, overrides)
-        print(f"running: {shlex.join(argv)}", flush=True)
+        print(f"running: {command_line(argv)}", flush=True)
         code = subprocess.call(argv)
         if code != 0:
             raise ColorizeError(f"openjd run failed (exit {code})", file=out,

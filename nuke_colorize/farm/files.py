@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from typing import Dict, List, Optional, Sequence, Set, TextIO
 
@@ -56,6 +57,20 @@ def print_files(files: Dict[str, str], stream: TextIO) -> None:
         stream.write(f"==== {rel} ====\n{text}")
         if not text.endswith("\n"):
             stream.write("\n")
+
+
+def command_line(argv: Sequence[str], windows: Optional[bool] = None) -> str:
+    """``argv`` as one command line for the shell that runs it: ``/bin/sh`` on Linux and macOS
+    (POSIX quoting, :func:`shlex.join`); on Windows ``cmd.exe`` and the C runtime, where single
+    quotes are ordinary characters (an argument is double-quoted by the C runtime's rules,
+    :func:`subprocess.list2cmdline`). ``windows`` None: this machine's.
+
+    Used for OpenCue's layer commands (RQD writes one into a file run by ``/bin/sh``, or on
+    Windows into a ``.bat`` file, rqd ``_createCommandFile``) and for the submission commands
+    printed to be pasted into this machine's shell."""
+    if windows is None:
+        windows = os.name == "nt"
+    return subprocess.list2cmdline(list(argv)) if windows else shlex.join(argv)
 
 
 def run_client(argv: Sequence[str], *, what: str, hint: str,

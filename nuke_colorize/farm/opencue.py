@@ -52,6 +52,7 @@ import outline.depend
 import outline.layer
 
 from ..errors import ColorizeError
+from .files import command_line
 from .plan import FarmPlan, sanitize_name, timeout_whole_minutes
 
 TOKENS = ("#FRAME_START#", "#FRAME_END#", "#IFRAME#", "#ZFRAME#", "#FRAME_CHUNK#")
@@ -113,17 +114,6 @@ def build_outline(plan: FarmPlan, *, show: Optional[str] = None, shot: Optional[
         for layer in caches:
             render.depend_all(layer)
     return ol
-
-
-def command_line(argv: List[str], windows: Optional[bool] = None) -> str:
-    """``argv`` as the one command line RQD runs: on Linux and macOS it writes it into a file run
-    by ``/bin/sh`` (POSIX quoting, :func:`shlex.join`); on Windows into a ``.bat`` file run by
-    ``cmd.exe`` (rqd ``_createCommandFile``), where single quotes are ordinary characters: there
-    an argument is double-quoted by the C runtime's rules (:func:`subprocess.list2cmdline`).
-    ``windows`` None: this machine's."""
-    if windows is None:
-        windows = os.name == "nt"
-    return subprocess.list2cmdline(argv) if windows else shlex.join(argv)
 
 
 #: a render chunk's frames in a layer's command, replaced by Cuebot for each chunk
