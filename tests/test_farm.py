@@ -642,6 +642,8 @@ import os, sys
 log = os.environ["FAKE_DL_LOG"]
 n = sum(1 for _ in open(log)) if os.path.exists(log) else 0
 job_info = open(sys.argv[1]).read()
+if os.environ.get("FAKE_DL_FAIL_AT") == str(n):
+    sys.exit("Error: the repository is not reachable")
 with open(log, "a") as fh:
     fh.write("%s|%s\n" % (os.path.basename(sys.argv[1]), job_info.replace("\n", ";")))
 print("Submitting to Repository: /mnt/deadline")
@@ -666,6 +668,24 @@ def test_deadline_submit_chains_job_ids_into_render_dependencies(tmp_path, monke
     assert render["JobDependencies"] == "65f0c0de00000000,65f0c0de00000001"
     assert "JobDependencies=65f0c0de00000000,65f0c0de00000001" in log[2]
     assert "submitted render: JobID=65f0c0de00000002" in capsys.readouterr().out
+
+
+def test_deadline_submit_failing_part_way_names_the_jobs_already_submitted(tmp_path, monkeypatch, capsys):
+    """The pre-pass jobs are submitted one by one before the render job: when a later submission
+    failed, the error named only that one, and the jobs already on the farm (building caches
+    for a render that never came) were left for the user to find; submitting again doubled them."""
+    bindir = tmp_path / "dlbin"
+    bindir.mkdir()
+    _exe(bindir / "deadlinecommand", FAKE_DEADLINECOMMAND)
+    monkeypatch.setenv("DEADLINE_PATH", str(bindir))
+    monkeypatch.setenv("FAKE_DL_LOG", str(tmp_path / "dl.log"))
+    monkeypatch.setenv("FAKE_DL_FAIL_AT", "2")   # the render job's submission fails
+    code = cli_main(["farm", "deadline", str(_shot(tmp_path / "s.json")), "-o", str(tmp_path / "dl"), "--submit"])
+    err = capsys.readouterr().err
+    assert code != 0 and "Deadline submission of render failed" in err and "not reachable" in err
+    assert ("already submitted, without it: prepass_s_1001-1004 JobID=65f0c0de00000000, "
+            "prepass_s_1005-1010 JobID=65f0c0de00000001") in err
+    assert "delete those jobs" in err
 
 
 def test_deadline_submit_without_deadlinecommand_says_so(tmp_path, monkeypatch, capsys):

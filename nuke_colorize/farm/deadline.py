@@ -255,12 +255,22 @@ def submit(jobs: Sequence[DeadlineJob], out_dir: str, write) -> Dict[str, str]:
         if job.depends_on:
             job.job_info["JobDependencies"] = ",".join(ids[k] for k in job.depends_on)
             write({job.job_info_name: format_info(job.job_info)})
-        out = run_client([exe, os.path.join(out_dir, job.job_info_name),
-                          os.path.join(out_dir, job.plugin_info_name)],
-                         what=f"Deadline submission of {job.key}", hint=SUBMIT_HINT)
-        m = _JOB_ID.search(out)
-        if not m:
-            raise ColorizeError(f"Deadline submission of {job.key}: no JobID in deadlinecommand output",
-                                hint="check the Deadline repository connection (deadlinecommand -GetRepositoryRoot)")
+        try:
+            out = run_client([exe, os.path.join(out_dir, job.job_info_name),
+                              os.path.join(out_dir, job.plugin_info_name)],
+                             what=f"Deadline submission of {job.key}", hint=SUBMIT_HINT)
+            m = _JOB_ID.search(out)
+            if not m:
+                raise ColorizeError(f"Deadline submission of {job.key}: no JobID in deadlinecommand output",
+                                    hint="check the Deadline repository connection "
+                                         "(deadlinecommand -GetRepositoryRoot)")
+        except ColorizeError as exc:
+            if not ids:
+                raise
+            # the jobs submitted before it are on the farm, without the job that needs them
+            done = ", ".join(f"{k} JobID={v}" for k, v in ids.items())
+            raise ColorizeError(f"{exc.problem}; already submitted, without it: {done}",
+                                hint=f"{exc.hint}; delete those jobs in the Monitor before submitting "
+                                     f"again, or submit the rest of the files by hand") from None
         ids[job.key] = m.group(1)
     return ids
