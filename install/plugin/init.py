@@ -10,9 +10,11 @@ try:
 except NameError:  # Nuke versions that run init.py without __file__
     _nc_here = r"@PLUGIN_DIR@"
 
+# Appended, not put first: besides nuke_colorize the folder holds copies of qtpy and packaging
+# (for the reference panel), which must not replace the ones the studio's own tools import.
 _nc_python = os.path.join(_nc_here, "python")
 if _nc_python not in sys.path:
-    sys.path.insert(0, _nc_python)
+    sys.path.append(_nc_python)
 os.environ.setdefault("NUKE_COLORIZE_CONFIG", os.path.join(_nc_here, "nuke_colorize.json"))
 nuke.pluginAddPath(os.path.join(_nc_here, "gizmos"), addToSysPath=False)
 

@@ -115,6 +115,39 @@ def test_install_is_idempotent_reversible_and_starts_in_nuke(tmp_path):
     assert "nothing to remove" in out
 
 
+STUDIO_STARTUP = r"""
+import json, sys
+sys.path.insert(0, {fake!r})
+sys.path.insert(1, {studio!r})   # the studio's own packages, on Nuke's path before any plug-in
+import nuke
+nuke._reset(gui=False)
+nuke._startup({nuke_dir!r}, gui=False)   # a farm render: init.py only
+import qtpy, packaging, nuke_colorize
+print(json.dumps([m.__file__ for m in (qtpy, packaging, nuke_colorize)]))
+"""
+
+
+def test_the_plugin_does_not_replace_the_studios_qtpy_and_packaging(tmp_path):
+    """The plug-in's python/ folder holds copies of qtpy and packaging for its reference panel;
+    its init.py put that folder first on sys.path at every Nuke start, farm renders included,
+    so every other tool in that Nuke imported the plug-in's qtpy and packaging instead of the
+    studio's own (another version, another Qt binding configuration)."""
+    nuke_dir = tmp_path / ".nuke"
+    run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
+    studio = tmp_path / "studio" / "python"
+    for name in ("qtpy", "packaging"):
+        (studio / name).mkdir(parents=True)
+        (studio / name / "__init__.py").write_text("STUDIO = True\n")
+    code = STUDIO_STARTUP.format(fake=str(FAKE_NUKE), studio=str(studio), nuke_dir=str(nuke_dir))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "NUKE_"))}
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True,
+                          cwd=str(nuke_dir), env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    qtpy_file, packaging_file, package_file = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert qtpy_file.startswith(str(studio)) and packaging_file.startswith(str(studio))
+    assert package_file.startswith(str(nuke_dir / "nuke_colorize" / "python"))   # its own package still
+
+
 def test_install_creates_and_removes_init_py(tmp_path):
     nuke_dir = tmp_path / "nk"
     run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
