@@ -363,6 +363,28 @@ def test_plan_for_nuke_script_prebuilds_every_shot(tmp_path):
     assert plan.outputs == [str(tmp_path / "out" / "colour.####.exr")]
 
 
+def test_a_write_node_writing_a_movie_is_rendered_in_one_task(tmp_path, capsys):
+    """A render chunk is a separate `nuke -x -F A-B` per task: with a Write node writing a .mov
+    each task wrote the whole movie anew with its own chunk's frames, the last task to finish
+    leaving a movie of 5 frames out of 12. (Deadline's own Nuke submitter sets the chunk size
+    of a job whose Write writes a movie to 1000000 for the same reason.)"""
+    mov = NK.replace(" file out/colour.####.exr\n file_type exr\n name Write1\n",
+                     " file out/colour.mov\n file_type mov\n name Write1\n")
+    mov += "Write {\n file out/img.####.exr\n name Write2\n}\nWrite {\n file out/off.mov\n disable true\n name Write3\n}\n"
+    nk = _nuke_script(tmp_path, text=mov)
+    _shot(tmp_path / "a.json", frames=(1001, 1012), keyframes=(1001,))
+    _shot(tmp_path / "caches" / "sh_b" / "v_new" / "shot.json", frames=(1001, 1012), keyframes=(1001,))
+    assert scan_nuke_script(str(nk)).movie_writes == ["Write1"]   # Write3 is disabled
+    plan = build_plan(str(nk), chunk_size=5)
+    assert plan.chunk_size == 12 and plan.chunks() == [(1001, 1012)]
+    assert any("Write node Write1 writes a movie" in n for n in plan.notes)
+    assert deadline.build_jobs(plan)[-1].job_info["ChunkSize"] == "12"
+    assert build_plan(str(nk), chunk_size=5, write_node="Write2").chunk_size == 5   # an image sequence
+    assert cli_main(["farm", "deadline", str(nk), "--dry-run", "--chunk-size", "5"]) == 0
+    out, err = capsys.readouterr()
+    assert "ChunkSize=12" in out and "writes a movie" in err
+
+
 def test_colorize_node_left_out_of_the_prepass_is_named(tmp_path, capsys):
     """Colorize3's cache folder is an expression: no pre-pass task builds its shot, so every
     render task needing it computes it (or fails). The job was written without a word about it;

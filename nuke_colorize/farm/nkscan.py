@@ -49,6 +49,8 @@ _NODE_START = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*\{\s*$")
 _KNOB = re.compile(r"^\s*([A-Za-z_]\w*)\s+(.*?)\s*$")
 _VERSION = re.compile(r"^version\s+(\d+)\.(\d+)(?:\s+v(\d+))?", re.M)
 _HEADER_VERSION = re.compile(r"Nuke(\d+)\.(\d+)v(\d+)")
+#: Write ``file_type`` values of Nuke's movie writers
+MOVIE_FILE_TYPES = ("mov", "mov32", "mov64", "ffmpeg", "mxf")
 
 
 @dataclass
@@ -63,6 +65,8 @@ class NukeScriptInfo:
         unresolved: (node name, reason) of Colorize nodes whose shot file cannot be found.
         write_nodes: names of Write nodes, in script order.
         write_files: Write node name -> its ``file`` knob (absolute when it is a plain path).
+        movie_writes: the enabled Write nodes writing a movie (``file`` with a movie extension, or
+            a movie ``file_type``): one file for the whole range, so not to be rendered in chunks.
     """
 
     path: str
@@ -73,6 +77,7 @@ class NukeScriptInfo:
     unresolved: List[Tuple[str, str]] = field(default_factory=list)
     write_nodes: List[str] = field(default_factory=list)
     write_files: Dict[str, str] = field(default_factory=dict)
+    movie_writes: List[str] = field(default_factory=list)
 
     @property
     def frames(self) -> Optional[Tuple[int, int]]:
@@ -83,6 +88,7 @@ class NukeScriptInfo:
 
 def scan_nuke_script(path: str) -> NukeScriptInfo:
     """Scan ``path`` (a .nk file). Raises :class:`InputError` when it cannot be read."""
+    from ..io.movie import MOVIE_EXTENSIONS
     path = os.path.abspath(os.fspath(path))
     try:
         with open(path, "r", encoding="utf-8", errors="replace") as fh:
@@ -110,6 +116,10 @@ def scan_nuke_script(path: str) -> NukeScriptInfo:
                 file_knob = os.path.normpath(os.path.join(folder, os.path.expanduser(file_knob)))
             if file_knob:
                 info.write_files[name] = file_knob
+            if knobs.get("disable", "false") not in ("true", "1") and (
+                    knobs.get("file_type", "") in MOVIE_FILE_TYPES
+                    or os.path.splitext(file_knob)[1].lower() in MOVIE_EXTENSIONS):
+                info.movie_writes.append(name)
         elif "colorize" in cls.lower() or "nuke_colorize" in user_knobs:
             shot, why = _colorize_shot_file(knobs, name, folder)
             if shot is None:

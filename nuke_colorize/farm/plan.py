@@ -237,6 +237,14 @@ def build_plan(source: str, *, shots: Sequence[str] = (), frames: Optional[str] 
     else:
         outputs = [infos[0].output] if infos[0].output else []
     notes = []
+    movies = [n for n in names if n in script.movie_writes] if script is not None else []
+    if movies and chunk_size < rng[1] - rng[0] + 1:
+        # every task would write the movie anew with its chunk's frames only (Deadline's own Nuke
+        # submitter renders a movie Write in one task too)
+        chunk_size = rng[1] - rng[0] + 1
+        notes.append(f"Write node {movies[0]} writes a movie ({script.write_files.get(movies[0], '')}): "
+                     f"the render is one task of all {chunk_size} frames (a task per chunk would write "
+                     f"the movie over with its own frames); pass --write-node for an image sequence")
     if script is not None and not shots:
         # their frames would be computed by every render task that needs them, or fail
         notes += [f"Colorize node {node}: no pre-pass builds its shot ({why}); pass --shot SHOT.json "
