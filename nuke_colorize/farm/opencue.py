@@ -17,7 +17,7 @@ Layers:
   is a layer of its own running the chunk's frames as literal numbers, and a pre-pass layer
   whose segment starts before 0 runs on frame 0 (its command names its frames anyway).
 
-With ``--prepass-timeout`` / ``--task-timeout`` the cache layers / the render layer get
+With ``--prepass-timeout`` / ``--task-timeout`` the cache layers / the render layers get
 pyoutline's ``timeout`` layer argument, written as the spec's ``<timeout>`` (job spec DTD 1.10
 and later): whole **minutes** (Cuebot parses an integer and kills a frame whose runtime in whole
 minutes exceeds it, so a frame may run up to a minute longer; pyoutline's own comment calls it
@@ -77,8 +77,8 @@ class ColorizeCommand(outline.layer.Layer):
         cmd = substitute_tokens(self.get_arg("command"), frames[0], frames[0] + chunk - 1, chunk)
         proc = subprocess.run(cmd if os.name == "nt" else shlex.split(cmd))
         if proc.returncode != 0:
-            raise ColorizeError(f"OpenCue layer {self.get_name()} frames {frames[0]}-{frames[0] + chunk - 1} "
-                                f"failed (exit {proc.returncode}): {cmd}")
+            raise ColorizeError(f"OpenCue layer {self.get_name()} frames {frames[0]}-"
+                                f"{frames[0] + chunk - 1} failed (exit {proc.returncode}): {cmd}")
 
 
 def substitute_tokens(command: str, first: int, last: int, chunk: int) -> str:
