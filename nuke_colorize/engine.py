@@ -366,7 +366,8 @@ class Engine:
         For each segment only the prefix of its chain up to the last wanted frame is
         walked, resuming from stored frames: a frame is computed only when it is not in
         the store (or its stored copy turns out unreadable, in which case the store drops
-        it and the walk restarts from the nearest good state).
+        it and the walk restarts from the nearest good state; frames already yielded before
+        the restart are not yielded again).
         ``on_frame(frame, result)`` is called for every frame actually computed.
         """
         wanted_set = None if wanted is None else set(int(f) for f in wanted)
@@ -376,8 +377,9 @@ class Engine:
                 continue
             last = max(seg.frames.index(f) for f in emit)
             chain = list(seg.frames[:last + 1])
+            pending = set(emit)          # _walk takes out each frame it yields
             for _attempt in range(len(chain) + 1):
-                done = yield from self._walk(seg, chain, set(emit), on_frame)
+                done = yield from self._walk(seg, chain, pending, on_frame)
                 if done:
                     break
 
@@ -395,7 +397,9 @@ class Engine:
 
     def _walk(self, seg: Segment, chain: List[int], emit: set,
               on_frame: Optional[Callable[[int, Result], None]]):
-        """One pass along ``chain``; returns False when a stored state proved unreadable."""
+        """One pass along ``chain``, yielding the frames of ``emit`` (each removed from it as it
+        is yielded, so a walk restarted after an unreadable state yields only the frames still
+        owed); returns False when a stored state proved unreadable."""
         prev: Optional[Result] = None
         for i, f in enumerate(chain):
             nxt_stored = i + 1 < len(chain) and self.store.has(seg, chain[i + 1])
@@ -418,6 +422,7 @@ class Engine:
                 if on_frame is not None:
                     on_frame(f, res)
             if f in emit:
+                emit.discard(f)
                 yield seg, f, res
             prev = res
         return True

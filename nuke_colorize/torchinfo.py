@@ -70,3 +70,20 @@ def cuda_available() -> bool:
             return False
         import torch
     return bool(torch.cuda.is_available())
+
+
+def torch_device(device: str) -> str:
+    """The torch device to run on: ``cpu``, ``cuda`` or ``auto`` (CUDA when available). A
+    ``cuda`` asked for where no CUDA GPU is available is refused (InputError: exit 2, one line)
+    before any network is loaded, rather than failing inside torch as an internal error."""
+    from .errors import InputError
+
+    d = (device or "cpu").lower()
+    if d == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if d.startswith("cuda") and not cuda_available():
+        raise InputError("device 'cuda' was asked for but no CUDA GPU is available",
+                         hint="use --device cpu")
+    if d != "cpu" and not d.startswith("cuda"):
+        raise InputError(f"unknown device '{device}'", hint="use cpu, cuda or auto")
+    return d

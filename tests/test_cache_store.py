@@ -196,6 +196,39 @@ def test_engine_resumes_identically_over_frames_that_point_to_a_lost_file(tmp_pa
         assert np.array_equal(first[f].state["mem"], again[f].state["mem"]) and np.array_equal(first[f].ab, again[f].ab)
 
 
+def test_a_walk_restarted_over_a_damaged_frame_yields_each_frame_once(tmp_path):
+    """A damaged frame file found mid-walk restarts the walk from the nearest good state; the
+    frames yielded before the restart are not yielded again (`cache build --json-progress`
+    prints one `frame` event per frame, and each output is written once)."""
+    from nuke_colorize.backends.base import Backend, TargetFrame
+
+    class Ramp(Backend):
+        name = "ramp"
+
+        def colorize(self, target, previous):
+            ab = np.full(target.L.shape + (2,), float(target.frame), np.float32)
+            return Result(ab=ab, confidence=np.ones(target.L.shape, np.float32),
+                          state={"ab": ab, "L": target.L})
+
+    frames = list(range(1, 7))
+    seg = plan_segments(frames, [])[0]
+
+    def run(store):
+        backend = Ramp()
+        backend.set_references([])
+        eng = Engine(backend, [], lambda f: TargetFrame(f, np.full((8, 8), 50.0, np.float32)), store)
+        return [f for _, f, _ in eng.run_chains([seg])], eng.computed
+
+    store = DiskStore(str(tmp_path), _index([]))
+    assert run(store) == (frames, frames)
+    with open(store.path(seg, 4), "r+b") as fh:
+        fh.truncate(300)
+    seen = []
+    yielded, computed = run(DiskStore(str(tmp_path), _index([]), on_corrupt=lambda p, why: seen.append(p)))
+    assert seen == [store.path(seg, 4)] and computed == [4]
+    assert yielded == [1, 2, 3, 4, 5, 6]          # was [1, 2, 3, 1, 2, 3, 4, 5, 6]
+
+
 def test_segment_keys_follow_the_dependency_rule():
     segs = plan_segments(range(1, 51), [1, 20, 40])
     names = [f"{s.anchor}-{'fwd' if s.direction > 0 else 'bwd'}" for s in segs]

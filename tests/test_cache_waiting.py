@@ -259,6 +259,25 @@ def test_a_render_says_what_it_prepares_before_its_first_frame(tmp_path, monkeyp
     assert "loading the backend" not in [e.get("message") for e in events]
 
 
+def test_a_backend_loaded_for_a_damaged_stored_frame_says_so(tmp_path):
+    """Every frame stored, so the walk loads no backend up front; a stored frame found damaged
+    on the walk is computed, and the backend loaded for it sends ``preparing`` events ("loading
+    the backend") before that frame, as a first computed frame does (it loaded silently). Each
+    frame is reported once."""
+    shot = make_shot(tmp_path)
+    ShotCache(Shot.load(str(shot))).render()
+    seg_dir = next((tmp_path / "cache_shot" / "segments").iterdir())
+    damaged = next(seg_dir.glob("f3.*.npz"))
+    damaged.write_bytes(damaged.read_bytes()[:300])
+    events = []
+    ShotCache(Shot.load(str(shot)), events=events.append, warn=lambda msg: None).render()
+    kinds = [(e["event"], e.get("frame"), e.get("message")) for e in events]
+    computed = kinds.index(("frame", 3, None))
+    assert events[computed]["computed"] is True
+    assert ("preparing", None, "loading the backend") in kinds[:computed]
+    assert [e["frame"] for e in events if e["event"] == "frame"] == list(range(1, N + 1))
+
+
 def test_preparing_beats_stop_after_their_limit(monkeypatch):
     """A step that never ends is vouched for only PREPARING_BEAT_LIMIT_S: then the beats stop,
     so a host's stall timeout can end a hung model load."""

@@ -345,6 +345,27 @@ def test_eval_refuses_an_unknown_device_as_a_usage_error(capsys):
     assert "invalid choice: 'gpu'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["render", "library"])
+def test_cuda_without_a_gpu_is_a_usage_error_before_anything_is_written(tmp_path, capsys, monkeypatch, command):
+    """``--device cuda`` on a machine without a CUDA GPU ended in an internal error (exit 1,
+    torch's "Found no NVIDIA driver") with the default backend and the library; it is a bad
+    option value for this machine: one line, exit 2, nothing written (as with deepexemplar)."""
+    from nuke_colorize import torchinfo
+    monkeypatch.setattr(torchinfo, "cuda_available", lambda: False)
+    _tiny_shot(tmp_path, (1, 2))
+    if command == "render":
+        argv = ["render", "--plate", str(tmp_path / "plate/plate.####.exr"), "--ref", f"1={tmp_path / 'ref.png'}",
+                "--out", str(tmp_path / "out/c.####.exr"), "--device", "cuda", "--quiet"]
+        written = tmp_path / "out"
+    else:
+        argv = ["library", "index", str(tmp_path), "-o", str(tmp_path / "lib.ncindex"), "--device", "cuda", "--quiet"]
+        written = tmp_path / "lib.ncindex"
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "nuke-colorize: error: device 'cuda' was asked for but no CUDA GPU is available (use --device cpu)"
+    assert not written.exists()
+
+
 def test_models_dir_is_taken_before_or_after_the_action(tmp_path, capsys):
     """``models verify --models-dir DIR`` was a usage error: the option existed only before
     the action, while models/README.md said every models command takes it."""

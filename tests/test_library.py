@@ -157,6 +157,19 @@ def test_a_first_index_of_a_folder_without_stills_is_refused(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_first_index_whose_every_still_fails_says_so(tmp_path, capsys):
+    """A first index of a folder whose stills all fail (greyscale): refused, no index written,
+    and the line says the stills failed, not that the folder holds none."""
+    lib, out = tmp_path / "lib", tmp_path / "lib.ncindex"
+    _still(lib / "a.png", 1, grey=True, size=(97, 64))
+    assert main(["library", "index", str(lib), "-o", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "greyscale" in err[0]
+    assert "every still failed (1, e.g. " in err[1] and "no index written" in err[1]
+    assert "no stills in the folder" not in err[1]
+    assert not out.exists()
+
+
 def test_a_mistyped_colourspace_never_empties_an_index(tmp_path, capsys):
     """`library index --colorspace Rec709` (a typo): one line, exit 2, before anything is read or
     written; and an index whose every still now fails is kept, not replaced by an empty one."""

@@ -157,8 +157,12 @@ def test_shot_with_library_renders_per_scene_through_the_cache(scene_setup, tmp_
     assert not st["planned"] and st["scenes"] == [] and not st["complete"]
     # the outputs (outside the cache) stay, no longer vouched for by any scene's cache
     assert st["outputs"] == 0 and st["stale_outputs"] == [1, 2, 3, 4, 5, 6] and st["missing_outputs"] == 0
-    assert main(["cache", "clear", str(shot_file), "--stale"]) == 2          # no plan: stale is unknown
+    assert main(["cache", "clear", str(shot_file), "--stale"]) == 0          # no plan, no scene cache: none stale
+    capsys.readouterr()
+    os.makedirs(tmp_path / "shot_cache" / "scenes" / "1-2")
+    assert main(["cache", "clear", str(shot_file), "--stale"]) == 2          # a scene cache, no plan: stale is unknown
     assert "no current scene plan" in capsys.readouterr().err
+    assert os.path.isdir(tmp_path / "shot_cache" / "scenes" / "1-2")
 
 
 def test_automatic_references_write_the_chosen_output_encoding(scene_setup, tmp_path, capsys):
@@ -424,6 +428,11 @@ def test_switching_between_library_and_references_is_reported_and_cleared(scene_
     assert len(st["other_layout"]) == 2 and st["other_layout"][-1] == str(cache / "manifest.json")
     assert st["other_layout"][0].startswith(str(cache / "segments" / "1-fwd-1."))
     assert "segments and manifest of a shot without a library" in cli("cache", "status").out
+    # before the library's first build (no scene plan yet) `clear --stale` does what status says
+    # (it refused: "no current scene plan")
+    assert "removed 0 item(s)" not in cli("cache", "clear", "--stale").err
+    assert sorted(os.listdir(cache)) == ["cache.lock", "notes.txt", "output"]
+    assert status()["other_layout"] == []
     cli("cache", "build", "--quiet", "--no-output")
     cli("cache", "clear", "--stale")
     assert sorted(os.listdir(cache)) == ["auto_references.json", "cache.lock", "notes.txt", "output", "scenes"]

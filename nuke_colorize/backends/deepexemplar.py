@@ -58,7 +58,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import coverage
+from .. import coverage, torchinfo
 from ..errors import InputError
 from .base import (MATTE_CHOICES, MATTE_DEFAULTS, MATTE_RANGES, Backend, BackendSettings, Previous, Reference,
                    Result, TargetFrame, check_settings, half_round_trip)
@@ -71,22 +71,6 @@ MASK_INTEGERS = ("mask_radius", "mask_margin")   # whole numbers: 1.5 would be t
 #: DIS preset of the flow that carries the instance map to the next frame (the exemplar
 #: backend's default ``flow_preset``)
 LABEL_FLOW_PRESET = "fine"
-
-
-def _resolve_device(device: str) -> str:
-    d = (device or "cpu").lower()
-    if d == "cpu":
-        return d
-    import torch
-
-    if d == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if d.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device 'cuda' was asked for but no CUDA GPU is available",
-                         hint="use --device cpu")
-    if d != "cpu" and not d.startswith("cuda"):
-        raise InputError(f"unknown device '{device}'", hint="use cpu, cuda or auto")
-    return d
 
 
 def _load_net(device: str):
@@ -171,7 +155,7 @@ class DeepExemplarSettings(BackendSettings):
                        integers=MASK_INTEGERS)
         if s["precision"] not in ("float32", "bfloat16"):
             raise InputError(f"precision '{s['precision']}' is not float32 or bfloat16")
-        self.device = _resolve_device(device)
+        self.device = torchinfo.torch_device(device)
         from .. import weights
         weights.check_model_files(weights.DEEPEXEMPLAR)   # ModelError naming the missing file
         self._fingerprint: Optional[str] = None

@@ -9,7 +9,8 @@ bits either way.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 from .base import Backend, BackendSettings, Previous, Reference, Result, TargetFrame
 
@@ -31,6 +32,8 @@ class LazyBackend(Backend):
         self._spec: BackendSettings = backend_settings(name)(settings=self._given, device=device)
         self._impl: Optional[Backend] = None
         self._refs: List[Reference] = []
+        #: context manager factory around the build (the shot cache's ``preparing`` events)
+        self.on_build: Optional[Callable[[], ContextManager]] = None
 
     # ------------------------------------------------------------- from the settings
     @property
@@ -73,7 +76,8 @@ class LazyBackend(Backend):
             from . import make_backend
 
             determinism.apply_torch_threads()   # a shot cache's thread rule, before torch runs
-            impl = make_backend(self._spec.name, self._given, self._device)
+            with self.on_build() if self.on_build is not None else nullcontext():
+                impl = make_backend(self._spec.name, self._given, self._device)
             if self._refs:
                 impl.set_references(self._refs)
             self._impl = impl

@@ -431,6 +431,8 @@ class ShotCache:
             if any(not ctx.store.has(seg, f) for f in walk):
                 with self._preparing("loading the backend"):
                     backend.backend
+            else:   # built later only when a stored frame is found damaged: said then
+                backend.on_build = lambda: self._preparing("loading the backend")
         engine = Engine(backend, ctx.col.references, ctx.col.target, ctx.store)
         computed_here = set()
         mine = run.computed_by_segment.setdefault(name, [])

