@@ -1753,10 +1753,16 @@ REPLACE = 1
 
 
 def filename(node, i=None):
-    """The file a Read/Write works with, as nuke.filename documents it: "All expansion of
-    commands and variables is done" (TCL evaluated), a sequence still as ``%04d``; with
-    ``nuke.REPLACE`` the current frame's number is put in. None without a file."""
+    """The file a Read/Write works with, as nuke.filename documents it: "based on the root.proxy
+    settings and which of the fullsize/proxy filenames are filled in" (in proxy mode the
+    ``proxy`` file when the node has one), "All expansion of commands and variables is done"
+    (TCL evaluated), a sequence still as ``%04d``; with ``nuke.REPLACE`` the current frame's
+    number is put in. None without a file."""
     k = node.knob("file")
+    proxy = node.knob("proxy")
+    if _state.root is not None and _state.root["proxy"].value() and isinstance(proxy, File_Knob) \
+            and proxy.getText():
+        k = proxy
     if k is None:
         return None
     text = k.getEvaluatedValue() if hasattr(k, "getEvaluatedValue") else k.value()

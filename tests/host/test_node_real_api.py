@@ -210,3 +210,23 @@ def test_project_directory_set_by_the_script_directory_button(shot, fake_nuke, t
     prep = nc.prepare(node)
     assert prep.shot["plate"] == str(tmp_path / "plate" / "plate.####.exr")
     assert prep.shot["references"][0]["image"] == ref
+
+
+def test_proxy_mode_keeps_a_tcl_plate_at_full_size(shot, fake_nuke, tmp_path, monkeypatch):
+    # nuke.filename: "this will return the current filename, based on the root.proxy settings
+    # and which of the fullsize/proxy filenames are filled in" (Python API reference,
+    # nuke.filename): in proxy mode a Read's proxy file. The plate (and the shot version) must
+    # stay the full-size files whatever the mode.
+    node, read, ref = shot
+    monkeypatch.setenv("NC_SHOT", str(tmp_path))
+    read["file"].setValue("[getenv NC_SHOT]/plate/plate.####.exr")
+    read["proxy"].setValue("[getenv NC_SHOT]/proxy/plate.####.exr")
+    full = nc.prepare(node)
+    assert full.shot["plate"] == str(tmp_path / "plate" / "plate.####.exr")
+    fake_nuke.root()["proxy"].setValue(True)
+    assert fake_nuke.filename(read) == str(tmp_path / "proxy" / "plate.%04d.exr")   # what Nuke answers
+    for frame in (1, 3, 40):
+        fake_nuke.frame(frame)
+        proxied = nc.prepare(node)
+        assert proxied.shot["plate"] == full.shot["plate"]
+        assert proxied.output == full.output
