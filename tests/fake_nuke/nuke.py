@@ -111,6 +111,7 @@ class _State(object):
         self.frame = 1
         self.callbacks = {}  # kind -> {nodeClass: [(call, args, kwargs)]}
         self.plugin_path = []
+        self.in_init = 0  # depth of init.py files being run (pluginAddPath runs a path's init.py then)
         self.menus = {}
         self.main_queue = []
         self.main_lock = threading.Lock()
@@ -1945,18 +1946,25 @@ def toolbar(name, create=True):
 
 
 def pluginAddPath(args, addToSysPath=True):
-    """Add folder(s) to the front of the plug-in path; run their init.py (as at start-up)."""
+    """As Nuke's (nuke.overrides.pluginAddPath): "Adds all the paths to the beginning of the
+    Nuke plugin path. If the path already exists in the list of plugin paths, it is moved to
+    the start. If this command is executed inside an init.py then the init.py in the path will
+    be executed." Trailing slashes are stripped; only paths new to the plug-in path go to
+    sys.path."""
     paths = [args] if isinstance(args, str) else list(args)
-    for p in reversed(paths):
-        p = os.path.expanduser(p)
+    paths = [re.sub(r"[/\\]+$", "", os.path.expanduser(p)) for p in paths]
+    old = tuple(_state.plugin_path)
+    for p in [p for p in paths if p]:
         if p in _state.plugin_path:
-            continue
+            _state.plugin_path.remove(p)
         _state.plugin_path.insert(0, p)
-        if addToSysPath and p not in sys.path:
-            sys.path.insert(0, p)
         init = os.path.join(p, "init.py")
-        if os.path.isfile(init):
+        if _state.in_init and p not in old and os.path.isfile(init):
             _exec_file(init)
+    if addToSysPath:
+        for p in _state.plugin_path:
+            if p not in old and p not in sys.path:
+                sys.path.insert(0, p)
 
 
 def pluginAppendPath(args, addToSysPath=True):
@@ -1977,23 +1985,30 @@ def _exec_file(path):
         code = fh.read()
     glb = {"nuke": sys.modules[__name__], "__builtins__": builtins, "__file__": path,
            "__name__": "__main__"}
-    exec(compile(code, path, "exec"), glb)
+    is_init = os.path.basename(path) == "init.py"
+    _state.in_init += is_init
+    try:
+        exec(compile(code, path, "exec"), glb)
+    finally:
+        _state.in_init -= is_init
 
 
 def _startup(nuke_dir, gui=False):
-    """Nuke's start-up: ~/.nuke/init.py (plug-in paths run their init.py), then in the GUI
-    every plug-in folder's menu.py and ~/.nuke/menu.py."""
+    """Nuke's start-up over a ~/.nuke folder and $NUKE_PATH: the plug-in path is ~/.nuke, then
+    the $NUKE_PATH folders; "the NUKE_PATH environment variable is parsed in reverse order when
+    loading init.py and menu.py" (~/.nuke's last; a pluginAddPath in an init.py runs the added
+    folder's init.py), then in the GUI every plug-in folder's menu.py, in the same order."""
     env["gui"] = bool(gui)
-    if nuke_dir not in _state.plugin_path:
-        _state.plugin_path.append(nuke_dir)
-    for var in os.environ.get("NUKE_PATH", "").split(os.pathsep):
-        if var:
-            pluginAddPath(var)
-    init = os.path.join(nuke_dir, "init.py")
-    if os.path.isfile(init):
-        _exec_file(init)
+    dirs = [nuke_dir] + [v for v in os.environ.get("NUKE_PATH", "").split(os.pathsep) if v]
+    for d in dirs:
+        if d not in _state.plugin_path:
+            _state.plugin_path.append(d)
+    for d in reversed(dirs):
+        init = os.path.join(d, "init.py")
+        if os.path.isfile(init):
+            _exec_file(init)
     if gui:
-        for p in list(_state.plugin_path):
+        for p in reversed(list(_state.plugin_path)):
             m = os.path.join(p, "menu.py")
             if os.path.isfile(m):
                 _exec_file(m)
