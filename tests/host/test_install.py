@@ -278,3 +278,25 @@ def test_engine_packages_are_installed_without_the_shells_pythonpath(tmp_path):
     assert seen.read_text() == "PYTHONPATH=\n"
     run_install("--nuke-dir", str(nuke_dir), "--uninstall")
     assert not (nuke_dir / "nuke_colorize").exists()
+
+
+def test_a_qtpy_this_python_cannot_import_falls_back_to_pyside(tmp_path):
+    """The plug-in's qtpy imports ``packaging``; a packaging from a newer Python (26.x, as the
+    engine's venv has) fails in Nuke 13's Python 3.7 with a SyntaxError and in Nuke 14's 3.9
+    with a TypeError, which ``except ImportError`` let through: the reference panel did not
+    open. Any failure to import qtpy now falls back to the binding Nuke ships."""
+    broken = tmp_path / "site" / "qtpy"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise TypeError(\"unsupported operand type(s) for |: 'type' and 'type'\")\n")
+    code = ("import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
+            "from nuke_colorize.ui import qt; print(qt.API, qt.QtWidgets.__name__)" % (str(REPO), str(tmp_path / "site")))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["PySide6", "PySide6.QtWidgets"]
+    if PY37.exists():   # the case itself: the engine's packaging does not import in Python 3.7
+        import packaging
+        probe = subprocess.run([str(PY37), "-I", "-S", "-c", "import sys; sys.path.insert(0, %r); import packaging.version"
+                                % os.path.dirname(os.path.dirname(packaging.__file__))],
+                               capture_output=True, text=True, timeout=60)
+        if probe.returncode:
+            assert "SyntaxError" in probe.stderr or "TypeError" in probe.stderr, probe.stderr
