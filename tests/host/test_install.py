@@ -82,15 +82,12 @@ def test_install_is_idempotent_reversible_and_starts_in_nuke(tmp_path):
     config = json.loads((plugin / "nuke_colorize.json").read_text())
     assert config["engine_python"] == ENGINE and config["engine_created"] is False
     for rel in ("init.py", "menu.py", "gizmos/Colorize.nk", "python/nuke_colorize/host/bridge.py",
-                "python/nuke_colorize/host/nuke/node.py", "python/nuke_colorize/ui/panel.py", "python/qtpy/__init__.py",
-                "python/packaging/version.py"):
+                "python/nuke_colorize/host/nuke/node.py", "python/nuke_colorize/ui/panel.py"):
         assert (plugin / rel).is_file(), rel
     assert not (plugin / "python" / "nuke_colorize" / "engine.py").exists()  # host side only
-    # qtpy imports packaging: both come from the plug-in, in a Python without site-packages
-    probe = subprocess.run([sys.executable, "-I", "-S", "-c",
-                            "import sys; sys.path.insert(0, %r); import packaging.version, qtpy\n"
-                            % str(plugin / "python")], capture_output=True, text=True)
-    assert "packaging" not in probe.stderr and "QtBindingsNotFoundError" in probe.stderr, probe.stderr
+    # init.py puts python/ first on sys.path in every Nuke session: nothing there may shadow a
+    # studio's packages (qtpy's packaging from the engine's Python broke Python 3.7 importers)
+    assert os.listdir(plugin / "python") == ["nuke_colorize"]
     snapshot = (tree(plugin), (nuke_dir / "init.py").read_bytes())
 
     out = run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
