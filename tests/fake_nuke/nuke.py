@@ -1933,13 +1933,19 @@ class Menu(MenuItem):
 
 
 def menu(name):
-    if name not in ("Nuke", "Pane", "Nodes", "Viewer", "Node Graph", "Properties", "Animation"):
+    """As nuke.menu (Python API reference): one of 'Nuke', 'Pane', 'Nodes' ("The Nodes toolbar
+    (and Nodegraph right mouse menu)"), 'Properties', 'Animation', 'Viewer', 'Node Graph',
+    'Axis'; "Raises RuntimeError: if Nuke isn't in GUI mode"."""
+    if not env["gui"]:
+        raise RuntimeError("nuke.menu: Nuke is not in GUI mode")
+    if name not in ("Nuke", "Pane", "Nodes", "Viewer", "Node Graph", "Properties", "Animation", "Axis"):
         raise ValueError("no menu named %s" % name)
     return _state.menus.setdefault(name, Menu(name))
 
 
 def toolbar(name, create=True):
-    key = "toolbar:" + name
+    """A toolbar; ``toolbar("Nodes")`` is the Nodes toolbar, the same as ``menu("Nodes")``."""
+    key = "Nodes" if name == "Nodes" else "toolbar:" + name
     if key not in _state.menus and not create:
         return None
     return _state.menus.setdefault(key, Menu(name))

@@ -207,3 +207,18 @@ def test_plugin_add_path_moves_to_the_front_and_runs_init_only_from_an_init(fake
     nuke._startup(str(home))                                     # ~/.nuke/init.py adds a: a's init.py runs
     assert nuke._ran == ["a"] and nuke.pluginPath()[:2] == [str(a), str(home)]
     del nuke._ran
+
+
+def test_menus_exist_in_the_gui_only_and_nodes_is_the_toolbar(fake_nuke):
+    # nuke.menu (Python API reference 14.0): 'Nodes' is "The Nodes toolbar (and Nodegraph right
+    # mouse menu)"; "Raises RuntimeError: if Nuke isn't in GUI mode".
+    nuke = fake_nuke
+    from nuke_colorize.host.nuke import menu
+    with pytest.raises(RuntimeError):
+        nuke.menu("Nuke")
+    with pytest.raises(RuntimeError):
+        menu.install()                       # the plug-in's menu.py runs in GUI sessions only
+    nuke._reset(gui=True)
+    menu.install()
+    assert nuke.toolbar("Nodes") is nuke.menu("Nodes")
+    assert [i.name() for i in nuke.menu("Nodes").findItem("Colorize").items()] == ["Colorize", "Reference panel"]
