@@ -1388,6 +1388,10 @@ class _Nodes(object):
             if inputs:
                 for i, n in enumerate(inputs):
                     node.setInput(i, n)
+            # onCreate runs for every node made, however (nuke.addOnCreate: "when a node is
+            # created"; addOnUserCreate is the one for nodes the user makes)
+            _run_node_python(node, "onCreate")
+            _run_callbacks("onCreates", node)
             return node
         return make
 
@@ -2156,6 +2160,7 @@ def scriptOpen(filename):
     try:
         for d in nkfile.iter_nodes(body_nodes):
             _run_node_python(made[id(d)], "onCreate")
+            _run_callbacks("onCreates", made[id(d)])
     finally:
         _state.loading = False
     r["name"].setValue(filename)

@@ -230,3 +230,26 @@ def test_proxy_mode_keeps_a_tcl_plate_at_full_size(shot, fake_nuke, tmp_path, mo
         proxied = nc.prepare(node)
         assert proxied.shot["plate"] == full.shot["plate"]
         assert proxied.output == full.output
+
+
+def test_a_studio_oncreate_on_writes_does_not_reach_the_precomp_write(shot, fake_nuke, engine_client, tmp_path):
+    # nuke.addOnCreate callbacks run for every node made, nuke.nodes.Write() included (only
+    # addOnUserCreate is limited to nodes the user makes). Studios set Write render scripts
+    # there (path checks, version-ups); the node's temporary precomp Write is not theirs.
+    node, read, ref = shot
+    seen = []
+
+    def studio_write_defaults():
+        w = fake_nuke.thisNode()
+        seen.append(w.name())
+        w["beforeRender"].setValue("raise RuntimeError('studio: Writes must render under /shows')")
+        w["afterFrameRender"].setValue("raise RuntimeError('studio: publish failed')")
+
+    fake_nuke.addOnCreate(studio_write_defaults, nodeClass="Write")
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    node.setInput(0, grade)                      # a tree: the plate is rendered to a precomp
+    prep = nc.analyze(node)
+    assert seen, "the studio's onCreate ran for the temporary Write"
+    assert prep is not None and os.path.isfile(prep.shot["plate"].replace("####", "0003"))
+    assert not [n for n in node.nodes() if n.Class() == "Write"]

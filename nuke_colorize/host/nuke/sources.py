@@ -398,6 +398,10 @@ def render_precomp(group, index, pattern, frame_list):
             raise SourceError("the Colorize group has no Input number %d" % index)
         write = nuke.nodes.Write()
         try:
+            for name in _WRITE_SCRIPT_KNOBS:   # a studio's addOnCreate may have set them: not ours
+                knob = write.knob(name)
+                if knob is not None and knob.value():
+                    knob.setValue("")
             write["file"].setValue(pattern)
             write["file_type"].setValue("exr")
             write["channels"].setValue(precomp_channels(index, inp))
@@ -416,6 +420,11 @@ def render_precomp(group, index, pattern, frame_list):
                                           % (INPUT_NAMES[index], os.path.dirname(pattern), err))
         finally:
             nuke.delete(write)
+
+
+# A Write's own render scripts (its Python tab). addOnCreate callbacks run for every node made,
+# nuke.nodes.Write() included, and studios set these there (path checks, version-ups, publish).
+_WRITE_SCRIPT_KNOBS = ("beforeRender", "beforeFrameRender", "afterFrameRender", "afterRender")
 
 
 class _full_resolution(object):
