@@ -297,3 +297,23 @@ def test_a_qtpy_this_python_cannot_import_falls_back_to_pyside(tmp_path):
                                capture_output=True, text=True, timeout=60)
         if probe.returncode:
             assert "SyntaxError" in probe.stderr or "TypeError" in probe.stderr, probe.stderr
+
+
+def test_inside_nuke_the_panel_uses_nukes_own_pyside_not_qtpy(tmp_path):
+    """qtpy prefers PyQt5 when several bindings are found (qtpy README): inside Nuke a studio's
+    qtpy + PyQt5 would put a second Qt binding beside Nuke's PySide. Inside Nuke (13-15:
+    PySide2, 16+: PySide6, the other as fallback) qtpy is not asked."""
+    site = tmp_path / "site"
+    (site / "qtpy").mkdir(parents=True)
+    (site / "qtpy" / "__init__.py").write_text("import types\nAPI_NAME = 'PyQt5'\nQtCore = types.SimpleNamespace(Signal=object)\n"
+                                            "QtGui = QtWidgets = types.SimpleNamespace(__name__='PyQt5.QtWidgets')\n")
+    code = ("import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
+            "import types; nuke = types.ModuleType('nuke'); nuke.NUKE_VERSION_MAJOR = %%d; sys.modules['nuke'] = nuke\n"
+            "from nuke_colorize.ui import qt; print(qt.API, qt.QtWidgets.__name__)" % (str(REPO), str(site)))
+    for major in (15, 16):   # this venv has PySide6 only: Nuke 15's order falls back to it
+        proc = subprocess.run([sys.executable, "-c", code % major], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["PySide6", "PySide6.QtWidgets"], (major, proc.stdout)
+    outside = subprocess.run([sys.executable, "-c", code.replace("sys.modules['nuke'] = nuke", "pass") % 15],
+                             capture_output=True, text=True, timeout=120)
+    assert outside.stdout.split()[0] == "PyQt5", outside.stderr   # outside Nuke qtpy decides
