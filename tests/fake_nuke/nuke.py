@@ -32,7 +32,15 @@ Where real Nuke is less convenient than a mock, the fake follows Nuke (13-16):
 * ``nuke.execute`` in the GUI raises RuntimeError("Cancelled") when ``_state.cancel_execute``
   (the user's Cancel on its progress bar);
 * ``scriptOpen`` runs onCreate scripts before the root is attached: ``nuke.root()`` raises
-  ValueError then.
+  ValueError then;
+* onCreate (the knob and ``addOnCreate`` callbacks) runs for every node made: ``nuke.nodes.X()``,
+  ``createNode``, ``nodePaste``, ``scriptOpen``;
+* a Read's colorspace "default" reads back as the name it resolves to ("default (linear)" for
+  EXR files, "default (sRGB)" for integer ones);
+* ``nuke.filename`` answers a Read's proxy file in proxy mode when it has one;
+* ``nuke.menu`` raises RuntimeError outside the GUI; ``nuke.toolbar("Nodes")`` is
+  ``nuke.menu("Nodes")``; ``pluginAddPath`` moves a known path to the front and runs a
+  folder's init.py only when called from an init.py.
 
 Test helpers start with an underscore: ``_reset``, ``_user_set`` (a knob edit in the panel:
 sets the value, then runs knobChanged), ``_connect``, ``_idle``, ``_press`` (click a button),
@@ -561,6 +569,31 @@ class Enumeration_Knob(Knob):
         return '"%s"' % v if " " in v else v
 
 
+class _ReadColorspace_Knob(Enumeration_Knob):
+    """A Read's colorspace. Its "default" item reads back with the name it resolves to for the
+    node's files, as in Nuke, where pipeline checks compare ``node['colorspace'].value() ==
+    'default (linear)'``: float files the root's floatLut (linear), DPX/Cineon its logLut
+    (Cineon), other integer files int8Lut/int16Lut (sRGB). Setting "default (X)" sets "default"."""
+
+    def _check(self, value):
+        if isinstance(value, str) and value.startswith("default ("):
+            value = "default"
+        return Enumeration_Knob._check(self, value)
+
+    def value(self, *args):
+        v = Enumeration_Knob.value(self)
+        if v != "default" or self._node is None:
+            return v
+        path = self._node["file"].getEvaluatedValue() if self._node.knob("file") is not None else ""
+        ext = os.path.splitext(path or "")[1].lower().lstrip(".")
+        name = "linear" if ext in ("exr", "hdr", "sxr") else "Cineon" if ext in ("dpx", "cin") else "sRGB"
+        return "default (%s)" % name
+
+
+def _read_colorspace(name):
+    return _ReadColorspace_Knob(name, name, _COLORSPACES)
+
+
 class ChannelMask_Knob(Knob):
     """Channels knob: a layer name ("rgba", "rgb", "alpha", "all", "none", any layer)."""
 
@@ -673,7 +706,7 @@ _CLASS_KNOBS = {
              ("after", _enum(("hold", "loop", "bounce", "black"))),
              ("frame_mode", _enum(("expression", "start at", "offset"))), ("frame", String_Knob),
              ("on_error", _enum(("error", "black", "checkerboard", "nearest frame"))),
-             ("reload", PyScript_Knob), ("colorspace", _enum(_COLORSPACES)), ("raw", Boolean_Knob),
+             ("reload", PyScript_Knob), ("colorspace", _read_colorspace), ("raw", Boolean_Knob),
              ("premultiplied", Boolean_Knob), ("auto_alpha", Boolean_Knob), ("version", Int_Knob),
              ("file_type", String_Knob), ("checkHashOnRead", Boolean_Knob),
              ("localizationPolicy", _enum(("fromAutoLocalizePath", "on", "onDemand", "off"))),
@@ -1140,8 +1173,8 @@ def _read_image(node, f):
         out.setdefault(c, np.zeros((spec.height, spec.width), np.float32))
     out.setdefault("rgba.alpha", np.ones((spec.height, spec.width), np.float32) if not is_float
                    else np.zeros((spec.height, spec.width), np.float32))
-    cs = node["colorspace"].value()
-    if not node["raw"].value() and (cs == "sRGB" or (cs == "default" and not is_float)):
+    cs = node["colorspace"].value()   # "default (sRGB)": the name the default resolves to
+    if not node["raw"].value() and (cs == "sRGB" or (cs == "default (sRGB)" and not is_float)):
         from nuke_colorize.color import srgb_to_linear
         for c in ("rgba.red", "rgba.green", "rgba.blue"):
             out[c] = srgb_to_linear(out[c])
