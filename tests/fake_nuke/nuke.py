@@ -100,10 +100,13 @@ _FLAG_NAMES = {"STARTLINE": STARTLINE, "ENDLINE": ENDLINE, "INVISIBLE": INVISIBL
                "DISABLED": DISABLED, "NO_ANIMATION": NO_ANIMATION, "READ_ONLY": READ_ONLY}
 
 
-# Node.dependencies() / dependent() filters (real values)
+# Node.dependencies() / dependent() filters. Nuke 13's default is 15 (EXPRESSIONS, LINKINPUTS
+# "link knob inputs", INPUTS, HIDDEN_INPUTS); Nuke 17.1 adds LINKNODE_INPUTS ("link nodes",
+# default 31), which this Nuke 15 fake does not have (a test can set it: see Node._link_source).
 EXPRESSIONS = 1
 INPUTS = 2
 HIDDEN_INPUTS = 4
+LINKINPUTS = 8
 
 
 class CancelledError(RuntimeError):
@@ -878,10 +881,16 @@ class Node(object):
             self._inputs[i] = node
         return True
 
-    def dependencies(self, what=EXPRESSIONS | INPUTS | HIDDEN_INPUTS):
+    _link_source = None   # the node a Nuke 17.1 link node stands for (LINKNODE_INPUTS)
+
+    def dependencies(self, what=EXPRESSIONS | LINKINPUTS | INPUTS | HIDDEN_INPUTS):
         """Connected inputs (INPUTS), and with EXPRESSIONS (part of the default, as in Nuke)
-        the nodes this node's knob expressions name."""
+        the nodes this node's knob expressions name; with LINKNODE_INPUTS (when the module has
+        it, as Nuke 17.1 does) the node a link node stands for."""
         out = [n for _, n in sorted(self._inputs.items()) if n is not None] if what & INPUTS else []
+        link_bit = globals().get("LINKNODE_INPUTS", 0)
+        if link_bit and what & link_bit and self._link_source is not None:
+            out.append(self._link_source)
         if what & EXPRESSIONS and self._group is not None:
             names = set()
             for k in self._knobs.values():

@@ -253,3 +253,18 @@ def test_a_studio_oncreate_on_writes_does_not_reach_the_precomp_write(shot, fake
     assert seen, "the studio's onCreate ran for the temporary Write"
     assert prep is not None and os.path.isfile(prep.shot["plate"].replace("####", "0003"))
     assert not [n for n in node.nodes() if n.Class() == "Write"]
+
+
+def test_a_link_node_to_the_colorize_node_is_followed_by_the_render_hook(shot, fake_nuke, tmp_path, monkeypatch):
+    # Nuke 17.1's dependencies() has nuke.LINKNODE_INPUTS, "link nodes" (Python API reference
+    # 17.1, nuke.dependentNodes: what=31), beside INPUTS and HIDDEN_INPUTS: a Write fed through
+    # a link node to the Colorize node depends on it, and the hook must check its frames.
+    node, read, ref = shot
+    monkeypatch.setattr(fake_nuke, "LINKNODE_INPUTS", 16, raising=False)
+    link = fake_nuke.nodes.NoOp()
+    link._link_source = node                     # what a link node to the Colorize node stands for
+    write = fake_nuke.nodes.Write(file=str(tmp_path / "w" / "w.####.exr"))
+    write.setInput(0, link)
+    assert render.upstream_colorize(write) == [node]
+    monkeypatch.delattr(fake_nuke, "LINKNODE_INPUTS")   # Nuke 13-17.0: no such constant
+    assert render.upstream_colorize(write) == []
