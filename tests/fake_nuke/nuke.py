@@ -134,6 +134,8 @@ class _State(object):
         self.loading = False  # scriptOpen in progress: nuke.root() is not attached yet
         self.formats = {}
         self.executing = False
+        self.knob_changed_always = False  # Nuke 17.1: knobChanged for programmatic changes too
+        self.kc_depth = 0
 
 
 _state = _State()
@@ -269,6 +271,7 @@ class Knob(object):
     def setValue(self, value, *args):
         self._value = self._check(value)
         self._expression = None
+        _changed_by_code(self)
         return True
 
     def value(self, *args):
@@ -489,6 +492,7 @@ class Color_Knob(Array_Knob):
         vals = list(self._value)
         vals[int(index)] = Array_Knob._check(self, value)
         self._value = vals
+        _changed_by_code(self)
         return True
 
     def value(self, index=None, *args):
@@ -1628,13 +1632,30 @@ def _knob_changed(node, knob):
             _state.this.pop()
 
 
+def _changed_by_code(knob):
+    """Nuke 17.1 mode (``_state.knob_changed_always``): knobChanged "is triggered for any knob
+    change, including changes made programmatically and changes that occur even when the
+    Properties panel is closed" (nuke.addKnobChanged, Python API reference 17.1)."""
+    node = knob._node
+    if not _state.knob_changed_always or node is None:
+        return
+    if _state.kc_depth > 20:
+        raise RuntimeError("fake nuke: knobChanged recursion on %s.%s" % (node.fullName(), knob.name()))
+    _state.kc_depth += 1
+    try:
+        _knob_changed(node, knob)
+    finally:
+        _state.kc_depth -= 1
+
+
 def _user_set(knob, value):
     """What a panel edit does: the panel is open (an edit there needs it), the value is set,
     then the node's knobChanged (and global knobChanged callbacks) run."""
     node = knob.node()
     node.showControlPanel()
     knob.setValue(value)
-    _knob_changed(node, knob)
+    if not _state.knob_changed_always:   # else setValue ran it
+        _knob_changed(node, knob)
 
 
 def _connect(node, i, up):
@@ -1642,7 +1663,7 @@ def _connect(node, i, up):
     node's knobChanged sees "inputChange" only while its control panel is open; otherwise
     only the idle updateUI pass (:func:`_idle`) notices."""
     node.setInput(i, up)
-    if node.shown():
+    if node.shown() or _state.knob_changed_always:
         _knob_changed(node, node.knob("inputChange") or Knob("inputChange"))
 
 
@@ -2197,9 +2218,9 @@ def scriptOpen(filename):
                     r[k].fromScript(v)
         else:
             body_nodes.append(d)
-    made = _build(body_nodes, r, {}, None, text)
-    _state.loading = True
+    _state.loading = True   # the root is attached last: while knobs are set too
     try:
+        made = _build(body_nodes, r, {}, None, text)
         for d in nkfile.iter_nodes(body_nodes):
             _run_node_python(made[id(d)], "onCreate")
             _run_callbacks("onCreates", made[id(d)])

@@ -268,3 +268,26 @@ def test_a_link_node_to_the_colorize_node_is_followed_by_the_render_hook(shot, f
     assert render.upstream_colorize(write) == [node]
     monkeypatch.delattr(fake_nuke, "LINKNODE_INPUTS")   # Nuke 13-17.0: no such constant
     assert render.upstream_colorize(write) == []
+
+
+def test_nuke_17_1_knob_changed_for_code_changes_and_while_a_script_loads(shot, fake_nuke, tmp_path):
+    # Nuke 17.1: knobChanged "is triggered for any knob change, including changes made
+    # programmatically and changes that occur even when the Properties panel is closed"
+    # (nuke.addKnobChanged, Python API reference 17.1). Knobs set while a script loads then
+    # reach the gizmo's knobChanged before the root is attached and before the group's own
+    # nodes (its ColourRead) exist.
+    node, read, ref = shot
+    script = str(tmp_path / "comp.nk")
+    fake_nuke.scriptSaveAs(script)
+    saved = node.node("ColourRead")["file"].getText()
+    fake_nuke._reset()
+    fake_nuke._state.knob_changed_always = True
+    fake_nuke.scriptOpen(script)                  # no error from the load-time knobChanged calls
+    again = fake_nuke.toNode("Colorize1")
+    assert again.node("ColourRead")["file"].getText() == saved
+    fake_nuke._idle()
+    assert again["status"].value() == "cached 0/5 frames; press Analyze"
+    # a change made by code with the panel closed is followed at once, without recursion
+    again["references"].setValue("2 %s" % ref)
+    assert again.node("ColourRead")["file"].getText() not in ("", saved)
+    again.setXYpos(100, 200)                      # moving the node: a knobChanged that changes nothing
