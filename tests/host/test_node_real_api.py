@@ -41,6 +41,8 @@ def _count_sets(knob, calls):
 
 
 def test_closed_panel_rewiring_is_seen_at_idle(shot, fake_nuke, tmp_path):
+    if fake_nuke._state.knob_changed_always:
+        pytest.skip("Nuke 13-17.0 knobChanged (panel open only); 17.1 calls it at once")
     node, read, ref = shot
     colour_read = node.node("ColourRead")
     first = colour_read["file"].getText()
@@ -291,3 +293,17 @@ def test_nuke_17_1_knob_changed_for_code_changes_and_while_a_script_loads(shot, 
     again["references"].setValue("2 %s" % ref)
     assert again.node("ColourRead")["file"].getText() not in ("", saved)
     again.setXYpos(100, 200)                      # moving the node: a knobChanged that changes nothing
+
+
+def test_nuke_17_1_pasting_the_gizmo_and_a_failing_refresh(fake_nuke, tmp_path, monkeypatch):
+    # Nuke 17.1 knobChanged also runs for the knobs set while the gizmo is pasted, before the
+    # group's own nodes (ColourRead) exist, and for a script's setValue: neither may raise
+    fake_nuke._state.knob_changed_always = True
+    node, read, ref = colorize_on_plate(fake_nuke, tmp_path)   # the toolbar entry: nodePaste
+    assert node.node("ColourRead") is not None
+    assert node["status"].value().startswith("not ready: add at least one reference")
+    node["references"].setValue("1 %s" % ref)                    # by code, panel closed: followed
+    assert node.node("ColourRead")["file"].getText().endswith("colour.####.exr")
+    monkeypatch.setattr(nc, "prepare", lambda *a, **k: (_ for _ in ()).throw(OSError("disk went away")))
+    node["references"].setValue("1 %s\n" % ref)                  # reported, not raised into the caller
+    assert node["status"].value() == "not ready: disk went away"

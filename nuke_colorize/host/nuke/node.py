@@ -301,6 +301,10 @@ def refresh(node):
     Returns the Prepared version, or None when the node cannot be analysed as it stands
     (the status line then says why and the Read shows nothing).
     """
+    if node.node(READ_NODE) is None:
+        # the group is being built (pasted, loaded): its knobs are set before its own nodes
+        # exist, and Nuke 17.1 calls knobChanged for such changes; its onCreate comes after
+        return None
     try:
         prep = prepare(node, write=False)
     except NodeError as err:
@@ -409,7 +413,10 @@ def knob_changed(node, knob):
         node["first_frame"].setEnabled(manual)
         node["last_frame"].setEnabled(manual)
     if name in _SHOT_KNOBS:
-        refresh(node)
+        try:
+            refresh(node)
+        except Exception as err:  # noqa: BLE001 - as update_ui: Nuke 17.1 calls this for any
+            _set_status(node, "not ready: %s" % err)   # knob change, a script's setValue too
 
 
 def create():
