@@ -12,8 +12,11 @@ What it does (every step is idempotent; ``--uninstall`` undoes exactly what was 
 2. The plug-in folder (``<nuke dir>/nuke_colorize`` unless ``--plugin-dir``): ``init.py``
    (paths and the render hook only: it runs on every farm task), ``menu.py`` (toolbar and
    menu), ``gizmos/Colorize.nk``, ``python/`` (the host side of the package: standard library
-   only, plus qtpy and the ``packaging`` module it imports, for the reference panel) and ``nuke_colorize.json`` (where the engine is,
-   and every file written, for the uninstall).
+   only; the reference panel uses the PySide that Nuke ships) and ``nuke_colorize.json`` (where
+   the engine is, and every file written, for the uninstall). No third-party package goes into
+   ``python/``: that folder is on sys.path in every Nuke session, where a copy could shadow the
+   studio's own, and one copied from the engine's newer Python does not import in Nuke 13's
+   Python 3.7.
 3. Wiring: a marked block in ``<nuke dir>/init.py`` that adds the plug-in folder, or with
    ``--studio`` nothing is touched and the NUKE_PATH line to add to the studio environment is
    printed instead.
@@ -90,11 +93,8 @@ def package_version():
     raise InstallError("cannot read the package version from %s" % init)
 
 
-def plugin_files(ui_dirs=()):
-    """{relative path in the plug-in folder: bytes} for everything the plug-in ships.
-
-    ui_dirs: folders of pure-Python packages the reference panel imports (qtpy and its
-    dependency ``packaging``), copied under ``python/``."""
+def plugin_files():
+    """{relative path in the plug-in folder: bytes} for everything the plug-in ships."""
     files = {}
     pkg = os.path.join(REPO, "nuke_colorize")
     for name in HOST_FILES:
@@ -108,14 +108,6 @@ def plugin_files(ui_dirs=()):
                     full = os.path.join(folder, name)
                     rel = os.path.relpath(full, pkg)
                     files[os.path.join("python", "nuke_colorize", rel)] = read_bytes(full)
-    for top in ui_dirs:
-        for folder, dirs, names in os.walk(top):
-            dirs[:] = sorted(d for d in dirs if d not in ("__pycache__", "tests"))
-            for name in sorted(names):
-                if name.endswith(".py") or name == "py.typed":
-                    full = os.path.join(folder, name)
-                    rel = os.path.relpath(full, os.path.dirname(top))
-                    files[os.path.join("python", rel)] = read_bytes(full)
     files[os.path.join("gizmos", "Colorize.nk")] = read_bytes(os.path.join(REPO, "gizmos", "Colorize.nk"))
     for name in ("init.py", "menu.py"):
         files[name] = read_bytes(os.path.join(HERE, "plugin", name))
@@ -124,13 +116,9 @@ def plugin_files(ui_dirs=()):
 
 # ----------------------------------------------------------------------------- engine
 def probe_engine(python):
-    """(version, [folders of qtpy and of ``packaging``, which qtpy imports] or []) of
-    nuke-colorize in ``python``; raises InstallError."""
-    code = ("import json, os, nuke_colorize\n"
-            "try:\n    import qtpy, packaging\n"
-            "    q = [os.path.dirname(m.__file__) for m in (qtpy, packaging)]\n"
-            "except ImportError:\n    q = []\n"
-            "print(json.dumps({'version': nuke_colorize.__version__, 'ui': q}))")
+    """The version of nuke-colorize in ``python``; raises InstallError."""
+    code = ("import json, nuke_colorize\n"
+            "print(json.dumps({'version': nuke_colorize.__version__}))")
     import tempfile
     # as Nuke's bridge starts it: from a neutral folder (a nuke_colorize in the current folder
     # does not count) and without PYTHONHOME/PYTHONPATH
@@ -142,7 +130,7 @@ def probe_engine(python):
         raise InstallError("%s cannot import nuke_colorize: %s %s"
                            % (python, err, detail.decode("utf-8", "replace").strip()[-300:]))
     info = json.loads(out.decode("utf-8").strip().splitlines()[-1])
-    return info["version"], info["ui"]
+    return info["version"]
 
 
 def engine_env():
@@ -158,24 +146,23 @@ def venv_python(engine_dir):
 
 
 def ensure_engine(args, plugin_dir, previous):
-    """(engine python, created by us, folders of the panel's packages)."""
+    """(engine python, created by us)."""
     want = package_version()
     if args.engine_python:
         python = os.path.abspath(os.path.expanduser(args.engine_python))
-        version, ui_dirs = probe_engine(python)
+        version = probe_engine(python)
         if version != want:
             raise InstallError("%s has nuke-colorize %s, this repository is %s" % (python, version, want))
-        return python, False, ui_dirs
+        return python, False
     engine_dir = os.path.abspath(os.path.expanduser(args.engine_dir or os.path.join(plugin_dir, "engine")))
     python = venv_python(engine_dir)
     ours = engine_dir.startswith(plugin_dir + os.sep)
     created = ours or (bool(previous.get("engine_created")) and previous.get("engine_python") == python)
     if os.path.isfile(python):
         try:
-            version, ui_dirs = probe_engine(python)
-            if version == want:
+            if probe_engine(python) == want:
                 log("reusing the engine in %s" % engine_dir)
-                return python, created, ui_dirs
+                return python, created
         except InstallError:
             pass
     if not os.path.isfile(python):
@@ -183,10 +170,9 @@ def ensure_engine(args, plugin_dir, previous):
         subprocess.check_call([sys.executable, "-m", "venv", engine_dir])
         created = True
     log("installing nuke-colorize into the engine (this downloads torch the first time)")
-    # qtpy only to copy it into the plug-in (Nuke brings its own PySide); no PySide in the engine
-    subprocess.check_call([python, "-m", "pip", "install", "--upgrade", REPO, "qtpy>=2.3"], env=engine_env())
-    version, ui_dirs = probe_engine(python)
-    return python, created, ui_dirs
+    subprocess.check_call([python, "-m", "pip", "install", "--upgrade", REPO], env=engine_env())
+    probe_engine(python)
+    return python, created
 
 
 # ----------------------------------------------------------------------------- init.py block
@@ -322,10 +308,10 @@ def install(args):
                        "give --nuke-dir a folder you can write, or --studio to leave init.py alone")
     check_writable(plugin_dir, "the plug-in folder", "give --plugin-dir a folder you can write")
     previous = read_config(plugin_dir)
-    python, created, ui_dirs = ensure_engine(args, plugin_dir, previous)
+    python, created = ensure_engine(args, plugin_dir, previous)
     if previous.get("engine_python") != python:
         _remove_engine(previous)  # ours and no longer used: the uninstall would not find it again
-    files = plugin_files(ui_dirs)
+    files = plugin_files()
     # an ASCII Python literal: the folder's name may hold any character (or byte, on Linux)
     files["init.py"] = files["init.py"].replace(b'r"@PLUGIN_DIR@"', ascii(plugin_dir).encode("ascii"))
     changed = [rel for rel, data in sorted(files.items()) if write_if_changed(os.path.join(plugin_dir, rel), data)]

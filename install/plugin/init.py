@@ -10,8 +10,8 @@ try:
 except NameError:  # Nuke versions that run init.py without __file__
     _nc_here = r"@PLUGIN_DIR@"
 
-# Appended, not put first: besides nuke_colorize the folder holds copies of qtpy and packaging
-# (for the reference panel), which must not replace the ones the studio's own tools import.
+# The folder holds the host side of nuke_colorize only; appended, not put first, so that nothing
+# in it can replace a module the studio's own tools import.
 _nc_python = os.path.join(_nc_here, "python")
 if _nc_python not in sys.path:
     sys.path.append(_nc_python)

@@ -91,12 +91,15 @@ class NkError(ValueError):
 
 # ----------------------------------------------------------------------------- tokens
 class Token(object):
-    __slots__ = ("kind", "text", "line")
+    __slots__ = ("kind", "text", "line", "subst")
 
-    def __init__(self, kind, text, line):
+    def __init__(self, kind, text, line, subst=None):
         self.kind = kind  # "word", "quoted", "braced", "newline"
         self.text = text
         self.line = line
+        # quoted words: the first unescaped '[' or '$NAME' in them, which Nuke's TCL reader
+        # substitutes when the file loads (Nuke itself writes them as \[ and \$)
+        self.subst = subst
 
     def __repr__(self):
         return "Token(%s, %r, line %d)" % (self.kind, self.text, self.line)
@@ -134,6 +137,9 @@ def escape(text):
     return "".join(out)
 
 
+_TCL_VAR_START = re.compile(r"[A-Za-z0-9_{:]")
+
+
 def tokenize(text, line=1, source=None):
     """Split TCL-ish text into tokens; raises NkError on an unterminated quote or brace."""
     tokens = []
@@ -154,6 +160,7 @@ def tokenize(text, line=1, source=None):
             start_line = line
             j = i + 1
             buf = []
+            subst = None
             while j < n and text[j] != '"':
                 if text[j] == "\\" and j + 1 < n:
                     buf.append(text[j:j + 2])
@@ -163,11 +170,14 @@ def tokenize(text, line=1, source=None):
                     continue
                 if text[j] == "\n":
                     line += 1
+                if subst is None and (text[j] == "[" or
+                                      (text[j] == "$" and j + 1 < n and _TCL_VAR_START.match(text[j + 1]))):
+                    subst = text[j:j + 12].split("\n")[0]
                 buf.append(text[j])
                 j += 1
             if j >= n:
                 raise NkError("unterminated quoted string", start_line, source)
-            tokens.append(Token("quoted", unescape("".join(buf)), start_line))
+            tokens.append(Token("quoted", unescape("".join(buf)), start_line, subst))
             i = j + 1
         elif c == "{":
             start_line = line
@@ -249,6 +259,7 @@ class UserKnob(object):
         self.items = None  # M: enumeration items
         self.range = None
         self.flags = []
+        self.substituted = []  # (option, text) of quoted options Nuke would TCL-substitute
 
     @property
     def class_name(self):
@@ -272,6 +283,7 @@ class NodeDecl(object):
         self.children = []
         self.parent = None
         self.n_inputs = None
+        self.substituted = []  # (knob, text, line) of quoted values Nuke would TCL-substitute
 
     @property
     def name(self):
@@ -341,6 +353,8 @@ def parse_user_knob(body, line, source=None):
         if len(vals) < count:
             raise NkError("addUserKnob %s: option %s needs %d value(s)" % (uk.name, key, count),
                           w.line, source)
+        if key in ("l", "t", "T") and vals[0].kind == "quoted" and vals[0].subst:
+            uk.substituted.append((key, vals[0].subst))
         if key == "l":
             uk.label = vals[0].text
         elif key == "t":
@@ -378,6 +392,8 @@ def parse_node_body(decl, body, line, source=None):
             raise NkError("%s: knob %s has no value" % (decl.cls, head.text), head.line, source)
         if len(stmt) == 2:
             value = _word_value(stmt[1])
+            if stmt[1].kind == "quoted" and stmt[1].subst:
+                decl.substituted.append((head.text, stmt[1].subst, head.line))
         else:
             value = " ".join(t.text for t in stmt[1:])
         decl.knobs.append((head.text, value))
@@ -500,11 +516,16 @@ def validate(text, source=None):
                                         uk.line, source))
             if uk.type == 22 and uk.text:
                 _check_python(uk.text, "%s.%s" % (decl.name, uk.name), uk.line, problems, source)
+            for option, snippet in uk.substituted:
+                problems.append(_substitution_error("%s: user knob %s, option %s" % (who, uk.name, option),
+                                                    snippet, uk.line, source))
             for flag in uk.flags:
                 if flag[1:] not in _KNOWN_FLAGS:
                     problems.append(NkError("%s: knob %s has unknown flag %s" % (who, uk.name, flag),
                                             uk.line, source))
             user[uk.name] = uk
+        for name, snippet, line in decl.substituted:
+            problems.append(_substitution_error("%s: knob %s" % (who, name), snippet, line, source))
         for name, value in decl.knobs:
             if name not in known and name not in user:
                 problems.append(NkError("%s: unknown knob %r" % (who, name), decl.line, source))
@@ -529,6 +550,14 @@ def validate(text, source=None):
             _check_group(decl, problems, source)
     _check_names(script.nodes, problems, source)
     return problems
+
+
+def _substitution_error(what, snippet, line, source):
+    """A quoted value holding an unescaped ``[`` or ``$NAME``: Nuke reads .nk files as TCL, so
+    it runs the bracketed command (or reads the variable) when the file loads; Nuke writes
+    these characters escaped (``label "\\[value size]"``)."""
+    return NkError("%s: %r in a quoted value is TCL substitution when Nuke loads the file; "
+                   "write it escaped (\\%s)" % (what, snippet, snippet[0]), line, source)
 
 
 def _check_group(group, problems, source):

@@ -32,7 +32,15 @@ Where real Nuke is less convenient than a mock, the fake follows Nuke (13-16):
 * ``nuke.execute`` in the GUI raises RuntimeError("Cancelled") when ``_state.cancel_execute``
   (the user's Cancel on its progress bar);
 * ``scriptOpen`` runs onCreate scripts before the root is attached: ``nuke.root()`` raises
-  ValueError then.
+  ValueError then;
+* onCreate (the knob and ``addOnCreate`` callbacks) runs for every node made: ``nuke.nodes.X()``,
+  ``createNode``, ``nodePaste``, ``scriptOpen``;
+* a Read's colorspace "default" reads back as the name it resolves to ("default (linear)" for
+  EXR files, "default (sRGB)" for integer ones);
+* ``nuke.filename`` answers a Read's proxy file in proxy mode when it has one;
+* ``nuke.menu`` raises RuntimeError outside the GUI; ``nuke.toolbar("Nodes")`` is
+  ``nuke.menu("Nodes")``; ``pluginAddPath`` moves a known path to the front and runs a
+  folder's init.py only when called from an init.py.
 
 Test helpers start with an underscore: ``_reset``, ``_user_set`` (a knob edit in the panel:
 sets the value, then runs knobChanged), ``_connect``, ``_idle``, ``_press`` (click a button),
@@ -92,10 +100,13 @@ _FLAG_NAMES = {"STARTLINE": STARTLINE, "ENDLINE": ENDLINE, "INVISIBLE": INVISIBL
                "DISABLED": DISABLED, "NO_ANIMATION": NO_ANIMATION, "READ_ONLY": READ_ONLY}
 
 
-# Node.dependencies() / dependent() filters (real values)
+# Node.dependencies() / dependent() filters. Nuke 13's default is 15 (EXPRESSIONS, LINKINPUTS
+# "link knob inputs", INPUTS, HIDDEN_INPUTS); Nuke 17.1 adds LINKNODE_INPUTS ("link nodes",
+# default 31), which this Nuke 15 fake does not have (a test can set it: see Node._link_source).
 EXPRESSIONS = 1
 INPUTS = 2
 HIDDEN_INPUTS = 4
+LINKINPUTS = 8
 
 
 class CancelledError(RuntimeError):
@@ -111,6 +122,7 @@ class _State(object):
         self.frame = 1
         self.callbacks = {}  # kind -> {nodeClass: [(call, args, kwargs)]}
         self.plugin_path = []
+        self.in_init = 0  # depth of init.py files being run (pluginAddPath runs a path's init.py then)
         self.menus = {}
         self.main_queue = []
         self.main_lock = threading.Lock()
@@ -122,6 +134,8 @@ class _State(object):
         self.loading = False  # scriptOpen in progress: nuke.root() is not attached yet
         self.formats = {}
         self.executing = False
+        self.knob_changed_always = False  # Nuke 17.1: knobChanged for programmatic changes too
+        self.kc_depth = 0
 
 
 _state = _State()
@@ -257,6 +271,7 @@ class Knob(object):
     def setValue(self, value, *args):
         self._value = self._check(value)
         self._expression = None
+        _changed_by_code(self)
         return True
 
     def value(self, *args):
@@ -477,6 +492,7 @@ class Color_Knob(Array_Knob):
         vals = list(self._value)
         vals[int(index)] = Array_Knob._check(self, value)
         self._value = vals
+        _changed_by_code(self)
         return True
 
     def value(self, index=None, *args):
@@ -558,6 +574,31 @@ class Enumeration_Knob(Knob):
     def toScript(self, quote=False, context=None):
         v = self.value()
         return '"%s"' % v if " " in v else v
+
+
+class _ReadColorspace_Knob(Enumeration_Knob):
+    """A Read's colorspace. Its "default" item reads back with the name it resolves to for the
+    node's files, as in Nuke, where pipeline checks compare ``node['colorspace'].value() ==
+    'default (linear)'``: float files the root's floatLut (linear), DPX/Cineon its logLut
+    (Cineon), other integer files int8Lut/int16Lut (sRGB). Setting "default (X)" sets "default"."""
+
+    def _check(self, value):
+        if isinstance(value, str) and value.startswith("default ("):
+            value = "default"
+        return Enumeration_Knob._check(self, value)
+
+    def value(self, *args):
+        v = Enumeration_Knob.value(self)
+        if v != "default" or self._node is None:
+            return v
+        path = self._node["file"].getEvaluatedValue() if self._node.knob("file") is not None else ""
+        ext = os.path.splitext(path or "")[1].lower().lstrip(".")
+        name = "linear" if ext in ("exr", "hdr", "sxr") else "Cineon" if ext in ("dpx", "cin") else "sRGB"
+        return "default (%s)" % name
+
+
+def _read_colorspace(name):
+    return _ReadColorspace_Knob(name, name, _COLORSPACES)
 
 
 class ChannelMask_Knob(Knob):
@@ -672,7 +713,7 @@ _CLASS_KNOBS = {
              ("after", _enum(("hold", "loop", "bounce", "black"))),
              ("frame_mode", _enum(("expression", "start at", "offset"))), ("frame", String_Knob),
              ("on_error", _enum(("error", "black", "checkerboard", "nearest frame"))),
-             ("reload", PyScript_Knob), ("colorspace", _enum(_COLORSPACES)), ("raw", Boolean_Knob),
+             ("reload", PyScript_Knob), ("colorspace", _read_colorspace), ("raw", Boolean_Knob),
              ("premultiplied", Boolean_Knob), ("auto_alpha", Boolean_Knob), ("version", Int_Knob),
              ("file_type", String_Knob), ("checkHashOnRead", Boolean_Knob),
              ("localizationPolicy", _enum(("fromAutoLocalizePath", "on", "onDemand", "off"))),
@@ -844,10 +885,16 @@ class Node(object):
             self._inputs[i] = node
         return True
 
-    def dependencies(self, what=EXPRESSIONS | INPUTS | HIDDEN_INPUTS):
+    _link_source = None   # the node a Nuke 17.1 link node stands for (LINKNODE_INPUTS)
+
+    def dependencies(self, what=EXPRESSIONS | LINKINPUTS | INPUTS | HIDDEN_INPUTS):
         """Connected inputs (INPUTS), and with EXPRESSIONS (part of the default, as in Nuke)
-        the nodes this node's knob expressions name."""
+        the nodes this node's knob expressions name; with LINKNODE_INPUTS (when the module has
+        it, as Nuke 17.1 does) the node a link node stands for."""
         out = [n for _, n in sorted(self._inputs.items()) if n is not None] if what & INPUTS else []
+        link_bit = globals().get("LINKNODE_INPUTS", 0)
+        if link_bit and what & link_bit and self._link_source is not None:
+            out.append(self._link_source)
         if what & EXPRESSIONS and self._group is not None:
             names = set()
             for k in self._knobs.values():
@@ -1139,8 +1186,8 @@ def _read_image(node, f):
         out.setdefault(c, np.zeros((spec.height, spec.width), np.float32))
     out.setdefault("rgba.alpha", np.ones((spec.height, spec.width), np.float32) if not is_float
                    else np.zeros((spec.height, spec.width), np.float32))
-    cs = node["colorspace"].value()
-    if not node["raw"].value() and (cs == "sRGB" or (cs == "default" and not is_float)):
+    cs = node["colorspace"].value()   # "default (sRGB)": the name the default resolves to
+    if not node["raw"].value() and (cs == "sRGB" or (cs == "default (sRGB)" and not is_float)):
         from nuke_colorize.color import srgb_to_linear
         for c in ("rgba.red", "rgba.green", "rgba.blue"):
             out[c] = srgb_to_linear(out[c])
@@ -1387,6 +1434,10 @@ class _Nodes(object):
             if inputs:
                 for i, n in enumerate(inputs):
                     node.setInput(i, n)
+            # onCreate runs for every node made, however (nuke.addOnCreate: "when a node is
+            # created"; addOnUserCreate is the one for nodes the user makes)
+            _run_node_python(node, "onCreate")
+            _run_callbacks("onCreates", node)
             return node
         return make
 
@@ -1581,13 +1632,30 @@ def _knob_changed(node, knob):
             _state.this.pop()
 
 
+def _changed_by_code(knob):
+    """Nuke 17.1 mode (``_state.knob_changed_always``): knobChanged "is triggered for any knob
+    change, including changes made programmatically and changes that occur even when the
+    Properties panel is closed" (nuke.addKnobChanged, Python API reference 17.1)."""
+    node = knob._node
+    if not _state.knob_changed_always or node is None:
+        return
+    if _state.kc_depth > 20:
+        raise RuntimeError("fake nuke: knobChanged recursion on %s.%s" % (node.fullName(), knob.name()))
+    _state.kc_depth += 1
+    try:
+        _knob_changed(node, knob)
+    finally:
+        _state.kc_depth -= 1
+
+
 def _user_set(knob, value):
     """What a panel edit does: the panel is open (an edit there needs it), the value is set,
     then the node's knobChanged (and global knobChanged callbacks) run."""
     node = knob.node()
     node.showControlPanel()
     knob.setValue(value)
-    _knob_changed(node, knob)
+    if not _state.knob_changed_always:   # else setValue ran it
+        _knob_changed(node, knob)
 
 
 def _connect(node, i, up):
@@ -1595,7 +1663,7 @@ def _connect(node, i, up):
     node's knobChanged sees "inputChange" only while its control panel is open; otherwise
     only the idle updateUI pass (:func:`_idle`) notices."""
     node.setInput(i, up)
-    if node.shown():
+    if node.shown() or _state.knob_changed_always:
         _knob_changed(node, node.knob("inputChange") or Knob("inputChange"))
 
 
@@ -1753,10 +1821,16 @@ REPLACE = 1
 
 
 def filename(node, i=None):
-    """The file a Read/Write works with, as nuke.filename documents it: "All expansion of
-    commands and variables is done" (TCL evaluated), a sequence still as ``%04d``; with
-    ``nuke.REPLACE`` the current frame's number is put in. None without a file."""
+    """The file a Read/Write works with, as nuke.filename documents it: "based on the root.proxy
+    settings and which of the fullsize/proxy filenames are filled in" (in proxy mode the
+    ``proxy`` file when the node has one), "All expansion of commands and variables is done"
+    (TCL evaluated), a sequence still as ``%04d``; with ``nuke.REPLACE`` the current frame's
+    number is put in. None without a file."""
     k = node.knob("file")
+    proxy = node.knob("proxy")
+    if _state.root is not None and _state.root["proxy"].value() and isinstance(proxy, File_Knob) \
+            and proxy.getText():
+        k = proxy
     if k is None:
         return None
     text = k.getEvaluatedValue() if hasattr(k, "getEvaluatedValue") else k.value()
@@ -1926,31 +2000,44 @@ class Menu(MenuItem):
 
 
 def menu(name):
-    if name not in ("Nuke", "Pane", "Nodes", "Viewer", "Node Graph", "Properties", "Animation"):
+    """As nuke.menu (Python API reference): one of 'Nuke', 'Pane', 'Nodes' ("The Nodes toolbar
+    (and Nodegraph right mouse menu)"), 'Properties', 'Animation', 'Viewer', 'Node Graph',
+    'Axis'; "Raises RuntimeError: if Nuke isn't in GUI mode"."""
+    if not env["gui"]:
+        raise RuntimeError("nuke.menu: Nuke is not in GUI mode")
+    if name not in ("Nuke", "Pane", "Nodes", "Viewer", "Node Graph", "Properties", "Animation", "Axis"):
         raise ValueError("no menu named %s" % name)
     return _state.menus.setdefault(name, Menu(name))
 
 
 def toolbar(name, create=True):
-    key = "toolbar:" + name
+    """A toolbar; ``toolbar("Nodes")`` is the Nodes toolbar, the same as ``menu("Nodes")``."""
+    key = "Nodes" if name == "Nodes" else "toolbar:" + name
     if key not in _state.menus and not create:
         return None
     return _state.menus.setdefault(key, Menu(name))
 
 
 def pluginAddPath(args, addToSysPath=True):
-    """Add folder(s) to the front of the plug-in path; run their init.py (as at start-up)."""
+    """As Nuke's (nuke.overrides.pluginAddPath): "Adds all the paths to the beginning of the
+    Nuke plugin path. If the path already exists in the list of plugin paths, it is moved to
+    the start. If this command is executed inside an init.py then the init.py in the path will
+    be executed." Trailing slashes are stripped; only paths new to the plug-in path go to
+    sys.path."""
     paths = [args] if isinstance(args, str) else list(args)
-    for p in reversed(paths):
-        p = os.path.expanduser(p)
+    paths = [re.sub(r"[/\\]+$", "", os.path.expanduser(p)) for p in paths]
+    old = tuple(_state.plugin_path)
+    for p in [p for p in paths if p]:
         if p in _state.plugin_path:
-            continue
+            _state.plugin_path.remove(p)
         _state.plugin_path.insert(0, p)
-        if addToSysPath and p not in sys.path:
-            sys.path.insert(0, p)
         init = os.path.join(p, "init.py")
-        if os.path.isfile(init):
+        if _state.in_init and p not in old and os.path.isfile(init):
             _exec_file(init)
+    if addToSysPath:
+        for p in _state.plugin_path:
+            if p not in old and p not in sys.path:
+                sys.path.insert(0, p)
 
 
 def pluginAppendPath(args, addToSysPath=True):
@@ -1971,23 +2058,30 @@ def _exec_file(path):
         code = fh.read()
     glb = {"nuke": sys.modules[__name__], "__builtins__": builtins, "__file__": path,
            "__name__": "__main__"}
-    exec(compile(code, path, "exec"), glb)
+    is_init = os.path.basename(path) == "init.py"
+    _state.in_init += is_init
+    try:
+        exec(compile(code, path, "exec"), glb)
+    finally:
+        _state.in_init -= is_init
 
 
 def _startup(nuke_dir, gui=False):
-    """Nuke's start-up: ~/.nuke/init.py (plug-in paths run their init.py), then in the GUI
-    every plug-in folder's menu.py and ~/.nuke/menu.py."""
+    """Nuke's start-up over a ~/.nuke folder and $NUKE_PATH: the plug-in path is ~/.nuke, then
+    the $NUKE_PATH folders; "the NUKE_PATH environment variable is parsed in reverse order when
+    loading init.py and menu.py" (~/.nuke's last; a pluginAddPath in an init.py runs the added
+    folder's init.py), then in the GUI every plug-in folder's menu.py, in the same order."""
     env["gui"] = bool(gui)
-    if nuke_dir not in _state.plugin_path:
-        _state.plugin_path.append(nuke_dir)
-    for var in os.environ.get("NUKE_PATH", "").split(os.pathsep):
-        if var:
-            pluginAddPath(var)
-    init = os.path.join(nuke_dir, "init.py")
-    if os.path.isfile(init):
-        _exec_file(init)
+    dirs = [nuke_dir] + [v for v in os.environ.get("NUKE_PATH", "").split(os.pathsep) if v]
+    for d in dirs:
+        if d not in _state.plugin_path:
+            _state.plugin_path.append(d)
+    for d in reversed(dirs):
+        init = os.path.join(d, "init.py")
+        if os.path.isfile(init):
+            _exec_file(init)
     if gui:
-        for p in list(_state.plugin_path):
+        for p in reversed(list(_state.plugin_path)):
             m = os.path.join(p, "menu.py")
             if os.path.isfile(m):
                 _exec_file(m)
@@ -2124,11 +2218,12 @@ def scriptOpen(filename):
                     r[k].fromScript(v)
         else:
             body_nodes.append(d)
-    made = _build(body_nodes, r, {}, None, text)
-    _state.loading = True
+    _state.loading = True   # the root is attached last: while knobs are set too
     try:
+        made = _build(body_nodes, r, {}, None, text)
         for d in nkfile.iter_nodes(body_nodes):
             _run_node_python(made[id(d)], "onCreate")
+            _run_callbacks("onCreates", made[id(d)])
     finally:
         _state.loading = False
     r["name"].setValue(filename)

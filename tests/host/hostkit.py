@@ -22,10 +22,16 @@ if str(FAKE_NUKE) not in sys.path:
 import nuke  # noqa: E402  (the fake)
 
 
+# FAKE_NUKE_KNOB_CHANGED=always runs the suite with Nuke 17.1's knobChanged (called for
+# programmatic changes too, panel open or not); default: Nuke 13-17.0's
+KNOB_CHANGED_ALWAYS = os.environ.get("FAKE_NUKE_KNOB_CHANGED") == "always"
+
+
 @pytest.fixture
 def fake_nuke(tmp_path):
     """A fresh fake Nuke session with a saved script path in tmp_path (non-GUI)."""
     nuke._reset(gui=False, script_path=str(tmp_path / "comp.nk"))
+    nuke._state.knob_changed_always = KNOB_CHANGED_ALWAYS
     nuke.pluginAddPath(str(REPO / "gizmos"), addToSysPath=False)
     yield nuke
     nuke._reset()

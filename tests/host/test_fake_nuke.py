@@ -183,3 +183,42 @@ def test_execute_defaults_to_the_root_frame_range(fake_nuke, tmp_path):
     assert sorted(os.listdir(str(tmp_path)))[:3] == ["o.0001.exr", "o.0002.exr", "o.0003.exr"]
     nuke.execute(write, 2)                              # end: root.last_frame, not the start
     assert nuke.frame() == 3
+
+
+def test_plugin_add_path_moves_to_the_front_and_runs_init_only_from_an_init(fake_nuke, tmp_path):
+    # nuke.pluginAddPath (nuke.overrides source, Nuke Python API reference): "Adds all the paths
+    # to the beginning of the Nuke plugin path. If the path already exists in the list of plugin
+    # paths, it is moved to the start. If this command is executed inside an init.py then the
+    # init.py in the path will be executed." Trailing slashes are stripped.
+    nuke = fake_nuke
+    a, b, home = tmp_path / "a", tmp_path / "b", tmp_path / "home"
+    for d in (a, b, home):
+        d.mkdir()
+    (a / "init.py").write_text("import nuke\nnuke._ran = getattr(nuke, '_ran', []) + ['a']\n")
+    nuke._ran = []
+    nuke.pluginAddPath(str(a) + "/", addToSysPath=False)        # not from an init.py: not run
+    assert nuke._ran == [] and nuke.pluginPath()[0] == str(a)
+    nuke.pluginAddPath(str(b), addToSysPath=False)
+    nuke.pluginAddPath(str(a), addToSysPath=False)               # already there: to the front
+    assert nuke.pluginPath()[:2] == [str(a), str(b)] and nuke.pluginPath().count(str(a)) == 1
+    nuke._reset()
+    nuke._ran = []
+    (home / "init.py").write_text("import nuke\nnuke.pluginAddPath(%r)\n" % str(a))
+    nuke._startup(str(home))                                     # ~/.nuke/init.py adds a: a's init.py runs
+    assert nuke._ran == ["a"] and nuke.pluginPath()[:2] == [str(a), str(home)]
+    del nuke._ran
+
+
+def test_menus_exist_in_the_gui_only_and_nodes_is_the_toolbar(fake_nuke):
+    # nuke.menu (Python API reference 14.0): 'Nodes' is "The Nodes toolbar (and Nodegraph right
+    # mouse menu)"; "Raises RuntimeError: if Nuke isn't in GUI mode".
+    nuke = fake_nuke
+    from nuke_colorize.host.nuke import menu
+    with pytest.raises(RuntimeError):
+        nuke.menu("Nuke")
+    with pytest.raises(RuntimeError):
+        menu.install()                       # the plug-in's menu.py runs in GUI sessions only
+    nuke._reset(gui=True)
+    menu.install()
+    assert nuke.toolbar("Nodes") is nuke.menu("Nodes")
+    assert [i.name() for i in nuke.menu("Nodes").findItem("Colorize").items()] == ["Colorize", "Reference panel"]

@@ -82,15 +82,12 @@ def test_install_is_idempotent_reversible_and_starts_in_nuke(tmp_path):
     config = json.loads((plugin / "nuke_colorize.json").read_text())
     assert config["engine_python"] == ENGINE and config["engine_created"] is False
     for rel in ("init.py", "menu.py", "gizmos/Colorize.nk", "python/nuke_colorize/host/bridge.py",
-                "python/nuke_colorize/host/nuke/node.py", "python/nuke_colorize/ui/panel.py", "python/qtpy/__init__.py",
-                "python/packaging/version.py"):
+                "python/nuke_colorize/host/nuke/node.py", "python/nuke_colorize/ui/panel.py"):
         assert (plugin / rel).is_file(), rel
     assert not (plugin / "python" / "nuke_colorize" / "engine.py").exists()  # host side only
-    # qtpy imports packaging: both come from the plug-in, in a Python without site-packages
-    probe = subprocess.run([sys.executable, "-I", "-S", "-c",
-                            "import sys; sys.path.insert(0, %r); import packaging.version, qtpy\n"
-                            % str(plugin / "python")], capture_output=True, text=True)
-    assert "packaging" not in probe.stderr and "QtBindingsNotFoundError" in probe.stderr, probe.stderr
+    # python/ is on sys.path in every Nuke session: nothing there may shadow a
+    # studio's packages (qtpy's packaging from the engine's Python broke Python 3.7 importers)
+    assert os.listdir(plugin / "python") == ["nuke_colorize"]
     snapshot = (tree(plugin), (nuke_dir / "init.py").read_bytes())
 
     out = run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
@@ -128,10 +125,10 @@ print(json.dumps([m.__file__ for m in (qtpy, packaging, nuke_colorize)]))
 
 
 def test_the_plugin_does_not_replace_the_studios_qtpy_and_packaging(tmp_path):
-    """The plug-in's python/ folder holds copies of qtpy and packaging for its reference panel;
-    its init.py put that folder first on sys.path at every Nuke start, farm renders included,
-    so every other tool in that Nuke imported the plug-in's qtpy and packaging instead of the
-    studio's own (another version, another Qt binding configuration)."""
+    """The plug-in's python/ folder once held copies of qtpy and packaging and its init.py put
+    that folder first on sys.path at every Nuke start, farm renders included, so every other
+    tool in that Nuke imported the plug-in's qtpy and packaging instead of the studio's own.
+    Now the folder holds the host package alone and is appended: the studio's modules win."""
     nuke_dir = tmp_path / ".nuke"
     run_install("--nuke-dir", str(nuke_dir), "--engine-python", ENGINE)
     studio = tmp_path / "studio" / "python"
@@ -378,3 +375,45 @@ def test_engine_packages_are_installed_without_the_shells_pythonpath(tmp_path):
     assert seen.read_text() == "PYTHONPATH=\n"
     run_install("--nuke-dir", str(nuke_dir), "--uninstall")
     assert not (nuke_dir / "nuke_colorize").exists()
+
+
+def test_a_qtpy_this_python_cannot_import_falls_back_to_pyside(tmp_path):
+    """The plug-in's qtpy imports ``packaging``; a packaging from a newer Python (26.x, as the
+    engine's venv has) fails in Nuke 13's Python 3.7 with a SyntaxError and in Nuke 14's 3.9
+    with a TypeError, which ``except ImportError`` let through: the reference panel did not
+    open. Any failure to import qtpy now falls back to the binding Nuke ships."""
+    broken = tmp_path / "site" / "qtpy"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise TypeError(\"unsupported operand type(s) for |: 'type' and 'type'\")\n")
+    code = ("import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
+            "from nuke_colorize.ui import qt; print(qt.API, qt.QtWidgets.__name__)" % (str(REPO), str(tmp_path / "site")))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["PySide6", "PySide6.QtWidgets"]
+    if PY37.exists():   # the case itself: the engine's packaging does not import in Python 3.7
+        import packaging
+        probe = subprocess.run([str(PY37), "-I", "-S", "-c", "import sys; sys.path.insert(0, %r); import packaging.version"
+                                % os.path.dirname(os.path.dirname(packaging.__file__))],
+                               capture_output=True, text=True, timeout=60)
+        if probe.returncode:
+            assert "SyntaxError" in probe.stderr or "TypeError" in probe.stderr, probe.stderr
+
+
+def test_inside_nuke_the_panel_uses_nukes_own_pyside_not_qtpy(tmp_path):
+    """qtpy prefers PyQt5 when several bindings are found (qtpy README): inside Nuke a studio's
+    qtpy + PyQt5 would put a second Qt binding beside Nuke's PySide. Inside Nuke (13-15:
+    PySide2, 16+: PySide6, the other as fallback) qtpy is not asked."""
+    site = tmp_path / "site"
+    (site / "qtpy").mkdir(parents=True)
+    (site / "qtpy" / "__init__.py").write_text("import types\nAPI_NAME = 'PyQt5'\nQtCore = types.SimpleNamespace(Signal=object)\n"
+                                            "QtGui = QtWidgets = types.SimpleNamespace(__name__='PyQt5.QtWidgets')\n")
+    code = ("import sys; sys.path.insert(0, %r); sys.path.insert(0, %r)\n"
+            "import types; nuke = types.ModuleType('nuke'); nuke.NUKE_VERSION_MAJOR = %%d; sys.modules['nuke'] = nuke\n"
+            "from nuke_colorize.ui import qt; print(qt.API, qt.QtWidgets.__name__)" % (str(REPO), str(site)))
+    for major in (15, 16):   # this venv has PySide6 only: Nuke 15's order falls back to it
+        proc = subprocess.run([sys.executable, "-c", code % major], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["PySide6", "PySide6.QtWidgets"], (major, proc.stdout)
+    outside = subprocess.run([sys.executable, "-c", code.replace("sys.modules['nuke'] = nuke", "pass") % 15],
+                             capture_output=True, text=True, timeout=120)
+    assert outside.stdout.split()[0] == "PyQt5", outside.stderr   # outside Nuke qtpy decides

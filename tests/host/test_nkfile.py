@@ -83,12 +83,26 @@ def test_a_good_group_parses_with_stack_order_and_escapes():
     (GOOD_GROUP.replace(" Output {\n  name Output1\n }\n", ""), "0 Output nodes"),
     (GOOD_GROUP.replace("parent.mode", "parent.mood"), "parent.mood, which does not exist"),
     ("Read {\n name A\n}\nRead {\n name A\n}\n", "two nodes are named A"),
+    # Nuke reads quoted values as TCL: an unescaped [ runs a command, $NAME reads a variable
+    # when the file loads (Nuke writes them escaped: label "\\[value size]")
+    ("Group {\n inputs 0\n name G\n knobChanged \"n = nuke.thisNode()\\nprint(n['status'])\"\n}\n"
+     " Output {\n inputs 0\n}\nend_group\n", "TCL substitution"),
+    ("Read {\n addUserKnob {20 t}\n addUserKnob {22 b T \"x = [1]\"}\n}\n", "option T"),
+    ("Read {\n addUserKnob {20 t}\n addUserKnob {1 s t \"under $SHOW\"}\n}\n", "option t"),
 ])
 def test_broken_files_are_reported(text, message):
     problems = nkfile.validate(text, "bad.nk")
     assert problems, text
     assert any(message in str(p) for p in problems), [str(p) for p in problems]
     assert all(str(p).startswith("bad.nk") for p in problems)
+
+
+def test_escaped_and_braced_brackets_are_not_substitution():
+    ok = ("Group {\n inputs 0\n name G\n knobChanged \"print(nuke.thisNode()\\['x'])\"\n"
+          " label \"\\[value name] costs \\$5\"\n onCreate {print([1, '$HOME'])}\n"
+          " addUserKnob {20 t}\n addUserKnob {4 m M {\"[a]\" b}}\n}\n Input {\n inputs 0\n name in0\n}\n"
+          " Output {\n name Output1\n}\nend_group\n")
+    assert nkfile.validate(ok) == []
 
 
 def test_escape_round_trip():

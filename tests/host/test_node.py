@@ -82,7 +82,8 @@ def test_analyze_blocking_writes_the_shot_file_and_fills_the_cache(shot, fake_nu
     assert loaded.plate == read["file"].getText() and [r.image for r in loaded.references] == [ref, still]
     assert loaded.output == node.node("ColourRead")["file"].getText() == prep.output
     assert loaded.cache == os.path.join(prep.root, "cache")
-    assert data["backend"] == "exemplar" and data["colorspace"] == "auto"
+    # the plate Read's colorspace "default" reads back as "default (linear)" for EXR files
+    assert data["backend"] == "exemplar" and data["colorspace"] == "linear"
     assert data["settings"] == {"max_working_size": 256}
     assert node["shot_file"].value() == prep.shot_path
     assert all(os.path.isfile(frame_path(loaded.output, f)) for f in range(1, 6))
@@ -304,8 +305,8 @@ def test_references_from_the_reference_input(shot, fake_nuke, engine_client, tmp
     node.setInput(1, painted)
     fake_nuke._user_set(node["references"], "3 input\n5 input 1")
     prep = nc.prepare(node, write=False)
-    assert prep.shot["references"] == [{"frame": 3, "image": frame_path(colour, 3)},
-                                       {"frame": 5, "image": frame_path(colour, 1)}]
+    assert prep.shot["references"] == [{"frame": 3, "image": frame_path(colour, 3), "colorspace": "linear"},
+                                       {"frame": 5, "image": frame_path(colour, 1), "colorspace": "linear"}]
     grade = fake_nuke.nodes.Grade()
     grade.setInput(0, painted)
     node.setInput(1, grade)

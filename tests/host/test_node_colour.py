@@ -68,7 +68,7 @@ def test_ocio_without_config_warns_and_keeps_linear(comp, fake_nuke, monkeypatch
     assert any("$OCIO" in w for w in prep.warnings)
 
 
-def test_a_reference_read_is_read_in_its_own_colourspace(comp, fake_nuke):
+def test_a_reference_read_is_read_in_its_own_colourspace(comp, fake_nuke, tmp_path):
     node, painted, still = comp
     node.setInput(1, painted)
     painted["colorspace"].setValue("rec709")
@@ -76,7 +76,14 @@ def test_a_reference_read_is_read_in_its_own_colourspace(comp, fake_nuke):
     assert shot["references"][0] == {"frame": 2, "image": frame_path(painted["file"].value(), 2),
                                       "colorspace": "rec709"}
     painted["colorspace"].setValue("default")
-    assert "colorspace" not in nc.prepare(node).shot["references"][0]
+    # Nuke reads "default" back with the name it resolves to ("default (linear)" for EXR
+    # files, as pipeline checks compare it): the engine gets that name
+    assert painted["colorspace"].value() == "default (linear)"
+    assert nc.prepare(node).shot["references"][0]["colorspace"] == "linear"
+    png = fake_nuke.nodes.Read(file=make_ref(tmp_path / "refs" / "key.png"), first=2, last=2)
+    assert png["colorspace"].value() == "default (sRGB)"
+    node.setInput(1, png)
+    assert nc.prepare(node).shot["references"][0]["colorspace"] == "srgb"
 
 
 class _Knob(object):

@@ -41,6 +41,8 @@ def _count_sets(knob, calls):
 
 
 def test_closed_panel_rewiring_is_seen_at_idle(shot, fake_nuke, tmp_path):
+    if fake_nuke._state.knob_changed_always:
+        pytest.skip("Nuke 13-17.0 knobChanged (panel open only); 17.1 calls it at once")
     node, read, ref = shot
     colour_read = node.node("ColourRead")
     first = colour_read["file"].getText()
@@ -210,3 +212,98 @@ def test_project_directory_set_by_the_script_directory_button(shot, fake_nuke, t
     prep = nc.prepare(node)
     assert prep.shot["plate"] == str(tmp_path / "plate" / "plate.####.exr")
     assert prep.shot["references"][0]["image"] == ref
+
+
+def test_proxy_mode_keeps_a_tcl_plate_at_full_size(shot, fake_nuke, tmp_path, monkeypatch):
+    # nuke.filename: "this will return the current filename, based on the root.proxy settings
+    # and which of the fullsize/proxy filenames are filled in" (Python API reference,
+    # nuke.filename): in proxy mode a Read's proxy file. The plate (and the shot version) must
+    # stay the full-size files whatever the mode.
+    node, read, ref = shot
+    monkeypatch.setenv("NC_SHOT", str(tmp_path))
+    read["file"].setValue("[getenv NC_SHOT]/plate/plate.####.exr")
+    read["proxy"].setValue("[getenv NC_SHOT]/proxy/plate.####.exr")
+    full = nc.prepare(node)
+    assert full.shot["plate"] == str(tmp_path / "plate" / "plate.####.exr")
+    fake_nuke.root()["proxy"].setValue(True)
+    assert fake_nuke.filename(read) == str(tmp_path / "proxy" / "plate.%04d.exr")   # what Nuke answers
+    for frame in (1, 3, 40):
+        fake_nuke.frame(frame)
+        proxied = nc.prepare(node)
+        assert proxied.shot["plate"] == full.shot["plate"]
+        assert proxied.output == full.output
+
+
+def test_a_studio_oncreate_on_writes_does_not_reach_the_precomp_write(shot, fake_nuke, engine_client, tmp_path):
+    # nuke.addOnCreate callbacks run for every node made, nuke.nodes.Write() included (only
+    # addOnUserCreate is limited to nodes the user makes). Studios set Write render scripts
+    # there (path checks, version-ups); the node's temporary precomp Write is not theirs.
+    node, read, ref = shot
+    seen = []
+
+    def studio_write_defaults():
+        w = fake_nuke.thisNode()
+        seen.append(w.name())
+        w["beforeRender"].setValue("raise RuntimeError('studio: Writes must render under /shows')")
+        w["afterFrameRender"].setValue("raise RuntimeError('studio: publish failed')")
+
+    fake_nuke.addOnCreate(studio_write_defaults, nodeClass="Write")
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    node.setInput(0, grade)                      # a tree: the plate is rendered to a precomp
+    prep = nc.analyze(node)
+    assert seen, "the studio's onCreate ran for the temporary Write"
+    assert prep is not None and os.path.isfile(prep.shot["plate"].replace("####", "0003"))
+    assert not [n for n in node.nodes() if n.Class() == "Write"]
+
+
+def test_a_link_node_to_the_colorize_node_is_followed_by_the_render_hook(shot, fake_nuke, tmp_path, monkeypatch):
+    # Nuke 17.1's dependencies() has nuke.LINKNODE_INPUTS, "link nodes" (Python API reference
+    # 17.1, nuke.dependentNodes: what=31), beside INPUTS and HIDDEN_INPUTS: a Write fed through
+    # a link node to the Colorize node depends on it, and the hook must check its frames.
+    node, read, ref = shot
+    monkeypatch.setattr(fake_nuke, "LINKNODE_INPUTS", 16, raising=False)
+    link = fake_nuke.nodes.NoOp()
+    link._link_source = node                     # what a link node to the Colorize node stands for
+    write = fake_nuke.nodes.Write(file=str(tmp_path / "w" / "w.####.exr"))
+    write.setInput(0, link)
+    assert render.upstream_colorize(write) == [node]
+    monkeypatch.delattr(fake_nuke, "LINKNODE_INPUTS")   # Nuke 13-17.0: no such constant
+    assert render.upstream_colorize(write) == []
+
+
+def test_nuke_17_1_knob_changed_for_code_changes_and_while_a_script_loads(shot, fake_nuke, tmp_path):
+    # Nuke 17.1: knobChanged "is triggered for any knob change, including changes made
+    # programmatically and changes that occur even when the Properties panel is closed"
+    # (nuke.addKnobChanged, Python API reference 17.1). Knobs set while a script loads then
+    # reach the gizmo's knobChanged before the root is attached and before the group's own
+    # nodes (its ColourRead) exist.
+    node, read, ref = shot
+    script = str(tmp_path / "comp.nk")
+    fake_nuke.scriptSaveAs(script)
+    saved = node.node("ColourRead")["file"].getText()
+    fake_nuke._reset()
+    fake_nuke._state.knob_changed_always = True
+    fake_nuke.scriptOpen(script)                  # no error from the load-time knobChanged calls
+    again = fake_nuke.toNode("Colorize1")
+    assert again.node("ColourRead")["file"].getText() == saved
+    fake_nuke._idle()
+    assert again["status"].value() == "cached 0/5 frames; press Analyze"
+    # a change made by code with the panel closed is followed at once, without recursion
+    again["references"].setValue("2 %s" % ref)
+    assert again.node("ColourRead")["file"].getText() not in ("", saved)
+    again.setXYpos(100, 200)                      # moving the node: a knobChanged that changes nothing
+
+
+def test_nuke_17_1_pasting_the_gizmo_and_a_failing_refresh(fake_nuke, tmp_path, monkeypatch):
+    # Nuke 17.1 knobChanged also runs for the knobs set while the gizmo is pasted, before the
+    # group's own nodes (ColourRead) exist, and for a script's setValue: neither may raise
+    fake_nuke._state.knob_changed_always = True
+    node, read, ref = colorize_on_plate(fake_nuke, tmp_path)   # the toolbar entry: nodePaste
+    assert node.node("ColourRead") is not None
+    assert node["status"].value().startswith("not ready: add at least one reference")
+    node["references"].setValue("1 %s" % ref)                    # by code, panel closed: followed
+    assert node.node("ColourRead")["file"].getText().endswith("colour.####.exr")
+    monkeypatch.setattr(nc, "prepare", lambda *a, **k: (_ for _ in ()).throw(OSError("disk went away")))
+    node["references"].setValue("1 %s\n" % ref)                  # reported, not raised into the caller
+    assert node["status"].value() == "not ready: disk went away"

@@ -7,6 +7,8 @@ re-points it, so the viewer shows either colour computed for exactly these input
 a node's knobChanged only while its control panel is open, so the gizmo's updateUI (run at
 idle, panel open or not) also re-points the Read when the node's knobs or its inputs' trees
 have changed since it last looked (:func:`update_ui`); renders re-point it before each frame.
+Nuke 17.1 also calls knobChanged for programmatic changes with the panel closed, knobs set while
+a script loads included (ignored until the script has loaded: :func:`knob_changed`).
 
 Public functions (called from the gizmo's knobs, the menu and the render hook):
 ``create``, ``on_create``, ``knob_changed``, ``update_ui``, ``analyze``, ``clear_cache``,
@@ -299,6 +301,10 @@ def refresh(node):
     Returns the Prepared version, or None when the node cannot be analysed as it stands
     (the status line then says why and the Read shows nothing).
     """
+    if node.node(READ_NODE) is None:
+        # the group is being built (pasted, loaded): its knobs are set before its own nodes
+        # exist, and Nuke 17.1 calls knobChanged for such changes; its onCreate comes after
+        return None
     try:
         prep = prepare(node, write=False)
     except NodeError as err:
@@ -341,9 +347,7 @@ def on_create(node):
     if not is_colorize(node):
         return
     _WATCHED.pop(node.fullName(), None)   # a (re)loaded node: the next idle update looks afresh
-    try:
-        nuke.root()["name"]
-    except ValueError:
+    if _loading():
         return
     refresh(node)
 
@@ -385,8 +389,23 @@ def update_ui(node):
         _set_status(node, "not ready: %s" % err)
 
 
+def _loading():
+    """True while a script loads: Nuke attaches the root node last ("A PythonObject is not
+    attached to a node")."""
+    try:
+        nuke.root()["name"]
+    except ValueError:
+        return True
+    return False
+
+
 def knob_changed(node, knob):
     if knob is None or not is_colorize(node):
+        return
+    if _loading():
+        # Nuke 17.1 calls knobChanged for programmatic changes too, the knobs a loading script
+        # sets included: the group's own nodes may not exist yet; on_create and the first idle
+        # update (update_ui) look at the node once it is loaded
         return
     name = knob.name()
     if name == "use_input_range":
@@ -394,7 +413,10 @@ def knob_changed(node, knob):
         node["first_frame"].setEnabled(manual)
         node["last_frame"].setEnabled(manual)
     if name in _SHOT_KNOBS:
-        refresh(node)
+        try:
+            refresh(node)
+        except Exception as err:  # noqa: BLE001 - as update_ui: Nuke 17.1 calls this for any
+            _set_status(node, "not ready: %s" % err)   # knob change, a script's setValue too
 
 
 def create():

@@ -58,7 +58,9 @@ def upstream_colorize(node):
             parent = sources._parent_group(n)
             if parent is not None:
                 todo.append(parent.input(n["number"].value()))
-        todo.extend(n.dependencies(nuke.INPUTS | nuke.HIDDEN_INPUTS))  # not expression links
+        # pipes, hidden pipes and (Nuke 17.1+) link nodes, which stand for another node's
+        # output; not expression links or link knobs
+        todo.extend(n.dependencies(nuke.INPUTS | nuke.HIDDEN_INPUTS | getattr(nuke, "LINKNODE_INPUTS", 0)))
     return found
 
 

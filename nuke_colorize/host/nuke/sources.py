@@ -67,17 +67,54 @@ def plain_read(node):
 
 
 def read_file(read):
-    """A Read's file pattern, absolute (see :func:`absolute`), TCL expressions (``[getenv
-    SHOT]``...) evaluated, frame token as ``####``."""
+    """A Read's (full-size) file pattern, absolute (see :func:`absolute`), TCL expressions
+    (``[getenv SHOT]``...) evaluated, frame token as ``####``."""
     text = read["file"].value()
     if "[" in text:
         try:
-            evaluated = nuke.filename(read)
-        except (RuntimeError, ValueError, TypeError):
+            evaluated = _evaluated_file(read, text)
+        except (RuntimeError, ValueError, TypeError, NameError, SyntaxError):
             evaluated = None
         if evaluated:
             text = evaluated
     return fr.to_hashes(absolute(text)) if text else text
+
+
+_LAST_PRINTF = re.compile(r"%(0?)(\d*)d(?!.*%0?\d*d)")
+
+
+def _evaluated_file(read, text):
+    """The Read's ``file`` with its TCL evaluated, the frame token kept.
+
+    ``nuke.filename`` does that, but "based on the root.proxy settings and which of the
+    fullsize/proxy filenames are filled in": in proxy mode it answers the Read's *proxy* file
+    when one is set. The engine needs the full-size frames (and the shot version must not
+    change with proxy mode), so then the file knob itself is evaluated (``evaluate()`` puts
+    the current frame's number in place of the token, which is put back)."""
+    proxy = read.knob("proxy")
+    if not (_proxy_mode() and proxy is not None and proxy.value()):
+        return nuke.filename(read)
+    value = read["file"].evaluate()
+    token = _LAST_PRINTF.search(text)   # File_Knob.value() gives the token as %04d
+    if token is None or not value:
+        return value
+    suffix = text[token.end():]
+    if "[" in suffix:
+        return None
+    if value.endswith(token.group(0) + suffix):   # evaluated without the frame
+        return value
+    number = fr.frame_path(token.group(0), nuke.frame())
+    if not value.endswith(number + suffix):
+        return None
+    return value[:len(value) - len(number + suffix)] + token.group(0) + suffix
+
+
+def _proxy_mode():
+    try:
+        knob = nuke.root().knob("proxy")
+    except (NameError, KeyError, ValueError, AttributeError):
+        return False
+    return bool(knob is not None and knob.value())
 
 
 def absolute(path):
@@ -361,6 +398,10 @@ def render_precomp(group, index, pattern, frame_list):
             raise SourceError("the Colorize group has no Input number %d" % index)
         write = nuke.nodes.Write()
         try:
+            for name in _WRITE_SCRIPT_KNOBS:   # a studio's addOnCreate may have set them: not ours
+                knob = write.knob(name)
+                if knob is not None and knob.value():
+                    knob.setValue("")
             write["file"].setValue(pattern)
             write["file_type"].setValue("exr")
             write["channels"].setValue(precomp_channels(index, inp))
@@ -379,6 +420,11 @@ def render_precomp(group, index, pattern, frame_list):
                                           % (INPUT_NAMES[index], os.path.dirname(pattern), err))
         finally:
             nuke.delete(write)
+
+
+# A Write's own render scripts (its Python tab). addOnCreate callbacks run for every node made,
+# nuke.nodes.Write() included, and studios set these there (path checks, version-ups, publish).
+_WRITE_SCRIPT_KNOBS = ("beforeRender", "beforeFrameRender", "afterFrameRender", "afterRender")
 
 
 class _full_resolution(object):
