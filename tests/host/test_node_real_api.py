@@ -40,6 +40,41 @@ def _count_sets(knob, calls):
     knob.setValue = counting
 
 
+def test_idle_checks_of_a_heavy_upstream_tree_take_a_bounded_share_of_idle_time(shot, fake_nuke, tmp_path,
+                                                                                 monkeypatch):
+    """Nuke runs updateUI after every change in the script; a look whose upstream tree takes
+    0.2 s to serialise (a heavy RotoPaint) waits 19 times that before the next, so an artist
+    working elsewhere spends at most 5% of idle time in it. Renders still look at once."""
+    node, read, ref = shot
+    clock = [1000.0]
+    monkeypatch.setattr(nc.time, "monotonic", lambda: clock[0])
+    plain = nc.sources.tree_signature
+
+    def heavy(*args, **kwargs):
+        clock[0] += 0.2
+        return plain(*args, **kwargs)
+    monkeypatch.setattr(nc.sources, "tree_signature", heavy)
+    colour_read = node.node("ColourRead")
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    fake_nuke._connect(node, 0, grade)
+    fake_nuke._idle()                      # a look (and the refresh it starts): >= 0.2 s
+    looked = colour_read["file"].getText()
+    cost = clock[0] - 1000.0
+    assert cost >= 0.2
+    grade["white"].setValue(0.5)
+    clock[0] += 1.0
+    fake_nuke._idle()                       # 1 s after the last look ended: too soon
+    assert colour_read["file"].getText() == looked and clock[0] == pytest.approx(1001.0 + cost)
+    clock[0] = 1000.0 + 20 * cost + 0.01
+    fake_nuke._idle()                       # the wait is over: the edit is seen
+    assert colour_read["file"].getText() != looked
+    grade["white"].setValue(0.25)          # a render re-points the Read at once, whatever the wait
+    before = colour_read["file"].getText()
+    nc.refresh(node)
+    assert colour_read["file"].getText() != before
+
+
 def test_closed_panel_rewiring_is_seen_at_idle(shot, fake_nuke, tmp_path):
     if fake_nuke._state.knob_changed_always:
         pytest.skip("Nuke 13-17.0 knobChanged (panel open only); 17.1 calls it at once")

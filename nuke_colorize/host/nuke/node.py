@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 import nuke
 
@@ -347,12 +348,22 @@ def on_create(node):
     if not is_colorize(node):
         return
     _WATCHED.pop(node.fullName(), None)   # a (re)loaded node: the next idle update looks afresh
+    _NEXT_LOOK.pop(node.fullName(), None)
     if _loading():
         return
     refresh(node)
 
 
 _WATCHED = {}   # node's full name -> what update_ui last saw
+_NEXT_LOOK = {}  # node's full name -> monotonic time before which update_ui does not look again
+
+# Nuke runs updateUI at idle after any change anywhere in the script, and the look serialises
+# every upstream knob (toScript: a RotoPaint with thousands of strokes is megabytes of text).
+# A look that took longer than IDLE_CHEAP_S waits IDLE_SHARE times its own cost before the next
+# one, so the checks take at most 1/(IDLE_SHARE + 1) of the artist's idle time; renders and the
+# node's own knob changes look at once, whatever the wait.
+IDLE_CHEAP_S = 0.05
+IDLE_SHARE = 19
 
 
 def watch_signature(node):
@@ -377,9 +388,17 @@ def update_ui(node):
         return
     try:
         key = node.fullName()
+        start = time.monotonic()
+        if start < _NEXT_LOOK.get(key, start):
+            return
         sig = watch_signature(node)
     except (ValueError, RuntimeError, NameError):   # mid-load or mid-delete
         return
+    cost = time.monotonic() - start
+    if cost > IDLE_CHEAP_S:
+        _NEXT_LOOK[key] = start + cost * (IDLE_SHARE + 1)
+    else:
+        _NEXT_LOOK.pop(key, None)
     if _WATCHED.get(key) == sig:
         return
     _WATCHED[key] = sig
