@@ -147,9 +147,11 @@ def test_the_engine_s_notes_reach_the_status_line_and_the_log(shot, fake_nuke, t
         bridge.set_client(old)
     assert "note: key_0001.png: alpha covers 10% of the image" in capsys.readouterr().out
     status = node["status"].value()
-    assert status == "cached 5/5 frames: ready [engine notes: key_0001.png: alpha covers 10% of the image]"
+    assert status == "cached 5/5 frames: ready (engine notes: key_0001.png: alpha covers 10% of the image)"
     fake_nuke._user_set(node["references"], "2 %s" % ref)      # another version: not said of it
     assert "engine notes" not in node["status"].value()
+    nc._set_status(node, "not ready: plate_[v2].####.exr: frame 3 missing")   # no TCL substitution
+    assert node["status"].value() == "not ready: plate_(v2).####.exr: frame 3 missing"
 
 
 def test_analyze_in_the_gui_runs_in_the_background(shot, fake_nuke, engine_client):

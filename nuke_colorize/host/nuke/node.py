@@ -320,12 +320,15 @@ def refresh(node):
     from . import jobs
     engine_notes = jobs.notes(prep.shot_path)
     if engine_notes:   # what the engine said of this version's inputs when it analysed them
-        text += " [engine notes: " + "; ".join(engine_notes) + "]"
+        text += " (engine notes: " + "; ".join(engine_notes) + ")"
     _set_status(node, text)
     return prep
 
 
 def _set_status(node, text):
+    # square brackets are TCL substitution in most of Nuke's text (a status naming a file
+    # "shot[v2].exr" must not run a command "v2"); the line never holds one
+    text = text.replace("[", "(").replace("]", ")")
     knob = node["status"]
     if knob.value() != text:
         knob.setValue(text)
