@@ -29,6 +29,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -145,6 +146,27 @@ def venv_python(engine_dir):
     return os.path.join(engine_dir, "bin", "python")
 
 
+def required_python():
+    """The engine's minimum Python, (major, minor), from pyproject.toml's requires-python."""
+    text = read_bytes(os.path.join(REPO, "pyproject.toml")).decode("utf-8")
+    match = re.search(r'^requires-python\s*=\s*"\s*>=\s*(\d+)\.(\d+)', text, re.M)
+    if match is None:
+        raise InstallError("cannot read requires-python from %s" % os.path.join(REPO, "pyproject.toml"))
+    return int(match.group(1)), int(match.group(2))
+
+
+def check_engine_base_python(version=None):
+    """The engine venv is made with the Python running this script: refuse one older than the
+    package needs before anything is created (pip would fail later, after the venv is made)."""
+    need = required_python()
+    have = tuple((version or sys.version_info)[:2])
+    if have < need:
+        raise InstallError(
+            "the engine needs Python %d.%d or newer and this is Python %d.%d (%s): run the installer "
+            "with a newer Python (e.g. python3.11 install/install.py ...), or give --engine-python "
+            "a Python where nuke-colorize is installed" % (need + have + (sys.executable,)))
+
+
 def ensure_engine(args, plugin_dir, previous):
     """(engine python, created by us)."""
     want = package_version()
@@ -166,6 +188,7 @@ def ensure_engine(args, plugin_dir, previous):
         except InstallError:
             pass
     if not os.path.isfile(python):
+        check_engine_base_python()
         log("creating the engine environment in %s" % engine_dir)
         subprocess.check_call([sys.executable, "-m", "venv", engine_dir])
         created = True

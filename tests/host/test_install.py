@@ -417,3 +417,18 @@ def test_inside_nuke_the_panel_uses_nukes_own_pyside_not_qtpy(tmp_path):
     outside = subprocess.run([sys.executable, "-c", code.replace("sys.modules['nuke'] = nuke", "pass") % 15],
                              capture_output=True, text=True, timeout=120)
     assert outside.stdout.split()[0] == "PyQt5", outside.stderr   # outside Nuke qtpy decides
+
+
+@pytest.mark.skipif(not PY37.exists(), reason="no Python 3.7 here")
+def test_an_engine_is_not_created_with_a_python_older_than_the_package_needs(tmp_path):
+    """install.py runs on Python 3.7 (Nuke 13's), but the engine venv it creates is made with
+    that same Python, where the package (requires-python >= 3.9) cannot be installed: refused
+    before the venv or anything else is made, naming both versions and the ways out."""
+    nuke_dir = tmp_path / ".nuke"
+    proc = subprocess.run([str(PY37), str(INSTALL), "--nuke-dir", str(nuke_dir)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert "needs Python 3.9 or newer and this is Python 3.7" in err and "--engine-python" in err
+    assert not (nuke_dir / "nuke_colorize" / "engine").exists()
+    assert not (nuke_dir / "init.py").exists()
