@@ -307,6 +307,25 @@ def test_a_link_node_to_the_colorize_node_is_followed_by_the_render_hook(shot, f
     assert render.upstream_colorize(write) == []
 
 
+def test_a_plate_through_a_link_node_is_a_new_precomp_when_the_linked_tree_changes(shot, fake_nuke, monkeypatch):
+    # A Nuke 17.1 link node stands for another node's output without an input pipe: the tree
+    # signature that names the plate's precomp must follow it (dependencies(LINKNODE_INPUTS)),
+    # or an edit upstream of the linked node would reuse the precomp of the old pixels.
+    node, read, ref = shot
+    monkeypatch.setattr(fake_nuke, "LINKNODE_INPUTS", 16, raising=False)
+    grade = fake_nuke.nodes.Grade()
+    grade.setInput(0, read)
+    link = fake_nuke.nodes.NoOp()
+    link._link_source = grade
+    first = nc.sources.tree_signature(link, (1, 5))
+    grade["white"].setValue(0.5)
+    assert nc.sources.tree_signature(link, (1, 5)) != first
+    monkeypatch.delattr(fake_nuke, "LINKNODE_INPUTS")   # Nuke 13-17.0: pipes only, as before
+    plain = nc.sources.tree_signature(link, (1, 5))
+    grade["white"].setValue(0.25)
+    assert nc.sources.tree_signature(link, (1, 5)) == plain
+
+
 def test_nuke_17_1_knob_changed_for_code_changes_and_while_a_script_loads(shot, fake_nuke, tmp_path):
     # Nuke 17.1: knobChanged "is triggered for any knob change, including changes made
     # programmatically and changes that occur even when the Properties panel is closed"

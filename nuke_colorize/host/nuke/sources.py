@@ -301,6 +301,10 @@ def tree_signature(node, frames, files=True):
                 parts.append("in=" + visit(group.input(n["number"].value())))
         for i in range(n.inputs()):
             parts.append("i%d=%s" % (i, visit(n.input(i))))
+        link = getattr(nuke, "LINKNODE_INPUTS", 0)   # Nuke 17.1+: a link node's pixels are another node's
+        if link:
+            for source in n.dependencies(link):
+                parts.append("link=" + visit(source))
         h.update(("\n".join(parts) + "\n\n").encode("utf-8"))
         return ids[key]
 
