@@ -491,8 +491,13 @@ def encoding_attributes(out_cs: str, path: str, plate_img, plate_cs: str) -> Dic
     ``chromaticities`` (the plate's are not copied: they describe its pixels): when the plate
     declares primaries, Rec.709's for outputs in linear/srgb/rec709/cineon (what the output
     holds, whatever the plate was), the plate's own for an output in the plate's own OCIO
-    colourspace, none otherwise. A PNG is tagged with its encoding: OpenImageIO otherwise
-    writes sRGB chunks (sRGB, gAMA 1/2.2) on linear or Rec.709-encoded pixels too.
+    colourspace, none otherwise. An EXR output's colourspace tag (``colorInteropID``, which
+    OpenImageIO writes from ``oiio:ColorSpace``; the plate's is not copied) likewise when the
+    plate's header declares one (an EXR plate's ``colorInteropID``): ``lin_rec709_scene`` /
+    ``srgb_rec709_scene`` for linear / srgb outputs, the plate's own for an output in the
+    plate's own OCIO colourspace, none otherwise (rec709, cineon, another OCIO colourspace). A PNG is tagged with its encoding:
+    OpenImageIO otherwise writes sRGB chunks (sRGB, gAMA 1/2.2) on linear or Rec.709-encoded
+    pixels too.
     """
     attrs: Dict[str, Any] = {}
     chroma = plate_img.spec.getattribute("chromaticities") if plate_img is not None else None
@@ -501,6 +506,11 @@ def encoding_attributes(out_cs: str, path: str, plate_img, plate_cs: str) -> Dic
             attrs["chromaticities"] = REC709_CHROMATICITIES
         elif out_cs == plate_cs:
             attrs["chromaticities"] = tuple(float(v) for v in chroma)
+    tag = plate_img.spec.getattribute("colorInteropID") if plate_img is not None else None
+    if tag and path.lower().endswith((".exr", ".sxr")):
+        own = tag if out_cs == plate_cs and out_cs not in color.COLORSPACES else _OIIO_COLORSPACE.get(out_cs)
+        if own:
+            attrs["oiio:ColorSpace"] = str(own)
     if path.lower().endswith(".png"):
         attrs["oiio:ColorSpace"] = _OIIO_COLORSPACE.get(out_cs, out_cs)
     return attrs

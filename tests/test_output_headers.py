@@ -13,12 +13,15 @@ from nuke_colorize.render import REC709_CHROMATICITIES, RenderJob, write_frame
 AP1 = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)   # ACEScg primaries, ACES white
 
 
-def _plate(tmp_path, chromaticities=AP1):
-    """A 6x4 grey half EXR plate frame, declaring ``chromaticities`` (None: no attribute)."""
+def _plate(tmp_path, chromaticities=AP1, colorspace=None):
+    """A 6x4 grey half EXR plate frame, declaring ``chromaticities`` (None: no attribute) and
+    the colourspace ``colorspace`` (OpenImageIO's name, written as ``colorInteropID``)."""
     path = str(tmp_path / "plate.0001.exr")
     spec = oiio.ImageSpec(6, 4, 3, "half")
     if chromaticities is not None:
         spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), chromaticities)
+    if colorspace is not None:
+        spec.attribute("oiio:ColorSpace", colorspace)
     out = oiio.ImageOutput.create(path)
     assert out.open(path, spec), out.geterror()
     assert out.write_image(np.full((4, 6, 3), 0.18, np.float32))
@@ -56,6 +59,26 @@ def test_exr_output_states_the_primaries_it_holds_not_the_plates(tmp_path):
     assert _chromaticities(_write(tmp_path, plate, "cct.####.exr", "ACEScct", "ACEScg")) is None
     # a plate without chromaticities gives an output without (headers as before)
     assert _chromaticities(_write(tmp_path, _plate(tmp_path, None), "plain.####.exr")) is None
+
+
+def _interop_id(path):
+    return read_image(path).spec.getattribute("colorInteropID")
+
+
+def test_exr_output_states_the_colourspace_it_holds_not_the_plates(tmp_path):
+    """An ACEScg-tagged EXR plate (colorInteropID lin_ap1_scene, as OpenImageIO and Nuke 16
+    write it) read as linear Rec.709 (auto): the output's header said lin_ap1_scene (copied
+    from the plate) beside Rec.709 chromaticities; it now says lin_rec709_scene, what it holds."""
+    plate = _plate(tmp_path, AP1, "ACEScg")
+    assert plate.spec.getattribute("colorInteropID") == "lin_ap1_scene"
+    assert _interop_id(_write(tmp_path, plate, "colour.####.exr")) == "lin_rec709_scene"
+    assert _interop_id(_write(tmp_path, plate, "srgb.####.exr", "srgb")) == "srgb_rec709_scene"
+    # the plate's own OCIO colourspace keeps its tag; one without an interop ID says none
+    assert _interop_id(_write(tmp_path, plate, "aces.####.exr", "ACEScg", "ACEScg")) == "lin_ap1_scene"
+    assert _interop_id(_write(tmp_path, plate, "cct.####.exr", "ACEScct", "ACEScg")) is None
+    assert _interop_id(_write(tmp_path, plate, "r709.####.exr", "rec709")) is None
+    # a plate without a tag gives an output without (headers as before)
+    assert _interop_id(_write(tmp_path, _plate(tmp_path, None), "plain.####.exr")) is None
 
 
 def _png_chunks(path):

@@ -62,9 +62,11 @@ _SKIP_ATTRS = {"compression", "planarconfig", "oiio:ColorSpace", "oiio:Gamma", "
                "tiff:PhotometricInterpretation", "tiff:PlanarConfiguration", "tiff:ColorSpace",
                "dpx:ImageDescriptor", "dpx:Packing", "dpx:Transfer", "dpx:Colorimetric",
                "jpeg:subsampling", "png:compressionLevel", "PixelAspectRatio", "name",
-               # the input's primaries / colour profile: the output's pixels are in the output's
-               # colourspace (a grey plate's Gray ICC profile on an RGB output is not even valid)
-               "chromaticities", "ICCProfile", "Exif:ColorSpace"}
+               # the input's primaries / colour profile / colourspace tag (an EXR's colorInteropID,
+               # which OpenImageIO reads as oiio:ColorSpace): the output's pixels are in the
+               # output's colourspace (a grey plate's Gray ICC profile on an RGB output is not even
+               # valid; an ACEScg plate's lin_ap1_scene on linear Rec.709 pixels says other colours)
+               "chromaticities", "ICCProfile", "Exif:ColorSpace", "colorInteropID"}
 _FORMAT_PREFIXES = {"openexr", "tiff", "png", "jpeg", "dpx", "oiio"}
 
 
