@@ -161,6 +161,31 @@ def test_multipart_exr_parts_become_extra_channels(tmp_path):
     assert (img.pixels[..., 3] == 7.0).all() and (img.rgb == 0.5).all()
 
 
+def test_luminance_chroma_exr_chroma_is_colour_not_an_extra_channel(tmp_path):
+    """A luminance/chroma EXR (Y RY BY, as OpenEXR writes YC images) with alpha and depth: its
+    colour is Y, and RY / BY (its old chroma) are replaced by the output's RGB. Before, they
+    were carried as extra channels: the output held R G B and the plate's RY = BY = -0.25
+    beside them."""
+    path = str(tmp_path / "yc.exr")
+    px = np.zeros((4, 5, 5), np.float32)
+    px[..., 0] = 0.18      # Y
+    px[..., 1] = -0.25     # RY
+    px[..., 2] = -0.25     # BY
+    px[..., 3] = 1.0       # A
+    px[..., 4] = 12.5      # depth.Z
+    _oiio_write(path, px, "half", ["Y", "RY", "BY", "A", "depth.Z"])
+    img = read_image(path)
+    assert sorted(img.channels) == ["A", "BY", "RY", "Y", "depth.Z"]
+    assert sorted(img.channels[i] for i in img.chroma_indices) == ["BY", "RY"]
+    assert img.extra_channel_names == ["depth.Z"]
+    pixels, names = compose_channels(np.full((4, 5, 3), 0.18, np.float32), img)
+    assert names == ["R", "G", "B", "A", "depth.Z"]
+    assert pixels.shape == (4, 5, 5) and (pixels[..., 4] == 12.5).all()
+    # RY / BY beside R G B are no chroma of a Y: an RGB image's channels of those names stay extras
+    _oiio_write(path, px[..., :5], "half", ["R", "G", "B", "RY", "BY"])
+    assert read_image(path).extra_channel_names == ["BY", "RY"]
+
+
 def test_32bit_integer_channels_are_read_exactly_on_request(tmp_path):
     """The float32 pixels hold a 32-bit integer to 24 bits (normalised to [0, 1]: 5 and 6 are
     1e-9 apart, 2^31 + 1 and 2^31 + 2 one value); ``exact=True`` reads such a channel, here

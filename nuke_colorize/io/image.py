@@ -290,9 +290,23 @@ class ImageData:
         return None if a is None else np.ascontiguousarray(self.pixels[..., a], dtype=np.float32)
 
     @property
+    def chroma_indices(self) -> List[int]:
+        """Indices of the chroma channels ``RY`` and ``BY`` of a luminance/chroma image (an EXR
+        whose colour is ``Y``, as OpenEXR writes YC images), else []. They are part of the
+        plate's colour, which the output's RGB replaces: never extra channels (carried, they
+        would put the plate's old chroma beside the new colour)."""
+        rgb, _ = channel_layout(self.channels)
+        names = [c.upper()[5:] if c.upper().startswith("RGBA.") else c.upper() for c in self.channels]
+        if names[rgb[0]] != "Y":
+            return []
+        return [i for i, n in enumerate(names) if n in ("RY", "BY")]
+
+    @property
     def extra_channel_indices(self) -> List[int]:
+        """Channels other than the colour (with a YC image's chroma) and alpha, carried to the
+        output unchanged (``depth.Z``...)."""
         rgb, a = channel_layout(self.channels)
-        used = set(rgb) | ({a} if a is not None else set())
+        used = set(rgb) | ({a} if a is not None else set()) | set(self.chroma_indices)
         return [i for i in range(len(self.channels)) if i not in used]
 
     @property
