@@ -158,7 +158,7 @@ class PlateLuma:
                       f"(give --colorspace to override)")
         self.resolved = cs
         rgb = color.to_linear(img.rgb, cs, file=img.path, config=self.ocio_config)
-        if not self.colour_plate_noted and not color.is_grey(rgb):
+        if not self.colour_plate_noted and (not color.is_grey(rgb) or has_chroma(img)):
             self.warn(f"{img.path}: colour plate: only its luminance is used (colour is replaced)")
             self.colour_plate_noted = True
         return color.luminance(rgb)
@@ -174,6 +174,17 @@ class PlateLuma:
             self.last = self.source.read(frame)
         img = self.last
         return img.alpha if img.premultiplied else None
+
+
+def has_chroma(img, tol: float = 1e-3) -> bool:
+    """True when a luminance/chroma image (``Y RY BY``, whose colour :attr:`ImageData.rgb`
+    gives as grey) holds colour: an ``RY`` or ``BY`` value beyond ``tol`` times its largest
+    absolute luminance (at least 1). Other images: False (their RGB says it)."""
+    chroma = img.chroma_indices
+    if not chroma:
+        return False
+    scale = max(1.0, float(np.abs(img.pixels[..., img.rgb_indices[0]]).max()))
+    return bool(np.abs(img.pixels[..., chroma]).max() > tol * scale)
 
 
 LOG_EXTENSIONS = ("dpx", "cin")

@@ -671,3 +671,24 @@ def test_render_to_tiff_notes_once_the_channels_that_lose_their_names(tmp_path, 
     assert main(base + ["--out", str(tmp_path / "exr/c.####.exr")]) == 0
     assert "note:" not in capsys.readouterr().err
     assert "depth.Z" in read_image(str(tmp_path / "exr/c.0001.exr")).channels
+
+
+def test_luminance_chroma_exr_with_colour_is_noted_as_a_colour_plate(tmp_path):
+    """A colour luminance/chroma EXR (RY, BY not 0) is used through its Y as any colour plate,
+    and now says so; before, its colour (held in RY / BY) went unmentioned. A YC plate whose
+    chroma is 0 (a B&W scan written YC) is grey: no note."""
+    from nuke_colorize.io import PlateSource
+    from nuke_colorize.render import PlateLuma, has_chroma
+
+    px = np.zeros((4, 5, 3), np.float32)
+    px[..., 0] = 0.18
+    _oiio_write(tmp_path / "grey.0001.exr", px, "half", ["Y", "RY", "BY"])
+    px[..., 1], px[..., 2] = 0.4, -0.1
+    _oiio_write(tmp_path / "warm.0001.exr", px, "half", ["Y", "RY", "BY"])
+    assert not has_chroma(read_image(str(tmp_path / "grey.0001.exr")))
+    assert has_chroma(read_image(str(tmp_path / "warm.0001.exr")))
+    for name, said in (("grey", []), ("warm", ["colour plate: only its luminance is used"])):
+        notes = []
+        y = PlateLuma(PlateSource(str(tmp_path / f"{name}.####.exr")), "auto", notes.append)(1)
+        np.testing.assert_allclose(y, 0.18, rtol=1e-3)   # the Y channel (half 0.18)
+        assert [n.split(": ", 1)[1].split(" (")[0] for n in notes] == said
