@@ -543,6 +543,20 @@ def channel_loss_note(job: RenderJob, plate_img) -> Optional[str]:
     return f"{job.output}: {text}" if text else None
 
 
+def skipped_parts_note(plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the plate frame
+    ``plate_img`` is a multi-part EXR with parts that are not read (another data window than
+    its colour part's, deep: :attr:`ImageData.skipped_parts`): they are not in the output.
+    None when every part is carried."""
+    skipped = getattr(plate_img, "skipped_parts", None)
+    if not skipped:
+        return None
+    one = len(skipped) == 1
+    return (f"{plate_img.path}: {'part' if one else 'parts'} {', '.join(skipped)} of the multi-part "
+            f"plate {'is' if one else 'are'} not carried to the output: only parts with the colour "
+            f"part's data window {describe(plate_img.windows.data)} are")
+
+
 def once(warn: Callable[[str], None]) -> Callable[[str], None]:
     """``warn`` that passes on its first message only (a note said once per render)."""
     said: List[str] = []
@@ -623,9 +637,9 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         preflight(job, source)
         luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
-        note = channel_loss_note(job, luma.last)
-        if note:
-            warn(note)
+        for note in (channel_loss_note(job, luma.last), skipped_parts_note(luma.last)):
+            if note:
+                warn(note)
         attributes = {"nuke_colorize:backend": job.backend,
                       "nuke_colorize:references": json.dumps(
                           [{"frame": r.frame, "image": absolute_path(r.path)} for r in job.references])}

@@ -186,6 +186,54 @@ def test_luminance_chroma_exr_chroma_is_colour_not_an_extra_channel(tmp_path):
     assert read_image(path).extra_channel_names == ["BY", "RY"]
 
 
+def _write_parts(path, parts):
+    """A multi-part half EXR of ``parts``: (name, (H, W, C) pixels, channel names, (x, y))."""
+    specs = []
+    for name, px, chans, (x, y) in parts:
+        spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], "half")
+        spec.channelnames = tuple(chans)
+        spec.x, spec.y = x, y
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, 8, 6
+        spec.attribute("name", name)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, tuple(specs)), out.geterror()
+    for i, (_, px, _, _) in enumerate(parts):
+        if i:
+            assert out.open(path, specs[i], "AppendSubimage"), out.geterror()
+        assert out.write_image(np.ascontiguousarray(px, dtype=np.float32)), out.geterror()
+    assert out.close()
+
+
+def test_multipart_exr_colour_is_the_part_naming_colour_and_skipped_parts_are_named(tmp_path):
+    """A depth part written first: the colour is the rgba part's. Before, a depth part of its
+    own data window (5x4 at 1,1) was read as the plate: its Z (50.0) taken for luminance and
+    the colour part dropped; with one data window, depth's Z came out unnamed (``Z``). A part
+    of another data window than the colour part's is not read, and is now named."""
+    from nuke_colorize.render import skipped_parts_note
+
+    path = str(tmp_path / "mp.exr")
+    rgb = np.full((6, 8, 3), 0.18, np.float32)
+    _write_parts(path, [("depth", np.full((4, 5, 1), 50.0, np.float32), ["Z"], (1, 1)),
+                        ("rgba", rgb, ["R", "G", "B"], (0, 0))])
+    img = read_image(path)
+    assert img.size == (8, 6) and img.origin == (0, 0)
+    assert img.channels == ["R", "G", "B"] and (img.rgb == np.float32(np.float16(0.18))).all()
+    assert img.skipped_parts == ["depth (data window 5x4 at (1, 1))"]
+    note = skipped_parts_note(img)
+    assert "part depth (data window 5x4 at (1, 1)) of the multi-part plate is not carried" in note
+    assert "colour part's data window 8x6 at (0, 0)" in note
+    from nuke_colorize.io import read_spec
+    assert (read_spec(path).width, read_spec(path).height) == (8, 6)   # the plate's size is the colour's
+
+    _write_parts(path, [("depth", np.full((6, 8, 1), 50.0, np.float32), ["Z"], (0, 0)),
+                        ("rgba", rgb, ["R", "G", "B"], (0, 0))])
+    img = read_image(path)
+    assert img.extra_channel_names == ["depth.Z"] and img.skipped_parts == []
+    assert skipped_parts_note(img) is None
+    assert compose_channels(img.rgb, img)[1] == ["R", "G", "B", "depth.Z"]
+
+
 def test_32bit_integer_channels_are_read_exactly_on_request(tmp_path):
     """The float32 pixels hold a 32-bit integer to 24 bits (normalised to [0, 1]: 5 and 6 are
     1e-9 apart, 2^31 + 1 and 2^31 + 2 one value); ``exact=True`` reads such a channel, here

@@ -9,8 +9,10 @@ that claims an absurd size is refused before any pixel memory is allocated.
 
 Channel layouts: 1 channel = luminance, 2 = luminance + alpha, 3 = RGB, 4 = RGBA, more = RGBA +
 extra channels (kept for pass-through). Named channels win over position: an EXR with
-``R G B depth.Z`` has no alpha and one extra channel. Multi-part EXRs: parts with the same data
-window as the first are read as extra channels named ``<part>.<channel>``.
+``R G B depth.Z`` has no alpha and one extra channel. Multi-part EXRs: the colour is the first
+part's, or the first part naming colour channels when the first names none (a depth part written
+first); parts with the same data window as that one are read as extra channels named
+``<part>.<channel>``, the others are named in :attr:`ImageData.skipped_parts`.
 
 Writing (:func:`write_image`) goes through :func:`~nuke_colorize.io.atomic.atomic_path`, refuses
 paths that resolve to a protected input, and with ``like=`` copies metadata, windows and pixel
@@ -31,7 +33,7 @@ import stat
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,7 +41,7 @@ import numpy as np
 from ..errors import InputError
 from .atomic import OutputError, atomic_path, temp_path_for
 from .sequence import file_keys, frame_path, is_pattern, match_frame
-from .windows import Windows, spec_windows
+from .windows import Windows, describe, spec_windows
 
 #: pixel types whose values a float32 holds exactly, with what OpenImageIO divides them by when
 #: it reads them as float (integers are normalised to [0, 1], or [-1, 1] when signed)
@@ -196,7 +198,8 @@ class ImageData:
     RGBA and float depth, also across parts), None: ``spec.format`` for all.
     ``exact_channels``: channel index -> (H, W) float64 values of the channels a float32 cannot
     hold (32-bit integers, double), read at their own type (``read_image(..., exact=True)``);
-    see :meth:`stored_values`.
+    see :meth:`stored_values`. ``skipped_parts``: the parts of a multi-part EXR not read, as
+    ``"<name> (<why>)"`` (another data window than the colour part's, deep), for a note.
     """
 
     pixels: np.ndarray
@@ -207,6 +210,7 @@ class ImageData:
     is_float_format: bool = False
     channel_formats: Optional[List[str]] = None
     exact_channels: Optional[Dict[int, np.ndarray]] = None
+    skipped_parts: List[str] = field(default_factory=list)
 
     # -- shape
     @property
@@ -419,8 +423,33 @@ def check_readable(path: str, frame: Optional[int] = None) -> os.stat_result:
     return st
 
 
+def _names_colour(channels: Sequence[str]) -> bool:
+    """True when ``channels`` name a colour (:func:`channel_layout` by name: ``R G B``, ``Y``,
+    or a layer holding R, G and B), not only position."""
+    names = [c.upper()[5:] if c.upper().startswith("RGBA.") else c.upper() for c in channels]
+    return all(k in names for k in ("R", "G", "B")) or "Y" in names or _layer_rgb(names) is not None
+
+
+def _colour_part(inp) -> int:
+    """The part of a multi-part EXR that holds the colour: the first part, unless its channels
+    name none (a depth or ID part written first) and a later one's do; then that one, on which
+    ``inp`` is left. Any other file: 0."""
+    if inp.format_name() != "openexr" or _names_colour(inp.spec().channelnames):
+        return 0
+    sub = 1
+    while sub < MAX_PARTS and inp.seek_subimage(sub, 0):
+        ps = inp.spec()
+        if _names_colour(ps.channelnames) and not getattr(ps, "deep", False):
+            return sub
+        sub += 1
+    inp.geterror()  # seek past the last part sets an error on some readers: clear it
+    inp.seek_subimage(0, 0)
+    return 0
+
+
 def _open_checked(path: str, frame: Optional[int], max_pixels: int):
-    """Open ``path`` with OpenImageIO and validate its header. -> (ImageInput, ImageSpec)."""
+    """Open ``path`` with OpenImageIO and validate the header of its colour part (a multi-part
+    EXR's :func:`_colour_part`). -> (ImageInput, ImageSpec, part index)."""
     oiio = _oiio()
     check_readable(path, frame)
     config = oiio.ImageSpec()
@@ -435,13 +464,14 @@ def _open_checked(path: str, frame: Optional[int], max_pixels: int):
             raise InputError(f"header claims an absurd image size, refused: {msg}", file=path, frame=frame)
         raise InputError(f"not a readable image (wrong format, corrupt or truncated header): {msg}",
                          file=path, frame=frame)
-    spec = oiio.ImageSpec(inp.spec())  # a copy: it must not follow later seek_subimage calls
     try:
+        part = _colour_part(inp)
+        spec = oiio.ImageSpec(inp.spec())  # a copy: it must not follow later seek_subimage calls
         _check_spec(spec, path, frame, max_pixels)
     except BaseException:
         inp.close()
         raise
-    return inp, spec
+    return inp, spec, part
 
 
 def _check_spec(spec, path: str, frame: Optional[int], max_pixels: int) -> None:
@@ -512,35 +542,45 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
     (:attr:`ImageData.exact_channels`, :meth:`ImageData.stored_values`), as IDs need.
     """
     path = _resolve(path, frame)
-    inp, spec = _open_checked(path, frame, max_pixels)
+    inp, spec, main = _open_checked(path, frame, max_pixels)
+    skipped: List[str] = []
     try:
         h, w, nch = int(spec.height), int(spec.width), int(spec.nchannels)
-        planes = [_read_part(inp, 0, nch, h, w, path, frame)]
+        planes = [_read_part(inp, main, nch, h, w, path, frame)]
         channels = [str(c) for c in spec.channelnames]
         formats = _channel_formats(spec)
-        exact_channels = _read_exact(inp, 0, formats, 0, h, w, path, frame) if exact else None
+        exact_channels = _read_exact(inp, main, formats, 0, h, w, path, frame) if exact else None
         is_float = _is_float_type(spec.format)
         window = (spec.x, spec.y, spec.width, spec.height)
-        # Further parts of a multi-part EXR with the same data window become extra channels.
-        sub = 1
+        # The other parts of a multi-part EXR with the colour part's data window become extra
+        # channels; parts with another data window (or deep) are named in skipped_parts.
+        sub = 0
         while inp.format_name() == "openexr" and sub < MAX_PARTS and inp.seek_subimage(sub, 0):
+            if sub == main:
+                sub += 1
+                continue
             ps = inp.spec()
+            part = str(ps.getattribute("name") or f"part{sub}")
             if (ps.x, ps.y, ps.width, ps.height) == window and not getattr(ps, "deep", False) \
                     and 0 < ps.nchannels <= MAX_CHANNELS:
-                part = str(ps.getattribute("name") or f"part{sub}")
                 planes.append(_read_part(inp, sub, int(ps.nchannels), h, w, path, frame))
                 channels += [c if c.startswith(part + ".") else f"{part}.{c}" for c in ps.channelnames]
                 if exact:
                     exact_channels.update(_read_exact(inp, sub, _channel_formats(ps), len(formats),
                                                       h, w, path, frame))
                 formats += _channel_formats(ps)
+            else:
+                why = "deep" if getattr(ps, "deep", False) else \
+                    f"data window {describe((int(ps.x), int(ps.y), int(ps.width), int(ps.height)))}"
+                skipped.append(f"{part} ({why})")
             sub += 1
         inp.geterror()  # seek past the last part sets an error on some readers: clear it
     finally:
         inp.close()
     pixels = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
     img = ImageData(pixels=pixels, channels=channels, spec=spec, path=path, frame=frame,
-                    is_float_format=is_float, channel_formats=formats, exact_channels=exact_channels)
+                    is_float_format=is_float, channel_formats=formats, exact_channels=exact_channels,
+                    skipped_parts=skipped)
     if not allow_nonfinite and is_float:
         check_finite(img)
     return img
@@ -564,7 +604,7 @@ def check_finite(img: ImageData, channels: Optional[Sequence[int]] = None, what:
 def read_spec(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS):
     """Copy of the file's ImageSpec, from the header only (no pixels are read)."""
     path = _resolve(path, frame)
-    inp, spec = _open_checked(path, frame, max_pixels)
+    inp, spec, _ = _open_checked(path, frame, max_pixels)
     inp.close()
     return spec
 
