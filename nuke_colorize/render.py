@@ -557,6 +557,20 @@ def skipped_parts_note(plate_img) -> Optional[str]:
             f"part's data window {describe(plate_img.windows.data)} are")
 
 
+def other_views_note(plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the plate frame
+    ``plate_img`` is a multi-view (stereo) EXR: only its default view is colourised and
+    written; the other views' channels are not (a multi-part EXR's other views are named by
+    :func:`skipped_parts_note`). None for a single-view plate."""
+    views = plate_img.views if plate_img is not None else []
+    if len(views) < 2:
+        return None
+    others = ", ".join(views[1:])
+    return (f"{plate_img.path}: multi-view plate (views {', '.join(views)}): only its default view "
+            f"{views[0]} is colourised and written, not {others}; render each view as a plate of its own "
+            f"(split the views upstream, e.g. with a OneView node per view)")
+
+
 def once(warn: Callable[[str], None]) -> Callable[[str], None]:
     """``warn`` that passes on its first message only (a note said once per render)."""
     said: List[str] = []
@@ -637,7 +651,8 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         preflight(job, source)
         luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
-        for note in (channel_loss_note(job, luma.last), skipped_parts_note(luma.last)):
+        for note in (channel_loss_note(job, luma.last), skipped_parts_note(luma.last),
+                     other_views_note(luma.last)):
             if note:
                 warn(note)
         attributes = {"nuke_colorize:backend": job.backend,

@@ -740,3 +740,47 @@ def test_luminance_chroma_exr_with_colour_is_noted_as_a_colour_plate(tmp_path):
         y = PlateLuma(PlateSource(str(tmp_path / f"{name}.####.exr")), "auto", notes.append)(1)
         np.testing.assert_allclose(y, 0.18, rtol=1e-3)   # the Y channel (half 0.18)
         assert [n.split(": ", 1)[1].split(" (")[0] for n in notes] == said
+
+
+def test_stereo_exr_other_views_are_not_carried_and_are_named(tmp_path):
+    """A single-part stereo EXR (multiView left, right; the right view's channels right.R ...):
+    only the default view is colourised. Before, right.R/G/B were carried as extra channels and
+    multiView kept: the output was a stereo image with a grey right eye, without a word. Now
+    they are neither colour nor extras, multiView is not written and a note says so; a
+    multi-part stereo EXR's other view's part is named in skipped_parts."""
+    from nuke_colorize.render import other_views_note, skipped_parts_note
+
+    path = str(tmp_path / "stereo.exr")
+    px = np.concatenate([np.full((4, 5, 3), 0.18, np.float32), np.full((4, 5, 3), 0.5, np.float32),
+                         np.full((4, 5, 1), 9.0, np.float32)], axis=2)
+    _oiio_write(path, px, "half", ["R", "G", "B", "right.R", "right.G", "right.B", "depth.Z"],
+                attrs={"multiView": (oiio.TypeDesc("string[2]"), ("left", "right"))})
+    img = read_image(path)
+    assert img.views == ["left", "right"]
+    assert sorted(img.channels[i] for i in img.other_view_indices) == ["right.B", "right.G", "right.R"]
+    assert img.extra_channel_names == ["depth.Z"]
+    assert (img.rgb == np.float32(np.float16(0.18))).all()
+    assert "only its default view left is colourised and written, not right" in other_views_note(img)
+    out = str(tmp_path / "out.exr")
+    write_image(out, *compose_channels(img.rgb, img), like=img)
+    back = read_image(out)
+    assert back.channels == ["R", "G", "B", "depth.Z"] and back.views == []
+    assert other_views_note(back) is None
+
+    # multi-part: one part per view, each with its "view"
+    specs = []
+    for view in ("left", "right"):
+        spec = oiio.ImageSpec(5, 4, 3, "half")
+        spec.attribute("name", f"rgba_{view}")
+        spec.attribute("view", view)
+        specs.append(spec)
+    mp = str(tmp_path / "stereo_mp.exr")
+    o = oiio.ImageOutput.create(mp)
+    assert o.open(mp, tuple(specs)), o.geterror()
+    assert o.write_image(px[..., :3])
+    assert o.open(mp, specs[1], "AppendSubimage"), o.geterror()
+    assert o.write_image(np.ascontiguousarray(px[..., 3:6]))
+    assert o.close()
+    img = read_image(mp)
+    assert img.channels == ["R", "G", "B"] and img.skipped_parts == ["rgba_right (view right)"]
+    assert "part rgba_right (view right) of the multi-part plate is not carried" in skipped_parts_note(img)

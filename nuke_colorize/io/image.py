@@ -68,7 +68,9 @@ _SKIP_ATTRS = {"compression", "planarconfig", "oiio:ColorSpace", "oiio:Gamma", "
                # which OpenImageIO reads as oiio:ColorSpace): the output's pixels are in the
                # output's colourspace (a grey plate's Gray ICC profile on an RGB output is not even
                # valid; an ACEScg plate's lin_ap1_scene on linear Rec.709 pixels says other colours)
-               "chromaticities", "ICCProfile", "Exif:ColorSpace", "colorInteropID"}
+               "chromaticities", "ICCProfile", "Exif:ColorSpace", "colorInteropID",
+               # a stereo plate's views: the output holds its default view only
+               "multiView", "view"}
 _FORMAT_PREFIXES = {"openexr", "tiff", "png", "jpeg", "dpx", "oiio"}
 
 
@@ -199,7 +201,8 @@ class ImageData:
     ``exact_channels``: channel index -> (H, W) float64 values of the channels a float32 cannot
     hold (32-bit integers, double), read at their own type (``read_image(..., exact=True)``);
     see :meth:`stored_values`. ``skipped_parts``: the parts of a multi-part EXR not read, as
-    ``"<name> (<why>)"`` (another data window than the colour part's, deep), for a note.
+    ``"<name> (<why>)"`` (another data window than the colour part's, deep, another view), for
+    a note.
     """
 
     pixels: np.ndarray
@@ -306,11 +309,32 @@ class ImageData:
         return [i for i, n in enumerate(names) if n in ("RY", "BY")]
 
     @property
+    def views(self) -> List[str]:
+        """The views of a multi-view EXR (its ``multiView`` attribute, e.g. ``["left", "right"]``;
+        the first is the default view, whose channels have no view in their name), else []."""
+        value = self.spec.getattribute("multiView")
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in value] if isinstance(value, (tuple, list)) else []
+
+    @property
+    def other_view_indices(self) -> List[int]:
+        """Channels of a multi-view EXR's views other than the default one (``right.R``,
+        ``depth.right.Z``: OpenEXR puts the view next to last in the name), else []. Only the
+        default view is colourised: they are neither colour nor extra channels."""
+        others = set(self.views[1:])
+        if not others:
+            return []
+        return [i for i, c in enumerate(self.channels)
+                if len(c.split(".")) >= 2 and c.split(".")[-2] in others]
+
+    @property
     def extra_channel_indices(self) -> List[int]:
         """Channels other than the colour (with a YC image's chroma) and alpha, carried to the
-        output unchanged (``depth.Z``...)."""
+        output unchanged (``depth.Z``...); a multi-view EXR's other views are not."""
         rgb, a = channel_layout(self.channels)
-        used = set(rgb) | ({a} if a is not None else set()) | set(self.chroma_indices)
+        used = set(rgb) | ({a} if a is not None else set()) | set(self.chroma_indices) \
+            | set(self.other_view_indices)
         return [i for i in range(len(self.channels)) if i not in used]
 
     @property
@@ -561,7 +585,10 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
                 continue
             ps = inp.spec()
             part = str(ps.getattribute("name") or f"part{sub}")
-            if (ps.x, ps.y, ps.width, ps.height) == window and not getattr(ps, "deep", False) \
+            view = str(ps.getattribute("view") or "")
+            if view and view != str(spec.getattribute("view") or view):
+                skipped.append(f"{part} (view {view})")   # another view: not colourised
+            elif (ps.x, ps.y, ps.width, ps.height) == window and not getattr(ps, "deep", False) \
                     and 0 < ps.nchannels <= MAX_CHANNELS:
                 planes.append(_read_part(inp, sub, int(ps.nchannels), h, w, path, frame))
                 channels += [c if c.startswith(part + ".") else f"{part}.{c}" for c in ps.channelnames]
