@@ -640,6 +640,25 @@ def test_colour_only_in_a_named_layer_is_read_by_name_not_position(tmp_path):
     assert np.array_equal(img.rgb, px[..., :3]) and img.alpha is None
 
 
+def test_luminance_only_in_a_named_layer_is_read_by_name_not_position(tmp_path):
+    """A B&W scan whose luminance is a layer (``scan.Y``, ``scan.A``) beside ``depth.Z``: EXR
+    lists channels by name, so depth.Z came first and was read by position as the luminance
+    (``scan.Y scan.A depth.Z`` even as R G B), and ``scan.A`` was no alpha. Now the layer's Y
+    is the colour and its A the alpha."""
+    assert channel_layout(["depth.Z", "scan.A", "scan.Y"]) == ([2, 2, 2], 1)
+    assert channel_layout(["scan.A", "scan.Y"]) == ([1, 1, 1], 0)
+    assert channel_layout(["beauty.R", "beauty.G", "beauty.B", "scan.Y"]) == ([0, 1, 2], None)  # RGB first
+    assert channel_layout(["depth.Z", "id.X"]) == ([0, 0, 0], None)       # no colour name: position
+    px = np.stack([np.full((4, 5), 0.18), np.full((4, 5), 0.5), np.full((4, 5), 40.0)], -1).astype(np.float32)
+    path = str(tmp_path / "scan.exr")
+    _oiio_write(path, px, "half", ["scan.Y", "scan.A", "depth.Z"])
+    img = read_image(path)
+    assert img.channels[0] == "depth.Z"                 # as EXR lists them
+    assert (img.rgb == np.float32(np.float16(0.18))).all() and (img.alpha == 0.5).all()
+    assert img.extra_channel_names == ["depth.Z"]
+    assert compose_channels(img.rgb, img)[1] == ["R", "G", "B", "A", "depth.Z"]
+
+
 # ---------------------------------------------------------------- what a format keeps of the channels
 @pytest.mark.parametrize("ext", ["exr", "tif", "png", "jpg", "dpx"])
 @pytest.mark.parametrize("channels", [["R", "G", "B", "depth.Z"], ["R", "G", "B", "A", "depth.Z", "confidence.Y"],

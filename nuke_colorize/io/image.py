@@ -137,7 +137,8 @@ def channel_layout(channels: Sequence[str]) -> Tuple[List[int], Optional[int]]:
     """Which channels are colour and alpha: -> ([r, g, b] indices, alpha index or None).
 
     Names first (``R G B``, ``Y``, ``A``/``alpha``, with or without an ``rgba.`` prefix; else
-    the first named layer holding R, G and B, e.g. ``beauty.R``, with its alpha), else
+    the first named layer holding R, G and B, e.g. ``beauty.R``, with its alpha; else the first
+    holding Y, e.g. ``scan.Y``, with its alpha), else
     position: 1 ch -> [0, 0, 0]; 2 ch -> [0, 0, 0] + alpha 1; 3 ch -> RGB; 4+ ch -> RGB + alpha 3
     (no positional alpha among layer-qualified channels such as ``depth.Z``).
     ``R G B channel3`` (an unflagged 4th channel) also counts channel 3 as alpha.
@@ -171,9 +172,10 @@ def channel_layout(channels: Sequence[str]) -> Tuple[List[int], Optional[int]]:
 
 def _layer_rgb(names: Sequence[str]) -> Optional[Tuple[List[int], Optional[int]]]:
     """The colour of an image whose colour is only in named layers (``beauty.R``...): the first
-    layer, in channel order, with R, G and B -> ([r, g, b], that layer's A/alpha or None);
-    None when there is no such layer. Taking channels by position there would read
-    ``beauty.B`` as red or ``depth.Z`` as alpha."""
+    layer, in channel order, with R, G and B -> ([r, g, b], that layer's A/alpha or None); else
+    the first with Y -> ([y, y, y], its A/alpha or None); None when there is no such layer.
+    Taking channels by position there would read ``beauty.B`` as red, ``depth.Z`` as alpha or
+    (EXR sorts channels by name) ``depth.Z`` before ``scan.Y`` as luminance."""
     layers: Dict[str, Dict[str, int]] = {}
     for i, c in enumerate(names):
         layer, dot, ch = c.rpartition(".")
@@ -183,6 +185,9 @@ def _layer_rgb(names: Sequence[str]) -> Optional[Tuple[List[int], Optional[int]]
         if all(k in chans for k in ("R", "G", "B")):
             a = chans.get("A", chans.get("ALPHA"))
             return [chans["R"], chans["G"], chans["B"]], a
+    for chans in layers.values():   # else a luminance layer (a B&W scan's scan.Y), with its alpha
+        if "Y" in chans:
+            return [chans["Y"]] * 3, chans.get("A", chans.get("ALPHA"))
     return None
 
 
