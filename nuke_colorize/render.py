@@ -543,6 +543,44 @@ def channel_loss_note(job: RenderJob, plate_img) -> Optional[str]:
     return f"{job.output}: {text}" if text else None
 
 
+#: EXR compressions that change stored values, and which channels: B44 every half channel, PXR24
+#: every 32-bit float one (rounded to 24 bits), DWA the channels named R, G, B, Y, RY, BY (the
+#: name's last part, any case: OpenEXR's default rules; other channels are kept losslessly)
+_LOSSY_HALF, _LOSSY_FLOAT, _LOSSY_DWA = ("b44", "b44a"), ("pxr24",), ("dwaa", "dwab")
+_DWA_LOSSY_NAMES = {"r", "g", "b", "y", "ry", "by"}
+
+
+def lossy_channels_note(job: RenderJob, plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the job's EXR
+    compression (``out_compression``) changes the values of the plate's alpha or extra
+    channels, which the output otherwise carries bit for bit: ``b44``/``b44a`` its channels
+    stored half (a half plate's alpha: up to 0.125 off measured), ``pxr24`` those stored
+    float (rounded to 24 bits: a depth of ~1000 off by 0.008), ``dwaa``/``dwab`` those named
+    like colour (``matte.R``). Such outputs are written as asked; the note names the channels
+    and the compression. None when nothing carried changes (or ``plate_img`` is None)."""
+    comp = (job.out_compression or "").split(":", 1)[0]
+    if plate_img is None or not names_channels(job.output) or \
+            comp not in _LOSSY_HALF + _LOSSY_FLOAT + _LOSSY_DWA:
+        return None
+    every_float = output_dtype(job, plate_img) == "float"
+    alpha = plate_img.alpha_index
+    carried = ([alpha] if alpha is not None else []) + plate_img.extra_channel_indices
+    changed = []
+    for i in carried:
+        name = "A" if i == alpha else plate_img.channels[i]
+        stored = "float" if every_float or plate_img.stored_format(i) != "half" else "half"
+        if comp in _LOSSY_HALF and stored == "half" or comp in _LOSSY_FLOAT and stored == "float" or \
+                comp in _LOSSY_DWA and name.rsplit(".", 1)[-1].lower() in _DWA_LOSSY_NAMES:
+            changed.append(name)
+    if not changed:
+        return None
+    kind = "its half channels" if comp in _LOSSY_HALF else "its 32-bit float channels" \
+        if comp in _LOSSY_FLOAT else "channels named R, G, B, Y, RY or BY"
+    return (f"{job.output}: compression {job.out_compression} is lossy for {kind}: the plate's "
+            f"{', '.join(changed)} may change (zip, zips, piz, rle or none keep "
+            f"{'it' if len(changed) == 1 else 'them'} bit-identical)")
+
+
 def skipped_parts_note(plate_img) -> Optional[str]:
     """The note to give once, before the first frame is written, when the plate frame
     ``plate_img`` is a multi-part EXR with parts that are not read (another data window than
@@ -652,7 +690,7 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
         for note in (channel_loss_note(job, luma.last), skipped_parts_note(luma.last),
-                     other_views_note(luma.last)):
+                     other_views_note(luma.last), lossy_channels_note(job, luma.last)):
             if note:
                 warn(note)
         attributes = {"nuke_colorize:backend": job.backend,

@@ -306,7 +306,8 @@ class ShotCache:
                progress: bool = False) -> Dict[str, Any]:
         """Make ``wanted`` frames (default: the whole shot) exist in the cache and, with
         ``write_outputs``, as output files. Returns a JSON-able summary."""
-        from ..render import ProgressBar, channel_loss_note, other_views_note, skipped_parts_note
+        from ..render import (ProgressBar, channel_loss_note, lossy_channels_note, other_views_note,
+                              skipped_parts_note)
 
         t0 = time.time()
         self.shot.check_plate()   # a missing plate frame is refused before the cache folder is made
@@ -327,7 +328,8 @@ class ShotCache:
                         cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0])))
                 cleanup_stale_temps(records_dir(self.root))
                 for note in (channel_loss_note(ctx.job, ctx.luma.last),   # said once, as the render's
-                             skipped_parts_note(ctx.luma.last), other_views_note(ctx.luma.last)):
+                             skipped_parts_note(ctx.luma.last), other_views_note(ctx.luma.last),
+                             lossy_channels_note(ctx.job, ctx.luma.last)):
                     if note:
                         self.warn(note)
                         self._event(event="note", message=note)
