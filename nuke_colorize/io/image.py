@@ -491,6 +491,12 @@ def _open_checked(path: str, frame: Optional[int], max_pixels: int):
         msg = " ".join(oiio.geterror().split()) or "unknown error"
         if ("exceeds" in msg and "limit" in msg) or "claims" in msg:
             raise InputError(f"header claims an absurd image size, refused: {msg}", file=path, frame=frame)
+        if "subsampled channels are not supported" in msg.lower():
+            # a valid file: OpenEXR's luminance/chroma images store RY / BY at half resolution
+            raise InputError(f"an EXR with subsampled channels (a luminance/chroma image: RY, BY at reduced "
+                             f"resolution) cannot be read through OpenImageIO: {msg}", file=path, frame=frame,
+                             hint="write it again with full-resolution channels, e.g. RGB from a Nuke Read "
+                                  "and Write (OpenEXR's RGBA interface converts it)")
         raise InputError(f"not a readable image (wrong format, corrupt or truncated header): {msg}",
                          file=path, frame=frame)
     try:
