@@ -136,6 +136,11 @@ def coverage_percent(cov: np.ndarray) -> str:
     return "<1%" if p < 1 else ">99%" if p > 99 else f"{p:.0f}%"
 
 
+#: the colour interop ID (an EXR's ``colorInteropID``) of what ``--colorspace auto`` reads float
+#: files as: scene-linear Rec.709
+LINEAR_REC709_ID = "lin_rec709_scene"
+
+
 class PlateLuma:
     """frame -> plate luminance (linear), keeping the last frame's ImageData for pass-through."""
 
@@ -148,6 +153,7 @@ class PlateLuma:
         self.resolved: Optional[str] = None
         self.last = None
         self.colour_plate_noted = False
+        self.declared_noted = False
 
     def __call__(self, frame: int) -> np.ndarray:
         img = self.source.read(frame)
@@ -156,6 +162,14 @@ class PlateLuma:
         if cs == "cineon" and self.colorspace == "auto" and self.resolved != "cineon":
             self.warn(f"{img.path}: the header declares printing-density log: read as Cineon "
                       f"(give --colorspace to override)")
+        declared = img.spec.getattribute("colorInteropID")
+        if cs == "linear" and self.colorspace == "auto" and declared and \
+                str(declared) != LINEAR_REC709_ID and not self.declared_noted:
+            # auto does not follow an EXR's colourspace tag (as Nuke's Read defaults float files)
+            self.warn(f"{img.path}: the header declares colourspace {declared} (colorInteropID), but "
+                      f"--colorspace auto reads float files as linear Rec.709 ({LINEAR_REC709_ID}): give "
+                      f"--colorspace {declared} (or its name in your OCIO config) to read it as declared")
+            self.declared_noted = True
         self.resolved = cs
         rgb = color.to_linear(img.rgb, cs, file=img.path, config=self.ocio_config)
         if not self.colour_plate_noted and (not color.is_grey(rgb) or has_chroma(img)):

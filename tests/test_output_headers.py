@@ -101,3 +101,34 @@ def test_png_output_transfer_chunks_match_its_encoding(tmp_path, out_cs, srgb_ch
     chunks = _png_chunks(path)
     assert ("sRGB" in chunks) == srgb_chunk
     assert (int.from_bytes(chunks["gAMA"], "big") if "gAMA" in chunks else None) == gamma
+
+
+def test_auto_says_when_it_reads_a_tagged_plate_as_linear_rec709(tmp_path):
+    """An EXR plate tagged ACEScg (colorInteropID lin_ap1_scene) with --colorspace auto is read
+    as linear Rec.709, as every float file: before, without a word (its AP1 values weighted
+    as Rec.709's for the luminance); now a note names the tag and the option, once per
+    render. A plate tagged lin_rec709_scene, an untagged one, or a colourspace given: no note."""
+    from nuke_colorize.io import PlateSource
+    from nuke_colorize.render import PlateLuma
+
+    def notes(tag, colourspace="auto"):
+        folder = tmp_path / f"{tag}_{colourspace}"
+        folder.mkdir()
+        for f in (1, 2):
+            spec = oiio.ImageSpec(6, 4, 3, "half")
+            if tag:
+                spec.attribute("oiio:ColorSpace", tag)
+            out = oiio.ImageOutput.create(str(folder / f"p.{f:04d}.exr"))
+            assert out.open(str(folder / f"p.{f:04d}.exr"), spec) and out.write_image(np.full((4, 6, 3), 0.18, np.float32))
+            assert out.close()
+        said = []
+        luma = PlateLuma(PlateSource(str(folder / "p.####.exr")), colourspace, said.append)
+        luma(1), luma(2)
+        return said
+
+    said = notes("ACEScg")
+    assert len(said) == 1
+    assert "declares colourspace lin_ap1_scene (colorInteropID), but --colorspace auto reads float files " \
+           "as linear Rec.709 (lin_rec709_scene): give --colorspace lin_ap1_scene" in said[0]
+    assert notes("lin_rec709_scene") == [] and notes(None) == []
+    assert notes("ACEScg", "ACEScg") == []
