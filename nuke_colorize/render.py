@@ -99,6 +99,11 @@ class RenderJob:
         return OutputEncoding(self.out_depth, self.out_compression)
 
 
+#: the colour interop ID (an EXR's ``colorInteropID``) of what ``--colorspace auto`` reads float
+#: files as: scene-linear Rec.709
+LINEAR_REC709_ID = "lin_rec709_scene"
+
+
 def load_reference(spec: RefSpec, colorspace: str = "auto",
                    warn: Callable[[str], None] = lambda m: None,
                    ocio_config: Optional[str] = None) -> ReferenceInput:
@@ -110,9 +115,15 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     a premultiplied file's alpha > 0):
     a cut-out still or a keyframe painted in part gives colour from those only (a note says
     how much of the image that is); an alpha of 0 everywhere is taken as no alpha (with a
-    note), and the greyscale check looks at covered pixels only."""
+    note), and the greyscale check looks at covered pixels only. An EXR tagged with another
+    colourspace than linear Rec.709 (``colorInteropID``) read through ``auto`` is noted."""
     img = read_image(spec.path)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
+    declared = img.spec.getattribute("colorInteropID")
+    if colorspace == "auto" and cs == "linear" and declared and str(declared) != LINEAR_REC709_ID:
+        warn(f"{spec.path}: the header declares colourspace {declared} (colorInteropID), but auto reads "
+             f"float files as linear Rec.709 ({LINEAR_REC709_ID}): give --ref-colorspace {declared} (or its "
+             f"name in your OCIO config; a shot file's reference 'colorspace') to read it as declared")
     rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
     cov = coverage.from_alpha(img.alpha, img.premultiplied)
     if cov is not None and not cov.any():
@@ -134,11 +145,6 @@ def coverage_percent(cov: np.ndarray) -> str:
     ">99%" rather than a rounded 0% or 100%)."""
     p = 100.0 * float(np.mean(cov))
     return "<1%" if p < 1 else ">99%" if p > 99 else f"{p:.0f}%"
-
-
-#: the colour interop ID (an EXR's ``colorInteropID``) of what ``--colorspace auto`` reads float
-#: files as: scene-linear Rec.709
-LINEAR_REC709_ID = "lin_rec709_scene"
 
 
 class PlateLuma:

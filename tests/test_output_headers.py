@@ -132,3 +132,24 @@ def test_auto_says_when_it_reads_a_tagged_plate_as_linear_rec709(tmp_path):
            "as linear Rec.709 (lin_rec709_scene): give --colorspace lin_ap1_scene" in said[0]
     assert notes("lin_rec709_scene") == [] and notes(None) == []
     assert notes("ACEScg", "ACEScg") == []
+
+
+def test_auto_says_when_it_reads_a_tagged_reference_as_linear_rec709(tmp_path):
+    """The same for a reference: an ACEScg-tagged EXR still read through --ref-colorspace auto
+    is noted (its colour would be taken as Rec.709's); given its colourspace, no note."""
+    from nuke_colorize.render import RefSpec, load_reference
+
+    path = str(tmp_path / "ref.exr")
+    spec = oiio.ImageSpec(6, 4, 3, "half")
+    spec.attribute("oiio:ColorSpace", "ACEScg")
+    out = oiio.ImageOutput.create(path)
+    px = np.empty((4, 6, 3), np.float32)
+    px[:] = (0.4, 0.2, 0.05)
+    assert out.open(path, spec) and out.write_image(px) and out.close()
+    said = []
+    load_reference(RefSpec(path=path), "auto", said.append)
+    assert len(said) == 1 and "declares colourspace lin_ap1_scene" in said[0] and \
+        "give --ref-colorspace lin_ap1_scene" in said[0]
+    said.clear()
+    load_reference(RefSpec(path=path), "lin_ap1_scene", said.append)
+    assert said == []
