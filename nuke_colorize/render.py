@@ -615,6 +615,30 @@ def skipped_parts_note(plate_img) -> Optional[str]:
             f"part's data window {describe(plate_img.windows.data)} are")
 
 
+class SkippedPartsNotes:
+    """:func:`skipped_parts_note` once per part over a render: each frame written is looked at
+    (:meth:`__call__`), so a part skipped on some frames only (a depth part whose data window
+    is cropped to its content on those) is named when it is first not written, not only when
+    the first frame lacks it. ``warn``: where notes go."""
+
+    def __init__(self, warn: Optional[Callable[[str], None]] = None):
+        self.warn = warn
+        self.said: set = set()
+
+    def take(self, plate_img) -> Optional[str]:
+        """The note for ``plate_img`` when it skips a part not named yet (then named), else None."""
+        names = {p.split(" (", 1)[0] for p in (getattr(plate_img, "skipped_parts", None) or ())}
+        if not names - self.said:
+            return None
+        self.said |= names
+        return skipped_parts_note(plate_img)
+
+    def __call__(self, plate_img) -> None:
+        note = self.take(plate_img)
+        if note and self.warn is not None:
+            self.warn(note)
+
+
 def other_views_note(plate_img) -> Optional[str]:
     """The note to give once, before the first frame is written, when the plate frame
     ``plate_img`` is a multi-view (stereo) EXR: only its default view is colourised and
@@ -709,7 +733,8 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         preflight(job, source)
         luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
-        for note in (channel_loss_note(job, luma.last), skipped_parts_note(luma.last),
+        parts_note = SkippedPartsNotes(warn)
+        for note in (channel_loss_note(job, luma.last), parts_note.take(luma.last),
                      other_views_note(luma.last), lossy_channels_note(job, luma.last)):
             if note:
                 warn(note)
@@ -726,6 +751,7 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         for out in col.run(job.frames, todo, on_computed=on_computed):
             plate_img = luma.last if (luma.last is not None and luma.last.frame == out.frame) \
                 else source.read(out.frame)
+            parts_note(plate_img)
             written += write_frame(job, out, plate_img, luma.resolved or "linear", protected, attributes,
                                    clip_note)
             bar.step(out.frame)

@@ -803,3 +803,26 @@ def test_stereo_exr_other_views_are_not_carried_and_are_named(tmp_path):
     img = read_image(mp)
     assert img.channels == ["R", "G", "B"] and img.skipped_parts == ["rgba_right (view right)"]
     assert "part rgba_right (view right) of the multi-part plate is not carried" in skipped_parts_note(img)
+
+
+def test_a_part_skipped_on_later_frames_only_is_named_when_first_skipped(tmp_path):
+    """A depth part with the colour's data window on frame 1 but cropped to its content on
+    frame 2 (5x4 at (1, 1)): frame 2's output lacks depth.Z. The note was made from the first
+    frame only, so nothing was said; SkippedPartsNotes, which the render calls on every frame
+    it writes, names it on frame 2, once (frame 3, cropped otherwise, says nothing more)."""
+    from nuke_colorize.render import SkippedPartsNotes
+
+    rgb = np.full((6, 8, 3), 0.18, np.float32)
+    _write_parts(str(tmp_path / "p.0001.exr"), [("rgba", rgb, ["R", "G", "B"], (0, 0)),
+                                                ("depth", np.full((6, 8, 1), 9.0, np.float32), ["Z"], (0, 0))])
+    _write_parts(str(tmp_path / "p.0002.exr"), [("rgba", rgb, ["R", "G", "B"], (0, 0)),
+                                                ("depth", np.full((4, 5, 1), 9.0, np.float32), ["Z"], (1, 1))])
+    _write_parts(str(tmp_path / "p.0003.exr"), [("rgba", rgb, ["R", "G", "B"], (0, 0)),
+                                                ("depth", np.full((3, 3, 1), 9.0, np.float32), ["Z"], (2, 2))])
+    said = []
+    notes = SkippedPartsNotes(said.append)
+    for f in (1, 2, 3):
+        img = read_image(str(tmp_path / f"p.{f:04d}.exr"))
+        assert ("depth.Z" in img.channels) == (f == 1)
+        notes(img)
+    assert len(said) == 1 and "p.0002.exr: part depth (data window 5x4 at (1, 1))" in said[0]
