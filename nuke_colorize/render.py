@@ -22,7 +22,7 @@ from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, i
                  same_target, write_image)
 from .io.encoding import OutputEncoding, check_encoding
 from .io.image import (HALF_MAX, beyond_half_count, compose_channels, composed_channel_names, default_dtype,
-                       describe_channel_losses, names_channels)
+                       describe_channel_losses, describe_window_losses, names_channels)
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -653,6 +653,17 @@ def other_views_note(plate_img) -> Optional[str]:
             f"(split the views upstream, e.g. with a OneView node per view)")
 
 
+def window_loss_note(job: RenderJob, plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the output's format
+    cannot hold the plate's data and display windows as they are (an overscan or cropped
+    plate written to TIFF, PNG, DPX or JPEG: :func:`~nuke_colorize.io.image.describe_window_losses`,
+    windows of the first frame), or None."""
+    if plate_img is None:
+        return None
+    text = describe_window_losses(job.output, plate_img.windows)
+    return f"{job.output}: {text}" if text else None
+
+
 def once(warn: Callable[[str], None]) -> Callable[[str], None]:
     """``warn`` that passes on its first message only (a note said once per render)."""
     said: List[str] = []
@@ -734,8 +745,8 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
         parts_note = SkippedPartsNotes(warn)
-        for note in (channel_loss_note(job, luma.last), parts_note.take(luma.last),
-                     other_views_note(luma.last), lossy_channels_note(job, luma.last)):
+        for note in (channel_loss_note(job, luma.last), window_loss_note(job, luma.last),
+                     parts_note.take(luma.last), other_views_note(luma.last), lossy_channels_note(job, luma.last)):
             if note:
                 warn(note)
         attributes = {"nuke_colorize:backend": job.backend,

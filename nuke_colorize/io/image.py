@@ -1005,19 +1005,9 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         if out is None:
             raise OutputError(f"no writer for this file type: {' '.join(oiio.geterror().split())}"
                               .replace(tmp, path), file=path)
-        if (spec.full_x or spec.full_y) and fam != "openexr" and out.supports("displaywindow"):
-            # a DPX header keeps the display window's size, not its origin: both windows move
-            # so that the data window keeps its place in the format
-            spec.x, spec.y = spec.x - spec.full_x, spec.y - spec.full_y
-            spec.full_x = spec.full_y = 0
-        moved = (spec.x or spec.y) and not out.supports("origin") or \
-            (spec.x < 0 or spec.y < 0) and not out.supports("negativeorigin")
-        if moved:
-            spec.x = spec.y = 0
-        if moved or not out.supports("displaywindow"):
-            # no display window, or the data window could not stay where it is in it (a DPX of
-            # an overscan plate): the file's picture is the data window, not shifted in a format
-            spec.full_x, spec.full_y, spec.full_width, spec.full_height = spec.x, spec.y, w, h
+        (spec.x, spec.y, _, _), (spec.full_x, spec.full_y, spec.full_width, spec.full_height) = \
+            _stored_windows(out.supports, fam, (spec.x, spec.y, w, h),
+                            (spec.full_x, spec.full_y, spec.full_width, spec.full_height))
         if not out.open(tmp, spec):  # never write after a failed open: OpenImageIO may crash
             raise _write_failure(out.geterror(), path, tmp, px.nbytes)
         try:
@@ -1030,6 +1020,54 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
             raise _write_failure(err, path, tmp, px.nbytes)
         if fam == "dpx":
             _set_dpx_file_name(tmp, os.path.basename(path))
+
+
+def _stored_windows(supports, fam: str, data: Tuple[int, int, int, int],
+                    display: Tuple[int, int, int, int]) -> Tuple[Tuple[int, int, int, int], Tuple[int, int, int, int]]:
+    """The (data, display) windows, each ``(x, y, width, height)``, that a writer of family
+    ``fam`` whose ``supports`` (OpenImageIO's ``ImageOutput.supports``) says what it can hold
+    stores for ``data`` in ``display``: a DPX header keeps the display window's size, not its
+    origin (both windows move so that the data window keeps its place in the format); a
+    format without an origin (or a negative one) puts the data window at 0, 0; then, or
+    without a display window, the file's picture is the data window, not shifted in a format."""
+    x, y, w, h = data
+    fx, fy, fw, fh = display
+    if (fx or fy) and fam != "openexr" and supports("displaywindow"):
+        x, y, fx, fy = x - fx, y - fy, 0, 0
+    moved = (x or y) and not supports("origin") or (x < 0 or y < 0) and not supports("negativeorigin")
+    if moved:
+        x = y = 0
+    if moved or not supports("displaywindow"):
+        fx, fy, fw, fh = x, y, w, h
+    return (x, y, w, h), (fx, fy, fw, fh)
+
+
+def describe_window_losses(path: str, windows: Windows) -> Optional[str]:
+    """One sentence saying what a file of ``path``'s format keeps of a plate's data and display
+    ``windows`` when it cannot hold them as they are (:func:`write_image` stores what
+    :func:`_stored_windows` says), or None when it keeps them (EXR always; any format for a
+    data window that is the display window at 0, 0)."""
+    fam = _family(path)
+    if fam == "openexr":
+        return None
+    out = _oiio().ImageOutput.create(path)
+    if out is None:
+        return None
+    data, display = _stored_windows(out.supports, fam, windows.data, windows.display)
+    if (data, display) == (tuple(windows.data), tuple(windows.display)):
+        return None
+    fmt = _FORMAT_NAME.get(fam, os.path.splitext(path)[1] or "this format")
+    placed = lambda d, f: (d[0] - f[0], d[1] - f[1], f[2], f[3])   # noqa: E731 (data in its format)
+    if placed(data, display) == placed(windows.data, windows.display):
+        return (f"{fmt} keeps the display window's size, not its origin: the plate's format "
+                f"{describe(windows.display)} and data window {describe(windows.data)} are written moved "
+                f"together to the format at (0, 0)")
+    if tuple(data[:2]) == tuple(windows.data[:2]):
+        return (f"{fmt} keeps the plate's data window {describe(windows.data)} but not its format "
+                f"{describe(windows.display)}; write EXR (.exr) to keep the windows")
+    return (f"{fmt} has no place for the plate's data window {describe(windows.data)} in its format "
+            f"{describe(windows.display)}: the output's picture is the data window alone, at (0, 0); "
+            f"write EXR (.exr) to keep the windows")
 
 
 def _set_dpx_file_name(written: str, name: str) -> None:
