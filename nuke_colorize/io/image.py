@@ -12,7 +12,9 @@ extra channels (kept for pass-through). Named channels win over position: an EXR
 ``R G B depth.Z`` has no alpha and one extra channel. Multi-part EXRs: the colour is the first
 part's, or the first part naming colour channels when the first names none (a depth part written
 first); parts with the same data window as that one are read as extra channels named
-``<part>.<channel>``, the others are named in :attr:`ImageData.skipped_parts`.
+``<part>.<channel>``, the others are named in :attr:`ImageData.skipped_parts`. A luminance/chroma
+image's ``RY BY`` (:attr:`ImageData.chroma_indices`) and a multi-view image's other views
+(:attr:`ImageData.other_view_indices`) are neither colour nor extra channels.
 
 Writing (:func:`write_image`) goes through :func:`~nuke_colorize.io.atomic.atomic_path`, refuses
 paths that resolve to a protected input, and with ``like=`` copies metadata, windows and pixel
