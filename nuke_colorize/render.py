@@ -22,7 +22,7 @@ from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, i
                  same_target, write_image)
 from .io.encoding import OutputEncoding, check_encoding
 from .io.image import (HALF_MAX, beyond_half_count, compose_channels, composed_channel_names, default_dtype,
-                       describe_channel_losses, names_channels)
+                       describe_channel_losses, describe_window_losses, names_channels)
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -99,6 +99,11 @@ class RenderJob:
         return OutputEncoding(self.out_depth, self.out_compression)
 
 
+#: the colour interop ID (an EXR's ``colorInteropID``) of what ``--colorspace auto`` reads float
+#: files as: scene-linear Rec.709
+LINEAR_REC709_ID = "lin_rec709_scene"
+
+
 def load_reference(spec: RefSpec, colorspace: str = "auto",
                    warn: Callable[[str], None] = lambda m: None,
                    ocio_config: Optional[str] = None) -> ReferenceInput:
@@ -110,9 +115,15 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     a premultiplied file's alpha > 0):
     a cut-out still or a keyframe painted in part gives colour from those only (a note says
     how much of the image that is); an alpha of 0 everywhere is taken as no alpha (with a
-    note), and the greyscale check looks at covered pixels only."""
+    note), and the greyscale check looks at covered pixels only. An EXR tagged with another
+    colourspace than linear Rec.709 (``colorInteropID``) read through ``auto`` is noted."""
     img = read_image(spec.path)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
+    declared = img.spec.getattribute("colorInteropID")
+    if colorspace == "auto" and cs == "linear" and declared and str(declared) != LINEAR_REC709_ID:
+        warn(f"{spec.path}: the header declares colourspace {declared} (colorInteropID), but auto reads "
+             f"float files as linear Rec.709 ({LINEAR_REC709_ID}): give --ref-colorspace {declared} (or its "
+             f"name in your OCIO config; a shot file's reference 'colorspace') to read it as declared")
     rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
     cov = coverage.from_alpha(img.alpha, img.premultiplied)
     if cov is not None and not cov.any():
@@ -148,6 +159,7 @@ class PlateLuma:
         self.resolved: Optional[str] = None
         self.last = None
         self.colour_plate_noted = False
+        self.declared_noted = False
 
     def __call__(self, frame: int) -> np.ndarray:
         img = self.source.read(frame)
@@ -156,9 +168,17 @@ class PlateLuma:
         if cs == "cineon" and self.colorspace == "auto" and self.resolved != "cineon":
             self.warn(f"{img.path}: the header declares printing-density log: read as Cineon "
                       f"(give --colorspace to override)")
+        declared = img.spec.getattribute("colorInteropID")
+        if cs == "linear" and self.colorspace == "auto" and declared and \
+                str(declared) != LINEAR_REC709_ID and not self.declared_noted:
+            # auto does not follow an EXR's colourspace tag (as Nuke's Read defaults float files)
+            self.warn(f"{img.path}: the header declares colourspace {declared} (colorInteropID), but "
+                      f"--colorspace auto reads float files as linear Rec.709 ({LINEAR_REC709_ID}): give "
+                      f"--colorspace {declared} (or its name in your OCIO config) to read it as declared")
+            self.declared_noted = True
         self.resolved = cs
         rgb = color.to_linear(img.rgb, cs, file=img.path, config=self.ocio_config)
-        if not self.colour_plate_noted and not color.is_grey(rgb):
+        if not self.colour_plate_noted and (not color.is_grey(rgb) or has_chroma(img)):
             self.warn(f"{img.path}: colour plate: only its luminance is used (colour is replaced)")
             self.colour_plate_noted = True
         return color.luminance(rgb)
@@ -174,6 +194,17 @@ class PlateLuma:
             self.last = self.source.read(frame)
         img = self.last
         return img.alpha if img.premultiplied else None
+
+
+def has_chroma(img, tol: float = 1e-3) -> bool:
+    """True when a luminance/chroma image (``Y RY BY``, whose colour :attr:`ImageData.rgb`
+    gives as grey) holds colour: an ``RY`` or ``BY`` value beyond ``tol`` times its largest
+    absolute luminance (at least 1). Other images: False (their RGB says it)."""
+    chroma = img.chroma_indices
+    if not chroma:
+        return False
+    scale = max(1.0, float(np.abs(img.pixels[..., img.rgb_indices[0]]).max()))
+    return bool(np.abs(img.pixels[..., chroma]).max() > tol * scale)
 
 
 LOG_EXTENSIONS = ("dpx", "cin")
@@ -491,8 +522,13 @@ def encoding_attributes(out_cs: str, path: str, plate_img, plate_cs: str) -> Dic
     ``chromaticities`` (the plate's are not copied: they describe its pixels): when the plate
     declares primaries, Rec.709's for outputs in linear/srgb/rec709/cineon (what the output
     holds, whatever the plate was), the plate's own for an output in the plate's own OCIO
-    colourspace, none otherwise. A PNG is tagged with its encoding: OpenImageIO otherwise
-    writes sRGB chunks (sRGB, gAMA 1/2.2) on linear or Rec.709-encoded pixels too.
+    colourspace, none otherwise. An EXR output's colourspace tag (``colorInteropID``, which
+    OpenImageIO writes from ``oiio:ColorSpace``; the plate's is not copied) likewise when the
+    plate's header declares one (an EXR plate's ``colorInteropID``): ``lin_rec709_scene`` /
+    ``srgb_rec709_scene`` for linear / srgb outputs, the plate's own for an output in the
+    plate's own OCIO colourspace, none otherwise (rec709, cineon, another OCIO colourspace). A PNG is tagged with its encoding:
+    OpenImageIO otherwise writes sRGB chunks (sRGB, gAMA 1/2.2) on linear or Rec.709-encoded
+    pixels too.
     """
     attrs: Dict[str, Any] = {}
     chroma = plate_img.spec.getattribute("chromaticities") if plate_img is not None else None
@@ -501,6 +537,11 @@ def encoding_attributes(out_cs: str, path: str, plate_img, plate_cs: str) -> Dic
             attrs["chromaticities"] = REC709_CHROMATICITIES
         elif out_cs == plate_cs:
             attrs["chromaticities"] = tuple(float(v) for v in chroma)
+    tag = plate_img.spec.getattribute("colorInteropID") if plate_img is not None else None
+    if tag and path.lower().endswith((".exr", ".sxr")):
+        own = tag if out_cs == plate_cs and out_cs not in color.COLORSPACES else _OIIO_COLORSPACE.get(out_cs)
+        if own:
+            attrs["oiio:ColorSpace"] = str(own)
     if path.lower().endswith(".png"):
         attrs["oiio:ColorSpace"] = _OIIO_COLORSPACE.get(out_cs, out_cs)
     return attrs
@@ -519,6 +560,107 @@ def channel_loss_note(job: RenderJob, plate_img) -> Optional[str]:
     (EXR). None when the format keeps them all."""
     names = composed_channel_names(plate_img) + ([CONFIDENCE_CHANNEL] if job.confidence_layer else [])
     text = describe_channel_losses(job.output, names)
+    return f"{job.output}: {text}" if text else None
+
+
+#: EXR compressions that change stored values, and which channels: B44 every half channel, PXR24
+#: every 32-bit float one (rounded to 24 bits), DWA the channels named R, G, B, Y, RY, BY (the
+#: name's last part, any case: OpenEXR's default rules; other channels are kept losslessly)
+_LOSSY_HALF, _LOSSY_FLOAT, _LOSSY_DWA = ("b44", "b44a"), ("pxr24",), ("dwaa", "dwab")
+_DWA_LOSSY_NAMES = {"r", "g", "b", "y", "ry", "by"}
+
+
+def lossy_channels_note(job: RenderJob, plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the job's EXR
+    compression (``out_compression``) changes the values of the plate's alpha or extra
+    channels, which the output otherwise carries bit for bit: ``b44``/``b44a`` its channels
+    stored half (a half plate's alpha: up to 0.125 off measured), ``pxr24`` those stored
+    float (rounded to 24 bits: a depth of ~1000 off by 0.008), ``dwaa``/``dwab`` those named
+    like colour (``matte.R``). Such outputs are written as asked; the note names the channels
+    and the compression. None when nothing carried changes (or ``plate_img`` is None)."""
+    comp = (job.out_compression or "").split(":", 1)[0]
+    if plate_img is None or not names_channels(job.output) or \
+            comp not in _LOSSY_HALF + _LOSSY_FLOAT + _LOSSY_DWA:
+        return None
+    every_float = output_dtype(job, plate_img) == "float"
+    alpha = plate_img.alpha_index
+    carried = ([alpha] if alpha is not None else []) + plate_img.extra_channel_indices
+    changed = []
+    for i in carried:
+        name = "A" if i == alpha else plate_img.channels[i]
+        stored = "float" if every_float or plate_img.stored_format(i) != "half" else "half"
+        if comp in _LOSSY_HALF and stored == "half" or comp in _LOSSY_FLOAT and stored == "float" or \
+                comp in _LOSSY_DWA and name.rsplit(".", 1)[-1].lower() in _DWA_LOSSY_NAMES:
+            changed.append(name)
+    if not changed:
+        return None
+    kind = "its half channels" if comp in _LOSSY_HALF else "its 32-bit float channels" \
+        if comp in _LOSSY_FLOAT else "channels named R, G, B, Y, RY or BY"
+    return (f"{job.output}: compression {job.out_compression} is lossy for {kind}: the plate's "
+            f"{', '.join(changed)} may change (zip, zips, piz, rle or none keep "
+            f"{'it' if len(changed) == 1 else 'them'} bit-identical)")
+
+
+def skipped_parts_note(plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the plate frame
+    ``plate_img`` is a multi-part EXR with parts that are not read (another data window than
+    its colour part's, deep: :attr:`ImageData.skipped_parts`): they are not in the output.
+    None when every part is carried."""
+    skipped = getattr(plate_img, "skipped_parts", None)
+    if not skipped:
+        return None
+    one = len(skipped) == 1
+    return (f"{plate_img.path}: {'part' if one else 'parts'} {', '.join(skipped)} of the multi-part "
+            f"plate {'is' if one else 'are'} not carried to the output: only parts with the colour "
+            f"part's data window {describe(plate_img.windows.data)} are")
+
+
+class SkippedPartsNotes:
+    """:func:`skipped_parts_note` once per part over a render: each frame written is looked at
+    (:meth:`__call__`), so a part skipped on some frames only (a depth part whose data window
+    is cropped to its content on those) is named when it is first not written, not only when
+    the first frame lacks it. ``warn``: where notes go."""
+
+    def __init__(self, warn: Optional[Callable[[str], None]] = None):
+        self.warn = warn
+        self.said: set = set()
+
+    def take(self, plate_img) -> Optional[str]:
+        """The note for ``plate_img`` when it skips a part not named yet (then named), else None."""
+        names = {p.split(" (", 1)[0] for p in (getattr(plate_img, "skipped_parts", None) or ())}
+        if not names - self.said:
+            return None
+        self.said |= names
+        return skipped_parts_note(plate_img)
+
+    def __call__(self, plate_img) -> None:
+        note = self.take(plate_img)
+        if note and self.warn is not None:
+            self.warn(note)
+
+
+def other_views_note(plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the plate frame
+    ``plate_img`` is a multi-view (stereo) EXR: only its default view is colourised and
+    written; the other views' channels are not (a multi-part EXR's other views are named by
+    :func:`skipped_parts_note`). None for a single-view plate."""
+    views = plate_img.views if plate_img is not None else []
+    if len(views) < 2:
+        return None
+    others = ", ".join(views[1:])
+    return (f"{plate_img.path}: multi-view plate (views {', '.join(views)}): only its default view "
+            f"{views[0]} is colourised and written, not {others}; render each view as a plate of its own "
+            f"(split the views upstream, e.g. with a OneView node per view)")
+
+
+def window_loss_note(job: RenderJob, plate_img) -> Optional[str]:
+    """The note to give once, before the first frame is written, when the output's format
+    cannot hold the plate's data and display windows as they are (an overscan or cropped
+    plate written to TIFF, PNG, DPX or JPEG: :func:`~nuke_colorize.io.image.describe_window_losses`,
+    windows of the first frame), or None."""
+    if plate_img is None:
+        return None
+    text = describe_window_losses(job.output, plate_img.windows)
     return f"{job.output}: {text}" if text else None
 
 
@@ -602,9 +744,11 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         preflight(job, source)
         luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
-        note = channel_loss_note(job, luma.last)
-        if note:
-            warn(note)
+        parts_note = SkippedPartsNotes(warn)
+        for note in (channel_loss_note(job, luma.last), window_loss_note(job, luma.last),
+                     parts_note.take(luma.last), other_views_note(luma.last), lossy_channels_note(job, luma.last)):
+            if note:
+                warn(note)
         attributes = {"nuke_colorize:backend": job.backend,
                       "nuke_colorize:references": json.dumps(
                           [{"frame": r.frame, "image": absolute_path(r.path)} for r in job.references])}
@@ -618,6 +762,7 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         for out in col.run(job.frames, todo, on_computed=on_computed):
             plate_img = luma.last if (luma.last is not None and luma.last.frame == out.frame) \
                 else source.read(out.frame)
+            parts_note(plate_img)
             written += write_frame(job, out, plate_img, luma.resolved or "linear", protected, attributes,
                                    clip_note)
             bar.step(out.frame)

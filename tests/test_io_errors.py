@@ -137,6 +137,40 @@ def test_absurd_exr_data_window_refused(tmp_path):
     assert "huge.exr" in msg
 
 
+def _luminance_chroma_exr(path):
+    """A 2x2 uncompressed luminance/chroma EXR as OpenEXR writes YC images: Y at full
+    resolution (0.18), RY (0.2) and BY (-0.1) sampled 2x2, one value each (checked with the
+    OpenEXR module, which reads it back so)."""
+    def attr(name, kind, value):
+        return name.encode() + b"\0" + kind.encode() + b"\0" + struct.pack("<i", len(value)) + value
+    chlist = b"".join(n.encode() + b"\0" + struct.pack("<iB3xii", 1, 0, s, s)     # HALF, sampling s x s
+                      for n, s in (("BY", 2), ("RY", 2), ("Y", 1))) + b"\0"
+    box = struct.pack("<4i", 0, 0, 1, 1)
+    header = (b"\x76\x2f\x31\x01" + struct.pack("<i", 2)
+              + attr("channels", "chlist", chlist) + attr("compression", "compression", b"\0")
+              + attr("dataWindow", "box2i", box) + attr("displayWindow", "box2i", box)
+              + attr("lineOrder", "lineOrder", b"\0") + attr("pixelAspectRatio", "float", struct.pack("<f", 1))
+              + attr("screenWindowCenter", "v2f", struct.pack("<2f", 0, 0))
+              + attr("screenWindowWidth", "float", struct.pack("<f", 1)) + b"\0")
+    lines = [np.array([-0.1, 0.2, 0.18, 0.18], np.float16).tobytes(),    # line 0: BY, RY, Y Y
+             np.array([0.18, 0.18], np.float16).tobytes()]                # line 1: Y Y
+    first = len(header) + 8 * len(lines)
+    offsets = [first, first + 8 + len(lines[0])]
+    blocks = b"".join(struct.pack("<ii", y, len(d)) + d for y, d in enumerate(lines))
+    path.write_bytes(header + struct.pack("<2Q", *offsets) + blocks)
+    return str(path)
+
+
+def test_subsampled_luminance_chroma_exr_is_named_not_called_corrupt(tmp_path):
+    """OpenImageIO cannot read subsampled channels. A valid luminance/chroma EXR was refused as
+    "not a readable image (wrong format, corrupt or truncated header)"; the message now says
+    what the file is and how to make it readable."""
+    msg = _error(_luminance_chroma_exr(tmp_path / "yc.exr"))
+    assert "yc.exr" in msg and "corrupt" not in msg
+    assert "subsampled channels (a luminance/chroma image: RY, BY at reduced resolution)" in msg
+    assert "full-resolution channels" in msg
+
+
 def test_max_pixels_is_configurable(tmp_path):
     p = _exr(tmp_path / "a.exr", np.zeros((10, 10, 3), np.float32))
     assert read_image(p, max_pixels=100).width == 10

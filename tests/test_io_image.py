@@ -161,6 +161,79 @@ def test_multipart_exr_parts_become_extra_channels(tmp_path):
     assert (img.pixels[..., 3] == 7.0).all() and (img.rgb == 0.5).all()
 
 
+def test_luminance_chroma_exr_chroma_is_colour_not_an_extra_channel(tmp_path):
+    """A luminance/chroma EXR (Y RY BY, as OpenEXR writes YC images) with alpha and depth: its
+    colour is Y, and RY / BY (its old chroma) are replaced by the output's RGB. Before, they
+    were carried as extra channels: the output held R G B and the plate's RY = BY = -0.25
+    beside them."""
+    path = str(tmp_path / "yc.exr")
+    px = np.zeros((4, 5, 5), np.float32)
+    px[..., 0] = 0.18      # Y
+    px[..., 1] = -0.25     # RY
+    px[..., 2] = -0.25     # BY
+    px[..., 3] = 1.0       # A
+    px[..., 4] = 12.5      # depth.Z
+    _oiio_write(path, px, "half", ["Y", "RY", "BY", "A", "depth.Z"])
+    img = read_image(path)
+    assert sorted(img.channels) == ["A", "BY", "RY", "Y", "depth.Z"]
+    assert sorted(img.channels[i] for i in img.chroma_indices) == ["BY", "RY"]
+    assert img.extra_channel_names == ["depth.Z"]
+    pixels, names = compose_channels(np.full((4, 5, 3), 0.18, np.float32), img)
+    assert names == ["R", "G", "B", "A", "depth.Z"]
+    assert pixels.shape == (4, 5, 5) and (pixels[..., 4] == 12.5).all()
+    # RY / BY beside R G B are no chroma of a Y: an RGB image's channels of those names stay extras
+    _oiio_write(path, px[..., :5], "half", ["R", "G", "B", "RY", "BY"])
+    assert read_image(path).extra_channel_names == ["BY", "RY"]
+
+
+def _write_parts(path, parts):
+    """A multi-part half EXR of ``parts``: (name, (H, W, C) pixels, channel names, (x, y))."""
+    specs = []
+    for name, px, chans, (x, y) in parts:
+        spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], "half")
+        spec.channelnames = tuple(chans)
+        spec.x, spec.y = x, y
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, 8, 6
+        spec.attribute("name", name)
+        specs.append(spec)
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, tuple(specs)), out.geterror()
+    for i, (_, px, _, _) in enumerate(parts):
+        if i:
+            assert out.open(path, specs[i], "AppendSubimage"), out.geterror()
+        assert out.write_image(np.ascontiguousarray(px, dtype=np.float32)), out.geterror()
+    assert out.close()
+
+
+def test_multipart_exr_colour_is_the_part_naming_colour_and_skipped_parts_are_named(tmp_path):
+    """A depth part written first: the colour is the rgba part's. Before, a depth part of its
+    own data window (5x4 at 1,1) was read as the plate: its Z (50.0) taken for luminance and
+    the colour part dropped; with one data window, depth's Z came out unnamed (``Z``). A part
+    of another data window than the colour part's is not read, and is now named."""
+    from nuke_colorize.render import skipped_parts_note
+
+    path = str(tmp_path / "mp.exr")
+    rgb = np.full((6, 8, 3), 0.18, np.float32)
+    _write_parts(path, [("depth", np.full((4, 5, 1), 50.0, np.float32), ["Z"], (1, 1)),
+                        ("rgba", rgb, ["R", "G", "B"], (0, 0))])
+    img = read_image(path)
+    assert img.size == (8, 6) and img.origin == (0, 0)
+    assert img.channels == ["R", "G", "B"] and (img.rgb == np.float32(np.float16(0.18))).all()
+    assert img.skipped_parts == ["depth (data window 5x4 at (1, 1))"]
+    note = skipped_parts_note(img)
+    assert "part depth (data window 5x4 at (1, 1)) of the multi-part plate is not carried" in note
+    assert "colour part's data window 8x6 at (0, 0)" in note
+    from nuke_colorize.io import read_spec
+    assert (read_spec(path).width, read_spec(path).height) == (8, 6)   # the plate's size is the colour's
+
+    _write_parts(path, [("depth", np.full((6, 8, 1), 50.0, np.float32), ["Z"], (0, 0)),
+                        ("rgba", rgb, ["R", "G", "B"], (0, 0))])
+    img = read_image(path)
+    assert img.extra_channel_names == ["depth.Z"] and img.skipped_parts == []
+    assert skipped_parts_note(img) is None
+    assert compose_channels(img.rgb, img)[1] == ["R", "G", "B", "depth.Z"]
+
+
 def test_32bit_integer_channels_are_read_exactly_on_request(tmp_path):
     """The float32 pixels hold a 32-bit integer to 24 bits (normalised to [0, 1]: 5 and 6 are
     1e-9 apart, 2^31 + 1 and 2^31 + 2 one value); ``exact=True`` reads such a channel, here
@@ -567,6 +640,25 @@ def test_colour_only_in_a_named_layer_is_read_by_name_not_position(tmp_path):
     assert np.array_equal(img.rgb, px[..., :3]) and img.alpha is None
 
 
+def test_luminance_only_in_a_named_layer_is_read_by_name_not_position(tmp_path):
+    """A B&W scan whose luminance is a layer (``scan.Y``, ``scan.A``) beside ``depth.Z``: EXR
+    lists channels by name, so depth.Z came first and was read by position as the luminance
+    (``scan.Y scan.A depth.Z`` even as R G B), and ``scan.A`` was no alpha. Now the layer's Y
+    is the colour and its A the alpha."""
+    assert channel_layout(["depth.Z", "scan.A", "scan.Y"]) == ([2, 2, 2], 1)
+    assert channel_layout(["scan.A", "scan.Y"]) == ([1, 1, 1], 0)
+    assert channel_layout(["beauty.R", "beauty.G", "beauty.B", "scan.Y"]) == ([0, 1, 2], None)  # RGB first
+    assert channel_layout(["depth.Z", "id.X"]) == ([0, 0, 0], None)       # no colour name: position
+    px = np.stack([np.full((4, 5), 0.18), np.full((4, 5), 0.5), np.full((4, 5), 40.0)], -1).astype(np.float32)
+    path = str(tmp_path / "scan.exr")
+    _oiio_write(path, px, "half", ["scan.Y", "scan.A", "depth.Z"])
+    img = read_image(path)
+    assert img.channels[0] == "depth.Z"                 # as EXR lists them
+    assert (img.rgb == np.float32(np.float16(0.18))).all() and (img.alpha == 0.5).all()
+    assert img.extra_channel_names == ["depth.Z"]
+    assert compose_channels(img.rgb, img)[1] == ["R", "G", "B", "A", "depth.Z"]
+
+
 # ---------------------------------------------------------------- what a format keeps of the channels
 @pytest.mark.parametrize("ext", ["exr", "tif", "png", "jpg", "dpx"])
 @pytest.mark.parametrize("channels", [["R", "G", "B", "depth.Z"], ["R", "G", "B", "A", "depth.Z", "confidence.Y"],
@@ -646,3 +738,91 @@ def test_render_to_tiff_notes_once_the_channels_that_lose_their_names(tmp_path, 
     assert main(base + ["--out", str(tmp_path / "exr/c.####.exr")]) == 0
     assert "note:" not in capsys.readouterr().err
     assert "depth.Z" in read_image(str(tmp_path / "exr/c.0001.exr")).channels
+
+
+def test_luminance_chroma_exr_with_colour_is_noted_as_a_colour_plate(tmp_path):
+    """A colour luminance/chroma EXR (RY, BY not 0) is used through its Y as any colour plate,
+    and now says so; before, its colour (held in RY / BY) went unmentioned. A YC plate whose
+    chroma is 0 (a B&W scan written YC) is grey: no note."""
+    from nuke_colorize.io import PlateSource
+    from nuke_colorize.render import PlateLuma, has_chroma
+
+    px = np.zeros((4, 5, 3), np.float32)
+    px[..., 0] = 0.18
+    _oiio_write(tmp_path / "grey.0001.exr", px, "half", ["Y", "RY", "BY"])
+    px[..., 1], px[..., 2] = 0.4, -0.1
+    _oiio_write(tmp_path / "warm.0001.exr", px, "half", ["Y", "RY", "BY"])
+    assert not has_chroma(read_image(str(tmp_path / "grey.0001.exr")))
+    assert has_chroma(read_image(str(tmp_path / "warm.0001.exr")))
+    for name, said in (("grey", []), ("warm", ["colour plate: only its luminance is used"])):
+        notes = []
+        y = PlateLuma(PlateSource(str(tmp_path / f"{name}.####.exr")), "auto", notes.append)(1)
+        np.testing.assert_allclose(y, 0.18, rtol=1e-3)   # the Y channel (half 0.18)
+        assert [n.split(": ", 1)[1].split(" (")[0] for n in notes] == said
+
+
+def test_stereo_exr_other_views_are_not_carried_and_are_named(tmp_path):
+    """A single-part stereo EXR (multiView left, right; the right view's channels right.R ...):
+    only the default view is colourised. Before, right.R/G/B were carried as extra channels and
+    multiView kept: the output was a stereo image with a grey right eye, without a word. Now
+    they are neither colour nor extras, multiView is not written and a note says so; a
+    multi-part stereo EXR's other view's part is named in skipped_parts."""
+    from nuke_colorize.render import other_views_note, skipped_parts_note
+
+    path = str(tmp_path / "stereo.exr")
+    px = np.concatenate([np.full((4, 5, 3), 0.18, np.float32), np.full((4, 5, 3), 0.5, np.float32),
+                         np.full((4, 5, 1), 9.0, np.float32)], axis=2)
+    _oiio_write(path, px, "half", ["R", "G", "B", "right.R", "right.G", "right.B", "depth.Z"],
+                attrs={"multiView": (oiio.TypeDesc("string[2]"), ("left", "right"))})
+    img = read_image(path)
+    assert img.views == ["left", "right"]
+    assert sorted(img.channels[i] for i in img.other_view_indices) == ["right.B", "right.G", "right.R"]
+    assert img.extra_channel_names == ["depth.Z"]
+    assert (img.rgb == np.float32(np.float16(0.18))).all()
+    assert "only its default view left is colourised and written, not right" in other_views_note(img)
+    out = str(tmp_path / "out.exr")
+    write_image(out, *compose_channels(img.rgb, img), like=img)
+    back = read_image(out)
+    assert back.channels == ["R", "G", "B", "depth.Z"] and back.views == []
+    assert other_views_note(back) is None
+
+    # multi-part: one part per view, each with its "view"
+    specs = []
+    for view in ("left", "right"):
+        spec = oiio.ImageSpec(5, 4, 3, "half")
+        spec.attribute("name", f"rgba_{view}")
+        spec.attribute("view", view)
+        specs.append(spec)
+    mp = str(tmp_path / "stereo_mp.exr")
+    o = oiio.ImageOutput.create(mp)
+    assert o.open(mp, tuple(specs)), o.geterror()
+    assert o.write_image(px[..., :3])
+    assert o.open(mp, specs[1], "AppendSubimage"), o.geterror()
+    assert o.write_image(np.ascontiguousarray(px[..., 3:6]))
+    assert o.close()
+    img = read_image(mp)
+    assert img.channels == ["R", "G", "B"] and img.skipped_parts == ["rgba_right (view right)"]
+    assert "part rgba_right (view right) of the multi-part plate is not carried" in skipped_parts_note(img)
+
+
+def test_a_part_skipped_on_later_frames_only_is_named_when_first_skipped(tmp_path):
+    """A depth part with the colour's data window on frame 1 but cropped to its content on
+    frame 2 (5x4 at (1, 1)): frame 2's output lacks depth.Z. The note was made from the first
+    frame only, so nothing was said; SkippedPartsNotes, which the render calls on every frame
+    it writes, names it on frame 2, once (frame 3, cropped otherwise, says nothing more)."""
+    from nuke_colorize.render import SkippedPartsNotes
+
+    rgb = np.full((6, 8, 3), 0.18, np.float32)
+    _write_parts(str(tmp_path / "p.0001.exr"), [("rgba", rgb, ["R", "G", "B"], (0, 0)),
+                                                ("depth", np.full((6, 8, 1), 9.0, np.float32), ["Z"], (0, 0))])
+    _write_parts(str(tmp_path / "p.0002.exr"), [("rgba", rgb, ["R", "G", "B"], (0, 0)),
+                                                ("depth", np.full((4, 5, 1), 9.0, np.float32), ["Z"], (1, 1))])
+    _write_parts(str(tmp_path / "p.0003.exr"), [("rgba", rgb, ["R", "G", "B"], (0, 0)),
+                                                ("depth", np.full((3, 3, 1), 9.0, np.float32), ["Z"], (2, 2))])
+    said = []
+    notes = SkippedPartsNotes(said.append)
+    for f in (1, 2, 3):
+        img = read_image(str(tmp_path / f"p.{f:04d}.exr"))
+        assert ("depth.Z" in img.channels) == (f == 1)
+        notes(img)
+    assert len(said) == 1 and "p.0002.exr: part depth (data window 5x4 at (1, 1))" in said[0]

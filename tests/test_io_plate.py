@@ -72,6 +72,24 @@ def test_frames_of_different_sizes(tmp_path):
     assert "p.0003.exr" in msg and "frame 3" in msg and "10x6" in msg and "8x6" in msg
 
 
+def test_frames_of_different_data_windows_are_named_as_data_windows(tmp_path):
+    """An EXR plate written with an autocrop data window (format 8x6, frame 2's data window
+    8x4 at (0, 2)): the message said "frame is 8x4 but the plate is 8x6", though both frames
+    are 8x6 in the compositor; it now names the data windows, the format and autocrop."""
+    _sequence(tmp_path, [1], size=(8, 6))
+    like = PlateSource(str(tmp_path / "p.####.exr")).read(1)
+    like.spec.y, like.spec.height = 2, 4      # the frame's data window: rows 2-5 of the format
+    like.pixels = like.pixels[2:]
+    write_image(str(tmp_path / "p.0002.exr"), np.full((4, 8, 3), 0.5, np.float32), ["R", "G", "B"], like=like)
+    plate = PlateSource(str(tmp_path / "p.####.exr"))
+    for check in (plate.check_headers, lambda: plate.read(2)):
+        with pytest.raises(InputError) as err:
+            check()
+        msg = str(err.value)
+        assert "frame 2" in msg and "data window is 8x4 at (0, 2) but the plate's is 8x6 at (0, 0)" in msg
+        assert "format 8x6 at (0, 0)" in msg and "autocrop" in msg
+
+
 def test_nonfinite_frame_in_a_plate(tmp_path):
     pattern = _sequence(tmp_path, [1, 2])
     px = np.full((6, 8, 3), 0.5, np.float32)

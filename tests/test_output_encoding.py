@@ -523,3 +523,51 @@ def test_farm_render_chunks_of_a_shot_write_its_encoding(tmp_path, capsys):
     spec = _header(tmp_path / "out" / "c.0002.tif")
     assert str(spec.format) == "uint8" and spec.getattribute("compression") == "packbits"
     assert not (tmp_path / "out" / "c.0001.tif").exists()          # the pre-pass writes no output
+
+
+def test_lossy_compressions_say_which_carried_channels_they_change(tmp_path):
+    """The plate's alpha and extra channels pass through EXR bit for bit, but not under every
+    compression: b44 is lossy on half channels (a half plate's noisy alpha: up to 0.125 off,
+    measured here), pxr24 rounds 32-bit float ones to 24 bits (a float depth of ~1000: up to
+    0.0078 off), DWA quantises channels named like colour. Such renders said nothing; a note
+    now names the channels (lossless compressions and untouched channels give none)."""
+    from nuke_colorize.io.image import compose_channels
+    from nuke_colorize.render import lossy_channels_note
+
+    rng = np.random.default_rng(0)
+    alpha = rng.random((H, W)).astype(np.float32)
+    depth = (1000 + 7 * rng.random((H, W))).astype(np.float32)
+    plates = {}
+    for fmt in ("half", "float"):
+        path = tmp_path / f"{fmt}.exr"
+        px = np.dstack([np.repeat((0.18 * alpha)[..., None], 3, 2), alpha, depth, alpha])
+        spec = oiio.ImageSpec(W, H, 6, fmt)
+        spec.channelnames = ("R", "G", "B", "A", "depth.Z", "matte.R")
+        out = oiio.ImageOutput.create(str(path))
+        assert out.open(str(path), spec) and out.write_image(px) and out.close()
+        plates[fmt] = read_image(str(path))
+
+    def written(fmt, comp):
+        img = plates[fmt]
+        out = str(tmp_path / f"o_{fmt}_{comp}.exr")
+        write_image(out, *compose_channels(img.rgb, img), like=img, compression=comp)
+        back = read_image(out)
+        return {c: float(np.abs(back.pixels[..., back.channels.index(c)] -
+                                img.pixels[..., img.channels.index(c)]).max()) for c in ("A", "depth.Z")}
+
+    assert written("half", "b44")["A"] > 0.05                 # measured 0.125
+    assert written("float", "pxr24")["depth.Z"] > 1e-3        # measured 0.0078
+    assert written("half", "zip") == {"A": 0.0, "depth.Z": 0.0}
+
+    def note(fmt, comp, depth="auto"):
+        job = RenderJob(plate=str(tmp_path / f"{fmt}.exr"), frames=[1], references=[],
+                        output=str(tmp_path / "c.####.exr"), out_compression=comp, out_depth=depth)
+        return lossy_channels_note(job, plates[fmt])
+
+    assert "b44 is lossy for its half channels: the plate's A, depth.Z, matte.R may change" in note("half", "b44")
+    assert note("float", "b44") is None                       # float alpha and depth: untouched
+    assert note("half", "b44", "float") is None               # every channel float
+    assert "pxr24 is lossy for its 32-bit float channels: the plate's A, depth.Z, matte.R" in note("float", "pxr24")
+    assert note("half", "pxr24") is None
+    assert "R, G, B, Y, RY or BY: the plate's matte.R may change" in note("half", "dwaa:45")
+    assert note("half", "piz") is None and note("half", None) is None

@@ -13,12 +13,15 @@ from nuke_colorize.render import REC709_CHROMATICITIES, RenderJob, write_frame
 AP1 = (0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767)   # ACEScg primaries, ACES white
 
 
-def _plate(tmp_path, chromaticities=AP1):
-    """A 6x4 grey half EXR plate frame, declaring ``chromaticities`` (None: no attribute)."""
+def _plate(tmp_path, chromaticities=AP1, colorspace=None):
+    """A 6x4 grey half EXR plate frame, declaring ``chromaticities`` (None: no attribute) and
+    the colourspace ``colorspace`` (OpenImageIO's name, written as ``colorInteropID``)."""
     path = str(tmp_path / "plate.0001.exr")
     spec = oiio.ImageSpec(6, 4, 3, "half")
     if chromaticities is not None:
         spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), chromaticities)
+    if colorspace is not None:
+        spec.attribute("oiio:ColorSpace", colorspace)
     out = oiio.ImageOutput.create(path)
     assert out.open(path, spec), out.geterror()
     assert out.write_image(np.full((4, 6, 3), 0.18, np.float32))
@@ -58,6 +61,26 @@ def test_exr_output_states_the_primaries_it_holds_not_the_plates(tmp_path):
     assert _chromaticities(_write(tmp_path, _plate(tmp_path, None), "plain.####.exr")) is None
 
 
+def _interop_id(path):
+    return read_image(path).spec.getattribute("colorInteropID")
+
+
+def test_exr_output_states_the_colourspace_it_holds_not_the_plates(tmp_path):
+    """An ACEScg-tagged EXR plate (colorInteropID lin_ap1_scene, as OpenImageIO and Nuke 16
+    write it) read as linear Rec.709 (auto): the output's header said lin_ap1_scene (copied
+    from the plate) beside Rec.709 chromaticities; it now says lin_rec709_scene, what it holds."""
+    plate = _plate(tmp_path, AP1, "ACEScg")
+    assert plate.spec.getattribute("colorInteropID") == "lin_ap1_scene"
+    assert _interop_id(_write(tmp_path, plate, "colour.####.exr")) == "lin_rec709_scene"
+    assert _interop_id(_write(tmp_path, plate, "srgb.####.exr", "srgb")) == "srgb_rec709_scene"
+    # the plate's own OCIO colourspace keeps its tag; one without an interop ID says none
+    assert _interop_id(_write(tmp_path, plate, "aces.####.exr", "ACEScg", "ACEScg")) == "lin_ap1_scene"
+    assert _interop_id(_write(tmp_path, plate, "cct.####.exr", "ACEScct", "ACEScg")) is None
+    assert _interop_id(_write(tmp_path, plate, "r709.####.exr", "rec709")) is None
+    # a plate without a tag gives an output without (headers as before)
+    assert _interop_id(_write(tmp_path, _plate(tmp_path, None), "plain.####.exr")) is None
+
+
 def _png_chunks(path):
     raw = open(path, "rb").read()
     chunks, i = {}, 8
@@ -78,3 +101,55 @@ def test_png_output_transfer_chunks_match_its_encoding(tmp_path, out_cs, srgb_ch
     chunks = _png_chunks(path)
     assert ("sRGB" in chunks) == srgb_chunk
     assert (int.from_bytes(chunks["gAMA"], "big") if "gAMA" in chunks else None) == gamma
+
+
+def test_auto_says_when_it_reads_a_tagged_plate_as_linear_rec709(tmp_path):
+    """An EXR plate tagged ACEScg (colorInteropID lin_ap1_scene) with --colorspace auto is read
+    as linear Rec.709, as every float file: before, without a word (its AP1 values weighted
+    as Rec.709's for the luminance); now a note names the tag and the option, once per
+    render. A plate tagged lin_rec709_scene, an untagged one, or a colourspace given: no note."""
+    from nuke_colorize.io import PlateSource
+    from nuke_colorize.render import PlateLuma
+
+    def notes(tag, colourspace="auto"):
+        folder = tmp_path / f"{tag}_{colourspace}"
+        folder.mkdir()
+        for f in (1, 2):
+            spec = oiio.ImageSpec(6, 4, 3, "half")
+            if tag:
+                spec.attribute("oiio:ColorSpace", tag)
+            out = oiio.ImageOutput.create(str(folder / f"p.{f:04d}.exr"))
+            assert out.open(str(folder / f"p.{f:04d}.exr"), spec) and out.write_image(np.full((4, 6, 3), 0.18, np.float32))
+            assert out.close()
+        said = []
+        luma = PlateLuma(PlateSource(str(folder / "p.####.exr")), colourspace, said.append)
+        luma(1), luma(2)
+        return said
+
+    said = notes("ACEScg")
+    assert len(said) == 1
+    assert "declares colourspace lin_ap1_scene (colorInteropID), but --colorspace auto reads float files " \
+           "as linear Rec.709 (lin_rec709_scene): give --colorspace lin_ap1_scene" in said[0]
+    assert notes("lin_rec709_scene") == [] and notes(None) == []
+    assert notes("ACEScg", "ACEScg") == []
+
+
+def test_auto_says_when_it_reads_a_tagged_reference_as_linear_rec709(tmp_path):
+    """The same for a reference: an ACEScg-tagged EXR still read through --ref-colorspace auto
+    is noted (its colour would be taken as Rec.709's); given its colourspace, no note."""
+    from nuke_colorize.render import RefSpec, load_reference
+
+    path = str(tmp_path / "ref.exr")
+    spec = oiio.ImageSpec(6, 4, 3, "half")
+    spec.attribute("oiio:ColorSpace", "ACEScg")
+    out = oiio.ImageOutput.create(path)
+    px = np.empty((4, 6, 3), np.float32)
+    px[:] = (0.4, 0.2, 0.05)
+    assert out.open(path, spec) and out.write_image(px) and out.close()
+    said = []
+    load_reference(RefSpec(path=path), "auto", said.append)
+    assert len(said) == 1 and "declares colourspace lin_ap1_scene" in said[0] and \
+        "give --ref-colorspace lin_ap1_scene" in said[0]
+    said.clear()
+    load_reference(RefSpec(path=path), "lin_ap1_scene", said.append)
+    assert said == []

@@ -209,3 +209,39 @@ def test_render_reads_mattes_by_the_plates_windows(tmp_path):
         np.testing.assert_array_equal(col.matte_fn(1), _expected(CROP, (40, 20, 20, 12)))
         assert col.inputs[0].rgb.shape == (36, 64, 3)
         np.testing.assert_allclose(col.inputs[0].rgb, load_reference(RefSpec(key, 1)).rgb[9:45, 16:80])
+
+
+def test_formats_without_the_windows_say_what_they_keep_of_them(tmp_path):
+    """What write_image stores of a plate's windows per format is now said in a note, which a
+    render gives once: an overscan plate (data 256x144 at (-16, -8) in a 224x128 format) as
+    TIFF, PNG or DPX is the data window alone; a cropped one (data 256x144 at (20, 10) in
+    296x164) as TIFF keeps its data window but not the format; a DPX of a format at (-30, -20)
+    keeps the windows moved together. EXR keeps all, any format a plain frame. Before, these
+    outputs were written without a word."""
+    from nuke_colorize.io import read_image, write_image
+    from nuke_colorize.io.image import describe_window_losses
+    from nuke_colorize.io.windows import Windows
+
+    overscan = Windows((-16, -8, 256, 144), (0, 0, 224, 128))
+    cropped = Windows((20, 10, 256, 144), (0, 0, 296, 164))
+    offset = Windows((-30, -20, 256, 144), (-30, -20, 256, 144))
+    for ext in ("tif", "png", "dpx"):
+        text = describe_window_losses(f"/o/c.####.{ext}", overscan)
+        assert "no place for the plate's data window 256x144 at (-16, -8) in its format 224x128 at (0, 0)" in text
+        assert "the output's picture is the data window alone, at (0, 0)" in text
+    assert "TIFF keeps the plate's data window 256x144 at (20, 10) but not its format 296x164 at (0, 0)" in \
+        describe_window_losses("/o/c.tif", cropped)
+    assert "keeps the display window's size, not its origin" in describe_window_losses("/o/c.dpx", offset)
+    assert describe_window_losses("/o/c.exr", overscan) is None
+    assert describe_window_losses("/o/c.png", Windows((0, 0, 256, 144), (0, 0, 256, 144))) is None
+    # the note matches the file written
+    like = tmp_path / "plate.exr"
+    spec = oiio.ImageSpec(256, 144, 3, "half")
+    spec.x, spec.y = 20, 10
+    spec.full_x, spec.full_y, spec.full_width, spec.full_height = 0, 0, 296, 164
+    out = oiio.ImageOutput.create(str(like))
+    assert out.open(str(like), spec) and out.write_image(np.zeros((144, 256, 3), np.float32)) and out.close()
+    plate = read_image(str(like))
+    write_image(str(tmp_path / "o.tif"), plate.rgb, ["R", "G", "B"], like=plate)
+    back = read_image(str(tmp_path / "o.tif")).windows
+    assert tuple(back.data) == (20, 10, 256, 144) and tuple(back.display) != (0, 0, 296, 164)

@@ -131,13 +131,14 @@ class _Context:
     def __init__(self, shot: Shot, root: str, warn: Callable[[str], None],
                  on_corrupt: Callable[[str, str], None]):
         from ..pipeline import resolve_device
-        from ..render import PlateLuma, check_outputs, make_colorizer, once
+        from ..render import PlateLuma, SkippedPartsNotes, check_outputs, make_colorizer, once
 
         determinism.fix_threads(shot.threads)
         self.shot = shot
         self.root = root
         self.job = shot.job()
         self.clip_note = once(warn)   # colour clipped to half's range (out_depth half): said once
+        self.parts_note = SkippedPartsNotes(warn)   # plate parts not written: each said once
         self.source = PlateSource(self.job.plate, self.job.frames)
         try:
             self.protected = [self.job.plate] + [r.path for r in self.job.references] + \
@@ -306,7 +307,8 @@ class ShotCache:
                progress: bool = False) -> Dict[str, Any]:
         """Make ``wanted`` frames (default: the whole shot) exist in the cache and, with
         ``write_outputs``, as output files. Returns a JSON-able summary."""
-        from ..render import ProgressBar, channel_loss_note
+        from ..render import (ProgressBar, channel_loss_note, lossy_channels_note, other_views_note,
+                              window_loss_note)
 
         t0 = time.time()
         self.shot.check_plate()   # a missing plate frame is refused before the cache folder is made
@@ -326,10 +328,13 @@ class ShotCache:
                     if pattern:
                         cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0])))
                 cleanup_stale_temps(records_dir(self.root))
-                note = channel_loss_note(ctx.job, ctx.luma.last)   # said once, as the render's
-                if note:
-                    self.warn(note)
-                    self._event(event="note", message=note)
+                for note in (channel_loss_note(ctx.job, ctx.luma.last),   # said once, as the render's
+                             window_loss_note(ctx.job, ctx.luma.last),
+                             ctx.parts_note.take(ctx.luma.last), other_views_note(ctx.luma.last),
+                             lossy_channels_note(ctx.job, ctx.luma.last)):
+                    if note:
+                        self.warn(note)
+                        self._event(event="note", message=note)
             # temporal smoothing: walk each wanted frame's window too; outputs when complete
             ctx.stage = ctx.col.temporal_stage(ctx.job.frames, todo) if write_outputs else None
             want = set(ctx.stage.needed()) if ctx.stage is not None else set(todo)
@@ -467,6 +472,7 @@ class ShotCache:
         out = ctx.col.finish(f, res)
         luma = ctx.luma
         plate_img = luma.last if (luma.last is not None and luma.last.frame == f) else ctx.source.read(f)
+        ctx.parts_note(plate_img)
         paths = write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected, ctx.attributes(),
                             ctx.clip_note)
         # what `cache status` tells current outputs from stale ones by (.outputs)

@@ -9,8 +9,12 @@ that claims an absurd size is refused before any pixel memory is allocated.
 
 Channel layouts: 1 channel = luminance, 2 = luminance + alpha, 3 = RGB, 4 = RGBA, more = RGBA +
 extra channels (kept for pass-through). Named channels win over position: an EXR with
-``R G B depth.Z`` has no alpha and one extra channel. Multi-part EXRs: parts with the same data
-window as the first are read as extra channels named ``<part>.<channel>``.
+``R G B depth.Z`` has no alpha and one extra channel. Multi-part EXRs: the colour is the first
+part's, or the first part naming colour channels when the first names none (a depth part written
+first); parts with the same data window as that one are read as extra channels named
+``<part>.<channel>``, the others are named in :attr:`ImageData.skipped_parts`. A luminance/chroma
+image's ``RY BY`` (:attr:`ImageData.chroma_indices`) and a multi-view image's other views
+(:attr:`ImageData.other_view_indices`) are neither colour nor extra channels.
 
 Writing (:func:`write_image`) goes through :func:`~nuke_colorize.io.atomic.atomic_path`, refuses
 paths that resolve to a protected input, and with ``like=`` copies metadata, windows and pixel
@@ -31,7 +35,7 @@ import stat
 import sys
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,7 +43,7 @@ import numpy as np
 from ..errors import InputError
 from .atomic import OutputError, atomic_path, temp_path_for
 from .sequence import file_keys, frame_path, is_pattern, match_frame
-from .windows import Windows, spec_windows
+from .windows import Windows, describe, spec_windows
 
 #: pixel types whose values a float32 holds exactly, with what OpenImageIO divides them by when
 #: it reads them as float (integers are normalised to [0, 1], or [-1, 1] when signed)
@@ -62,9 +66,13 @@ _SKIP_ATTRS = {"compression", "planarconfig", "oiio:ColorSpace", "oiio:Gamma", "
                "tiff:PhotometricInterpretation", "tiff:PlanarConfiguration", "tiff:ColorSpace",
                "dpx:ImageDescriptor", "dpx:Packing", "dpx:Transfer", "dpx:Colorimetric",
                "jpeg:subsampling", "png:compressionLevel", "PixelAspectRatio", "name",
-               # the input's primaries / colour profile: the output's pixels are in the output's
-               # colourspace (a grey plate's Gray ICC profile on an RGB output is not even valid)
-               "chromaticities", "ICCProfile", "Exif:ColorSpace"}
+               # the input's primaries / colour profile / colourspace tag (an EXR's colorInteropID,
+               # which OpenImageIO reads as oiio:ColorSpace): the output's pixels are in the
+               # output's colourspace (a grey plate's Gray ICC profile on an RGB output is not even
+               # valid; an ACEScg plate's lin_ap1_scene on linear Rec.709 pixels says other colours)
+               "chromaticities", "ICCProfile", "Exif:ColorSpace", "colorInteropID",
+               # a stereo plate's views: the output holds its default view only
+               "multiView", "view"}
 _FORMAT_PREFIXES = {"openexr", "tiff", "png", "jpeg", "dpx", "oiio"}
 
 
@@ -131,7 +139,8 @@ def channel_layout(channels: Sequence[str]) -> Tuple[List[int], Optional[int]]:
     """Which channels are colour and alpha: -> ([r, g, b] indices, alpha index or None).
 
     Names first (``R G B``, ``Y``, ``A``/``alpha``, with or without an ``rgba.`` prefix; else
-    the first named layer holding R, G and B, e.g. ``beauty.R``, with its alpha), else
+    the first named layer holding R, G and B, e.g. ``beauty.R``, with its alpha; else the first
+    holding Y, e.g. ``scan.Y``, with its alpha), else
     position: 1 ch -> [0, 0, 0]; 2 ch -> [0, 0, 0] + alpha 1; 3 ch -> RGB; 4+ ch -> RGB + alpha 3
     (no positional alpha among layer-qualified channels such as ``depth.Z``).
     ``R G B channel3`` (an unflagged 4th channel) also counts channel 3 as alpha.
@@ -165,9 +174,10 @@ def channel_layout(channels: Sequence[str]) -> Tuple[List[int], Optional[int]]:
 
 def _layer_rgb(names: Sequence[str]) -> Optional[Tuple[List[int], Optional[int]]]:
     """The colour of an image whose colour is only in named layers (``beauty.R``...): the first
-    layer, in channel order, with R, G and B -> ([r, g, b], that layer's A/alpha or None);
-    None when there is no such layer. Taking channels by position there would read
-    ``beauty.B`` as red or ``depth.Z`` as alpha."""
+    layer, in channel order, with R, G and B -> ([r, g, b], that layer's A/alpha or None); else
+    the first with Y -> ([y, y, y], its A/alpha or None); None when there is no such layer.
+    Taking channels by position there would read ``beauty.B`` as red, ``depth.Z`` as alpha or
+    (EXR sorts channels by name) ``depth.Z`` before ``scan.Y`` as luminance."""
     layers: Dict[str, Dict[str, int]] = {}
     for i, c in enumerate(names):
         layer, dot, ch = c.rpartition(".")
@@ -177,6 +187,9 @@ def _layer_rgb(names: Sequence[str]) -> Optional[Tuple[List[int], Optional[int]]
         if all(k in chans for k in ("R", "G", "B")):
             a = chans.get("A", chans.get("ALPHA"))
             return [chans["R"], chans["G"], chans["B"]], a
+    for chans in layers.values():   # else a luminance layer (a B&W scan's scan.Y), with its alpha
+        if "Y" in chans:
+            return [chans["Y"]] * 3, chans.get("A", chans.get("ALPHA"))
     return None
 
 
@@ -194,7 +207,9 @@ class ImageData:
     RGBA and float depth, also across parts), None: ``spec.format`` for all.
     ``exact_channels``: channel index -> (H, W) float64 values of the channels a float32 cannot
     hold (32-bit integers, double), read at their own type (``read_image(..., exact=True)``);
-    see :meth:`stored_values`.
+    see :meth:`stored_values`. ``skipped_parts``: the parts of a multi-part EXR not read, as
+    ``"<name> (<why>)"`` (another data window than the colour part's, deep, another view), for
+    a note.
     """
 
     pixels: np.ndarray
@@ -205,6 +220,7 @@ class ImageData:
     is_float_format: bool = False
     channel_formats: Optional[List[str]] = None
     exact_channels: Optional[Dict[int, np.ndarray]] = None
+    skipped_parts: List[str] = field(default_factory=list)
 
     # -- shape
     @property
@@ -288,9 +304,44 @@ class ImageData:
         return None if a is None else np.ascontiguousarray(self.pixels[..., a], dtype=np.float32)
 
     @property
+    def chroma_indices(self) -> List[int]:
+        """Indices of the chroma channels ``RY`` and ``BY`` of a luminance/chroma image (an EXR
+        whose colour is ``Y``, as OpenEXR writes YC images), else []. They are part of the
+        plate's colour, which the output's RGB replaces: never extra channels (carried, they
+        would put the plate's old chroma beside the new colour)."""
+        rgb, _ = channel_layout(self.channels)
+        names = [c.upper()[5:] if c.upper().startswith("RGBA.") else c.upper() for c in self.channels]
+        if names[rgb[0]] != "Y":
+            return []
+        return [i for i, n in enumerate(names) if n in ("RY", "BY")]
+
+    @property
+    def views(self) -> List[str]:
+        """The views of a multi-view EXR (its ``multiView`` attribute, e.g. ``["left", "right"]``;
+        the first is the default view, whose channels have no view in their name), else []."""
+        value = self.spec.getattribute("multiView")
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in value] if isinstance(value, (tuple, list)) else []
+
+    @property
+    def other_view_indices(self) -> List[int]:
+        """Channels of a multi-view EXR's views other than the default one (``right.R``,
+        ``depth.right.Z``: OpenEXR puts the view next to last in the name), else []. Only the
+        default view is colourised: they are neither colour nor extra channels."""
+        others = set(self.views[1:])
+        if not others:
+            return []
+        return [i for i, c in enumerate(self.channels)
+                if len(c.split(".")) >= 2 and c.split(".")[-2] in others]
+
+    @property
     def extra_channel_indices(self) -> List[int]:
+        """Channels other than the colour (with a YC image's chroma) and alpha, carried to the
+        output unchanged (``depth.Z``...); a multi-view EXR's other views are not."""
         rgb, a = channel_layout(self.channels)
-        used = set(rgb) | ({a} if a is not None else set())
+        used = set(rgb) | ({a} if a is not None else set()) | set(self.chroma_indices) \
+            | set(self.other_view_indices)
         return [i for i in range(len(self.channels)) if i not in used]
 
     @property
@@ -403,8 +454,33 @@ def check_readable(path: str, frame: Optional[int] = None) -> os.stat_result:
     return st
 
 
+def _names_colour(channels: Sequence[str]) -> bool:
+    """True when ``channels`` name a colour (:func:`channel_layout` by name: ``R G B``, ``Y``,
+    or a layer holding R, G and B), not only position."""
+    names = [c.upper()[5:] if c.upper().startswith("RGBA.") else c.upper() for c in channels]
+    return all(k in names for k in ("R", "G", "B")) or "Y" in names or _layer_rgb(names) is not None
+
+
+def _colour_part(inp) -> int:
+    """The part of a multi-part EXR that holds the colour: the first part, unless its channels
+    name none (a depth or ID part written first) and a later one's do; then that one, on which
+    ``inp`` is left. Any other file: 0."""
+    if inp.format_name() != "openexr" or _names_colour(inp.spec().channelnames):
+        return 0
+    sub = 1
+    while sub < MAX_PARTS and inp.seek_subimage(sub, 0):
+        ps = inp.spec()
+        if _names_colour(ps.channelnames) and not getattr(ps, "deep", False):
+            return sub
+        sub += 1
+    inp.geterror()  # seek past the last part sets an error on some readers: clear it
+    inp.seek_subimage(0, 0)
+    return 0
+
+
 def _open_checked(path: str, frame: Optional[int], max_pixels: int):
-    """Open ``path`` with OpenImageIO and validate its header. -> (ImageInput, ImageSpec)."""
+    """Open ``path`` with OpenImageIO and validate the header of its colour part (a multi-part
+    EXR's :func:`_colour_part`). -> (ImageInput, ImageSpec, part index)."""
     oiio = _oiio()
     check_readable(path, frame)
     config = oiio.ImageSpec()
@@ -417,15 +493,22 @@ def _open_checked(path: str, frame: Optional[int], max_pixels: int):
         msg = " ".join(oiio.geterror().split()) or "unknown error"
         if ("exceeds" in msg and "limit" in msg) or "claims" in msg:
             raise InputError(f"header claims an absurd image size, refused: {msg}", file=path, frame=frame)
+        if "subsampled channels are not supported" in msg.lower():
+            # a valid file: OpenEXR's luminance/chroma images store RY / BY at half resolution
+            raise InputError(f"an EXR with subsampled channels (a luminance/chroma image: RY, BY at reduced "
+                             f"resolution) cannot be read through OpenImageIO: {msg}", file=path, frame=frame,
+                             hint="write it again with full-resolution channels, e.g. RGB from a Nuke Read "
+                                  "and Write (OpenEXR's RGBA interface converts it)")
         raise InputError(f"not a readable image (wrong format, corrupt or truncated header): {msg}",
                          file=path, frame=frame)
-    spec = oiio.ImageSpec(inp.spec())  # a copy: it must not follow later seek_subimage calls
     try:
+        part = _colour_part(inp)
+        spec = oiio.ImageSpec(inp.spec())  # a copy: it must not follow later seek_subimage calls
         _check_spec(spec, path, frame, max_pixels)
     except BaseException:
         inp.close()
         raise
-    return inp, spec
+    return inp, spec, part
 
 
 def _check_spec(spec, path: str, frame: Optional[int], max_pixels: int) -> None:
@@ -496,35 +579,48 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
     (:attr:`ImageData.exact_channels`, :meth:`ImageData.stored_values`), as IDs need.
     """
     path = _resolve(path, frame)
-    inp, spec = _open_checked(path, frame, max_pixels)
+    inp, spec, main = _open_checked(path, frame, max_pixels)
+    skipped: List[str] = []
     try:
         h, w, nch = int(spec.height), int(spec.width), int(spec.nchannels)
-        planes = [_read_part(inp, 0, nch, h, w, path, frame)]
+        planes = [_read_part(inp, main, nch, h, w, path, frame)]
         channels = [str(c) for c in spec.channelnames]
         formats = _channel_formats(spec)
-        exact_channels = _read_exact(inp, 0, formats, 0, h, w, path, frame) if exact else None
+        exact_channels = _read_exact(inp, main, formats, 0, h, w, path, frame) if exact else None
         is_float = _is_float_type(spec.format)
         window = (spec.x, spec.y, spec.width, spec.height)
-        # Further parts of a multi-part EXR with the same data window become extra channels.
-        sub = 1
+        # The other parts of a multi-part EXR with the colour part's data window become extra
+        # channels; parts with another data window (or deep) are named in skipped_parts.
+        sub = 0
         while inp.format_name() == "openexr" and sub < MAX_PARTS and inp.seek_subimage(sub, 0):
+            if sub == main:
+                sub += 1
+                continue
             ps = inp.spec()
-            if (ps.x, ps.y, ps.width, ps.height) == window and not getattr(ps, "deep", False) \
+            part = str(ps.getattribute("name") or f"part{sub}")
+            view = str(ps.getattribute("view") or "")
+            if view and view != str(spec.getattribute("view") or view):
+                skipped.append(f"{part} (view {view})")   # another view: not colourised
+            elif (ps.x, ps.y, ps.width, ps.height) == window and not getattr(ps, "deep", False) \
                     and 0 < ps.nchannels <= MAX_CHANNELS:
-                part = str(ps.getattribute("name") or f"part{sub}")
                 planes.append(_read_part(inp, sub, int(ps.nchannels), h, w, path, frame))
                 channels += [c if c.startswith(part + ".") else f"{part}.{c}" for c in ps.channelnames]
                 if exact:
                     exact_channels.update(_read_exact(inp, sub, _channel_formats(ps), len(formats),
                                                       h, w, path, frame))
                 formats += _channel_formats(ps)
+            else:
+                why = "deep" if getattr(ps, "deep", False) else \
+                    f"data window {describe((int(ps.x), int(ps.y), int(ps.width), int(ps.height)))}"
+                skipped.append(f"{part} ({why})")
             sub += 1
         inp.geterror()  # seek past the last part sets an error on some readers: clear it
     finally:
         inp.close()
     pixels = planes[0] if len(planes) == 1 else np.concatenate(planes, axis=2)
     img = ImageData(pixels=pixels, channels=channels, spec=spec, path=path, frame=frame,
-                    is_float_format=is_float, channel_formats=formats, exact_channels=exact_channels)
+                    is_float_format=is_float, channel_formats=formats, exact_channels=exact_channels,
+                    skipped_parts=skipped)
     if not allow_nonfinite and is_float:
         check_finite(img)
     return img
@@ -548,7 +644,7 @@ def check_finite(img: ImageData, channels: Optional[Sequence[int]] = None, what:
 def read_spec(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS):
     """Copy of the file's ImageSpec, from the header only (no pixels are read)."""
     path = _resolve(path, frame)
-    inp, spec = _open_checked(path, frame, max_pixels)
+    inp, spec, _ = _open_checked(path, frame, max_pixels)
     inp.close()
     return spec
 
@@ -911,19 +1007,9 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
         if out is None:
             raise OutputError(f"no writer for this file type: {' '.join(oiio.geterror().split())}"
                               .replace(tmp, path), file=path)
-        if (spec.full_x or spec.full_y) and fam != "openexr" and out.supports("displaywindow"):
-            # a DPX header keeps the display window's size, not its origin: both windows move
-            # so that the data window keeps its place in the format
-            spec.x, spec.y = spec.x - spec.full_x, spec.y - spec.full_y
-            spec.full_x = spec.full_y = 0
-        moved = (spec.x or spec.y) and not out.supports("origin") or \
-            (spec.x < 0 or spec.y < 0) and not out.supports("negativeorigin")
-        if moved:
-            spec.x = spec.y = 0
-        if moved or not out.supports("displaywindow"):
-            # no display window, or the data window could not stay where it is in it (a DPX of
-            # an overscan plate): the file's picture is the data window, not shifted in a format
-            spec.full_x, spec.full_y, spec.full_width, spec.full_height = spec.x, spec.y, w, h
+        (spec.x, spec.y, _, _), (spec.full_x, spec.full_y, spec.full_width, spec.full_height) = \
+            _stored_windows(out.supports, fam, (spec.x, spec.y, w, h),
+                            (spec.full_x, spec.full_y, spec.full_width, spec.full_height))
         if not out.open(tmp, spec):  # never write after a failed open: OpenImageIO may crash
             raise _write_failure(out.geterror(), path, tmp, px.nbytes)
         try:
@@ -936,6 +1022,54 @@ def write_image(path, pixels: np.ndarray, channels: Sequence[str], *, like: Opti
             raise _write_failure(err, path, tmp, px.nbytes)
         if fam == "dpx":
             _set_dpx_file_name(tmp, os.path.basename(path))
+
+
+def _stored_windows(supports, fam: str, data: Tuple[int, int, int, int],
+                    display: Tuple[int, int, int, int]) -> Tuple[Tuple[int, int, int, int], Tuple[int, int, int, int]]:
+    """The (data, display) windows, each ``(x, y, width, height)``, that a writer of family
+    ``fam`` whose ``supports`` (OpenImageIO's ``ImageOutput.supports``) says what it can hold
+    stores for ``data`` in ``display``: a DPX header keeps the display window's size, not its
+    origin (both windows move so that the data window keeps its place in the format); a
+    format without an origin (or a negative one) puts the data window at 0, 0; then, or
+    without a display window, the file's picture is the data window, not shifted in a format."""
+    x, y, w, h = data
+    fx, fy, fw, fh = display
+    if (fx or fy) and fam != "openexr" and supports("displaywindow"):
+        x, y, fx, fy = x - fx, y - fy, 0, 0
+    moved = (x or y) and not supports("origin") or (x < 0 or y < 0) and not supports("negativeorigin")
+    if moved:
+        x = y = 0
+    if moved or not supports("displaywindow"):
+        fx, fy, fw, fh = x, y, w, h
+    return (x, y, w, h), (fx, fy, fw, fh)
+
+
+def describe_window_losses(path: str, windows: Windows) -> Optional[str]:
+    """One sentence saying what a file of ``path``'s format keeps of a plate's data and display
+    ``windows`` when it cannot hold them as they are (:func:`write_image` stores what
+    :func:`_stored_windows` says), or None when it keeps them (EXR always; any format for a
+    data window that is the display window at 0, 0)."""
+    fam = _family(path)
+    if fam == "openexr":
+        return None
+    out = _oiio().ImageOutput.create(path)
+    if out is None:
+        return None
+    data, display = _stored_windows(out.supports, fam, windows.data, windows.display)
+    if (data, display) == (tuple(windows.data), tuple(windows.display)):
+        return None
+    fmt = _FORMAT_NAME.get(fam, os.path.splitext(path)[1] or "this format")
+    placed = lambda d, f: (d[0] - f[0], d[1] - f[1], f[2], f[3])   # noqa: E731 (data in its format)
+    if placed(data, display) == placed(windows.data, windows.display):
+        return (f"{fmt} keeps the display window's size, not its origin: the plate's format "
+                f"{describe(windows.display)} and data window {describe(windows.data)} are written moved "
+                f"together to the format at (0, 0)")
+    if tuple(data[:2]) == tuple(windows.data[:2]):
+        return (f"{fmt} keeps the plate's data window {describe(windows.data)} but not its format "
+                f"{describe(windows.display)}; write EXR (.exr) to keep the windows")
+    return (f"{fmt} has no place for the plate's data window {describe(windows.data)} in its format "
+            f"{describe(windows.display)}: the output's picture is the data window alone, at (0, 0); "
+            f"write EXR (.exr) to keep the windows")
 
 
 def _set_dpx_file_name(written: str, name: str) -> None:

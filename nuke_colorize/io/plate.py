@@ -21,7 +21,7 @@ from .image import (DEFAULT_MAX_PIXELS, ImageData, check_readable, read_image, r
                     spec_pixel_aspect)
 from .movie import MovieReader, is_movie
 from .sequence import format_frames, frame_path, is_pattern, scan_frames
-from .windows import Windows, spec_windows
+from .windows import Windows, describe, spec_windows
 
 
 class PlateSource:
@@ -100,6 +100,7 @@ class PlateSource:
         self.width, self.height = int(spec.width), int(spec.height)
         self.pixel_aspect = spec_pixel_aspect(spec)
         self._size_frame = first
+        self._size_windows = spec_windows(spec)
 
     # -- basics
     def __len__(self) -> int:
@@ -147,14 +148,30 @@ class PlateSource:
                          allow_nonfinite=self.allow_nonfinite)
         if self.kind == "still":
             img.frame = frame
-        self._check_size(img.width, img.height, path, frame)
+        self._check_size(img.width, img.height, path, frame, img.windows)
         return img
 
-    def _check_size(self, width: int, height: int, path: str, frame: int) -> None:
-        if (width, height) != (self.width, self.height):
-            raise InputError(f"frame is {width}x{height} but the plate is {self.width}x{self.height} "
-                             f"(size of frame {self._size_frame}); all frames must have one size",
-                             file=path, frame=frame)
+    def _check_size(self, width: int, height: int, path: str, frame: int,
+                    windows: Optional[Windows] = None) -> None:
+        """InputError when a frame's data window is not the plate's size. ``windows``: the
+        frame's (from its header); when it or the first frame has a data window other than
+        its display window (an EXR written with an autocrop bounding box, whose size changes
+        from frame to frame), the message names both data windows and the way out."""
+        if (width, height) == (self.width, self.height):
+            return
+        first = getattr(self, "_size_windows", None)
+        if windows is not None and first is not None and \
+                (windows.data != windows.display or first.data != first.display):
+            raise InputError(f"the frame's data window is {describe(windows.data)} but the plate's is "
+                             f"{describe(first.data)} (frame {self._size_frame}; format "
+                             f"{describe(first.display)}); all frames' data windows must have one size",
+                             file=path, frame=frame,
+                             hint="a data window cropped to each frame's content (autocrop) changes size: "
+                                  "write the plate with one data window, e.g. the format (Nuke's Write: "
+                                  "autocrop off)")
+        raise InputError(f"frame is {width}x{height} but the plate is {self.width}x{self.height} "
+                         f"(size of frame {self._size_frame}); all frames must have one size",
+                         file=path, frame=frame)
 
     def check_headers(self) -> None:
         """Open the header of every frame of a sequence (no pixels are read) and refuse, before
@@ -166,7 +183,7 @@ class PlateSource:
         for frame in self.frames:
             path = self.path(frame)
             spec = read_spec(path, frame, max_pixels=self.max_pixels)
-            self._check_size(int(spec.width), int(spec.height), path, frame)
+            self._check_size(int(spec.width), int(spec.height), path, frame, spec_windows(spec))
 
     def identity(self, frame: int, content_hash: bool = False) -> str:
         """Cache key of the file behind ``frame`` (:func:`file_identity`: its name, size and
