@@ -424,6 +424,7 @@ def test_a_matte_from_a_node_tree_keeps_its_object_channels_and_exact_ids(shot, 
 
 def test_frame_range_knobs_and_panel_style_reference_edits(shot, fake_nuke):
     node, read, ref, still = shot
+    fake_nuke._user_set(node["references"], "3 %s\nstill %s" % (ref, still))   # inside 2-4
     fake_nuke._user_set(node["use_input_range"], False)
     assert node["first_frame"].enabled() and node["last_frame"].enabled()
     fake_nuke._user_set(node["first_frame"], 2)
@@ -521,3 +522,22 @@ def test_a_script_seen_under_another_mount_point_finds_its_version_and_precomp(s
     os.utime(plate3, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))
     changed = nc.prepare(node)
     assert changed.shot["plate"] != prep.shot["plate"] and changed.output != prep.output
+
+
+def test_a_keyframe_outside_the_frame_range_is_not_ready_before_analyze(shot, fake_nuke, engine_client):
+    """A keyframe at frame 9 of a plate of frames 1-5: the status said 'cached 0/5 frames;
+    press Analyze', and Analyze could only fail in the engine ('reference frame 9 is outside
+    the shot's frames'). The node now says so at once, with the way out, and Analyze does not
+    start the engine."""
+    node, read, ref, still = shot
+    fake_nuke._user_set(node["references"], "9 %s\nstill %s" % (ref, still))
+    status = node["status"].value()
+    assert status.startswith("not ready: references line 1: frame 9 is outside the frames the node "
+                             "colourises (1-5)") and "still %s" % ref in status
+    assert node.node("ColourRead")["file"].getText() == ""
+    with pytest.raises(nc.NodeError, match="frame 9 is outside"):
+        nc.analyze(node)
+    assert not engine_client.alive()
+    fake_nuke._user_set(node["last_frame"], 10)
+    fake_nuke._user_set(node["use_input_range"], False)        # widened: ready to analyse
+    assert node["status"].value() == "cached 0/10 frames; press Analyze"

@@ -154,6 +154,12 @@ def prepare(node, write=False):
     frames = frame_range(node)
     root = shotspec.shot_root(cache_root(node), shot_name(node))
     rows = reference_rows(node)
+    for row in rows:   # the engine refuses such a shot: say so before Analyze, not after
+        if row.frame is not None and not frames[0] <= row.frame <= frames[1]:
+            raise NodeError("references line %s: frame %d is outside the frames the node colourises "
+                            "(%d-%d): give it as a still ('still %s') or widen the frame range"
+                            % (row.line, row.frame, frames[0], frames[1],
+                               row.path if row.source == "file" else "input %d" % row.input_frame))
     if write:
         ensure_backend_settings(node=node)
     library = library_index(node)
