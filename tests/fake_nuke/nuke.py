@@ -1571,7 +1571,26 @@ def _user_knob(uk):
 
 
 def nodeCopy(s):
-    raise NotImplementedError("fake nuke: nodeCopy")
+    """Copy the selected nodes of the current group, as .nk text, to the file ``s`` (Nuke's
+    ``%clipboard%`` is not supported). Inputs from outside the selection are not kept: pasting
+    connects the first node to the node selected then, as Nuke's ``cut_paste_input`` does."""
+    if s == "%clipboard%":
+        raise NotImplementedError("fake nuke: nodeCopy to the clipboard")
+    chosen = [n for n in _current_group().nodes() if n.isSelected()]
+    if not chosen:
+        raise RuntimeError("No nodes selected")
+    lines = ["set cut_paste_input [stack 0]", "version %s" % NUKE_VERSION_STRING.replace("v", " v")]
+    names = {}
+    for n in _topological(chosen):
+        ins = [n.input(i) for i in range(n.inputs())]
+        for src in reversed(ins):
+            lines.append("push $%s" % names[id(src)] if src is not None and id(src) in names else "push 0")
+        _write_node(n, len(ins), lines, "")
+        names[id(n)] = "N%s_%d" % (n.name(), len(names))
+        lines.append("set %s [stack 0]" % names[id(n)])
+    with open(s, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return True
 
 
 # --------------------------------------------------------------------------- expressions

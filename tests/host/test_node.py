@@ -541,3 +541,44 @@ def test_a_keyframe_outside_the_frame_range_is_not_ready_before_analyze(shot, fa
     fake_nuke._user_set(node["last_frame"], 10)
     fake_nuke._user_set(node["use_input_range"], False)        # widened: ready to analyse
     assert node["status"].value() == "cached 0/10 frames; press Analyze"
+
+
+def test_renaming_the_node_keeps_its_analysed_shot_and_a_copy_gets_its_own(shot, fake_nuke, engine_client,
+                                                                           tmp_path):
+    """With an empty shot name the shot folder is the node's name: renaming an analysed node
+    (Colorize1 -> Hero) pointed it at an empty folder, every frame 'not analysed' (a 'fail the
+    frame' render refused them, 'compute' recomputed the shot from nothing under the new name).
+    A renamed node now keeps the folder it was analysed in, through a save and reopen; a copy
+    pasted beside its original still gets a folder of its own, as it did."""
+    node, read, ref, still = shot
+    prep = nc.analyze(node)
+    fake_nuke._user_set(node["name"], "Hero")
+    fake_nuke._idle()
+    assert node["status"].value() == "cached 5/5 frames: ready"
+    assert node.node("ColourRead")["file"].getText() == prep.output and nc.shot_name(node) == "Colorize1"
+    render.install()
+    out = str(tmp_path / "render" / "comp.####.exr")
+    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
+    write.setInput(0, node)
+    fake_nuke._user_set(node["missing_frames"], "fail the frame")
+    fake_nuke.execute(write, 3, 3)
+    assert os.path.isfile(frame_path(out, 3))
+    fake_nuke.scriptSaveAs(str(tmp_path / "comp.nk"))
+    fake_nuke._reset(gui=False)
+    fake_nuke.pluginAddPath(os.path.dirname(nc.gizmo_path()), addToSysPath=False)
+    fake_nuke.scriptOpen(str(tmp_path / "comp.nk"))
+    node = fake_nuke.toNode("Hero")
+    assert nc.refresh(node).output == prep.output and node["status"].value() == "cached 5/5 frames: ready"
+    # a copy pasted beside it: its own folder (named after the copy), nothing shared
+    for n in fake_nuke.allNodes():
+        n.setSelected(n is node)
+    fake_nuke.nodeCopy(str(tmp_path / "clip.nk"))
+    fake_nuke.nodePaste(str(tmp_path / "clip.nk"))
+    copy = [n for n in nc.all_shots() if n.name() != "Hero"][0]
+    assert os.path.join("colorize_cache", copy.name(), "v_") in copy.node("ColourRead")["file"].getText()
+    assert copy["status"].value() == "cached 0/5 frames; press Analyze"
+    assert nc.refresh(node).output == prep.output
+    # a node renamed before it was ever analysed simply follows its name
+    fresh = fake_nuke.toNode(copy.name())
+    fake_nuke._user_set(fresh["name"], "Fresh")
+    assert os.path.join("colorize_cache", "Fresh", "v_") in nc.refresh(fresh).output

@@ -55,7 +55,40 @@ def all_shots():
 
 
 def shot_name(node):
-    return node["shot"].value().strip() or node.name()
+    """The shot knob, or when empty the node's name; a node renamed since it was analysed keeps
+    its shot folder (:func:`_analysed_name`), a copy pasted beside its original gets its own."""
+    return node["shot"].value().strip() or _analysed_name(node) or node.name()
+
+
+def _analysed_name(node):
+    """The shot folder name of the node's last version (its ``shot_file`` knob,
+    ``<cache folder>/<shot>/v_<key>/shot.json``) when that folder exists and is not the node's
+    own name: the node was renamed since (its cache and results are there); else None. (A copy
+    pasted beside its original forgets the original's ``shot_file``: :func:`on_create`.)"""
+    knob = node.knob("shot_file")
+    path = knob.value() if knob is not None else ""
+    if not path or os.path.basename(path) != shotspec.SHOT_FILE:
+        return None
+    version = os.path.dirname(path)
+    name = os.path.basename(os.path.dirname(version))
+    if not os.path.basename(version).startswith("v_") or name == shotspec.safe_name(node.name()) or \
+            not os.path.isdir(os.path.dirname(version)):
+        return None
+    return name
+
+
+def _forget_copied_version(node):
+    """A node pasted or duplicated beside the one it was copied from holds that node's
+    ``shot_file``: with an empty shot name, forget it, so that the copy's shot folder is its own
+    name (:func:`shot_name`) and not the original's."""
+    knob = node.knob("shot_file")
+    if knob is None or not knob.value() or node["shot"].value().strip():
+        return
+    for other in all_shots():
+        mine = other.knob("shot_file")
+        if other.fullName() != node.fullName() and mine is not None and mine.value() == knob.value():
+            knob.setValue("")
+            return
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -360,6 +393,7 @@ def on_create(node):
     _NEXT_LOOK.pop(node.fullName(), None)
     if _loading():
         return
+    _forget_copied_version(node)
     refresh(node)
 
 
