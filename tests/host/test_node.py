@@ -582,3 +582,28 @@ def test_renaming_the_node_keeps_its_analysed_shot_and_a_copy_gets_its_own(shot,
     fresh = fake_nuke.toNode(copy.name())
     fake_nuke._user_set(fresh["name"], "Fresh")
     assert os.path.join("colorize_cache", "Fresh", "v_") in nc.refresh(fresh).output
+
+
+def test_the_status_line_follows_an_analysis_through_edits_and_a_rename(shot, fake_nuke, engine_client):
+    """While Analyze ran, any refresh (an idle check after an edit) set the status to 'cached
+    2/5 frames (1-2); press Analyze', and the end of the analysis updated the node by the
+    name it had when Analyze was pressed: a node renamed meanwhile kept that line for good
+    (5/5 were cached) and its Read was never reloaded. The status now says 'analysing...'
+    while the version is analysed, and the end reaches every node showing the version."""
+    node, read, ref, still = shot
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
+    fake_nuke.env["gui"] = True
+    job = nc.analyze(node)
+    for _ in range(200):
+        if len(job.progress) >= 2:
+            break
+        time.sleep(0.05)
+    fake_nuke._user_set(node["name"], "Hero")
+    fake_nuke._idle()
+    status = node["status"].value()
+    assert status.startswith("analysing... cached ") and "press Analyze" not in status
+    assert job.wait(30)
+    fake_nuke._process_main_thread()
+    fake_nuke._idle()
+    assert job.error is None and node["status"].value() == "cached 5/5 frames: ready"

@@ -168,14 +168,29 @@ def _run(job):
 
 def _finished(job):
     from . import node as node_mod
-    node = node_mod.to_node(job.node_name)
-    if node is not None and node_mod.is_colorize(node):
+    for node in _nodes_of(job):
         node_mod.update_status(node)
     callbacks = [on_done for _, on_done in job.listeners if on_done is not None]
     for on_done in callbacks:
         on_done(job)
     if not callbacks and job.error and not job.cancelled:
         nuke.message("%s: analysis failed: %s" % (job.node_name, job.error))
+
+
+def _nodes_of(job):
+    """The Colorize nodes showing the job's version: the node that started it (unless renamed
+    or deleted since) and every node whose ``shot_file`` is the job's (a renamed node, another
+    node of the same shot and inputs)."""
+    from . import node as node_mod
+    found = {}
+    node = node_mod.to_node(job.node_name)
+    if node is not None and node_mod.is_colorize(node):
+        found[node.fullName()] = node
+    for node in node_mod.all_shots():
+        knob = node.knob("shot_file")
+        if knob is not None and knob.value() == job.prep.shot_path:
+            found.setdefault(node.fullName(), node)
+    return list(found.values())
 
 
 def run_blocking(prep, frames, client=None, out=None):

@@ -354,9 +354,11 @@ def refresh(node):
     set_read(node, prep)
     states = statusmod.coverage(prep.output, prep.frames[0], prep.frames[1])
     text = statusmod.summary(states)
+    from . import jobs
+    if jobs.running(prep.shot_path) is not None:   # not "press Analyze" while it runs
+        text = "analysing... " + text.replace("; press Analyze", "")
     if prep.warnings:
         text += " (" + "; ".join(prep.warnings) + ")"
-    from . import jobs
     engine_notes = jobs.notes(prep.shot_path)
     if engine_notes:   # what the engine said of this version's inputs when it analysed them
         text += " (engine notes: " + "; ".join(engine_notes) + ")"

@@ -34,10 +34,8 @@ class NukeShotSource(object):
                                     error=n["status"].value()))
                 continue
             states = statusmod.coverage(prep.output, prep.frames[0], prep.frames[1])
-            busy = jobs.running(prep.shot_path) is not None
             out.append(ShotInfo(n.fullName(), node_mod.shot_name(n), prep.frames, refs,
-                                statusmod.segments(states),
-                                ("analysing... " if busy else "") + n["status"].value()))
+                                statusmod.segments(states), n["status"].value()))   # says "analysing..."
         return out
 
     @staticmethod
