@@ -1155,10 +1155,31 @@ def _file_size(path):
         inp.close()
 
 
+def _read_file_frame(node, f):
+    """The file frame a Read shows at frame ``f``: inside first-last that frame, outside as its
+    ``before`` / ``after`` knob says (hold, loop, bounce); None for black."""
+    first, last = _read_range(node)
+    if first <= f <= last:
+        return f
+    mode = node["before" if f < first else "after"].value()
+    n = last - first + 1
+    if mode == "black":
+        return None
+    if mode == "loop":
+        return first + (f - first) % n
+    if mode == "bounce" and n > 1:
+        period = 2 * (n - 1)
+        k = (f - first) % period
+        return first + (k if k < n else period - k)
+    return first if f < first else last
+
+
 def _read_image(node, f):
     import OpenImageIO as oiio
-    first, last = _read_range(node)
-    g = min(max(f, first), last)  # before/after: hold
+    g = _read_file_frame(node, f)
+    if g is None:
+        fmt = node.format()
+        return _black(fmt.width(), fmt.height())
     path = frame_path(node["file"].getEvaluatedValue(), g)
     inp = oiio.ImageInput.open(path) if path and os.path.isfile(path) else None
     if inp is None:

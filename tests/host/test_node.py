@@ -607,3 +607,33 @@ def test_the_status_line_follows_an_analysis_through_edits_and_a_rename(shot, fa
     fake_nuke._process_main_thread()
     fake_nuke._idle()
     assert job.error is None and node["status"].value() == "cached 5/5 frames: ready"
+
+
+def test_outside_its_frames_the_node_never_lays_another_frame_s_colour(shot, fake_nuke, engine_client, tmp_path):
+    """The node's Read held its first and last frames (a Read's default before/after): with a
+    frame range of 2-4 on a plate of 1-5, frames 1 and 5 showed (and rendered) the colour of
+    frames 2 and 4 over other plate frames. Outside the frames it colourises the node is now
+    black, unless the range ends where the plate does: then it follows the plate Read's own
+    before/after, so held or looped plate frames get their own colour."""
+    import OpenImageIO as oiio
+    node, read, ref, still = shot
+    fake_nuke._user_set(node["references"], "3 %s" % ref)
+    fake_nuke._user_set(node["use_input_range"], False)
+    fake_nuke._user_set(node["first_frame"], 2)
+    fake_nuke._user_set(node["last_frame"], 4)
+    nc.analyze(node)
+    red = [float(node._image(f)["rgba.red"][0, 0]) for f in range(0, 7)]
+    assert red == pytest.approx([0, 0, 0.0002, 0.0003, 0.0004, 0, 0], abs=1e-7)
+    render.install()
+    out = str(tmp_path / "render" / "comp.####.exr")
+    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
+    write["datatype"].setValue("32 bit float")
+    write.setInput(0, node)
+    fake_nuke.execute(write, 5, 5)
+    assert oiio.ImageBuf(frame_path(out, 5)).get_pixels(oiio.FLOAT)[0, 0, 0] == 0.0
+    # the plate's own range: the plate Read's before/after (loop 1-5: frame 7 is frame 2)
+    read["after"].setValue("loop")
+    fake_nuke._user_set(node["use_input_range"], True)
+    nc.analyze(node)
+    assert float(node._image(7)["rgba.red"][0, 0]) == pytest.approx(0.0002, abs=1e-7)
+    assert float(node._image(0)["rgba.red"][0, 0]) == pytest.approx(0.0001, abs=1e-7)   # hold

@@ -304,10 +304,33 @@ def set_read(node, prep):
     # unchanged version does not touch the Read (no re-validation, no dirty script)
     if fr.to_hashes(read["file"].value()) != fr.to_hashes(prep.output):
         read["file"].setValue(prep.output)
-    for k, v in (("first", first), ("last", last), ("origfirst", first), ("origlast", last)):
+    before, after = _outside_frames(node.input(sources.PLATE), prep.frames)
+    for k, v in (("first", first), ("last", last), ("origfirst", first), ("origlast", last),
+                 ("before", before), ("after", after)):
         if read[k].value() != v:
             read[k].setValue(v)
     _match_format(read, node.input(sources.PLATE))
+
+
+def _outside_frames(plate, frames):
+    """The Read's (before, after) modes: outside the frames it colourises the node shows what
+    its plate shows there when they end where the plate does (the plate Read's own before /
+    after: hold, loop... of the same frames), else black: holding the last colourised frame
+    would lay its colour on other plate frames."""
+    try:
+        plate_range = (int(plate.firstFrame()), int(plate.lastFrame())) if plate is not None else None
+    except (ValueError, RuntimeError):
+        plate_range = None
+    read = sources.plain_read(plate) if plate_range else None
+    modes = []
+    for i, knob in ((0, "before"), (1, "after")):
+        if plate_range is None or plate_range[i] != frames[i]:
+            modes.append("black")
+        elif read is not None and read.knob(knob) is not None:
+            modes.append(read[knob].value())
+        else:
+            modes.append("hold")
+    return tuple(modes)
 
 
 def _match_format(read, plate):
