@@ -369,6 +369,9 @@ def _failure_line(tail, rc: int) -> str:
     for line in reversed(lines):
         if "error" in line.lower():
             return line.strip()[:2000]
+    if rc < 0:   # killed: its last lines (progress notes) say nothing of why
+        return ("the engine process was killed by signal %d (by the system when memory runs out, or by "
+                "another process); the frames it finished stay in the cache" % -rc)
     if lines:
         return lines[-1].strip()[:2000]
     return "engine command failed with exit code %d" % rc

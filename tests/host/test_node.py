@@ -637,3 +637,30 @@ def test_outside_its_frames_the_node_never_lays_another_frame_s_colour(shot, fak
     nc.analyze(node)
     assert float(node._image(7)["rgba.red"][0, 0]) == pytest.approx(0.0002, abs=1e-7)
     assert float(node._image(0)["rgba.red"][0, 0]) == pytest.approx(0.0001, abs=1e-7)   # hold
+
+
+def test_an_engine_killed_mid_analysis_is_said_so_and_the_next_analyze_resumes(shot, fake_nuke, engine_client):
+    """An engine killed mid-analysis (the system out of memory) was reported as 'engine
+    command failed with exit code -9'. The message now says it was killed and that the
+    finished frames are kept; the next Analyze runs."""
+    import signal
+    node, read, ref, still = shot
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
+    fake_nuke.env["gui"] = True
+    job = nc.analyze(node)
+    for _ in range(200):
+        if len(job.progress) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(job.request.engine_pids[0], signal.SIGKILL)
+    assert job.wait(30)
+    fake_nuke._process_main_thread()
+    assert job.error.startswith("the engine process was killed by signal 9")
+    assert "frames it finished stay in the cache" in fake_nuke._messages[-1][1]
+    assert node["status"].value().startswith("cached 2/5 frames (1-2)")
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.01")
+    again = nc.analyze(node)
+    assert again.wait(30)
+    fake_nuke._process_main_thread()
+    assert again.error is None and node["status"].value() == "cached 5/5 frames: ready"
