@@ -664,3 +664,27 @@ def test_an_engine_killed_mid_analysis_is_said_so_and_the_next_analyze_resumes(s
     assert again.wait(30)
     fake_nuke._process_main_thread()
     assert again.error is None and node["status"].value() == "cached 5/5 frames: ready"
+
+
+def test_clear_cache_keeps_the_results_of_another_node_of_the_same_shot(shot, fake_nuke, engine_client, tmp_path):
+    """Two nodes with one shot name share its folder. Clear cache on one deleted every version
+    folder in it (and the precomps), so the other node, with other references, lost its
+    analysed frames without a word. Its results (and the precomps) now stay, and the question
+    says so."""
+    node, read, ref, still = shot
+    other_ref = make_ref(tmp_path / "refs" / "other.png", (10, 200, 30))
+    for n in fake_nuke.allNodes():
+        n.setSelected(n is read)
+    second = nc.create()
+    for n, r in ((node, ref), (second, other_ref)):
+        fake_nuke._user_set(n["shot"], "sh010")
+        fake_nuke._user_set(n["references"], "1 %s" % r)
+    first_prep, second_prep = nc.analyze(node), nc.analyze(second)
+    assert first_prep.output != second_prep.output
+    fake_nuke.env["gui"] = True
+    nc.clear_cache(node)
+    question = [text for kind, text in fake_nuke._messages if kind == "ask"][-1]
+    assert "%s use(s) the same shot: their results are kept" % second.fullName() in question
+    assert node["status"].value().startswith("cached 0/5 frames")
+    assert nc.refresh(second) is not None and second["status"].value() == "cached 5/5 frames: ready"
+    assert not os.path.isdir(os.path.dirname(first_prep.output))

@@ -585,11 +585,16 @@ def clear_cache(node, client=None):
         _report(node, "shot '%s' is being analysed: cancel the analysis (its progress bar) before "
                       "clearing the cache" % shot_name(node))
         return
-    if nuke.env["gui"] and not nuke.ask("Delete the cache and results of shot '%s'?\n%s"
-                                        % (shot_name(node), root)):
+    others = _sharing_nodes(node, root)   # their results stay (and the precomps they may read)
+    kept = set(os.path.dirname(n["shot_file"].value()) for n in others)
+    question = "Delete the cache and results of shot '%s'?\n%s" % (shot_name(node), root)
+    if others:
+        question += "\n%s use(s) the same shot: their results are kept." % ", ".join(n.fullName() for n in others)
+    if nuke.env["gui"] and not nuke.ask(question):
         return
     problems = []
-    for folder in shotspec.stale_versions(root):
+    versions = shotspec.stale_versions(root)
+    for folder in [v for v in versions if v not in kept] + [v for v in versions if v in kept]:
         # every version shares <root>/cache: one clear empties it. The version's own shot.json may
         # be another machine's (its OCIO config, files on a share mounted elsewhere): the engine
         # gets a description made for this machine from it (shotspec.clear_shot)
@@ -600,11 +605,24 @@ def clear_cache(node, client=None):
             except (WorkerError, EngineNotConfigured) as err:
                 problems.append(str(err))
             break
-    for sub in shotspec.stale_versions(root) + [os.path.join(root, "precomp"), os.path.join(root, "refs")]:
+    generated = [] if others else [os.path.join(root, "precomp"), os.path.join(root, "refs")]
+    for sub in [v for v in versions if v not in kept] + generated:
         shutil.rmtree(sub, ignore_errors=True)
     refresh(node)
     if problems:
         _report(node, "results deleted, but the engine could not clear its cache: %s" % problems[0])
+
+
+def _sharing_nodes(node, root):
+    """The other Colorize nodes whose current version lies in the shot folder ``root`` (the
+    same shot name: one cache folder for both)."""
+    prefix = os.path.join(root, "")
+    found = []
+    for other in all_shots():
+        knob = other.knob("shot_file")
+        if other.fullName() != node.fullName() and knob is not None and knob.value().startswith(prefix):
+            found.append(other)
+    return found
 
 
 # ----------------------------------------------------------------------------- references
