@@ -12,13 +12,16 @@ from . import frames as fr
 from .shotspec import OUTPUT_NAME
 
 
-def coverage(output_pattern, first, last):
-    """Per-frame state over [first, last]: list of (frame, "cached" | "stale" | "missing")."""
+def coverage(output_pattern, first, last, exclude=()):
+    """Per-frame state over [first, last]: list of (frame, "cached" | "stale" | "missing").
+    ``exclude``: version folders that are not older versions of this one (those other nodes of
+    the same shot show)."""
     version_dir = os.path.dirname(output_pattern)
     shot_root = os.path.dirname(version_dir)
+    skip = set(os.path.normpath(p) for p in exclude) | {os.path.normpath(version_dir)}
     try:
         others = [os.path.join(shot_root, n, OUTPUT_NAME) for n in sorted(os.listdir(shot_root))
-                  if n.startswith("v_") and os.path.join(shot_root, n) != version_dir]
+                  if n.startswith("v_") and os.path.normpath(os.path.join(shot_root, n)) not in skip]
     except OSError:
         others = []
     current = set(fr.existing_frames(output_pattern, first, last))

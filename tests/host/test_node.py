@@ -685,6 +685,28 @@ def test_clear_cache_keeps_the_results_of_another_node_of_the_same_shot(shot, fa
     nc.clear_cache(node)
     question = [text for kind, text in fake_nuke._messages if kind == "ask"][-1]
     assert "%s use(s) the same shot: their results are kept" % second.fullName() in question
-    assert node["status"].value().startswith("cached 0/5 frames")
+    assert node["status"].value() == "cached 0/5 frames; press Analyze"
     assert nc.refresh(second) is not None and second["status"].value() == "cached 5/5 frames: ready"
     assert not os.path.isdir(os.path.dirname(first_prep.output))
+
+
+def test_another_node_s_results_are_not_this_node_s_stale_frames(shot, fake_nuke, engine_client, tmp_path):
+    """Two nodes of one shot name: the frames the other node shows were counted as this
+    node's 'stale (references or settings changed)' frames, in its status line and in the
+    reference panel's segments."""
+    from nuke_colorize.host.nuke.panel import NukeShotSource
+    node, read, ref, still = shot
+    other_ref = make_ref(tmp_path / "refs" / "other.png", (10, 200, 30))
+    for n in fake_nuke.allNodes():
+        n.setSelected(n is read)
+    second = nc.create()
+    for n, r in ((node, ref), (second, other_ref)):
+        fake_nuke._user_set(n["shot"], "sh010")
+        fake_nuke._user_set(n["references"], "1 %s" % r)
+    nc.analyze(second)
+    assert nc.refresh(node) is not None and node["status"].value() == "cached 0/5 frames; press Analyze"
+    info = [s for s in NukeShotSource(engine_client).shots() if s.key == node.fullName()][0]
+    assert info.segments == [(1, 5, "missing")]
+    nc.analyze(node)
+    fake_nuke._user_set(node["references"], "2 %s" % ref)      # its own older version: stale
+    assert node["status"].value() == "cached 0/5 frames; 5 stale (references or settings changed); press Analyze"

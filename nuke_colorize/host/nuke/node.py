@@ -375,7 +375,7 @@ def refresh(node):
         _set_status(node, "not ready: %s" % err)
         return None
     set_read(node, prep)
-    states = statusmod.coverage(prep.output, prep.frames[0], prep.frames[1])
+    states = coverage(node, prep)
     text = statusmod.summary(states)
     from . import jobs
     if jobs.running(prep.shot_path) is not None:   # not "press Analyze" while it runs
@@ -387,6 +387,13 @@ def refresh(node):
         text += " (engine notes: " + "; ".join(engine_notes) + ")"
     _set_status(node, text)
     return prep
+
+
+def coverage(node, prep):
+    """Per-frame states of the node's version (:func:`..status.coverage`); the versions other
+    nodes of the same shot show are theirs, not stale versions of this one."""
+    others = [os.path.dirname(n["shot_file"].value()) for n in _sharing_nodes(node, prep.root)]
+    return statusmod.coverage(prep.output, prep.frames[0], prep.frames[1], exclude=others)
 
 
 def _set_status(node, text):

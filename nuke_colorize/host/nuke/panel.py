@@ -33,7 +33,7 @@ class NukeShotSource(object):
                 out.append(ShotInfo(n.fullName(), node_mod.shot_name(n), None, refs, [],
                                     error=n["status"].value()))
                 continue
-            states = statusmod.coverage(prep.output, prep.frames[0], prep.frames[1])
+            states = node_mod.coverage(n, prep)
             out.append(ShotInfo(n.fullName(), node_mod.shot_name(n), prep.frames, refs,
                                 statusmod.segments(states), n["status"].value()))   # says "analysing..."
         return out
