@@ -710,3 +710,27 @@ def test_another_node_s_results_are_not_this_node_s_stale_frames(shot, fake_nuke
     nc.analyze(node)
     fake_nuke._user_set(node["references"], "2 %s" % ref)      # its own older version: stale
     assert node["status"].value() == "cached 0/5 frames; 5 stale (references or settings changed); press Analyze"
+
+
+def test_a_disabled_colorize_node_is_left_out_of_renders(shot, fake_nuke, engine_client, tmp_path):
+    """A disabled Colorize node passes its plate through, but the render hook still checked
+    it: 'fail the frame' refused frames whose colour nobody renders, 'compute on the spot'
+    computed them. A disabled node is now passed over (what is upstream of its plate still
+    counts)."""
+    import OpenImageIO as oiio
+    node, read, ref, still = shot
+    render.install()
+    out = str(tmp_path / "render" / "comp.####.exr")
+    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
+    write["datatype"].setValue("32 bit float")
+    write.setInput(0, node)
+    node["disable"].setValue(True)
+    fake_nuke._user_set(node["missing_frames"], "fail the frame")
+    fake_nuke.execute(write, 3, 3)
+    assert oiio.ImageBuf(frame_path(out, 3)).get_pixels(oiio.FLOAT)[0, 0, 0] == pytest.approx(0.03, abs=1e-6)
+    fake_nuke._user_set(node["missing_frames"], "compute on the spot")
+    fake_nuke.execute(write, 4, 4)
+    assert not os.path.isfile(frame_path(nc.prepare(node).output, 4))
+    node["disable"].setValue(False)
+    fake_nuke.execute(write, 4, 4)                                  # enabled: computed
+    assert os.path.isfile(frame_path(nc.prepare(node).output, 4))

@@ -50,6 +50,12 @@ def upstream_colorize(node):
         if n is None or id(n) in seen:
             continue
         seen.add(id(n))
+        disable = n.knob("disable")
+        if disable is not None and disable.value():
+            # a disabled node passes its input 0 through: a disabled Colorize node's frames are
+            # not rendered (nor to be computed, nor refused)
+            todo.append(n.input(0) if n.inputs() else None)
+            continue
         if node_mod.is_colorize(n):
             found.append(n)
         elif n.Class() == "Group":
