@@ -734,3 +734,17 @@ def test_a_disabled_colorize_node_is_left_out_of_renders(shot, fake_nuke, engine
     node["disable"].setValue(False)
     fake_nuke.execute(write, 4, 4)                                  # enabled: computed
     assert os.path.isfile(frame_path(nc.prepare(node).output, 4))
+
+
+def test_frames_a_render_computes_are_counted_in_the_status_line(shot, fake_nuke, engine_client, tmp_path):
+    """A render in the GUI computing missing frames on the spot left the status line (and the
+    reference panel, which shows it) at 'cached 0/5 frames' until some knob changed: the
+    status now counts each frame the render had computed."""
+    node, read, ref, still = shot
+    fake_nuke.env["gui"] = True
+    render.install()
+    write = fake_nuke.nodes.Write(file=str(tmp_path / "r" / "c.####.exr"), file_type="exr", create_directories=True)
+    write.setInput(0, node)
+    assert node["status"].value() == "cached 0/5 frames; press Analyze"
+    fake_nuke.execute(write, 4, 4)
+    assert node["status"].value() == "cached 1/5 frames (4); press Analyze"

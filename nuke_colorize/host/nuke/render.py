@@ -111,7 +111,7 @@ def ensure_frame(node, f, client=None):
         raise RuntimeError("%s: frame %d could not be computed: %s" % (node.fullName(), f, err))
     if not os.path.isfile(out):
         raise RuntimeError("%s: the engine finished but frame %d is still missing: %s" % (node.fullName(), f, out))
-    node_mod.reload_read(node)
+    node_mod.update_status(node)   # the Read reloaded, the status line counting the new frame
 
 
 def compute(client, shot_path, f, stall, label):
