@@ -5,6 +5,7 @@ It follows the shot file's ``output`` pattern and ``frames`` like the real cache
 enough (``FAKE_ENGINE_DELAY`` s per frame) for cancellation to be observable. A shot whose
 settings say ``"hang": true`` hangs after its first frame (says so on stderr, then sleeps).
 ``$FAKE_ENGINE_NOTES`` (a JSON list) are printed as the engine's notes, twice each.
+``$FAKE_ENGINE_CLEAR_BUSY`` makes ``cache clear`` refuse, as while another process uses the cache.
 """
 import json
 import os
@@ -74,6 +75,10 @@ def main(argv):
         print(json.dumps({"frames": [first, last], "cached": len(done), "total": last - first + 1}))
         return 0
     if verb == "clear":
+        if os.environ.get("FAKE_ENGINE_CLEAR_BUSY"):   # as the cache refuses while a render reads it
+            print("nuke-colorize: error: %s: the cache is in use by another process (a build or render is "
+                  "running)" % data["cache"], file=sys.stderr)
+            return 4
         for f in range(first, last + 1):
             try:
                 os.remove(frame_path(data["output"], f))

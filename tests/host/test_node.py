@@ -748,3 +748,20 @@ def test_frames_a_render_computes_are_counted_in_the_status_line(shot, fake_nuke
     assert node["status"].value() == "cached 0/5 frames; press Analyze"
     fake_nuke.execute(write, 4, 4)
     assert node["status"].value() == "cached 1/5 frames (4); press Analyze"
+
+
+def test_clear_cache_refused_by_the_engine_deletes_nothing(shot, fake_nuke, engine_client):
+    """Clear cache while another process renders or builds from the shot cache: the engine
+    refuses ('in use by another process'), yet the node deleted every result (the frames that
+    render was reading) and said 'results deleted, but the engine could not clear its cache'.
+    Now nothing is deleted and the message says why."""
+    node, read, ref, still = shot
+    prep = nc.analyze(node)
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_CLEAR_BUSY="1")
+    fake_nuke.env["gui"] = True
+    nc.clear_cache(node)
+    text = fake_nuke._messages[-1][1]
+    assert text.startswith("Colorize1: nothing was deleted") and "in use by another process" in text
+    assert all(os.path.isfile(frame_path(prep.output, f)) for f in range(1, 6))
+    assert node["status"].value() == "cached 5/5 frames: ready"

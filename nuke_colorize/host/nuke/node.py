@@ -609,8 +609,14 @@ def clear_cache(node, client=None):
         if shot_file is not None:
             try:
                 (client or get_client()).call("clear", shot=shot_file, timeout=300)
-            except (WorkerError, EngineNotConfigured) as err:
+            except EngineNotConfigured as err:   # no engine here: the results can still go
                 problems.append(str(err))
+            except WorkerError as err:
+                # refused (a render or build of another process is reading the cache) or failed:
+                # the results stay too, a render may be reading them
+                _report(node, "nothing was deleted: the engine could not clear the cache of shot '%s': %s"
+                        % (shot_name(node), err))
+                return
             break
     generated = [] if others else [os.path.join(root, "precomp"), os.path.join(root, "refs")]
     for sub in [v for v in versions if v not in kept] + generated:
