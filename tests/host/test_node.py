@@ -167,8 +167,9 @@ def test_analyze_in_the_gui_runs_in_the_background(shot, fake_nuke, engine_clien
     assert job.error is None and not job.cancelled
 
 
-def test_cancel_from_the_progress_bar_keeps_done_frames(shot, fake_nuke, engine_client):
+def test_cancel_from_the_progress_bar_keeps_done_frames(shot, fake_nuke, engine_client, tmp_path):
     node, read, ref, still = shot
+    make_plate(tmp_path / "plate", 6, 30)                  # the plate's frames 6-30 too
     engine_client.close()
     engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.4")
     fake_nuke.env["gui"] = True
@@ -524,7 +525,7 @@ def test_a_script_seen_under_another_mount_point_finds_its_version_and_precomp(s
     assert changed.shot["plate"] != prep.shot["plate"] and changed.output != prep.output
 
 
-def test_a_keyframe_outside_the_frame_range_is_not_ready_before_analyze(shot, fake_nuke, engine_client):
+def test_a_keyframe_outside_the_frame_range_is_not_ready_before_analyze(shot, fake_nuke, engine_client, tmp_path):
     """A keyframe at frame 9 of a plate of frames 1-5: the status said 'cached 0/5 frames;
     press Analyze', and Analyze could only fail in the engine ('reference frame 9 is outside
     the shot's frames'). The node now says so at once, with the way out, and Analyze does not
@@ -538,6 +539,7 @@ def test_a_keyframe_outside_the_frame_range_is_not_ready_before_analyze(shot, fa
     with pytest.raises(nc.NodeError, match="frame 9 is outside"):
         nc.analyze(node)
     assert not engine_client.alive()
+    make_plate(tmp_path / "plate", 6, 10)
     fake_nuke._user_set(node["last_frame"], 10)
     fake_nuke._user_set(node["use_input_range"], False)        # widened: ready to analyse
     assert node["status"].value() == "cached 0/10 frames; press Analyze"
@@ -765,3 +767,19 @@ def test_clear_cache_refused_by_the_engine_deletes_nothing(shot, fake_nuke, engi
     assert text.startswith("Colorize1: nothing was deleted") and "in use by another process" in text
     assert all(os.path.isfile(frame_path(prep.output, f)) for f in range(1, 6))
     assert node["status"].value() == "cached 5/5 frames: ready"
+
+
+def test_a_plate_with_missing_frames_is_not_ready_before_analyze(shot, fake_nuke, engine_client):
+    """A plate Read over 1-5 whose frame 3 file is missing (a render not finished, a gap): the
+    status said 'press Analyze' and the engine then refused the shot. The status now names the
+    missing frames at once."""
+    node, read, ref, still = shot
+    os.remove(frame_path(read["file"].getEvaluatedValue(), 3))
+    fake_nuke._user_set(node["references"], "1 %s" % ref)
+    status = node["status"].value()
+    assert status.startswith("not ready: the plate has no file for frame(s) 3 of 1-5 (") and "plate.0003.exr" in status
+    with pytest.raises(nc.NodeError, match="no file for frame"):
+        nc.analyze(node)
+    fake_nuke._user_set(node["use_input_range"], False)
+    fake_nuke._user_set(node["last_frame"], 2)
+    assert node["status"].value() == "cached 0/2 frames; press Analyze"

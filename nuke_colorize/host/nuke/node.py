@@ -209,6 +209,8 @@ def prepare(node, write=False):
                 sources.render_precomp(node, idx, src.pattern if src else "",
                                        sources.missing_precomp_frames(src, frames))
         refs, ref_files = sources.reference_images(node, rows, root, write=write)
+        for src, what in ((plate, "plate"), (matte, "matte")):
+            _check_sequence(src, what, frames)
     except sources.SourceError as err:
         raise NodeError(str(err))
     colorspace = node["colorspace"].value()
@@ -238,6 +240,20 @@ def prepare(node, write=False):
     if write:   # paths relative to the file where that holds on every machine (shotspec.portable_shot)
         shotspec.write_shot(shot_path, shotspec.portable_shot(full, shot_path, os.path.dirname(root)))
     return Prepared(full, shot_path, frames, root, plate, warnings)
+
+
+def _check_sequence(src, what, frames):
+    """Refuse a Read's sequence that lacks frames of the range (the engine refuses the shot):
+    the status line names them before Analyze, not the engine after it."""
+    if src is None or src.precomp:
+        return
+    missing = [f for f, path in zip(range(frames[0], frames[1] + 1), src.user_files) if not os.path.isfile(path)]
+    if missing:
+        runs = fr.to_ranges(missing)
+        shown = ", ".join(fr.format_range(a, b) for a, b in runs[:5]) + (", ..." if len(runs) > 5 else "")
+        raise NodeError("the %s has no file for frame(s) %s of %d-%d (%s): render the missing frames, or "
+                        "narrow the frame range" % (what, shown, frames[0], frames[1],
+                                                    fr.frame_path(src.pattern, missing[0])))
 
 
 def library_index(node):
