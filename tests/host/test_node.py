@@ -783,3 +783,32 @@ def test_a_plate_with_missing_frames_is_not_ready_before_analyze(shot, fake_nuke
     fake_nuke._user_set(node["use_input_range"], False)
     fake_nuke._user_set(node["last_frame"], 2)
     assert node["status"].value() == "cached 0/2 frames; press Analyze"
+
+
+def test_a_renamed_node_finds_its_shot_on_a_farm_that_mounts_the_show_elsewhere(shot, fake_nuke, engine_client,
+                                                                                 tmp_path):
+    """A node renamed after Analyze keeps its shot folder through its shot_file knob; on a
+    farm machine that sees the storage under another path, with the knob left as the artist's
+    machine wrote it, the folder is found in the node's cache folder as the farm sees it."""
+    import shutil
+    node, read, ref, still = shot
+    analysed = nc.analyze(node)
+    fake_nuke._user_set(node["name"], "Hero")
+    other = tmp_path.parent / ("farm_" + tmp_path.name)
+    shutil.copytree(str(tmp_path), str(other), ignore=shutil.ignore_patterns("*.log"))
+    shutil.rmtree(str(tmp_path / "colorize_cache"))          # the artist's path: not on this machine
+
+    def mapped(path):
+        return path.replace(str(tmp_path), str(other))
+
+    fake_nuke.root()["name"].setValue(mapped(fake_nuke.root()["name"].value()))
+    read["file"].setValue(mapped(read["file"].value()))
+    fake_nuke._user_set(node["references"], "1 %s\nstill %s" % (mapped(ref), mapped(still)))
+    assert nc.prepare(node).output == mapped(analysed.output)
+    render.install()
+    out = str(other / "render" / "comp.####.exr")
+    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
+    write.setInput(0, node)
+    fake_nuke._user_set(node["missing_frames"], "fail the frame")
+    fake_nuke.execute(write, 3, 3)
+    assert os.path.isfile(frame_path(out, 3))

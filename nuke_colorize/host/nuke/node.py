@@ -71,10 +71,24 @@ def _analysed_name(node):
         return None
     version = os.path.dirname(path)
     name = os.path.basename(os.path.dirname(version))
-    if not os.path.basename(version).startswith("v_") or name == shotspec.safe_name(node.name()) or \
-            not os.path.isdir(os.path.dirname(version)):
+    if not os.path.basename(version).startswith("v_") or name == shotspec.safe_name(node.name()):
         return None
+    if not os.path.isdir(os.path.dirname(version)) and not os.path.isdir(os.path.join(_cache_folder(node), name)):
+        return None   # (the knob as written by a machine that sees the storage elsewhere: a farm)
     return name
+
+
+def _cache_folder(node):
+    """The node's cache folder as its knob or the script's folder give it ("" when unknown),
+    without :func:`cache_root`'s fallback to the folder of the last Analyze."""
+    try:
+        value = _path_value(node, "cache_dir")
+        if value:
+            return os.path.abspath(sources.absolute(value))
+        script = nuke.root()["name"].value()
+    except (NodeError, ValueError):
+        return ""
+    return os.path.join(os.path.dirname(os.path.abspath(script)), "colorize_cache") if script else ""
 
 
 def _forget_copied_version(node):
