@@ -812,3 +812,28 @@ def test_a_renamed_node_finds_its_shot_on_a_farm_that_mounts_the_show_elsewhere(
     fake_nuke._user_set(node["missing_frames"], "fail the frame")
     fake_nuke.execute(write, 3, 3)
     assert os.path.isfile(frame_path(out, 3))
+
+
+def test_fail_the_frame_says_when_the_frame_was_analysed_for_other_inputs(shot, fake_nuke, engine_client,
+                                                                          tmp_path):
+    """A farm render in 'fail the frame' mode said 'frame 3 has not been analysed ... press
+    Analyze' also when it had been, for inputs that differ here (a plate copied without its
+    modification times, a reference repainted since): the message now says the shot holds the
+    frame for other inputs and what counts as different."""
+    node, read, ref, still = shot
+    nc.analyze(node)
+    plate3 = frame_path(read["file"].getEvaluatedValue(), 3)
+    st = os.stat(plate3)
+    os.utime(plate3, ns=(st.st_atime_ns, st.st_mtime_ns + 10 ** 9))   # copied without its mtime
+    render.install()
+    write = fake_nuke.nodes.Write(file=str(tmp_path / "r" / "c.####.exr"), file_type="exr", create_directories=True)
+    write.setInput(0, node)
+    fake_nuke._user_set(node["missing_frames"], "fail the frame")
+    with pytest.raises(RuntimeError, match="has not been analysed .* holds frame 3 for other inputs"):
+        fake_nuke.execute(write, 3, 3)
+    fake_nuke._user_set(node["use_input_range"], False)
+    fake_nuke._user_set(node["last_frame"], 6)
+    make_plate(tmp_path / "plate", 6, 6)
+    with pytest.raises(RuntimeError, match="has not been analysed") as err:
+        fake_nuke.execute(write, 6, 6)
+    assert "other inputs" not in str(err.value)                 # never analysed at all

@@ -677,6 +677,19 @@ def set_references(node, rows):
 
 
 def missing_frame_message(node, frame, prep):
-    return ("%s: frame %d of shot '%s' has not been analysed (no %s). Open the script and press "
+    text = ("%s: frame %d of shot '%s' has not been analysed (no %s). Open the script and press "
             "Analyze, or set the node's 'missing frames' to '%s'."
             % (node.fullName(), frame, shot_name(node), fr.frame_path(prep.output, frame), MISSING_COMPUTE))
+    if coverage(node, _Frame(prep, frame))[0][1] == "stale":
+        # analysed, but for other inputs: say what differs rather than only "press Analyze"
+        text += (" The shot holds frame %d for other inputs: the references, settings, or the plate and "
+                 "reference files (name, size, modification time) differ here from those analysed; files "
+                 "copied without their modification times count as changed." % frame)
+    return text
+
+
+class _Frame(object):
+    """One frame of a Prepared version (for :func:`coverage`)."""
+
+    def __init__(self, prep, frame):
+        self.output, self.root, self.frames = prep.output, prep.root, (frame, frame)
