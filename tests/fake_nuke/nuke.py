@@ -963,7 +963,10 @@ class Node(object):
         return self.input(0)
 
     def _range(self):
-        if self._class in ("Read", "Constant"):
+        if self._class == "Read":
+            shift = _read_offset(self)
+            return self["first"].value() + shift, self["last"].value() + shift
+        if self._class == "Constant":
             return self["first"].value(), self["last"].value()
         up = self._upstream()
         if up is not None:
@@ -1155,9 +1158,24 @@ def _file_size(path):
         inp.close()
 
 
+def _read_offset(node):
+    """Frames a Read's output is shifted by from its files' (``frame_mode`` "offset" by the
+    ``frame`` knob, "start at" that frame; "expression" is not modelled: 0)."""
+    text = node["frame"].value().strip()
+    if not text:
+        return 0
+    mode = node["frame_mode"].value()
+    if mode == "offset":
+        return int(text)
+    if mode == "start at":
+        return int(text) - node["first"].value()
+    return 0
+
+
 def _read_file_frame(node, f):
-    """The file frame a Read shows at frame ``f``: inside first-last that frame, outside as its
-    ``before`` / ``after`` knob says (hold, loop, bounce); None for black."""
+    """The file frame a Read shows at frame ``f`` (its offset taken off): inside first-last that
+    frame, outside as its ``before`` / ``after`` knob says (hold, loop, bounce); None for black."""
+    f = f - _read_offset(node)
     first, last = _read_range(node)
     if first <= f <= last:
         return f

@@ -837,3 +837,23 @@ def test_fail_the_frame_says_when_the_frame_was_analysed_for_other_inputs(shot, 
     with pytest.raises(RuntimeError, match="has not been analysed") as err:
         fake_nuke.execute(write, 6, 6)
     assert "other inputs" not in str(err.value)                 # never analysed at all
+
+
+def test_a_plate_read_with_a_frame_offset(shot, fake_nuke, engine_client):
+    """A plate Read offset by 10 frames (file frames 1-5 shown at 11-15) is a retimed plate:
+    precomputed at the frames the script sees, the node's range follows it, and a keyframe
+    left at the old frame numbers is named, not analysed."""
+    import OpenImageIO as oiio
+    node, read, ref, still = shot
+    read["frame_mode"].setValue("offset")
+    read["frame"].setValue("10")
+    fake_nuke._user_set(node["references"], "11 %s" % ref)
+    prep = nc.analyze(node)
+    assert prep.frames == (11, 15) and os.path.join("precomp", "plate_") in prep.shot["plate"]
+    red = [float(oiio.ImageBuf(frame_path(prep.shot["plate"], f)).get_pixels(oiio.FLOAT)[0, 0, 0]) for f in (11, 15)]
+    assert red == pytest.approx([0.01, 0.05], abs=1e-3)
+    assert node["status"].value() == "cached 5/5 frames: ready"
+    read["frame"].setValue("20")
+    fake_nuke._idle()
+    assert node["status"].value().startswith("not ready: references line 1: frame 11 is outside the frames "
+                                             "the node colourises (21-25)")
