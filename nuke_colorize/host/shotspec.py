@@ -47,6 +47,12 @@ SETTINGS_MAP = (("working_size", ("max_working_size", "working_size")),
                 ("track_window", ("mask_radius",)),
                 ("track_threshold", ("mask_threshold",)))
 
+#: the settings those knobs may feed, with their defaults, of the backends the node offers, as
+#: their ``default_settings()`` declare them: used until (or instead of) asking the engine, so a
+#: session that has not asked names the same version as one that has
+KNOWN_SETTINGS = {"exemplar": {"max_working_size": 1024, "mask_radius": 9, "mask_threshold": 0.2},
+                  "deepexemplar": {"working_size": 216, "mask_radius": 9, "mask_threshold": 0.2}}
+
 
 def safe_name(name):
     """A shot name usable as a folder name."""

@@ -857,3 +857,28 @@ def test_a_plate_read_with_a_frame_offset(shot, fake_nuke, engine_client):
     fake_nuke._idle()
     assert node["status"].value().startswith("not ready: references line 1: frame 11 is outside the frames "
                                              "the node colourises (21-25)")
+
+
+def test_a_reopened_deepexemplar_shot_finds_its_version_before_the_engine_is_asked(shot, fake_nuke, engine_client,
+                                                                                   tmp_path, monkeypatch):
+    """The node mapped its working size onto the backend's setting only once it had asked the
+    engine (first Analyze or render of a session, on Nuke's main thread); before that a
+    deepexemplar node named 'max_working_size', another version: a script reopened in a new
+    session showed 'cached 0/5 frames; 5 stale' and no colour for a shot fully analysed.
+    The node's own backends' settings are now known without asking."""
+    node, read, ref, still = shot
+    monkeypatch.setattr(nc, "_DECLARED", {})
+    nc.learn_backend_settings(engine_client)                  # a session that asked the engine
+    fake_nuke._user_set(node["backend"], "deepexemplar")
+    fake_nuke._user_set(node["working_size"], 300)
+    prep = nc.analyze(node)
+    assert prep.shot["settings"] == {"working_size": 300}
+    fake_nuke.scriptSaveAs(str(tmp_path / "comp.nk"))
+    monkeypatch.setattr(nc, "_DECLARED", {})                  # a new session: not asked yet
+    fake_nuke._reset(gui=True)
+    fake_nuke.pluginAddPath(os.path.dirname(nc.gizmo_path()), addToSysPath=False)
+    fake_nuke.scriptOpen(str(tmp_path / "comp.nk"))
+    node = fake_nuke.toNode("Colorize1")
+    fake_nuke._idle()
+    assert node["status"].value() == "cached 5/5 frames: ready"
+    assert node.node("ColourRead")["file"].getText() == prep.output

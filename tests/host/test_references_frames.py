@@ -1,6 +1,8 @@
 """The references table and frame-pattern helpers used by the node (pure functions)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from nuke_colorize.host import frames as fr
@@ -149,3 +151,17 @@ def test_a_version_analysed_before_keeps_its_folder(tmp_path):
 def test_working_size_follows_the_backends_own_setting_name():
     settings, _ = shotspec.backend_settings({"working_size": 384}, {"working_size": 512, "precision": "fp32"})
     assert settings == {"working_size": 384}
+
+
+def test_known_settings_are_what_the_node_s_backends_declare():
+    """The node names a version without asking the engine (shotspec.KNOWN_SETTINGS): it must
+    map its knobs as the engine's declared settings would, for every backend the node offers."""
+    from nuke_colorize.backends import backend_class
+    from nuke_colorize.host.nkfile import parse
+    gizmo = parse(open(os.path.join(os.path.dirname(__file__), "..", "..", "gizmos", "Colorize.nk")).read())
+    offered = [k for d in gizmo.nodes for k in d.user_knobs if k.name == "backend"][0].items
+    assert sorted(shotspec.KNOWN_SETTINGS) == sorted(offered)
+    mapped = set(name for _, names in shotspec.SETTINGS_MAP for name in names)
+    for backend in offered:
+        declared = backend_class(backend).default_settings()
+        assert shotspec.KNOWN_SETTINGS[backend] == {k: v for k, v in declared.items() if k in mapped}, backend

@@ -292,20 +292,23 @@ _DECLARED = {}
 
 
 def _declared_settings(backend):
-    """The backend's settings as the engine declares them (asked once per session), or None."""
+    """The backend's settings as the engine declares them (asked once per session), else those
+    known of the node's own backends (:data:`shotspec.KNOWN_SETTINGS`), else None."""
     if backend in _DECLARED:
         return _DECLARED[backend]
-    return None
+    return shotspec.KNOWN_SETTINGS.get(backend)
 
 
 def ensure_backend_settings(client=None, node=None):
     """Learn the backends' settings once per session (quietly: without an engine the knobs
     are sent as they are and the engine reports a setting it does not know). Skipped when
-    ``node`` leaves every backend-setting knob at 0 (nothing to map)."""
+    ``node`` leaves every backend-setting knob at 0 (nothing to map) or uses a backend whose
+    settings are known (:data:`shotspec.KNOWN_SETTINGS`)."""
     if _DECLARED:
         return
-    if node is not None and not any(node[k].value() for k, _ in shotspec.SETTINGS_MAP):
-        return
+    if node is not None and (node["backend"].value() in shotspec.KNOWN_SETTINGS or
+                             not any(node[k].value() for k, _ in shotspec.SETTINGS_MAP)):
+        return   # known without asking: no engine start on Nuke's main thread
     try:
         learn_backend_settings(client)
     except (WorkerError, EngineNotConfigured, OSError):
