@@ -882,3 +882,16 @@ def test_a_reopened_deepexemplar_shot_finds_its_version_before_the_engine_is_ask
     fake_nuke._idle()
     assert node["status"].value() == "cached 5/5 frames: ready"
     assert node.node("ColourRead")["file"].getText() == prep.output
+
+
+def test_outside_its_frames_a_node_on_a_plate_tree_follows_the_tree_s_read(shot, fake_nuke, engine_client):
+    """The plate through a Grade: the node held its first and last colour frames whatever the
+    tree's Read does outside its range (before 'black': black plate frames under the colour of
+    frame 1). It now follows the before/after of the Read the tree's range comes from."""
+    node, read, ref, still = shot
+    grade = _grade_the_plate(fake_nuke, node, read)
+    read["before"].setValue("black")
+    nc.analyze(node)
+    assert float(grade._image(0)["rgba.red"][0, 0]) == 0.0
+    assert float(node._image(0)["rgba.red"][0, 0]) == 0.0                      # black, as the plate
+    assert float(node._image(7)["rgba.red"][0, 0]) == pytest.approx(0.0005, abs=1e-7)   # after: hold

@@ -347,23 +347,32 @@ def set_read(node, prep):
 
 def _outside_frames(plate, frames):
     """The Read's (before, after) modes: outside the frames it colourises the node shows what
-    its plate shows there when they end where the plate does (the plate Read's own before /
-    after: hold, loop... of the same frames), else black: holding the last colourised frame
-    would lay its colour on other plate frames."""
+    its plate shows there when they end where the plate does (the before / after of the Read
+    the plate's frame range comes from: hold, loop... of the same frames), else black: holding
+    the last colourised frame would lay its colour on other plate frames."""
     try:
         plate_range = (int(plate.firstFrame()), int(plate.lastFrame())) if plate is not None else None
     except (ValueError, RuntimeError):
         plate_range = None
-    read = sources.plain_read(plate) if plate_range else None
+    read = _range_read(plate) if plate_range else None
     modes = []
     for i, knob in ((0, "before"), (1, "after")):
-        if plate_range is None or plate_range[i] != frames[i]:
+        if plate_range is None or plate_range[i] != frames[i] or read is None or \
+                (int(read.firstFrame()), int(read.lastFrame()))[i] != frames[i] or read.knob(knob) is None:
             modes.append("black")
-        elif read is not None and read.knob(knob) is not None:
-            modes.append(read[knob].value())
         else:
-            modes.append("hold")
+            modes.append(read[knob].value())
     return tuple(modes)
+
+
+def _range_read(node):
+    """The Read at the end of ``node``'s input-0 chain (where a tree's frame range comes from
+    for most nodes), or None."""
+    for _ in range(100):
+        if node is None or node.Class() == "Read":
+            return node
+        node = node.input(0) if node.inputs() else None
+    return None
 
 
 def _match_format(read, plate):
