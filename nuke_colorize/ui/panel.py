@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 from ..host.references import RefRow
+from ..host.status import merge_runs
 from .model import SEGMENT_COLOURS, column_runs, coverage_tooltip
 from .qt import QtCore, QtGui, QtWidgets, Signal
 
@@ -91,6 +92,19 @@ def thumbnail(path, size=THUMB):
     painter.drawText(x, (h + metrics.ascent() - metrics.descent()) // 2, label)
     painter.end()
     return pix
+
+
+def with_frame_cached(segments, frame):
+    """Runs [(first, last, state)] with ``frame`` cached (an analysis has just stored it)."""
+    out = []
+    for a, b, state in segments:
+        if a <= frame <= b and state != "cached":
+            out.extend([(a, frame - 1, state)] if a < frame else [])
+            out.append((frame, frame, "cached"))
+            out.extend([(frame + 1, b, state)] if frame < b else [])
+        else:
+            out.append((a, b, state))
+    return merge_runs(out)
 
 
 class ReferencePanel(QtWidgets.QWidget):
@@ -349,6 +363,7 @@ class ReferencePanel(QtWidgets.QWidget):
         if shot is None or self.job is not None:
             return None
         self.progress.setValue(0)
+        self.job_key = shot.key
         self.message.setText("Analysing %s..." % shot.name)
         self._enable(False)
         self.cancel_button.setEnabled(True)
@@ -378,6 +393,8 @@ class ReferencePanel(QtWidgets.QWidget):
             self.progress.setValue(int(100 * done / total))
         if frame >= 0:
             self.message.setText("Analysing frame %d (%d/%d)" % (frame, done, total))
+            if self.current_key() == getattr(self, "job_key", None):   # the bar follows the cache
+                self.coverage.set_segments(self.coverage.frames, with_frame_cached(self.coverage.segments, frame))
 
     def _on_done(self, ok, message):
         self.job = None

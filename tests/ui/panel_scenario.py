@@ -164,6 +164,7 @@ def main(out_dir):
     panel.ref_table.item(0, 1).setText("1002")
     panel.start_analyze()
     wait(app, lambda: panel.progress.value() > 0)
+    report["during_segments"] = [list(s) for s in panel.coverage.segments]
     panel.cancel_analyze()
     wait(app, lambda: panel.job is None)
     report["cancel_message"] = panel.message.text()

@@ -66,6 +66,10 @@ def check_report(r, api, out_dir):
     assert r["after_analyze_segments"] == [[1001, 1020, "cached"]]
     assert r["status"] == "cached 20/20 frames"
     assert r["cancel_message"].startswith("cancelled after")
+    # while it runs the coverage bar shows each frame as the analysis stores it (it showed the
+    # state from before the analysis until the end)
+    assert r["during_segments"][0][0] == 1001 and r["during_segments"][0][2] == "cached"
+    assert r["during_segments"][-1][2] == "stale"
     cached = [s for s in r["after_cancel_segments"] if s[2] == "cached"]
     assert cached and cached[0][0] == 1001 and cached[-1][1] < 1020
     assert r["second_shot"][0].startswith("sh020") and r["second_shot"][3] is False  # nothing to analyse
