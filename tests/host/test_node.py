@@ -895,3 +895,31 @@ def test_outside_its_frames_a_node_on_a_plate_tree_follows_the_tree_s_read(shot,
     assert float(grade._image(0)["rgba.red"][0, 0]) == 0.0
     assert float(node._image(0)["rgba.red"][0, 0]) == 0.0                      # black, as the plate
     assert float(node._image(7)["rgba.red"][0, 0]) == pytest.approx(0.0005, abs=1e-7)   # after: hold
+
+
+def test_the_status_line_keeps_why_the_last_analysis_failed(shot, fake_nuke, engine_client):
+    """A failed analysis in the GUI was said once, in a message box; the status line went back
+    to 'cached 2/5 frames (1-2); press Analyze' as if nothing had happened. It now keeps why
+    the last Analyze of the version failed, until one succeeds."""
+    import signal
+    node, read, ref, still = shot
+    engine_client.close()
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
+    fake_nuke.env["gui"] = True
+    job = nc.analyze(node)
+    for _ in range(200):
+        if len(job.progress) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(job.request.engine_pids[0], signal.SIGKILL)
+    assert job.wait(30)
+    fake_nuke._process_main_thread()
+    fake_nuke._idle()
+    status = node["status"].value()
+    assert status.startswith("cached 2/5 frames (1-2); press Analyze (last Analyze failed: the engine process "
+                             "was killed by signal 9")
+    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.01")
+    again = nc.analyze(node)
+    assert again.wait(30)
+    fake_nuke._process_main_thread()
+    assert node["status"].value() == "cached 5/5 frames: ready"

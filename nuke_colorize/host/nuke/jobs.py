@@ -25,6 +25,7 @@ from ..bridge import EngineNotConfigured, WorkerError, WorkerStalled, get_client
 
 _running = {}
 _notes = {}   # shot file -> the engine's notes from its last analysis in this Nuke session
+_failures = {}   # shot file -> why its last analysis in this session failed (none: it did not)
 _lock = threading.Lock()
 # A worker that has not ended a cancelled analysis this long after the cancel (it stops its
 # engine within 10 s) hangs: it is stopped, and the next request starts a new one.
@@ -69,6 +70,12 @@ def notes(shot_path):
     """The engine's notes from the last analysis of ``shot_path`` in this session."""
     with _lock:
         return list(_notes.get(shot_path, ()))
+
+
+def failure(shot_path):
+    """Why the last analysis of ``shot_path`` in this session failed, or None."""
+    with _lock:
+        return _failures.get(shot_path)
 
 
 def running(shot_path):
@@ -162,6 +169,10 @@ def _run(job):
         with _lock:
             if _running.get(job.prep.shot_path) is job:
                 del _running[job.prep.shot_path]
+            if job.error and not job.cancelled:
+                _failures[job.prep.shot_path] = job.error
+            elif not job.cancelled:
+                _failures.pop(job.prep.shot_path, None)
         nuke.executeInMainThread(_finished, (job,))
         job.done.set()
 

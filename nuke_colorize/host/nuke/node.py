@@ -422,6 +422,8 @@ def refresh(node):
     from . import jobs
     if jobs.running(prep.shot_path) is not None:   # not "press Analyze" while it runs
         text = "analysing... " + text.replace("; press Analyze", "")
+    elif jobs.failure(prep.shot_path) and "ready" not in text:   # the message box is gone: say it here
+        text += " (last Analyze failed: %s)" % jobs.failure(prep.shot_path)[:300]
     if prep.warnings:
         text += " (" + "; ".join(prep.warnings) + ")"
     engine_notes = jobs.notes(prep.shot_path)
