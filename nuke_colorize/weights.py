@@ -322,11 +322,20 @@ def _record_of(records: Dict[str, object], problem: str, name: str) -> Tuple[Opt
     return None, f"its record in {INSTALLED_NAME} is damaged: not an object with sha256 and size"
 
 
+def _mtime_us(st: os.stat_result) -> int:
+    """A file's modification time in whole microseconds (shares disagree below that)."""
+    return int(st.st_mtime_ns) // 1000
+
+
 def weights_fingerprint(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) -> str:
     """Short stable identity of the installed weights (for cache keys).
 
-    Uses the SHA-256 recorded by ``models install`` when the record is sound and the file size
-    still matches, otherwise hashes the file.
+    Uses the SHA-256 recorded by ``models install`` when the record is sound and the file's
+    size and modification time (``mtime_us``, to the microsecond) are still the recorded ones,
+    otherwise hashes the file. The size alone does not tell a file replaced by hand: every
+    checkpoint of the official layout has the same size, so fine-tuned or other weights
+    copied over an installed file would keep the old identity (and the shot cache the frames
+    of the old weights). A folder copied without its mtimes is hashed, same identity.
     """
     folder = models_dir() if folder is None else Path(folder)
     records, problem = _read_records(folder)
@@ -335,10 +344,12 @@ def weights_fingerprint(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None
         p = folder / f["name"]
         rec, _damage = _record_of(records, problem, f["name"])
         try:
-            size = p.stat().st_size
+            st = p.stat()
+            size, mtime = st.st_size, _mtime_us(st)
         except OSError:
-            size = -1
-        digest = rec["sha256"] if rec is not None and rec["size"] == size else None
+            size, mtime = -1, None
+        same = rec is not None and rec["size"] == size and rec.get("mtime_us") == mtime
+        digest = rec["sha256"] if same else None
         h.update(f"{f['name']}={digest or (sha256_of(p) if size >= 0 else 'missing')};".encode())
     return h.hexdigest()[:16]
 
@@ -568,8 +579,9 @@ def install(source: str, folder: Optional[Path] = None, model: str = DEEPEXEMPLA
     records = {n: r for n, r in read_installed(folder).items() if valid_record(r)}
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for st in done:
+        # mtime_us: the installed file's own (after its rename), for weights_fingerprint
         records[st.name] = {"model": model, "role": st.role, "sha256": st.sha256, "size": st.size,
-                            "source": str(src), "installed": now}
+                            "mtime_us": _mtime_us(os.stat(st.path)), "source": str(src), "installed": now}
     atomic_write_text(folder / INSTALLED_NAME,
                       json.dumps({"format": 1, "files": records}, indent=2, sort_keys=True) + "\n")
     if not (folder / MANIFEST_NAME).exists():

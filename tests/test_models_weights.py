@@ -308,6 +308,31 @@ def test_weights_fingerprint_follows_content(official, tmp_path):
     assert weights.weights_fingerprint(folder=dest) != a
 
 
+def test_weights_replaced_by_hand_change_the_fingerprint(official, tmp_path):
+    """Other weights of the official layout have exactly the installed file's size; copied
+    over it (installed.json still recording the old SHA-256), the identity must change."""
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    a = weights.weights_fingerprint(folder=dest)
+    target = dest / "colornet_iter_76000.pth"
+    size = target.stat().st_size
+    torch.save(layout.random_state_dict("colorization", seed=7), str(target))
+    assert target.stat().st_size == size
+    assert weights.weights_fingerprint(folder=dest) != a
+    assert weights.weights_fingerprint(folder=dest) == weights.weights_fingerprint(folder=dest)
+
+
+def test_install_records_mtime_and_trusts_an_untouched_file(official, tmp_path, monkeypatch):
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    rec = weights.read_installed(dest)["vgg19_conv.pth"]
+    assert rec["mtime_us"] == os.stat(dest / "vgg19_conv.pth").st_mtime_ns // 1000
+    hashed = []
+    monkeypatch.setattr(weights, "sha256_of", lambda p: hashed.append(p) or "0" * 64)
+    weights.weights_fingerprint(folder=dest)
+    assert hashed == []                     # recorded size and mtime: the record is used
+
+
 # ------------------------------------------------------------------ broken archives
 def _small_zip(z: Path, first: bytes = b"w" * 200_000, duplicate: bool = False) -> None:
     """The three official member names, the first holding ``first`` (stored), the others junk."""
