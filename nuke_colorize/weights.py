@@ -389,6 +389,17 @@ def _pick(candidates: List[str], archive_path: str, name: str, source: str,
                      file=source, hint=hint)
 
 
+def _zip_without_end(path: Path) -> bool:
+    """True when ``path`` starts as a zip archive (a local file header, ``PK\\x03\\x04``) but
+    ``zipfile`` finds no end of central directory in it: the archive was cut short (an
+    interrupted or still running download), not some other kind of file."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, object, Optional[zipfile.ZipInfo]]]]:
     """Yield name -> (label, opener, zip member info or None) for each file of ``model`` found
@@ -410,6 +421,11 @@ def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, obj
         yield out
         return
     if not zipfile.is_zipfile(source):
+        if _zip_without_end(source):
+            size = source.stat().st_size
+            raise InputError(f"incomplete zip archive ({size} bytes, its end is missing: a download that "
+                             "stopped early?); nothing was installed", file=str(source),
+                             hint=f"download {MODELS[model]['archive']} again from {MODELS[model]['download']}")
         raise InputError("not a zip archive or a folder", file=str(source),
                          hint=f"give the downloaded {MODELS[model]['archive']} or the folder it was unpacked to")
     try:

@@ -290,6 +290,21 @@ def test_install_from_nonsense_source(tmp_path):
         weights.install(str(f), tmp_path / "m")
 
 
+def test_partially_downloaded_zip_says_so(official_zip, tmp_path, capsys):
+    """The release zip cut short (an interrupted download, a .crdownload renamed) starts like
+    a zip but has no end: told as an incomplete download, not as 'not a zip archive'."""
+    data = official_zip.read_bytes()
+    part = tmp_path / "colorization_checkpoint.zip"
+    part.write_bytes(data[:len(data) * 3 // 5])
+    dest = tmp_path / "m"
+    rc = cli_main(["models", "--models-dir", str(dest), "install", "--from", str(part)])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and len(err.splitlines()) == 1
+    assert "incomplete zip archive" in err and "download colorization_checkpoint.zip again" in err
+    assert "not a zip archive" not in err
+    assert not dest.exists() or not list(dest.glob("*.pth"))
+
+
 def test_cli_reports_missing_weights_in_one_line(tmp_path, capsys):
     rc = cli_main(["models", "--models-dir", str(tmp_path), "verify"])
     err = capsys.readouterr().err.strip()
