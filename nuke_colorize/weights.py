@@ -26,7 +26,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import InputError, ModelError
 from .networks import layout
@@ -214,7 +214,10 @@ def load_state_dict(path: Path, role: str, model: str = DEEPEXEMPLAR) -> Dict[st
 
     Raises :class:`ModelError` (one line: file, problem, how to install) when the file is
     missing, unreadable, truncated or not a checkpoint at all, names code or objects other than
-    tensors in its pickle (never executed), or has a wrong layout. torch's warnings while
+    tensors in its pickle (never executed), or has a wrong layout. The same parameters re-saved
+    by a training script (wrapped in ``{"state_dict": ...}``, keys prefixed ``module.`` by
+    ``DataParallel``) are returned as the plain state dict (:func:`_resaved_state_dict`).
+    torch's warnings while
     parsing (e.g. about the pickle protocol of a file that is not a checkpoint) are silenced:
     the refusal is the one line said about the file.
     """
@@ -235,8 +238,42 @@ def load_state_dict(path: Path, role: str, model: str = DEEPEXEMPLAR) -> Dict[st
         raise ModelError(_load_refusal(err, path), file=str(path), hint=hint) from None
     problems = layout.check_state_dict(state, role)
     if problems:
+        inner = _resaved_state_dict(state)
+        if inner is not None and not layout.check_state_dict(inner, role):
+            return inner
         raise ModelError("not the expected weights: " + "; ".join(problems), file=str(path), hint=hint)
     return state
+
+
+#: keys under which training scripts store the parameters in a checkpoint dictionary
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
+_PARALLEL_PREFIX = "module."
+
+
+def _resaved_state_dict(state: object) -> Optional[Dict[str, object]]:
+    """The parameters of a checkpoint re-saved by a training script, or None.
+
+    The published files are plain state dicts. The same networks saved by other scripts come
+    as ``{"state_dict": {...}, "iter": ..., "optimizer": ...}`` (one of :data:`_WRAPPER_KEYS`)
+    and/or with every key prefixed ``module.`` (a ``DataParallel`` /
+    ``DistributedDataParallel`` wrapper saved instead of the network). Returns the inner
+    dictionary with the prefix removed from every key when all keys carry it; the caller
+    still checks it against the layout (nothing else is accepted). Only tensors already
+    loaded with ``weights_only=True`` are looked at."""
+    import torch
+
+    if not isinstance(state, Mapping):
+        return None
+    inner = state
+    if not any(isinstance(v, torch.Tensor) for v in state.values()):
+        nested = [state[k] for k in _WRAPPER_KEYS if isinstance(state.get(k), Mapping)]
+        if not nested:
+            return None
+        inner = nested[0]
+    keys = list(inner)
+    if keys and all(isinstance(k, str) and k.startswith(_PARALLEL_PREFIX) for k in keys):
+        return {k[len(_PARALLEL_PREFIX):]: v for k, v in inner.items()}
+    return dict(inner) if inner is not state else None
 
 
 def load_model_states(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) -> Dict[str, dict]:

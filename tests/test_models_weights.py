@@ -124,6 +124,45 @@ def test_wrong_layout_is_one_clear_error(official, tmp_path, damage):
     assert expect[damage] in msg
 
 
+@pytest.mark.parametrize("resave", ["dataparallel", "wrapped", "wrapped_dataparallel"])
+def test_resaved_checkpoints_of_the_same_networks_install_and_load(official, tmp_path, resave):
+    """The official training script saves ``net.module.state_dict()``; a fine-tuning script
+    that saves the DataParallel wrapper ('module.' on every key) or a checkpoint dictionary
+    ({'state_dict': ..., 'iter': 76000}) holds the same parameters: installed, verified and
+    loaded strictly into the networks, with the same values."""
+    from nuke_colorize.networks.deepexemplar import DeepExemplarNet
+    src = tmp_path / "src"
+    shutil.copytree(official, src)
+    originals = {}
+    for role, rel in layout.ARCHIVE_PATHS.items():
+        sd = torch.load(str(src / rel), weights_only=True)
+        originals[role] = sd
+        if "dataparallel" in resave:
+            sd = {"module." + k: v for k, v in sd.items()}
+        if "wrapped" in resave:
+            sd = {"state_dict": sd, "iter": 76000, "lr": 1e-4}
+        torch.save(sd, str(src / rel))
+    dest = tmp_path / "m"
+    weights.install(str(src), dest)
+    assert {s.status for s in weights.status(dest, deep=True)} == {"ok"}
+    states = weights.load_model_states(folder=dest)
+    net = DeepExemplarNet().load_official(states)
+    assert torch.equal(net.color.conv10_ab.weight, originals["colorization"]["conv10_ab.weight"])
+    assert torch.equal(net.corr.theta.bias, originals["correspondence"]["theta.bias"])
+
+
+def test_partly_prefixed_or_foreign_wrapped_state_is_still_refused(official, tmp_path):
+    sd = torch.load(str(official / layout.ARCHIVE_PATHS["vgg19"]), weights_only=True)
+    half = {("module." + k if i % 2 else k): v for i, (k, v) in enumerate(sd.items())}
+    p = tmp_path / "vgg19_conv.pth"
+    torch.save(half, str(p))
+    with pytest.raises(ModelError, match=r"parameter\(s\) missing"):
+        weights.load_state_dict(p, "vgg19")
+    torch.save({"state_dict": {"module.conv1_1.weight": torch.zeros(64, 3, 3, 3)}}, str(p))
+    with pytest.raises(ModelError, match=r"parameter\(s\) missing"):
+        weights.load_state_dict(p, "vgg19")
+
+
 def test_truncated_file_is_one_clear_error(official, tmp_path):
     data = (official / layout.ARCHIVE_PATHS["correspondence"]).read_bytes()
     p = tmp_path / "nonlocal_net_iter_76000.pth"
