@@ -582,3 +582,22 @@ def test_uncovered_reference_cells_are_never_the_warps_source(backend_factory):
     assert np.array_equal(res.ab[cover], ab[cover]) and np.all(res.confidence[cover] == 1)
     assert np.array_equal(res.ab[~cover], computed.ab[~cover])
     assert np.array_equal(res.confidence[~cover], computed.confidence[~cover])
+
+
+def test_torch_that_cannot_use_numpy_is_one_line_before_loading(backend_factory, monkeypatch, capsys):
+    """torch < 2.3 next to NumPy 2 (pyproject allows both: torch>=2.1, numpy>=1.23) imports with
+    a warning and fails at the first torch.from_numpy, "Numpy is not available": refused when
+    the backend is made, naming both versions and the fix, not in the middle of a render."""
+    from nuke_colorize import torchinfo
+    from nuke_colorize.backends import deepexemplar as de
+
+    def broken(_a):
+        raise RuntimeError("Numpy is not available")
+    monkeypatch.setattr(de, "_NET_CACHE", {})
+    monkeypatch.setattr(torch, "from_numpy", broken)
+    monkeypatch.setattr(torchinfo, "version", lambda: "2.2.2+cu118")
+    with pytest.raises(InputError) as err:
+        backend_factory()
+    text = str(err.value)
+    assert "torch 2.2.2+cu118 cannot use NumPy" in text and np.__version__ in text
+    assert "Numpy is not available" in text and "numpy<2" in text

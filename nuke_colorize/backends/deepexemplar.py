@@ -86,6 +86,7 @@ def _load_net(device: str):
     key = (str(folder), fp, device)
     net = _NET_CACHE.get(key) if fp else None
     if net is None:
+        torchinfo.check_numpy_bridge()   # torch < 2.3 next to NumPy 2: one line, not mid-render
         states = weights.load_model_states(weights.DEEPEXEMPLAR, folder)   # ModelError if unusable
         net = DeepExemplarNet().load_official(states).eval().to(device)
         del states
