@@ -437,6 +437,39 @@ def _zip_without_end(path: Path) -> bool:
         return False
 
 
+#: a training run's checkpoint name: ``<net>_iter_<iteration>.pth`` (the official files are
+#: those of iteration 76000)
+_ITER_NAME = re.compile(r"^(?P<net>.+)_iter_(?P<it>\d+)\.pth$")
+
+
+def _other_iterations(by_name: Dict[str, List[str]], files: List[dict], source: str) -> Dict[str, str]:
+    """Official file name -> basename to install instead, for a source that holds checkpoints
+    of another training iteration (``nonlocal_net_iter_120000.pth`` and
+    ``colornet_iter_120000.pth`` from a fine-tuning run of the official training code) and
+    none under the official names. The networks are trained together, so both must come from
+    one iteration: a source holding several is refused (ModelError) rather than guessed, and
+    nothing is substituted when any of them is present under its official name (iterations are
+    never mixed). The layout of what is installed is checked as for the official files."""
+    wanted = {f["name"]: _ITER_NAME.match(f["name"]).group("net") for f in files if _ITER_NAME.match(f["name"])}
+    if not wanted or any(name in by_name for name in wanted):
+        return {}   # official names present (all, or some: never mixed with another iteration)
+    found: Dict[str, Dict[str, str]] = {}      # iteration -> official name -> basename
+    for base in by_name:
+        m = _ITER_NAME.match(base)
+        if m:
+            for official, net in wanted.items():
+                if m.group("net") == net:
+                    found.setdefault(m.group("it"), {})[official] = base
+    if len(found) > 1:
+        its = ", ".join(sorted(found, key=int))
+        raise ModelError(f"checkpoints of several training iterations ({its}) and none named as the "
+                         "official files; which to install cannot be told, and nothing was installed",
+                         file=source, hint="point --from at a folder holding one iteration's "
+                                           + " and ".join(sorted(n.replace('76000', 'N') for n in wanted)))
+    one = next(iter(found.values()), {})
+    return one if len(one) == len(wanted) else {}   # one net alone: reported as not found
+
+
 @contextlib.contextmanager
 def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, object, Optional[zipfile.ZipInfo]]]]:
     """Yield name -> (label, opener, zip member info or None) for each file of ``model`` found
@@ -444,14 +477,15 @@ def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, obj
     files = model_files(model)
     if source.is_dir():
         found: Dict[str, List[str]] = {}
-        wanted = {f["name"] for f in files}
         for dirpath, _dirs, names in os.walk(source):
             for n in names:
-                if n in wanted:
+                if n.endswith(".pth"):
                     found.setdefault(n, []).append(os.path.relpath(os.path.join(dirpath, n), source))
+        instead = _other_iterations(found, files, str(source))
         out = {}
         for f in files:
-            rel = _pick(found.get(f["name"], []), f["archive_path"], f["name"], str(source))
+            base = instead.get(f["name"], f["name"])
+            rel = _pick(found.get(base, []), f["archive_path"].replace(f["name"], base), base, str(source))
             if rel is not None:
                 full = source / rel
                 out[f["name"]] = (str(full), lambda full=full: open(full, "rb"), None)
@@ -481,10 +515,13 @@ def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, obj
             if not i.is_dir():
                 by_name.setdefault(PurePosixPath(i.filename.replace("\\", "/")).name, []).append(i.filename)
                 sizes[i.filename] = i.file_size
+        instead = _other_iterations(by_name, files, str(source))
         out = {}
         for f in files:
-            listed = by_name.get(f["name"], [])
-            member = _pick(list(dict.fromkeys(listed)), f["archive_path"], f["name"], str(source), is_zip=True)
+            base = instead.get(f["name"], f["name"])
+            listed = by_name.get(base, [])
+            member = _pick(list(dict.fromkeys(listed)), f["archive_path"].replace(f["name"], base), base,
+                           str(source), is_zip=True)
             if member is None:
                 continue
             if listed.count(member) > 1:
@@ -628,7 +665,9 @@ def install(source: str, folder: Optional[Path] = None, model: str = DEEPEXEMPLA
                     load_state_dict(Path(tmp), f["role"], model)
                 except ModelError as err:
                     raise ModelError(err.problem, file=label, hint="nothing was installed") from None
-                done.append(FileStatus(f["name"], f["role"], final, "ok", "installed", digest, size))
+                came = PurePosixPath(label.replace("\\", "/")).name
+                detail = "installed" if came == f["name"] else f"installed from {came}"
+                done.append(FileStatus(f["name"], f["role"], final, "ok", detail, digest, size))
     records = {n: r for n, r in read_installed(folder).items() if valid_record(r)}
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for st in done:

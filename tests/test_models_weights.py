@@ -151,6 +151,50 @@ def test_resaved_checkpoints_of_the_same_networks_install_and_load(official, tmp
     assert torch.equal(net.corr.theta.bias, originals["correspondence"]["theta.bias"])
 
 
+def _training_run_zip(official: Path, z: Path, iterations, official_nonlocal: bool = False) -> None:
+    """A zip of a fine-tuning run's output: <net>_iter_<N>.pth for each N (and a discriminator),
+    the VGG file at data/vgg19_conv.pth."""
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(official / layout.ARCHIVE_PATHS["vgg19"], "run/data/vgg19_conv.pth")
+        for it in iterations:
+            zf.write(official / layout.ARCHIVE_PATHS["correspondence"], f"run/checkpoints/ft/nonlocal_net_iter_{it}.pth")
+            zf.write(official / layout.ARCHIVE_PATHS["colorization"], f"run/checkpoints/ft/colornet_iter_{it}.pth")
+            zf.writestr(f"run/checkpoints/ft/discriminator_iter_{it}.pth", b"not needed")
+        if official_nonlocal:
+            zf.write(official / layout.ARCHIVE_PATHS["correspondence"], "run/nonlocal_net_iter_76000.pth")
+
+
+def test_checkpoints_of_another_training_iteration_install_under_the_official_names(official, tmp_path, capsys):
+    """The official training code names its files <net>_iter_<N>.pth; a fine-tuning run's
+    nonlocal_net_iter_120000.pth and colornet_iter_120000.pth are the same networks."""
+    z = tmp_path / "finetune.zip"
+    _training_run_zip(official, z, [120000])
+    dest = tmp_path / "m"
+    assert cli_main(["models", "--models-dir", str(dest), "install", "--from", str(z)]) == 0
+    out = capsys.readouterr().out
+    assert "installed colornet_iter_76000.pth" in out and "from colornet_iter_120000.pth" in out
+    assert {s.status for s in weights.status(dest, deep=True)} == {"ok"}
+    assert weights.sha256_of(dest / "colornet_iter_76000.pth") == \
+        weights.sha256_of(official / layout.ARCHIVE_PATHS["colorization"])
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(folder)
+    assert [s.detail for s in weights.install(str(folder), tmp_path / "m2")][:2] == \
+        ["installed from nonlocal_net_iter_120000.pth", "installed from colornet_iter_120000.pth"]
+
+
+def test_several_training_iterations_or_a_mix_with_the_official_names_are_refused(official, tmp_path):
+    z = tmp_path / "run.zip"
+    _training_run_zip(official, z, [2000, 4000])
+    with pytest.raises(ModelError, match=r"several training iterations \(2000, 4000\)"):
+        weights.install(str(z), tmp_path / "m")
+    z2 = tmp_path / "mixed.zip"
+    _training_run_zip(official, z2, [120000], official_nonlocal=True)
+    with pytest.raises(ModelError, match="colornet_iter_76000.pth not found"):
+        weights.install(str(z2), tmp_path / "m")
+    assert not (tmp_path / "m").exists() or not list((tmp_path / "m").glob("*.pth"))
+
+
 def test_partly_prefixed_or_foreign_wrapped_state_is_still_refused(official, tmp_path):
     sd = torch.load(str(official / layout.ARCHIVE_PATHS["vgg19"]), weights_only=True)
     half = {("module." + k if i % 2 else k): v for i, (k, v) in enumerate(sd.items())}

@@ -53,7 +53,8 @@ def run(args) -> int:
     if action == "install":
         done = weights.install(args.source, folder, model=args.model)
         for st in done:
-            print(f"installed {st.name} ({st.size / 1e6:.1f} MB, sha256 {st.sha256[:12]}...) -> {st.path}")
+            came = f", {st.detail}" if st.detail != "installed" else ""
+            print(f"installed {st.name} ({st.size / 1e6:.1f} MB, sha256 {st.sha256[:12]}...{came}) -> {st.path}")
         print(f"recorded in {folder / weights.INSTALLED_NAME}")
         return 0
     deep = action == "verify"
