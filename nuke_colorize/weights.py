@@ -21,6 +21,7 @@ import json
 import os
 import pickle
 import re
+import shlex
 import sys
 import time
 import zipfile
@@ -296,8 +297,34 @@ def check_model_files(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) 
         more = f"; also missing: {others}" if others else ""
         raise ModelError(f"{MODELS[model]['title'].split(' (')[0]} weights file missing "
                          f"(expected at {folder / missing[0]['name']}{more})",
-                         file=missing[0]["name"], hint=install_hint(model))
+                         file=missing[0]["name"], hint=missing_hint(folder, missing[0]["name"], model))
     return folder
+
+
+def missing_hint(folder: Path, name: str, model: str = DEEPEXEMPLAR) -> str:
+    """How to get the missing file ``name`` into ``folder``: :func:`install_hint`, or, when the
+    release archive was unpacked into the folder itself, the command that installs from it."""
+    f = next(x for x in model_files(model) if x["name"] == name)
+    unpacked = _unpacked_here(Path(folder), f)
+    if unpacked is None:
+        return install_hint(model)
+    q = shlex.quote(str(folder))
+    return (f"the archive was unpacked into the models folder ({unpacked}) but not installed; run: "
+            f"nuke-colorize models --models-dir {q} install --from {q}")
+
+
+def _unpacked_here(folder: Path, f: dict) -> Optional[Path]:
+    """Where file ``f`` lies in ``folder`` as the release archive unpacks it (its official path,
+    ``checkpoints/video_moredata_l1/...`` or ``data/...``, in the folder or in one folder below
+    it, e.g. ``colorization_checkpoint/``), or None. Cheap: a few stat calls."""
+    rel = f["archive_path"]
+    if (folder / rel).is_file():
+        return folder / rel
+    try:
+        subs = sorted(d for d in folder.iterdir() if d.is_dir())
+    except OSError:
+        return None
+    return next((d / rel for d in subs if (d / rel).is_file()), None)
 
 
 # ------------------------------------------------------------------ hashes and records

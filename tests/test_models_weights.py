@@ -289,6 +289,29 @@ def test_missing_files_named_with_location_and_install_command(tmp_path):
     assert ei.value.exit_code == 3
 
 
+@pytest.mark.parametrize("under", ["", "colorization_checkpoint"])
+def test_archive_unpacked_into_the_models_folder_is_named_with_the_command_that_installs_it(
+        official, tmp_path, monkeypatch, capsys, under):
+    """Unzipping the release into the models folder leaves checkpoints/video_moredata_l1/...
+    and data/vgg19_conv.pth there, not the files the backend loads: the one-line error says
+    so and gives the install command for that folder, which then works."""
+    models = tmp_path / "models"
+    shutil.copytree(official, models / under if under else models)
+    monkeypatch.setenv(weights.ENV_VAR, str(models))
+    with pytest.raises(ModelError) as ei:
+        weights.check_model_files()
+    msg = str(ei.value)
+    assert "\n" not in msg and str(models / "nonlocal_net_iter_76000.pth") in msg
+    assert "unpacked into the models folder" in msg
+    assert str(models / under / layout.ARCHIVE_PATHS["correspondence"]) in msg
+    assert cli_main(["models", "verify"]) == 3
+    assert "unpacked into the models folder" in capsys.readouterr().err
+    command = msg.split("run: nuke-colorize ", 1)[1].rstrip(")").split()
+    assert cli_main(command) == 0
+    assert {s.status for s in weights.status(models, deep=True)} == {"ok"}
+    weights.check_model_files()
+
+
 # ------------------------------------------------------------------ install / verify
 def test_install_from_folder_records_sha256_and_verifies(official, tmp_path, capsys):
     dest = tmp_path / "models"

@@ -83,5 +83,6 @@ def run(args) -> int:
         first = bad[0]
         raise ModelError(f"{len(bad)} weights file(s) not usable; first: {first.name} is {first.status}"
                          f" ({first.detail})", file=str(Path(first.path)),
-                         hint=weights.install_hint())
+                         hint=weights.missing_hint(folder, first.name) if first.status == "missing"
+                         else weights.install_hint())
     return 0
