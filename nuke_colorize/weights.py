@@ -412,7 +412,9 @@ def weights_fingerprint(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None
             size, mtime = st.st_size, _mtime_us(st)
         except OSError:
             size, mtime = -1, None
-        same = rec is not None and rec["size"] == size and rec.get("mtime_us") == mtime
+        # a record written before mtimes were recorded is trusted on its size, as it was
+        # (hashing ~240 MB on every render task); 'models verify' adds the mtime
+        same = rec is not None and rec["size"] == size and rec.get("mtime_us", mtime) == mtime
         digest = rec["sha256"] if same else None
         h.update(f"{f['name']}={digest or (sha256_of(p) if size >= 0 else 'missing')};".encode())
     return h.hexdigest()[:16]
@@ -717,6 +719,7 @@ def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool 
     folder = models_dir() if folder is None else Path(folder)
     records, problem = _read_records(folder)
     out = []
+    checked: Dict[str, int] = {}   # name -> mtime_us of files whose SHA-256 matches their record
     for f in model_files(model):
         p = folder / f["name"]
         rec, damage = _record_of(records, problem, f["name"])
@@ -741,6 +744,7 @@ def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool 
                 st.status, st.detail = "modified", "layout ok; SHA-256 differs from the installed copy"
             else:
                 st.detail = "layout ok; SHA-256 matches"
+                checked[f["name"]] = _mtime_us(p.stat())
             st.sha256 = digest
         else:
             if damage:
@@ -752,7 +756,28 @@ def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool 
             else:
                 st.detail = "installed"
         out.append(st)
+    _record_mtimes(folder, records, checked)
     return out
+
+
+def _record_mtimes(folder: Path, records: Dict[str, object], checked: Dict[str, int]) -> None:
+    """Store in ``installed.json`` the mtime of files whose SHA-256 was just found to match
+    their record (``checked``: name -> mtime_us) where the record lacks it or holds another
+    (an install made before mtimes were recorded; a folder copied without its mtimes), so
+    :func:`weights_fingerprint` trusts the record again. Best effort: a folder that cannot be
+    written (a read-only share) is left as it is."""
+    from .io.atomic import OutputError, atomic_write_text
+
+    stale = {n: t for n, t in checked.items() if isinstance(records.get(n), dict)
+             and records[n].get("mtime_us") != t}
+    if not stale:
+        return
+    data = {"format": 1, "files": {n: (dict(r, mtime_us=stale[n]) if n in stale else r)
+                                   for n, r in records.items()}}
+    try:
+        atomic_write_text(folder / INSTALLED_NAME, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    except (OSError, OutputError):
+        pass
 
 
 __all__ = ["ENV_VAR", "DEEPEXEMPLAR", "MODELS", "manifest", "manifest_text", "models_dir",

@@ -454,6 +454,29 @@ def test_install_records_mtime_and_trusts_an_untouched_file(official, tmp_path, 
     assert hashed == []                     # recorded size and mtime: the record is used
 
 
+def test_verify_adds_the_mtime_to_records_of_an_older_install(official, tmp_path, monkeypatch):
+    """installed.json written before mtimes were recorded: its records are trusted on their size
+    as before (no 240 MB hash per render task); 'models verify' adds the mtimes, after which a
+    file replaced by hand changes the fingerprint."""
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    data = json.loads((dest / "installed.json").read_text())
+    for rec in data["files"].values():
+        del rec["mtime_us"]
+    (dest / "installed.json").write_text(json.dumps(data))
+    real = weights.sha256_of
+    hashed = []
+    monkeypatch.setattr(weights, "sha256_of", lambda p: hashed.append(p) or real(p))
+    a = weights.weights_fingerprint(folder=dest)
+    assert hashed == []
+    assert {s.status for s in weights.status(dest, deep=True)} == {"ok"}
+    recs = weights.read_installed(dest)
+    assert all(recs[n]["mtime_us"] == os.stat(dest / n).st_mtime_ns // 1000 for n in NAMES.values())
+    assert recs["vgg19_conv.pth"]["sha256"] == data["files"]["vgg19_conv.pth"]["sha256"]
+    torch.save(layout.random_state_dict("vgg19", seed=9), str(dest / "vgg19_conv.pth"))
+    assert weights.weights_fingerprint(folder=dest) != a
+
+
 # ------------------------------------------------------------------ broken archives
 def _small_zip(z: Path, first: bytes = b"w" * 200_000, duplicate: bool = False) -> None:
     """The three official member names, the first holding ``first`` (stored), the others junk."""
