@@ -87,3 +87,23 @@ def torch_device(device: str) -> str:
     if d != "cpu" and not d.startswith("cuda"):
         raise InputError(f"unknown device '{device}'", hint="use cpu, cuda or auto")
     return d
+
+
+def check_numpy_bridge() -> None:
+    """Refuse, in one line, a torch that cannot exchange arrays with the installed NumPy.
+
+    The backends hand every image to torch with ``torch.from_numpy``. PyTorch builds before
+    2.3 were compiled against NumPy 1 and, next to NumPy 2 (which ``numpy>=1.23`` lets pip
+    choose), import with only a warning but fail at the first array ("Numpy is not
+    available"), i.e. in the middle of a render. Checked once before a backend's networks
+    are loaded: InputError (exit 2) naming both versions and the fix."""
+    import numpy as np
+    import torch
+
+    from .errors import InputError
+    try:
+        torch.from_numpy(np.zeros(1, dtype=np.float32))
+    except (RuntimeError, TypeError) as err:
+        raise InputError(f"torch {version()} cannot use NumPy {np.__version__} ({' '.join(str(err).split())}); "
+                         "PyTorch works with NumPy 2 from torch 2.3 on",
+                         hint="pip install 'numpy<2' into this environment, or use torch>=2.3") from None

@@ -21,12 +21,13 @@ import json
 import os
 import pickle
 import re
+import shlex
 import sys
 import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 from .errors import InputError, ModelError
 from .networks import layout
@@ -214,7 +215,10 @@ def load_state_dict(path: Path, role: str, model: str = DEEPEXEMPLAR) -> Dict[st
 
     Raises :class:`ModelError` (one line: file, problem, how to install) when the file is
     missing, unreadable, truncated or not a checkpoint at all, names code or objects other than
-    tensors in its pickle (never executed), or has a wrong layout. torch's warnings while
+    tensors in its pickle (never executed), or has a wrong layout. The same parameters re-saved
+    by a training script (wrapped in ``{"state_dict": ...}``, keys prefixed ``module.`` by
+    ``DataParallel``) are returned as the plain state dict (:func:`_resaved_state_dict`).
+    torch's warnings while
     parsing (e.g. about the pickle protocol of a file that is not a checkpoint) are silenced:
     the refusal is the one line said about the file.
     """
@@ -235,8 +239,42 @@ def load_state_dict(path: Path, role: str, model: str = DEEPEXEMPLAR) -> Dict[st
         raise ModelError(_load_refusal(err, path), file=str(path), hint=hint) from None
     problems = layout.check_state_dict(state, role)
     if problems:
+        inner = _resaved_state_dict(state)
+        if inner is not None and not layout.check_state_dict(inner, role):
+            return inner
         raise ModelError("not the expected weights: " + "; ".join(problems), file=str(path), hint=hint)
     return state
+
+
+#: keys under which training scripts store the parameters in a checkpoint dictionary
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
+_PARALLEL_PREFIX = "module."
+
+
+def _resaved_state_dict(state: object) -> Optional[Dict[str, object]]:
+    """The parameters of a checkpoint re-saved by a training script, or None.
+
+    The published files are plain state dicts. The same networks saved by other scripts come
+    as ``{"state_dict": {...}, "iter": ..., "optimizer": ...}`` (one of :data:`_WRAPPER_KEYS`)
+    and/or with every key prefixed ``module.`` (a ``DataParallel`` /
+    ``DistributedDataParallel`` wrapper saved instead of the network). Returns the inner
+    dictionary with the prefix removed from every key when all keys carry it; the caller
+    still checks it against the layout (nothing else is accepted). Only tensors already
+    loaded with ``weights_only=True`` are looked at."""
+    import torch
+
+    if not isinstance(state, Mapping):
+        return None
+    inner = state
+    if not any(isinstance(v, torch.Tensor) for v in state.values()):
+        nested = [state[k] for k in _WRAPPER_KEYS if isinstance(state.get(k), Mapping)]
+        if not nested:
+            return None
+        inner = nested[0]
+    keys = list(inner)
+    if keys and all(isinstance(k, str) and k.startswith(_PARALLEL_PREFIX) for k in keys):
+        return {k[len(_PARALLEL_PREFIX):]: v for k, v in inner.items()}
+    return dict(inner) if inner is not state else None
 
 
 def load_model_states(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) -> Dict[str, dict]:
@@ -259,8 +297,34 @@ def check_model_files(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) 
         more = f"; also missing: {others}" if others else ""
         raise ModelError(f"{MODELS[model]['title'].split(' (')[0]} weights file missing "
                          f"(expected at {folder / missing[0]['name']}{more})",
-                         file=missing[0]["name"], hint=install_hint(model))
+                         file=missing[0]["name"], hint=missing_hint(folder, missing[0]["name"], model))
     return folder
+
+
+def missing_hint(folder: Path, name: str, model: str = DEEPEXEMPLAR) -> str:
+    """How to get the missing file ``name`` into ``folder``: :func:`install_hint`, or, when the
+    release archive was unpacked into the folder itself, the command that installs from it."""
+    f = next(x for x in model_files(model) if x["name"] == name)
+    unpacked = _unpacked_here(Path(folder), f)
+    if unpacked is None:
+        return install_hint(model)
+    q = shlex.quote(str(folder))
+    return (f"the archive was unpacked into the models folder ({unpacked}) but not installed; run: "
+            f"nuke-colorize models --models-dir {q} install --from {q}")
+
+
+def _unpacked_here(folder: Path, f: dict) -> Optional[Path]:
+    """Where file ``f`` lies in ``folder`` as the release archive unpacks it (its official path,
+    ``checkpoints/video_moredata_l1/...`` or ``data/...``, in the folder or in one folder below
+    it, e.g. ``colorization_checkpoint/``), or None. Cheap: a few stat calls."""
+    rel = f["archive_path"]
+    if (folder / rel).is_file():
+        return folder / rel
+    try:
+        subs = sorted(d for d in folder.iterdir() if d.is_dir())
+    except OSError:
+        return None
+    return next((d / rel for d in subs if (d / rel).is_file()), None)
 
 
 # ------------------------------------------------------------------ hashes and records
@@ -322,11 +386,20 @@ def _record_of(records: Dict[str, object], problem: str, name: str) -> Tuple[Opt
     return None, f"its record in {INSTALLED_NAME} is damaged: not an object with sha256 and size"
 
 
+def _mtime_us(st: os.stat_result) -> int:
+    """A file's modification time in whole microseconds (shares disagree below that)."""
+    return int(st.st_mtime_ns) // 1000
+
+
 def weights_fingerprint(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None) -> str:
     """Short stable identity of the installed weights (for cache keys).
 
-    Uses the SHA-256 recorded by ``models install`` when the record is sound and the file size
-    still matches, otherwise hashes the file.
+    Uses the SHA-256 recorded by ``models install`` when the record is sound and the file's
+    size and modification time (``mtime_us``, to the microsecond) are still the recorded ones,
+    otherwise hashes the file. The size alone does not tell a file replaced by hand: every
+    checkpoint of the official layout has the same size, so fine-tuned or other weights
+    copied over an installed file would keep the old identity (and the shot cache the frames
+    of the old weights). A folder copied without its mtimes is hashed, same identity.
     """
     folder = models_dir() if folder is None else Path(folder)
     records, problem = _read_records(folder)
@@ -335,10 +408,14 @@ def weights_fingerprint(model: str = DEEPEXEMPLAR, folder: Optional[Path] = None
         p = folder / f["name"]
         rec, _damage = _record_of(records, problem, f["name"])
         try:
-            size = p.stat().st_size
+            st = p.stat()
+            size, mtime = st.st_size, _mtime_us(st)
         except OSError:
-            size = -1
-        digest = rec["sha256"] if rec is not None and rec["size"] == size else None
+            size, mtime = -1, None
+        # a record written before mtimes were recorded is trusted on its size, as it was
+        # (hashing ~240 MB on every render task); 'models verify' adds the mtime
+        same = rec is not None and rec["size"] == size and rec.get("mtime_us", mtime) == mtime
+        digest = rec["sha256"] if same else None
         h.update(f"{f['name']}={digest or (sha256_of(p) if size >= 0 else 'missing')};".encode())
     return h.hexdigest()[:16]
 
@@ -378,6 +455,50 @@ def _pick(candidates: List[str], archive_path: str, name: str, source: str,
                      file=source, hint=hint)
 
 
+def _zip_without_end(path: Path) -> bool:
+    """True when ``path`` starts as a zip archive (a local file header, ``PK\\x03\\x04``) but
+    ``zipfile`` finds no end of central directory in it: the archive was cut short (an
+    interrupted or still running download), not some other kind of file."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+#: a training run's checkpoint name: ``<net>_iter_<iteration>.pth`` (the official files are
+#: those of iteration 76000)
+_ITER_NAME = re.compile(r"^(?P<net>.+)_iter_(?P<it>\d+)\.pth$")
+
+
+def _other_iterations(by_name: Dict[str, List[str]], files: List[dict], source: str) -> Dict[str, str]:
+    """Official file name -> basename to install instead, for a source that holds checkpoints
+    of another training iteration (``nonlocal_net_iter_120000.pth`` and
+    ``colornet_iter_120000.pth`` from a fine-tuning run of the official training code) and
+    none under the official names. The networks are trained together, so both must come from
+    one iteration: a source holding several is refused (ModelError) rather than guessed, and
+    nothing is substituted when any of them is present under its official name (iterations are
+    never mixed). The layout of what is installed is checked as for the official files."""
+    wanted = {f["name"]: _ITER_NAME.match(f["name"]).group("net") for f in files if _ITER_NAME.match(f["name"])}
+    if not wanted or any(name in by_name for name in wanted):
+        return {}   # official names present (all, or some: never mixed with another iteration)
+    found: Dict[str, Dict[str, str]] = {}      # iteration -> official name -> basename
+    for base in by_name:
+        m = _ITER_NAME.match(base)
+        if m:
+            for official, net in wanted.items():
+                if m.group("net") == net:
+                    found.setdefault(m.group("it"), {})[official] = base
+    if len(found) > 1:
+        its = ", ".join(sorted(found, key=int))
+        raise ModelError(f"checkpoints of several training iterations ({its}) and none named as the "
+                         "official files; which to install cannot be told, and nothing was installed",
+                         file=source, hint="point --from at a folder holding one iteration's "
+                                           + " and ".join(sorted(n.replace('76000', 'N') for n in wanted)))
+    one = next(iter(found.values()), {})
+    return one if len(one) == len(wanted) else {}   # one net alone: reported as not found
+
+
 @contextlib.contextmanager
 def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, object, Optional[zipfile.ZipInfo]]]]:
     """Yield name -> (label, opener, zip member info or None) for each file of ``model`` found
@@ -385,20 +506,26 @@ def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, obj
     files = model_files(model)
     if source.is_dir():
         found: Dict[str, List[str]] = {}
-        wanted = {f["name"] for f in files}
         for dirpath, _dirs, names in os.walk(source):
             for n in names:
-                if n in wanted:
+                if n.endswith(".pth"):
                     found.setdefault(n, []).append(os.path.relpath(os.path.join(dirpath, n), source))
+        instead = _other_iterations(found, files, str(source))
         out = {}
         for f in files:
-            rel = _pick(found.get(f["name"], []), f["archive_path"], f["name"], str(source))
+            base = instead.get(f["name"], f["name"])
+            rel = _pick(found.get(base, []), f["archive_path"].replace(f["name"], base), base, str(source))
             if rel is not None:
                 full = source / rel
                 out[f["name"]] = (str(full), lambda full=full: open(full, "rb"), None)
         yield out
         return
     if not zipfile.is_zipfile(source):
+        if _zip_without_end(source):
+            size = source.stat().st_size
+            raise InputError(f"incomplete zip archive ({size} bytes, its end is missing: a download that "
+                             "stopped early?); nothing was installed", file=str(source),
+                             hint=f"download {MODELS[model]['archive']} again from {MODELS[model]['download']}")
         raise InputError("not a zip archive or a folder", file=str(source),
                          hint=f"give the downloaded {MODELS[model]['archive']} or the folder it was unpacked to")
     try:
@@ -417,10 +544,13 @@ def _open_sources(source: Path, model: str) -> Iterator[Dict[str, Tuple[str, obj
             if not i.is_dir():
                 by_name.setdefault(PurePosixPath(i.filename.replace("\\", "/")).name, []).append(i.filename)
                 sizes[i.filename] = i.file_size
+        instead = _other_iterations(by_name, files, str(source))
         out = {}
         for f in files:
-            listed = by_name.get(f["name"], [])
-            member = _pick(list(dict.fromkeys(listed)), f["archive_path"], f["name"], str(source), is_zip=True)
+            base = instead.get(f["name"], f["name"])
+            listed = by_name.get(base, [])
+            member = _pick(list(dict.fromkeys(listed)), f["archive_path"].replace(f["name"], base), base,
+                           str(source), is_zip=True)
             if member is None:
                 continue
             if listed.count(member) > 1:
@@ -564,12 +694,15 @@ def install(source: str, folder: Optional[Path] = None, model: str = DEEPEXEMPLA
                     load_state_dict(Path(tmp), f["role"], model)
                 except ModelError as err:
                     raise ModelError(err.problem, file=label, hint="nothing was installed") from None
-                done.append(FileStatus(f["name"], f["role"], final, "ok", "installed", digest, size))
+                came = PurePosixPath(label.replace("\\", "/")).name
+                detail = "installed" if came == f["name"] else f"installed from {came}"
+                done.append(FileStatus(f["name"], f["role"], final, "ok", detail, digest, size))
     records = {n: r for n, r in read_installed(folder).items() if valid_record(r)}
     now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     for st in done:
+        # mtime_us: the installed file's own (after its rename), for weights_fingerprint
         records[st.name] = {"model": model, "role": st.role, "sha256": st.sha256, "size": st.size,
-                            "source": str(src), "installed": now}
+                            "mtime_us": _mtime_us(os.stat(st.path)), "source": str(src), "installed": now}
     atomic_write_text(folder / INSTALLED_NAME,
                       json.dumps({"format": 1, "files": records}, indent=2, sort_keys=True) + "\n")
     if not (folder / MANIFEST_NAME).exists():
@@ -586,6 +719,7 @@ def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool 
     folder = models_dir() if folder is None else Path(folder)
     records, problem = _read_records(folder)
     out = []
+    checked: Dict[str, int] = {}   # name -> mtime_us of files whose SHA-256 matches their record
     for f in model_files(model):
         p = folder / f["name"]
         rec, damage = _record_of(records, problem, f["name"])
@@ -610,6 +744,7 @@ def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool 
                 st.status, st.detail = "modified", "layout ok; SHA-256 differs from the installed copy"
             else:
                 st.detail = "layout ok; SHA-256 matches"
+                checked[f["name"]] = _mtime_us(p.stat())
             st.sha256 = digest
         else:
             if damage:
@@ -621,7 +756,28 @@ def status(folder: Optional[Path] = None, model: str = DEEPEXEMPLAR, deep: bool 
             else:
                 st.detail = "installed"
         out.append(st)
+    _record_mtimes(folder, records, checked)
     return out
+
+
+def _record_mtimes(folder: Path, records: Dict[str, object], checked: Dict[str, int]) -> None:
+    """Store in ``installed.json`` the mtime of files whose SHA-256 was just found to match
+    their record (``checked``: name -> mtime_us) where the record lacks it or holds another
+    (an install made before mtimes were recorded; a folder copied without its mtimes), so
+    :func:`weights_fingerprint` trusts the record again. Best effort: a folder that cannot be
+    written (a read-only share) is left as it is."""
+    from .io.atomic import OutputError, atomic_write_text
+
+    stale = {n: t for n, t in checked.items() if isinstance(records.get(n), dict)
+             and records[n].get("mtime_us") != t}
+    if not stale:
+        return
+    data = {"format": 1, "files": {n: (dict(r, mtime_us=stale[n]) if n in stale else r)
+                                   for n, r in records.items()}}
+    try:
+        atomic_write_text(folder / INSTALLED_NAME, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    except (OSError, OutputError):
+        pass
 
 
 __all__ = ["ENV_VAR", "DEEPEXEMPLAR", "MODELS", "manifest", "manifest_text", "models_dir",

@@ -582,3 +582,51 @@ def test_uncovered_reference_cells_are_never_the_warps_source(backend_factory):
     assert np.array_equal(res.ab[cover], ab[cover]) and np.all(res.confidence[cover] == 1)
     assert np.array_equal(res.ab[~cover], computed.ab[~cover])
     assert np.array_equal(res.confidence[~cover], computed.confidence[~cover])
+
+
+def test_torch_that_cannot_use_numpy_is_one_line_before_loading(backend_factory, monkeypatch, capsys):
+    """torch < 2.3 next to NumPy 2 (pyproject allows both: torch>=2.1, numpy>=1.23) imports with
+    a warning and fails at the first torch.from_numpy, "Numpy is not available": refused when
+    the backend is made, naming both versions and the fix, not in the middle of a render."""
+    from nuke_colorize import torchinfo
+    from nuke_colorize.backends import deepexemplar as de
+
+    def broken(_a):
+        raise RuntimeError("Numpy is not available")
+    monkeypatch.setattr(de, "_NET_CACHE", {})
+    monkeypatch.setattr(torch, "from_numpy", broken)
+    monkeypatch.setattr(torchinfo, "version", lambda: "2.2.2+cu118")
+    with pytest.raises(InputError) as err:
+        backend_factory()
+    text = str(err.value)
+    assert "torch 2.2.2+cu118 cannot use NumPy" in text and np.__version__ in text
+    assert "Numpy is not available" in text and "numpy<2" in text
+
+
+def test_a_working_size_that_cannot_fit_in_memory_is_refused_before_running(backend_factory, monkeypatch):
+    """The networks run whole frames: working_size=1080 needs ~5.8 GB, 2160 ~24 GB; past what the
+    machine or the farm slot has left the kernel kills the render without a word. A frame whose
+    estimate exceeds the available memory is refused in one line with a working size that fits."""
+    from nuke_colorize.backends import deepexemplar as de
+    b = backend_factory()
+    b.set_references([Reference(lab=_lab(48, 80, 1))])
+    L = _lab(72, 128, 2)[..., 0]
+    need = de.PEAK_BYTES_PER_PIXEL * 72 * 128
+    monkeypatch.setattr(de, "available_memory", lambda: need // 4)
+    with pytest.raises(InputError) as err:
+        b.colorize(TargetFrame(frame=0, L=L), None)
+    text = str(err.value)
+    assert "working size 128x72" in text and "--set working_size=" in text
+    suggested = int(text.split("--set working_size=")[1].split()[0])
+    assert 16 <= suggested <= 36                           # about half the short side: a quarter of the pixels
+    monkeypatch.setattr(de, "available_memory", lambda: need * 2)
+    r = b.colorize(TargetFrame(frame=0, L=L), None)
+    assert r.ab.shape == (72, 128, 2)
+    monkeypatch.setattr(de, "available_memory", lambda: need // 4)   # checked once per size
+    assert b.colorize(TargetFrame(frame=1, L=L), None).ab.shape == (72, 128, 2)
+
+
+def test_available_memory_reads_the_machine():
+    from nuke_colorize.backends.deepexemplar import available_memory
+    avail = available_memory()
+    assert avail is None or avail > 0

@@ -124,6 +124,89 @@ def test_wrong_layout_is_one_clear_error(official, tmp_path, damage):
     assert expect[damage] in msg
 
 
+@pytest.mark.parametrize("resave", ["dataparallel", "wrapped", "wrapped_dataparallel"])
+def test_resaved_checkpoints_of_the_same_networks_install_and_load(official, tmp_path, resave):
+    """The official training script saves ``net.module.state_dict()``; a fine-tuning script
+    that saves the DataParallel wrapper ('module.' on every key) or a checkpoint dictionary
+    ({'state_dict': ..., 'iter': 76000}) holds the same parameters: installed, verified and
+    loaded strictly into the networks, with the same values."""
+    from nuke_colorize.networks.deepexemplar import DeepExemplarNet
+    src = tmp_path / "src"
+    shutil.copytree(official, src)
+    originals = {}
+    for role, rel in layout.ARCHIVE_PATHS.items():
+        sd = torch.load(str(src / rel), weights_only=True)
+        originals[role] = sd
+        if "dataparallel" in resave:
+            sd = {"module." + k: v for k, v in sd.items()}
+        if "wrapped" in resave:
+            sd = {"state_dict": sd, "iter": 76000, "lr": 1e-4}
+        torch.save(sd, str(src / rel))
+    dest = tmp_path / "m"
+    weights.install(str(src), dest)
+    assert {s.status for s in weights.status(dest, deep=True)} == {"ok"}
+    states = weights.load_model_states(folder=dest)
+    net = DeepExemplarNet().load_official(states)
+    assert torch.equal(net.color.conv10_ab.weight, originals["colorization"]["conv10_ab.weight"])
+    assert torch.equal(net.corr.theta.bias, originals["correspondence"]["theta.bias"])
+
+
+def _training_run_zip(official: Path, z: Path, iterations, official_nonlocal: bool = False) -> None:
+    """A zip of a fine-tuning run's output: <net>_iter_<N>.pth for each N (and a discriminator),
+    the VGG file at data/vgg19_conv.pth."""
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        zf.write(official / layout.ARCHIVE_PATHS["vgg19"], "run/data/vgg19_conv.pth")
+        for it in iterations:
+            zf.write(official / layout.ARCHIVE_PATHS["correspondence"], f"run/checkpoints/ft/nonlocal_net_iter_{it}.pth")
+            zf.write(official / layout.ARCHIVE_PATHS["colorization"], f"run/checkpoints/ft/colornet_iter_{it}.pth")
+            zf.writestr(f"run/checkpoints/ft/discriminator_iter_{it}.pth", b"not needed")
+        if official_nonlocal:
+            zf.write(official / layout.ARCHIVE_PATHS["correspondence"], "run/nonlocal_net_iter_76000.pth")
+
+
+def test_checkpoints_of_another_training_iteration_install_under_the_official_names(official, tmp_path, capsys):
+    """The official training code names its files <net>_iter_<N>.pth; a fine-tuning run's
+    nonlocal_net_iter_120000.pth and colornet_iter_120000.pth are the same networks."""
+    z = tmp_path / "finetune.zip"
+    _training_run_zip(official, z, [120000])
+    dest = tmp_path / "m"
+    assert cli_main(["models", "--models-dir", str(dest), "install", "--from", str(z)]) == 0
+    out = capsys.readouterr().out
+    assert "installed colornet_iter_76000.pth" in out and "from colornet_iter_120000.pth" in out
+    assert {s.status for s in weights.status(dest, deep=True)} == {"ok"}
+    assert weights.sha256_of(dest / "colornet_iter_76000.pth") == \
+        weights.sha256_of(official / layout.ARCHIVE_PATHS["colorization"])
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(z) as zf:
+        zf.extractall(folder)
+    assert [s.detail for s in weights.install(str(folder), tmp_path / "m2")][:2] == \
+        ["installed from nonlocal_net_iter_120000.pth", "installed from colornet_iter_120000.pth"]
+
+
+def test_several_training_iterations_or_a_mix_with_the_official_names_are_refused(official, tmp_path):
+    z = tmp_path / "run.zip"
+    _training_run_zip(official, z, [2000, 4000])
+    with pytest.raises(ModelError, match=r"several training iterations \(2000, 4000\)"):
+        weights.install(str(z), tmp_path / "m")
+    z2 = tmp_path / "mixed.zip"
+    _training_run_zip(official, z2, [120000], official_nonlocal=True)
+    with pytest.raises(ModelError, match="colornet_iter_76000.pth not found"):
+        weights.install(str(z2), tmp_path / "m")
+    assert not (tmp_path / "m").exists() or not list((tmp_path / "m").glob("*.pth"))
+
+
+def test_partly_prefixed_or_foreign_wrapped_state_is_still_refused(official, tmp_path):
+    sd = torch.load(str(official / layout.ARCHIVE_PATHS["vgg19"]), weights_only=True)
+    half = {("module." + k if i % 2 else k): v for i, (k, v) in enumerate(sd.items())}
+    p = tmp_path / "vgg19_conv.pth"
+    torch.save(half, str(p))
+    with pytest.raises(ModelError, match=r"parameter\(s\) missing"):
+        weights.load_state_dict(p, "vgg19")
+    torch.save({"state_dict": {"module.conv1_1.weight": torch.zeros(64, 3, 3, 3)}}, str(p))
+    with pytest.raises(ModelError, match=r"parameter\(s\) missing"):
+        weights.load_state_dict(p, "vgg19")
+
+
 def test_truncated_file_is_one_clear_error(official, tmp_path):
     data = (official / layout.ARCHIVE_PATHS["correspondence"]).read_bytes()
     p = tmp_path / "nonlocal_net_iter_76000.pth"
@@ -204,6 +287,29 @@ def test_missing_files_named_with_location_and_install_command(tmp_path):
     assert "colornet_iter_76000.pth" in msg and "vgg19_conv.pth" in msg
     assert "nuke-colorize models install --from colorization_checkpoint.zip" in msg
     assert ei.value.exit_code == 3
+
+
+@pytest.mark.parametrize("under", ["", "colorization_checkpoint"])
+def test_archive_unpacked_into_the_models_folder_is_named_with_the_command_that_installs_it(
+        official, tmp_path, monkeypatch, capsys, under):
+    """Unzipping the release into the models folder leaves checkpoints/video_moredata_l1/...
+    and data/vgg19_conv.pth there, not the files the backend loads: the one-line error says
+    so and gives the install command for that folder, which then works."""
+    models = tmp_path / "models"
+    shutil.copytree(official, models / under if under else models)
+    monkeypatch.setenv(weights.ENV_VAR, str(models))
+    with pytest.raises(ModelError) as ei:
+        weights.check_model_files()
+    msg = str(ei.value)
+    assert "\n" not in msg and str(models / "nonlocal_net_iter_76000.pth") in msg
+    assert "unpacked into the models folder" in msg
+    assert str(models / under / layout.ARCHIVE_PATHS["correspondence"]) in msg
+    assert cli_main(["models", "verify"]) == 3
+    assert "unpacked into the models folder" in capsys.readouterr().err
+    command = msg.split("run: nuke-colorize ", 1)[1].rstrip(")").split()
+    assert cli_main(command) == 0
+    assert {s.status for s in weights.status(models, deep=True)} == {"ok"}
+    weights.check_model_files()
 
 
 # ------------------------------------------------------------------ install / verify
@@ -290,6 +396,21 @@ def test_install_from_nonsense_source(tmp_path):
         weights.install(str(f), tmp_path / "m")
 
 
+def test_partially_downloaded_zip_says_so(official_zip, tmp_path, capsys):
+    """The release zip cut short (an interrupted download, a .crdownload renamed) starts like
+    a zip but has no end: told as an incomplete download, not as 'not a zip archive'."""
+    data = official_zip.read_bytes()
+    part = tmp_path / "colorization_checkpoint.zip"
+    part.write_bytes(data[:len(data) * 3 // 5])
+    dest = tmp_path / "m"
+    rc = cli_main(["models", "--models-dir", str(dest), "install", "--from", str(part)])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and len(err.splitlines()) == 1
+    assert "incomplete zip archive" in err and "download colorization_checkpoint.zip again" in err
+    assert "not a zip archive" not in err
+    assert not dest.exists() or not list(dest.glob("*.pth"))
+
+
 def test_cli_reports_missing_weights_in_one_line(tmp_path, capsys):
     rc = cli_main(["models", "--models-dir", str(tmp_path), "verify"])
     err = capsys.readouterr().err.strip()
@@ -305,6 +426,54 @@ def test_weights_fingerprint_follows_content(official, tmp_path):
     os.remove(dest / "installed.json")            # falls back to hashing: same identity
     assert weights.weights_fingerprint(folder=dest) == a
     torch.save(layout.random_state_dict("vgg19", seed=5), str(dest / "vgg19_conv.pth"))
+    assert weights.weights_fingerprint(folder=dest) != a
+
+
+def test_weights_replaced_by_hand_change_the_fingerprint(official, tmp_path):
+    """Other weights of the official layout have exactly the installed file's size; copied
+    over it (installed.json still recording the old SHA-256), the identity must change."""
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    a = weights.weights_fingerprint(folder=dest)
+    target = dest / "colornet_iter_76000.pth"
+    size = target.stat().st_size
+    torch.save(layout.random_state_dict("colorization", seed=7), str(target))
+    assert target.stat().st_size == size
+    assert weights.weights_fingerprint(folder=dest) != a
+    assert weights.weights_fingerprint(folder=dest) == weights.weights_fingerprint(folder=dest)
+
+
+def test_install_records_mtime_and_trusts_an_untouched_file(official, tmp_path, monkeypatch):
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    rec = weights.read_installed(dest)["vgg19_conv.pth"]
+    assert rec["mtime_us"] == os.stat(dest / "vgg19_conv.pth").st_mtime_ns // 1000
+    hashed = []
+    monkeypatch.setattr(weights, "sha256_of", lambda p: hashed.append(p) or "0" * 64)
+    weights.weights_fingerprint(folder=dest)
+    assert hashed == []                     # recorded size and mtime: the record is used
+
+
+def test_verify_adds_the_mtime_to_records_of_an_older_install(official, tmp_path, monkeypatch):
+    """installed.json written before mtimes were recorded: its records are trusted on their size
+    as before (no 240 MB hash per render task); 'models verify' adds the mtimes, after which a
+    file replaced by hand changes the fingerprint."""
+    dest = tmp_path / "m"
+    weights.install(str(official), dest)
+    data = json.loads((dest / "installed.json").read_text())
+    for rec in data["files"].values():
+        del rec["mtime_us"]
+    (dest / "installed.json").write_text(json.dumps(data))
+    real = weights.sha256_of
+    hashed = []
+    monkeypatch.setattr(weights, "sha256_of", lambda p: hashed.append(p) or real(p))
+    a = weights.weights_fingerprint(folder=dest)
+    assert hashed == []
+    assert {s.status for s in weights.status(dest, deep=True)} == {"ok"}
+    recs = weights.read_installed(dest)
+    assert all(recs[n]["mtime_us"] == os.stat(dest / n).st_mtime_ns // 1000 for n in NAMES.values())
+    assert recs["vgg19_conv.pth"]["sha256"] == data["files"]["vgg19_conv.pth"]["sha256"]
+    torch.save(layout.random_state_dict("vgg19", seed=9), str(dest / "vgg19_conv.pth"))
     assert weights.weights_fingerprint(folder=dest) != a
 
 

@@ -86,6 +86,7 @@ def _load_net(device: str):
     key = (str(folder), fp, device)
     net = _NET_CACHE.get(key) if fp else None
     if net is None:
+        torchinfo.check_numpy_bridge()   # torch < 2.3 next to NumPy 2: one line, not mid-render
         states = weights.load_model_states(weights.DEEPEXEMPLAR, folder)   # ModelError if unusable
         net = DeepExemplarNet().load_official(states).eval().to(device)
         del states
@@ -96,6 +97,63 @@ def _load_net(device: str):
         _NET_CACHE.clear()
         _NET_CACHE[key] = net
     return net, fp
+
+
+#: peak memory of one frame on the CPU per pixel of the padded working size, beyond the
+#: networks themselves (bench/deepexemplar.py, 2 threads: peak RSS 1043 MB at 384x216, 1734 MB
+#: at 768x432 = 2.8 KB per added pixel; 5.82 GB for a 2048x1080 plate worked at full size)
+PEAK_BYTES_PER_PIXEL = 2800
+
+
+def available_memory() -> Optional[int]:
+    """Bytes this process may still allocate, or None when not known (not Linux).
+
+    The smaller of the machine's ``MemAvailable`` and what the memory cgroup (a farm slot,
+    a container: v2 ``memory.max`` - ``memory.current``, v1 ``limit_in_bytes`` -
+    ``usage_in_bytes``) leaves."""
+    def read(path: str) -> Optional[int]:
+        try:
+            with open(path, "r", encoding="ascii") as fh:
+                text = fh.read().strip()
+        except (OSError, ValueError):
+            return None
+        return int(text) if text.isdigit() else None
+
+    found = []
+    try:
+        with open("/proc/meminfo", "r", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                         ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                          "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        lim, used = read(limit), read(usage)
+        if lim is not None and used is not None and lim < (1 << 60):   # "max" / unlimited: no bound
+            found.append(max(0, lim - used))
+    return min(found) if found else None
+
+
+def check_memory(h: int, w: int, short_side: int) -> None:
+    """Refuse a working size whose frame would not fit in memory on the CPU, before running.
+
+    ``h`` x ``w``: the working size of the frame; ``short_side``: the ``working_size`` setting
+    (for the hint). The networks run whole frames (the affinity alone is tiled): at
+    ``working_size=1080`` a frame needs about 5.8 GB, at 2160 about 24 GB, and past what the
+    machine or the farm slot's cgroup has left the kernel kills the process without a word.
+    InputError (exit 2) naming the need, what is available and a working size that fits."""
+    from ..networks.deepexemplar import padded_side
+    avail = available_memory()
+    need = PEAK_BYTES_PER_PIXEL * padded_side(h) * padded_side(w)
+    if avail is None or need <= avail:
+        return
+    fit = max(16, int(min(h, w) * math.sqrt(0.9 * avail / need)) // 8 * 8)
+    raise InputError(f"deepexemplar at working size {w}x{h} needs about {need / 2**30:.1f} GB for a frame "
+                     f"on the CPU; {avail / 2**30:.1f} GB is available (machine or farm slot)",
+                     hint=f"--set working_size={min(fit, short_side)} (or run where more memory is free)")
 
 
 def working_size_for(width: int, height: int, short_side: int) -> Tuple[int, int]:
@@ -186,6 +244,7 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
         self._keys: List[Any] = []
         self._ref_labels: List[Tuple[int, Optional[np.ndarray]]] = []
         self._memo: "OrderedDict[Tuple[int, str], Any]" = OrderedDict()   # (frame, L digest) -> cells
+        self._memory_checked: set = set()   # working sizes (h, w) found to fit (check_memory)
 
     # ------------------------------------------------------------------ interface
     def _autocast(self):
@@ -408,6 +467,11 @@ class DeepExemplarBackend(DeepExemplarSettings, Backend):
             # frame's tracking step finds these features again, in memory or after a resume
             L = half_round_trip(L)
         h, w = L.shape
+        if self.device == "cpu" and (h, w) not in self._memory_checked:
+            # once per size: later frames reuse the memory the first one freed, which the
+            # machine's MemAvailable does not count
+            check_memory(h, w, int(self.settings["working_size"]))
+            self._memory_checked.add((h, w))
         from ..correspond import tracking
         from ..networks.deepexemplar import FEATURE_STRIDE, pad_to_multiple
         state: Dict[str, np.ndarray] = {}

@@ -53,7 +53,8 @@ def run(args) -> int:
     if action == "install":
         done = weights.install(args.source, folder, model=args.model)
         for st in done:
-            print(f"installed {st.name} ({st.size / 1e6:.1f} MB, sha256 {st.sha256[:12]}...) -> {st.path}")
+            came = f", {st.detail}" if st.detail != "installed" else ""
+            print(f"installed {st.name} ({st.size / 1e6:.1f} MB, sha256 {st.sha256[:12]}...{came}) -> {st.path}")
         print(f"recorded in {folder / weights.INSTALLED_NAME}")
         return 0
     deep = action == "verify"
@@ -82,5 +83,6 @@ def run(args) -> int:
         first = bad[0]
         raise ModelError(f"{len(bad)} weights file(s) not usable; first: {first.name} is {first.status}"
                          f" ({first.detail})", file=str(Path(first.path)),
-                         hint=weights.install_hint())
+                         hint=weights.missing_hint(folder, first.name) if first.status == "missing"
+                         else weights.install_hint())
     return 0

@@ -56,6 +56,7 @@ def load_mobilenetv2(device: str = "cpu") -> torch.nn.Module:
     with _lock:
         if device in _cache:
             return _cache[device]
+        torchinfo.check_numpy_bridge()
         wpath = weights_path()
         mpath = os.path.join(os.path.dirname(os.path.dirname(wpath)), "mobilenetv2_bottle.py")
         spec = importlib.util.spec_from_file_location("_nc_mobilenetv2_bottle", mpath)
