@@ -102,3 +102,27 @@ def test_outputs_of_other_settings_or_references_are_stale_not_present(tmp_path,
     capsys.readouterr()
     assert sorted(os.listdir(tmp_path / "cache")) == ["cache.lock"]
     assert outputs(status(shot, capsys)[0]) == (0, [1, 2, 3], 1)
+
+
+def test_a_reference_repainted_with_the_same_size_and_mtime_makes_the_outputs_stale(tmp_path, capsys):
+    """The segments key a reference by its pixels, the shot key (what the output records name)
+    named it only by name, size and mtime: a keyframe repainted in place with its size and mtime
+    kept left every segment empty and every old output counted current."""
+    shot = make_shot(tmp_path)
+    assert main(["render", "--shot", str(shot), "--quiet"]) == 0
+    st, _ = status(shot, capsys)
+    assert st["complete"] and outputs(st) == (N, [], 0)
+    ref = tmp_path / "ref_1.png"
+    before = os.stat(ref)
+    new = tmp_path / "new.png"
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    write_oiio(new, (np.stack([0.9 - 0.6 * yy / H, 0.2 + 0.5 * xx / W, 0.4 + 0.0 * yy], -1) * 255 + 0.5)
+               .astype(np.uint8), "uint8")
+    data = new.read_bytes()
+    assert len(data) <= before.st_size
+    ref.write_bytes(data + b"\0" * (before.st_size - len(data)))   # PNG readers stop at IEND
+    os.utime(ref, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(ref).st_size == before.st_size
+    st, _ = status(shot, capsys)
+    assert st["stored"] == 0
+    assert outputs(st) == (0, [1, 2, 3, 4], 0)

@@ -182,7 +182,8 @@ class _Context:
     def shot_key(self) -> str:
         if self._shot_key is None:
             self._shot_key = self.shot.key(settings_key=self.col.backend.settings_key(),
-                                           plate_ids=[self.plate_id(f) for f in self.job.frames])
+                                           plate_ids=[self.plate_id(f) for f in self.job.frames],
+                                           reference_keys=[r.key for r in self.col.references])
         return self._shot_key
 
     def encoding_record(self) -> str:
