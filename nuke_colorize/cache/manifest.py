@@ -20,7 +20,7 @@ import time
 from typing import Any, Dict, Optional
 
 from .. import __version__
-from ..errors import CacheError
+from ..errors import CacheError, InputError
 from ..io import atomic_write_text
 from .filelock import FileLock
 from ..shot import KEY_FORMAT
@@ -57,6 +57,16 @@ def read_manifest(root: str) -> Optional[Dict[str, Any]]:
     return data
 
 
+def _write(root: str, data: Dict[str, Any]) -> None:
+    """Replace the manifest with ``data``; CacheError (exit code 4, as every other file of the
+    cache) when the folder cannot take it: full or read-only."""
+    try:
+        atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")
+    except InputError as exc:
+        raise CacheError(f"cannot write the cache: {exc.problem}", file=manifest_path(root),
+                         hint="check the cache folder is writable and has free space") from None
+
+
 def update_manifest(root: str, shot_entry: Dict[str, Any], segments: Dict[str, Dict[str, Any]],
                     determinism: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """Merge this run into the manifest; returns the previous manifest (None if there was none)."""
@@ -76,7 +86,7 @@ def update_manifest(root: str, shot_entry: Dict[str, Any], segments: Dict[str, D
             if name not in segs:
                 segs[name] = dict(entry, written_by=WRITER, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
         data["segments"] = segs
-        atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")
+        _write(root, data)
     return old
 
 
@@ -90,4 +100,4 @@ def record_cpu_capability(root: str, capability: Optional[str]) -> None:
         if data is None or (data.get("determinism") or {}).get("cpu_capability") == capability:
             return
         data["determinism"] = dict(data.get("determinism") or {}, cpu_capability=capability)
-        atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")
+        _write(root, data)
