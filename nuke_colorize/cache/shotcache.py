@@ -252,17 +252,27 @@ class ShotCache:
             ctx.plate_id(f)
 
     def _open_writable(self) -> FileLock:
-        """Create the folder layout and take the cache's shared lock; CacheError if read-only."""
-        try:
-            for sub in ("segments", "locks"):
-                os.makedirs(os.path.join(self.root, sub), exist_ok=True)
-        except OSError as exc:
-            raise CacheError(f"cannot create the cache folder ({exc.strerror or exc})", file=self.root,
-                             hint=WRITABLE_HINT) from None
+        """Take the cache's shared lock, then create the folder layout; CacheError if read-only.
+        The layout is made under the lock: a `cache clear` this process waited for removes it."""
+        self._makedirs(self.root)
         lock = FileLock(os.path.join(self.root, GLOBAL_LOCK))
         wait_for_lock(lock, lambda waited: self._event(
             event="waiting", waited=round(waited), message="the cache is being cleared; waiting"), shared=True)
+        try:
+            for sub in ("segments", "locks"):
+                self._makedirs(os.path.join(self.root, sub))
+        except BaseException:
+            lock.release()
+            raise
         return lock
+
+    def _makedirs(self, folder: str) -> None:
+        """Create ``folder`` of the cache (and its parents); CacheError if it cannot be made."""
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the cache folder ({exc.strerror or exc})", file=self.root,
+                             hint=WRITABLE_HINT) from None
 
     def _context(self, run: Optional[_Run] = None) -> _Context:
         def on_corrupt(path: str, reason: str) -> None:
