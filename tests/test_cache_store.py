@@ -332,3 +332,26 @@ def test_a_full_disk_at_the_manifest_is_a_cache_error_leaving_the_old_manifest(t
     monkeypatch.setattr(atomic.os, "fdopen", real)
     assert read_manifest(str(tmp_path))["shot"] == {"key": "a"}
     assert sorted(os.listdir(tmp_path)) == ["locks", MANIFEST]
+
+
+def test_a_build_removes_the_manifest_temp_file_a_killed_writer_left(tmp_path):
+    """Only `cache clear` removed a ``.manifest.json.tmp-...`` left by a build killed while it
+    wrote the manifest: every later build left it there. Now the next build removes it (this
+    machine's writer, process gone, a minute old); a live writer's stays, and another machine's
+    until a day old."""
+    import subprocess
+    import sys
+    from nuke_colorize.cache.manifest import MANIFEST, update_manifest
+    from nuke_colorize.io.atomic import host_tag
+
+    (tmp_path / "locks").mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    killed = tmp_path / f".{MANIFEST}.tmp-{dead}-0123abcd-{host_tag()}.json"
+    live = tmp_path / f".{MANIFEST}.tmp-{os.getpid()}-0123abce-{host_tag()}.json"
+    other = tmp_path / f".{MANIFEST}.tmp-{dead}-0123abcf-{'0' * 8 if host_tag() != '0' * 8 else '1' * 8}.json"
+    for p in (killed, live, other):
+        p.write_text("{")
+        os.utime(p, (os.path.getmtime(p) - 3600,) * 2)   # an hour ago
+    update_manifest(str(tmp_path), {"key": "a"}, {}, {"threads": 1})
+    assert sorted(os.listdir(tmp_path)) == sorted(["locks", MANIFEST, live.name, other.name])
