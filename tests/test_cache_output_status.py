@@ -126,3 +126,37 @@ def test_a_reference_repainted_with_the_same_size_and_mtime_makes_the_outputs_st
     st, _ = status(shot, capsys)
     assert st["stored"] == 0
     assert outputs(st) == (0, [1, 2, 3, 4], 0)
+
+
+OCIO_CONFIG = """ocio_profile_version: 2
+roles: {default: lin_rec709, scene_linear: lin_rec709, data: raw}
+file_rules:
+  - !<Rule> {name: Default, colorspace: lin_rec709}
+displays:
+  sRGB:
+    - !<View> {name: Raw, colorspace: raw}
+colorspaces:
+  - !<ColorSpace> {name: raw, isdata: true}
+  - !<ColorSpace> {name: lin_rec709}
+  - !<ColorSpace>
+    name: plate_log
+    to_scene_reference: !<ExponentTransform> {value: [GAMMA, GAMMA, GAMMA, 1]}
+"""
+
+
+def test_an_edited_ocio_config_recomputes_the_segments_not_only_the_outputs(tmp_path, capsys):
+    """The shot key held the OCIO config's content, the segment keys did not: after the plate's
+    colourspace was regraded in the config, the outputs counted stale but a render rewrote them
+    from the frames stored from the old plate luminance (measured on a 16-frame DAVIS shot:
+    up to 0.32 off in linear RGB)."""
+    make_shot(tmp_path)
+    config = tmp_path / "config.ocio"
+    config.write_text(OCIO_CONFIG.replace("GAMMA", "2.2"))
+    shot = write(tmp_path, colorspace="plate_log", ocio_config="config.ocio")
+    assert main(["render", "--shot", str(shot), "--quiet"]) == 0
+    st, _ = status(shot, capsys)
+    assert st["complete"] and outputs(st) == (N, [], 0)
+    config.write_text(OCIO_CONFIG.replace("GAMMA", "1.4"))
+    st, _ = status(shot, capsys)
+    assert st["stored"] == 0 and len(st["stale_segments"]) == 1
+    assert outputs(st) == (0, [1, 2, 3, 4], 0)

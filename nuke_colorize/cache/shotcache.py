@@ -153,7 +153,9 @@ class _Context:
                          "plate": {"size": [self.source.width, self.source.height],
                                    "colorspace": shot.colorspace, "resolved": self.luma.resolved},
                          "ref_colorspace": shot.ref_colorspace,
-                         "working_size": [self.col.work_w, self.col.work_h], "matte": bool(shot.matte)}
+                         "working_size": [self.col.work_w, self.col.work_h], "matte": bool(shot.matte),
+                         # what the OCIO names turn the plate into (nothing without them: keys stay)
+                         **shot._ocio_identity()}
             self._plate_ids: Dict[int, str] = {}
             self._shot_key: Optional[str] = None
             self.index = SegmentIndex(self.base, self.col.references, self.frame_identity)
