@@ -160,3 +160,67 @@ def test_an_edited_ocio_config_recomputes_the_segments_not_only_the_outputs(tmp_
     st, _ = status(shot, capsys)
     assert st["stored"] == 0 and len(st["stale_segments"]) == 1
     assert outputs(st) == (0, [1, 2, 3, 4], 0)
+
+
+def test_two_renders_of_one_output_frame_for_two_keys_never_vouch_for_each_others_file(tmp_path, capsys):
+    """A render of the shot as it was and one of the shot as edited since (another saturation:
+    another key, the same segments) write the same output frame outside one shared segment lock
+    (a blended frame is written under the lock of whichever of its two chains ends second;
+    temporal smoothing's last frames after the chains): the second wrote its file, the first
+    wrote its own over it and recorded it, then the second recorded the first's file under its
+    key: `cache status` called current, for the edited shot, a frame of the old one. Each file
+    and its record are now written under the frame's output lock."""
+    import threading
+    from nuke_colorize.cache import ShotCache, shotcache
+    from nuke_colorize.shot import Shot
+    import nuke_colorize.render as render
+
+    make_shot(tmp_path)
+    shots = {}
+    for name, sat in (("old", 1.0), ("new", 0.4)):
+        shots[name] = tmp_path / f"{name}.json"
+        shutil.copyfile(write(tmp_path, saturation=sat), shots[name])
+    out = tmp_path / "out" / "colour.0001.exr"
+    solo = {}
+    for name, shot in shots.items():
+        ShotCache(Shot.load(str(shot)), warn=lambda m: None).render([1])
+        solo[name] = out.read_bytes()
+    assert solo["old"] != solo["new"]
+
+    new_wrote, old_recorded = threading.Event(), threading.Event()
+    write_frame, record_output = render.write_frame, shotcache.record_output
+
+    def writing(*args, **kw):
+        if threading.current_thread().name == "old":
+            new_wrote.wait(3)                 # the new shot's file is there: write over it
+        paths = write_frame(*args, **kw)
+        if threading.current_thread().name == "new":
+            new_wrote.set()
+            old_recorded.wait(3)              # record once the old shot has (if it can)
+        return paths
+
+    def recording(*args, **kw):
+        record_output(*args, **kw)
+        if threading.current_thread().name == "old":
+            old_recorded.set()
+
+    def write_frame_1(shot):                  # what a render does with a frame it has finished
+        ctx = ShotCache(Shot.load(str(shot)), warn=lambda m: None)._context()
+        try:
+            ShotCache._write_output(ctx, 1, ctx.store.get(ctx.segments[0], 1), shotcache._Run(total=1))
+        finally:
+            ctx.close()
+
+    render.write_frame, shotcache.record_output = writing, recording
+    try:
+        threads = [threading.Thread(target=write_frame_1, args=(shot,), name=name) for name, shot in shots.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        render.write_frame, shotcache.record_output = write_frame, record_output
+    owner = next(name for name in shots if solo[name] == out.read_bytes())
+    other = "new" if owner == "old" else "old"
+    assert 1 not in status(shots[owner], capsys)[0]["stale_outputs"]
+    assert 1 in status(shots[other], capsys)[0]["stale_outputs"]

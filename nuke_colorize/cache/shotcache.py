@@ -5,6 +5,7 @@
     <cache>/cache.lock                 shared by every build/render, exclusive for `cache clear`
     <cache>/manifest.json              format, writer version, determinism rule, shot, segments
     <cache>/locks/<segment>.lock       one per segment folder (exclusive while its chain is walked)
+    <cache>/locks/output.<frame>.lock  one per output frame (while it and its record are written)
     <cache>/segments/<segment>/segment.json         what the segment's key was computed from
     <cache>/segments/<segment>/f<frame>.<chain>.npz one per computed frame (see .store)
     <cache>/output/colour.####.exr     outputs, when the shot names no ``output``
@@ -51,7 +52,8 @@ from . import determinism
 from .filelock import FileLock
 from .keys import CACHE_FORMAT, SegmentIndex
 from .manifest import MANIFEST, WRITER, read_manifest, record_cpu_capability, update_manifest
-from .outputs import RECORD_RE, RECORDS_DIR, output_states, record_output, records_dir
+from .outputs import (OUTPUT_LOCK_RE, RECORD_RE, RECORDS_DIR, output_lock_path, output_states, record_output,
+                      records_dir)
 from .store import DiskStore
 
 GLOBAL_LOCK = "cache.lock"
@@ -486,10 +488,11 @@ class ShotCache:
         luma = ctx.luma
         plate_img = luma.last if (luma.last is not None and luma.last.frame == f) else ctx.source.read(f)
         ctx.parts_note(plate_img)
-        paths = write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected, ctx.attributes(),
-                            ctx.clip_note)
-        # what `cache status` tells current outputs from stale ones by (.outputs)
-        record_output(ctx.root, f, ctx.shot_key(), paths[0], ctx.encoding_record())
+        with FileLock(output_lock_path(ctx.root, f)):   # the file and its record as one (.outputs)
+            paths = write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected,
+                                ctx.attributes(), ctx.clip_note)
+            # what `cache status` tells current outputs from stale ones by (.outputs)
+            record_output(ctx.root, f, ctx.shot_key(), paths[0], ctx.encoding_record())
         run.outputs += paths
 
     # ------------------------------------------------------------------ status
@@ -580,7 +583,7 @@ def clear_segments(root: str, removed: List[str], keep: Optional[Collection[str]
     """Remove the segment folders of the cache folder ``root`` (those named as the cache names
     them) with their lock files; with ``keep`` (segment folder names) all but those, and the
     manifest stays. Without ``keep`` also the manifest and its lock, the output records
-    (:mod:`.outputs`), and the ``segments``, ``locks`` and ``output_records`` folders once
+    (:mod:`.outputs`) and their locks, and the ``segments``, ``locks`` and ``output_records`` folders once
     empty. Other files are left alone. The caller holds the cache's exclusive lock."""
     seg_root = os.path.join(root, "segments")
     lock_root = os.path.join(root, "locks")
@@ -591,9 +594,9 @@ def clear_segments(root: str, removed: List[str], keep: Optional[Collection[str]
             _remove(os.path.join(lock_root, d + ".lock"), removed)
     if keep is not None:
         return
-    for name in _listdir(lock_root):   # locks of segments removed earlier, the manifest's
+    for name in _listdir(lock_root):   # locks of segments removed earlier, the manifest's, outputs'
         stem = name[:-len(".lock")] if name.endswith(".lock") else None
-        if stem is not None and (stem == "manifest" or SEGMENT_DIR_RE.match(stem)):
+        if stem is not None and (stem == "manifest" or SEGMENT_DIR_RE.match(stem) or OUTPUT_LOCK_RE.match(name)):
             _remove(os.path.join(lock_root, name), removed)
     _remove(os.path.join(root, MANIFEST), removed)
     _remove_temps(root, {MANIFEST}, removed)
