@@ -20,6 +20,7 @@ results, so a frame blended in another process or order is bit-identical too.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import weakref
@@ -180,6 +181,36 @@ def _env_bytes(name: str, default: int) -> int:
     return value if value >= 0 else default
 
 
+#: a blender's spill folder in ``$TMPDIR``: ``nuke-colorize-blend-<host>-<pid>-<random>``
+SPILL_RE = re.compile(r"^nuke-colorize-blend-(?P<host>[0-9a-f]{8})-(?P<pid>\d+)-")
+
+
+def spill_prefix() -> str:
+    """Name prefix of this process's spill folder: the machine and process, so a later run can
+    tell a killed process's folder from a live one's (:func:`remove_dead_spills`)."""
+    from .io.atomic import host_tag
+    return f"nuke-colorize-blend-{host_tag()}-{os.getpid()}-"
+
+
+def remove_dead_spills(folder: Optional[str] = None) -> int:
+    """Remove the spill folders in ``folder`` (default ``$TMPDIR``) of this machine's processes
+    that are gone: a SIGKILL skips the blender's own clean-up and would leave them for ever.
+    Returns how many were removed."""
+    from .io.atomic import _pid_alive, host_tag
+    folder = folder or tempfile.gettempdir()
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    removed = 0
+    for name in names:
+        m = SPILL_RE.match(name)
+        if m and m.group("host") == host_tag() and not _pid_alive(int(m.group("pid"))):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+            removed += 1
+    return removed
+
+
 class _OnDisk:
     """A waiting result's arrays in a file of the blender's spill folder (its info in memory)."""
 
@@ -202,7 +233,8 @@ class FrameBlender:
     float16 (lossless: results are canonical float16 values): 8 bytes per working pixel
     (ab, confidence, L), about 3.3 MB per frame at 854x480. Up to ``memory_budget`` bytes of
     them stay in memory (default :data:`BLEND_MEMORY_BUDGET`), the rest wait in a private
-    temporary folder (``$TMPDIR``), removed when the blender goes; reading them back gives the
+    temporary folder (``$TMPDIR``), removed when the blender goes (or, when its process was
+    killed, by the next blender that spills on this machine); reading them back gives the
     same bits, so the blend does not depend on where a result waited.
     """
 
@@ -252,7 +284,8 @@ class FrameBlender:
         path = None
         try:
             if self._spill is None:
-                self._spill = tempfile.mkdtemp(prefix="nuke-colorize-blend-")
+                remove_dead_spills()   # left by killed runs
+                self._spill = tempfile.mkdtemp(prefix=spill_prefix())
                 weakref.finalize(self, shutil.rmtree, self._spill, True)
             self._spilled += 1
             path = os.path.join(self._spill, f"{frame}_{self._spilled}.npz")

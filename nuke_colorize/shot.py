@@ -301,7 +301,8 @@ class Shot:
             raise InputError(f"cannot read: {exc.strerror or exc}", file=path) from None
 
     def key(self, settings_key: Optional[Dict[str, Any]] = None,
-            plate_ids: Optional[Sequence[str]] = None) -> str:
+            plate_ids: Optional[Sequence[str]] = None,
+            reference_keys: Optional[Sequence[str]] = None) -> str:
         """Stable 20-hex-digit key of everything that defines this shot's result.
 
         Hashes the description without its paths (:meth:`key_description`), the identity of
@@ -309,7 +310,11 @@ class Shot:
         image, matte frame and library index (:meth:`file_identity`: name, size and mtime, or
         SHA-256), the OCIO config's content, the backend's ``settings_key`` (class defaults
         merged with ``settings`` when not given: the cache passes the live backend's, which for
-        deepexemplar also names the weights) and the package version. Any change to any of them
+        deepexemplar also names the weights) and the package version; with ``reference_keys``
+        (the prepared references' :attr:`~nuke_colorize.backends.base.Reference.key`, which the
+        cache passes) also the references' pixels, which the segments are keyed by: a reference
+        repainted with the same size and mtime must not leave the outputs of its old pixels
+        counted current. Any change to any of them
         gives another key; where the storage is mounted, and where the cache and outputs are
         written, do not.
         """
@@ -327,6 +332,7 @@ class Shot:
         body = {"format": KEY_FORMAT, "version": __version__, "shot": self.key_description(),
                 "plate": list(plate_ids), "matte": matte_ids,
                 "references": [self.file_identity(r.image) for r in self.references],
+                **({"reference_keys": list(reference_keys)} if reference_keys is not None else {}),
                 "library": self.file_identity(self.library) if self.library else None,
                 **self._ocio_identity(),
                 "backend": settings_key if settings_key is not None else class_settings_key(

@@ -307,3 +307,51 @@ def test_references_outside_the_segment_folder_are_refused(tmp_path):
         np.savez(path, **arrays, **{META: np.frombuffer(json.dumps(meta).encode(), np.uint8)})
         with pytest.raises(MissingReference, match="bad reference"):
             decode_result(str(path), 4, "e" * 64)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_at_the_manifest_is_a_cache_error_leaving_the_old_manifest(tmp_path, monkeypatch):
+    """Closing a file whose buffered bytes a full disk refused raises again: the manifest's
+    write escaped as a bare OSError ("internal error", exit 1) instead of the cache's exit 4."""
+    import nuke_colorize.io.atomic as atomic
+    from nuke_colorize.cache.manifest import MANIFEST, read_manifest, update_manifest
+    from nuke_colorize.errors import CacheError
+
+    (tmp_path / "locks").mkdir()
+    update_manifest(str(tmp_path), {"key": "a"}, {}, {"threads": 1})
+    real = os.fdopen
+
+    def full(fd, mode):   # the temp file as a full disk takes it: ENOSPC on flush and close
+        os.close(fd)
+        return real(os.open("/dev/full", os.O_WRONLY), mode)
+
+    monkeypatch.setattr(atomic.os, "fdopen", full)
+    with pytest.raises(CacheError, match="No space left on device") as err:
+        update_manifest(str(tmp_path), {"key": "b"}, {}, {"threads": 1})
+    assert err.value.exit_code == 4
+    monkeypatch.setattr(atomic.os, "fdopen", real)
+    assert read_manifest(str(tmp_path))["shot"] == {"key": "a"}
+    assert sorted(os.listdir(tmp_path)) == ["locks", MANIFEST]
+
+
+def test_a_build_removes_the_manifest_temp_file_a_killed_writer_left(tmp_path):
+    """Only `cache clear` removed a ``.manifest.json.tmp-...`` left by a build killed while it
+    wrote the manifest: every later build left it there. Now the next build removes it (this
+    machine's writer, process gone, a minute old); a live writer's stays, and another machine's
+    until a day old."""
+    import subprocess
+    import sys
+    from nuke_colorize.cache.manifest import MANIFEST, update_manifest
+    from nuke_colorize.io.atomic import host_tag
+
+    (tmp_path / "locks").mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    killed = tmp_path / f".{MANIFEST}.tmp-{dead}-0123abcd-{host_tag()}.json"
+    live = tmp_path / f".{MANIFEST}.tmp-{os.getpid()}-0123abce-{host_tag()}.json"
+    other = tmp_path / f".{MANIFEST}.tmp-{dead}-0123abcf-{'0' * 8 if host_tag() != '0' * 8 else '1' * 8}.json"
+    for p in (killed, live, other):
+        p.write_text("{")
+        os.utime(p, (os.path.getmtime(p) - 3600,) * 2)   # an hour ago
+    update_manifest(str(tmp_path), {"key": "a"}, {}, {"threads": 1})
+    assert sorted(os.listdir(tmp_path)) == sorted(["locks", MANIFEST, live.name, other.name])

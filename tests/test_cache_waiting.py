@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -292,3 +293,30 @@ def test_preparing_beats_stop_after_their_limit(monkeypatch):
     assert 2 <= n_at_end <= 12                    # beats came, then stopped at ~0.2 s
     assert max(e["waited"] for e in events) <= 1
     assert len(events) == n_at_end                # nothing after the limit
+
+
+def test_a_render_that_waited_for_a_cache_clear_builds_in_the_folders_it_removed(tmp_path, holder):
+    """The cache's ``segments`` and ``locks`` folders were made before the shared lock was
+    taken: a render started while `cache clear` held the cache found them removed once it got
+    the lock, and stopped with "cache folder is not writable (No such file or directory)"."""
+    shot = make_shot(tmp_path)
+    root = tmp_path / "cache_shot"
+    ShotCache(Shot.load(str(shot))).render([1, 2])
+    events = []
+    try:
+        holder.hold(root / shotcache.GLOBAL_LOCK)    # `cache clear` runs...
+        render, box = start_render(shot, events, [1, 2, 3])
+        assert wait_until(lambda: any(e["event"] == "waiting" for e in events)), box
+        for name in ("segments", "locks", "output_records", "manifest.json"):   # ...and removes
+            path = root / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    finally:
+        holder.hold(None)
+    render.join(60)
+    assert not render.is_alive() and "error" not in box, box.get("error")
+    assert box["summary"]["computed"] == [1, 2, 3]
+    assert sorted(p.name for p in (tmp_path / "out_shot").iterdir()) == \
+        [f"colour.{f:04d}.exr" for f in (1, 2, 3)]

@@ -171,3 +171,31 @@ def test_results_waiting_for_their_other_chain_spill_to_disk_beyond_the_budget(t
     import gc
     gc.collect()
     assert not os.path.exists(folder) and folder.startswith(str(tmp_path))
+
+
+def test_a_killed_blenders_spill_folder_is_removed_by_the_next_one_that_spills(tmp_path, monkeypatch):
+    """A SIGKILLed render left its spill folder in $TMPDIR for ever (measured: one per killed
+    build of a shot with NUKE_COLORIZE_BLEND_MEMORY=0). The next blender that spills removes
+    the folders of this machine's dead processes; a live process's stays."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from nuke_colorize.engine import spill_prefix
+    from nuke_colorize.io.atomic import host_tag
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    killed = tmp_path / f"nuke-colorize-blend-{host_tag()}-{dead}-abc123"
+    live = tmp_path / f"{spill_prefix()}def456"
+    for d in (killed, live):
+        d.mkdir()
+        (d / "2_1.npz").write_bytes(b"x" * 100)
+    segs = plan_segments(range(0, 5), [0, 4])
+    blender = FrameBlender(segs, memory_budget=0)
+    r = Result(ab=np.zeros((2, 2, 2), np.float32), confidence=np.ones((2, 2), np.float32),
+               state={"L": np.zeros((2, 2), np.float32)})
+    assert blender.add(segs[0], 1, r) is None          # frame 1 waits for the other chain: spilled
+    assert not killed.exists() and live.exists()
+    assert os.path.basename(blender._spill).startswith(spill_prefix())

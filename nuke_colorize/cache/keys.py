@@ -5,7 +5,8 @@ Dependency rule (what a stored frame of a chain depends on):
 * everything global: cache format, key format (how input files are identified:
   :data:`nuke_colorize.shot.KEY_FORMAT`), package version, the determinism rule (thread count,
   torch / OpenCV / numpy versions), device, backend ``settings_key`` (name, version, settings,
-  weights), plate size, colourspaces and working size;
+  weights), plate size, colourspaces (and, when they name OCIO colourspaces, the OCIO config's
+  content: :meth:`nuke_colorize.shot.Shot._ocio_identity`) and working size;
 * its chain's references (:func:`nuke_colorize.engine.chain_references`): the anchor keyframe,
   the next keyframe in the chain's direction and every still, in order (pixels and role);
 * the chain up to it: the chain's direction and start frame, and the identity of every plate

@@ -1,9 +1,10 @@
 """``manifest.json``: what a cache folder holds, for people and for the version check.
 
 Written atomically under ``locks/manifest.lock`` (read, merge, replace) at the start of every
-build. It records the cache format, the key format, the version and determinism rule of the
-last writer (with the CPU capability of the last process that computed frames, recorded after
-it did), the current shot (key, frames, description: the paths as the last writer's machine
+build, which first removes the temp files killed writers left in the cache folder. It records
+the cache format, the key format, the version and determinism rule of the last writer (with
+the CPU capability of the last process that computed frames, recorded after it did), the
+current shot (key, frames, description: the paths as the last writer's machine
 saw them, for people only) and one entry per segment folder ever written (anchor, direction,
 start, key, references, writer). Stored frames are *not* listed: the files are the
 truth, so a killed build never leaves the manifest claiming frames that are not there.
@@ -20,8 +21,8 @@ import time
 from typing import Any, Dict, Optional
 
 from .. import __version__
-from ..errors import CacheError
-from ..io import atomic_write_text
+from ..errors import CacheError, InputError
+from ..io import atomic_write_text, cleanup_stale_temps
 from .filelock import FileLock
 from ..shot import KEY_FORMAT
 from .keys import CACHE_FORMAT
@@ -57,10 +58,23 @@ def read_manifest(root: str) -> Optional[Dict[str, Any]]:
     return data
 
 
+def _write(root: str, data: Dict[str, Any]) -> None:
+    """Replace the manifest with ``data``; CacheError (exit code 4, as every other file of the
+    cache) when the folder cannot take it: full or read-only."""
+    try:
+        atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")
+    except InputError as exc:
+        raise CacheError(f"cannot write the cache: {exc.problem}", file=manifest_path(root),
+                         hint="check the cache folder is writable and has free space") from None
+
+
 def update_manifest(root: str, shot_entry: Dict[str, Any], segments: Dict[str, Dict[str, Any]],
                     determinism: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """Merge this run into the manifest; returns the previous manifest (None if there was none)."""
     with FileLock(os.path.join(root, "locks", "manifest.lock")):
+        # temp files of writers killed mid-write (this machine's dead processes, others' after a
+        # day): the manifest's, and those of any other file of the folder, once a minute old
+        cleanup_stale_temps(root)
         old = read_manifest(root)
         data: Dict[str, Any] = dict(old) if old else {}
         data["format"] = CACHE_FORMAT
@@ -76,7 +90,7 @@ def update_manifest(root: str, shot_entry: Dict[str, Any], segments: Dict[str, D
             if name not in segs:
                 segs[name] = dict(entry, written_by=WRITER, created=time.strftime("%Y-%m-%dT%H:%M:%S"))
         data["segments"] = segs
-        atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")
+        _write(root, data)
     return old
 
 
@@ -90,4 +104,4 @@ def record_cpu_capability(root: str, capability: Optional[str]) -> None:
         if data is None or (data.get("determinism") or {}).get("cpu_capability") == capability:
             return
         data["determinism"] = dict(data.get("determinism") or {}, cpu_capability=capability)
-        atomic_write_text(manifest_path(root), json.dumps(data, indent=1, sort_keys=True) + "\n")
+        _write(root, data)

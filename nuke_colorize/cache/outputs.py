@@ -18,7 +18,10 @@ after the write), with its path for people. An output frame is
 * ``missing``: no file.
 
 A process killed between an output and its record leaves the frame ``stale`` until it is
-rewritten, never ``current`` by mistake.
+rewritten, never ``current`` by mistake. A frame's file and its record are written under
+``locks/output.<frame>.lock`` (:func:`output_lock_path`): two processes writing one output
+frame for different keys (a shot edited while a build runs) would otherwise each write, the
+first record the second's file under its own key, and vouch for a file of another key.
 
 The encoding is recorded as :meth:`nuke_colorize.io.encoding.OutputEncoding.record` gives it,
 under ``encoding``, only when it is not the default: a record without it (every record written
@@ -37,6 +40,14 @@ from ..io import atomic_write_text, file_identity, frame_path
 RECORDS_DIR = "output_records"
 RECORD_RE = re.compile(r"^-?\d+\.json\Z")
 STATES = ("current", "stale", "missing")
+
+
+OUTPUT_LOCK_RE = re.compile(r"^output\.-?\d+\.lock\Z")
+
+
+def output_lock_path(root: str, frame: int) -> str:
+    """The lock held while output frame ``frame`` and its record are written."""
+    return os.path.join(root, "locks", f"output.{int(frame)}.lock")
 
 
 def records_dir(root: str) -> str:

@@ -5,6 +5,7 @@
     <cache>/cache.lock                 shared by every build/render, exclusive for `cache clear`
     <cache>/manifest.json              format, writer version, determinism rule, shot, segments
     <cache>/locks/<segment>.lock       one per segment folder (exclusive while its chain is walked)
+    <cache>/locks/output.<frame>.lock  one per output frame (while it and its record are written)
     <cache>/segments/<segment>/segment.json         what the segment's key was computed from
     <cache>/segments/<segment>/f<frame>.<chain>.npz one per computed frame (see .store)
     <cache>/output/colour.####.exr     outputs, when the shot names no ``output``
@@ -51,7 +52,8 @@ from . import determinism
 from .filelock import FileLock
 from .keys import CACHE_FORMAT, SegmentIndex
 from .manifest import MANIFEST, WRITER, read_manifest, record_cpu_capability, update_manifest
-from .outputs import RECORD_RE, RECORDS_DIR, output_states, record_output, records_dir
+from .outputs import (OUTPUT_LOCK_RE, RECORD_RE, RECORDS_DIR, output_lock_path, output_states, record_output,
+                      records_dir)
 from .store import DiskStore
 
 GLOBAL_LOCK = "cache.lock"
@@ -153,7 +155,9 @@ class _Context:
                          "plate": {"size": [self.source.width, self.source.height],
                                    "colorspace": shot.colorspace, "resolved": self.luma.resolved},
                          "ref_colorspace": shot.ref_colorspace,
-                         "working_size": [self.col.work_w, self.col.work_h], "matte": bool(shot.matte)}
+                         "working_size": [self.col.work_w, self.col.work_h], "matte": bool(shot.matte),
+                         # what the OCIO names turn the plate into (nothing without them: keys stay)
+                         **shot._ocio_identity()}
             self._plate_ids: Dict[int, str] = {}
             self._shot_key: Optional[str] = None
             self.index = SegmentIndex(self.base, self.col.references, self.frame_identity)
@@ -182,7 +186,8 @@ class _Context:
     def shot_key(self) -> str:
         if self._shot_key is None:
             self._shot_key = self.shot.key(settings_key=self.col.backend.settings_key(),
-                                           plate_ids=[self.plate_id(f) for f in self.job.frames])
+                                           plate_ids=[self.plate_id(f) for f in self.job.frames],
+                                           reference_keys=[r.key for r in self.col.references])
         return self._shot_key
 
     def encoding_record(self) -> str:
@@ -251,17 +256,27 @@ class ShotCache:
             ctx.plate_id(f)
 
     def _open_writable(self) -> FileLock:
-        """Create the folder layout and take the cache's shared lock; CacheError if read-only."""
-        try:
-            for sub in ("segments", "locks"):
-                os.makedirs(os.path.join(self.root, sub), exist_ok=True)
-        except OSError as exc:
-            raise CacheError(f"cannot create the cache folder ({exc.strerror or exc})", file=self.root,
-                             hint=WRITABLE_HINT) from None
+        """Take the cache's shared lock, then create the folder layout; CacheError if read-only.
+        The layout is made under the lock: a `cache clear` this process waited for removes it."""
+        self._makedirs(self.root)
         lock = FileLock(os.path.join(self.root, GLOBAL_LOCK))
         wait_for_lock(lock, lambda waited: self._event(
             event="waiting", waited=round(waited), message="the cache is being cleared; waiting"), shared=True)
+        try:
+            for sub in ("segments", "locks"):
+                self._makedirs(os.path.join(self.root, sub))
+        except BaseException:
+            lock.release()
+            raise
         return lock
+
+    def _makedirs(self, folder: str) -> None:
+        """Create ``folder`` of the cache (and its parents); CacheError if it cannot be made."""
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create the cache folder ({exc.strerror or exc})", file=self.root,
+                             hint=WRITABLE_HINT) from None
 
     def _context(self, run: Optional[_Run] = None) -> _Context:
         def on_corrupt(path: str, reason: str) -> None:
@@ -473,10 +488,11 @@ class ShotCache:
         luma = ctx.luma
         plate_img = luma.last if (luma.last is not None and luma.last.frame == f) else ctx.source.read(f)
         ctx.parts_note(plate_img)
-        paths = write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected, ctx.attributes(),
-                            ctx.clip_note)
-        # what `cache status` tells current outputs from stale ones by (.outputs)
-        record_output(ctx.root, f, ctx.shot_key(), paths[0], ctx.encoding_record())
+        with FileLock(output_lock_path(ctx.root, f)):   # the file and its record as one (.outputs)
+            paths = write_frame(ctx.job, out, plate_img, luma.resolved or "linear", ctx.protected,
+                                ctx.attributes(), ctx.clip_note)
+            # what `cache status` tells current outputs from stale ones by (.outputs)
+            record_output(ctx.root, f, ctx.shot_key(), paths[0], ctx.encoding_record())
         run.outputs += paths
 
     # ------------------------------------------------------------------ status
@@ -567,7 +583,7 @@ def clear_segments(root: str, removed: List[str], keep: Optional[Collection[str]
     """Remove the segment folders of the cache folder ``root`` (those named as the cache names
     them) with their lock files; with ``keep`` (segment folder names) all but those, and the
     manifest stays. Without ``keep`` also the manifest and its lock, the output records
-    (:mod:`.outputs`), and the ``segments``, ``locks`` and ``output_records`` folders once
+    (:mod:`.outputs`) and their locks, and the ``segments``, ``locks`` and ``output_records`` folders once
     empty. Other files are left alone. The caller holds the cache's exclusive lock."""
     seg_root = os.path.join(root, "segments")
     lock_root = os.path.join(root, "locks")
@@ -578,9 +594,9 @@ def clear_segments(root: str, removed: List[str], keep: Optional[Collection[str]
             _remove(os.path.join(lock_root, d + ".lock"), removed)
     if keep is not None:
         return
-    for name in _listdir(lock_root):   # locks of segments removed earlier, the manifest's
+    for name in _listdir(lock_root):   # locks of segments removed earlier, the manifest's, outputs'
         stem = name[:-len(".lock")] if name.endswith(".lock") else None
-        if stem is not None and (stem == "manifest" or SEGMENT_DIR_RE.match(stem)):
+        if stem is not None and (stem == "manifest" or SEGMENT_DIR_RE.match(stem) or OUTPUT_LOCK_RE.match(name)):
             _remove(os.path.join(lock_root, name), removed)
     _remove(os.path.join(root, MANIFEST), removed)
     _remove_temps(root, {MANIFEST}, removed)

@@ -141,12 +141,12 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         except OSError as exc:
             raise OutputError(f"cannot write: {exc.strerror or exc}", file=os.fspath(path)) from None
-        with os.fdopen(fd, "wb") as fh:
-            try:
+        try:   # closing flushes again what a full disk refused: it raises as well
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
-            except OSError as exc:
-                raise OutputError(f"cannot write: {exc.strerror or exc}", file=os.fspath(path)) from None
+        except OSError as exc:
+            raise OutputError(f"cannot write: {exc.strerror or exc}", file=os.fspath(path)) from None
 
 
 def atomic_write_text(path: PathLike, text: str, encoding: str = "utf-8") -> None:
