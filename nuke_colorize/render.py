@@ -21,8 +21,8 @@ from .errors import InputError
 from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, is_pattern, read_image,
                  same_target, write_image)
 from .io.encoding import OutputEncoding, check_encoding
-from .io.image import (HALF_MAX, beyond_half_count, compose_channels, composed_channel_names, default_dtype,
-                       describe_channel_losses, describe_window_losses, names_channels)
+from .io.image import (HALF_MAX, apply_orientation, beyond_half_count, compose_channels, composed_channel_names,
+                       default_dtype, describe_channel_losses, describe_window_losses, names_channels)
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -116,8 +116,9 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     a cut-out still or a keyframe painted in part gives colour from those only (a note says
     how much of the image that is); an alpha of 0 everywhere is taken as no alpha (with a
     note), and the greyscale check looks at covered pixels only. An EXR tagged with another
-    colourspace than linear Rec.709 (``colorInteropID``) read through ``auto`` is noted."""
-    img = read_image(spec.path)
+    colourspace than linear Rec.709 (``colorInteropID``) read through ``auto`` is noted. A
+    JPEG/TIFF's EXIF orientation is applied (:func:`~nuke_colorize.io.image.apply_orientation`)."""
+    img = apply_orientation(read_image(spec.path))  # a phone photo stored sideways: as viewers show it
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     declared = img.spec.getattribute("colorInteropID")
     if colorspace == "auto" and cs == "linear" and declared and str(declared) != LINEAR_REC709_ID:

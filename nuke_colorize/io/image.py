@@ -641,6 +641,50 @@ def check_finite(img: ImageData, channels: Optional[Sequence[int]] = None, what:
                          hint="replace them upstream, e.g. with an Expression node: isnan(r) || isinf(r) ? 0 : r")
 
 
+#: EXIF orientation (TIFF/JPEG ``Orientation``, 1-8) -> (transpose, flip rows, flip columns) that
+#: turns the stored pixels into the picture as viewers show it (transpose first)
+_ORIENTATIONS = {2: (False, False, True), 3: (False, True, True), 4: (False, True, False),
+                 5: (True, False, False), 6: (True, False, True), 7: (True, True, True),
+                 8: (True, True, False)}
+
+
+def apply_orientation(img: ImageData) -> ImageData:
+    """``img`` turned upright as its header's EXIF ``Orientation`` says (a phone photo stored
+    sideways, tag 6: rotated 90 degrees clockwise for viewing), as every viewer and Nuke's Read
+    show it; the spec follows (size, display window of a file without an offset one, pixel
+    aspect inverted by a quarter turn, ``Orientation`` 1). ``img`` itself when upright (1, no
+    tag, an unknown value) or when its windows are not plain (a data window within a larger
+    display window: EXR and DPX, which have no orientation of their own)."""
+    try:
+        code = int(img.spec.getattribute("Orientation") or 1)
+    except (TypeError, ValueError):
+        return img
+    how = _ORIENTATIONS.get(code)
+    s = img.spec
+    if how is None or (s.x, s.y, s.full_x, s.full_y, s.full_width, s.full_height) != \
+            (0, 0, 0, 0, s.width, s.height):
+        return img
+    transpose, flip_rows, flip_cols = how
+
+    def turn(a: np.ndarray) -> np.ndarray:
+        a = np.swapaxes(a, 0, 1) if transpose else a
+        return np.ascontiguousarray(a[::-1 if flip_rows else 1, ::-1 if flip_cols else 1])
+
+    spec = _oiio().ImageSpec(s)
+    if transpose:
+        spec.width, spec.height = s.height, s.width
+        spec.full_width, spec.full_height = s.height, s.width
+        aspect = spec_pixel_aspect(s)
+        if aspect != 1.0:
+            spec.attribute("PixelAspectRatio", float(1.0 / aspect))
+    spec.attribute("Orientation", 1)
+    exact = None if img.exact_channels is None else {k: turn(v) for k, v in img.exact_channels.items()}
+    return ImageData(pixels=turn(img.pixels), channels=list(img.channels), spec=spec, path=img.path,
+                     frame=img.frame, is_float_format=img.is_float_format,
+                     channel_formats=img.channel_formats, exact_channels=exact,
+                     skipped_parts=list(img.skipped_parts))
+
+
 def read_spec(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS):
     """Copy of the file's ImageSpec, from the header only (no pixels are read)."""
     path = _resolve(path, frame)

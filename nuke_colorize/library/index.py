@@ -35,6 +35,7 @@ import numpy as np
 from .. import color
 from ..errors import ColorizeError, InputError
 from ..io import atomic_write_bytes, is_temp_name, read_image
+from ..io.image import apply_orientation
 from . import descriptors as D
 
 INDEX_FORMAT = 2   # 2: root and still paths relative to the index file where they share its storage
@@ -219,7 +220,7 @@ def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE
     The image is resized (area) in its file encoding, then converted to linear, Rec.709
     luminance and L*. Raises :class:`InputError` for unreadable files and greyscale images.
     """
-    img = read_image(path, allow_nonfinite=False)
+    img = apply_orientation(read_image(path, allow_nonfinite=False))  # upright, as the render reads it
     px = img.pixels
     w, h = D.feature_size(img.width, img.height, long_side)
     idx = img.rgb_indices
