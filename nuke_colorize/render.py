@@ -22,7 +22,8 @@ from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, i
                  same_target, write_image)
 from .io.encoding import OutputEncoding, check_encoding
 from .io.image import (HALF_MAX, apply_orientation, beyond_half_count, compose_channels, composed_channel_names,
-                       default_dtype, describe_channel_losses, describe_window_losses, names_channels)
+                       default_dtype, describe_channel_losses, describe_window_losses, foreign_icc_profile,
+                       names_channels)
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -117,7 +118,8 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     how much of the image that is); an alpha of 0 everywhere is taken as no alpha (with a
     note), and the greyscale check looks at covered pixels only. An EXR tagged with another
     colourspace than linear Rec.709 (``colorInteropID``) read through ``auto`` is noted. A
-    JPEG/TIFF's EXIF orientation is applied (:func:`~nuke_colorize.io.image.apply_orientation`)."""
+    JPEG/TIFF's EXIF orientation is applied (:func:`~nuke_colorize.io.image.apply_orientation`);
+    an embedded ICC profile of other primaries than sRGB's read through ``auto`` is noted."""
     img = apply_orientation(read_image(spec.path))  # a phone photo stored sideways: as viewers show it
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     declared = img.spec.getattribute("colorInteropID")
@@ -125,6 +127,16 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
         warn(f"{spec.path}: the header declares colourspace {declared} (colorInteropID), but auto reads "
              f"float files as linear Rec.709 ({LINEAR_REC709_ID}): give --ref-colorspace {declared} (or its "
              f"name in your OCIO config; a shot file's reference 'colorspace') to read it as declared")
+    profile = foreign_icc_profile(img.spec) if colorspace == "auto" and cs == "srgb" else None
+    if profile is not None:
+        # auto reads integer files as sRGB whatever their profile (as Nuke's Read): a Display P3
+        # or Adobe RGB still's colours would come out less saturated than it shows them
+        desc, name = profile
+        give = f"--ref-colorspace '{name}' (OpenImageIO's built-in OCIO config; or its name in your " \
+               f"config)" if name else "its OCIO colourspace with --ref-colorspace"
+        warn(f"{spec.path}: its embedded ICC profile '{desc}' has other primaries than sRGB, but auto reads "
+             f"it as sRGB (the profile is not applied: colours come out less saturated than it shows): give "
+             f"{give}, or convert it to sRGB")
     rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
     cov = coverage.from_alpha(img.alpha, img.premultiplied)
     if cov is not None and not cov.any():

@@ -685,6 +685,51 @@ def apply_orientation(img: ImageData) -> ImageData:
                      skipped_parts=list(img.skipped_parts))
 
 
+#: sRGB's primaries as an ICC profile stores them (rXYZ, gXYZ, bXYZ: D50-adapted XYZ)
+_SRGB_COLORANTS = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7139))
+#: an ICC profile's description -> the colourspace of OpenImageIO's built-in OCIO config that holds it
+_ICC_OCIO_NAMES = (("p3", "sRGB Encoded P3-D65"), ("adobe rgb", "Gamma 2.2 Encoded AdobeRGB"))
+
+
+def _icc_colorants(profile: bytes) -> Optional[Tuple[Tuple[float, ...], ...]]:
+    """(rXYZ, gXYZ, bXYZ) of a matrix/TRC ICC profile, None when it has none (or is damaged)."""
+    import struct
+
+    try:
+        tags = {}
+        for k in range(struct.unpack(">I", profile[128:132])[0]):
+            sig, off, _ = struct.unpack(">4sII", profile[132 + 12 * k:144 + 12 * k])
+            tags[sig] = off
+        out = []
+        for sig in (b"rXYZ", b"gXYZ", b"bXYZ"):
+            off = tags[sig]
+            if profile[off:off + 4] != b"XYZ ":
+                return None
+            out.append(tuple(v / 65536.0 for v in struct.unpack(">3i", profile[off + 8:off + 20])))
+        return tuple(out)
+    except (KeyError, struct.error):
+        return None
+
+
+def foreign_icc_profile(spec) -> Optional[Tuple[str, Optional[str]]]:
+    """(description, OCIO name or None) of an embedded RGB ICC profile whose primaries are not
+    sRGB's (Display P3, Adobe RGB: a photographer's or a phone's still), None without one or
+    for an sRGB profile (by its colorants; a profile without them by its description).
+    The OCIO name is the built-in config's colourspace for it, when known."""
+    raw = spec.getattribute("ICCProfile")
+    if raw is None or str(spec.getattribute("ICCProfile:color_space") or "RGB") != "RGB":
+        return None
+    desc = str(spec.getattribute("ICCProfile:profile_description") or "").strip() or "unnamed"
+    colorants = _icc_colorants(bytes(np.asarray(raw, dtype=np.uint8)))
+    if colorants is None:
+        if "srgb" in desc.lower():
+            return None
+    elif all(abs(a - b) < 0.01 for got, want in zip(colorants, _SRGB_COLORANTS) for a, b in zip(got, want)):
+        return None
+    name = next((n for key, n in _ICC_OCIO_NAMES if key in desc.lower()), None)
+    return desc, name
+
+
 def read_spec(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS):
     """Copy of the file's ImageSpec, from the header only (no pixels are read)."""
     path = _resolve(path, frame)
