@@ -105,9 +105,30 @@ class RenderJob:
 LINEAR_REC709_ID = "lin_rec709_scene"
 
 
+#: long side beyond which a still is reduced on reading (see :func:`load_reference`)
+STILL_MAX_SIDE = 4096
+
+
+def _reduced_still(img, max_side: int):
+    """``img`` (a still) with its long side reduced to ``max_side`` (area, in its file's
+    encoding, alpha alike), or ``img`` when it is not larger."""
+    import cv2
+
+    w, h = img.width, img.height
+    if max(w, h) <= max_side:
+        return img
+    s = max_side / float(max(w, h))
+    size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
+    px = cv2.resize(img.pixels, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    spec = img.spec.__class__(img.spec)
+    spec.width, spec.height, spec.full_width, spec.full_height = size[0], size[1], size[0], size[1]
+    spec.x = spec.y = spec.full_x = spec.full_y = 0
+    return dataclasses.replace(img, pixels=px, spec=spec, exact_channels=None)
+
+
 def load_reference(spec: RefSpec, colorspace: str = "auto",
                    warn: Callable[[str], None] = lambda m: None,
-                   ocio_config: Optional[str] = None) -> ReferenceInput:
+                   ocio_config: Optional[str] = None, max_side: Optional[int] = None) -> ReferenceInput:
     """Read a reference image to linear RGB (OCIO names through ``ocio_config``); greyscale
     references are refused. A premultiplied reference with alpha (a keyframe painted on a
     premultiplied plate) gives the colour of its unpremultiplied pixels, which is what the
@@ -119,8 +140,13 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     note), and the greyscale check looks at covered pixels only. An EXR tagged with another
     colourspace than linear Rec.709 (``colorInteropID``) read through ``auto`` is noted. A
     JPEG/TIFF's EXIF orientation is applied (:func:`~nuke_colorize.io.image.apply_orientation`);
-    an embedded ICC profile of other primaries than sRGB's read through ``auto`` is noted."""
+    an embedded ICC profile of other primaries than sRGB's read through ``auto`` is noted.
+    ``max_side``: a still (no frame) whose long side is larger is reduced to it as soon as it
+    is read (an 8K or 12K scan would otherwise hold gigabytes through the conversions, for a
+    picture the backend uses at its working size only)."""
     img = apply_orientation(read_image(spec.path))  # a phone photo stored sideways: as viewers show it
+    if spec.frame is None and max_side:
+        img = _reduced_still(img, max_side)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     declared = img.spec.getattribute("colorInteropID")
     if colorspace == "auto" and cs == "linear" and declared and str(declared) != LINEAR_REC709_ID:
@@ -500,7 +526,9 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
     if not job.references:
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH, or --library INDEX")
     check_job(job)
-    refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn, job.ocio_config) for r in job.references]
+    max_side = max(STILL_MAX_SIDE, source.width, source.height)   # never below the working size
+    refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn, job.ocio_config, max_side)
+            for r in job.references]
     for i, r in enumerate(refs):
         if r.frame is not None and r.frame not in job.frames:
             raise InputError(f"reference frame {r.frame} is outside the frame range "
