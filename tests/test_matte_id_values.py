@@ -210,3 +210,27 @@ def test_a_filtered_id_pass_gives_its_edges_to_the_objects_around_them(tmp_path)
     # the filtered pixels take, but for a few in slivers, the ID the unfiltered pass had there
     mixed = ~whole
     assert mixed.sum() > 10000 and (m.ids[mixed] == np.round(sharp[mixed])).mean() > 0.95
+
+
+def test_a_feathered_8bit_grey_matte_is_one_object(tmp_path):
+    """One object's matte saved as an 8-bit grey PNG with a soft edge (a feathered roto, a
+    resized mask) was an ID pass of 200-odd objects, one per edge level, none of them the
+    keyframe's object. Its edge levels fill no 3x3 block: it is one object now, ID 255 where
+    above half, as the same object's hard frames (0/255) read; an 8-bit ID pass whose IDs fill
+    blocks is read as before."""
+    import cv2
+
+    yy, xx = np.mgrid[0:72, 0:128]
+    hard = ((xx - 64) ** 2 + (yy - 36) ** 2 < 25 ** 2).astype(np.float32)
+    soft = np.round(cv2.GaussianBlur(hard * 255, (0, 0), 2.0)).astype(np.uint8)
+    assert len(np.unique(soft)) > 100
+    write_oiio(tmp_path / "m.0001.png", soft[..., None], "uint8")
+    write_oiio(tmp_path / "m.0002.png", (hard * 255).astype(np.uint8)[..., None], "uint8")
+    m = _read(tmp_path / "m.####.png")
+    assert m.kind == mio.IDS and set(np.unique(m.ids).tolist()) == {0, 255}
+    np.testing.assert_array_equal(m.ids == 255, soft > 127)
+    assert set(np.unique(_read(tmp_path / "m.####.png", 2).ids).tolist()) == {0, 255}
+    ids = np.zeros((72, 128), np.uint8)
+    ids[10:30, 10:40], ids[40:60, 50:90], ids[5:20, 100:120] = 3, 7, 255
+    write_oiio(tmp_path / "i.0001.png", ids[..., None], "uint8")
+    np.testing.assert_array_equal(_read(tmp_path / "i.####.png").ids, ids)

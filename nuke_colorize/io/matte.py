@@ -21,7 +21,9 @@ and :func:`decode` reports which of these kinds it was (:class:`Matte`):
 * **A shape in alpha** (kind ``shape``; black R/G/B, the shape in A: what a Roto or RotoPaint
   node writes): one object where alpha > 0.5 (an alpha without a shape, constant, is not read).
 * **One channel**: an integer channel: the stored integer (8-bit 0..255, 16-bit 0..65535,
-  32-bit read exactly; kind ``ids``); a float channel: each value is one ID when any exceeds 1
+  32-bit read exactly; kind ``ids``; one object with a soft edge, 0, its largest value and
+  values between that fill no 3x3 block, is that object where above half of it:
+  :func:`_soft_single`); a float channel: each value is one ID when any exceeds 1
   (an ID pass, kind ``ids``; values within 1e-4, or a millionth, of a whole number are that
   number: float maths leaves 2.9999998 where 3 was written; in a filtered pass, holding more than
   :data:`EDGE_VALUES` distinct other values, an anti-aliased edge value takes its nearest
@@ -279,6 +281,28 @@ def edges_to_nearest(values: np.ndarray) -> np.ndarray:
     return np.where(edge, v[~edge][labels - 1], v)
 
 
+def _soft_single(values: np.ndarray) -> Optional[np.ndarray]:
+    """(H, W) int32 IDs of a one-channel integer matte that is one object with a soft edge (a
+    feathered roto or a resized mask saved as an 8-bit grey PNG: 0, its largest value, and
+    values between them that fill no 3x3 block anywhere): the largest value where above half of
+    it, as the same object's hard frames read, else 0. None for any other matte (nothing
+    between, a value between that fills a block: an ID of its own, or a largest value that
+    fills none). Each edge value was
+    an object of its own (up to 254 a frame), none of them the keyframe's object."""
+    import cv2
+
+    top = float(values.max())
+    mid = (values > 0) & (values < top)
+    if top <= 0 or not mid.any():
+        return None
+    v = np.asarray(values, np.float32)   # 8/16-bit codes: exact
+    block = np.ones((3, 3), np.uint8)
+    interior = (cv2.erode(v, block) == v) & (cv2.dilate(v, block) == v)
+    if (mid & interior).any() or not (interior & (v == top)).any():
+        return None
+    return np.where(v * 2 > top, int(top), 0).astype(np.int32)
+
+
 #: How far a float ID may be from a whole number and still be that number: this much, or
 #: :data:`SNAP_RELATIVE` of the value if more. Float32 maths on an ID pass (an unpremultiply, a
 #: colourspace round trip) leaves 2.9999998 where 3 was written (~1e-7 of the value per step).
@@ -337,7 +361,8 @@ def decode(img: ImageData) -> Matte:
     _check_finite(img, [ch])
     v = img.stored_values(ch)
     if img.stored_format(ch) not in _FLOAT_TYPES or float(v.max()) > 1.0:
-        return Matte(_id_pass(img, ch, v), IDS)
+        soft = _soft_single(v) if img.stored_format(ch) in ("uint8", "uint16") else None
+        return Matte(_id_pass(img, ch, v) if soft is None else soft, IDS)
     if named:                       # one object, named by its channel
         return Matte(np.where(v > 0.5, channel_id(img.channels[ch]), 0).astype(np.int32), CHANNELS)
     return Matte((v > 0.5).astype(np.int32), SINGLE)
