@@ -404,3 +404,31 @@ def test_reindexing_a_copy_with_coarser_mtimes_reuses_its_stills(tmp_path, monke
     assert (rep.total, rep.reused, rep.computed) == (3, 2, 1)
     assert decoded == [paths[2]]       # a microsecond later is a change
     assert len(I.LibraryIndex.load(str(out)).entries) == 3
+
+
+def test_an_index_moved_without_its_stills_says_so(tmp_path, capsys):
+    """Copied one folder deeper without its stills, an index (stills named relative to it)
+    was queried as if all were well, listing stills that are not there, and the render then
+    failed on the first with "file does not exist". Query and render now refuse it at once,
+    naming the folder looked for and why."""
+    import shutil
+
+    from nuke_colorize.render import RenderJob
+    from nuke_colorize.library.auto import plan_for_job
+
+    _still(tmp_path / "refs" / "lib" / "a.png", 1)
+    _still(tmp_path / "refs" / "lib" / "b.png", 2)
+    _build(tmp_path / "refs" / "lib", tmp_path / "refs" / "lib.npz")
+    os.makedirs(tmp_path / "elsewhere" / "deeper")
+    moved = tmp_path / "elsewhere" / "deeper" / "lib.npz"
+    shutil.copy(tmp_path / "refs" / "lib.npz", moved)
+    plate = tmp_path / "p.0001.png"
+    cv2.imwrite(str(plate), np.full((36, 64), 100, np.uint8))
+    assert main(["library", "query", str(moved), "--plate", str(plate), "--top", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"stills folder {tmp_path / 'elsewhere' / 'deeper' / 'lib'} does not exist" in err and "moved or copied" in err
+    job = RenderJob(plate=str(tmp_path / "p.####.png"), frames=[1], references=[], output=str(tmp_path / "o.####.png"),
+                    library=str(moved), auto_references=1)
+    with pytest.raises(InputError, match="stills folder .* does not exist"):
+        plan_for_job(job, lambda m: None)
+    assert main(["library", "query", str(tmp_path / "refs" / "lib.npz"), "--plate", str(plate), "--top", "1"]) == 0

@@ -117,7 +117,7 @@ def plan_for_job(job, warn: Callable[[str], None]) -> List[ScenePlan]:
     """Scenes and stills for a :class:`~nuke_colorize.render.RenderJob` with a library."""
     from ..pipeline import resolve_device
 
-    index = LibraryIndex.load(job.library)
+    index = LibraryIndex.load(job.library).check_root(job.library)
     source, luma = _plate_luma(job, warn)
     try:
         plans, _ = plan_scenes(luma, job.frames, index, check_count(job.auto_references),
@@ -252,7 +252,7 @@ def _shot_plan(shot, warn, events=None) -> List[ScenePlan]:
     path = os.path.join(shot.cache, PLAN_FILE)
     with preparing(events, "planning automatic references"):
         job = shot.job()
-        index = LibraryIndex.load(shot.library)
+        index = LibraryIndex.load(shot.library).check_root(shot.library)
         source, luma = _plate_luma(job, warn)
         try:
             plans, _ = plan_scenes(luma, job.frames, index, check_count(shot.auto_references, "'auto_references'"),

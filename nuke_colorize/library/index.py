@@ -111,6 +111,19 @@ class LibraryIndex:
         atomic_write_bytes(path, buf.getvalue())
         return path
 
+    def check_root(self, path: str) -> "LibraryIndex":
+        """This index (loaded from ``path``) when its stills' folder exists; otherwise an
+        InputError saying where it looked. An index names its stills relative to its own folder
+        when it shares their storage: moved or copied without them (to another depth), its
+        query listed stills that are not there and the render failed on the first with "file
+        does not exist", not saying why."""
+        if self.entries and not os.path.isdir(self.root):
+            raise InputError(f"the library's stills folder {self.root} does not exist: the index names its "
+                             f"stills relative to its own folder (was it moved or copied without them?)",
+                             file=path, hint="put the index back where it was beside its stills, or index "
+                                             "the stills again: nuke-colorize library index DIR -o INDEX")
+        return self
+
     @staticmethod
     def stills_colorspace(path: str) -> Tuple[str, Optional[str]]:
         """(colourspace, OCIO config) the index at ``path`` read its stills in, from its
