@@ -234,3 +234,36 @@ def test_a_feathered_8bit_grey_matte_is_one_object(tmp_path):
     ids[10:30, 10:40], ids[40:60, 50:90], ids[5:20, 100:120] = 3, 7, 255
     write_oiio(tmp_path / "i.0001.png", ids[..., None], "uint8")
     np.testing.assert_array_equal(_read(tmp_path / "i.####.png").ids, ids)
+
+
+def test_a_cryptomatte_part_beside_a_cropped_beauty_part_is_read(tmp_path):
+    """A multi-part EXR whose beauty part is cropped to its bounding box and whose Cryptomatte
+    part is not: the Cryptomatte part (another data window) was skipped without a word and
+    the beauty's R read as a single object (R > 0.5: noise). The Cryptomatte part is read
+    now, placed by its own windows on the plate's."""
+    import OpenImageIO as oiio
+
+    from nuke_colorize.io.windows import Windows
+
+    w, h = 64, 36
+    beauty = np.random.default_rng(0).random((26, 44, 4)).astype(np.float32)
+    s0 = oiio.ImageSpec(44, 26, 4, "half")
+    s0.x, s0.y, s0.full_width, s0.full_height = 10, 5, w, h
+    s0.attribute("name", "rgba")
+    hashed = np.array([0x1E96B88C], np.uint32).view(np.float32)[0]
+    ids = np.zeros((h, w), np.float32)
+    ids[:, :32] = hashed
+    crypto = np.stack([ids, (ids != 0).astype(np.float32), np.zeros_like(ids), np.zeros_like(ids)], -1)
+    s1 = oiio.ImageSpec(w, h, 4, "float")
+    s1.channelnames = tuple(f"CryptoObject00.{c}" for c in "RGBA")
+    s1.attribute("name", "CryptoObject")
+    path = str(tmp_path / "m.0001.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, [s0, s1]) and out.write_image(beauty)
+    assert out.open(path, s1, "AppendSubimage") and out.write_image(crypto) and out.close()
+    plate = Windows(data=(10, 5, 44, 26), display=(0, 0, w, h))
+    m = mio.MatteReader(str(tmp_path / "m.####.exr"), (44, 26), lambda f: plate).read(1)
+    assert m.kind == mio.CRYPTOMATTE
+    want = np.zeros((26, 44), np.int32)
+    want[:, :22] = mio.id_of(0x1E96B88C)
+    np.testing.assert_array_equal(m.ids, want)

@@ -567,7 +567,7 @@ def _is_float_type(fmt) -> bool:
 
 
 def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               allow_nonfinite: bool = False, exact: bool = False) -> ImageData:
+               allow_nonfinite: bool = False, exact: bool = False, part: Optional[int] = None) -> ImageData:
     """Read all channels of one image file (or one frame of a pattern) as float32.
 
     ``path`` may be a pattern (``plate.####.exr``) when ``frame`` is given. Raises
@@ -577,11 +577,18 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
     ``allow_nonfinite`` (extra channels such as depth may legitimately hold Inf). ``exact``:
     also read the channels a float32 cannot hold (32-bit integers, double) at their own type
     (:attr:`ImageData.exact_channels`, :meth:`ImageData.stored_values`), as IDs need.
+    ``part``: the part of a multi-part EXR to read as the main one (its windows; the parts of
+    its data window as extra channels) instead of the colour part.
     """
     path = _resolve(path, frame)
     inp, spec, main = _open_checked(path, frame, max_pixels)
     skipped: List[str] = []
     try:
+        if part is not None and part != main:
+            if not inp.seek_subimage(part, 0):
+                raise InputError(f"has no part {part}", file=path, frame=frame)
+            spec, main = _oiio().ImageSpec(inp.spec()), part
+            _check_spec(spec, path, frame, max_pixels)
         h, w, nch = int(spec.height), int(spec.width), int(spec.nchannels)
         planes = [_read_part(inp, main, nch, h, w, path, frame)]
         channels = [str(c) for c in spec.channelnames]

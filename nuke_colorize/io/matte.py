@@ -9,6 +9,8 @@ and :func:`decode` reports which of these kinds it was (:class:`Matte`):
   same object keeps its ID on every frame. Of several layers the object layer is read (a
   name with "object": ``CryptoObject``, ``crypto_object``), else the first
   (:func:`cryptomatte_layer`). A layer stored as half float is refused (the hashes lost bits).
+  In a multi-part EXR whose colour part has another data window (a beauty cropped to its
+  bounding box), the part holding the Cryptomatte is read, with its own windows.
 * **Several matte channels in a float file** (kind ``channels``; not RGB; e.g. ``obj1``,
   ``obj2`` or ``matte.car``, ``matte.person``): one channel per object, the strongest where it
   exceeds 0.5; the ID is the CRC-32 of the channel's name (:func:`channel_id`), so an object keeps
@@ -329,7 +331,37 @@ def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
 def read_matte_image(path: str, frame: Optional[int] = None) -> ImageData:
     """One matte file (or a pattern's frame) read as :func:`decode` needs it: NaN/Inf left for
     :func:`decode` to refuse where it reads IDs, 32-bit integer and double channels exactly."""
-    return read_image(path, frame, allow_nonfinite=True, exact=True)
+    img = read_image(path, frame, allow_nonfinite=True, exact=True)
+    if img.skipped_parts and cryptomatte_layer(img.channels) is None:
+        # a Cryptomatte in a part of another data window than the colour part's (a beauty
+        # cropped to its bounding box): read that part; the colour part's R was read instead
+        part = _cryptomatte_part(img.path)
+        if part is not None:
+            img = read_image(path, frame, allow_nonfinite=True, exact=True, part=part)
+    return img
+
+
+def _cryptomatte_part(path: str) -> Optional[int]:
+    """The part of a multi-part EXR holding a Cryptomatte layer (an object layer's first,
+    :func:`cryptomatte_layer`), or None."""
+    from .image import MAX_PARTS, _oiio
+
+    inp = _oiio().ImageInput.open(path)
+    if inp is None:
+        return None
+    try:
+        found = []
+        sub = 0
+        while sub < MAX_PARTS and inp.seek_subimage(sub, 0):
+            names = list(inp.spec().channelnames)
+            layer = cryptomatte_layer(names)
+            if layer is not None and not getattr(inp.spec(), "deep", False):
+                found.append((sub, "object" in names[layer[0]].lower()))
+            sub += 1
+        inp.geterror()
+    finally:
+        inp.close()
+    return next((p for p, obj in found if obj), found[0][0] if found else None)
 
 
 def ids_from_image(img: ImageData) -> np.ndarray:
