@@ -432,3 +432,24 @@ def test_an_index_moved_without_its_stills_says_so(tmp_path, capsys):
     with pytest.raises(InputError, match="stills folder .* does not exist"):
         plan_for_job(job, lambda m: None)
     assert main(["library", "query", str(tmp_path / "refs" / "lib.npz"), "--plate", str(plate), "--top", "1"]) == 0
+
+
+def test_stills_of_every_format_the_tool_reads_are_indexed_and_unreadable_photos_noted(tmp_path):
+    """GIF, JPEG 2000 and JPEG XL stills (readable as --ref) were left out of the library without
+    a word, as were phones' HEIC photos, which this OpenImageIO cannot read; the first are
+    indexed now, the others named in one note."""
+    import OpenImageIO as oiio
+
+    png = _still(tmp_path / "src" / "a.png", 3)
+    lib = tmp_path / "lib"
+    os.makedirs(lib / "phone")
+    for ext in ("gif", "jp2", "jxl"):
+        assert oiio.ImageBuf(png).write(str(lib / f"still.{ext}")), oiio.geterror()
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic", "raw.CR2"):
+        (lib / "phone" / name).write_bytes(b"\0" * 64)
+    (lib / "notes.txt").write_text("not a still")
+    notes = []
+    index, report = _build(lib, tmp_path / "lib.npz", notes)
+    assert sorted(os.path.basename(e.path) for e in index.entries) == ["still.gif", "still.jp2", "still.jxl"]
+    assert report.failed == [] and len(notes) == 1
+    assert notes[0].startswith("3 photograph(s) in a format not read here (.cr2, .heic;") and "convert" in notes[0]

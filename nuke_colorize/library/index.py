@@ -41,7 +41,10 @@ from . import descriptors as D
 INDEX_FORMAT = 2   # 2: root and still paths relative to the index file where they share its storage
 READ_FORMATS = (1, 2)   # 1: absolute paths only
 STILL_EXTS = (".exr", ".sxr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".tga",
-              ".hdr", ".webp")
+              ".hdr", ".webp", ".psd", ".gif", ".jp2", ".j2k", ".jxl")
+#: photographs in formats OpenImageIO reads not (here): phones' HEIC/HEIF/AVIF, cameras' raw
+#: files; left out with a note saying how many (not silently, as other files are)
+PHOTO_EXTS = (".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2")
 BATCH = 16
 
 
@@ -190,7 +193,7 @@ def _config_here(config: Any, base: str) -> Any:
 
 
 # ---------------------------------------------------------------------- scanning and reading
-def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
+def scan_stills(root: str, left_out: Optional[List[str]] = None) -> Iterator[Tuple[str, os.stat_result]]:
     """(absolute path, stat) of every still under ``root`` (recursive, sorted, hidden files,
     hidden folders and temp files of atomic writers skipped).
 
@@ -198,7 +201,8 @@ def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
     (by device and inode; the first path met wins, a folder's own files before its
     subfolders, both in sorted order): a link back to a parent folder (a loop) or two links
     to one folder would otherwise list the same stills again under each path, up to the
-    system's link-depth limit (40 times for a loop)."""
+    system's link-depth limit (40 times for a loop). ``left_out`` (a list) gets the paths of
+    photographs in a format not read (:data:`PHOTO_EXTS`)."""
     seen_dirs, seen_files = set(), set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         try:
@@ -213,6 +217,8 @@ def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith(".") or is_temp_name(name) or not name.lower().endswith(STILL_EXTS):
+                if left_out is not None and not name.startswith(".") and name.lower().endswith(PHOTO_EXTS):
+                    left_out.append(os.path.join(folder, name))
                 continue
             path = os.path.join(folder, name)
             try:
@@ -300,7 +306,8 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
     keep: List[Tuple[Entry, Dict[str, np.ndarray]]] = []
     todo: List[Tuple[str, str, Optional[os.stat_result]]] = []
     seen = set()
-    for path, st in scan_stills(root):
+    left_out: List[str] = []
+    for path, st in scan_stills(root, left_out):
         rel = os.path.relpath(path, root)
         seen.add(path)
         prev = old.get(path)
@@ -312,6 +319,10 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
         else:
             todo.append((path, rel, st))
     report.dropped = sum(1 for p in old if p not in seen)
+    if left_out:
+        kinds = sorted({os.path.splitext(p)[1].lower() for p in left_out})
+        warn(f"{len(left_out)} photograph(s) in a format not read here ({', '.join(kinds)}; e.g. {left_out[0]}) "
+             f"left out: convert them to JPEG, PNG or TIFF to index them")
 
     computed: List[Tuple[Entry, Dict[str, np.ndarray]]] = []
     if todo:
