@@ -127,6 +127,17 @@ def plan_for_job(job, warn: Callable[[str], None]) -> List[ScenePlan]:
     return plans
 
 
+def check_stills_exist(plan: ScenePlan, library: str) -> None:
+    """InputError when a still the scene's plan chose is no longer where the index names it
+    (removed or renamed since it was indexed): the render failed on it with a bare "file does
+    not exist", not saying that it came from the library or what to do."""
+    for m in plan.matches:
+        if not os.path.isfile(m.path):
+            raise InputError(f"the library chose the still {m.path} for scene {plan.first}-{plan.last}, but it "
+                             f"no longer exists (removed or renamed since the index was built)", file=library,
+                             hint="index the library again (nuke-colorize library index DIR -o INDEX), then render")
+
+
 def scene_references(job_refs, plan: ScenePlan, colorspace: str = "auto"):
     """The user's own references that belong to the scene (keyframes inside it, every still)
     followed by the retrieved stills, read in the colourspace they were indexed in."""
@@ -182,6 +193,7 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
         todo = [f for f in plan.frames() if f in want]
         if not todo:
             continue
+        check_stills_exist(plan, job.library)
         sub = dataclasses.replace(job, frames=plan.frames(),
                                   references=scene_references(job.references, plan, still_cs),
                                   library=None, auto_references=0, ocio_config=config,
