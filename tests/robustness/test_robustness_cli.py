@@ -265,6 +265,20 @@ def b_library(folder: str, index: str):
     return build
 
 
+def b_library_then(then):
+    """:func:`b_library` ("lib", "lib.ncindex"), then ``then(folder)``."""
+    def build(d: Path):
+        b_library("lib", "lib.ncindex")(d)
+        then(d)
+    return build
+
+
+def moved_index(d: Path):
+    """The index copied one folder deeper than its stills' folder (named relative to it)."""
+    (d / "deep" / "er").mkdir(parents=True)
+    shutil.copy(d / "lib.ncindex", d / "deep" / "er" / "lib.ncindex")
+
+
 def b_zip(member: str, content: str = "evil"):
     def build(d: Path):
         import torch
@@ -621,6 +635,15 @@ CASES: List[Case] = [
          ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
     Case("library-given-a-folder", b_nothing, render_argv("--library", "plate", refs=()), 2,
          ("plate", "folder, not a library index")),
+    Case("library-index-moved-without-stills", b_library_then(moved_index),
+         ["library", "query", "deep/er/lib.ncindex", "--plate", PLATE], 2,
+         ("deep/er/lib.ncindex", "stills folder", "deep/er/lib does not exist", "moved or copied")),
+    Case("library-render-index-moved-without-stills", b_library_then(moved_index),
+         render_argv("--library", "deep/er/lib.ncindex", refs=()), 2,
+         ("deep/er/lib.ncindex", "stills folder", "does not exist")),
+    Case("library-still-removed-since-indexing", b_library_then(lambda d: (d / "lib" / "ref.png").unlink()),
+         render_argv("--library", "lib.ncindex", refs=()), 2,
+         ("lib.ncindex", "the library chose the still", "ref.png", "no longer exists", "index the library again")),
     # ---- host bridge command line
     Case("worker-engine-cmd-not-json", b_nothing, ["worker", "--engine-cmd", "python -m x"], 2,
          ("--engine-cmd",)),
