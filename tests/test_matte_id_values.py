@@ -267,3 +267,29 @@ def test_a_cryptomatte_part_beside_a_cropped_beauty_part_is_read(tmp_path):
     want = np.zeros((26, 44), np.int32)
     want[:, :22] = mio.id_of(0x1E96B88C)
     np.testing.assert_array_equal(m.ids, want)
+
+
+def test_an_antialiased_colour_coded_matte_has_one_id_per_painted_colour(tmp_path):
+    """Six discs painted in six colours with an anti-aliased brush (or a palette matte resized
+    bilinear): every blend of two colours at an edge was an object of its own (700-odd IDs).
+    Past EDGE_COLOURS blends that fill no 3x3 block, each takes its nearest pixel's colour:
+    seven IDs, the painted ones; a hard palette matte reads as before."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((240, 427, 3), np.uint8)
+    hard = np.zeros_like(img)
+    colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200), (40, 200, 200)]
+    for c in colours:
+        centre, radius = (int(rng.uniform(40, 387)), int(rng.uniform(40, 200))), int(rng.uniform(20, 70))
+        cv2.circle(img, centre, radius, c, -1, lineType=cv2.LINE_AA)
+        cv2.circle(hard, centre, radius, c, -1)
+    write_oiio(tmp_path / "aa.0001.png", img, "uint8")
+    write_oiio(tmp_path / "hard.0001.png", hard, "uint8")
+    m = _read(tmp_path / "aa.####.png")
+    assert m.kind == mio.COLOURS
+    painted = {0} | {int(mio.id_of(r + 256 * g + 65536 * b)) for r, g, b in colours}
+    visible = set(np.unique(_read(tmp_path / "hard.####.png").ids).tolist())
+    assert visible <= painted and set(np.unique(m.ids).tolist()) == visible
+    h = _read(tmp_path / "hard.####.png").ids
+    assert (m.ids == h).mean() > 0.99

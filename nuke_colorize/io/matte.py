@@ -19,7 +19,9 @@ and :func:`decode` reports which of these kinds it was (:class:`Matte`):
   alike (kind ``channels``); one with values above 1 is an ID pass (next rules, kind ``ids``).
 * **Colour-coded IDs** (kind ``colours``; 3+ channels of an 8- or 16-bit integer file, e.g.
   an indexed/palette PNG): each distinct colour one ID (black = background; 8-bit colours
-  r + 256 g + 65536 b, 16-bit ones r + 65536 g + 2^32 b through :func:`id_of`).
+  r + 256 g + 65536 b, 16-bit ones r + 65536 g + 2^32 b through :func:`id_of`); an
+  anti-aliased one's edge colours (blends filling no 3x3 block, more than
+  :data:`EDGE_COLOURS`) take their nearest pixel's colour (:func:`colour_edges_to_nearest`).
 * **A shape in alpha** (kind ``shape``; black R/G/B, the shape in A: what a Roto or RotoPaint
   node writes): one object where alpha > 0.5 (an alpha without a shape, constant, is not read).
 * **One channel**: an integer channel: the stored integer (8-bit 0..255, 16-bit 0..65535,
@@ -234,7 +236,7 @@ def _colour_ids(img: ImageData, channels: Sequence[int]) -> np.ndarray:
 
     def colour(k: float) -> str:
         return f"colour ({int(k % n)}, {int(k // n % n)}, {int(k // (n * n))})"
-    return _pack(img, r + n * g + n * n * b, colour, "recolour one of the two objects")
+    return _pack(img, colour_edges_to_nearest(r + n * g + n * n * b), colour, "recolour one of the two objects")
 
 
 def _id_pass(img: ImageData, ch: int, values: np.ndarray) -> np.ndarray:
@@ -266,21 +268,49 @@ def edges_to_nearest(values: np.ndarray) -> np.ndarray:
     one-pixel sliver; with some 20 000 of them folding into 2^30 IDs, two collided on about
     one 1080p frame in six and the matte was refused. A pass with fewer, and non-whole values
     that fill a block (an object numbered 2.5), are read as before: each value its own object."""
-    import cv2
-
     v = np.asarray(values, np.float64)
     frac = v != np.floor(v)
     if frac.all() or len(np.unique(v[frac])) <= EDGE_VALUES:
         return v
+    return _to_nearest(v, frac & ~np.isin(v, np.unique(v[_interior(v) & frac])))
+
+
+def _interior(v: np.ndarray) -> np.ndarray:
+    """Where a pixel's 3x3 block holds its value only (an object's inside, not an edge)."""
+    import cv2
+
     block = np.ones((3, 3), np.uint8)
-    interior = (cv2.erode(v, block) == v) & (cv2.dilate(v, block) == v)
-    edge = frac & ~np.isin(v, np.unique(v[interior & frac]))
-    if not edge.any():
+    return (cv2.erode(v, block) == v) & (cv2.dilate(v, block) == v)
+
+
+def _to_nearest(v: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """``v`` with the ``edge`` pixels given the value of their nearest other pixel."""
+    import cv2
+
+    if not edge.any() or edge.all():
         return v
     # label of each pixel's nearest non-edge pixel (labels number those in raster order from 1)
     _, labels = cv2.distanceTransformWithLabels(edge.astype(np.uint8), cv2.DIST_L2, 3,
                                                 labelType=cv2.DIST_LABEL_PIXEL)
     return np.where(edge, v[~edge][labels - 1], v)
+
+
+#: A colour-coded matte with more distinct colours than this that fill no 3x3 block is an
+#: anti-aliased one (painted with a soft brush, resized): those colours are its edges
+EDGE_COLOURS = 16
+
+
+def colour_edges_to_nearest(values: np.ndarray) -> np.ndarray:
+    """Colour-coded ID values with an anti-aliased matte's edge colours (no 3x3 block of their
+    own anywhere, more than :data:`EDGE_COLOURS` of them) given their nearest pixel's colour:
+    each blend of two objects' colours was an object of its own (700-900 a frame for six
+    anti-aliased discs). A matte with fewer such colours is read as before."""
+    v = np.asarray(values, np.float64)
+    held = np.unique(v[_interior(v)])
+    loose = ~np.isin(v, held)
+    if len(np.unique(v[loose])) <= EDGE_COLOURS:
+        return v
+    return _to_nearest(v, loose)
 
 
 def _soft_single(values: np.ndarray) -> Optional[np.ndarray]:
