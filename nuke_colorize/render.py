@@ -171,12 +171,34 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
         warn(f"{spec.path}: its alpha is 0 everywhere: taken as no alpha (every pixel gives colour)")
         cov = None
     if len(img.rgb_indices) < 3 or color.is_grey(rgb if cov is None else rgb[cov][None], tol=2e-3):
-        raise InputError("reference has no colour (greyscale image)", file=spec.path,
-                         frame=spec.frame, hint="give a colour still or a colour-painted frame")
+        pages = _tiff_pages(spec.path)
+        more = f"; only the first of its {pages} pages (subimages) is read" if pages > 1 else ""
+        raise InputError(f"reference has no colour (greyscale image{more})", file=spec.path,
+                         frame=spec.frame, hint="give a colour still or a colour-painted frame"
+                         + (", e.g. its colour page saved on its own" if more else ""))
     if cov is not None:
         warn(f"{spec.path}: alpha covers {coverage_percent(cov)} of the image: only those pixels give colour")
     return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path, pixel_aspect=img.pixel_aspect,
                           windows=img.windows, coverage=cov)
+
+
+def _tiff_pages(path: str) -> int:
+    """How many pages (subimages) a TIFF holds (1 for any other file, or when it cannot tell)."""
+    from .io.image import _oiio
+
+    if not path.lower().endswith((".tif", ".tiff")):
+        return 1
+    inp = _oiio().ImageInput.open(path)
+    if inp is None:
+        return 1
+    try:
+        n = 1
+        while n < 64 and inp.seek_subimage(n, 0):
+            n += 1
+        inp.geterror()
+        return n
+    finally:
+        inp.close()
 
 
 def coverage_percent(cov: np.ndarray) -> str:

@@ -163,6 +163,20 @@ def b_pil(rel: str, mode: str, **save):
     return build
 
 
+def b_tiff_pages(rel: str, *pages):
+    """A multi-page TIFF (8-bit), one subimage per (H, W, 3) array of ``pages``."""
+    def build(d: Path):
+        import OpenImageIO as oiio
+        specs = [oiio.ImageSpec(p.shape[1], p.shape[0], 3, "uint8") for p in pages]
+        out = oiio.ImageOutput.create(str(d / rel))
+        assert out.open(str(d / rel), specs)
+        for i, p in enumerate(pages):
+            assert (i == 0 or out.open(str(d / rel), specs[i], "AppendSubimage")) \
+                and out.write_image(np.ascontiguousarray(p, np.float32))
+        assert out.close()
+    return build
+
+
 def nan_column(px: np.ndarray, x: int = 5) -> np.ndarray:
     px = px.copy()
     px[:, x, :] = np.nan
@@ -444,6 +458,9 @@ CASES: List[Case] = [
     accept("accept-still-other-aspect", b_image("tall.png", hx.colour_ref(32, 64)), refs=("tall.png",)),
     accept("accept-cmyk-jpeg", b_pil("cmyk.jpg", "CMYK", quality=95), refs=("1=cmyk.jpg",)),
     accept("accept-palette-png", b_pil("palette.png", "P"), refs=("1=palette.png",)),
+    Case("ref-multipage-tiff-grey-first", b_tiff_pages("pages.tif", hx.grey_rgb(1), hx.colour_ref()),
+         render_argv(refs=("pages.tif",)), 2,
+         ("pages.tif", "no colour", "only the first of its 2 pages (subimages) is read")),
     Case("ref-frame-outside-range", b_nothing, render_argv(refs=("99=ref.png",)), 2,
          ("ref.png", "frame 99", "outside the frame range")),
     Case("ref-truncated", lambda d: hx.truncate(d / "ref.png", 0.5), render_argv(), 2, ("ref.png",)),
