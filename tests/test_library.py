@@ -453,3 +453,30 @@ def test_stills_of_every_format_the_tool_reads_are_indexed_and_unreadable_photos
     assert sorted(os.path.basename(e.path) for e in index.entries) == ["still.gif", "still.jp2", "still.jxl"]
     assert report.failed == [] and len(notes) == 1
     assert notes[0].startswith("3 photograph(s) in a format not read here (.cr2, .heic;") and "convert" in notes[0]
+
+
+def test_a_cut_out_still_whose_covered_pixels_are_grey_is_not_indexed(tmp_path):
+    """A cut-out PNG whose object (alpha 1) is grey and whose transparent pixels hold colour
+    (left over from the painting) was indexed as a colour still, then stopped every automatic
+    render that chose it ("reference has no colour"). The index reads it as the render does
+    now: skipped as greyscale. A cut-out with a coloured object is indexed."""
+    import OpenImageIO as oiio
+
+    lib = tmp_path / "lib"
+    os.makedirs(lib)
+    rgba = np.zeros((64, 96, 4), np.float32)
+    rgba[..., 0] = 0.9                            # red under the transparent part
+    rgba[16:48, 24:72, :3] = 0.5                  # the object: grey
+    rgba[16:48, 24:72, 3] = 1.0
+    assert oiio.ImageBuf(oiio.ImageSpec(96, 64, 4, "uint8")).write(str(lib / "x.png"))
+    buf = oiio.ImageBuf(oiio.ImageSpec(96, 64, 4, "uint8"))
+    buf.set_pixels(oiio.ROI(), rgba)
+    assert buf.write(str(lib / "grey_cut.png"))
+    rgba[16:48, 24:72, :3] = (0.1, 0.6, 0.2)      # the same cut-out, the object green
+    buf.set_pixels(oiio.ROI(), rgba)
+    assert buf.write(str(lib / "green_cut.png"))
+    os.remove(lib / "x.png")
+    notes = []
+    index, report = _build(lib, tmp_path / "lib.npz", notes)
+    assert [os.path.basename(e.path) for e in index.entries] == ["green_cut.png"]
+    assert [os.path.basename(p) for p, _ in report.failed] == ["grey_cut.png"] and "greyscale" in notes[0]

@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .. import color
+from .. import color, coverage
 from ..errors import ColorizeError, InputError
 from ..io import atomic_write_bytes, is_temp_name, read_image
 from ..io.image import apply_orientation
@@ -237,7 +237,9 @@ def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE
     """Read a colour still -> (L* (h, w) at feature size, width, height of the file).
 
     The image is resized (area) in its file encoding, then converted to linear, Rec.709
-    luminance and L*. Raises :class:`InputError` for unreadable files and greyscale images.
+    luminance and L*. Raises :class:`InputError` for unreadable files and greyscale images,
+    judged as the render judges a reference: with an alpha, on the pixels it covers (their
+    colour resized from covered pixels only).
     """
     img = apply_orientation(read_image(path, allow_nonfinite=False))  # upright, as the render reads it
     px = img.pixels
@@ -245,14 +247,21 @@ def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE
     idx = img.rgb_indices
     if len(set(idx)) < 3:
         raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)
-    if px.shape[2] <= 4:
+    # as the render reads it (load_reference): an alpha says which pixels give colour (a
+    # cut-out whose covered pixels are grey would stop the automatic render that chose it)
+    cov = coverage.from_alpha(img.alpha, img.premultiplied)
+    cov = None if cov is None or not cov.any() else cov
+    if cov is not None:
+        small = coverage.weighted_resize(np.ascontiguousarray(px[..., idx]), cov, (w, h))
+        cov = coverage.resample(cov, (w, h))
+    elif px.shape[2] <= 4:
         small = cv2.resize(px, (w, h), interpolation=cv2.INTER_AREA)
         small = small.reshape(h, w, -1)[..., idx]
     else:
         small = cv2.resize(np.ascontiguousarray(px[..., idx]), (w, h), interpolation=cv2.INTER_AREA)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     rgb = color.to_linear(np.ascontiguousarray(small, np.float32), cs, file=path, config=ocio_config)
-    if color.is_grey(rgb, tol=2e-3):
+    if color.is_grey(rgb if cov is None else rgb[cov][None], tol=2e-3):
         raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)
     return color.y_to_L(np.maximum(color.luminance(rgb), 0.0)), img.width, img.height
 
