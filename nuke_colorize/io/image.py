@@ -483,6 +483,14 @@ def _open_checked(path: str, frame: Optional[int], max_pixels: int):
     EXR's :func:`_colour_part`). -> (ImageInput, ImageSpec, part index)."""
     oiio = _oiio()
     check_readable(path, frame)
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        # a name in a legacy encoding (Latin-1 'caf\xe9.jpg' from an old share): Python holds its
+        # bytes as surrogates, which OpenImageIO's binding cannot take (it failed as an internal error)
+        raise InputError("the file name is not valid UTF-8 (another encoding, e.g. Latin-1): OpenImageIO "
+                         "cannot open it", file=os.fsencode(path).decode("utf-8", "backslashreplace"), frame=frame,
+                         hint="rename the file (e.g. convmv -f latin1 -t utf8 --notest FILE)") from None
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)  # pixels as stored: no premultiplication on read
     with held_stderr() as held:
