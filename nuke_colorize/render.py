@@ -153,6 +153,10 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
         warn(f"{spec.path}: the header declares colourspace {declared} (colorInteropID), but auto reads "
              f"float files as linear Rec.709 ({LINEAR_REC709_ID}): give --ref-colorspace {declared} (or its "
              f"name in your OCIO config; a shot file's reference 'colorspace') to read it as declared")
+    if colorspace == "auto" and cs == "srgb" and declares_linear(img):
+        warn(f"{spec.path}: the header declares linear values (a PNG's gAMA 1.0: {LINEAR_REC709_ID}), but auto "
+             f"reads 8/16-bit files as sRGB: give --ref-colorspace linear (a shot file's reference "
+             f"'colorspace') to read it as declared")
     profile = foreign_icc_profile(img.spec) if colorspace == "auto" and cs == "srgb" else None
     if profile is not None:
         # auto reads integer files as sRGB whatever their profile (as Nuke's Read): a Display P3
@@ -201,6 +205,13 @@ def _tiff_pages(path: str) -> int:
         inp.close()
 
 
+def declares_linear(img) -> bool:
+    """True when an integer file's header declares linear Rec.709 values (a PNG's gAMA 1.0,
+    which this tool writes for a PNG in ``linear``; OpenImageIO reads it as
+    ``lin_rec709_scene``), which ``auto`` reads as sRGB as Nuke's Read does."""
+    return not img.is_float_format and str(img.spec.getattribute("oiio:ColorSpace") or "") == LINEAR_REC709_ID
+
+
 def coverage_percent(cov: np.ndarray) -> str:
     """The covered share of a (H, W) bool coverage as a note says it ("37%"; "<1%" and
     ">99%" rather than a rounded 0% or 100%)."""
@@ -236,6 +247,11 @@ class PlateLuma:
             self.warn(f"{img.path}: the header declares colourspace {declared} (colorInteropID), but "
                       f"--colorspace auto reads float files as linear Rec.709 ({LINEAR_REC709_ID}): give "
                       f"--colorspace {declared} (or its name in your OCIO config) to read it as declared")
+            self.declared_noted = True
+        if cs == "srgb" and self.colorspace == "auto" and not self.declared_noted and declares_linear(img):
+            self.warn(f"{img.path}: the header declares linear values (a PNG's gAMA 1.0: {LINEAR_REC709_ID}), "
+                      f"but --colorspace auto reads 8/16-bit files as sRGB: give --colorspace linear to read "
+                      f"it as declared")
             self.declared_noted = True
         self.resolved = cs
         rgb = color.to_linear(img.rgb, cs, file=img.path, config=self.ocio_config)

@@ -206,3 +206,41 @@ def test_auto_says_when_a_reference_embeds_a_wide_gamut_icc_profile(tmp_path):
     p3_read = load_reference(RefSpec(path=str(tmp_path / "Display P3.png")), "sRGB Encoded P3-D65")
     as_srgb = load_reference(RefSpec(path=str(tmp_path / "Display P3.png")), "srgb")
     assert p3_read.rgb[0, 0, 0] > as_srgb.rgb[0, 0, 0] * 1.05   # the red named P3 is redder
+
+
+def test_auto_says_when_it_reads_a_png_tagged_linear_as_srgb(tmp_path):
+    """A PNG whose gAMA chunk says linear (1.0; as this tool writes a PNG with --out-colorspace
+    linear) is read by auto as sRGB, as Nuke's Read reads it: used as a reference or a plate,
+    its values were taken for sRGB codes without a word (a linear 0.18 grey as 0.03). A note
+    now names the tag and the option, once per render; an untagged PNG or a colourspace
+    given: no note."""
+    from nuke_colorize.io import PlateSource
+    from nuke_colorize.render import PlateLuma, RefSpec, load_reference
+
+    px = np.zeros((4, 6, 3), np.float32)
+    px[..., 0], px[..., 1], px[..., 2] = 0.5, 0.18, 0.05
+
+    def png(name, tag):
+        spec = oiio.ImageSpec(6, 4, 3, "uint8")
+        if tag:
+            spec.attribute("oiio:ColorSpace", tag)
+        buf = oiio.ImageBuf(spec)
+        buf.set_pixels(oiio.ROI(), px)
+        assert buf.write(str(tmp_path / name))
+        return str(tmp_path / name)
+
+    lin, plain = png("lin.0001.png", "lin_rec709_scene"), png("plain.0001.png", None)
+    png("lin.0002.png", "lin_rec709_scene")
+    said = []
+    load_reference(RefSpec(path=lin), "auto", said.append)
+    assert len(said) == 1 and "declares linear values (a PNG's gAMA 1.0" in said[0] \
+        and "give --ref-colorspace linear" in said[0]
+    for path, cs in ((lin, "linear"), (plain, "auto")):
+        said.clear()
+        load_reference(RefSpec(path=path), cs, said.append)
+        assert said == []
+    said.clear()
+    luma = PlateLuma(PlateSource(str(tmp_path / "lin.####.png")), "auto", said.append)
+    luma(1), luma(2)
+    assert [m for m in said if "declares linear" in m and "give --colorspace linear" in m] == [said[0]]
+    assert sum("declares linear" in m for m in said) == 1
