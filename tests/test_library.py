@@ -427,8 +427,8 @@ def test_an_index_moved_without_its_stills_says_so(tmp_path, capsys):
     assert main(["library", "query", str(moved), "--plate", str(plate), "--top", "1"]) == 2
     err = capsys.readouterr().err
     assert f"stills folder {tmp_path / 'elsewhere' / 'deeper' / 'lib'} does not exist" in err and "moved or copied" in err
-    job = RenderJob(plate=str(tmp_path / "p.####.png"), frames=[1], references=[], output=str(tmp_path / "o.####.png"),
-                    library=str(moved), auto_references=1)
+    job = RenderJob(plate=str(tmp_path / "p.####.png"), frames=[1], references=[],
+                    output=str(tmp_path / "o.####.png"), library=str(moved), auto_references=1)
     with pytest.raises(InputError, match="stills folder .* does not exist"):
         plan_for_job(job, lambda m: None)
     assert main(["library", "query", str(tmp_path / "refs" / "lib.npz"), "--plate", str(plate), "--top", "1"]) == 0
