@@ -21,8 +21,9 @@ from .errors import InputError
 from .io import (PlateSource, check_writable, cleanup_stale_temps, frame_path, is_pattern, read_image,
                  same_target, write_image)
 from .io.encoding import OutputEncoding, check_encoding
-from .io.image import (HALF_MAX, beyond_half_count, compose_channels, composed_channel_names, default_dtype,
-                       describe_channel_losses, describe_window_losses, names_channels)
+from .io.image import (HALF_MAX, apply_orientation, beyond_half_count, compose_channels, composed_channel_names,
+                       default_dtype, describe_channel_losses, describe_window_losses, foreign_icc_profile,
+                       names_channels)
 from .io.matte import MatteReader, check_pattern as check_matte_pattern
 from .io.windows import Windows, describe, overlap, place, same_format
 from .pipeline import Colorizer, FrameOutput, ReferenceInput, resolve_device
@@ -104,9 +105,30 @@ class RenderJob:
 LINEAR_REC709_ID = "lin_rec709_scene"
 
 
+#: long side beyond which a still is reduced on reading (see :func:`load_reference`)
+STILL_MAX_SIDE = 4096
+
+
+def _reduced_still(img, max_side: int):
+    """``img`` (a still) with its long side reduced to ``max_side`` (area, in its file's
+    encoding, alpha alike), or ``img`` when it is not larger."""
+    import cv2
+
+    w, h = img.width, img.height
+    if max(w, h) <= max_side:
+        return img
+    s = max_side / float(max(w, h))
+    size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
+    px = cv2.resize(img.pixels, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+    spec = img.spec.__class__(img.spec)
+    spec.width, spec.height, spec.full_width, spec.full_height = size[0], size[1], size[0], size[1]
+    spec.x = spec.y = spec.full_x = spec.full_y = 0
+    return dataclasses.replace(img, pixels=px, spec=spec, exact_channels=None)
+
+
 def load_reference(spec: RefSpec, colorspace: str = "auto",
                    warn: Callable[[str], None] = lambda m: None,
-                   ocio_config: Optional[str] = None) -> ReferenceInput:
+                   ocio_config: Optional[str] = None, max_side: Optional[int] = None) -> ReferenceInput:
     """Read a reference image to linear RGB (OCIO names through ``ocio_config``); greyscale
     references are refused. A premultiplied reference with alpha (a keyframe painted on a
     premultiplied plate) gives the colour of its unpremultiplied pixels, which is what the
@@ -116,14 +138,35 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     a cut-out still or a keyframe painted in part gives colour from those only (a note says
     how much of the image that is); an alpha of 0 everywhere is taken as no alpha (with a
     note), and the greyscale check looks at covered pixels only. An EXR tagged with another
-    colourspace than linear Rec.709 (``colorInteropID``) read through ``auto`` is noted."""
-    img = read_image(spec.path)
+    colourspace than linear Rec.709 (``colorInteropID``) read through ``auto`` is noted. A
+    JPEG/TIFF's EXIF orientation is applied (:func:`~nuke_colorize.io.image.apply_orientation`);
+    an embedded ICC profile of other primaries than sRGB's read through ``auto`` is noted.
+    ``max_side``: a still (no frame) whose long side is larger is reduced to it as soon as it
+    is read (an 8K or 12K scan would otherwise hold gigabytes through the conversions, for a
+    picture the backend uses at its working size only)."""
+    img = apply_orientation(read_image(spec.path))  # a phone photo stored sideways: as viewers show it
+    if spec.frame is None and max_side:
+        img = _reduced_still(img, max_side)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     declared = img.spec.getattribute("colorInteropID")
     if colorspace == "auto" and cs == "linear" and declared and str(declared) != LINEAR_REC709_ID:
         warn(f"{spec.path}: the header declares colourspace {declared} (colorInteropID), but auto reads "
              f"float files as linear Rec.709 ({LINEAR_REC709_ID}): give --ref-colorspace {declared} (or its "
              f"name in your OCIO config; a shot file's reference 'colorspace') to read it as declared")
+    if colorspace == "auto" and cs == "srgb" and declares_linear(img):
+        warn(f"{spec.path}: the header declares linear values (a PNG's gAMA 1.0: {LINEAR_REC709_ID}), but auto "
+             f"reads 8/16-bit files as sRGB: give --ref-colorspace linear (a shot file's reference "
+             f"'colorspace') to read it as declared")
+    profile = foreign_icc_profile(img.spec) if colorspace == "auto" and cs == "srgb" else None
+    if profile is not None:
+        # auto reads integer files as sRGB whatever their profile (as Nuke's Read): a Display P3
+        # or Adobe RGB still's colours would come out less saturated than it shows them
+        desc, name = profile
+        give = f"--ref-colorspace '{name}' (OpenImageIO's built-in OCIO config; or its name in your " \
+               f"config)" if name else "its OCIO colourspace with --ref-colorspace"
+        warn(f"{spec.path}: its embedded ICC profile '{desc}' has other primaries than sRGB, but auto reads "
+             f"it as sRGB (the profile is not applied: colours come out less saturated than it shows): give "
+             f"{give}, or convert it to sRGB")
     rgb = color.to_linear(img.unpremultiplied_rgb, cs, file=spec.path, config=ocio_config)
     cov = coverage.from_alpha(img.alpha, img.premultiplied)
     if cov is not None and not cov.any():
@@ -132,12 +175,41 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
         warn(f"{spec.path}: its alpha is 0 everywhere: taken as no alpha (every pixel gives colour)")
         cov = None
     if len(img.rgb_indices) < 3 or color.is_grey(rgb if cov is None else rgb[cov][None], tol=2e-3):
-        raise InputError("reference has no colour (greyscale image)", file=spec.path,
-                         frame=spec.frame, hint="give a colour still or a colour-painted frame")
+        pages = _tiff_pages(spec.path)
+        more = f"; only the first of its {pages} pages (subimages) is read" if pages > 1 else ""
+        raise InputError(f"reference has no colour (greyscale image{more})", file=spec.path,
+                         frame=spec.frame, hint="give a colour still or a colour-painted frame"
+                         + (", e.g. its colour page saved on its own" if more else ""))
     if cov is not None:
         warn(f"{spec.path}: alpha covers {coverage_percent(cov)} of the image: only those pixels give colour")
     return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path, pixel_aspect=img.pixel_aspect,
                           windows=img.windows, coverage=cov)
+
+
+def _tiff_pages(path: str) -> int:
+    """How many pages (subimages) a TIFF holds (1 for any other file, or when it cannot tell)."""
+    from .io.image import _oiio
+
+    if not path.lower().endswith((".tif", ".tiff")):
+        return 1
+    inp = _oiio().ImageInput.open(path)
+    if inp is None:
+        return 1
+    try:
+        n = 1
+        while n < 64 and inp.seek_subimage(n, 0):
+            n += 1
+        inp.geterror()
+        return n
+    finally:
+        inp.close()
+
+
+def declares_linear(img) -> bool:
+    """True when an integer file's header declares linear Rec.709 values (a PNG's gAMA 1.0,
+    which this tool writes for a PNG in ``linear``; OpenImageIO reads it as
+    ``lin_rec709_scene``), which ``auto`` reads as sRGB as Nuke's Read does."""
+    return not img.is_float_format and str(img.spec.getattribute("oiio:ColorSpace") or "") == LINEAR_REC709_ID
 
 
 def coverage_percent(cov: np.ndarray) -> str:
@@ -175,6 +247,11 @@ class PlateLuma:
             self.warn(f"{img.path}: the header declares colourspace {declared} (colorInteropID), but "
                       f"--colorspace auto reads float files as linear Rec.709 ({LINEAR_REC709_ID}): give "
                       f"--colorspace {declared} (or its name in your OCIO config) to read it as declared")
+            self.declared_noted = True
+        if cs == "srgb" and self.colorspace == "auto" and not self.declared_noted and declares_linear(img):
+            self.warn(f"{img.path}: the header declares linear values (a PNG's gAMA 1.0: {LINEAR_REC709_ID}), "
+                      f"but --colorspace auto reads 8/16-bit files as sRGB: give --colorspace linear to read "
+                      f"it as declared")
             self.declared_noted = True
         self.resolved = cs
         rgb = color.to_linear(img.rgb, cs, file=img.path, config=self.ocio_config)
@@ -487,7 +564,9 @@ def make_colorizer(job: RenderJob, source: PlateSource, luma: PlateLuma,
     if not job.references:
         raise InputError("no reference given", hint="add --ref FRAME=PATH or --ref PATH, or --library INDEX")
     check_job(job)
-    refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn, job.ocio_config) for r in job.references]
+    max_side = max(STILL_MAX_SIDE, source.width, source.height)   # never below the working size
+    refs = [load_reference(r, r.colorspace or job.ref_colorspace, warn, job.ocio_config, max_side)
+            for r in job.references]
     for i, r in enumerate(refs):
         if r.frame is not None and r.frame not in job.frames:
             raise InputError(f"reference frame {r.frame} is outside the frame range "

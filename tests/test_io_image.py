@@ -826,3 +826,44 @@ def test_a_part_skipped_on_later_frames_only_is_named_when_first_skipped(tmp_pat
         assert ("depth.Z" in img.channels) == (f == 1)
         notes(img)
     assert len(said) == 1 and "p.0002.exr: part depth (data window 5x4 at (1, 1))" in said[0]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_openimageio_reorients(tmp_path, orientation):
+    from nuke_colorize.io.image import apply_orientation
+
+    px = _ramp(6, 10, 3, seed=orientation)
+    path = tmp_path / f"o{orientation}.tif"
+    _oiio_write(path, px, oiio.FLOAT, attrs={"Orientation": orientation})
+    want = oiio.ImageBufAlgo.reorient(oiio.ImageBuf(str(path))).get_pixels(oiio.FLOAT)
+    got = apply_orientation(read_image(path))
+    np.testing.assert_array_equal(got.pixels, want)
+    assert got.windows.data == got.windows.display == (0, 0, want.shape[1], want.shape[0])
+    assert got.spec.get_int_attribute("Orientation") == 1
+
+
+def test_a_sideways_phone_photo_reference_and_library_still_are_read_upright(tmp_path):
+    """A JPEG stored sideways with EXIF orientation 6 (rotated 90 degrees clockwise for
+    viewing) was read as stored: a 144x256 keyframe for a 256x144 plate, its colours turned."""
+    from PIL import Image
+
+    from nuke_colorize.library.index import still_L
+    from nuke_colorize.render import RefSpec, load_reference
+
+    rng = np.random.default_rng(3)
+    upright = np.zeros((72, 128, 3), np.uint8)
+    upright[:, :64] = (200, 40, 40)   # red left half, blue right half, as viewers show it
+    upright[:, 64:] = (40, 40, 200)
+    upright[:36] += rng.integers(0, 20, (36, 128, 3), dtype=np.uint8)
+    stored = np.rot90(upright, k=1)   # 90 degrees counter-clockwise: tag 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = str(tmp_path / "phone.jpg")
+    Image.fromarray(np.ascontiguousarray(stored)).save(path, exif=exif.tobytes(), quality=98)
+    ref = load_reference(RefSpec(path=path, frame=0))
+    assert ref.rgb.shape == (72, 128, 3)
+    assert ref.windows.display == (0, 0, 128, 72)
+    left, right = ref.rgb[:, :60].mean((0, 1)), ref.rgb[:, 68:].mean((0, 1))
+    assert left[0] > 4 * left[2] and right[2] > 4 * right[0]
+    L, w, h = still_L(path)
+    assert L.shape[1] > L.shape[0]   # landscape, as shown

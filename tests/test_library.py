@@ -404,3 +404,79 @@ def test_reindexing_a_copy_with_coarser_mtimes_reuses_its_stills(tmp_path, monke
     assert (rep.total, rep.reused, rep.computed) == (3, 2, 1)
     assert decoded == [paths[2]]       # a microsecond later is a change
     assert len(I.LibraryIndex.load(str(out)).entries) == 3
+
+
+def test_an_index_moved_without_its_stills_says_so(tmp_path, capsys):
+    """Copied one folder deeper without its stills, an index (stills named relative to it)
+    was queried as if all were well, listing stills that are not there, and the render then
+    failed on the first with "file does not exist". Query and render now refuse it at once,
+    naming the folder looked for and why."""
+    import shutil
+
+    from nuke_colorize.render import RenderJob
+    from nuke_colorize.library.auto import plan_for_job
+
+    _still(tmp_path / "refs" / "lib" / "a.png", 1)
+    _still(tmp_path / "refs" / "lib" / "b.png", 2)
+    _build(tmp_path / "refs" / "lib", tmp_path / "refs" / "lib.npz")
+    os.makedirs(tmp_path / "elsewhere" / "deeper")
+    moved = tmp_path / "elsewhere" / "deeper" / "lib.npz"
+    shutil.copy(tmp_path / "refs" / "lib.npz", moved)
+    plate = tmp_path / "p.0001.png"
+    cv2.imwrite(str(plate), np.full((36, 64), 100, np.uint8))
+    assert main(["library", "query", str(moved), "--plate", str(plate), "--top", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"stills folder {tmp_path / 'elsewhere' / 'deeper' / 'lib'} does not exist" in err and "moved or copied" in err
+    job = RenderJob(plate=str(tmp_path / "p.####.png"), frames=[1], references=[],
+                    output=str(tmp_path / "o.####.png"), library=str(moved), auto_references=1)
+    with pytest.raises(InputError, match="stills folder .* does not exist"):
+        plan_for_job(job, lambda m: None)
+    assert main(["library", "query", str(tmp_path / "refs" / "lib.npz"), "--plate", str(plate), "--top", "1"]) == 0
+
+
+def test_stills_of_every_format_the_tool_reads_are_indexed_and_unreadable_photos_noted(tmp_path):
+    """GIF, JPEG 2000 and JPEG XL stills (readable as --ref) were left out of the library without
+    a word, as were phones' HEIC photos, which this OpenImageIO cannot read; the first are
+    indexed now, the others named in one note."""
+    import OpenImageIO as oiio
+
+    png = _still(tmp_path / "src" / "a.png", 3)
+    lib = tmp_path / "lib"
+    os.makedirs(lib / "phone")
+    for ext in ("gif", "jp2", "jxl"):
+        assert oiio.ImageBuf(png).write(str(lib / f"still.{ext}")), oiio.geterror()
+    for name in ("IMG_0001.HEIC", "IMG_0002.heic", "raw.CR2"):
+        (lib / "phone" / name).write_bytes(b"\0" * 64)
+    (lib / "notes.txt").write_text("not a still")
+    notes = []
+    index, report = _build(lib, tmp_path / "lib.npz", notes)
+    assert sorted(os.path.basename(e.path) for e in index.entries) == ["still.gif", "still.jp2", "still.jxl"]
+    assert report.failed == [] and len(notes) == 1
+    assert notes[0].startswith("3 photograph(s) in a format not read here (.cr2, .heic;") and "convert" in notes[0]
+
+
+def test_a_cut_out_still_whose_covered_pixels_are_grey_is_not_indexed(tmp_path):
+    """A cut-out PNG whose object (alpha 1) is grey and whose transparent pixels hold colour
+    (left over from the painting) was indexed as a colour still, then stopped every automatic
+    render that chose it ("reference has no colour"). The index reads it as the render does
+    now: skipped as greyscale. A cut-out with a coloured object is indexed."""
+    import OpenImageIO as oiio
+
+    lib = tmp_path / "lib"
+    os.makedirs(lib)
+    rgba = np.zeros((64, 96, 4), np.float32)
+    rgba[..., 0] = 0.9                            # red under the transparent part
+    rgba[16:48, 24:72, :3] = 0.5                  # the object: grey
+    rgba[16:48, 24:72, 3] = 1.0
+    assert oiio.ImageBuf(oiio.ImageSpec(96, 64, 4, "uint8")).write(str(lib / "x.png"))
+    buf = oiio.ImageBuf(oiio.ImageSpec(96, 64, 4, "uint8"))
+    buf.set_pixels(oiio.ROI(), rgba)
+    assert buf.write(str(lib / "grey_cut.png"))
+    rgba[16:48, 24:72, :3] = (0.1, 0.6, 0.2)      # the same cut-out, the object green
+    buf.set_pixels(oiio.ROI(), rgba)
+    assert buf.write(str(lib / "green_cut.png"))
+    os.remove(lib / "x.png")
+    notes = []
+    index, report = _build(lib, tmp_path / "lib.npz", notes)
+    assert [os.path.basename(e.path) for e in index.entries] == ["green_cut.png"]
+    assert [os.path.basename(p) for p, _ in report.failed] == ["grey_cut.png"] and "greyscale" in notes[0]

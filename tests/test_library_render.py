@@ -445,3 +445,24 @@ def test_switching_between_library_and_references_is_reported_and_cleared(scene_
     assert sorted(os.listdir(cache)) == ["cache.lock", "notes.txt", "output"]
     assert sorted(os.listdir(cache / "output")) == ["notes.txt"]
     assert (cache / "output" / "notes.txt").read_text() == "mine too"
+
+
+def test_a_still_removed_since_indexing_is_named_as_the_library_s(scene_setup, tmp_path, capsys):
+    """A still the index holds, removed (or renamed) since: the render failed on it with a bare
+    "file does not exist"; now the one line says the library chose it for a scene, that it no
+    longer exists, and to index again (exit 2), before any frame is rendered."""
+    import shutil
+
+    root = scene_setup
+    lib = tmp_path / "lib"
+    shutil.copytree(root / "lib", lib)
+    assert main(["library", "index", str(lib), "-o", str(tmp_path / "lib.npz"), "--quiet"]) == 0
+    for f in (0, 39):
+        os.remove(lib / "cows" / f"{f:05d}.jpg")
+    out = tmp_path / "out" / "c.####.exr"
+    assert main(["render", "--plate", str(root / "plate" / "p.####.png"), "--frames", "1-3", "--library",
+                 str(tmp_path / "lib.npz"), "--auto-references", "1", "--out", str(out)] + FAST) == 2
+    err = capsys.readouterr().err
+    assert "the library chose the still" in err and "cows" in err and "no longer exists" in err \
+        and "index the library again" in err
+    assert not os.path.exists(tmp_path / "out") or not os.listdir(tmp_path / "out")

@@ -181,3 +181,115 @@ def test_half_float_id_pass_is_refused_where_half_cannot_keep_ids_apart(tmp_path
     msg = _refusal(tmp_path / "m.####.exr", 2)
     assert "stored as half float" in msg
     assert "write the ID matte as 32-bit float" in msg
+
+
+def test_a_filtered_id_pass_gives_its_edges_to_the_objects_around_them(tmp_path):
+    """A float ID pass rendered through a filter (Gaussian, as renderers write AOVs) holds at
+    each edge a mix of the IDs on either side, every one a value of its own: each became an
+    object of one pixel (thousands a frame), and at 1080p two of them folded to one ID on
+    about one frame in six, refusing the matte ("two objects ... get one instance ID"). Now,
+    past EDGE_VALUES distinct such values, an edge value that fills no 3x3 block takes its
+    nearest pixel's ID: the objects are the whole numbers the pass was written with."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    h, w = 288, 512
+    sharp = np.zeros((h, w), np.float32)
+    for k in range(1, 41):
+        cv2.circle(sharp, (int(rng.uniform(0, w)), int(rng.uniform(0, h))), int(rng.uniform(10, 70)),
+                   float(k), -1, lineType=cv2.LINE_AA)
+    aa = cv2.GaussianBlur(sharp, (0, 0), 0.8)
+    fractions = aa[aa != np.round(aa)]
+    assert len(np.unique(fractions)) > mio.EDGE_VALUES
+    write_oiio(tmp_path / "id.0001.exr", aa[..., None], "float")
+    m = _read(tmp_path / "id.####.exr")
+    assert m.kind == mio.IDS
+    assert set(np.unique(m.ids).tolist()) <= set(range(41))
+    whole = aa == np.round(aa)
+    np.testing.assert_array_equal(m.ids[whole], aa[whole].astype(np.int32))
+    # the filtered pixels take, but for a few in slivers, the ID the unfiltered pass had there
+    mixed = ~whole
+    assert mixed.sum() > 10000 and (m.ids[mixed] == np.round(sharp[mixed])).mean() > 0.95
+
+
+def test_a_feathered_8bit_grey_matte_is_one_object(tmp_path):
+    """One object's matte saved as an 8-bit grey PNG with a soft edge (a feathered roto, a
+    resized mask) was an ID pass of 200-odd objects, one per edge level, none of them the
+    keyframe's object. Its edge levels fill no 3x3 block: it is one object now, ID 255 where
+    above half, as the same object's hard frames (0/255) read; an 8-bit ID pass whose IDs fill
+    blocks is read as before."""
+    import cv2
+
+    yy, xx = np.mgrid[0:72, 0:128]
+    hard = ((xx - 64) ** 2 + (yy - 36) ** 2 < 25 ** 2).astype(np.float32)
+    soft = np.round(cv2.GaussianBlur(hard * 255, (0, 0), 2.0)).astype(np.uint8)
+    assert len(np.unique(soft)) > 100
+    write_oiio(tmp_path / "m.0001.png", soft[..., None], "uint8")
+    write_oiio(tmp_path / "m.0002.png", (hard * 255).astype(np.uint8)[..., None], "uint8")
+    m = _read(tmp_path / "m.####.png")
+    assert m.kind == mio.IDS and set(np.unique(m.ids).tolist()) == {0, 255}
+    np.testing.assert_array_equal(m.ids == 255, soft > 127)
+    assert set(np.unique(_read(tmp_path / "m.####.png", 2).ids).tolist()) == {0, 255}
+    ids = np.zeros((72, 128), np.uint8)
+    ids[10:30, 10:40], ids[40:60, 50:90], ids[5:20, 100:120] = 3, 7, 255
+    write_oiio(tmp_path / "i.0001.png", ids[..., None], "uint8")
+    np.testing.assert_array_equal(_read(tmp_path / "i.####.png").ids, ids)
+
+
+def test_a_cryptomatte_part_beside_a_cropped_beauty_part_is_read(tmp_path):
+    """A multi-part EXR whose beauty part is cropped to its bounding box and whose Cryptomatte
+    part is not: the Cryptomatte part (another data window) was skipped without a word and
+    the beauty's R read as a single object (R > 0.5: noise). The Cryptomatte part is read
+    now, placed by its own windows on the plate's."""
+    import OpenImageIO as oiio
+
+    from nuke_colorize.io.windows import Windows
+
+    w, h = 64, 36
+    beauty = np.random.default_rng(0).random((26, 44, 4)).astype(np.float32)
+    s0 = oiio.ImageSpec(44, 26, 4, "half")
+    s0.x, s0.y, s0.full_width, s0.full_height = 10, 5, w, h
+    s0.attribute("name", "rgba")
+    hashed = np.array([0x1E96B88C], np.uint32).view(np.float32)[0]
+    ids = np.zeros((h, w), np.float32)
+    ids[:, :32] = hashed
+    crypto = np.stack([ids, (ids != 0).astype(np.float32), np.zeros_like(ids), np.zeros_like(ids)], -1)
+    s1 = oiio.ImageSpec(w, h, 4, "float")
+    s1.channelnames = tuple(f"CryptoObject00.{c}" for c in "RGBA")
+    s1.attribute("name", "CryptoObject")
+    path = str(tmp_path / "m.0001.exr")
+    out = oiio.ImageOutput.create(path)
+    assert out.open(path, [s0, s1]) and out.write_image(beauty)
+    assert out.open(path, s1, "AppendSubimage") and out.write_image(crypto) and out.close()
+    plate = Windows(data=(10, 5, 44, 26), display=(0, 0, w, h))
+    m = mio.MatteReader(str(tmp_path / "m.####.exr"), (44, 26), lambda f: plate).read(1)
+    assert m.kind == mio.CRYPTOMATTE
+    want = np.zeros((26, 44), np.int32)
+    want[:, :22] = mio.id_of(0x1E96B88C)
+    np.testing.assert_array_equal(m.ids, want)
+
+
+def test_an_antialiased_colour_coded_matte_has_one_id_per_painted_colour(tmp_path):
+    """Six discs painted in six colours with an anti-aliased brush (or a palette matte resized
+    bilinear): every blend of two colours at an edge was an object of its own (700-odd IDs).
+    Past EDGE_COLOURS blends that fill no 3x3 block, each takes its nearest pixel's colour:
+    seven IDs, the painted ones; a hard palette matte reads as before."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((240, 427, 3), np.uint8)
+    hard = np.zeros_like(img)
+    colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200), (40, 200, 200)]
+    for c in colours:
+        centre, radius = (int(rng.uniform(40, 387)), int(rng.uniform(40, 200))), int(rng.uniform(20, 70))
+        cv2.circle(img, centre, radius, c, -1, lineType=cv2.LINE_AA)
+        cv2.circle(hard, centre, radius, c, -1)
+    write_oiio(tmp_path / "aa.0001.png", img, "uint8")
+    write_oiio(tmp_path / "hard.0001.png", hard, "uint8")
+    m = _read(tmp_path / "aa.####.png")
+    assert m.kind == mio.COLOURS
+    painted = {0} | {int(mio.id_of(r + 256 * g + 65536 * b)) for r, g, b in colours}
+    visible = set(np.unique(_read(tmp_path / "hard.####.png").ids).tolist())
+    assert visible <= painted and set(np.unique(m.ids).tolist()) == visible
+    h = _read(tmp_path / "hard.####.png").ids
+    assert (m.ids == h).mean() > 0.99

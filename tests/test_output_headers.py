@@ -153,3 +153,94 @@ def test_auto_says_when_it_reads_a_tagged_reference_as_linear_rec709(tmp_path):
     said.clear()
     load_reference(RefSpec(path=path), "lin_ap1_scene", said.append)
     assert said == []
+
+
+def _icc_profile(description, colorants):
+    """Pillow's sRGB profile renamed (its 'mluc' description) and given other primaries."""
+    import struct
+
+    from PIL import ImageCms
+
+    b = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    for k in range(struct.unpack(">I", b[128:132])[0]):
+        sig, off, _ = struct.unpack(">4sII", b[132 + 12 * k:144 + 12 * k])
+        if sig == b"desc":
+            assert b[off:off + 4] == b"mluc"
+            rec = struct.unpack(">I", b[off + 24:off + 28])[0]   # the first record's text offset
+            text = description.encode("utf-16-be")   # at most 13 characters: the room there is
+            b[off + rec:off + rec + len(text)] = text
+            struct.pack_into(">I", b, off + 20, len(text))
+        elif sig in (b"rXYZ", b"gXYZ", b"bXYZ"):
+            xyz = colorants[(b"rXYZ", b"gXYZ", b"bXYZ").index(sig)]
+            struct.pack_into(">3i", b, off + 8, *[round(v * 65536) for v in xyz])
+    return bytes(b)
+
+
+def test_auto_says_when_a_reference_embeds_a_wide_gamut_icc_profile(tmp_path):
+    """A Display P3 still (a phone's, a photographer's) read through auto is read as sRGB, its
+    profile ignored as Nuke's Read ignores it: its colours come out less saturated than the
+    still shows them. That was silent; a note now names the profile and the colourspace to
+    give. An sRGB profile, whatever its name (Facebook's tiny 'c2'), gives no note."""
+    from PIL import Image
+
+    from nuke_colorize.render import RefSpec, load_reference
+
+    srgb = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7139))
+    p3 = ((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841))
+    px = np.zeros((8, 8, 3), np.uint8)
+    px[:, :4] = (220, 30, 30)
+    px[:, 4:] = (30, 200, 60)
+
+    def notes(name, colorants, colorspace="auto"):
+        path = str(tmp_path / f"{name}.png")
+        Image.fromarray(px).save(path, icc_profile=_icc_profile(name, colorants))
+        said = []
+        load_reference(RefSpec(path=path), colorspace, said.append)
+        return said
+
+    said = notes("Display P3", p3)
+    assert len(said) == 1 and "embedded ICC profile 'Display P3' has other primaries than sRGB" in said[0] \
+        and "--ref-colorspace 'sRGB Encoded P3-D65'" in said[0]
+    assert notes("c2", srgb) == [] and notes("sRGB IEC61966", srgb) == []
+    assert notes("Display P3", p3, "sRGB Encoded P3-D65") == []
+    p3_read = load_reference(RefSpec(path=str(tmp_path / "Display P3.png")), "sRGB Encoded P3-D65")
+    as_srgb = load_reference(RefSpec(path=str(tmp_path / "Display P3.png")), "srgb")
+    assert p3_read.rgb[0, 0, 0] > as_srgb.rgb[0, 0, 0] * 1.05   # the red named P3 is redder
+
+
+def test_auto_says_when_it_reads_a_png_tagged_linear_as_srgb(tmp_path):
+    """A PNG whose gAMA chunk says linear (1.0; as this tool writes a PNG with --out-colorspace
+    linear) is read by auto as sRGB, as Nuke's Read reads it: used as a reference or a plate,
+    its values were taken for sRGB codes without a word (a linear 0.18 grey as 0.03). A note
+    now names the tag and the option, once per render; an untagged PNG or a colourspace
+    given: no note."""
+    from nuke_colorize.io import PlateSource
+    from nuke_colorize.render import PlateLuma, RefSpec, load_reference
+
+    px = np.zeros((4, 6, 3), np.float32)
+    px[..., 0], px[..., 1], px[..., 2] = 0.5, 0.18, 0.05
+
+    def png(name, tag):
+        spec = oiio.ImageSpec(6, 4, 3, "uint8")
+        if tag:
+            spec.attribute("oiio:ColorSpace", tag)
+        buf = oiio.ImageBuf(spec)
+        buf.set_pixels(oiio.ROI(), px)
+        assert buf.write(str(tmp_path / name))
+        return str(tmp_path / name)
+
+    lin, plain = png("lin.0001.png", "lin_rec709_scene"), png("plain.0001.png", None)
+    png("lin.0002.png", "lin_rec709_scene")
+    said = []
+    load_reference(RefSpec(path=lin), "auto", said.append)
+    assert len(said) == 1 and "declares linear values (a PNG's gAMA 1.0" in said[0] \
+        and "give --ref-colorspace linear" in said[0]
+    for path, cs in ((lin, "linear"), (plain, "auto")):
+        said.clear()
+        load_reference(RefSpec(path=path), cs, said.append)
+        assert said == []
+    said.clear()
+    luma = PlateLuma(PlateSource(str(tmp_path / "lin.####.png")), "auto", said.append)
+    luma(1), luma(2)
+    assert [m for m in said if "declares linear" in m and "give --colorspace linear" in m] == [said[0]]
+    assert sum("declares linear" in m for m in said) == 1

@@ -250,3 +250,25 @@ def test_changing_only_a_keyframes_alpha_recomputes_only_its_segments(tmp_path):
     _png(tmp_path / "k9.png", _coloured(_texture(9), GREEN), alpha)
     # keyframe 9 changed: the chains anchored on it and 5-fwd, whose far keyframe it is
     assert build() == {"5-fwd": 4, "9-bwd": 4, "9-fwd": 1}
+
+
+def test_a_huge_still_is_reduced_on_reading_and_a_keyframe_or_small_still_is_not(tmp_path):
+    """An 8K or 12K scan given as a still was held at full size through every conversion (an
+    8K JPEG: 2.5 GB and 9 s to load, a 12K one about 6.5 GB), for a picture the backend uses
+    at its working size. A still whose long side exceeds ``max_side`` (the render's: 4096 or
+    the plate's long side, whichever is larger) is now reduced (area) as soon as it is read,
+    its alpha alike; keyframes and stills within the bound are read as before."""
+    rgb = np.zeros((H, W, 3), np.float32)
+    rgb[:, : W // 2] = RED
+    rgb[:, W // 2:] = (0.05, 0.05, 0.6)
+    alpha = np.ones((H, W), np.float32)
+    alpha[:, -8:] = 0
+    path = str(_png(tmp_path / "scan.png", rgb, alpha))
+    whole = load_reference(RefSpec(path=path))
+    small = load_reference(RefSpec(path=path), max_side=32)
+    assert whole.rgb.shape == (H, W, 3) and small.rgb.shape == (24, 32, 3)
+    np.testing.assert_allclose(small.rgb[:, :14].mean((0, 1)), whole.rgb[:, :28].mean((0, 1)), atol=1e-3)
+    assert small.coverage.shape == (24, 32) and not small.coverage[:, -4:].any() and small.coverage[:, :-4].all()
+    np.testing.assert_array_equal(load_reference(RefSpec(path=path), max_side=W).rgb, whole.rgb)
+    key = load_reference(RefSpec(path=path, frame=0), max_side=32)
+    np.testing.assert_array_equal(key.rgb, whole.rgb)   # a keyframe lines up with the plate: never reduced

@@ -76,7 +76,7 @@ def run_query(args) -> int:
     from .render import ocio_config_arg
 
     k = check_count(args.top, "--top")
-    index = LibraryIndex.load(args.index)
+    index = LibraryIndex.load(args.index).check_root(args.index)
     frames = parse_frames(args.frames) if args.frames else None
 
     def warn(msg: str) -> None:

@@ -483,6 +483,14 @@ def _open_checked(path: str, frame: Optional[int], max_pixels: int):
     EXR's :func:`_colour_part`). -> (ImageInput, ImageSpec, part index)."""
     oiio = _oiio()
     check_readable(path, frame)
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        # a name in a legacy encoding (Latin-1 'caf\xe9.jpg' from an old share): Python holds its
+        # bytes as surrogates, which OpenImageIO's binding cannot take (it failed as an internal error)
+        raise InputError("the file name is not valid UTF-8 (another encoding, e.g. Latin-1): OpenImageIO "
+                         "cannot open it", file=os.fsencode(path).decode("utf-8", "backslashreplace"), frame=frame,
+                         hint="rename the file (e.g. convmv -f latin1 -t utf8 --notest FILE)") from None
     config = oiio.ImageSpec()
     config.attribute("oiio:UnassociatedAlpha", 1)  # pixels as stored: no premultiplication on read
     with held_stderr() as held:
@@ -567,7 +575,7 @@ def _is_float_type(fmt) -> bool:
 
 
 def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS,
-               allow_nonfinite: bool = False, exact: bool = False) -> ImageData:
+               allow_nonfinite: bool = False, exact: bool = False, part: Optional[int] = None) -> ImageData:
     """Read all channels of one image file (or one frame of a pattern) as float32.
 
     ``path`` may be a pattern (``plate.####.exr``) when ``frame`` is given. Raises
@@ -577,11 +585,18 @@ def read_image(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_M
     ``allow_nonfinite`` (extra channels such as depth may legitimately hold Inf). ``exact``:
     also read the channels a float32 cannot hold (32-bit integers, double) at their own type
     (:attr:`ImageData.exact_channels`, :meth:`ImageData.stored_values`), as IDs need.
+    ``part``: the part of a multi-part EXR to read as the main one (its windows; the parts of
+    its data window as extra channels) instead of the colour part.
     """
     path = _resolve(path, frame)
     inp, spec, main = _open_checked(path, frame, max_pixels)
     skipped: List[str] = []
     try:
+        if part is not None and part != main:
+            if not inp.seek_subimage(part, 0):
+                raise InputError(f"has no part {part}", file=path, frame=frame)
+            spec, main = _oiio().ImageSpec(inp.spec()), part
+            _check_spec(spec, path, frame, max_pixels)
         h, w, nch = int(spec.height), int(spec.width), int(spec.nchannels)
         planes = [_read_part(inp, main, nch, h, w, path, frame)]
         channels = [str(c) for c in spec.channelnames]
@@ -639,6 +654,95 @@ def check_finite(img: ImageData, channels: Optional[Sequence[int]] = None, what:
         raise InputError(f"{n} {what} are NaN/Inf (first at x={int(xs[0]) + x0}, y={int(ys[0]) + y0} "
                          f"from the top-left)", file=img.path, frame=img.frame,
                          hint="replace them upstream, e.g. with an Expression node: isnan(r) || isinf(r) ? 0 : r")
+
+
+#: EXIF orientation (TIFF/JPEG ``Orientation``, 1-8) -> (transpose, flip rows, flip columns) that
+#: turns the stored pixels into the picture as viewers show it (transpose first)
+_ORIENTATIONS = {2: (False, False, True), 3: (False, True, True), 4: (False, True, False),
+                 5: (True, False, False), 6: (True, False, True), 7: (True, True, True),
+                 8: (True, True, False)}
+
+
+def apply_orientation(img: ImageData) -> ImageData:
+    """``img`` turned upright as its header's EXIF ``Orientation`` says (a phone photo stored
+    sideways, tag 6: rotated 90 degrees clockwise for viewing), as every viewer and Nuke's Read
+    show it; the spec follows (size, display window of a file without an offset one, pixel
+    aspect inverted by a quarter turn, ``Orientation`` 1). ``img`` itself when upright (1, no
+    tag, an unknown value) or when its windows are not plain (a data window within a larger
+    display window: EXR and DPX, which have no orientation of their own)."""
+    try:
+        code = int(img.spec.getattribute("Orientation") or 1)
+    except (TypeError, ValueError):
+        return img
+    how = _ORIENTATIONS.get(code)
+    s = img.spec
+    if how is None or (s.x, s.y, s.full_x, s.full_y, s.full_width, s.full_height) != \
+            (0, 0, 0, 0, s.width, s.height):
+        return img
+    transpose, flip_rows, flip_cols = how
+
+    def turn(a: np.ndarray) -> np.ndarray:
+        a = np.swapaxes(a, 0, 1) if transpose else a
+        return np.ascontiguousarray(a[::-1 if flip_rows else 1, ::-1 if flip_cols else 1])
+
+    spec = _oiio().ImageSpec(s)
+    if transpose:
+        spec.width, spec.height = s.height, s.width
+        spec.full_width, spec.full_height = s.height, s.width
+        aspect = spec_pixel_aspect(s)
+        if aspect != 1.0:
+            spec.attribute("PixelAspectRatio", float(1.0 / aspect))
+    spec.attribute("Orientation", 1)
+    exact = None if img.exact_channels is None else {k: turn(v) for k, v in img.exact_channels.items()}
+    return ImageData(pixels=turn(img.pixels), channels=list(img.channels), spec=spec, path=img.path,
+                     frame=img.frame, is_float_format=img.is_float_format,
+                     channel_formats=img.channel_formats, exact_channels=exact,
+                     skipped_parts=list(img.skipped_parts))
+
+
+#: sRGB's primaries as an ICC profile stores them (rXYZ, gXYZ, bXYZ: D50-adapted XYZ)
+_SRGB_COLORANTS = ((0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7139))
+#: an ICC profile's description -> the colourspace of OpenImageIO's built-in OCIO config that holds it
+_ICC_OCIO_NAMES = (("p3", "sRGB Encoded P3-D65"), ("adobe rgb", "Gamma 2.2 Encoded AdobeRGB"))
+
+
+def _icc_colorants(profile: bytes) -> Optional[Tuple[Tuple[float, ...], ...]]:
+    """(rXYZ, gXYZ, bXYZ) of a matrix/TRC ICC profile, None when it has none (or is damaged)."""
+    import struct
+
+    try:
+        tags = {}
+        for k in range(struct.unpack(">I", profile[128:132])[0]):
+            sig, off, _ = struct.unpack(">4sII", profile[132 + 12 * k:144 + 12 * k])
+            tags[sig] = off
+        out = []
+        for sig in (b"rXYZ", b"gXYZ", b"bXYZ"):
+            off = tags[sig]
+            if profile[off:off + 4] != b"XYZ ":
+                return None
+            out.append(tuple(v / 65536.0 for v in struct.unpack(">3i", profile[off + 8:off + 20])))
+        return tuple(out)
+    except (KeyError, struct.error):
+        return None
+
+
+def foreign_icc_profile(spec) -> Optional[Tuple[str, Optional[str]]]:
+    """(description, OCIO name or None) of an embedded RGB ICC profile whose primaries are not
+    sRGB's (Display P3, Adobe RGB: a photographer's or a phone's still), None without one or
+    for an sRGB profile (by its colorants; a profile without them by its description).
+    The OCIO name is the built-in config's colourspace for it, when known."""
+    raw = spec.getattribute("ICCProfile")
+    if raw is None or str(spec.getattribute("ICCProfile:color_space") or "RGB") != "RGB":
+        return None
+    desc = str(spec.getattribute("ICCProfile:profile_description") or "").strip() or "unnamed"
+    colorants = _icc_colorants(bytes(np.asarray(raw, dtype=np.uint8)))
+    if colorants is None:
+        if "srgb" in desc.lower():
+            return None
+    elif all(abs(a - b) < 0.01 for got, want in zip(colorants, _SRGB_COLORANTS) for a, b in zip(got, want)):
+        return None
+    name = next((n for key, n in _ICC_OCIO_NAMES if key in desc.lower()), None)
+    return desc, name
 
 
 def read_spec(path, frame: Optional[int] = None, *, max_pixels: int = DEFAULT_MAX_PIXELS):

@@ -9,6 +9,8 @@ and :func:`decode` reports which of these kinds it was (:class:`Matte`):
   same object keeps its ID on every frame. Of several layers the object layer is read (a
   name with "object": ``CryptoObject``, ``crypto_object``), else the first
   (:func:`cryptomatte_layer`). A layer stored as half float is refused (the hashes lost bits).
+  In a multi-part EXR whose colour part has another data window (a beauty cropped to its
+  bounding box), the part holding the Cryptomatte is read, with its own windows.
 * **Several matte channels in a float file** (kind ``channels``; not RGB; e.g. ``obj1``,
   ``obj2`` or ``matte.car``, ``matte.person``): one channel per object, the strongest where it
   exceeds 0.5; the ID is the CRC-32 of the channel's name (:func:`channel_id`), so an object keeps
@@ -17,13 +19,19 @@ and :func:`decode` reports which of these kinds it was (:class:`Matte`):
   alike (kind ``channels``); one with values above 1 is an ID pass (next rules, kind ``ids``).
 * **Colour-coded IDs** (kind ``colours``; 3+ channels of an 8- or 16-bit integer file, e.g.
   an indexed/palette PNG): each distinct colour one ID (black = background; 8-bit colours
-  r + 256 g + 65536 b, 16-bit ones r + 65536 g + 2^32 b through :func:`id_of`).
+  r + 256 g + 65536 b, 16-bit ones r + 65536 g + 2^32 b through :func:`id_of`); an
+  anti-aliased one's edge colours (blends filling no 3x3 block, more than
+  :data:`EDGE_COLOURS`) take their nearest pixel's colour (:func:`colour_edges_to_nearest`).
 * **A shape in alpha** (kind ``shape``; black R/G/B, the shape in A: what a Roto or RotoPaint
   node writes): one object where alpha > 0.5 (an alpha without a shape, constant, is not read).
 * **One channel**: an integer channel: the stored integer (8-bit 0..255, 16-bit 0..65535,
-  32-bit read exactly; kind ``ids``); a float channel: each value is one ID when any exceeds 1
+  32-bit read exactly; kind ``ids``; one object with a soft edge, 0, its largest value and
+  values between that fill no 3x3 block, is that object where above half of it:
+  :func:`_soft_single`); a float channel: each value is one ID when any exceeds 1
   (an ID pass, kind ``ids``; values within 1e-4, or a millionth, of a whole number are that
-  number: float maths leaves 2.9999998 where 3 was written), otherwise > 0.5 -> 1 (kind ``single``). An ID pass stored as half
+  number: float maths leaves 2.9999998 where 3 was written; in a filtered pass, holding more than
+  :data:`EDGE_VALUES` distinct other values, an anti-aliased edge value takes its nearest
+  pixel's ID, :func:`edges_to_nearest`), otherwise > 0.5 -> 1 (kind ``single``). An ID pass stored as half
   float with values from 2048 up is refused: half rounds such whole numbers (2049 is stored as
   2048, 3001 as 3000), so objects may have merged before the file was written.
 
@@ -228,7 +236,7 @@ def _colour_ids(img: ImageData, channels: Sequence[int]) -> np.ndarray:
 
     def colour(k: float) -> str:
         return f"colour ({int(k % n)}, {int(k // n % n)}, {int(k // (n * n))})"
-    return _pack(img, r + n * g + n * n * b, colour, "recolour one of the two objects")
+    return _pack(img, colour_edges_to_nearest(r + n * g + n * n * b), colour, "recolour one of the two objects")
 
 
 def _id_pass(img: ImageData, ch: int, values: np.ndarray) -> np.ndarray:
@@ -242,8 +250,89 @@ def _id_pass(img: ImageData, ch: int, values: np.ndarray) -> np.ndarray:
                          f"{top:g}: half keeps whole numbers apart only below {_HALF_APART} (2049 is "
                          f"stored as 2048, 3001 as 3000), so objects may have merged",
                          file=img.path, frame=img.frame, hint="write the ID matte as 32-bit float")
-    return _pack(img, snap_whole(values), lambda v: f"ID {v:.17g}",
+    return _pack(img, edges_to_nearest(snap_whole(values)), lambda v: f"ID {v:.17g}",
                  f"number the objects with whole numbers from 1 to {ID_LIMIT - 1}")
+
+
+#: An ID pass holding more distinct non-whole values than this is a filtered (anti-aliased) one:
+#: its edge pixels mix the IDs on either side, each a value of its own (a 1080p pass through a
+#: Gaussian filter: 15 000 - 20 000 of them a frame), not objects (:func:`edges_to_nearest`).
+EDGE_VALUES = 1000
+
+
+def edges_to_nearest(values: np.ndarray) -> np.ndarray:
+    """Float64 ID values (after :func:`snap_whole`) with the anti-aliased edges of a filtered ID
+    pass given the value of their nearest other pixel. An edge is a non-whole value that fills
+    no 3x3 block anywhere (no interior: a mix of the IDs around it), in a pass holding more
+    than :data:`EDGE_VALUES` distinct non-whole values. Each such value was its own object, a
+    one-pixel sliver; with some 20 000 of them folding into 2^30 IDs, two collided on about
+    one 1080p frame in six and the matte was refused. A pass with fewer, and non-whole values
+    that fill a block (an object numbered 2.5), are read as before: each value its own object."""
+    v = np.asarray(values, np.float64)
+    frac = v != np.floor(v)
+    if frac.all() or len(np.unique(v[frac])) <= EDGE_VALUES:
+        return v
+    return _to_nearest(v, frac & ~np.isin(v, np.unique(v[_interior(v) & frac])))
+
+
+def _interior(v: np.ndarray) -> np.ndarray:
+    """Where a pixel's 3x3 block holds its value only (an object's inside, not an edge)."""
+    import cv2
+
+    block = np.ones((3, 3), np.uint8)
+    return (cv2.erode(v, block) == v) & (cv2.dilate(v, block) == v)
+
+
+def _to_nearest(v: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """``v`` with the ``edge`` pixels given the value of their nearest other pixel."""
+    import cv2
+
+    if not edge.any() or edge.all():
+        return v
+    # label of each pixel's nearest non-edge pixel (labels number those in raster order from 1)
+    _, labels = cv2.distanceTransformWithLabels(edge.astype(np.uint8), cv2.DIST_L2, 3,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    return np.where(edge, v[~edge][labels - 1], v)
+
+
+#: A colour-coded matte with more distinct colours than this that fill no 3x3 block is an
+#: anti-aliased one (painted with a soft brush, resized): those colours are its edges
+EDGE_COLOURS = 16
+
+
+def colour_edges_to_nearest(values: np.ndarray) -> np.ndarray:
+    """Colour-coded ID values with an anti-aliased matte's edge colours (no 3x3 block of their
+    own anywhere, more than :data:`EDGE_COLOURS` of them) given their nearest pixel's colour:
+    each blend of two objects' colours was an object of its own (700-900 a frame for six
+    anti-aliased discs). A matte with fewer such colours is read as before."""
+    v = np.asarray(values, np.float64)
+    held = np.unique(v[_interior(v)])
+    loose = ~np.isin(v, held)
+    if len(np.unique(v[loose])) <= EDGE_COLOURS:
+        return v
+    return _to_nearest(v, loose)
+
+
+def _soft_single(values: np.ndarray) -> Optional[np.ndarray]:
+    """(H, W) int32 IDs of a one-channel integer matte that is one object with a soft edge (a
+    feathered roto or a resized mask saved as an 8-bit grey PNG: 0, its largest value, and
+    values between them that fill no 3x3 block anywhere): the largest value where above half of
+    it, as the same object's hard frames read, else 0. None for any other matte (nothing
+    between, a value between that fills a block: an ID of its own, or a largest value that
+    fills none). Each edge value was
+    an object of its own (up to 254 a frame), none of them the keyframe's object."""
+    import cv2
+
+    top = float(values.max())
+    mid = (values > 0) & (values < top)
+    if top <= 0 or not mid.any():
+        return None
+    v = np.asarray(values, np.float32)   # 8/16-bit codes: exact
+    block = np.ones((3, 3), np.uint8)
+    interior = (cv2.erode(v, block) == v) & (cv2.dilate(v, block) == v)
+    if (mid & interior).any() or not (interior & (v == top)).any():
+        return None
+    return np.where(v * 2 > top, int(top), 0).astype(np.int32)
 
 
 #: How far a float ID may be from a whole number and still be that number: this much, or
@@ -272,7 +361,37 @@ def _check_finite(img: ImageData, channels: Sequence[int]) -> None:
 def read_matte_image(path: str, frame: Optional[int] = None) -> ImageData:
     """One matte file (or a pattern's frame) read as :func:`decode` needs it: NaN/Inf left for
     :func:`decode` to refuse where it reads IDs, 32-bit integer and double channels exactly."""
-    return read_image(path, frame, allow_nonfinite=True, exact=True)
+    img = read_image(path, frame, allow_nonfinite=True, exact=True)
+    if img.skipped_parts and cryptomatte_layer(img.channels) is None:
+        # a Cryptomatte in a part of another data window than the colour part's (a beauty
+        # cropped to its bounding box): read that part; the colour part's R was read instead
+        part = _cryptomatte_part(img.path)
+        if part is not None:
+            img = read_image(path, frame, allow_nonfinite=True, exact=True, part=part)
+    return img
+
+
+def _cryptomatte_part(path: str) -> Optional[int]:
+    """The part of a multi-part EXR holding a Cryptomatte layer (an object layer's first,
+    :func:`cryptomatte_layer`), or None."""
+    from .image import MAX_PARTS, _oiio
+
+    inp = _oiio().ImageInput.open(path)
+    if inp is None:
+        return None
+    try:
+        found = []
+        sub = 0
+        while sub < MAX_PARTS and inp.seek_subimage(sub, 0):
+            names = list(inp.spec().channelnames)
+            layer = cryptomatte_layer(names)
+            if layer is not None and not getattr(inp.spec(), "deep", False):
+                found.append((sub, "object" in names[layer[0]].lower()))
+            sub += 1
+        inp.geterror()
+    finally:
+        inp.close()
+    return next((p for p, obj in found if obj), found[0][0] if found else None)
 
 
 def ids_from_image(img: ImageData) -> np.ndarray:
@@ -304,7 +423,8 @@ def decode(img: ImageData) -> Matte:
     _check_finite(img, [ch])
     v = img.stored_values(ch)
     if img.stored_format(ch) not in _FLOAT_TYPES or float(v.max()) > 1.0:
-        return Matte(_id_pass(img, ch, v), IDS)
+        soft = _soft_single(v) if img.stored_format(ch) in ("uint8", "uint16") else None
+        return Matte(_id_pass(img, ch, v) if soft is None else soft, IDS)
     if named:                       # one object, named by its channel
         return Matte(np.where(v > 0.5, channel_id(img.channels[ch]), 0).astype(np.int32), CHANNELS)
     return Matte((v > 0.5).astype(np.int32), SINGLE)

@@ -117,7 +117,7 @@ def plan_for_job(job, warn: Callable[[str], None]) -> List[ScenePlan]:
     """Scenes and stills for a :class:`~nuke_colorize.render.RenderJob` with a library."""
     from ..pipeline import resolve_device
 
-    index = LibraryIndex.load(job.library)
+    index = LibraryIndex.load(job.library).check_root(job.library)
     source, luma = _plate_luma(job, warn)
     try:
         plans, _ = plan_scenes(luma, job.frames, index, check_count(job.auto_references),
@@ -125,6 +125,17 @@ def plan_for_job(job, warn: Callable[[str], None]) -> List[ScenePlan]:
     finally:
         source.close()
     return plans
+
+
+def check_stills_exist(plan: ScenePlan, library: str) -> None:
+    """InputError when a still the scene's plan chose is no longer where the index names it
+    (removed or renamed since it was indexed): the render failed on it with a bare "file does
+    not exist", not saying that it came from the library or what to do."""
+    for m in plan.matches:
+        if not os.path.isfile(m.path):
+            raise InputError(f"the library chose the still {m.path} for scene {plan.first}-{plan.last}, but it "
+                             f"no longer exists (removed or renamed since the index was built)", file=library,
+                             hint="index the library again (nuke-colorize library index DIR -o INDEX), then render")
 
 
 def scene_references(job_refs, plan: ScenePlan, colorspace: str = "auto"):
@@ -182,6 +193,7 @@ def run_auto_render(job, wanted: Optional[Sequence[int]] = None, progress: bool 
         todo = [f for f in plan.frames() if f in want]
         if not todo:
             continue
+        check_stills_exist(plan, job.library)
         sub = dataclasses.replace(job, frames=plan.frames(),
                                   references=scene_references(job.references, plan, still_cs),
                                   library=None, auto_references=0, ocio_config=config,
@@ -252,7 +264,7 @@ def _shot_plan(shot, warn, events=None) -> List[ScenePlan]:
     path = os.path.join(shot.cache, PLAN_FILE)
     with preparing(events, "planning automatic references"):
         job = shot.job()
-        index = LibraryIndex.load(shot.library)
+        index = LibraryIndex.load(shot.library).check_root(shot.library)
         source, luma = _plate_luma(job, warn)
         try:
             plans, _ = plan_scenes(luma, job.frames, index, check_count(shot.auto_references, "'auto_references'"),

@@ -32,15 +32,19 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from .. import color
+from .. import color, coverage
 from ..errors import ColorizeError, InputError
 from ..io import atomic_write_bytes, is_temp_name, read_image
+from ..io.image import apply_orientation
 from . import descriptors as D
 
 INDEX_FORMAT = 2   # 2: root and still paths relative to the index file where they share its storage
 READ_FORMATS = (1, 2)   # 1: absolute paths only
 STILL_EXTS = (".exr", ".sxr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".tga",
-              ".hdr", ".webp")
+              ".hdr", ".webp", ".psd", ".gif", ".jp2", ".j2k", ".jxl")
+#: photographs in formats OpenImageIO reads not (here): phones' HEIC/HEIF/AVIF, cameras' raw
+#: files; left out with a note saying how many (not silently, as other files are)
+PHOTO_EXTS = (".heic", ".heif", ".avif", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2")
 BATCH = 16
 
 
@@ -110,6 +114,19 @@ class LibraryIndex:
         atomic_write_bytes(path, buf.getvalue())
         return path
 
+    def check_root(self, path: str) -> "LibraryIndex":
+        """This index (loaded from ``path``) when its stills' folder exists; otherwise an
+        InputError saying where it looked. An index names its stills relative to its own folder
+        when it shares their storage: moved or copied without them (to another depth), its
+        query listed stills that are not there and the render failed on the first with "file
+        does not exist", not saying why."""
+        if self.entries and not os.path.isdir(self.root):
+            raise InputError(f"the library's stills folder {self.root} does not exist: the index names its "
+                             f"stills relative to its own folder (was it moved or copied without them?)",
+                             file=path, hint="put the index back where it was beside its stills, or index "
+                                             "the stills again: nuke-colorize library index DIR -o INDEX")
+        return self
+
     @staticmethod
     def stills_colorspace(path: str) -> Tuple[str, Optional[str]]:
         """(colourspace, OCIO config) the index at ``path`` read its stills in, from its
@@ -176,7 +193,7 @@ def _config_here(config: Any, base: str) -> Any:
 
 
 # ---------------------------------------------------------------------- scanning and reading
-def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
+def scan_stills(root: str, left_out: Optional[List[str]] = None) -> Iterator[Tuple[str, os.stat_result]]:
     """(absolute path, stat) of every still under ``root`` (recursive, sorted, hidden files,
     hidden folders and temp files of atomic writers skipped).
 
@@ -184,7 +201,8 @@ def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
     (by device and inode; the first path met wins, a folder's own files before its
     subfolders, both in sorted order): a link back to a parent folder (a loop) or two links
     to one folder would otherwise list the same stills again under each path, up to the
-    system's link-depth limit (40 times for a loop)."""
+    system's link-depth limit (40 times for a loop). ``left_out`` (a list) gets the paths of
+    photographs in a format not read (:data:`PHOTO_EXTS`)."""
     seen_dirs, seen_files = set(), set()
     for folder, dirs, files in os.walk(root, followlinks=True):
         try:
@@ -199,6 +217,8 @@ def scan_stills(root: str) -> Iterator[Tuple[str, os.stat_result]]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith(".") or is_temp_name(name) or not name.lower().endswith(STILL_EXTS):
+                if left_out is not None and not name.startswith(".") and name.lower().endswith(PHOTO_EXTS):
+                    left_out.append(os.path.join(folder, name))
                 continue
             path = os.path.join(folder, name)
             try:
@@ -217,22 +237,31 @@ def still_L(path: str, colorspace: str = "auto", long_side: int = D.FEATURE_SIZE
     """Read a colour still -> (L* (h, w) at feature size, width, height of the file).
 
     The image is resized (area) in its file encoding, then converted to linear, Rec.709
-    luminance and L*. Raises :class:`InputError` for unreadable files and greyscale images.
+    luminance and L*. Raises :class:`InputError` for unreadable files and greyscale images,
+    judged as the render judges a reference: with an alpha, on the pixels it covers (their
+    colour resized from covered pixels only).
     """
-    img = read_image(path, allow_nonfinite=False)
+    img = apply_orientation(read_image(path, allow_nonfinite=False))  # upright, as the render reads it
     px = img.pixels
     w, h = D.feature_size(img.width, img.height, long_side)
     idx = img.rgb_indices
     if len(set(idx)) < 3:
         raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)
-    if px.shape[2] <= 4:
+    # as the render reads it (load_reference): an alpha says which pixels give colour (a
+    # cut-out whose covered pixels are grey would stop the automatic render that chose it)
+    cov = coverage.from_alpha(img.alpha, img.premultiplied)
+    cov = None if cov is None or not cov.any() else cov
+    if cov is not None:
+        small = coverage.weighted_resize(np.ascontiguousarray(px[..., idx]), cov, (w, h))
+        cov = coverage.resample(cov, (w, h))
+    elif px.shape[2] <= 4:
         small = cv2.resize(px, (w, h), interpolation=cv2.INTER_AREA)
         small = small.reshape(h, w, -1)[..., idx]
     else:
         small = cv2.resize(np.ascontiguousarray(px[..., idx]), (w, h), interpolation=cv2.INTER_AREA)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
     rgb = color.to_linear(np.ascontiguousarray(small, np.float32), cs, file=path, config=ocio_config)
-    if color.is_grey(rgb, tol=2e-3):
+    if color.is_grey(rgb if cov is None else rgb[cov][None], tol=2e-3):
         raise InputError("no colour (greyscale image): cannot serve as a reference", file=path)
     return color.y_to_L(np.maximum(color.luminance(rgb), 0.0)), img.width, img.height
 
@@ -286,7 +315,8 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
     keep: List[Tuple[Entry, Dict[str, np.ndarray]]] = []
     todo: List[Tuple[str, str, Optional[os.stat_result]]] = []
     seen = set()
-    for path, st in scan_stills(root):
+    left_out: List[str] = []
+    for path, st in scan_stills(root, left_out):
         rel = os.path.relpath(path, root)
         seen.add(path)
         prev = old.get(path)
@@ -298,6 +328,10 @@ def build_index(root: str, previous: Optional[LibraryIndex] = None, *, colorspac
         else:
             todo.append((path, rel, st))
     report.dropped = sum(1 for p in old if p not in seen)
+    if left_out:
+        kinds = sorted({os.path.splitext(p)[1].lower() for p in left_out})
+        warn(f"{len(left_out)} photograph(s) in a format not read here ({', '.join(kinds)}; e.g. {left_out[0]}) "
+             f"left out: convert them to JPEG, PNG or TIFF to index them")
 
     computed: List[Tuple[Entry, Dict[str, np.ndarray]]] = []
     if todo:

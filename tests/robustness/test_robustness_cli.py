@@ -163,6 +163,20 @@ def b_pil(rel: str, mode: str, **save):
     return build
 
 
+def b_tiff_pages(rel: str, *pages):
+    """A multi-page TIFF (8-bit), one subimage per (H, W, 3) array of ``pages``."""
+    def build(d: Path):
+        import OpenImageIO as oiio
+        specs = [oiio.ImageSpec(p.shape[1], p.shape[0], 3, "uint8") for p in pages]
+        out = oiio.ImageOutput.create(str(d / rel))
+        assert out.open(str(d / rel), specs)
+        for i, p in enumerate(pages):
+            assert (i == 0 or out.open(str(d / rel), specs[i], "AppendSubimage")) \
+                and out.write_image(np.ascontiguousarray(p, np.float32))
+        assert out.close()
+    return build
+
+
 def nan_column(px: np.ndarray, x: int = 5) -> np.ndarray:
     px = px.copy()
     px[:, x, :] = np.nan
@@ -263,6 +277,20 @@ def b_library(folder: str, index: str):
         res = hx.run_cli(["library", "index", folder, "-o", index, "--quiet"], d)
         assert res.code == 0, res.stderr
     return build
+
+
+def b_library_then(then):
+    """:func:`b_library` ("lib", "lib.ncindex"), then ``then(folder)``."""
+    def build(d: Path):
+        b_library("lib", "lib.ncindex")(d)
+        then(d)
+    return build
+
+
+def moved_index(d: Path):
+    """The index copied one folder deeper than its stills' folder (named relative to it)."""
+    (d / "deep" / "er").mkdir(parents=True)
+    shutil.copy(d / "lib.ncindex", d / "deep" / "er" / "lib.ncindex")
 
 
 def b_zip(member: str, content: str = "evil"):
@@ -430,6 +458,12 @@ CASES: List[Case] = [
     accept("accept-still-other-aspect", b_image("tall.png", hx.colour_ref(32, 64)), refs=("tall.png",)),
     accept("accept-cmyk-jpeg", b_pil("cmyk.jpg", "CMYK", quality=95), refs=("1=cmyk.jpg",)),
     accept("accept-palette-png", b_pil("palette.png", "P"), refs=("1=palette.png",)),
+    Case("ref-multipage-tiff-grey-first", b_tiff_pages("pages.tif", hx.grey_rgb(1), hx.colour_ref()),
+         render_argv(refs=("pages.tif",)), 2,
+         ("pages.tif", "no colour", "only the first of its 2 pages (subimages) is read")),
+    Case("ref-latin1-file-name", lambda d: shutil.copy(d / "ref.png", d / os.fsdecode(b"caf\xe9.png")),
+         render_argv(refs=(os.fsdecode(b"caf\xe9.png"),)), 2,
+         ("caf\\xe9.png", "file name is not valid UTF-8", "rename the file")),
     Case("ref-frame-outside-range", b_nothing, render_argv(refs=("99=ref.png",)), 2,
          ("ref.png", "frame 99", "outside the frame range")),
     Case("ref-truncated", lambda d: hx.truncate(d / "ref.png", 0.5), render_argv(), 2, ("ref.png",)),
@@ -621,6 +655,15 @@ CASES: List[Case] = [
          ("unknown colourspace 'Rec709' (--colorspace)", "did you mean rec709?")),
     Case("library-given-a-folder", b_nothing, render_argv("--library", "plate", refs=()), 2,
          ("plate", "folder, not a library index")),
+    Case("library-index-moved-without-stills", b_library_then(moved_index),
+         ["library", "query", "deep/er/lib.ncindex", "--plate", PLATE], 2,
+         ("deep/er/lib.ncindex", "stills folder", "deep/er/lib does not exist", "moved or copied")),
+    Case("library-render-index-moved-without-stills", b_library_then(moved_index),
+         render_argv("--library", "deep/er/lib.ncindex", refs=()), 2,
+         ("deep/er/lib.ncindex", "stills folder", "does not exist")),
+    Case("library-still-removed-since-indexing", b_library_then(lambda d: (d / "lib" / "ref.png").unlink()),
+         render_argv("--library", "lib.ncindex", refs=()), 2,
+         ("lib.ncindex", "the library chose the still", "ref.png", "no longer exists", "index the library again")),
     # ---- host bridge command line
     Case("worker-engine-cmd-not-json", b_nothing, ["worker", "--engine-cmd", "python -m x"], 2,
          ("--engine-cmd",)),
