@@ -641,12 +641,10 @@ def test_outside_its_frames_the_node_never_lays_another_frame_s_colour(shot, fak
     assert float(node._image(0)["rgba.red"][0, 0]) == pytest.approx(0.0001, abs=1e-7)   # hold
 
 
-def test_an_engine_killed_mid_analysis_is_said_so_and_the_next_analyze_resumes(shot, fake_nuke, engine_client):
-    """An engine killed mid-analysis (the system out of memory) was reported as 'engine
-    command failed with exit code -9'. The message now says it was killed and that the
-    finished frames are kept; the next Analyze runs."""
+def _analysis_killed_after_two_frames(node, fake_nuke, engine_client):
+    """A GUI Analyze of ``node`` whose engine is SIGKILLed once two frames are done (as the
+    system's out-of-memory killer would); returns the finished job, main-thread work run."""
     import signal
-    node, read, ref, still = shot
     engine_client.close()
     engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
     fake_nuke.env["gui"] = True
@@ -658,6 +656,15 @@ def test_an_engine_killed_mid_analysis_is_said_so_and_the_next_analyze_resumes(s
     os.kill(job.request.engine_pids[0], signal.SIGKILL)
     assert job.wait(30)
     fake_nuke._process_main_thread()
+    return job
+
+
+def test_an_engine_killed_mid_analysis_is_said_so_and_the_next_analyze_resumes(shot, fake_nuke, engine_client):
+    """An engine killed mid-analysis (the system out of memory) was reported as 'engine
+    command failed with exit code -9'. The message now says it was killed and that the
+    finished frames are kept; the next Analyze runs."""
+    node, read, ref, still = shot
+    job = _analysis_killed_after_two_frames(node, fake_nuke, engine_client)
     assert job.error.startswith("the engine process was killed by signal 9")
     assert "frames it finished stay in the cache" in fake_nuke._messages[-1][1]
     assert node["status"].value().startswith("cached 2/5 frames (1-2)")
@@ -901,19 +908,8 @@ def test_the_status_line_keeps_why_the_last_analysis_failed(shot, fake_nuke, eng
     """A failed analysis in the GUI was said once, in a message box; the status line went back
     to 'cached 2/5 frames (1-2); press Analyze' as if nothing had happened. It now keeps why
     the last Analyze of the version failed, until one succeeds."""
-    import signal
     node, read, ref, still = shot
-    engine_client.close()
-    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
-    fake_nuke.env["gui"] = True
-    job = nc.analyze(node)
-    for _ in range(200):
-        if len(job.progress) >= 2:
-            break
-        time.sleep(0.05)
-    os.kill(job.request.engine_pids[0], signal.SIGKILL)
-    assert job.wait(30)
-    fake_nuke._process_main_thread()
+    job = _analysis_killed_after_two_frames(node, fake_nuke, engine_client)
     fake_nuke._idle()
     status = node["status"].value()
     assert status.startswith("cached 2/5 frames (1-2); press Analyze (last Analyze failed: the engine process "
