@@ -593,14 +593,7 @@ def test_the_status_line_follows_an_analysis_through_edits_and_a_rename(shot, fa
     (5/5 were cached) and its Read was never reloaded. The status now says 'analysing...'
     while the version is analysed, and the end reaches every node showing the version."""
     node, read, ref, still = shot
-    engine_client.close()
-    engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
-    fake_nuke.env["gui"] = True
-    job = nc.analyze(node)
-    for _ in range(200):
-        if len(job.progress) >= 2:
-            break
-        time.sleep(0.05)
+    job = _slow_analysis_two_frames_in(node, fake_nuke, engine_client)
     fake_nuke._user_set(node["name"], "Hero")
     fake_nuke._idle()
     status = node["status"].value()
@@ -641,10 +634,9 @@ def test_outside_its_frames_the_node_never_lays_another_frame_s_colour(shot, fak
     assert float(node._image(0)["rgba.red"][0, 0]) == pytest.approx(0.0001, abs=1e-7)   # hold
 
 
-def _analysis_killed_after_two_frames(node, fake_nuke, engine_client):
-    """A GUI Analyze of ``node`` whose engine is SIGKILLed once two frames are done (as the
-    system's out-of-memory killer would); returns the finished job, main-thread work run."""
-    import signal
+def _slow_analysis_two_frames_in(node, fake_nuke, engine_client):
+    """A GUI Analyze of ``node`` on an engine taking 0.3 s a frame, returned running once two
+    frames are done."""
     engine_client.close()
     engine_client.env = dict(engine_client.env, FAKE_ENGINE_DELAY="0.3")
     fake_nuke.env["gui"] = True
@@ -653,6 +645,14 @@ def _analysis_killed_after_two_frames(node, fake_nuke, engine_client):
         if len(job.progress) >= 2:
             break
         time.sleep(0.05)
+    return job
+
+
+def _analysis_killed_after_two_frames(node, fake_nuke, engine_client):
+    """A GUI Analyze of ``node`` whose engine is SIGKILLed once two frames are done (as the
+    system's out-of-memory killer would); returns the finished job, main-thread work run."""
+    import signal
+    job = _slow_analysis_two_frames_in(node, fake_nuke, engine_client)
     os.kill(job.request.engine_pids[0], signal.SIGKILL)
     assert job.wait(30)
     fake_nuke._process_main_thread()
