@@ -675,12 +675,9 @@ def test_an_engine_killed_mid_analysis_is_said_so_and_the_next_analyze_resumes(s
     assert again.error is None and node["status"].value() == "cached 5/5 frames: ready"
 
 
-def test_clear_cache_keeps_the_results_of_another_node_of_the_same_shot(shot, fake_nuke, engine_client, tmp_path):
-    """Two nodes with one shot name share its folder. Clear cache on one deleted every version
-    folder in it (and the precomps), so the other node, with other references, lost its
-    analysed frames without a word. Its results (and the precomps) now stay, and the question
-    says so."""
-    node, read, ref, still = shot
+def _second_node_of_the_same_shot(node, read, ref, fake_nuke, tmp_path):
+    """A second Colorize node on ``read`` sharing ``node``'s shot name (sh010), with another
+    keyframe 1 (green) where ``node`` keeps ``ref``; returns the second node."""
     other_ref = make_ref(tmp_path / "refs" / "other.png", (10, 200, 30))
     for n in fake_nuke.allNodes():
         n.setSelected(n is read)
@@ -688,6 +685,16 @@ def test_clear_cache_keeps_the_results_of_another_node_of_the_same_shot(shot, fa
     for n, r in ((node, ref), (second, other_ref)):
         fake_nuke._user_set(n["shot"], "sh010")
         fake_nuke._user_set(n["references"], "1 %s" % r)
+    return second
+
+
+def test_clear_cache_keeps_the_results_of_another_node_of_the_same_shot(shot, fake_nuke, engine_client, tmp_path):
+    """Two nodes with one shot name share its folder. Clear cache on one deleted every version
+    folder in it (and the precomps), so the other node, with other references, lost its
+    analysed frames without a word. Its results (and the precomps) now stay, and the question
+    says so."""
+    node, read, ref, still = shot
+    second = _second_node_of_the_same_shot(node, read, ref, fake_nuke, tmp_path)
     first_prep, second_prep = nc.analyze(node), nc.analyze(second)
     assert first_prep.output != second_prep.output
     fake_nuke.env["gui"] = True
@@ -705,13 +712,7 @@ def test_another_node_s_results_are_not_this_node_s_stale_frames(shot, fake_nuke
     reference panel's segments."""
     from nuke_colorize.host.nuke.panel import NukeShotSource
     node, read, ref, still = shot
-    other_ref = make_ref(tmp_path / "refs" / "other.png", (10, 200, 30))
-    for n in fake_nuke.allNodes():
-        n.setSelected(n is read)
-    second = nc.create()
-    for n, r in ((node, ref), (second, other_ref)):
-        fake_nuke._user_set(n["shot"], "sh010")
-        fake_nuke._user_set(n["references"], "1 %s" % r)
+    second = _second_node_of_the_same_shot(node, read, ref, fake_nuke, tmp_path)
     nc.analyze(second)
     assert nc.refresh(node) is not None and node["status"].value() == "cached 0/5 frames; press Analyze"
     info = [s for s in NukeShotSource(engine_client).shots() if s.key == node.fullName()][0]
