@@ -485,6 +485,18 @@ def test_render_never_precomputes_inside_a_render(shot, fake_nuke, engine_client
     assert os.path.isfile(frame_path(str(tmp_path / "r" / "c.####.exr"), 3))
 
 
+def _render_frame_3_without_computing(node, fake_nuke, folder):
+    """Frame 3 of ``node`` rendered through a Write (the render hook installed) with missing
+    frames set to 'fail the frame'; returns the Write's pattern under ``folder/render``."""
+    render.install()
+    out = str(folder / "render" / "comp.####.exr")
+    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
+    write.setInput(0, node)
+    fake_nuke._user_set(node["missing_frames"], "fail the frame")
+    fake_nuke.execute(write, 3, 3)
+    return out
+
+
 def test_a_script_seen_under_another_mount_point_finds_its_version_and_precomp(shot, fake_nuke, engine_client,
                                                                                tmp_path):
     """The farm sees the storage under another path (the tree copied with its mtimes) and the
@@ -510,12 +522,7 @@ def test_a_script_seen_under_another_mount_point_finds_its_version_and_precomp(s
     prep = nc.prepare(node)
     assert prep.output == mapped(analysed.output) and prep.shot["plate"] == mapped(analysed.shot["plate"])
     assert not sources.missing_precomp_frames(prep.plate, prep.frames)
-    render.install()
-    out = str(other / "render" / "comp.####.exr")
-    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
-    write.setInput(0, node)
-    fake_nuke._user_set(node["missing_frames"], "fail the frame")
-    fake_nuke.execute(write, 3, 3)
+    out = _render_frame_3_without_computing(node, fake_nuke, other)
     assert os.path.isfile(frame_path(out, 3))
     # the plate itself changed (a frame re-rendered): another precomp, another version
     plate3 = frame_path(read["file"].value(), 3)
@@ -558,12 +565,7 @@ def test_renaming_the_node_keeps_its_analysed_shot_and_a_copy_gets_its_own(shot,
     fake_nuke._idle()
     assert node["status"].value() == "cached 5/5 frames: ready"
     assert node.node("ColourRead")["file"].getText() == prep.output and nc.shot_name(node) == "Colorize1"
-    render.install()
-    out = str(tmp_path / "render" / "comp.####.exr")
-    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
-    write.setInput(0, node)
-    fake_nuke._user_set(node["missing_frames"], "fail the frame")
-    fake_nuke.execute(write, 3, 3)
+    out = _render_frame_3_without_computing(node, fake_nuke, tmp_path)
     assert os.path.isfile(frame_path(out, 3))
     fake_nuke.scriptSaveAs(str(tmp_path / "comp.nk"))
     fake_nuke._reset(gui=False)
@@ -813,12 +815,7 @@ def test_a_renamed_node_finds_its_shot_on_a_farm_that_mounts_the_show_elsewhere(
     read["file"].setValue(mapped(read["file"].value()))
     fake_nuke._user_set(node["references"], "1 %s\nstill %s" % (mapped(ref), mapped(still)))
     assert nc.prepare(node).output == mapped(analysed.output)
-    render.install()
-    out = str(other / "render" / "comp.####.exr")
-    write = fake_nuke.nodes.Write(file=out, file_type="exr", create_directories=True)
-    write.setInput(0, node)
-    fake_nuke._user_set(node["missing_frames"], "fail the frame")
-    fake_nuke.execute(write, 3, 3)
+    out = _render_frame_3_without_computing(node, fake_nuke, other)
     assert os.path.isfile(frame_path(out, 3))
 
 
