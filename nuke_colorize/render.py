@@ -148,15 +148,10 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
     if spec.frame is None and max_side:
         img = _reduced_still(img, max_side)
     cs = color.resolve_colorspace(colorspace, img.is_float_format, img.log_encoded)
-    declared = img.spec.getattribute("colorInteropID")
-    if colorspace == "auto" and cs == "linear" and declared and str(declared) != LINEAR_REC709_ID:
-        warn(f"{spec.path}: the header declares colourspace {declared} (colorInteropID), but auto reads "
-             f"float files as linear Rec.709 ({LINEAR_REC709_ID}): give --ref-colorspace {declared} (or its "
-             f"name in your OCIO config; a shot file's reference 'colorspace') to read it as declared")
-    if colorspace == "auto" and cs == "srgb" and declares_linear(img):
-        warn(f"{spec.path}: the header declares linear values (a PNG's gAMA 1.0: {LINEAR_REC709_ID}), but auto "
-             f"reads 8/16-bit files as sRGB: give --ref-colorspace linear (a shot file's reference "
-             f"'colorspace') to read it as declared")
+    declared = declared_colourspace_note(img, colorspace, cs, "--ref-colorspace",
+                                         also="a shot file's reference 'colorspace'")
+    if declared:
+        warn(declared)
     profile = foreign_icc_profile(img.spec) if colorspace == "auto" and cs == "srgb" else None
     if profile is not None:
         # auto reads integer files as sRGB whatever their profile (as Nuke's Read): a Display P3
@@ -184,6 +179,27 @@ def load_reference(spec: RefSpec, colorspace: str = "auto",
         warn(f"{spec.path}: alpha covers {coverage_percent(cov)} of the image: only those pixels give colour")
     return ReferenceInput(rgb=rgb, frame=spec.frame, path=spec.path, pixel_aspect=img.pixel_aspect,
                           windows=img.windows, coverage=cov)
+
+
+def declared_colourspace_note(img, colorspace: str, resolved: str, option: str, also: str = "") -> Optional[str]:
+    """The note when ``img``'s header declares another encoding than ``auto`` read it as
+    (``colorspace`` as asked, ``resolved`` what it resolved to): an EXR's ``colorInteropID``
+    other than linear Rec.709 on a float file, a PNG's gAMA 1.0 (linear) on an integer file
+    read as sRGB. ``option``: the command-line option that reads it as declared
+    (``--colorspace``, ``--ref-colorspace``); ``also``: where else it is said (a shot file's
+    key). None when nothing is declared against it."""
+    if colorspace != "auto":
+        return None
+    declared = img.spec.getattribute("colorInteropID")
+    if resolved == "linear" and declared and str(declared) != LINEAR_REC709_ID:
+        return (f"{img.path}: the header declares colourspace {declared} (colorInteropID), but {option} auto "
+                f"reads float files as linear Rec.709 ({LINEAR_REC709_ID}): give {option} {declared} (or its "
+                f"name in your OCIO config{'; ' + also if also else ''}) to read it as declared")
+    if resolved == "srgb" and declares_linear(img):
+        return (f"{img.path}: the header declares linear values (a PNG's gAMA 1.0: {LINEAR_REC709_ID}), but "
+                f"{option} auto reads 8/16-bit files as sRGB: give {option} linear{' (' + also + ')' if also else ''} "
+                f"to read it as declared")
+    return None
 
 
 def _tiff_pages(path: str) -> int:
@@ -240,18 +256,11 @@ class PlateLuma:
         if cs == "cineon" and self.colorspace == "auto" and self.resolved != "cineon":
             self.warn(f"{img.path}: the header declares printing-density log: read as Cineon "
                       f"(give --colorspace to override)")
-        declared = img.spec.getattribute("colorInteropID")
-        if cs == "linear" and self.colorspace == "auto" and declared and \
-                str(declared) != LINEAR_REC709_ID and not self.declared_noted:
-            # auto does not follow an EXR's colourspace tag (as Nuke's Read defaults float files)
-            self.warn(f"{img.path}: the header declares colourspace {declared} (colorInteropID), but "
-                      f"--colorspace auto reads float files as linear Rec.709 ({LINEAR_REC709_ID}): give "
-                      f"--colorspace {declared} (or its name in your OCIO config) to read it as declared")
-            self.declared_noted = True
-        if cs == "srgb" and self.colorspace == "auto" and not self.declared_noted and declares_linear(img):
-            self.warn(f"{img.path}: the header declares linear values (a PNG's gAMA 1.0: {LINEAR_REC709_ID}), "
-                      f"but --colorspace auto reads 8/16-bit files as sRGB: give --colorspace linear to read "
-                      f"it as declared")
+        # auto does not follow a header's declared encoding (as Nuke's Read's defaults)
+        declared = None if self.declared_noted else declared_colourspace_note(img, self.colorspace, cs,
+                                                                              "--colorspace")
+        if declared:
+            self.warn(declared)
             self.declared_noted = True
         self.resolved = cs
         rgb = color.to_linear(img.rgb, cs, file=img.path, config=self.ocio_config)
@@ -605,9 +614,9 @@ def encoding_attributes(out_cs: str, path: str, plate_img, plate_cs: str) -> Dic
     OpenImageIO writes from ``oiio:ColorSpace``; the plate's is not copied) likewise when the
     plate's header declares one (an EXR plate's ``colorInteropID``): ``lin_rec709_scene`` /
     ``srgb_rec709_scene`` for linear / srgb outputs, the plate's own for an output in the
-    plate's own OCIO colourspace, none otherwise (rec709, cineon, another OCIO colourspace). A PNG is tagged with its encoding:
-    OpenImageIO otherwise writes sRGB chunks (sRGB, gAMA 1/2.2) on linear or Rec.709-encoded
-    pixels too.
+    plate's own OCIO colourspace, none otherwise (rec709, cineon, another OCIO colourspace). A
+    PNG is tagged with its encoding: OpenImageIO otherwise writes sRGB chunks (sRGB, gAMA
+    1/2.2) on linear or Rec.709-encoded pixels too.
     """
     attrs: Dict[str, Any] = {}
     chroma = plate_img.spec.getattribute("chromaticities") if plate_img is not None else None
@@ -743,6 +752,15 @@ def window_loss_note(job: RenderJob, plate_img) -> Optional[str]:
     return f"{job.output}: {text}" if text else None
 
 
+def output_notes(job: RenderJob, plate_img, parts: "SkippedPartsNotes") -> List[str]:
+    """The notes to give once, before the first frame is written, about what the output will
+    not hold as the plate does (``plate_img``: its first frame read): channels, windows, parts
+    (through ``parts``, which remembers the parts named), views, lossy compression."""
+    notes = (channel_loss_note(job, plate_img), window_loss_note(job, plate_img), parts.take(plate_img),
+             other_views_note(plate_img), lossy_channels_note(job, plate_img))
+    return [n for n in notes if n]
+
+
 def once(warn: Callable[[str], None]) -> Callable[[str], None]:
     """``warn`` that passes on its first message only (a note said once per render)."""
     said: List[str] = []
@@ -824,10 +842,8 @@ def run_render(job: RenderJob, wanted: Optional[Sequence[int]] = None, store=Non
         luma = PlateLuma(source, job.colorspace, warn, job.ocio_config)
         col = make_colorizer(job, source, luma, warn, store)
         parts_note = SkippedPartsNotes(warn)
-        for note in (channel_loss_note(job, luma.last), window_loss_note(job, luma.last),
-                     parts_note.take(luma.last), other_views_note(luma.last), lossy_channels_note(job, luma.last)):
-            if note:
-                warn(note)
+        for note in output_notes(job, luma.last, parts_note):
+            warn(note)
         attributes = {"nuke_colorize:backend": job.backend,
                       "nuke_colorize:references": json.dumps(
                           [{"frame": r.frame, "image": absolute_path(r.path)} for r in job.references])}

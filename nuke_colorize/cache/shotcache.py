@@ -322,8 +322,7 @@ class ShotCache:
                progress: bool = False) -> Dict[str, Any]:
         """Make ``wanted`` frames (default: the whole shot) exist in the cache and, with
         ``write_outputs``, as output files. Returns a JSON-able summary."""
-        from ..render import (ProgressBar, channel_loss_note, lossy_channels_note, other_views_note,
-                              window_loss_note)
+        from ..render import ProgressBar, output_notes
 
         t0 = time.time()
         self.shot.check_plate()   # a missing plate frame is refused before the cache folder is made
@@ -343,13 +342,9 @@ class ShotCache:
                     if pattern:
                         cleanup_stale_temps(os.path.dirname(frame_path(pattern, todo[0])))
                 cleanup_stale_temps(records_dir(self.root))
-                for note in (channel_loss_note(ctx.job, ctx.luma.last),   # said once, as the render's
-                             window_loss_note(ctx.job, ctx.luma.last),
-                             ctx.parts_note.take(ctx.luma.last), other_views_note(ctx.luma.last),
-                             lossy_channels_note(ctx.job, ctx.luma.last)):
-                    if note:
-                        self.warn(note)
-                        self._event(event="note", message=note)
+                for note in output_notes(ctx.job, ctx.luma.last, ctx.parts_note):   # as the render's
+                    self.warn(note)
+                    self._event(event="note", message=note)
             # temporal smoothing: walk each wanted frame's window too; outputs when complete
             ctx.stage = ctx.col.temporal_stage(ctx.job.frames, todo) if write_outputs else None
             want = set(ctx.stage.needed()) if ctx.stage is not None else set(todo)
