@@ -321,15 +321,12 @@ def _soft_single(values: np.ndarray) -> Optional[np.ndarray]:
     between, a value between that fills a block: an ID of its own, or a largest value that
     fills none). Each edge value was
     an object of its own (up to 254 a frame), none of them the keyframe's object."""
-    import cv2
-
     top = float(values.max())
     mid = (values > 0) & (values < top)
     if top <= 0 or not mid.any():
         return None
     v = np.asarray(values, np.float32)   # 8/16-bit codes: exact
-    block = np.ones((3, 3), np.uint8)
-    interior = (cv2.erode(v, block) == v) & (cv2.dilate(v, block) == v)
+    interior = _interior(v)
     if (mid & interior).any() or not (interior & (v == top)).any():
         return None
     return np.where(v * 2 > top, int(top), 0).astype(np.int32)
